@@ -1,0 +1,97 @@
+//! Credentials: argon2 hashes for partner secrets and user passwords; random access tokens
+//! stored only as their SHA-256.
+
+use std::sync::OnceLock;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
+use argon2::{Argon2, PasswordVerifier};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::error::{CoreError, Result};
+
+/// An argon2id PHC string for `secret`.
+pub fn hash_secret(secret: &str) -> Result<String> {
+    let salt = SaltString::generate(&mut rand::rngs::OsRng);
+    Argon2::default()
+        .hash_password(secret.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| CoreError::Invalid(format!("cannot hash secret: {e}")))
+}
+
+/// Whether `secret` matches the stored PHC string. A malformed hash never matches.
+pub fn verify_secret(secret: &str, phc: &str) -> bool {
+    PasswordHash::new(phc)
+        .map(|h| {
+            Argon2::default()
+                .verify_password(secret.as_bytes(), &h)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// Spend the same time as a real check when there is nothing to check against, so a caller
+/// cannot tell an unknown name from a wrong password by the clock.
+pub fn verify_nothing(secret: &str) {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    let phc = DUMMY.get_or_init(|| hash_secret("wharf-dummy").unwrap_or_default());
+    let _ = verify_secret(secret, phc);
+}
+
+/// A new random token (256 bits, hex) and the hash under which it is stored.
+pub fn new_token() -> (String, String) {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let token = hex(&bytes);
+    let hash = token_hash(&token);
+    (token, hash)
+}
+
+/// The stored form of a token: tokens carry 256 random bits, so a fast hash is enough.
+pub fn token_hash(token: &str) -> String {
+    hex(&Sha256::digest(token.as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Compare two secrets in time independent of where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_verify_only_the_right_secret() {
+        let h = hash_secret("s3cret").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_secret("s3cret", &h));
+        assert!(!verify_secret("s3cret ", &h));
+        assert!(!verify_secret("s3cret", "not-a-hash"));
+        assert_ne!(hash_secret("s3cret").unwrap(), h, "salted");
+    }
+
+    #[test]
+    fn tokens_are_random_and_stored_hashed() {
+        let (t1, h1) = new_token();
+        let (t2, _) = new_token();
+        assert_eq!(t1.len(), 64);
+        assert_ne!(t1, t2);
+        assert_eq!(token_hash(&t1), h1);
+        assert_ne!(t1, h1);
+    }
+
+    #[test]
+    fn constant_time_eq_compares() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+}

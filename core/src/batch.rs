@@ -1,0 +1,415 @@
+//! Batches: what answer a sequence gets, and when a batch is applied (SPEC §4, §5).
+//!
+//! The order of decisions for one sequence, inside one store transaction that holds the
+//! batch row locked:
+//! 1. a sequence already consumed answers E00A00 and changes nothing (safe retry);
+//! 2. a failed batch answers its failure; an applied one takes no more rows (E00V00);
+//! 3. the batch's terms (operation, batch_size) must match its first accepted sequence,
+//!    and rows beyond batch_size are refused (E00V00);
+//! 4. keys already taken (insert: in the records or the batch; update/all: in the batch)
+//!    answer E00W00; several kinds of failure at once answer E00M00;
+//! 5. a rejected sequence counts an attempt; past `max_attempts` it answers E00P00 and
+//!    fails the batch;
+//! 6. otherwise the rows are staged, and when they reach batch_size the batch is applied in
+//!    the same transaction.
+
+use wharf_proto::v1::{self as pb, CodeGroup, IngestBatchResponse, RowProblem, Verify};
+
+use crate::error::Result;
+use crate::interfaces::Interface;
+use crate::store::{Applied, NewBatch, Scope, StageRow, Store};
+use crate::validate::{self, kind, Checked, SequenceInput};
+
+/// Result codes, identical on every transport (SPEC §5).
+pub mod code {
+    pub const OK: &str = "0";
+    pub const SYSTEM: &str = "-1";
+    pub const CONSUMED: &str = "E00A00";
+    pub const RETRY_LIMIT: &str = "E00P00";
+    pub const VERIFY: &str = "E00V00";
+    pub const WRITE: &str = "E00W00";
+    pub const MULTIPLE: &str = "E00M00";
+}
+
+/// The standard message of each failure code.
+pub fn code_msg(code: &str) -> &'static str {
+    match code {
+        code::OK => "request success",
+        code::CONSUMED => "the sequence data has been successfully consumed",
+        code::RETRY_LIMIT => "retry upper limit reached",
+        code::VERIFY => "data verification failed!",
+        code::WRITE => "write exception, unique constraint violation",
+        code::MULTIPLE => "multiple exceptions",
+        _ => "system error, safe to retry",
+    }
+}
+
+macro_rules! text_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($variant),+ }
+        impl $name {
+            pub fn as_str(&self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+            pub fn parse(text: &str) -> Option<Self> {
+                match text { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+    };
+}
+
+text_enum!(
+    /// Separate data spaces: `/uat/…` on the API, configuration on FTP, a choice on upload.
+    Environment { Prod = "prod", Uat = "uat" }
+);
+text_enum!(
+    /// What a batch does to the partner's records.
+    Operation { Insert = "insert", Update = "update", Delete = "delete", All = "all" }
+);
+text_enum!(
+    /// The door a batch came through.
+    Transport { Api = "api", Ftp = "ftp", Upload = "upload", Grpc = "grpc" }
+);
+text_enum!(
+    /// Where a batch is in its life.
+    BatchState { Open = "open", Applied = "applied", Failed = "failed", Expired = "expired" }
+);
+
+impl Environment {
+    pub fn from_proto(v: i32) -> Environment {
+        match pb::Environment::try_from(v) {
+            Ok(pb::Environment::Uat) => Environment::Uat,
+            _ => Environment::Prod,
+        }
+    }
+}
+
+impl Operation {
+    pub fn from_proto(v: i32) -> Option<Operation> {
+        match pb::Operation::try_from(v).ok()? {
+            pb::Operation::Insert => Some(Operation::Insert),
+            pb::Operation::Update => Some(Operation::Update),
+            pb::Operation::Delete => Some(Operation::Delete),
+            pb::Operation::All => Some(Operation::All),
+            pb::Operation::Unspecified => None,
+        }
+    }
+
+    pub fn to_proto(self) -> pb::Operation {
+        match self {
+            Operation::Insert => pb::Operation::Insert,
+            Operation::Update => pb::Operation::Update,
+            Operation::Delete => pb::Operation::Delete,
+            Operation::All => pb::Operation::All,
+        }
+    }
+}
+
+impl Transport {
+    pub fn from_proto(v: i32) -> Transport {
+        match pb::Transport::try_from(v) {
+            Ok(pb::Transport::Api) => Transport::Api,
+            Ok(pb::Transport::Ftp) => Transport::Ftp,
+            Ok(pb::Transport::Upload) => Transport::Upload,
+            _ => Transport::Grpc,
+        }
+    }
+}
+
+/// Batch rules that are configuration, not code.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchPolicy {
+    /// Rejections of one sequence before E00P00 fails the batch.
+    pub max_attempts: u32,
+    /// Seconds an incomplete batch stays open.
+    pub expiry_secs: i64,
+}
+
+impl Default for BatchPolicy {
+    fn default() -> Self {
+        BatchPolicy {
+            max_attempts: 10,
+            expiry_secs: 24 * 3600,
+        }
+    }
+}
+
+fn answer(code: &str, msg: String, problems: Vec<RowProblem>) -> IngestBatchResponse {
+    IngestBatchResponse {
+        code: code.to_string(),
+        msg,
+        problems,
+        ..Default::default()
+    }
+}
+
+fn envelope_problem(ty: &str, field: &str) -> RowProblem {
+    RowProblem {
+        index: None,
+        row: None,
+        verify: vec![Verify {
+            r#type: ty.to_string(),
+            fields: field.to_string(),
+            code: String::new(),
+        }],
+    }
+}
+
+/// The failure answer for a rejected sequence: E00V00, E00W00, or E00M00 when both.
+fn rejection(
+    invalid: Vec<RowProblem>,
+    duplicates: Vec<RowProblem>,
+    why: &str,
+) -> IngestBatchResponse {
+    let with_why = |code: &str| {
+        if why.is_empty() {
+            code_msg(code).to_string()
+        } else {
+            format!("{} {why}", code_msg(code))
+        }
+    };
+    match (invalid.is_empty(), duplicates.is_empty()) {
+        (false, true) => answer(code::VERIFY, with_why(code::VERIFY), invalid),
+        (true, false) => answer(code::WRITE, with_why(code::WRITE), duplicates),
+        _ => IngestBatchResponse {
+            code: code::MULTIPLE.into(),
+            msg: with_why(code::MULTIPLE),
+            groups: vec![
+                CodeGroup {
+                    code: code::VERIFY.into(),
+                    msg: code_msg(code::VERIFY).into(),
+                    problems: invalid,
+                },
+                CodeGroup {
+                    code: code::WRITE.into(),
+                    msg: code_msg(code::WRITE).into(),
+                    problems: duplicates,
+                },
+            ],
+            ..Default::default()
+        },
+    }
+}
+
+/// One sequence, already authorized for `scope`.
+pub struct Sequence<'a> {
+    pub scope: &'a Scope,
+    pub iface: &'a Interface,
+    pub input: SequenceInput<'a>,
+    /// Who sent it (a user name, or the partner for client-credential tokens).
+    pub creator: &'a str,
+}
+
+/// Validate, dedupe, stage and (when complete) apply one sequence. Store failures are
+/// errors (answered `-1` by the doors); every other outcome is an answer.
+pub async fn ingest(
+    store: &dyn Store,
+    policy: BatchPolicy,
+    seq: Sequence<'_>,
+    now_unix: i64,
+) -> Result<IngestBatchResponse> {
+    let op = seq.input.operation;
+    let Checked {
+        envelope,
+        rows,
+        mut invalid,
+        mut duplicates,
+    } = validate::check_sequence(seq.iface, &seq.input);
+    // Without a batch_id and seq_id there is nothing to dedupe or count against.
+    let (Some(batch_id), Some(seq_id)) = (envelope.batch_id.as_deref(), envelope.seq_id.as_deref())
+    else {
+        return Ok(rejection(invalid, duplicates, ""));
+    };
+    let init = NewBatch {
+        op,
+        batch_size: envelope.batch_size.unwrap_or(0),
+        transport: seq.input.transport,
+        creator: seq.creator.to_string(),
+        now_unix,
+    };
+    let mut tx = store.begin().await?;
+    let mut b = tx.lock_batch(seq.scope, batch_id, &init).await?;
+    let expired = b.state == BatchState::Expired
+        || (b.state == BatchState::Open && b.created_unix + policy.expiry_secs <= now_unix);
+    if expired {
+        // Abandoned and discarded: the same batch_id starts again from nothing.
+        tx.reinit_batch(b.pk, &init, true).await?;
+        b.state = BatchState::Open;
+        b.staged_rows = 0;
+        b.sequences = 0;
+    }
+    let progress = |r: &mut IngestBatchResponse, staged: u64, size: u64| {
+        r.staged_rows = staged;
+        r.batch_size = size;
+    };
+    if tx.sequence(b.pk, seq_id).await?.is_some_and(|s| s.accepted) {
+        let mut r = answer(
+            code::CONSUMED,
+            format!(
+                "{}: batch {batch_id} sequence {seq_id}",
+                code_msg(code::CONSUMED)
+            ),
+            vec![],
+        );
+        progress(&mut r, b.staged_rows, b.batch_size);
+        r.applied = b.state == BatchState::Applied;
+        return Ok(r);
+    }
+    match b.state {
+        BatchState::Failed => {
+            let code = if b.failure_code.is_empty() {
+                code::RETRY_LIMIT
+            } else {
+                b.failure_code.as_str()
+            };
+            return Ok(answer(
+                code,
+                format!(
+                    "{}: batch {batch_id} has failed: {}",
+                    code_msg(code),
+                    b.failure_msg
+                ),
+                vec![],
+            ));
+        }
+        BatchState::Applied => {
+            invalid.insert(0, envelope_problem(kind::NOT_ALLOWED, "batch_size"));
+            let mut r = rejection(
+                invalid,
+                duplicates,
+                &format!(
+                    "(batch {batch_id} is complete: rows beyond batch_size {})",
+                    b.batch_size
+                ),
+            );
+            progress(&mut r, b.staged_rows, b.batch_size);
+            return Ok(r);
+        }
+        BatchState::Open | BatchState::Expired => {}
+    }
+    let mut why = String::new();
+    let first = b.sequences == 0;
+    let size = if first { init.batch_size } else { b.batch_size };
+    if !first && b.op != op {
+        invalid.push(envelope_problem(kind::NOT_ALLOWED, "operation"));
+        why = format!("(batch {batch_id} is a {} batch)", b.op.as_str());
+    }
+    if !first && envelope.batch_size.is_some_and(|n| n != b.batch_size) {
+        invalid.push(envelope_problem(kind::NOT_ALLOWED, "batch_size"));
+        why = format!("(batch {batch_id} has batch_size {})", b.batch_size);
+    }
+    let n = seq.input.rows.len() as u64;
+    if size > 0 && b.staged_rows + n > size {
+        invalid.push(envelope_problem(kind::NOT_ALLOWED, "batch_size"));
+        why = format!(
+            "({} rows beyond batch_size {size}: {} staged, {n} sent)",
+            b.staged_rows + n - size,
+            b.staged_rows
+        );
+    }
+    if op != Operation::Delete && !rows.is_empty() {
+        let keys: Vec<&str> = rows.iter().filter_map(|r| r.rkey.as_deref()).collect();
+        let uids: Vec<&str> = rows.iter().filter_map(|r| r.uid.as_deref()).collect();
+        let (keys_taken, uids_taken) = tx
+            .taken(seq.scope, b.pk, &keys, &uids, op == Operation::Insert)
+            .await?;
+        if !keys_taken.is_empty() || !uids_taken.is_empty() {
+            for r in &rows {
+                let by_key = r.rkey.as_ref().is_some_and(|k| keys_taken.contains(k));
+                let by_uid = r.uid.as_ref().is_some_and(|u| uids_taken.contains(u));
+                if by_key || by_uid {
+                    let sent = &seq.input.rows[r.index as usize];
+                    duplicates.push(validate::duplicate_problem(
+                        seq.iface, r.index, sent, by_key,
+                    ));
+                }
+            }
+            duplicates.sort_by_key(|p| p.index);
+        }
+    }
+    if !invalid.is_empty() || !duplicates.is_empty() {
+        let attempts = tx.record_rejection(b.pk, seq_id, now_unix).await?;
+        if attempts > policy.max_attempts {
+            let msg = format!("sequence {seq_id} rejected {attempts} times");
+            tx.set_state(
+                b.pk,
+                BatchState::Failed,
+                Some((code::RETRY_LIMIT, &msg)),
+                now_unix,
+            )
+            .await?;
+            tx.commit().await?;
+            return Ok(answer(
+                code::RETRY_LIMIT,
+                format!(
+                    "{}: {msg}; batch {batch_id} failed",
+                    code_msg(code::RETRY_LIMIT)
+                ),
+                vec![],
+            ));
+        }
+        tx.commit().await?;
+        return Ok(rejection(invalid, duplicates, &why));
+    }
+    if first {
+        tx.reinit_batch(b.pk, &init, false).await?;
+    }
+    let stage: Vec<StageRow<'_>> = rows
+        .iter()
+        .map(|r| StageRow {
+            idx: r.index,
+            rkey: r.rkey.as_deref(),
+            uid: r.uid.as_deref(),
+            data: &r.data,
+        })
+        .collect();
+    tx.stage(b.pk, seq_id, &stage, now_unix).await?;
+    let staged = b.staged_rows + n;
+    let mut r = if staged == size {
+        match tx.apply(seq.scope, b.pk, op).await? {
+            Applied::Done => {
+                tx.set_state(b.pk, BatchState::Applied, None, now_unix)
+                    .await?;
+                let mut r = answer(
+                    code::OK,
+                    format!(
+                        "{}: batch {batch_id} applied ({size} rows)",
+                        code_msg(code::OK)
+                    ),
+                    vec![],
+                );
+                r.applied = true;
+                r
+            }
+            Applied::KeyClash(detail) => {
+                let msg = format!("a key was taken while the batch was open ({detail})");
+                tx.set_state(
+                    b.pk,
+                    BatchState::Failed,
+                    Some((code::WRITE, &msg)),
+                    now_unix,
+                )
+                .await?;
+                answer(
+                    code::WRITE,
+                    format!("{}: batch {batch_id} failed: {msg}", code_msg(code::WRITE)),
+                    vec![],
+                )
+            }
+        }
+    } else {
+        answer(
+            code::OK,
+            format!(
+                "{}: staged {staged}/{size} rows of batch {batch_id}",
+                code_msg(code::OK)
+            ),
+            vec![],
+        )
+    };
+    tx.commit().await?;
+    progress(&mut r, staged, size);
+    Ok(r)
+}

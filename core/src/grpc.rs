@@ -1,0 +1,202 @@
+//! The gRPC server (`wharf.v1.Core`): internal only, every call carries the internal token.
+//!
+//! Core errors become `tonic::Status` here and nowhere else.
+
+use std::future::Future;
+
+use tokio::net::TcpListener;
+use tonic::metadata::MetadataMap;
+use tonic::transport::server::TcpIncoming;
+use tonic::{Request, Response, Status};
+use tracing::{info_span, Instrument};
+use wharf_proto::v1::{self as pb, core_server::CoreServer};
+
+use crate::auth::constant_time_eq;
+use crate::error::CoreError;
+use crate::service::{Core, Principal};
+
+/// Metadata key carrying the internal token (`authorization: Bearer <token>`).
+pub const AUTH_HEADER: &str = "authorization";
+
+impl From<CoreError> for Status {
+    fn from(e: CoreError) -> Status {
+        match e {
+            CoreError::NotFound(m) => Status::not_found(m),
+            CoreError::Unauthenticated => Status::unauthenticated("bad credentials"),
+            CoreError::Invalid(m) => Status::invalid_argument(m),
+            CoreError::Conflict(m) => Status::already_exists(m),
+            CoreError::Store(m) => {
+                tracing::error!(error = %m, "store failure");
+                Status::unavailable("store unavailable, safe to retry")
+            }
+            CoreError::Definition { .. } => Status::internal(e.to_string()),
+        }
+    }
+}
+
+fn principal(p: Principal) -> pb::Principal {
+    pb::Principal {
+        partner: p.partner,
+        user: p.user.unwrap_or_default(),
+        interfaces: p.interfaces,
+    }
+}
+
+/// The W3C trace id of the caller's `traceparent`, so logs of one push line up across doors.
+fn trace_id(md: &MetadataMap) -> String {
+    md.get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|tp| tp.split('-').nth(1))
+        .filter(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+        .unwrap_or("")
+        .to_string()
+}
+
+/// The tonic service over [`Core`].
+pub struct CoreService {
+    core: Core,
+}
+
+#[tonic::async_trait]
+impl pb::core_server::Core for CoreService {
+    async fn ingest_batch(
+        &self,
+        request: Request<pb::IngestBatchRequest>,
+    ) -> Result<Response<pb::IngestBatchResponse>, Status> {
+        let trace = trace_id(request.metadata());
+        let req = request.into_inner();
+        let text = |v: &Option<pb::Value>| match v.as_ref().and_then(|v| v.kind.as_ref()) {
+            Some(pb::value::Kind::Text(s)) | Some(pb::value::Kind::Number(s)) => {
+                s.chars().take(64).collect()
+            }
+            _ => String::new(),
+        };
+        let span = info_span!(
+            "ingest",
+            trace_id = %trace,
+            partner = %req.partner,
+            interface = %format_args!("{}/{}", req.data_category, req.biz_key),
+            batch_id = %text(&req.batch_id),
+            seq_id = %text(&req.seq_id),
+            rows = req.rows.len(),
+        );
+        async move {
+            let started = std::time::Instant::now();
+            let res = self.core.ingest(&req).await;
+            match &res {
+                Ok(r) => tracing::info!(code = %r.code, micros = started.elapsed().as_micros() as u64, "sequence answered"),
+                Err(e) => tracing::warn!(error = %e, "sequence failed"),
+            }
+            Ok(Response::new(res?))
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn get_batch(
+        &self,
+        request: Request<pb::GetBatchRequest>,
+    ) -> Result<Response<pb::GetBatchResponse>, Status> {
+        let req = request.into_inner();
+        let span = info_span!("get_batch", partner = %req.partner, batch_id = %req.batch_id);
+        Ok(Response::new(
+            self.core.get_batch(&req).instrument(span).await?,
+        ))
+    }
+
+    async fn authenticate(
+        &self,
+        request: Request<pb::AuthenticateRequest>,
+    ) -> Result<Response<pb::Principal>, Status> {
+        let req = request.into_inner();
+        let span = info_span!("authenticate", user = %req.username);
+        let p = self
+            .core
+            .authenticate(&req.username, &req.password)
+            .instrument(span)
+            .await?;
+        Ok(Response::new(principal(p)))
+    }
+
+    async fn issue_token(
+        &self,
+        request: Request<pb::IssueTokenRequest>,
+    ) -> Result<Response<pb::IssueTokenResponse>, Status> {
+        let req = request.into_inner();
+        let span = info_span!("issue_token", client_id = %req.client_id, grant = %req.grant_type);
+        Ok(Response::new(
+            self.core.issue_token(&req).instrument(span).await?,
+        ))
+    }
+
+    async fn verify_token(
+        &self,
+        request: Request<pb::VerifyTokenRequest>,
+    ) -> Result<Response<pb::Principal>, Status> {
+        let req = request.into_inner();
+        let p = self
+            .core
+            .verify_token(&req.token)
+            .instrument(info_span!("verify_token"))
+            .await?;
+        Ok(Response::new(principal(p)))
+    }
+
+    async fn list_interfaces(
+        &self,
+        request: Request<pb::ListInterfacesRequest>,
+    ) -> Result<Response<pb::ListInterfacesResponse>, Status> {
+        let req = request.into_inner();
+        let interfaces = self
+            .core
+            .list_interfaces(&req.partner)
+            .instrument(info_span!("list_interfaces", partner = %req.partner))
+            .await?;
+        Ok(Response::new(pb::ListInterfacesResponse { interfaces }))
+    }
+}
+
+/// Refuses every call that does not carry the internal token.
+#[derive(Clone)]
+pub struct InternalToken(std::sync::Arc<str>);
+
+impl InternalToken {
+    pub fn new(token: &str) -> InternalToken {
+        InternalToken(token.into())
+    }
+}
+
+impl tonic::service::Interceptor for InternalToken {
+    fn call(&mut self, req: Request<()>) -> Result<Request<()>, Status> {
+        let given = req
+            .metadata()
+            .get(AUTH_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !given.is_empty() && constant_time_eq(given.as_bytes(), self.0.as_bytes()) {
+            Ok(req)
+        } else {
+            Err(Status::unauthenticated("internal token required"))
+        }
+    }
+}
+
+/// Serve core's gRPC on an already-bound listener until `shutdown` completes; in-flight
+/// calls finish first.
+pub async fn serve(
+    listener: TcpListener,
+    core: Core,
+    token: InternalToken,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), tonic::transport::Error> {
+    let svc = tonic::service::interceptor::InterceptedService::new(
+        CoreServer::new(CoreService { core }).max_decoding_message_size(64 * 1024 * 1024),
+        token,
+    );
+    tonic::transport::Server::builder()
+        .timeout(std::time::Duration::from_secs(120))
+        .add_service(svc)
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
+        .await
+}

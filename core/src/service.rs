@@ -1,0 +1,378 @@
+//! [`Core`]: the one entry point to wharf's rules, used by the gRPC server and the CLI alike.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use wharf_proto::v1 as pb;
+
+use crate::auth;
+use crate::batch::{self, BatchPolicy, Environment, Operation, Transport};
+use crate::error::{CoreError, Result};
+use crate::interfaces::{Interface, Registry};
+use crate::store::{PartnerRow, Scope, Store, TokenRow, UserRow};
+use crate::validate::SequenceInput;
+
+/// Seconds since the Unix epoch, the one clock of core.
+pub fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Core's tunables.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    pub batch: BatchPolicy,
+    /// Lifetime of an OAuth2 access token.
+    pub token_ttl_secs: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            batch: BatchPolicy::default(),
+            token_ttl_secs: 3600,
+        }
+    }
+}
+
+/// Who a credential belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub partner: String,
+    /// `None` for a client-credentials token.
+    pub user: Option<String>,
+    pub interfaces: Vec<String>,
+}
+
+/// The core service: registry + store + settings.
+#[derive(Clone)]
+pub struct Core {
+    store: Arc<dyn Store>,
+    registry: Arc<Registry>,
+    settings: Settings,
+}
+
+fn check_name(what: &str, name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(CoreError::Invalid(format!(
+            "{what} {name:?}: use 1-64 letters, digits, '_', '-' or '.'"
+        )))
+    }
+}
+
+impl Core {
+    pub fn new(store: Arc<dyn Store>, registry: Arc<Registry>, settings: Settings) -> Core {
+        Core {
+            store,
+            registry,
+            settings,
+        }
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    /// Create a partner (client_id = name) allowed `interfaces` (`None`: all of them).
+    pub async fn add_partner(
+        &self,
+        name: &str,
+        secret: &str,
+        interfaces: Option<Vec<String>>,
+    ) -> Result<()> {
+        check_name("partner", name)?;
+        if secret.len() < 8 {
+            return Err(CoreError::Invalid(
+                "the client secret must be at least 8 characters".into(),
+            ));
+        }
+        if let Some(list) = &interfaces {
+            for id in list {
+                if !self.registry.contains(id) {
+                    return Err(CoreError::Invalid(format!("unknown interface {id:?}")));
+                }
+            }
+        }
+        let row = PartnerRow {
+            name: name.to_string(),
+            secret_hash: auth::hash_secret(secret)?,
+            interfaces,
+        };
+        self.store.insert_partner(&row, now_unix()).await
+    }
+
+    /// Create a user of `partner`.
+    pub async fn add_user(&self, username: &str, partner: &str, password: &str) -> Result<()> {
+        check_name("user", username)?;
+        if password.len() < 8 {
+            return Err(CoreError::Invalid(
+                "the password must be at least 8 characters".into(),
+            ));
+        }
+        if self.store.partner(partner).await?.is_none() {
+            return Err(CoreError::NotFound(format!("partner {partner}")));
+        }
+        let row = UserRow {
+            username: username.to_string(),
+            partner: partner.to_string(),
+            password_hash: auth::hash_secret(password)?,
+        };
+        self.store.insert_user(&row, now_unix()).await
+    }
+
+    fn interfaces_of(&self, p: &PartnerRow) -> Vec<String> {
+        match &p.interfaces {
+            Some(list) => list.clone(),
+            None => self.registry.all().map(Interface::id).collect(),
+        }
+    }
+
+    async fn principal(&self, partner: &str, user: Option<String>) -> Result<Principal> {
+        let p = self
+            .store
+            .partner(partner)
+            .await?
+            .ok_or(CoreError::Unauthenticated)?;
+        Ok(Principal {
+            interfaces: self.interfaces_of(&p),
+            partner: p.name,
+            user,
+        })
+    }
+
+    /// Check a user's name and password.
+    pub async fn authenticate(&self, username: &str, password: &str) -> Result<Principal> {
+        match self.store.user(username).await? {
+            Some(u) if auth::verify_secret(password, &u.password_hash) => {
+                self.principal(&u.partner, Some(u.username)).await
+            }
+            Some(_) => Err(CoreError::Unauthenticated),
+            None => {
+                auth::verify_nothing(password);
+                Err(CoreError::Unauthenticated)
+            }
+        }
+    }
+
+    async fn check_client(&self, client_id: &str, client_secret: &str) -> Result<PartnerRow> {
+        match self.store.partner(client_id).await? {
+            Some(p) if auth::verify_secret(client_secret, &p.secret_hash) => Ok(p),
+            Some(_) => Err(CoreError::Unauthenticated),
+            None => {
+                auth::verify_nothing(client_secret);
+                Err(CoreError::Unauthenticated)
+            }
+        }
+    }
+
+    /// The OAuth2 token endpoint's logic: `client_credentials`, or `password` (the user must
+    /// belong to the client's partner).
+    pub async fn issue_token(&self, req: &pb::IssueTokenRequest) -> Result<pb::IssueTokenResponse> {
+        let partner = self
+            .check_client(&req.client_id, &req.client_secret)
+            .await?;
+        let user = match req.grant_type.as_str() {
+            "client_credentials" => None,
+            "password" => {
+                let p = self.authenticate(&req.username, &req.password).await?;
+                if p.partner != partner.name {
+                    return Err(CoreError::Unauthenticated);
+                }
+                p.user
+            }
+            other => {
+                return Err(CoreError::Invalid(format!(
+                    "unsupported grant_type {other:?}"
+                )))
+            }
+        };
+        let (token, hash) = auth::new_token();
+        let ttl = self.settings.token_ttl_secs;
+        let row = TokenRow {
+            partner: partner.name,
+            username: user,
+            expires_unix: now_unix() + ttl as i64,
+        };
+        self.store.insert_token(&hash, &row).await?;
+        Ok(pb::IssueTokenResponse {
+            access_token: token,
+            token_type: "Bearer".into(),
+            expires_in: ttl,
+        })
+    }
+
+    /// Resolve a bearer token; unknown and expired tokens are the same failure.
+    pub async fn verify_token(&self, token: &str) -> Result<Principal> {
+        match self.store.token(&auth::token_hash(token)).await? {
+            Some(t) if t.expires_unix > now_unix() => self.principal(&t.partner, t.username).await,
+            _ => Err(CoreError::Unauthenticated),
+        }
+    }
+
+    /// The interface a partner asked for, if it exists and the partner may use it.
+    async fn interface_for(
+        &self,
+        partner: &str,
+        category: &str,
+        biz_key: &str,
+    ) -> Result<&Interface> {
+        let not_found = || CoreError::NotFound(format!("interface {category}/{biz_key}"));
+        let iface = self.registry.get(category, biz_key).ok_or_else(not_found)?;
+        let p = self
+            .store
+            .partner(partner)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("partner {partner}")))?;
+        if p.interfaces
+            .as_ref()
+            .is_some_and(|l| !l.contains(&iface.id()))
+        {
+            return Err(not_found());
+        }
+        Ok(iface)
+    }
+
+    /// One sequence through every rule (see `batch`).
+    pub async fn ingest(&self, req: &pb::IngestBatchRequest) -> Result<pb::IngestBatchResponse> {
+        let iface = self
+            .interface_for(&req.partner, &req.data_category, &req.biz_key)
+            .await?;
+        let operation = Operation::from_proto(req.operation)
+            .ok_or_else(|| CoreError::Invalid("operation is not set".into()))?;
+        let scope = Scope {
+            partner: req.partner.clone(),
+            env: Environment::from_proto(req.environment),
+            iface: iface.id(),
+        };
+        let creator = if req.user.is_empty() {
+            &req.partner
+        } else {
+            &req.user
+        };
+        let seq = batch::Sequence {
+            scope: &scope,
+            iface,
+            creator,
+            input: SequenceInput {
+                partner: &req.partner,
+                operation,
+                transport: Transport::from_proto(req.transport),
+                batch_id: req.batch_id.as_ref(),
+                batch_size: req.batch_size.as_ref(),
+                seq_id: req.seq_id.as_ref(),
+                seq_size: req.seq_size.as_ref(),
+                app_name: req.app_name.as_ref(),
+                has_data: req.has_data,
+                rows: &req.rows,
+                unknown_envelope_fields: &req.unknown_envelope_fields,
+            },
+        };
+        batch::ingest(self.store.as_ref(), self.settings.batch, seq, now_unix()).await
+    }
+
+    /// A batch's state, if it exists in the partner's scope.
+    pub async fn get_batch(&self, req: &pb::GetBatchRequest) -> Result<pb::GetBatchResponse> {
+        let iface = self
+            .interface_for(&req.partner, &req.data_category, &req.biz_key)
+            .await?;
+        let scope = Scope {
+            partner: req.partner.clone(),
+            env: Environment::from_proto(req.environment),
+            iface: iface.id(),
+        };
+        let Some(b) = self.store.batch(&scope, &req.batch_id).await? else {
+            return Ok(pb::GetBatchResponse {
+                found: false,
+                batch_id: req.batch_id.clone(),
+                ..Default::default()
+            });
+        };
+        Ok(pb::GetBatchResponse {
+            found: true,
+            batch_id: b.batch_id,
+            state: b.state.as_str().into(),
+            operation: b.op.as_str().into(),
+            batch_size: b.batch_size,
+            staged_rows: b.staged_rows,
+            sequences: b.sequences,
+            failure_code: b.failure_code,
+            failure_msg: b.failure_msg,
+            created_unix: b.created_unix,
+            updated_unix: b.updated_unix,
+            transport: b.transport.as_str().into(),
+            creator: b.creator,
+        })
+    }
+
+    /// The partner's interfaces with their field definitions.
+    pub async fn list_interfaces(&self, partner: &str) -> Result<Vec<pb::InterfaceDef>> {
+        let p = self
+            .store
+            .partner(partner)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("partner {partner}")))?;
+        let allowed = self.interfaces_of(&p);
+        Ok(self
+            .registry
+            .all()
+            .filter(|i| allowed.contains(&i.id()))
+            .map(|i| pb::InterfaceDef {
+                data_category: i.data_category.clone(),
+                biz_key: i.biz_key.clone(),
+                business_key: i.business_key.clone(),
+                fields: i
+                    .fields
+                    .iter()
+                    .map(|f| pb::FieldDef {
+                        name: f.name.clone(),
+                        r#type: f.ty.name(),
+                        required: f.required,
+                        max_length: f.max_length.unwrap_or(0) as u32,
+                        allowed: f.allowed.clone(),
+                        exceptions: f.exceptions.clone(),
+                        default_value: f.default.clone().unwrap_or_default(),
+                    })
+                    .collect(),
+            })
+            .collect())
+    }
+
+    /// The current records of a partner's interface: one JSON object per row.
+    pub async fn export(
+        &self,
+        partner: &str,
+        env: Environment,
+        category: &str,
+        biz_key: &str,
+    ) -> Result<Vec<String>> {
+        let iface = self.interface_for(partner, category, biz_key).await?;
+        let scope = Scope {
+            partner: partner.to_string(),
+            env,
+            iface: iface.id(),
+        };
+        self.store.records(&scope).await
+    }
+
+    /// Expire abandoned batches and purge dead tokens; returns the batches expired.
+    pub async fn housekeeping(&self) -> Result<u64> {
+        let now = now_unix();
+        self.store.purge_tokens(now).await?;
+        self.store
+            .expire_batches(now - self.settings.batch.expiry_secs, now)
+            .await
+    }
+}

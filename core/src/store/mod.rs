@@ -1,0 +1,185 @@
+//! Storage: one [`Store`] abstraction, two real implementations (PostgreSQL and SQLite).
+//!
+//! The store keeps data and does set-based data work (stage, apply an operation, journal
+//! before-images). It decides nothing: which answer a sequence gets is `batch`'s business.
+//! The apply statements are shared text in [`sql`], so both backends apply the same way.
+
+use async_trait::async_trait;
+
+use crate::batch::{BatchState, Environment, Operation, Transport};
+use crate::error::Result;
+
+pub mod pg;
+pub mod sql;
+pub mod sqlite;
+
+/// Where a partner's records of one interface live: partners and environments never mix.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Scope {
+    pub partner: String,
+    pub env: Environment,
+    /// `data_category/biz_key`.
+    pub iface: String,
+}
+
+/// A partner as stored.
+#[derive(Debug, Clone)]
+pub struct PartnerRow {
+    pub name: String,
+    pub secret_hash: String,
+    /// Interfaces it may use; `None` means all.
+    pub interfaces: Option<Vec<String>>,
+}
+
+/// A user as stored.
+#[derive(Debug, Clone)]
+pub struct UserRow {
+    pub username: String,
+    pub partner: String,
+    pub password_hash: String,
+}
+
+/// An access token as stored (only its hash).
+#[derive(Debug, Clone)]
+pub struct TokenRow {
+    pub partner: String,
+    pub username: Option<String>,
+    pub expires_unix: i64,
+}
+
+/// What a batch's first sequence fixes for the whole batch.
+#[derive(Debug, Clone)]
+pub struct NewBatch {
+    pub op: Operation,
+    pub batch_size: u64,
+    pub transport: Transport,
+    pub creator: String,
+    pub now_unix: i64,
+}
+
+/// A batch row, read under lock inside a transaction.
+#[derive(Debug, Clone)]
+pub struct BatchRow {
+    pub pk: i64,
+    pub batch_id: String,
+    pub state: BatchState,
+    pub op: Operation,
+    pub batch_size: u64,
+    pub staged_rows: u64,
+    pub sequences: u32,
+    pub failure_code: String,
+    pub failure_msg: String,
+    pub transport: Transport,
+    pub creator: String,
+    pub created_unix: i64,
+    pub updated_unix: i64,
+}
+
+/// A sequence's dedupe record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeqRow {
+    pub accepted: bool,
+    pub attempts: u32,
+}
+
+/// A validated row on its way into staging.
+#[derive(Debug, Clone)]
+pub struct StageRow<'a> {
+    pub idx: u32,
+    pub rkey: Option<&'a str>,
+    pub uid: Option<&'a str>,
+    pub data: &'a str,
+}
+
+/// How an apply ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// Every row landed.
+    Done,
+    /// A unique key clashed (a concurrent batch took it first); nothing of the batch landed.
+    KeyClash(String),
+}
+
+/// One open transaction. Dropping it without `commit` rolls everything back.
+#[async_trait]
+pub trait Tx: Send {
+    /// The batch under a row lock, created from `init` when it does not exist yet.
+    async fn lock_batch(
+        &mut self,
+        scope: &Scope,
+        batch_id: &str,
+        init: &NewBatch,
+    ) -> Result<BatchRow>;
+    /// Give the batch the terms of `init` (its first accepted sequence). With
+    /// `drop_sequences` (an expired batch started afresh) its staged rows and sequences go too.
+    async fn reinit_batch(&mut self, pk: i64, init: &NewBatch, drop_sequences: bool) -> Result<()>;
+    async fn sequence(&mut self, pk: i64, seq_id: &str) -> Result<Option<SeqRow>>;
+    /// Count one more rejection of a sequence; returns the attempts so far.
+    async fn record_rejection(&mut self, pk: i64, seq_id: &str, now_unix: i64) -> Result<u32>;
+    /// Of the given keys and uids, those already present in this batch's staged rows and,
+    /// when `in_records`, among the scope's records.
+    async fn taken(
+        &mut self,
+        scope: &Scope,
+        pk: i64,
+        rkeys: &[&str],
+        uids: &[&str],
+        in_records: bool,
+    ) -> Result<(Vec<String>, Vec<String>)>;
+    /// Stage an accepted sequence's rows and mark the sequence consumed.
+    async fn stage(
+        &mut self,
+        pk: i64,
+        seq_id: &str,
+        rows: &[StageRow<'_>],
+        now_unix: i64,
+    ) -> Result<()>;
+    async fn set_state(
+        &mut self,
+        pk: i64,
+        state: BatchState,
+        failure: Option<(&str, &str)>,
+        now_unix: i64,
+    ) -> Result<()>;
+    /// Apply the staged rows of a complete batch to the scope's records, journalling the
+    /// before-image of every record it replaces or removes.
+    async fn apply(&mut self, scope: &Scope, pk: i64, op: Operation) -> Result<Applied>;
+    async fn commit(self: Box<Self>) -> Result<()>;
+}
+
+/// The store: partners, users, tokens, batches and records.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// "postgresql" or "sqlite", for logs.
+    fn backend(&self) -> &'static str;
+    async fn begin(&self) -> Result<Box<dyn Tx + '_>>;
+
+    async fn insert_partner(&self, p: &PartnerRow, now_unix: i64) -> Result<()>;
+    async fn partner(&self, name: &str) -> Result<Option<PartnerRow>>;
+    async fn insert_user(&self, u: &UserRow, now_unix: i64) -> Result<()>;
+    async fn user(&self, username: &str) -> Result<Option<UserRow>>;
+    async fn insert_token(&self, hash: &str, t: &TokenRow) -> Result<()>;
+    async fn token(&self, hash: &str) -> Result<Option<TokenRow>>;
+    /// Drop expired tokens; returns how many went.
+    async fn purge_tokens(&self, now_unix: i64) -> Result<u64>;
+
+    async fn batch(&self, scope: &Scope, batch_id: &str) -> Result<Option<BatchRow>>;
+    /// Mark open batches created before `before_unix` expired and drop their staged rows.
+    async fn expire_batches(&self, before_unix: i64, now_unix: i64) -> Result<u64>;
+    /// The scope's current records (data JSON), ordered by business key.
+    async fn records(&self, scope: &Scope) -> Result<Vec<String>>;
+}
+
+/// Parse the textual forms stored in both backends.
+pub(crate) fn parse_batch_fields(
+    state: &str,
+    op: &str,
+    transport: &str,
+) -> Result<(BatchState, Operation, Transport)> {
+    let bad = |what: &str, v: &str| crate::error::CoreError::Store(format!("stored {what} {v:?}"));
+    Ok((
+        BatchState::parse(state).ok_or_else(|| bad("state", state))?,
+        Operation::parse(op).ok_or_else(|| bad("operation", op))?,
+        Transport::parse(transport).ok_or_else(|| bad("transport", transport))?,
+    ))
+}

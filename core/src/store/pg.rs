@@ -1,0 +1,485 @@
+//! The PostgreSQL store, through deadpool-postgres. Used when `WHARF_DATABASE_URL` is set.
+//!
+//! Sequences of one batch serialize on the batch row (`SELECT … FOR UPDATE`); applies of one
+//! scope serialize on a transaction-scoped advisory lock, so concurrent `all` batches of a
+//! partner cannot interleave.
+
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::NoTls;
+
+use super::sql;
+use super::*;
+use crate::error::CoreError;
+
+/// Fixed key for the migration advisory lock: replicas starting together migrate once.
+const MIGRATION_LOCK: i64 = 0x7768_6172_6601;
+
+pub struct PgStore {
+    pool: Pool,
+}
+
+impl PgStore {
+    /// Connect to `url` (postgres://…), check it answers, and run migrations.
+    pub async fn connect(url: &str, max_connections: usize) -> Result<PgStore> {
+        let cfg = tokio_postgres::Config::from_str(url)
+            .map_err(|e| CoreError::Invalid(format!("WHARF_DATABASE_URL: {e}")))?;
+        let mgr = Manager::from_config(
+            cfg,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(mgr)
+            .max_size(max_connections.max(2))
+            .build()
+            .map_err(|e| CoreError::Store(format!("postgresql pool: {e}")))?;
+        let store = PgStore { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_unix BIGINT NOT NULL)",
+        )
+        .await?;
+        for (version, ddl) in sql::MIGRATIONS {
+            let done = tx
+                .query_opt(
+                    "SELECT version FROM schema_migrations WHERE version = $1",
+                    &[version],
+                )
+                .await?;
+            if done.is_none() {
+                tx.batch_execute(
+                    &ddl.replace("{PK}", "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"),
+                )
+                .await?;
+                tx.execute(
+                    "INSERT INTO schema_migrations (version, applied_unix) VALUES ($1, extract(epoch from now())::bigint)",
+                    &[version],
+                )
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn batch_from_row(r: &tokio_postgres::Row) -> Result<BatchRow> {
+    let (state, op, transport) = parse_batch_fields(r.get(2), r.get(3), r.get(9))?;
+    Ok(BatchRow {
+        pk: r.get(0),
+        batch_id: r.get(1),
+        state,
+        op,
+        batch_size: r.get::<_, i64>(4) as u64,
+        staged_rows: r.get::<_, i64>(5) as u64,
+        sequences: r.get::<_, i64>(6) as u32,
+        failure_code: r.get(7),
+        failure_msg: r.get(8),
+        transport,
+        creator: r.get(10),
+        created_unix: r.get(11),
+        updated_unix: r.get(12),
+    })
+}
+
+struct PgTx {
+    /// `None` once committed.
+    client: Option<Object>,
+}
+
+impl PgTx {
+    fn c(&self) -> Result<&Object> {
+        self.client
+            .as_ref()
+            .ok_or_else(|| CoreError::Store("transaction already finished".into()))
+    }
+}
+
+impl Drop for PgTx {
+    fn drop(&mut self) {
+        if let Some(obj) = self.client.take() {
+            // Never hand a connection with an open transaction back to the pool: detach it;
+            // closing it makes the server roll the transaction back.
+            drop(Object::take(obj));
+        }
+    }
+}
+
+#[async_trait]
+impl Tx for PgTx {
+    async fn lock_batch(
+        &mut self,
+        scope: &Scope,
+        batch_id: &str,
+        init: &NewBatch,
+    ) -> Result<BatchRow> {
+        let c = self.c()?;
+        let batch_size = init.batch_size as i64;
+        let ins = c.prepare_cached(sql::INSERT_BATCH).await?;
+        c.execute(
+            &ins,
+            &[
+                &scope.partner,
+                &scope.env.as_str(),
+                &scope.iface,
+                &batch_id,
+                &init.op.as_str(),
+                &batch_size,
+                &init.transport.as_str(),
+                &init.creator,
+                &init.now_unix,
+            ],
+        )
+        .await?;
+        let sel = c
+            .prepare_cached(&format!("{} FOR UPDATE", sql::select_batch()))
+            .await?;
+        let row = c
+            .query_one(
+                &sel,
+                &[&scope.partner, &scope.env.as_str(), &scope.iface, &batch_id],
+            )
+            .await?;
+        batch_from_row(&row)
+    }
+
+    async fn reinit_batch(&mut self, pk: i64, init: &NewBatch, drop_sequences: bool) -> Result<()> {
+        let c = self.c()?;
+        if drop_sequences {
+            c.execute("DELETE FROM staged_rows WHERE batch_pk = $1", &[&pk])
+                .await?;
+            c.execute("DELETE FROM sequences WHERE batch_pk = $1", &[&pk])
+                .await?;
+        }
+        let batch_size = init.batch_size as i64;
+        let stmt = c.prepare_cached(sql::REINIT_BATCH).await?;
+        c.execute(
+            &stmt,
+            &[
+                &pk,
+                &init.op.as_str(),
+                &batch_size,
+                &init.transport.as_str(),
+                &init.creator,
+                &init.now_unix,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn sequence(&mut self, pk: i64, seq_id: &str) -> Result<Option<SeqRow>> {
+        let c = self.c()?;
+        let stmt = c.prepare_cached(sql::SELECT_SEQUENCE).await?;
+        let row = c.query_opt(&stmt, &[&pk, &seq_id]).await?;
+        Ok(row.map(|r| SeqRow {
+            accepted: r.get::<_, i64>(0) != 0,
+            attempts: r.get::<_, i64>(1) as u32,
+        }))
+    }
+
+    async fn record_rejection(&mut self, pk: i64, seq_id: &str, now_unix: i64) -> Result<u32> {
+        let c = self.c()?;
+        let stmt = c.prepare_cached(sql::COUNT_REJECTION).await?;
+        let row = c.query_one(&stmt, &[&pk, &seq_id, &now_unix]).await?;
+        Ok(row.get::<_, i64>(0) as u32)
+    }
+
+    async fn taken(
+        &mut self,
+        scope: &Scope,
+        pk: i64,
+        rkeys: &[&str],
+        uids: &[&str],
+        in_records: bool,
+    ) -> Result<(Vec<String>, Vec<String>)> {
+        let c = self.c()?;
+        let env = scope.env.as_str();
+        let mut found = (Vec::new(), Vec::new());
+        for (col, wanted, out) in [("rkey", rkeys, &mut found.0), ("uid", uids, &mut found.1)] {
+            if wanted.is_empty() {
+                continue;
+            }
+            let staged = c
+                .prepare_cached(&format!(
+                    "SELECT DISTINCT {col} FROM staged_rows WHERE batch_pk = $1 AND {col} = ANY($2)"
+                ))
+                .await?;
+            for r in c.query(&staged, &[&pk, &wanted]).await? {
+                out.push(r.get::<_, String>(0));
+            }
+            if in_records {
+                let records = c
+                    .prepare_cached(&format!(
+                        "SELECT {col} FROM records WHERE partner = $1 AND env = $2 AND iface = $3 AND {col} = ANY($4)"
+                    ))
+                    .await?;
+                for r in c
+                    .query(&records, &[&scope.partner, &env, &scope.iface, &wanted])
+                    .await?
+                {
+                    out.push(r.get::<_, String>(0));
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    async fn stage(
+        &mut self,
+        pk: i64,
+        seq_id: &str,
+        rows: &[StageRow<'_>],
+        now_unix: i64,
+    ) -> Result<()> {
+        let c = self.c()?;
+        let seq_no: i64 = c
+            .query_one("SELECT sequences FROM batches WHERE pk = $1", &[&pk])
+            .await?
+            .get(0);
+        let idx: Vec<i64> = rows.iter().map(|r| i64::from(r.idx)).collect();
+        let rkeys: Vec<Option<&str>> = rows.iter().map(|r| r.rkey).collect();
+        let uids: Vec<Option<&str>> = rows.iter().map(|r| r.uid).collect();
+        let data: Vec<&str> = rows.iter().map(|r| r.data).collect();
+        let ins = c
+            .prepare_cached(
+                "INSERT INTO staged_rows (batch_pk, seq_no, idx, rkey, uid, data) \
+                 SELECT $1, $2, u.idx, u.rkey, u.uid, u.data \
+                 FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[]) AS u(idx, rkey, uid, data)",
+            )
+            .await?;
+        let params: [&(dyn ToSql + Sync); 6] = [&pk, &seq_no, &idx, &rkeys, &uids, &data];
+        c.execute(&ins, &params).await?;
+        let accept = c.prepare_cached(sql::ACCEPT_SEQUENCE).await?;
+        c.execute(&accept, &[&pk, &seq_id, &seq_no, &now_unix])
+            .await?;
+        let count = c.prepare_cached(sql::COUNT_STAGED).await?;
+        c.execute(&count, &[&pk, &(rows.len() as i64), &now_unix])
+            .await?;
+        Ok(())
+    }
+
+    async fn set_state(
+        &mut self,
+        pk: i64,
+        state: BatchState,
+        failure: Option<(&str, &str)>,
+        now_unix: i64,
+    ) -> Result<()> {
+        let (code, msg) = failure.unwrap_or(("", ""));
+        let c = self.c()?;
+        let stmt = c.prepare_cached(sql::SET_STATE).await?;
+        c.execute(&stmt, &[&pk, &state.as_str(), &code, &msg, &now_unix])
+            .await?;
+        Ok(())
+    }
+
+    async fn apply(&mut self, scope: &Scope, pk: i64, op: Operation) -> Result<Applied> {
+        let c = self.c()?;
+        let env = scope.env.as_str();
+        c.execute(
+            "SELECT pg_advisory_xact_lock(hashtext($1 || '/' || $2 || '/' || $3))",
+            &[&scope.partner, &env, &scope.iface],
+        )
+        .await?;
+        c.batch_execute("SAVEPOINT apply").await?;
+        for text in sql::apply_statements(op) {
+            let stmt = c.prepare_cached(&text).await?;
+            match c
+                .execute(&stmt, &[&scope.partner, &env, &scope.iface, &pk])
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                    c.batch_execute("ROLLBACK TO SAVEPOINT apply; RELEASE SAVEPOINT apply")
+                        .await?;
+                    let detail = e
+                        .as_db_error()
+                        .map(|d| d.message().to_string())
+                        .unwrap_or_else(|| "unique constraint violation".into());
+                    return Ok(Applied::KeyClash(detail));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        c.batch_execute("RELEASE SAVEPOINT apply").await?;
+        Ok(Applied::Done)
+    }
+
+    async fn commit(mut self: Box<Self>) -> Result<()> {
+        let c = self.c()?;
+        c.batch_execute("COMMIT").await?;
+        // Committed: the connection goes back to the pool instead of being detached.
+        drop(self.client.take());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgresql"
+    }
+
+    async fn begin(&self) -> Result<Box<dyn Tx + '_>> {
+        let client = self.pool.get().await?;
+        client.batch_execute("BEGIN").await?;
+        Ok(Box::new(PgTx {
+            client: Some(client),
+        }))
+    }
+
+    async fn insert_partner(&self, p: &PartnerRow, now_unix: i64) -> Result<()> {
+        let interfaces = p
+            .interfaces
+            .as_ref()
+            .map(|i| serde_json::to_string(i).unwrap_or_default());
+        let c = self.pool.get().await?;
+        let res = c
+            .execute(
+                "INSERT INTO partners (name, secret_hash, interfaces, created_unix) VALUES ($1, $2, $3, $4)",
+                &[&p.name, &p.secret_hash, &interfaces, &now_unix],
+            )
+            .await;
+        map_insert(res, || format!("partner {}", p.name))
+    }
+
+    async fn partner(&self, name: &str) -> Result<Option<PartnerRow>> {
+        let c = self.pool.get().await?;
+        let row = c
+            .query_opt(
+                "SELECT name, secret_hash, interfaces FROM partners WHERE name = $1",
+                &[&name],
+            )
+            .await?;
+        row.map(|r| {
+            Ok(PartnerRow {
+                name: r.get(0),
+                secret_hash: r.get(1),
+                interfaces: super::sqlite::parse_interfaces(r.get(2))?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn insert_user(&self, u: &UserRow, now_unix: i64) -> Result<()> {
+        let c = self.pool.get().await?;
+        let res = c
+            .execute(
+                "INSERT INTO users (username, partner, password_hash, created_unix) VALUES ($1, $2, $3, $4)",
+                &[&u.username, &u.partner, &u.password_hash, &now_unix],
+            )
+            .await;
+        map_insert(res, || format!("user {}", u.username))
+    }
+
+    async fn user(&self, username: &str) -> Result<Option<UserRow>> {
+        let c = self.pool.get().await?;
+        let row = c
+            .query_opt(
+                "SELECT username, partner, password_hash FROM users WHERE username = $1",
+                &[&username],
+            )
+            .await?;
+        Ok(row.map(|r| UserRow {
+            username: r.get(0),
+            partner: r.get(1),
+            password_hash: r.get(2),
+        }))
+    }
+
+    async fn insert_token(&self, hash: &str, t: &TokenRow) -> Result<()> {
+        let c = self.pool.get().await?;
+        c.execute(
+            "INSERT INTO tokens (token_hash, partner, username, expires_unix) VALUES ($1, $2, $3, $4)",
+            &[&hash, &t.partner, &t.username, &t.expires_unix],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn token(&self, hash: &str) -> Result<Option<TokenRow>> {
+        let c = self.pool.get().await?;
+        let row = c
+            .query_opt(
+                "SELECT partner, username, expires_unix FROM tokens WHERE token_hash = $1",
+                &[&hash],
+            )
+            .await?;
+        Ok(row.map(|r| TokenRow {
+            partner: r.get(0),
+            username: r.get(1),
+            expires_unix: r.get(2),
+        }))
+    }
+
+    async fn purge_tokens(&self, now_unix: i64) -> Result<u64> {
+        let c = self.pool.get().await?;
+        Ok(
+            c.execute("DELETE FROM tokens WHERE expires_unix <= $1", &[&now_unix])
+                .await?,
+        )
+    }
+
+    async fn batch(&self, scope: &Scope, batch_id: &str) -> Result<Option<BatchRow>> {
+        let c = self.pool.get().await?;
+        let stmt = c.prepare_cached(&sql::select_batch()).await?;
+        let row = c
+            .query_opt(
+                &stmt,
+                &[&scope.partner, &scope.env.as_str(), &scope.iface, &batch_id],
+            )
+            .await?;
+        row.as_ref().map(batch_from_row).transpose()
+    }
+
+    async fn expire_batches(&self, before_unix: i64, now_unix: i64) -> Result<u64> {
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        let n = tx
+            .execute(sql::EXPIRE_BATCHES, &[&before_unix, &now_unix])
+            .await?;
+        if n > 0 {
+            tx.execute(sql::DROP_EXPIRED_ROWS, &[]).await?;
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    async fn records(&self, scope: &Scope) -> Result<Vec<String>> {
+        let c = self.pool.get().await?;
+        let stmt = c.prepare_cached(sql::SELECT_RECORDS).await?;
+        let rows = c
+            .query(&stmt, &[&scope.partner, &scope.env.as_str(), &scope.iface])
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+}
+
+fn map_insert(
+    res: Result<u64, tokio_postgres::Error>,
+    what: impl FnOnce() -> String,
+) -> Result<()> {
+    match res {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => Err(CoreError::Conflict(what())),
+        Err(e) if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) => {
+            Err(CoreError::NotFound(format!("{} (its partner)", what())))
+        }
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,184 @@
+//! SQL both backends run verbatim (`$n` placeholders; SQLite reads them as `?n`).
+//!
+//! How an operation lands in `records` is written here once, so PostgreSQL and SQLite cannot
+//! drift apart. Parameters of every apply statement: `$1` partner, `$2` env, `$3` interface,
+//! `$4` the batch's pk.
+
+use crate::batch::Operation;
+
+const SCOPE: &str = "r.partner = $1 AND r.env = $2 AND r.iface = $3";
+
+const STAGED_UIDS: &str =
+    "SELECT s.uid FROM staged_rows s WHERE s.batch_pk = $4 AND s.uid IS NOT NULL";
+const STAGED_KEYS: &str =
+    "SELECT s.rkey FROM staged_rows s WHERE s.batch_pk = $4 AND s.rkey IS NOT NULL";
+const STAGED_KEYS_WITHOUT_UID: &str =
+    "SELECT s.rkey FROM staged_rows s WHERE s.batch_pk = $4 AND s.uid IS NULL";
+
+fn journal(predicate: &str) -> String {
+    format!(
+        "INSERT INTO batch_changes (batch_pk, rkey, uid, data, prev_batch_pk) \
+         SELECT CAST($4 AS BIGINT), r.rkey, r.uid, r.data, r.batch_pk FROM records r \
+         WHERE {SCOPE} AND ({predicate})"
+    )
+}
+
+fn delete(predicate: &str) -> String {
+    format!("DELETE FROM records AS r WHERE {SCOPE} AND ({predicate})")
+}
+
+fn insert_staged(on_conflict: &str) -> String {
+    format!(
+        "INSERT INTO records (partner, env, iface, rkey, uid, data, batch_pk) \
+         SELECT CAST($1 AS TEXT), CAST($2 AS TEXT), CAST($3 AS TEXT), s.rkey, s.uid, s.data, s.batch_pk \
+         FROM staged_rows s WHERE s.batch_pk = $4 {on_conflict}"
+    )
+}
+
+/// The statements that apply a complete batch, in order, all inside one transaction.
+///
+/// - insert: every staged row becomes a record (a taken key violates the primary key).
+/// - update: records matched by uid are replaced, the rest are upserted by business key.
+/// - delete: records matched by uid (rows that carry one) or by business key are removed.
+/// - all: the scope's records are replaced by the staged rows.
+///
+/// Every record replaced or removed is first copied to `batch_changes` with the batch that
+/// wrote it, which is what a later revert needs.
+pub fn apply_statements(op: Operation) -> Vec<String> {
+    let by_uid = format!("r.uid IN ({STAGED_UIDS})");
+    match op {
+        Operation::Insert => vec![insert_staged("")],
+        Operation::Update => vec![
+            journal(&format!("{by_uid} OR r.rkey IN ({STAGED_KEYS})")),
+            delete(&by_uid),
+            insert_staged(
+                "ON CONFLICT (partner, env, iface, rkey) DO UPDATE SET \
+                 uid = COALESCE(excluded.uid, records.uid), data = excluded.data, \
+                 batch_pk = excluded.batch_pk",
+            ),
+        ],
+        Operation::Delete => {
+            let matched = format!("{by_uid} OR r.rkey IN ({STAGED_KEYS_WITHOUT_UID})");
+            vec![journal(&matched), delete(&matched)]
+        }
+        Operation::All => vec![journal("1 = 1"), delete("1 = 1"), insert_staged("")],
+    }
+}
+
+/// Records of a scope, for export.
+pub const SELECT_RECORDS: &str =
+    "SELECT data FROM records WHERE partner = $1 AND env = $2 AND iface = $3 ORDER BY rkey";
+
+/// The schema, version by version. `{PK}` is the backend's spelling of an auto-numbered key.
+pub const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    "CREATE TABLE partners (name TEXT PRIMARY KEY, secret_hash TEXT NOT NULL, \
+       interfaces TEXT, created_unix BIGINT NOT NULL);
+     CREATE TABLE users (username TEXT PRIMARY KEY, partner TEXT NOT NULL REFERENCES partners(name), \
+       password_hash TEXT NOT NULL, created_unix BIGINT NOT NULL);
+     CREATE TABLE tokens (token_hash TEXT PRIMARY KEY, partner TEXT NOT NULL, username TEXT, \
+       expires_unix BIGINT NOT NULL);
+     CREATE TABLE batches (pk {PK}, partner TEXT NOT NULL, env TEXT NOT NULL, iface TEXT NOT NULL, \
+       batch_id TEXT NOT NULL, op TEXT NOT NULL, batch_size BIGINT NOT NULL, \
+       staged_rows BIGINT NOT NULL DEFAULT 0, sequences BIGINT NOT NULL DEFAULT 0, \
+       state TEXT NOT NULL, failure_code TEXT NOT NULL DEFAULT '', failure_msg TEXT NOT NULL DEFAULT '', \
+       transport TEXT NOT NULL, creator TEXT NOT NULL, created_unix BIGINT NOT NULL, \
+       updated_unix BIGINT NOT NULL, UNIQUE (partner, env, iface, batch_id));
+     CREATE INDEX batches_state ON batches (state, created_unix);
+     CREATE TABLE sequences (batch_pk BIGINT NOT NULL REFERENCES batches(pk), seq_id TEXT NOT NULL, \
+       seq_no BIGINT, accepted BIGINT NOT NULL, attempts BIGINT NOT NULL, updated_unix BIGINT NOT NULL, \
+       PRIMARY KEY (batch_pk, seq_id));
+     CREATE TABLE staged_rows (batch_pk BIGINT NOT NULL, seq_no BIGINT NOT NULL, idx BIGINT NOT NULL, \
+       rkey TEXT, uid TEXT, data TEXT NOT NULL, PRIMARY KEY (batch_pk, seq_no, idx));
+     CREATE INDEX staged_rows_rkey ON staged_rows (batch_pk, rkey);
+     CREATE INDEX staged_rows_uid ON staged_rows (batch_pk, uid) WHERE uid IS NOT NULL;
+     CREATE TABLE records (partner TEXT NOT NULL, env TEXT NOT NULL, iface TEXT NOT NULL, \
+       rkey TEXT NOT NULL, uid TEXT, data TEXT NOT NULL, batch_pk BIGINT NOT NULL, \
+       PRIMARY KEY (partner, env, iface, rkey));
+     CREATE UNIQUE INDEX records_uid ON records (partner, env, iface, uid) WHERE uid IS NOT NULL;
+     CREATE TABLE batch_changes (batch_pk BIGINT NOT NULL, rkey TEXT NOT NULL, uid TEXT, \
+       data TEXT NOT NULL, prev_batch_pk BIGINT NOT NULL);
+     CREATE INDEX batch_changes_batch ON batch_changes (batch_pk);",
+)];
+
+const BATCH_COLUMNS: &str = "pk, batch_id, state, op, batch_size, staged_rows, sequences, \
+    failure_code, failure_msg, transport, creator, created_unix, updated_unix";
+
+/// Create a batch unless it exists. `$1..$4` scope and batch_id, `$5` op, `$6` batch_size,
+/// `$7` transport, `$8` creator, `$9` now.
+pub const INSERT_BATCH: &str =
+    "INSERT INTO batches (partner, env, iface, batch_id, op, batch_size, \
+    state, transport, creator, created_unix, updated_unix) \
+    VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8, $9, $9) \
+    ON CONFLICT (partner, env, iface, batch_id) DO NOTHING";
+
+/// One batch by scope and batch_id (`$1..$4`).
+pub fn select_batch() -> String {
+    format!(
+        "SELECT {BATCH_COLUMNS} FROM batches \
+         WHERE partner = $1 AND env = $2 AND iface = $3 AND batch_id = $4"
+    )
+}
+
+/// Give a batch new first-sequence terms: `$1` pk, `$2` op, `$3` batch_size, `$4` transport,
+/// `$5` creator, `$6` now.
+pub const REINIT_BATCH: &str = "UPDATE batches SET op = $2, batch_size = $3, transport = $4, \
+    creator = $5, state = 'open', staged_rows = 0, sequences = 0, failure_code = '', \
+    failure_msg = '', created_unix = $6, updated_unix = $6 WHERE pk = $1";
+
+/// `$1` pk, `$2` state, `$3` failure code, `$4` failure message, `$5` now.
+pub const SET_STATE: &str = "UPDATE batches SET state = $2, failure_code = $3, failure_msg = $4, \
+    updated_unix = $5 WHERE pk = $1";
+
+/// `$1` pk, `$2` seq_id.
+pub const SELECT_SEQUENCE: &str =
+    "SELECT accepted, attempts FROM sequences WHERE batch_pk = $1 AND seq_id = $2";
+
+/// `$1` pk, `$2` seq_id, `$3` now; returns the attempts so far.
+pub const COUNT_REJECTION: &str = "INSERT INTO sequences (batch_pk, seq_id, seq_no, accepted, attempts, updated_unix) \
+    VALUES ($1, $2, NULL, 0, 1, $3) \
+    ON CONFLICT (batch_pk, seq_id) DO UPDATE SET attempts = sequences.attempts + 1, updated_unix = $3 \
+    RETURNING attempts";
+
+/// Mark a sequence consumed as the batch's next: `$1` pk, `$2` seq_id, `$3` seq_no, `$4` now.
+pub const ACCEPT_SEQUENCE: &str =
+    "INSERT INTO sequences (batch_pk, seq_id, seq_no, accepted, attempts, updated_unix) \
+    VALUES ($1, $2, $3, 1, 0, $4) \
+    ON CONFLICT (batch_pk, seq_id) DO UPDATE SET accepted = 1, seq_no = $3, updated_unix = $4";
+
+/// `$1` pk, `$2` rows added, `$3` now.
+pub const COUNT_STAGED: &str = "UPDATE batches SET staged_rows = staged_rows + $2, \
+    sequences = sequences + 1, updated_unix = $3 WHERE pk = $1";
+
+/// Batches left open too long: `$1` cut-off (created before), `$2` now. Then their rows go.
+pub const EXPIRE_BATCHES: &str = "UPDATE batches SET state = 'expired', updated_unix = $2 \
+    WHERE state = 'open' AND created_unix < $1";
+pub const DROP_EXPIRED_ROWS: &str = "DELETE FROM staged_rows WHERE batch_pk IN \
+    (SELECT pk FROM batches WHERE state = 'expired')";
+
+/// SQLite spells positional parameters `?n`.
+pub fn for_sqlite(sql: &str) -> String {
+    sql.replace('$', "?")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_has_statements_scoped_to_the_batch() {
+        for op in [
+            Operation::Insert,
+            Operation::Update,
+            Operation::Delete,
+            Operation::All,
+        ] {
+            let stmts = apply_statements(op);
+            assert!(!stmts.is_empty());
+            for s in &stmts {
+                assert!(s.contains("$1") && s.contains("$4"), "{op:?}: {s}");
+            }
+        }
+        assert_eq!(for_sqlite("a = $1 AND b = $4"), "a = ?1 AND b = ?4");
+    }
+}

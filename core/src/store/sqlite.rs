@@ -1,0 +1,503 @@
+//! The embedded store: one SQLite file in `WHARF_DATA_DIR`, the default when no database URL
+//! is configured. One connection, serialized by an async mutex; a transaction holds it
+//! from `BEGIN IMMEDIATE` to commit, so readers see a batch before or after, never between.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OptionalExtension};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+use super::sql::{self, for_sqlite};
+use super::*;
+use crate::error::CoreError;
+
+/// SQLite work is quick local I/O, but an apply of a large batch is not: let the runtime move
+/// other tasks off this thread while it runs (only possible on the multi-thread runtime).
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl SqliteStore {
+    /// Open (creating) `dir/wharf.sqlite3` and run migrations.
+    pub fn open(dir: &Path) -> Result<SqliteStore> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| CoreError::Store(format!("create {}: {e}", dir.display())))?;
+        let conn = Connection::open(dir.join("wharf.sqlite3"))?;
+        Self::from_connection(conn)
+    }
+
+    /// A private in-memory database (tests).
+    pub fn in_memory() -> Result<SqliteStore> {
+        Self::from_connection(Connection::open_in_memory()?)
+    }
+
+    fn from_connection(mut conn: Connection) -> Result<SqliteStore> {
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+             PRAGMA busy_timeout = 5000;",
+        )?;
+        migrate(&mut conn)?;
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    async fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        let conn = self.conn.lock().await;
+        Ok(blocking(|| f(&conn))?)
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_unix BIGINT NOT NULL)",
+    )?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    for (version, ddl) in sql::MIGRATIONS {
+        let done: Option<i64> = tx
+            .query_row(
+                "SELECT version FROM schema_migrations WHERE version = ?1",
+                [version],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if done.is_none() {
+            tx.execute_batch(&ddl.replace("{PK}", "INTEGER PRIMARY KEY AUTOINCREMENT"))?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, applied_unix) VALUES (?1, strftime('%s','now'))",
+                [version],
+            )?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn batch_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(BatchRow, [String; 3])> {
+    let text = |i| r.get::<_, String>(i);
+    Ok((
+        BatchRow {
+            pk: r.get(0)?,
+            batch_id: text(1)?,
+            state: BatchState::Open,
+            op: Operation::Insert,
+            batch_size: r.get::<_, i64>(4)? as u64,
+            staged_rows: r.get::<_, i64>(5)? as u64,
+            sequences: r.get::<_, i64>(6)? as u32,
+            failure_code: text(7)?,
+            failure_msg: text(8)?,
+            transport: Transport::Api,
+            creator: text(10)?,
+            created_unix: r.get(11)?,
+            updated_unix: r.get(12)?,
+        },
+        [text(2)?, text(3)?, text(9)?],
+    ))
+}
+
+fn finish_batch_row((mut b, [state, op, transport]): (BatchRow, [String; 3])) -> Result<BatchRow> {
+    (b.state, b.op, b.transport) = parse_batch_fields(&state, &op, &transport)?;
+    Ok(b)
+}
+
+fn select_batch(conn: &Connection, scope: &Scope, batch_id: &str) -> Result<Option<BatchRow>> {
+    let row = conn
+        .prepare_cached(&for_sqlite(&sql::select_batch()))?
+        .query_row(
+            params![scope.partner, scope.env.as_str(), scope.iface, batch_id],
+            batch_row,
+        )
+        .optional()?;
+    row.map(finish_batch_row).transpose()
+}
+
+struct SqliteTx {
+    conn: OwnedMutexGuard<Connection>,
+    done: bool,
+}
+
+impl Drop for SqliteTx {
+    fn drop(&mut self) {
+        if !self.done {
+            // Nothing else can run on this connection while we hold it; a failed rollback
+            // leaves SQLite to roll back on the next BEGIN, which fails loudly.
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+#[async_trait]
+impl Tx for SqliteTx {
+    async fn lock_batch(
+        &mut self,
+        scope: &Scope,
+        batch_id: &str,
+        init: &NewBatch,
+    ) -> Result<BatchRow> {
+        let c = &*self.conn;
+        blocking(|| {
+            c.prepare_cached(&for_sqlite(sql::INSERT_BATCH))?
+                .execute(params![
+                    scope.partner,
+                    scope.env.as_str(),
+                    scope.iface,
+                    batch_id,
+                    init.op.as_str(),
+                    init.batch_size as i64,
+                    init.transport.as_str(),
+                    init.creator,
+                    init.now_unix
+                ])?;
+            select_batch(c, scope, batch_id)?
+                .ok_or_else(|| CoreError::Store("batch vanished under lock".into()))
+        })
+    }
+
+    async fn reinit_batch(&mut self, pk: i64, init: &NewBatch, drop_sequences: bool) -> Result<()> {
+        let c = &*self.conn;
+        blocking(|| {
+            if drop_sequences {
+                c.execute("DELETE FROM staged_rows WHERE batch_pk = ?1", [pk])?;
+                c.execute("DELETE FROM sequences WHERE batch_pk = ?1", [pk])?;
+            }
+            c.prepare_cached(&for_sqlite(sql::REINIT_BATCH))?
+                .execute(params![
+                    pk,
+                    init.op.as_str(),
+                    init.batch_size as i64,
+                    init.transport.as_str(),
+                    init.creator,
+                    init.now_unix
+                ])?;
+            Ok(())
+        })
+    }
+
+    async fn sequence(&mut self, pk: i64, seq_id: &str) -> Result<Option<SeqRow>> {
+        let c = &*self.conn;
+        Ok(blocking(|| {
+            c.prepare_cached(&for_sqlite(sql::SELECT_SEQUENCE))?
+                .query_row(params![pk, seq_id], |r| {
+                    Ok(SeqRow {
+                        accepted: r.get::<_, i64>(0)? != 0,
+                        attempts: r.get::<_, i64>(1)? as u32,
+                    })
+                })
+                .optional()
+        })?)
+    }
+
+    async fn record_rejection(&mut self, pk: i64, seq_id: &str, now_unix: i64) -> Result<u32> {
+        let c = &*self.conn;
+        let n: i64 = blocking(|| {
+            c.prepare_cached(&for_sqlite(sql::COUNT_REJECTION))?
+                .query_row(params![pk, seq_id, now_unix], |r| r.get(0))
+        })?;
+        Ok(n as u32)
+    }
+
+    async fn taken(
+        &mut self,
+        scope: &Scope,
+        pk: i64,
+        rkeys: &[&str],
+        uids: &[&str],
+        in_records: bool,
+    ) -> Result<(Vec<String>, Vec<String>)> {
+        let c = &*self.conn;
+        blocking(|| {
+            let mut keys_taken = Vec::new();
+            let mut uids_taken = Vec::new();
+            let mut staged_key = c.prepare_cached(
+                "SELECT 1 FROM staged_rows WHERE batch_pk = ?1 AND rkey = ?2 LIMIT 1",
+            )?;
+            let mut staged_uid = c.prepare_cached(
+                "SELECT 1 FROM staged_rows WHERE batch_pk = ?1 AND uid = ?2 LIMIT 1",
+            )?;
+            let mut record_key = c.prepare_cached(
+                "SELECT 1 FROM records WHERE partner = ?1 AND env = ?2 AND iface = ?3 AND rkey = ?4",
+            )?;
+            let mut record_uid = c.prepare_cached(
+                "SELECT 1 FROM records WHERE partner = ?1 AND env = ?2 AND iface = ?3 AND uid = ?4",
+            )?;
+            let env = scope.env.as_str();
+            for k in rkeys {
+                let hit = staged_key.exists(params![pk, k])?
+                    || (in_records
+                        && record_key.exists(params![scope.partner, env, scope.iface, k])?);
+                if hit {
+                    keys_taken.push(k.to_string());
+                }
+            }
+            for u in uids {
+                let hit = staged_uid.exists(params![pk, u])?
+                    || (in_records
+                        && record_uid.exists(params![scope.partner, env, scope.iface, u])?);
+                if hit {
+                    uids_taken.push(u.to_string());
+                }
+            }
+            Ok((keys_taken, uids_taken))
+        })
+    }
+
+    async fn stage(
+        &mut self,
+        pk: i64,
+        seq_id: &str,
+        rows: &[StageRow<'_>],
+        now_unix: i64,
+    ) -> Result<()> {
+        let c = &*self.conn;
+        blocking(|| {
+            let seq_no: i64 =
+                c.query_row("SELECT sequences FROM batches WHERE pk = ?1", [pk], |r| {
+                    r.get(0)
+                })?;
+            let mut ins = c.prepare_cached(
+                "INSERT INTO staged_rows (batch_pk, seq_no, idx, rkey, uid, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for r in rows {
+                ins.execute(params![pk, seq_no, r.idx, r.rkey, r.uid, r.data])?;
+            }
+            c.prepare_cached(&for_sqlite(sql::ACCEPT_SEQUENCE))?
+                .execute(params![pk, seq_id, seq_no, now_unix])?;
+            c.prepare_cached(&for_sqlite(sql::COUNT_STAGED))?
+                .execute(params![pk, rows.len() as i64, now_unix])?;
+            Ok(())
+        })
+    }
+
+    async fn set_state(
+        &mut self,
+        pk: i64,
+        state: BatchState,
+        failure: Option<(&str, &str)>,
+        now_unix: i64,
+    ) -> Result<()> {
+        let (code, msg) = failure.unwrap_or(("", ""));
+        let c = &*self.conn;
+        blocking(|| {
+            c.prepare_cached(&for_sqlite(sql::SET_STATE))?
+                .execute(params![pk, state.as_str(), code, msg, now_unix])
+        })?;
+        Ok(())
+    }
+
+    async fn apply(&mut self, scope: &Scope, pk: i64, op: Operation) -> Result<Applied> {
+        let c = &*self.conn;
+        blocking(|| {
+            c.execute_batch("SAVEPOINT apply")?;
+            let env = scope.env.as_str();
+            for stmt in sql::apply_statements(op) {
+                let res = c
+                    .prepare_cached(&for_sqlite(&stmt))
+                    .and_then(|mut s| s.execute(params![scope.partner, env, scope.iface, pk]));
+                match res {
+                    Ok(_) => {}
+                    Err(rusqlite::Error::SqliteFailure(e, msg))
+                        if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+                    {
+                        c.execute_batch("ROLLBACK TO apply; RELEASE apply")?;
+                        return Ok(Applied::KeyClash(
+                            msg.unwrap_or_else(|| "unique constraint violation".into()),
+                        ));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            c.execute_batch("RELEASE apply")?;
+            Ok(Applied::Done)
+        })
+    }
+
+    async fn commit(mut self: Box<Self>) -> Result<()> {
+        let c = &*self.conn;
+        blocking(|| c.execute_batch("COMMIT"))?;
+        self.done = true;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn begin(&self) -> Result<Box<dyn Tx + '_>> {
+        let conn = self.conn.clone().lock_owned().await;
+        blocking(|| conn.execute_batch("BEGIN IMMEDIATE"))?;
+        Ok(Box::new(SqliteTx { conn, done: false }))
+    }
+
+    async fn insert_partner(&self, p: &PartnerRow, now_unix: i64) -> Result<()> {
+        let interfaces = p
+            .interfaces
+            .as_ref()
+            .map(|i| serde_json::to_string(i).unwrap_or_default());
+        let res = self
+            .with(|c| {
+                c.execute(
+                    "INSERT INTO partners (name, secret_hash, interfaces, created_unix) VALUES (?1, ?2, ?3, ?4)",
+                    params![p.name, p.secret_hash, interfaces, now_unix],
+                )
+            })
+            .await;
+        unique_as_conflict(res, || format!("partner {}", p.name))
+    }
+
+    async fn partner(&self, name: &str) -> Result<Option<PartnerRow>> {
+        let row = self
+            .with(|c| {
+                c.query_row(
+                    "SELECT name, secret_hash, interfaces FROM partners WHERE name = ?1",
+                    [name],
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, Option<String>>(2)?,
+                        ))
+                    },
+                )
+                .optional()
+            })
+            .await?;
+        row.map(|(name, secret_hash, ifs)| {
+            Ok(PartnerRow {
+                name,
+                secret_hash,
+                interfaces: parse_interfaces(ifs)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn insert_user(&self, u: &UserRow, now_unix: i64) -> Result<()> {
+        let res = self
+            .with(|c| {
+                c.execute(
+                    "INSERT INTO users (username, partner, password_hash, created_unix) VALUES (?1, ?2, ?3, ?4)",
+                    params![u.username, u.partner, u.password_hash, now_unix],
+                )
+            })
+            .await;
+        unique_as_conflict(res, || format!("user {}", u.username))
+    }
+
+    async fn user(&self, username: &str) -> Result<Option<UserRow>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT username, partner, password_hash FROM users WHERE username = ?1",
+                [username],
+                |r| {
+                    Ok(UserRow {
+                        username: r.get(0)?,
+                        partner: r.get(1)?,
+                        password_hash: r.get(2)?,
+                    })
+                },
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn insert_token(&self, hash: &str, t: &TokenRow) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO tokens (token_hash, partner, username, expires_unix) VALUES (?1, ?2, ?3, ?4)",
+                params![hash, t.partner, t.username, t.expires_unix],
+            )
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn token(&self, hash: &str) -> Result<Option<TokenRow>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT partner, username, expires_unix FROM tokens WHERE token_hash = ?1",
+                [hash],
+                |r| {
+                    Ok(TokenRow {
+                        partner: r.get(0)?,
+                        username: r.get(1)?,
+                        expires_unix: r.get(2)?,
+                    })
+                },
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn purge_tokens(&self, now_unix: i64) -> Result<u64> {
+        let n = self
+            .with(|c| c.execute("DELETE FROM tokens WHERE expires_unix <= ?1", [now_unix]))
+            .await?;
+        Ok(n as u64)
+    }
+
+    async fn batch(&self, scope: &Scope, batch_id: &str) -> Result<Option<BatchRow>> {
+        let conn = self.conn.lock().await;
+        blocking(|| select_batch(&conn, scope, batch_id))
+    }
+
+    async fn expire_batches(&self, before_unix: i64, now_unix: i64) -> Result<u64> {
+        self.with(|c| {
+            let n = c.execute(
+                &for_sqlite(sql::EXPIRE_BATCHES),
+                params![before_unix, now_unix],
+            )?;
+            if n > 0 {
+                c.execute(sql::DROP_EXPIRED_ROWS, [])?;
+            }
+            Ok(n as u64)
+        })
+        .await
+    }
+
+    async fn records(&self, scope: &Scope) -> Result<Vec<String>> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(&for_sqlite(sql::SELECT_RECORDS))?;
+            let rows = stmt.query_map(
+                params![scope.partner, scope.env.as_str(), scope.iface],
+                |r| r.get::<_, String>(0),
+            )?;
+            rows.collect()
+        })
+        .await
+    }
+}
+
+fn unique_as_conflict(res: Result<usize>, what: impl FnOnce() -> String) -> Result<()> {
+    match res {
+        Ok(_) => Ok(()),
+        Err(CoreError::Store(msg)) if msg.contains("UNIQUE") => Err(CoreError::Conflict(what())),
+        Err(CoreError::Store(msg)) if msg.contains("FOREIGN KEY") => {
+            Err(CoreError::NotFound(format!("{} (its partner)", what())))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+pub(crate) fn parse_interfaces(text: Option<String>) -> Result<Option<Vec<String>>> {
+    text.map(|t| {
+        serde_json::from_str(&t)
+            .map_err(|e| CoreError::Store(format!("stored partner interfaces: {e}")))
+    })
+    .transpose()
+}

@@ -1,0 +1,172 @@
+//! The one typed configuration, read once from the environment before the runtime starts.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+pub const ENV_GRPC_ADDR: &str = "WHARF_GRPC_ADDR";
+pub const ENV_DATA_DIR: &str = "WHARF_DATA_DIR";
+pub const ENV_DATABASE_URL: &str = "WHARF_DATABASE_URL";
+pub const ENV_INTERFACES_DIR: &str = "WHARF_INTERFACES_DIR";
+pub const ENV_INTERNAL_TOKEN: &str = "WHARF_INTERNAL_TOKEN";
+pub const ENV_MAX_ATTEMPTS: &str = "WHARF_MAX_ATTEMPTS";
+pub const ENV_BATCH_EXPIRY_SECS: &str = "WHARF_BATCH_EXPIRY_SECS";
+pub const ENV_TOKEN_TTL_SECS: &str = "WHARF_TOKEN_TTL_SECS";
+pub const ENV_DB_MAX_CONNECTIONS: &str = "WHARF_DB_MAX_CONNECTIONS";
+
+/// Defaults of SPEC §2.
+pub const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:50051";
+pub const DEFAULT_DATA_DIR: &str = "./wharf-data";
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
+pub const DEFAULT_BATCH_EXPIRY_SECS: i64 = 24 * 3600;
+pub const DEFAULT_TOKEN_TTL_SECS: u64 = 3600;
+pub const DEFAULT_DB_MAX_CONNECTIONS: usize = 16;
+
+/// Everything wharf reads from its environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where core's gRPC listens (loopback only under `serve`).
+    pub grpc_addr: SocketAddr,
+    /// Holds the SQLite file when no database URL is set.
+    pub data_dir: PathBuf,
+    /// PostgreSQL when set; never logged (it may carry a password).
+    pub database_url: Option<String>,
+    /// Extra interface definitions.
+    pub interfaces_dir: Option<PathBuf>,
+    /// Shared secret between front-ends and core; generated per process under `serve`.
+    pub internal_token: Option<String>,
+    pub max_attempts: u32,
+    pub batch_expiry_secs: i64,
+    pub token_ttl_secs: u64,
+    pub db_max_connections: usize,
+}
+
+/// Where configuration values come from: the process environment, or a map in tests.
+pub trait Source {
+    fn get(&self, key: &str) -> Option<String>;
+}
+
+pub struct ProcessEnv;
+
+impl Source for ProcessEnv {
+    fn get(&self, key: &str) -> Option<String> {
+        std::env::var(key).ok().filter(|v| !v.is_empty())
+    }
+}
+
+impl Source for HashMap<&str, &str> {
+    fn get(&self, key: &str) -> Option<String> {
+        HashMap::get(self, key).map(|v| v.to_string())
+    }
+}
+
+impl Config {
+    /// Read and check every key, reporting all bad ones at once.
+    pub fn from_source(src: &dyn Source) -> Result<Config, Vec<String>> {
+        let mut errors = Vec::new();
+        let parsed = |key: &str, default: &str| -> String {
+            src.get(key).unwrap_or_else(|| default.to_string())
+        };
+        let grpc = parsed(ENV_GRPC_ADDR, DEFAULT_GRPC_ADDR);
+        let data_dir = PathBuf::from(parsed(ENV_DATA_DIR, DEFAULT_DATA_DIR));
+        fn num<T: std::str::FromStr>(
+            errors: &mut Vec<String>,
+            src: &dyn Source,
+            key: &str,
+            default: T,
+            ok: impl Fn(&T) -> bool,
+        ) -> T {
+            match src.get(key) {
+                None => default,
+                Some(v) => match v.parse::<T>() {
+                    Ok(n) if ok(&n) => n,
+                    _ => {
+                        errors.push(format!("{key}={v:?} is not a valid value"));
+                        default
+                    }
+                },
+            }
+        }
+        let grpc_addr = grpc.parse().unwrap_or_else(|_| {
+            errors.push(format!("{ENV_GRPC_ADDR}={grpc:?} is not host:port"));
+            ([127, 0, 0, 1], 50051).into()
+        });
+        let database_url = src.get(ENV_DATABASE_URL);
+        if let Some(url) = &database_url {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                errors.push(format!("{ENV_DATABASE_URL} must start with postgres://"));
+            }
+        }
+        let internal_token = src.get(ENV_INTERNAL_TOKEN);
+        if internal_token.as_ref().is_some_and(|t| t.len() < 16) {
+            errors.push(format!(
+                "{ENV_INTERNAL_TOKEN} must be at least 16 characters"
+            ));
+        }
+        let cfg = Config {
+            grpc_addr,
+            data_dir,
+            database_url,
+            interfaces_dir: src.get(ENV_INTERFACES_DIR).map(PathBuf::from),
+            internal_token,
+            max_attempts: num(
+                &mut errors,
+                src,
+                ENV_MAX_ATTEMPTS,
+                DEFAULT_MAX_ATTEMPTS,
+                |n| *n >= 1,
+            ),
+            batch_expiry_secs: num(
+                &mut errors,
+                src,
+                ENV_BATCH_EXPIRY_SECS,
+                DEFAULT_BATCH_EXPIRY_SECS,
+                |n| *n >= 1,
+            ),
+            token_ttl_secs: num(
+                &mut errors,
+                src,
+                ENV_TOKEN_TTL_SECS,
+                DEFAULT_TOKEN_TTL_SECS,
+                |n| *n >= 1,
+            ),
+            db_max_connections: num(
+                &mut errors,
+                src,
+                ENV_DB_MAX_CONNECTIONS,
+                DEFAULT_DB_MAX_CONNECTIONS,
+                |n| *n >= 2,
+            ),
+        };
+        if errors.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_no_configuration() {
+        let cfg = Config::from_source(&HashMap::new()).unwrap();
+        assert_eq!(cfg.grpc_addr.to_string(), DEFAULT_GRPC_ADDR);
+        assert!(cfg.database_url.is_none());
+        assert_eq!(cfg.max_attempts, 10);
+    }
+
+    #[test]
+    fn every_bad_key_is_reported() {
+        let env = HashMap::from([
+            (ENV_GRPC_ADDR, "nowhere"),
+            (ENV_DATABASE_URL, "mysql://x"),
+            (ENV_MAX_ATTEMPTS, "0"),
+            (ENV_INTERNAL_TOKEN, "short"),
+        ]);
+        let errors = Config::from_source(&env).unwrap_err();
+        assert_eq!(errors.len(), 4, "{errors:?}");
+    }
+}

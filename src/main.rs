@@ -1,0 +1,277 @@
+//! `wharf`: the one binary. Parses the command line and configuration, composes the crates,
+//! serves, and waits for shutdown. No business logic lives here.
+#![forbid(unsafe_code)]
+
+mod config;
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use tokio::net::TcpListener;
+use wharf_core::batch::{BatchPolicy, Environment};
+use wharf_core::grpc::InternalToken;
+use wharf_core::{Core, CoreError, Settings};
+
+use config::{Config, ProcessEnv};
+
+#[derive(Parser)]
+#[command(
+    name = "wharf",
+    version,
+    about = "wharf: one integration gateway for partners' supply-chain data"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// All-in-one: core (and the front-ends that are built) in one process.
+    Serve,
+    /// Core alone: gRPC for the front-ends (needs WHARF_INTERNAL_TOKEN).
+    Core,
+    /// Manage partners.
+    Partner {
+        #[command(subcommand)]
+        action: PartnerCmd,
+    },
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        action: UserCmd,
+    },
+    /// Print a partner's current records as JSON lines.
+    Export {
+        data_category: String,
+        biz_key: String,
+        #[arg(long)]
+        partner: String,
+        #[arg(long, default_value = "prod", value_parser = ["prod", "uat"])]
+        env: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum PartnerCmd {
+    /// Create a partner; its client secret is read from stdin (client_id = APP_NAME).
+    Add {
+        app_name: String,
+        /// Limit the partner to these interfaces (default: all), e.g. t1/bom,odm/master_data.
+        #[arg(long, value_delimiter = ',')]
+        interfaces: Option<Vec<String>>,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Create a user of a partner; the password is read from stdin.
+    Add {
+        username: String,
+        #[arg(long)]
+        partner: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let cfg = match Config::from_source(&ProcessEnv) {
+        Ok(c) => c,
+        Err(errors) => {
+            for e in errors {
+                eprintln!("wharf: configuration: {e}");
+            }
+            return ExitCode::from(64);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("wharf: cannot start the runtime: {e}");
+            return ExitCode::from(70);
+        }
+    };
+    match rt.block_on(run(cli, cfg)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("wharf: {e:#}");
+            match e.downcast_ref::<CoreError>() {
+                Some(CoreError::Invalid(_))
+                | Some(CoreError::NotFound(_))
+                | Some(CoreError::Conflict(_)) => ExitCode::from(65),
+                _ => ExitCode::from(1),
+            }
+        }
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,tonic=warn,h2=warn,tower=warn,hyper=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+async fn build_core(cfg: &Config) -> anyhow::Result<Core> {
+    let registry = wharf_core::interfaces::Registry::load(cfg.interfaces_dir.as_deref())?;
+    let store = wharf_core::open_store(
+        cfg.database_url.as_deref(),
+        &cfg.data_dir,
+        cfg.db_max_connections,
+    )
+    .await
+    .context("opening the store")?;
+    let settings = Settings {
+        batch: BatchPolicy {
+            max_attempts: cfg.max_attempts,
+            expiry_secs: cfg.batch_expiry_secs,
+        },
+        token_ttl_secs: cfg.token_ttl_secs,
+    };
+    Ok(Core::new(store, Arc::new(registry), settings))
+}
+
+/// One secret from stdin: the first line, without its line ending.
+fn read_secret(what: &str) -> anyhow::Result<String> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("{what}: ");
+        std::io::stderr().flush().ok();
+    }
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line).context("reading stdin")?;
+    let secret = line.trim_end_matches(['\r', '\n']).to_string();
+    if secret.is_empty() {
+        bail!("no {what} on stdin");
+    }
+    Ok(secret)
+}
+
+async fn run(cli: Cli, cfg: Config) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve => {
+            if !cfg.grpc_addr.ip().is_loopback() {
+                bail!(
+                    "under `wharf serve` core's gRPC binds loopback only; {} is not",
+                    cfg.grpc_addr
+                );
+            }
+            // All-in-one: the front-ends in this process share a token nobody else knows.
+            let token = cfg
+                .internal_token
+                .clone()
+                .unwrap_or_else(|| wharf_core::auth::new_token().0);
+            serve_core(&cfg, &token).await
+        }
+        Command::Core => {
+            let token = cfg
+                .internal_token
+                .clone()
+                .context("WHARF_INTERNAL_TOKEN must be set for `wharf core`")?;
+            serve_core(&cfg, &token).await
+        }
+        Command::Partner {
+            action:
+                PartnerCmd::Add {
+                    app_name,
+                    interfaces,
+                },
+        } => {
+            let core = build_core(&cfg).await?;
+            let secret = read_secret("client secret")?;
+            core.add_partner(&app_name, &secret, interfaces).await?;
+            println!("partner {app_name} created");
+            Ok(())
+        }
+        Command::User {
+            action: UserCmd::Add { username, partner },
+        } => {
+            let core = build_core(&cfg).await?;
+            let password = read_secret("password")?;
+            core.add_user(&username, &partner, &password).await?;
+            println!("user {username} created for partner {partner}");
+            Ok(())
+        }
+        Command::Export {
+            data_category,
+            biz_key,
+            partner,
+            env,
+        } => {
+            let core = build_core(&cfg).await?;
+            let env = Environment::parse(&env).unwrap_or(Environment::Prod);
+            let rows = core.export(&partner, env, &data_category, &biz_key).await?;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            for row in rows {
+                writeln!(out, "{row}")?;
+            }
+            out.flush()?;
+            Ok(())
+        }
+    }
+}
+
+async fn serve_core(cfg: &Config, token: &str) -> anyhow::Result<()> {
+    let core = build_core(cfg).await?;
+    let listener = TcpListener::bind(cfg.grpc_addr)
+        .await
+        .with_context(|| format!("binding core's gRPC on {}", cfg.grpc_addr))?;
+    tracing::info!(
+        grpc = %listener.local_addr()?,
+        store = core.store().backend(),
+        "wharf core listening"
+    );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let housekeeping = tokio::spawn(wharf_core::run_housekeeping(
+        core.clone(),
+        Duration::from_secs(60),
+        stopped(stop_rx.clone()),
+    ));
+    let grpc = tokio::spawn(wharf_core::grpc::serve(
+        listener,
+        core,
+        InternalToken::new(token),
+        stopped(stop_rx),
+    ));
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing in-flight sequences");
+    let _ = stop_tx.send(true);
+    grpc.await.context("gRPC task")??;
+    housekeeping.await.context("housekeeping task")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
