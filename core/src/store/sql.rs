@@ -61,7 +61,11 @@ pub fn apply_statements(op: Operation) -> Vec<String> {
             let matched = format!("{by_uid} OR r.rkey IN ({STAGED_KEYS_WITHOUT_UID})");
             vec![journal(&matched), delete(&matched)]
         }
-        Operation::All => vec![journal("1 = 1"), delete("1 = 1"), insert_staged("")],
+        // Every record of the scope: none was written by this batch yet.
+        Operation::All => {
+            let everything = "r.batch_pk <> $4";
+            vec![journal(everything), delete(everything), insert_staged("")]
+        }
     }
 }
 

@@ -1,0 +1,208 @@
+//! Shared helpers for core's integration tests: stores, partners and request builders.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use wharf_core::batch::BatchPolicy;
+use wharf_core::interfaces::Registry;
+use wharf_core::store::{pg::PgStore, sqlite::SqliteStore, Store};
+use wharf_core::{Core, Settings};
+use wharf_proto::v1::{self as pb, value::Kind, Field, Row, Value};
+
+/// The PostgreSQL the test command started. Missing or unreachable is a failure, never a skip.
+pub fn pg_url() -> String {
+    std::env::var("WHARF_TEST_DATABASE_URL").unwrap_or_else(|_| {
+        panic!(
+            "WHARF_TEST_DATABASE_URL is not set: run the suite with scripts/test, which starts \
+             a private PostgreSQL (the PostgreSQL store tests never skip)"
+        )
+    })
+}
+
+pub async fn pg_store() -> Arc<dyn Store> {
+    let url = pg_url();
+    match PgStore::connect(&url, 8).await {
+        Ok(s) => Arc::new(s),
+        Err(e) => panic!("PostgreSQL at WHARF_TEST_DATABASE_URL is unreachable: {e}"),
+    }
+}
+
+pub fn sqlite_store() -> Arc<dyn Store> {
+    let dir = std::env::temp_dir().join(format!(
+        "wharf-test-{}-{}",
+        std::process::id(),
+        unique("db")
+    ));
+    Arc::new(SqliteStore::open(&dir).expect("open sqlite"))
+}
+
+pub fn core_with(store: Arc<dyn Store>, policy: BatchPolicy) -> Core {
+    let registry = Arc::new(Registry::load(None).expect("built-in interfaces"));
+    Core::new(
+        store,
+        registry,
+        Settings {
+            batch: policy,
+            token_ttl_secs: 3600,
+        },
+    )
+}
+
+/// A name no other test (or earlier run against the same database) uses.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{prefix}{}x{}x{}",
+        std::process::id() % 100_000,
+        nanos % 1_000_000,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A fresh partner allowed every interface.
+pub async fn partner(core: &Core) -> String {
+    let name = unique("P");
+    core.add_partner(&name, "client-secret-1", None)
+        .await
+        .expect("add partner");
+    name
+}
+
+pub fn text(s: &str) -> Option<Value> {
+    Some(Value {
+        kind: Some(Kind::Text(s.to_string())),
+    })
+}
+
+pub fn number(s: &str) -> Option<Value> {
+    Some(Value {
+        kind: Some(Kind::Number(s.to_string())),
+    })
+}
+
+pub fn row(fields: &[(&str, Option<Value>)]) -> Row {
+    Row {
+        fields: fields
+            .iter()
+            .map(|(n, v)| Field {
+                name: n.to_string(),
+                value: v.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// A valid t1/bom row whose business key is made from `key`; `owner` marks which write it was.
+pub fn bom(key: &str, owner: &str) -> Row {
+    row(&[
+        ("vendor_code", text("V001")),
+        ("vendor_father_item", text(&format!("VF-{key}"))),
+        ("father_item", text("F-1")),
+        ("vendor_child_item", text("N/A")),
+        ("child_item", text("C-1")),
+        ("quantity_per", number("10.1")),
+        ("effective_start_date", text("2022-09-14")),
+        ("effective_end_date", text("2024-02-29")),
+        ("priority", text("N/A")),
+        ("split", number("0.28")),
+        ("version", text("20220914")),
+        ("owner", text(owner)),
+    ])
+}
+
+pub fn bom_with_uid(key: &str, owner: &str, uid: &str) -> Row {
+    let mut r = bom(key, owner);
+    r.fields.push(Field {
+        name: "uid".into(),
+        value: text(uid),
+    });
+    r
+}
+
+pub fn bom_rows(from: usize, n: usize, owner: &str) -> Vec<Row> {
+    (from..from + n)
+        .map(|i| bom(&i.to_string(), owner))
+        .collect()
+}
+
+pub struct Seq<'a> {
+    pub partner: &'a str,
+    pub env: pb::Environment,
+    pub op: pb::Operation,
+    pub batch_id: &'a str,
+    pub batch_size: usize,
+    pub seq_id: &'a str,
+}
+
+impl Seq<'_> {
+    pub fn request(&self, rows: Vec<Row>) -> pb::IngestBatchRequest {
+        pb::IngestBatchRequest {
+            partner: self.partner.to_string(),
+            user: String::new(),
+            environment: self.env as i32,
+            data_category: "t1".into(),
+            biz_key: "bom".into(),
+            operation: self.op as i32,
+            transport: pb::Transport::Grpc as i32,
+            batch_id: text(self.batch_id),
+            batch_size: number(&self.batch_size.to_string()),
+            seq_id: text(self.seq_id),
+            seq_size: number(&rows.len().to_string()),
+            app_name: None,
+            has_data: true,
+            rows,
+            source: "test".into(),
+            unknown_envelope_fields: vec![],
+        }
+    }
+}
+
+/// Send one t1/bom sequence to prod.
+pub async fn send(
+    core: &Core,
+    partner: &str,
+    op: pb::Operation,
+    batch_id: &str,
+    batch_size: usize,
+    seq_id: &str,
+    rows: Vec<Row>,
+) -> pb::IngestBatchResponse {
+    let seq = Seq {
+        partner,
+        env: pb::Environment::Prod,
+        op,
+        batch_id,
+        batch_size,
+        seq_id,
+    };
+    core.ingest(&seq.request(rows)).await.expect("ingest")
+}
+
+/// The `owner` of every current prod t1/bom record of `partner`, by key order.
+pub async fn owners(
+    core: &Core,
+    partner: &str,
+    env: wharf_core::batch::Environment,
+) -> Vec<String> {
+    core.export(partner, env, "t1", "bom")
+        .await
+        .expect("export")
+        .iter()
+        .map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line).expect("json row");
+            v["owner"].as_str().unwrap_or("").to_string()
+        })
+        .collect()
+}
+
+pub async fn count(core: &Core, partner: &str) -> usize {
+    core.export(partner, wharf_core::batch::Environment::Prod, "t1", "bom")
+        .await
+        .expect("export")
+        .len()
+}

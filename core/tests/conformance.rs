@@ -1,0 +1,651 @@
+//! Store conformance: the same test bodies run against the embedded SQLite store and a real
+//! PostgreSQL (WHARF_TEST_DATABASE_URL; unreachable is a failure, not a skip).
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use wharf_core::batch::{self, BatchPolicy, Environment, Operation, Transport};
+use wharf_core::store::{Scope, Store};
+use wharf_core::validate::SequenceInput;
+use wharf_core::Core;
+use wharf_proto::v1::{self as pb, Operation as Op};
+
+fn policy() -> BatchPolicy {
+    BatchPolicy {
+        max_attempts: 2,
+        expiry_secs: 3600,
+    }
+}
+
+fn codes(r: &pb::IngestBatchResponse) -> (&str, Vec<(Option<u32>, String, String)>) {
+    let problems = r
+        .problems
+        .iter()
+        .flat_map(|p| {
+            p.verify
+                .iter()
+                .map(move |v| (p.index, v.r#type.clone(), v.fields.clone()))
+        })
+        .collect();
+    (r.code.as_str(), problems)
+}
+
+async fn staged_then_applied_atomically(store: Arc<dyn Store>) {
+    let core = core_with(store, policy());
+    let p = partner(&core).await;
+    let r = send(&core, &p, Op::Insert, "B1", 4, "1", bom_rows(0, 2, "a")).await;
+    assert_eq!(r.code, "0", "{r:?}");
+    assert!(!r.applied);
+    assert_eq!((r.staged_rows, r.batch_size), (2, 4));
+    assert!(r.msg.contains("staged 2/4"), "{}", r.msg);
+    assert_eq!(count(&core, &p).await, 0, "half a batch is never visible");
+    let r = send(&core, &p, Op::Insert, "B1", 4, "2", bom_rows(2, 2, "a")).await;
+    assert_eq!(r.code, "0", "{r:?}");
+    assert!(r.applied && r.msg.contains("applied"), "{r:?}");
+    assert_eq!(count(&core, &p).await, 4);
+    let b = core
+        .get_batch(&pb::GetBatchRequest {
+            partner: p.clone(),
+            environment: pb::Environment::Prod as i32,
+            data_category: "t1".into(),
+            biz_key: "bom".into(),
+            batch_id: "B1".into(),
+        })
+        .await
+        .unwrap();
+    assert!(b.found);
+    assert_eq!(
+        (b.state.as_str(), b.staged_rows, b.sequences),
+        ("applied", 4, 2)
+    );
+}
+
+async fn resent_sequence_is_consumed_and_changes_nothing(store: Arc<dyn Store>) {
+    let core = core_with(store, policy());
+    let p = partner(&core).await;
+    assert_eq!(
+        send(&core, &p, Op::Insert, "B", 4, "1", bom_rows(0, 2, "a"))
+            .await
+            .code,
+        "0"
+    );
+    let r = send(&core, &p, Op::Insert, "B", 4, "1", bom_rows(0, 2, "a")).await;
+    assert_eq!(r.code, "E00A00");
+    assert_eq!(r.staged_rows, 2, "the resend staged nothing");
+    assert_eq!(
+        send(&core, &p, Op::Insert, "B", 4, "2", bom_rows(2, 2, "a"))
+            .await
+            .code,
+        "0"
+    );
+    let r = send(&core, &p, Op::Insert, "B", 4, "2", bom_rows(2, 2, "a")).await;
+    assert_eq!(r.code, "E00A00", "resend after apply is still safe");
+    assert_eq!(count(&core, &p).await, 4);
+}
+
+async fn retry_limit_fails_the_batch(store: Arc<dyn Store>) {
+    let core = core_with(store, policy());
+    let p = partner(&core).await;
+    let mut bad = bom("1", "a");
+    bad.fields[0].value = text("");
+    for attempt in 1..=2 {
+        let r = send(&core, &p, Op::Insert, "B", 2, "1", vec![bad.clone()]).await;
+        assert_eq!(r.code, "E00V00", "attempt {attempt}");
+    }
+    let r = send(&core, &p, Op::Insert, "B", 2, "1", vec![bad.clone()]).await;
+    assert_eq!(r.code, "E00P00", "{r:?}");
+    let r = send(&core, &p, Op::Insert, "B", 2, "2", bom_rows(5, 1, "a")).await;
+    assert_eq!(r.code, "E00P00", "a failed batch takes nothing more: {r:?}");
+    assert_eq!(count(&core, &p).await, 0);
+    // A rejected sequence that later passes is accepted (attempts under the limit).
+    let r = send(&core, &p, Op::Insert, "C", 1, "1", vec![bad]).await;
+    assert_eq!(r.code, "E00V00");
+    let r = send(&core, &p, Op::Insert, "C", 1, "1", bom_rows(0, 1, "a")).await;
+    assert_eq!(r.code, "0", "{r:?}");
+    assert_eq!(count(&core, &p).await, 1);
+}
+
+async fn rows_beyond_batch_size_are_refused(store: Arc<dyn Store>) {
+    let core = core_with(store, policy());
+    let p = partner(&core).await;
+    assert_eq!(
+        send(&core, &p, Op::Insert, "B", 3, "1", bom_rows(0, 2, "a"))
+            .await
+            .code,
+        "0"
+    );
+    let r = send(&core, &p, Op::Insert, "B", 3, "2", bom_rows(2, 2, "a")).await;
+    let (code, problems) = codes(&r);
+    assert_eq!(code, "E00V00");
+    assert!(problems.contains(&(None, "value not allowed".into(), "batch_size".into())));
+    assert!(r.msg.contains("beyond batch_size"), "{}", r.msg);
+    assert_eq!(
+        send(&core, &p, Op::Insert, "B", 3, "2", bom_rows(2, 1, "a"))
+            .await
+            .code,
+        "0"
+    );
+    let r = send(&core, &p, Op::Insert, "B", 3, "3", bom_rows(9, 1, "a")).await;
+    assert_eq!(r.code, "E00V00", "an applied batch takes no more rows");
+    // A later sequence may not change the batch's terms.
+    send(&core, &p, Op::Insert, "D", 4, "1", bom_rows(20, 2, "a")).await;
+    let r = send(&core, &p, Op::Insert, "D", 5, "2", bom_rows(22, 2, "a")).await;
+    assert_eq!(r.code, "E00V00");
+    let r = send(&core, &p, Op::Update, "D", 4, "3", bom_rows(22, 2, "a")).await;
+    let (_, problems) = codes(&r);
+    assert!(problems.contains(&(None, "value not allowed".into(), "operation".into())));
+}
+
+async fn the_four_operations(store: Arc<dyn Store>) {
+    let core = core_with(store, policy());
+    let p = partner(&core).await;
+    let env = Environment::Prod;
+    assert_eq!(
+        send(&core, &p, Op::Insert, "I1", 3, "1", bom_rows(0, 3, "ins"))
+            .await
+            .code,
+        "0"
+    );
+    // insert: an existing key is a write exception, with the row named.
+    let r = send(&core, &p, Op::Insert, "I2", 2, "1", bom_rows(2, 2, "ins2")).await;
+    let (code, problems) = codes(&r);
+    assert_eq!(code, "E00W00");
+    assert_eq!(problems.len(), 1);
+    assert_eq!(problems[0].0, Some(0));
+    assert_eq!(problems[0].1, "duplicate key");
+    // update: upsert by business key.
+    let r = send(&core, &p, Op::Update, "U1", 2, "1", bom_rows(2, 2, "upd")).await;
+    assert_eq!(r.code, "0", "{r:?}");
+    assert_eq!(owners(&core, &p, env).await, ["ins", "ins", "upd", "upd"]);
+    // delete: absent rows are not an error; only key fields are needed.
+    let key_only = |k: &str| {
+        row(&[
+            ("vendor_code", text("V001")),
+            ("vendor_father_item", text(&format!("VF-{k}"))),
+            ("father_item", text("F-1")),
+            ("vendor_child_item", text("N/A")),
+            ("version", text("20220914")),
+        ])
+    };
+    let r = send(
+        &core,
+        &p,
+        Op::Delete,
+        "D1",
+        2,
+        "1",
+        vec![key_only("0"), key_only("404")],
+    )
+    .await;
+    assert_eq!(r.code, "0", "{r:?}");
+    assert_eq!(owners(&core, &p, env).await, ["ins", "upd", "upd"]);
+    // all: the whole set is replaced.
+    let r = send(&core, &p, Op::All, "A1", 2, "1", bom_rows(7, 2, "all")).await;
+    assert_eq!(r.code, "0", "{r:?}");
+    assert_eq!(owners(&core, &p, env).await, ["all", "all"]);
+}
+
+async fn uid_matches_before_business_key(store: Arc<dyn Store>) {
+    let core = core_with(store, policy());
+    let p = partner(&core).await;
+    let r = send(
+        &core,
+        &p,
+        Op::Insert,
+        "I",
+        1,
+        "1",
+        vec![bom_with_uid("1", "first", "U1")],
+    )
+    .await;
+    assert_eq!(r.code, "0", "{r:?}");
+    // Same uid, another business key: the record is replaced, not duplicated.
+    let r = send(
+        &core,
+        &p,
+        Op::Update,
+        "U",
+        1,
+        "1",
+        vec![bom_with_uid("2", "moved", "U1")],
+    )
+    .await;
+    assert_eq!(r.code, "0", "{r:?}");
+    let rows = core
+        .export(&p, Environment::Prod, "t1", "bom")
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert!(rows[0].contains("VF-2") && rows[0].contains("moved"));
+    // Insert of a taken uid is a write exception.
+    let r = send(
+        &core,
+        &p,
+        Op::Insert,
+        "I2",
+        1,
+        "1",
+        vec![bom_with_uid("3", "x", "U1")],
+    )
+    .await;
+    assert_eq!(
+        codes(&r).1,
+        vec![(Some(0), "duplicate key".into(), "uid".into())]
+    );
+    // Delete by uid alone.
+    let r = send(
+        &core,
+        &p,
+        Op::Delete,
+        "D",
+        1,
+        "1",
+        vec![row(&[("uid", text("U1"))])],
+    )
+    .await;
+    assert_eq!(r.code, "0", "{r:?}");
+    assert_eq!(count(&core, &p).await, 0);
+}
+
+async fn partners_and_environments_are_isolated(store: Arc<dyn Store>) {
+    let core = core_with(store, policy());
+    let a = partner(&core).await;
+    let b = partner(&core).await;
+    for p in [&a, &b] {
+        let r = send(&core, p, Op::Insert, "SAME", 2, "1", bom_rows(0, 2, p)).await;
+        assert_eq!(
+            r.code, "0",
+            "same batch_id and keys for another partner: {r:?}"
+        );
+    }
+    let uat = Seq {
+        partner: &a,
+        env: pb::Environment::Uat,
+        op: Op::Insert,
+        batch_id: "SAME",
+        batch_size: 1,
+        seq_id: "1",
+    };
+    let r = core
+        .ingest(&uat.request(bom_rows(0, 1, "uat")))
+        .await
+        .unwrap();
+    assert_eq!(r.code, "0", "uat is its own space: {r:?}");
+    assert_eq!(
+        owners(&core, &a, Environment::Prod).await,
+        [a.as_str(), a.as_str()]
+    );
+    assert_eq!(
+        owners(&core, &b, Environment::Prod).await,
+        [b.as_str(), b.as_str()]
+    );
+    assert_eq!(owners(&core, &a, Environment::Uat).await, ["uat"]);
+    // An `all` from b replaces only b's set.
+    send(&core, &b, Op::All, "ALL", 1, "1", bom_rows(5, 1, "b-all")).await;
+    assert_eq!(count(&core, &a).await, 2);
+    assert_eq!(owners(&core, &b, Environment::Prod).await, ["b-all"]);
+}
+
+async fn mixed_failures_answer_e00m00(store: Arc<dyn Store>) {
+    let core = core_with(store, policy());
+    let p = partner(&core).await;
+    send(&core, &p, Op::Insert, "B", 4, "1", bom_rows(0, 2, "a")).await;
+    let mut bad = bom("9", "a");
+    bad.fields[5].value = number("12345678901.5");
+    // Row 0 is invalid, row 1 repeats a key staged by sequence 1 of this batch.
+    let r = send(
+        &core,
+        &p,
+        Op::Insert,
+        "B",
+        4,
+        "2",
+        vec![bad, bom("1", "again")],
+    )
+    .await;
+    assert_eq!(r.code, "E00M00", "{r:?}");
+    let groups: Vec<(&str, usize)> = r
+        .groups
+        .iter()
+        .map(|g| (g.code.as_str(), g.problems.len()))
+        .collect();
+    assert_eq!(groups, [("E00V00", 1), ("E00W00", 1)]);
+    assert_eq!(
+        r.groups[0].problems[0].verify[0].r#type,
+        "number precision exceed"
+    );
+    assert_eq!(r.groups[1].problems[0].index, Some(1));
+}
+
+async fn key_taken_while_open_fails_at_apply(store: Arc<dyn Store>) {
+    let core = core_with(store, policy());
+    let p = partner(&core).await;
+    assert_eq!(
+        send(
+            &core,
+            &p,
+            Op::Insert,
+            "SLOW",
+            2,
+            "1",
+            bom_rows(0, 1, "slow")
+        )
+        .await
+        .code,
+        "0"
+    );
+    assert_eq!(
+        send(
+            &core,
+            &p,
+            Op::Insert,
+            "FAST",
+            1,
+            "1",
+            bom_rows(0, 1, "fast")
+        )
+        .await
+        .code,
+        "0"
+    );
+    let r = send(
+        &core,
+        &p,
+        Op::Insert,
+        "SLOW",
+        2,
+        "2",
+        bom_rows(1, 1, "slow"),
+    )
+    .await;
+    assert_eq!(r.code, "E00W00", "{r:?}");
+    assert_eq!(
+        owners(&core, &p, Environment::Prod).await,
+        ["fast"],
+        "nothing of SLOW landed"
+    );
+    let r = send(
+        &core,
+        &p,
+        Op::Insert,
+        "SLOW",
+        2,
+        "3",
+        bom_rows(2, 1, "slow"),
+    )
+    .await;
+    assert_eq!(
+        r.code, "E00W00",
+        "the failed batch keeps answering its failure"
+    );
+}
+
+async fn abandoned_batches_expire(store: Arc<dyn Store>) {
+    let core = core_with(store.clone(), policy());
+    let p = partner(&core).await;
+    let scope = Scope {
+        partner: p.clone(),
+        env: Environment::Prod,
+        iface: "t1/bom".into(),
+    };
+    let iface = core.registry().get("t1", "bom").unwrap().clone();
+    let send_at = |seq_id: &'static str, rows: Vec<pb::Row>, now: i64| {
+        let store = store.clone();
+        let scope = scope.clone();
+        let iface = iface.clone();
+        let p = p.clone();
+        async move {
+            let req = Seq {
+                partner: &p,
+                env: pb::Environment::Prod,
+                op: Op::Insert,
+                batch_id: "OLD",
+                batch_size: 2,
+                seq_id,
+            }
+            .request(rows);
+            let seq = batch::Sequence {
+                scope: &scope,
+                iface: &iface,
+                creator: "test",
+                input: SequenceInput {
+                    partner: &p,
+                    operation: Operation::Insert,
+                    transport: Transport::Grpc,
+                    batch_id: req.batch_id.as_ref(),
+                    batch_size: req.batch_size.as_ref(),
+                    seq_id: req.seq_id.as_ref(),
+                    seq_size: req.seq_size.as_ref(),
+                    app_name: None,
+                    has_data: true,
+                    rows: &req.rows,
+                    unknown_envelope_fields: &[],
+                },
+            };
+            batch::ingest(store.as_ref(), policy(), seq, now)
+                .await
+                .unwrap()
+        }
+    };
+    let t0 = 1_000_000;
+    assert_eq!(send_at("1", bom_rows(0, 1, "x"), t0).await.code, "0");
+    // Housekeeping expires it and drops its staged rows.
+    assert_eq!(store.expire_batches(t0 + 1, t0 + 2).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .batch(&scope, "OLD")
+            .await
+            .unwrap()
+            .unwrap()
+            .state
+            .as_str(),
+        "expired"
+    );
+    // The same batch_id starts again from nothing: sequence 1 is new again.
+    let r = send_at("1", bom_rows(0, 1, "x"), t0 + 10).await;
+    assert_eq!((r.code.as_str(), r.staged_rows), ("0", 1), "{r:?}");
+    // Past the expiry time, a sequence also finds the batch discarded.
+    let r = send_at("2", bom_rows(1, 1, "x"), t0 + 10 + 3600).await;
+    assert_eq!(
+        (r.code.as_str(), r.staged_rows, r.applied),
+        ("0", 1, false),
+        "{r:?}"
+    );
+}
+
+async fn readers_never_see_half_a_batch(store: Arc<dyn Store>) {
+    let core = core_with(store, policy());
+    let p = partner(&core).await;
+    const N: usize = 3000;
+    assert_eq!(
+        send(&core, &p, Op::All, "V1", N, "1", bom_rows(0, N, "v1"))
+            .await
+            .code,
+        "0"
+    );
+    let writer = {
+        let core = core.clone();
+        let p = p.clone();
+        tokio::spawn(async move {
+            for v in 2..6 {
+                let owner = format!("v{v}");
+                let r = send(
+                    &core,
+                    &p,
+                    Op::All,
+                    &owner.to_uppercase(),
+                    N,
+                    "1",
+                    bom_rows(v * 10, N, &owner),
+                )
+                .await;
+                assert_eq!(r.code, "0");
+            }
+        })
+    };
+    let mut reads = 0;
+    while !writer.is_finished() || reads < 3 {
+        let seen = owners(&core, &p, Environment::Prod).await;
+        assert_eq!(seen.len(), N, "a reader saw a partial set");
+        assert!(
+            seen.iter().all(|o| *o == seen[0]),
+            "a reader saw two batches mixed"
+        );
+        reads += 1;
+    }
+    writer.await.unwrap();
+    assert_eq!(owners(&core, &p, Environment::Prod).await[0], "v5");
+}
+
+async fn concurrent_sequences_of_one_batch(store: Arc<dyn Store>) {
+    let core = core_with(store, policy());
+    let p = partner(&core).await;
+    const SEQS: usize = 16;
+    const ROWS: usize = 50;
+    let send_all = |core: Core, p: String| async move {
+        let tasks: Vec<_> = (0..SEQS)
+            .map(|s| {
+                let core = core.clone();
+                let p = p.clone();
+                tokio::spawn(async move {
+                    send(
+                        &core,
+                        &p,
+                        Op::Insert,
+                        "PAR",
+                        SEQS * ROWS,
+                        &s.to_string(),
+                        bom_rows(s * ROWS, ROWS, "par"),
+                    )
+                    .await
+                })
+            })
+            .collect();
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.unwrap());
+        }
+        out
+    };
+    let answers = send_all(core.clone(), p.clone()).await;
+    assert!(answers.iter().all(|r| r.code == "0"), "{answers:?}");
+    assert_eq!(answers.iter().filter(|r| r.applied).count(), 1);
+    let mut staged: Vec<u64> = answers.iter().map(|r| r.staged_rows).collect();
+    staged.sort();
+    let expected: Vec<u64> = (1..=SEQS as u64).map(|i| i * ROWS as u64).collect();
+    assert_eq!(staged, expected, "no lost or double-counted rows");
+    assert_eq!(count(&core, &p).await, SEQS * ROWS);
+    let again = send_all(core.clone(), p.clone()).await;
+    assert!(again.iter().all(|r| r.code == "E00A00"), "{again:?}");
+    assert_eq!(count(&core, &p).await, SEQS * ROWS);
+}
+
+async fn credentials_round_trip(store: Arc<dyn Store>) {
+    let core = core_with(store, policy());
+    let p = unique("P");
+    core.add_partner(&p, "client-secret-1", Some(vec!["odm/master_data".into()]))
+        .await
+        .unwrap();
+    assert!(matches!(
+        core.add_partner(&p, "client-secret-1", None).await,
+        Err(wharf_core::CoreError::Conflict(_))
+    ));
+    let u = unique("u");
+    core.add_user(&u, &p, "password-1").await.unwrap();
+    assert!(core
+        .add_user(&unique("u"), "nobody", "password-1")
+        .await
+        .is_err());
+    let who = core.authenticate(&u, "password-1").await.unwrap();
+    assert_eq!(who.partner, p);
+    assert_eq!(who.interfaces, ["odm/master_data"]);
+    assert!(core.authenticate(&u, "password-2").await.is_err());
+    assert!(core.authenticate("ghost", "password-1").await.is_err());
+    let grant = |grant: &str, secret: &str, user: &str, pw: &str| pb::IssueTokenRequest {
+        grant_type: grant.into(),
+        client_id: p.clone(),
+        client_secret: secret.into(),
+        username: user.into(),
+        password: pw.into(),
+    };
+    let t = core
+        .issue_token(&grant("client_credentials", "client-secret-1", "", ""))
+        .await
+        .unwrap();
+    assert_eq!((t.token_type.as_str(), t.expires_in), ("Bearer", 3600));
+    let who = core.verify_token(&t.access_token).await.unwrap();
+    assert_eq!(
+        (who.partner.as_str(), who.user.as_deref()),
+        (p.as_str(), None)
+    );
+    let t = core
+        .issue_token(&grant("password", "client-secret-1", &u, "password-1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        core.verify_token(&t.access_token)
+            .await
+            .unwrap()
+            .user
+            .as_deref(),
+        Some(u.as_str())
+    );
+    assert!(core
+        .issue_token(&grant("client_credentials", "wrong", "", ""))
+        .await
+        .is_err());
+    assert!(core
+        .issue_token(&grant("password", "client-secret-1", &u, "nope"))
+        .await
+        .is_err());
+    assert!(core.verify_token("garbage").await.is_err());
+    // The partner may not use t1/bom: it does not exist for it.
+    let r = core
+        .ingest(
+            &Seq {
+                partner: &p,
+                env: pb::Environment::Prod,
+                op: Op::Insert,
+                batch_id: "B",
+                batch_size: 1,
+                seq_id: "1",
+            }
+            .request(bom_rows(0, 1, "x")),
+        )
+        .await;
+    assert!(
+        matches!(r, Err(wharf_core::CoreError::NotFound(_))),
+        "{r:?}"
+    );
+}
+
+macro_rules! conformance {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::sqlite_store()).await })+
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::pg_store().await).await })+
+        }
+    };
+}
+
+conformance!(
+    staged_then_applied_atomically,
+    resent_sequence_is_consumed_and_changes_nothing,
+    retry_limit_fails_the_batch,
+    rows_beyond_batch_size_are_refused,
+    the_four_operations,
+    uid_matches_before_business_key,
+    partners_and_environments_are_isolated,
+    mixed_failures_answer_e00m00,
+    key_taken_while_open_fails_at_apply,
+    abandoned_batches_expire,
+    readers_never_see_half_a_batch,
+    concurrent_sequences_of_one_batch,
+    credentials_round_trip,
+);
