@@ -223,6 +223,9 @@ async fn run(cli: Cli, cfg: Config) -> anyhow::Result<()> {
     }
 }
 
+/// How long shutdown waits for open gRPC connections once in-flight work is done.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
 async fn serve_core(cfg: &Config, token: &str) -> anyhow::Result<()> {
     let core = build_core(cfg).await?;
     let listener = TcpListener::bind(cfg.grpc_addr)
@@ -251,7 +254,14 @@ async fn serve_core(cfg: &Config, token: &str) -> anyhow::Result<()> {
     shutdown_signal().await;
     tracing::info!("shutting down: finishing in-flight sequences");
     let _ = stop_tx.send(true);
-    grpc.await.context("gRPC task")??;
+    // In-flight calls finish; idle front-end connections get no longer than the grace period.
+    match tokio::time::timeout(SHUTDOWN_GRACE, grpc).await {
+        Ok(joined) => joined.context("gRPC task")??,
+        Err(_) => tracing::warn!(
+            grace_secs = SHUTDOWN_GRACE.as_secs(),
+            "connections still open after the grace period; closing them"
+        ),
+    }
     housekeeping.await.context("housekeeping task")?;
     tracing::info!("stopped");
     Ok(())

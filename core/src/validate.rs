@@ -260,7 +260,9 @@ pub fn check_row(iface: &Interface, op: Operation, row: &Row) -> Result<CleanRow
     let mut given: HashMap<&str, &Field> = HashMap::with_capacity(row.fields.len());
     for f in &row.fields {
         if given.insert(f.name.as_str(), f).is_some() {
+            // Sent twice: report the repeat once, not again as an unknown field.
             faults.add(kind::TYPE, &f.name);
+            continue;
         }
         if iface.field(&f.name).is_none() && !iface.allow_extra_fields {
             faults.add(kind::UNKNOWN, &f.name);
@@ -435,4 +437,1471 @@ pub fn is_calendar_date(text: &str) -> bool {
         _ => return false,
     };
     y >= 1 && d >= 1 && d <= days
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::OnceLock;
+
+    use super::*;
+    use crate::interfaces::{parse_definition, Registry};
+
+    const PARTNER: &str = "acme";
+    const BOM_KEY: &str = "vendor_code,vendor_father_item,father_item,vendor_child_item,version";
+
+    // ---- builders ------------------------------------------------------------------------
+
+    fn registry() -> &'static Registry {
+        static REG: OnceLock<Registry> = OnceLock::new();
+        REG.get_or_init(|| Registry::load(None).unwrap())
+    }
+
+    fn bom() -> &'static Interface {
+        registry().get("t1", "bom").unwrap()
+    }
+
+    fn odm() -> &'static Interface {
+        registry().get("odm", "master_data").unwrap()
+    }
+
+    fn val(kind: Kind) -> Value {
+        Value { kind: Some(kind) }
+    }
+
+    fn text(s: &str) -> Value {
+        val(Kind::Text(s.to_string()))
+    }
+
+    /// A JSON number, given as its literal text.
+    fn num(s: &str) -> Value {
+        val(Kind::Number(s.to_string()))
+    }
+
+    fn boolean(b: bool) -> Value {
+        val(Kind::Boolean(b))
+    }
+
+    fn null() -> Value {
+        val(Kind::Null(true))
+    }
+
+    /// An object or array, as JSON text.
+    fn json(s: &str) -> Value {
+        val(Kind::Json(s.to_string()))
+    }
+
+    fn row(fields: &[(&str, Value)]) -> Row {
+        Row {
+            fields: fields
+                .iter()
+                .map(|(name, value)| Field {
+                    name: name.to_string(),
+                    value: Some(value.clone()),
+                })
+                .collect(),
+        }
+    }
+
+    /// The seed 002 example row for t1/bom.
+    fn bom_seed() -> Vec<(String, Value)> {
+        [
+            ("child_item", text("123")),
+            ("effective_end_date", text("2022-09-14")),
+            ("effective_start_date", text("2022-09-14")),
+            ("father_item", text("213")),
+            ("priority", num("10.2")),
+            ("quantity_per", num("10.1")),
+            ("split", num("0.28")),
+            ("vendor_child_item", text("eee")),
+            ("vendor_code", text("eee")),
+            ("vendor_father_item", text("ee")),
+            ("version", text("20220914")),
+        ]
+        .into_iter()
+        .map(|(n, v)| (n.to_string(), v))
+        .collect()
+    }
+
+    /// A valid t1/bom row with overrides: `Some(v)` replaces (or appends) a field, `None` drops it.
+    fn bom_row(overrides: &[(&str, Option<Value>)]) -> Row {
+        let mut fields = bom_seed();
+        for (name, value) in overrides {
+            let pos = fields.iter().position(|(n, _)| n == name);
+            match (pos, value) {
+                (Some(i), Some(v)) => fields[i].1 = v.clone(),
+                (Some(i), None) => {
+                    fields.remove(i);
+                }
+                (None, Some(v)) => fields.push((name.to_string(), v.clone())),
+                (None, None) => {}
+            }
+        }
+        Row {
+            fields: fields
+                .into_iter()
+                .map(|(name, v)| Field {
+                    name,
+                    value: Some(v),
+                })
+                .collect(),
+        }
+    }
+
+    /// A bom row whose vendor_code (part of the business key) is `V{i}`.
+    fn keyed_row(i: usize) -> Row {
+        bom_row(&[("vendor_code", Some(text(&format!("V{i}"))))])
+    }
+
+    /// Verify entries as `(type, fields)`.
+    type Pairs = Vec<(String, String)>;
+    /// Row problems as `(index, verify)`.
+    type Indexed = Vec<(Option<u32>, Pairs)>;
+
+    fn indexed(problems: &[RowProblem]) -> Indexed {
+        problems
+            .iter()
+            .map(|p| (p.index, pairs(&p.verify)))
+            .collect()
+    }
+
+    fn pairs(v: &[Verify]) -> Pairs {
+        v.iter()
+            .map(|v| (v.r#type.clone(), v.fields.clone()))
+            .collect()
+    }
+
+    fn expect(list: &[(&str, &str)]) -> Pairs {
+        list.iter()
+            .map(|(t, f)| (t.to_string(), f.to_string()))
+            .collect()
+    }
+
+    fn check(iface: &Interface, op: Operation, row: &Row) -> Result<CleanRow, Pairs> {
+        check_row(iface, op, row).map_err(|v| pairs(&v))
+    }
+
+    fn insert(row: &Row) -> Result<CleanRow, Pairs> {
+        check(bom(), Operation::Insert, row)
+    }
+
+    /// Sets one field of the seed row to each value: `None` = accepted, `Some(ty)` = exactly
+    /// one verify entry `(ty, field)`.
+    fn field_cases(field: &str, cases: &[(Value, Option<&str>)]) {
+        for (value, want) in cases {
+            let r = bom_row(&[(field, Some(value.clone()))]);
+            let got = insert(&r);
+            match want {
+                None => assert!(got.is_ok(), "{field}={value:?}: expected ok, got {got:?}"),
+                Some(ty) => {
+                    assert_eq!(got.err(), Some(expect(&[(ty, field)])), "{field}={value:?}")
+                }
+            }
+        }
+    }
+
+    // ---- decimals ------------------------------------------------------------------------
+
+    #[test]
+    fn check_decimal_table() {
+        let p = Some(kind::PRECISION);
+        let n = Some(kind::NUMBER);
+        let cases: &[(&str, u8, u8, Option<&str>)] = &[
+            // decimal(13,3): 10 integer digits, 3 fraction digits.
+            ("1234567890", 13, 3, None),
+            ("12345678901", 13, 3, p),
+            ("9999999999.999", 13, 3, None),
+            ("10000000000.000", 13, 3, p),
+            ("1.123", 13, 3, None),
+            ("1.1234", 13, 3, p),
+            ("1.5000", 13, 3, None),
+            ("1.123000000", 13, 3, None),
+            ("1.1230001", 13, 3, p),
+            ("0000000000001.5", 13, 3, None),
+            ("00000000000000000000", 13, 3, None),
+            ("0", 13, 3, None),
+            ("0.0", 13, 3, None),
+            ("-1.5", 13, 3, None),
+            ("-1234567890.123", 13, 3, None),
+            ("-12345678901", 13, 3, p),
+            ("-0", 13, 3, None),
+            ("10.1", 13, 3, None),
+            ("10.10", 13, 3, None),
+            ("1e3", 13, 3, n),
+            ("1E3", 13, 3, n),
+            ("1.5e-3", 13, 3, n),
+            ("abc", 13, 3, n),
+            ("", 13, 3, n),
+            ("1.", 13, 3, n),
+            (".5", 13, 3, n),
+            ("-.5", 13, 3, n),
+            (" 1", 13, 3, n),
+            ("1 ", 13, 3, n),
+            ("1,5", 13, 3, n),
+            ("+1", 13, 3, n),
+            ("-", 13, 3, n),
+            ("--1", 13, 3, n),
+            ("1-", 13, 3, n),
+            ("1.2.3", 13, 3, n),
+            ("0x10", 13, 3, n),
+            ("NaN", 13, 3, n),
+            ("inf", 13, 3, n),
+            ("N/A", 13, 3, n),
+            ("١٢", 13, 3, n),   // Arabic-Indic digits are not ASCII digits
+            ("１２", 13, 3, n), // full-width digits neither
+            // decimal(4,2): 2 integer digits, 2 fraction digits.
+            ("99.99", 4, 2, None),
+            ("-99.99", 4, 2, None),
+            ("100", 4, 2, p),
+            ("0.281", 4, 2, p),
+            ("0.28", 4, 2, None),
+            ("0.280", 4, 2, None),
+            ("00.28", 4, 2, None),
+            // scale 0 and precision == scale
+            ("123", 3, 0, None),
+            ("1234", 3, 0, p),
+            ("1.0", 3, 0, None),
+            ("1.5", 3, 0, p),
+            ("0.12", 2, 2, None),
+            ("1.12", 2, 2, p),
+        ];
+        for &(t, precision, scale, want) in cases {
+            assert_eq!(
+                check_decimal(t, precision, scale),
+                want,
+                "check_decimal({t:?}, {precision}, {scale})"
+            );
+        }
+    }
+
+    #[test]
+    fn decimal_fields_in_rows() {
+        field_cases(
+            "quantity_per",
+            &[
+                (text("1234567890"), None),
+                (num("1234567890"), None),
+                (text("12345678901"), Some(kind::PRECISION)),
+                (num("12345678901"), Some(kind::PRECISION)),
+                (text("1.123"), None),
+                (text("1.1234"), Some(kind::PRECISION)),
+                (text("1.5000"), None),
+                (text("0000000000001.5"), None),
+                (text("-3.25"), None),
+                (num("-3.25"), None),
+                (num("1e3"), Some(kind::NUMBER)),
+                (text("abc"), Some(kind::NUMBER)),
+                (text("1."), Some(kind::NUMBER)),
+                (text(".5"), Some(kind::NUMBER)),
+                (text(" 1"), Some(kind::NUMBER)),
+                (text("1,5"), Some(kind::NUMBER)),
+                (text("+1"), Some(kind::NUMBER)),
+                (text("N/A"), Some(kind::NUMBER)),
+            ],
+        );
+        field_cases(
+            "split",
+            &[
+                (text("99.99"), None),
+                (num("99.99"), None),
+                (text("100"), Some(kind::PRECISION)),
+                (num("100"), Some(kind::PRECISION)),
+                (text("0.281"), Some(kind::PRECISION)),
+                (text("0.28"), None),
+                (num("0.28"), None),
+                (text("x"), Some(kind::NUMBER)),
+            ],
+        );
+        field_cases(
+            "priority",
+            &[
+                (text("N/A"), None),
+                (num("10.2"), None),
+                (text("10.2"), None),
+                (text("n/a"), Some(kind::NUMBER)),
+                (text("NA"), Some(kind::NUMBER)),
+                (text("N/A "), Some(kind::NUMBER)),
+                (text("12345678901"), Some(kind::PRECISION)),
+            ],
+        );
+    }
+
+    #[test]
+    fn numbers_as_strings_or_json_numbers_and_invalid_types() {
+        for v in [text("10.1"), num("10.1")] {
+            let clean = insert(&bom_row(&[("quantity_per", Some(v.clone()))])).unwrap();
+            assert!(clean.data.contains(r#""quantity_per":"10.1""#), "{v:?}");
+        }
+        field_cases(
+            "quantity_per",
+            &[
+                (boolean(true), Some(kind::TYPE)),
+                (boolean(false), Some(kind::TYPE)),
+                (json("{}"), Some(kind::TYPE)),
+                (json("[10.1]"), Some(kind::TYPE)),
+                (json(r#"{"v":10.1}"#), Some(kind::TYPE)),
+            ],
+        );
+        // Type checks apply to every field type, not just numbers.
+        field_cases(
+            "vendor_code",
+            &[
+                (boolean(true), Some(kind::TYPE)),
+                (json("[]"), Some(kind::TYPE)),
+            ],
+        );
+        field_cases("effective_start_date", &[(json("{}"), Some(kind::TYPE))]);
+        field_cases("version", &[(boolean(false), Some(kind::TYPE))]);
+        // A JSON number in a string field is its text.
+        field_cases("vendor_code", &[(num("12345"), None)]);
+    }
+
+    // ---- dates ---------------------------------------------------------------------------
+
+    #[test]
+    fn calendar_dates_table() {
+        let cases: &[(&str, bool)] = &[
+            ("2024-02-29", true),
+            ("2022-02-29", false),
+            ("2022-02-28", true),
+            ("2000-02-29", true),
+            ("1900-02-29", false),
+            ("2100-02-29", false),
+            ("2400-02-29", true),
+            ("2022-13-01", false),
+            ("2022-00-10", false),
+            ("2022-04-31", false),
+            ("2022-04-30", true),
+            ("2022-06-31", false),
+            ("2022-09-31", false),
+            ("2022-11-31", false),
+            ("2022-01-31", true),
+            ("2022-12-31", true),
+            ("2022-01-32", false),
+            ("2022-01-00", false),
+            ("0000-01-01", false),
+            ("0001-01-01", true),
+            ("9999-12-31", true),
+            ("22-01-01", false),
+            ("2022/01/01", false),
+            ("2022-1-01", false),
+            ("2022-01-1", false),
+            ("2022-1-1", false),
+            ("20220101", false),
+            ("2022-01-01 ", false),
+            (" 2022-01-01", false),
+            ("2022-01-01T00:00:00", false),
+            ("2022-0a-01", false),
+            ("2022-+1-01", false),
+            ("+022-01-01", false),
+            ("2022--1-01", false),
+            ("", false),
+            ("2022-01-é", false),  // 10 bytes, separators in place, not digits
+            ("2022-é-01", false),  // ditto in the month
+            ("€22-01-01x", false), // multi-byte at the start: no panic on char boundaries
+            ("２０２２-01-01", false),
+        ];
+        for &(t, ok) in cases {
+            assert_eq!(is_calendar_date(t), ok, "is_calendar_date({t:?})");
+            if t.is_empty() {
+                continue; // an empty value in a row is a missing one, tested elsewhere
+            }
+            let want = (!ok).then_some(kind::DATE);
+            field_cases("effective_start_date", &[(text(t), want)]);
+            field_cases("effective_end_date", &[(text(t), want)]);
+        }
+    }
+
+    // ---- exceptions, lengths, allowed values, digits ---------------------------------------
+
+    #[test]
+    fn literal_exceptions() {
+        field_cases("priority", &[(text("N/A"), None)]);
+        field_cases("vendor_child_item", &[(text("N/A"), None)]);
+        field_cases("quantity_per", &[(text("N/A"), Some(kind::NUMBER))]);
+        field_cases("split", &[(text("N/A"), Some(kind::NUMBER))]);
+        let clean = insert(&bom_row(&[("priority", Some(text("N/A")))])).unwrap();
+        assert!(clean.data.contains(r#""priority":"N/A""#), "{}", clean.data);
+    }
+
+    #[test]
+    fn value_lengths_count_characters() {
+        let cases: &[(String, Option<&str>)] = &[
+            ("a".repeat(30), None),
+            ("a".repeat(31), Some(kind::LENGTH)),
+            ("中".repeat(30), None), // 90 bytes
+            ("中".repeat(31), Some(kind::LENGTH)),
+            ("😀".repeat(30), None), // 120 bytes
+            ("😀".repeat(31), Some(kind::LENGTH)),
+            (format!("{}😀", "a".repeat(29)), None),
+            (format!("{}😀", "a".repeat(30)), Some(kind::LENGTH)),
+            ("é".repeat(30), None),
+        ];
+        for (s, want) in cases {
+            for f in [
+                "vendor_code",
+                "vendor_father_item",
+                "father_item",
+                "vendor_child_item",
+                "child_item",
+                "vendor_parent_item",
+            ] {
+                field_cases(f, &[(text(s), *want)]);
+            }
+        }
+        let optional: &[(&str, usize)] = &[
+            ("uid", 32),
+            ("bu", 50),
+            ("vendor_name", 500),
+            ("alternate_item_group", 50),
+            ("owner", 50),
+            ("vendor_child_item_desc", 200),
+        ];
+        for &(f, max) in optional {
+            if f != "bu" {
+                field_cases(f, &[(text(&"x".repeat(max)), None)]);
+            }
+            field_cases(f, &[(text(&"x".repeat(max + 1)), Some(kind::LENGTH))]);
+        }
+    }
+
+    #[test]
+    fn allowed_values() {
+        let bu = [
+            "ThinkNB",
+            "IdeaNB",
+            "ThinkOption",
+            "ThinkDT",
+            "IdeaOption",
+            "IdeaDT",
+            "WS",
+            "Smart Device",
+            "ISG",
+            "Mobile Phone",
+            "Mobile Tablet",
+        ];
+        for b in bu {
+            field_cases("bu", &[(text(b), None)]);
+        }
+        for b in [
+            "thinknb",
+            "THINKNB",
+            "ThinkNB ",
+            " ThinkNB",
+            "SmartDevice",
+            "x",
+        ] {
+            field_cases("bu", &[(text(b), Some(kind::NOT_ALLOWED))]);
+        }
+        // Optional: absent, null or empty is fine.
+        assert!(insert(&bom_row(&[("bu", None)])).is_ok());
+        assert!(insert(&bom_row(&[("bu", Some(null()))])).is_ok());
+        assert!(insert(&bom_row(&[("bu", Some(text("")))])).is_ok());
+    }
+
+    #[test]
+    fn version_digits() {
+        field_cases(
+            "version",
+            &[
+                (text("1"), None),
+                (text("0"), None),
+                (text(&"1".repeat(16)), None),
+                (num("20220914"), None),
+                (text(&"1".repeat(17)), Some(kind::LENGTH)),
+                (text("2022-09"), Some(kind::NUMBER)),
+                (text("-1"), Some(kind::NUMBER)),
+                (text("1.0"), Some(kind::NUMBER)),
+                (num("1e3"), Some(kind::NUMBER)),
+                (text(" 2022"), Some(kind::NUMBER)),
+                (text("２０２２"), Some(kind::NUMBER)),
+                (text("abc"), Some(kind::NUMBER)),
+            ],
+        );
+        // Leading zeros are kept as sent.
+        let clean = insert(&bom_row(&[("version", Some(text("0007")))])).unwrap();
+        assert!(clean.data.contains(r#""version":"0007""#));
+    }
+
+    // ---- required fields, defaults, unknown fields, combined faults ------------------------
+
+    #[test]
+    fn required_fields_missing_are_listed_once_in_definition_order() {
+        let r = bom_row(&[
+            ("version", Some(text(""))),
+            ("father_item", Some(null())),
+            ("vendor_code", None),
+        ]);
+        assert_eq!(
+            insert(&r).unwrap_err(),
+            expect(&[(kind::REQUIRED, "vendor_code,father_item,version")])
+        );
+        // Each required field alone, in each missing form.
+        let required = [
+            "vendor_code",
+            "vendor_father_item",
+            "father_item",
+            "vendor_child_item",
+            "child_item",
+            "quantity_per",
+            "effective_start_date",
+            "effective_end_date",
+            "priority",
+            "split",
+            "version",
+        ];
+        for f in required {
+            for missing in [
+                None,
+                Some(null()),
+                Some(text("")),
+                Some(Value { kind: None }),
+            ] {
+                let r = bom_row(&[(f, missing.clone())]);
+                assert_eq!(
+                    insert(&r).unwrap_err(),
+                    expect(&[(kind::REQUIRED, f)]),
+                    "{f} = {missing:?}"
+                );
+            }
+            // A field present with no value at all.
+            let mut r = bom_row(&[]);
+            r.fields.iter_mut().find(|x| x.name == f).unwrap().value = None;
+            assert_eq!(insert(&r).unwrap_err(), expect(&[(kind::REQUIRED, f)]));
+        }
+        // An empty row lists every required field, in definition order.
+        assert_eq!(
+            insert(&Row::default()).unwrap_err(),
+            expect(&[(
+                kind::REQUIRED,
+                "vendor_code,vendor_father_item,father_item,vendor_child_item,child_item,\
+                 quantity_per,effective_start_date,effective_end_date,priority,split,version"
+            )])
+        );
+        // Optional fields may be absent.
+        for f in [
+            "uid",
+            "bu",
+            "vendor_name",
+            "vendor_parent_item",
+            "alternate_item_group",
+            "owner",
+            "vendor_child_item_desc",
+        ] {
+            assert!(insert(&bom_row(&[(f, None)])).is_ok(), "{f}");
+            assert!(insert(&bom_row(&[(f, Some(null()))])).is_ok(), "{f}");
+        }
+    }
+
+    #[test]
+    fn seed_row_is_clean_with_default_and_definition_order() {
+        let clean = insert(&bom_row(&[])).unwrap();
+        assert_eq!(
+            clean.data,
+            r#"{"vendor_code":"eee","vendor_father_item":"ee","vendor_parent_item":"NA","father_item":"213","vendor_child_item":"eee","child_item":"123","quantity_per":"10.1","effective_start_date":"2022-09-14","effective_end_date":"2022-09-14","priority":"10.2","split":"0.28","version":"20220914"}"#
+        );
+        assert_eq!(
+            clean.rkey.as_deref(),
+            Some(r#"["eee","ee","213","eee","20220914"]"#)
+        );
+        assert_eq!(clean.uid, None);
+        assert_eq!(clean.index, 0);
+        let parsed: serde_json::Value = serde_json::from_str(&clean.data).unwrap();
+        assert_eq!(parsed["vendor_parent_item"], "NA");
+
+        // The default also fills null and empty; a given value wins.
+        for (v, want) in [
+            (None, "NA"),
+            (Some(null()), "NA"),
+            (Some(text("")), "NA"),
+            (Some(text("P1")), "P1"),
+        ] {
+            let clean = insert(&bom_row(&[("vendor_parent_item", v)])).unwrap();
+            let parsed: serde_json::Value = serde_json::from_str(&clean.data).unwrap();
+            assert_eq!(parsed["vendor_parent_item"], want);
+        }
+        // Optional fields without a default are left out when absent.
+        assert!(!clean.data.contains("\"bu\""));
+        assert!(!clean.data.contains("\"uid\""));
+    }
+
+    #[test]
+    fn unknown_fields() {
+        let r = bom_row(&[("foo", Some(text("x")))]);
+        assert_eq!(insert(&r).unwrap_err(), expect(&[(kind::UNKNOWN, "foo")]));
+        let r = bom_row(&[("foo", Some(text("x"))), ("Bar", Some(null()))]);
+        assert_eq!(
+            insert(&r).unwrap_err(),
+            expect(&[(kind::UNKNOWN, "foo,Bar")])
+        );
+        // Names are case-sensitive.
+        let r = bom_row(&[("Vendor_Code", Some(text("x")))]);
+        assert_eq!(
+            insert(&r).unwrap_err(),
+            expect(&[(kind::UNKNOWN, "Vendor_Code")])
+        );
+    }
+
+    #[test]
+    fn repeated_field_names() {
+        let mut r = bom_row(&[]);
+        r.fields.push(Field {
+            name: "vendor_code".into(),
+            value: Some(text("eee")),
+        });
+        assert_eq!(
+            insert(&r).unwrap_err(),
+            expect(&[(kind::TYPE, "vendor_code")])
+        );
+        // A repeated unknown field is named once per type, not once per occurrence.
+        let r = bom_row(&[("foo", Some(text("x")))]);
+        let mut r2 = r.clone();
+        r2.fields.push(Field {
+            name: "foo".into(),
+            value: Some(text("y")),
+        });
+        assert_eq!(
+            insert(&r2).unwrap_err(),
+            expect(&[(kind::UNKNOWN, "foo"), (kind::TYPE, "foo")])
+        );
+    }
+
+    #[test]
+    fn several_faults_give_one_entry_per_type() {
+        let r = bom_row(&[
+            ("zzz", Some(text("x"))),
+            ("bu", Some(text("thinknb"))),
+            ("vendor_code", Some(text(&"a".repeat(31)))),
+            ("father_item", Some(text(&"b".repeat(31)))),
+            ("child_item", None),
+            ("quantity_per", Some(text("abc"))),
+            ("effective_start_date", Some(text("2022-02-30"))),
+            ("effective_end_date", Some(text("2022/02/01"))),
+            ("priority", Some(boolean(true))),
+            ("split", Some(text("0.281"))),
+            ("version", Some(text("2022-09"))),
+        ]);
+        let got = insert(&r).unwrap_err();
+        assert_eq!(
+            got,
+            expect(&[
+                (kind::UNKNOWN, "zzz"),
+                (kind::NOT_ALLOWED, "bu"),
+                (kind::LENGTH, "vendor_code,father_item"),
+                (kind::REQUIRED, "child_item"),
+                (kind::NUMBER, "quantity_per,version"),
+                (kind::DATE, "effective_start_date,effective_end_date"),
+                (kind::TYPE, "priority"),
+                (kind::PRECISION, "split"),
+            ])
+        );
+        let mut types: Vec<&str> = got.iter().map(|(t, _)| t.as_str()).collect();
+        types.sort_unstable();
+        types.dedup();
+        assert_eq!(types.len(), got.len(), "one entry per type");
+    }
+
+    // ---- delete, keys, stored form ---------------------------------------------------------
+
+    fn key_only_row() -> Row {
+        row(&[
+            ("vendor_code", text("eee")),
+            ("vendor_father_item", text("ee")),
+            ("father_item", text("213")),
+            ("vendor_child_item", text("eee")),
+            ("version", text("20220914")),
+        ])
+    }
+
+    #[test]
+    fn delete_needs_only_key_fields() {
+        let r = key_only_row();
+        let clean = check(bom(), Operation::Delete, &r).unwrap();
+        assert_eq!(
+            clean.rkey.as_deref(),
+            Some(r#"["eee","ee","213","eee","20220914"]"#)
+        );
+        // No default filled for a delete.
+        assert_eq!(
+            clean.data,
+            r#"{"vendor_code":"eee","vendor_father_item":"ee","father_item":"213","vendor_child_item":"eee","version":"20220914"}"#
+        );
+        // The same key as an insert row.
+        assert_eq!(clean.rkey, insert(&bom_row(&[])).unwrap().rkey);
+        let others =
+            "child_item,quantity_per,effective_start_date,effective_end_date,priority,split";
+        for op in [Operation::Insert, Operation::Update, Operation::All] {
+            assert_eq!(
+                check(bom(), op, &r).unwrap_err(),
+                expect(&[(kind::REQUIRED, others)]),
+                "{op:?}"
+            );
+        }
+        // A delete still needs the whole key ...
+        let mut partial = r.clone();
+        partial
+            .fields
+            .retain(|f| f.name != "father_item" && f.name != "version");
+        assert_eq!(
+            check(bom(), Operation::Delete, &partial).unwrap_err(),
+            expect(&[(kind::REQUIRED, "father_item,version")])
+        );
+        // ... unless a uid identifies the row.
+        let by_uid = row(&[("uid", text("U-1"))]);
+        let clean = check(bom(), Operation::Delete, &by_uid).unwrap();
+        assert_eq!(clean.uid.as_deref(), Some("U-1"));
+        assert_eq!(clean.rkey, None);
+        assert_eq!(
+            check(bom(), Operation::Delete, &row(&[("uid", text(""))])).unwrap_err(),
+            expect(&[(kind::REQUIRED, BOM_KEY)])
+        );
+        // Values that are sent are still checked.
+        let mut bad = r.clone();
+        bad.fields.push(Field {
+            name: "split".into(),
+            value: Some(text("abc")),
+        });
+        assert_eq!(
+            check(bom(), Operation::Delete, &bad).unwrap_err(),
+            expect(&[(kind::NUMBER, "split")])
+        );
+        let mut unknown = r;
+        unknown.fields.push(Field {
+            name: "nope".into(),
+            value: Some(text("1")),
+        });
+        assert_eq!(
+            check(bom(), Operation::Delete, &unknown).unwrap_err(),
+            expect(&[(kind::UNKNOWN, "nope")])
+        );
+    }
+
+    #[test]
+    fn uid_is_reported_when_given() {
+        let clean = insert(&bom_row(&[("uid", Some(text("U-42")))])).unwrap();
+        assert_eq!(clean.uid.as_deref(), Some("U-42"));
+        assert!(clean.rkey.is_some());
+        for v in [None, Some(null()), Some(text(""))] {
+            assert_eq!(insert(&bom_row(&[("uid", v)])).unwrap().uid, None);
+        }
+        let clean = insert(&bom_row(&[("uid", Some(num("7")))])).unwrap();
+        assert_eq!(clean.uid.as_deref(), Some("7"));
+    }
+
+    #[test]
+    fn rkey_follows_key_values_only() {
+        let base = insert(&bom_row(&[])).unwrap().rkey.unwrap();
+        assert_eq!(insert(&bom_row(&[])).unwrap().rkey.unwrap(), base);
+        // Any key field changing changes the key.
+        for f in bom().business_key.iter() {
+            let other = if f == "version" { "20220915" } else { "other" };
+            let r = bom_row(&[(f.as_str(), Some(text(other)))]);
+            let k = insert(&r).unwrap().rkey.unwrap();
+            assert_ne!(k, base, "{f}");
+        }
+        // Non-key fields do not.
+        for (f, v) in [
+            ("child_item", text("999")),
+            ("quantity_per", text("1")),
+            ("effective_start_date", text("2020-01-01")),
+            ("priority", text("N/A")),
+            ("split", text("0.5")),
+            ("bu", text("WS")),
+            ("uid", text("U")),
+        ] {
+            let k = insert(&bom_row(&[(f, Some(v))])).unwrap().rkey.unwrap();
+            assert_eq!(k, base, "{f}");
+        }
+        // A key value as a JSON number or as a string is the same key.
+        let k = insert(&bom_row(&[("version", Some(num("20220914")))]))
+            .unwrap()
+            .rkey
+            .unwrap();
+        assert_eq!(k, base);
+        // Moving a separator between values makes a different key.
+        let a = insert(&bom_row(&[
+            ("vendor_code", Some(text("a,b"))),
+            ("vendor_father_item", Some(text("c"))),
+        ]))
+        .unwrap()
+        .rkey;
+        let b = insert(&bom_row(&[
+            ("vendor_code", Some(text("a"))),
+            ("vendor_father_item", Some(text("b,c"))),
+        ]))
+        .unwrap()
+        .rkey;
+        assert_ne!(a, b);
+        let q = |s: &str| s.to_string();
+        assert_ne!(
+            encode_key(&[&q("a\",\"b"), &q("c")]),
+            encode_key(&[&q("a"), &q("b\",\"c")])
+        );
+        assert_eq!(encode_key(&[&q("x"), &q("y")]), r#"["x","y"]"#);
+        assert_eq!(encode_key(&[]), "[]");
+    }
+
+    #[test]
+    fn data_keeps_values_exactly_as_sent() {
+        for (f, v, stored) in [
+            ("quantity_per", num("10.10"), "10.10"),
+            ("quantity_per", text("10.10"), "10.10"),
+            ("quantity_per", num("-0.500"), "-0.500"),
+            ("quantity_per", num("0000000000001.5"), "0000000000001.5"),
+            ("quantity_per", num("9999999999.999"), "9999999999.999"),
+            ("split", num("0.280"), "0.280"),
+            ("priority", num("10"), "10"),
+            ("vendor_code", text("中文😀"), "中文😀"),
+            ("vendor_code", text("a\"b\\c\nd"), "a\"b\\c\nd"),
+            ("vendor_code", text("  padded  "), "  padded  "),
+        ] {
+            let clean = insert(&bom_row(&[(f, Some(v))])).unwrap();
+            let parsed: serde_json::Value = serde_json::from_str(&clean.data).unwrap();
+            assert_eq!(parsed[f], stored, "{f}: {}", clean.data);
+        }
+    }
+
+    // ---- odm/master_data and a definition with extras --------------------------------------
+
+    #[test]
+    fn odm_master_data() {
+        let seed = || {
+            vec![
+                ("LENOVO_PN", text("SD10W87241")),
+                ("PLANT", text("H121")),
+                ("QTY", text("1000")),
+            ]
+        };
+        let clean = check(odm(), Operation::Insert, &row(&seed())).unwrap();
+        assert_eq!(clean.rkey.as_deref(), Some(r#"["SD10W87241","H121"]"#));
+        assert_eq!(clean.uid, None);
+        assert_eq!(
+            clean.data,
+            r#"{"LENOVO_PN":"SD10W87241","PLANT":"H121","QTY":"1000"}"#
+        );
+        let with = |name: &'static str, v: Option<Value>| {
+            let mut fields = seed();
+            fields.retain(|(n, _)| *n != name);
+            if let Some(v) = v {
+                fields.push((name, v));
+            }
+            row(&fields)
+        };
+        type Case = (
+            &'static str,
+            Option<Value>,
+            Option<(&'static str, &'static str)>,
+        );
+        let cases: &[Case] = &[
+            ("PLANT", Some(text(&"P".repeat(10))), None),
+            (
+                "PLANT",
+                Some(text(&"P".repeat(11))),
+                Some((kind::LENGTH, "PLANT")),
+            ),
+            ("LENOVO_PN", Some(text(&"L".repeat(30))), None),
+            (
+                "LENOVO_PN",
+                Some(text(&"L".repeat(31))),
+                Some((kind::LENGTH, "LENOVO_PN")),
+            ),
+            ("QTY", Some(num("1000")), None),
+            ("QTY", Some(num("1000.125")), None),
+            (
+                "QTY",
+                Some(num("1000.1255")),
+                Some((kind::PRECISION, "QTY")),
+            ),
+            ("QTY", Some(text("abc")), Some((kind::NUMBER, "QTY"))),
+            ("QTY", Some(text("N/A")), Some((kind::NUMBER, "QTY"))),
+            ("QTY", None, Some((kind::REQUIRED, "QTY"))),
+            ("PLANT", Some(null()), Some((kind::REQUIRED, "PLANT"))),
+            ("uid", Some(text("x")), Some((kind::UNKNOWN, "uid"))),
+        ];
+        for (name, v, want) in cases {
+            let got = check(odm(), Operation::Insert, &with(name, v.clone()));
+            match want {
+                None => assert!(got.is_ok(), "{name}={v:?}: {got:?}"),
+                Some(w) => assert_eq!(got.unwrap_err(), expect(&[*w]), "{name}={v:?}"),
+            }
+        }
+        assert_eq!(
+            check(odm(), Operation::Insert, &Row::default()).unwrap_err(),
+            expect(&[(kind::REQUIRED, "LENOVO_PN,PLANT,QTY")])
+        );
+        // Delete on odm: key only.
+        let keys = row(&[("LENOVO_PN", text("SD10W87241")), ("PLANT", text("H121"))]);
+        assert!(check(odm(), Operation::Delete, &keys).is_ok());
+        assert_eq!(
+            check(odm(), Operation::Insert, &keys).unwrap_err(),
+            expect(&[(kind::REQUIRED, "QTY")])
+        );
+    }
+
+    #[test]
+    fn extra_fields_when_the_definition_allows_them() {
+        let iface = parse_definition(
+            "x.json",
+            r#"{"data_category":"x","biz_key":"y","business_key":["a"],"allow_extra_fields":true,
+                "fields":[{"name":"a","type":"string","required":true,"max_length":3}]}"#,
+        )
+        .unwrap();
+        let clean = check(
+            &iface,
+            Operation::Insert,
+            &row(&[("z", num("1.50")), ("a", text("k")), ("n", null())]),
+        )
+        .unwrap();
+        assert_eq!(clean.data, r#"{"a":"k","z":"1.50"}"#);
+        assert_eq!(clean.rkey.as_deref(), Some(r#"["k"]"#));
+        assert_eq!(
+            check(
+                &iface,
+                Operation::Insert,
+                &row(&[("a", text("k")), ("z", json("{}"))])
+            )
+            .unwrap_err(),
+            expect(&[(kind::TYPE, "z")])
+        );
+    }
+
+    #[test]
+    fn check_value_direct() {
+        let rule = |n: &str| bom().field(n).unwrap();
+        let cases: &[(&str, &str, Option<&str>)] = &[
+            ("priority", "N/A", None),
+            ("vendor_child_item", "N/A", None),
+            ("quantity_per", "N/A", Some(kind::NUMBER)),
+            ("bu", "ThinkNB", None),
+            ("bu", "thinknb", Some(kind::NOT_ALLOWED)),
+            ("version", &"9".repeat(16), None),
+            ("version", &"9".repeat(17), Some(kind::LENGTH)),
+            ("version", "2022-09", Some(kind::NUMBER)),
+            ("effective_end_date", "2022-02-29", Some(kind::DATE)),
+            ("split", "100", Some(kind::PRECISION)),
+            ("vendor_code", "", None), // emptiness is check_row's business
+        ];
+        for &(f, t, want) in cases {
+            assert_eq!(check_value(rule(f), t), want, "{f}={t:?}");
+        }
+    }
+
+    // ---- sequences and the envelope --------------------------------------------------------
+
+    struct Seq {
+        operation: Operation,
+        transport: Transport,
+        batch_id: Option<Value>,
+        batch_size: Option<Value>,
+        seq_id: Option<Value>,
+        seq_size: Option<Value>,
+        app_name: Option<Value>,
+        has_data: bool,
+        rows: Vec<Row>,
+        unknown: Vec<String>,
+    }
+
+    impl Seq {
+        fn new(rows: Vec<Row>) -> Seq {
+            Seq {
+                operation: Operation::Insert,
+                transport: Transport::Api,
+                batch_id: Some(text("B1")),
+                batch_size: Some(num("10")),
+                seq_id: Some(text("S1")),
+                seq_size: Some(num(&rows.len().to_string())),
+                app_name: None,
+                has_data: true,
+                rows,
+                unknown: Vec::new(),
+            }
+        }
+
+        fn check(&self, iface: &Interface) -> Checked {
+            check_sequence(
+                iface,
+                &SequenceInput {
+                    partner: PARTNER,
+                    operation: self.operation,
+                    transport: self.transport,
+                    batch_id: self.batch_id.as_ref(),
+                    batch_size: self.batch_size.as_ref(),
+                    seq_id: self.seq_id.as_ref(),
+                    seq_size: self.seq_size.as_ref(),
+                    app_name: self.app_name.as_ref(),
+                    has_data: self.has_data,
+                    rows: &self.rows,
+                    unknown_envelope_fields: &self.unknown,
+                },
+            )
+        }
+    }
+
+    /// The envelope problems of a result: each has no index, no row and one verify entry.
+    fn envelope_errs(c: &Checked) -> Pairs {
+        c.invalid
+            .iter()
+            .filter(|p| p.index.is_none())
+            .map(|p| {
+                assert_eq!(p.row, None, "{p:?}");
+                assert_eq!(p.verify.len(), 1, "{p:?}");
+                (p.verify[0].r#type.clone(), p.verify[0].fields.clone())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn envelope_table() {
+        type Case = (
+            &'static str,
+            fn(&mut Seq),
+            &'static [(&'static str, &'static str)],
+        );
+        let cases: &[Case] = &[
+            ("valid", |_| {}, &[]),
+            (
+                "batch_id 16",
+                |s| s.batch_id = Some(text(&"b".repeat(16))),
+                &[],
+            ),
+            (
+                "batch_id 16 wide",
+                |s| s.batch_id = Some(text(&"批".repeat(16))),
+                &[],
+            ),
+            (
+                "batch_id 17",
+                |s| s.batch_id = Some(text(&"b".repeat(17))),
+                &[(kind::LENGTH, "batch_id")],
+            ),
+            (
+                "batch_id absent",
+                |s| s.batch_id = None,
+                &[(kind::REQUIRED, "batch_id")],
+            ),
+            (
+                "batch_id empty",
+                |s| s.batch_id = Some(text("")),
+                &[(kind::REQUIRED, "batch_id")],
+            ),
+            (
+                "batch_id null",
+                |s| s.batch_id = Some(null()),
+                &[(kind::REQUIRED, "batch_id")],
+            ),
+            (
+                "batch_id number",
+                |s| s.batch_id = Some(num("20220914")),
+                &[],
+            ),
+            (
+                "batch_id bool",
+                |s| s.batch_id = Some(boolean(true)),
+                &[(kind::TYPE, "batch_id")],
+            ),
+            (
+                "batch_id object",
+                |s| s.batch_id = Some(json("{}")),
+                &[(kind::TYPE, "batch_id")],
+            ),
+            (
+                "batch_id control",
+                |s| s.batch_id = Some(text("a\nb")),
+                &[(kind::NOT_ALLOWED, "batch_id")],
+            ),
+            ("batch_size number", |s| s.batch_size = Some(num("2")), &[]),
+            ("batch_size string", |s| s.batch_size = Some(text("2")), &[]),
+            (
+                "batch_size 0",
+                |s| s.batch_size = Some(text("0")),
+                &[(kind::NOT_ALLOWED, "batch_size")],
+            ),
+            (
+                "batch_size num 0",
+                |s| s.batch_size = Some(num("0")),
+                &[(kind::NOT_ALLOWED, "batch_size")],
+            ),
+            (
+                "batch_size abc",
+                |s| s.batch_size = Some(text("abc")),
+                &[(kind::NUMBER, "batch_size")],
+            ),
+            (
+                "batch_size 2.5",
+                |s| s.batch_size = Some(text("2.5")),
+                &[(kind::NUMBER, "batch_size")],
+            ),
+            (
+                "batch_size num 2.5",
+                |s| s.batch_size = Some(num("2.5")),
+                &[(kind::NUMBER, "batch_size")],
+            ),
+            (
+                "batch_size -1",
+                |s| s.batch_size = Some(num("-1")),
+                &[(kind::NUMBER, "batch_size")],
+            ),
+            (
+                "batch_size 1e2",
+                |s| s.batch_size = Some(num("1e2")),
+                &[(kind::NUMBER, "batch_size")],
+            ),
+            (
+                "batch_size space",
+                |s| s.batch_size = Some(text(" 2")),
+                &[(kind::NUMBER, "batch_size")],
+            ),
+            (
+                "batch_size max",
+                |s| s.batch_size = Some(num("100000000")),
+                &[],
+            ),
+            (
+                "batch_size max+1",
+                |s| s.batch_size = Some(num("100000001")),
+                &[(kind::NOT_ALLOWED, "batch_size")],
+            ),
+            (
+                "batch_size huge",
+                |s| s.batch_size = Some(num("99999999999999999999999")),
+                &[(kind::NUMBER, "batch_size")],
+            ),
+            (
+                "batch_size absent",
+                |s| s.batch_size = None,
+                &[(kind::REQUIRED, "batch_size")],
+            ),
+            (
+                "batch_size empty",
+                |s| s.batch_size = Some(text("")),
+                &[(kind::REQUIRED, "batch_size")],
+            ),
+            (
+                "batch_size bool",
+                |s| s.batch_size = Some(boolean(true)),
+                &[(kind::TYPE, "batch_size")],
+            ),
+            (
+                "seq_id absent",
+                |s| s.seq_id = None,
+                &[(kind::REQUIRED, "seq_id")],
+            ),
+            ("seq_id 64", |s| s.seq_id = Some(text(&"s".repeat(64))), &[]),
+            (
+                "seq_id 65",
+                |s| s.seq_id = Some(text(&"s".repeat(65))),
+                &[(kind::LENGTH, "seq_id")],
+            ),
+            ("seq_id number", |s| s.seq_id = Some(num("1")), &[]),
+            ("seq_size string", |s| s.seq_size = Some(text("1")), &[]),
+            (
+                "seq_size 0",
+                |s| s.seq_size = Some(num("0")),
+                &[(kind::NOT_ALLOWED, "seq_size")],
+            ),
+            (
+                "seq_size absent",
+                |s| s.seq_size = None,
+                &[(kind::REQUIRED, "seq_size")],
+            ),
+            (
+                "seq_size 1.0",
+                |s| s.seq_size = Some(num("1.0")),
+                &[(kind::NUMBER, "seq_size")],
+            ),
+            (
+                "seq_size != data",
+                |s| s.seq_size = Some(num("2")),
+                &[(kind::NOT_ALLOWED, "seq_size")],
+            ),
+            (
+                "data empty",
+                |s| {
+                    s.rows.clear();
+                    s.seq_size = Some(num("1"));
+                },
+                &[(kind::NOT_ALLOWED, "seq_size")],
+            ),
+            (
+                "data absent",
+                |s| {
+                    s.rows.clear();
+                    s.has_data = false;
+                },
+                &[(kind::REQUIRED, "data")],
+            ),
+            ("appName equal", |s| s.app_name = Some(text(PARTNER)), &[]),
+            ("appName null", |s| s.app_name = Some(null()), &[]),
+            (
+                "appName other",
+                |s| s.app_name = Some(text("other")),
+                &[(kind::NOT_ALLOWED, "appName")],
+            ),
+            (
+                "appName case",
+                |s| s.app_name = Some(text("ACME")),
+                &[(kind::NOT_ALLOWED, "appName")],
+            ),
+            (
+                "appName bool",
+                |s| s.app_name = Some(boolean(true)),
+                &[(kind::TYPE, "appName")],
+            ),
+            (
+                "unknown field",
+                |s| s.unknown = vec!["foo".into()],
+                &[(kind::UNKNOWN, "foo")],
+            ),
+            (
+                "unknown fields",
+                |s| s.unknown = vec!["foo".into(), "bar".into()],
+                &[(kind::UNKNOWN, "foo,bar")],
+            ),
+            (
+                "everything wrong",
+                |s| {
+                    s.batch_id = None;
+                    s.batch_size = Some(text("0"));
+                    s.seq_id = Some(text(&"s".repeat(65)));
+                    s.seq_size = Some(text("x"));
+                    s.app_name = Some(text("other"));
+                    s.unknown = vec!["foo".into()];
+                    s.has_data = false;
+                },
+                &[
+                    (kind::REQUIRED, "batch_id"),
+                    (kind::NOT_ALLOWED, "batch_size"),
+                    (kind::LENGTH, "seq_id"),
+                    (kind::NUMBER, "seq_size"),
+                    (kind::NOT_ALLOWED, "appName"),
+                    (kind::UNKNOWN, "foo"),
+                    (kind::REQUIRED, "data"),
+                ],
+            ),
+        ];
+        for (label, edit, want) in cases {
+            let mut s = Seq::new(vec![bom_row(&[])]);
+            edit(&mut s);
+            let c = s.check(bom());
+            assert_eq!(envelope_errs(&c), expect(want), "{label}");
+            assert_eq!(
+                c.invalid.len(),
+                want.len(),
+                "{label}: only envelope problems"
+            );
+            assert!(c.duplicates.is_empty(), "{label}");
+            assert_eq!(c.rows.len(), s.rows.len(), "{label}: every row is clean");
+        }
+    }
+
+    #[test]
+    fn envelope_values_are_parsed() {
+        let mut s = Seq::new(vec![bom_row(&[])]);
+        s.batch_id = Some(text("B-7"));
+        s.batch_size = Some(text("0002"));
+        s.seq_id = Some(num("3"));
+        s.seq_size = Some(num("1"));
+        let c = s.check(bom());
+        assert_eq!(
+            c.envelope,
+            Envelope {
+                batch_id: Some("B-7".into()),
+                batch_size: Some(2),
+                seq_id: Some("3".into()),
+                seq_size: Some(1),
+            }
+        );
+        s.batch_id = Some(text(&"b".repeat(17)));
+        s.batch_size = Some(text("0"));
+        let c = s.check(bom());
+        assert_eq!(c.envelope.batch_id, None);
+        assert_eq!(c.envelope.batch_size, None);
+        assert_eq!(c.envelope.seq_id.as_deref(), Some("3"));
+    }
+
+    #[test]
+    fn seq_size_limits_per_transport() {
+        assert_eq!(max_seq_size(Transport::Api), 500);
+        assert_eq!(max_seq_size(Transport::Ftp), 5000);
+        assert_eq!(max_seq_size(Transport::Upload), 5000);
+        assert_eq!(max_seq_size(Transport::Grpc), 5000);
+        let all: Vec<Row> = (0..5001).map(keyed_row).collect();
+        let cases: &[(Transport, usize, bool)] = &[
+            (Transport::Api, 1, true),
+            (Transport::Api, 500, true),
+            (Transport::Api, 501, false),
+            (Transport::Ftp, 501, true),
+            (Transport::Ftp, 5000, true),
+            (Transport::Ftp, 5001, false),
+            (Transport::Upload, 5000, true),
+            (Transport::Upload, 5001, false),
+            (Transport::Grpc, 5000, true),
+            (Transport::Grpc, 5001, false),
+        ];
+        for &(transport, n, ok) in cases {
+            let mut s = Seq::new(all[..n].to_vec());
+            s.transport = transport;
+            s.batch_size = Some(num(&n.to_string()));
+            let c = s.check(bom());
+            if ok {
+                assert!(
+                    c.invalid.is_empty(),
+                    "{transport:?} {n}: {:?}",
+                    envelope_errs(&c)
+                );
+                assert!(c.duplicates.is_empty());
+                assert_eq!(c.rows.len(), n);
+                assert_eq!(c.envelope.seq_size, Some(n as u64));
+                assert!(c
+                    .rows
+                    .iter()
+                    .enumerate()
+                    .all(|(i, r)| r.index as usize == i));
+            } else {
+                assert_eq!(
+                    envelope_errs(&c),
+                    expect(&[(kind::NOT_ALLOWED, "seq_size")]),
+                    "{transport:?} {n}"
+                );
+                assert_eq!(c.invalid.len(), 1);
+                assert_eq!(c.envelope.seq_size, None);
+            }
+        }
+    }
+
+    #[test]
+    fn every_failing_row_is_reported() {
+        let rows = vec![
+            keyed_row(0),
+            bom_row(&[("split", Some(text("100")))]),
+            bom_row(&[("vendor_code", None)]),
+            keyed_row(3),
+            bom_row(&[("effective_end_date", Some(text("2022-02-29")))]),
+        ];
+        let c = Seq::new(rows.clone()).check(bom());
+        assert!(envelope_errs(&c).is_empty());
+        assert!(c.duplicates.is_empty());
+        let got = indexed(&c.invalid);
+        assert_eq!(
+            got,
+            vec![
+                (Some(1), expect(&[(kind::PRECISION, "split")])),
+                (Some(2), expect(&[(kind::REQUIRED, "vendor_code")])),
+                (Some(4), expect(&[(kind::DATE, "effective_end_date")])),
+            ]
+        );
+        for p in &c.invalid {
+            assert_eq!(p.row.as_ref(), Some(&rows[p.index.unwrap() as usize]));
+        }
+        let clean: Vec<u32> = c.rows.iter().map(|r| r.index).collect();
+        assert_eq!(clean, vec![0, 3]);
+
+        // Envelope problems come first, then row problems; both are reported.
+        let mut s = Seq::new(rows);
+        s.batch_id = None;
+        let c = s.check(bom());
+        assert_eq!(c.invalid.len(), 4);
+        assert_eq!(c.invalid[0].index, None);
+        assert_eq!(
+            c.invalid.iter().map(|p| p.index).collect::<Vec<_>>(),
+            vec![None, Some(1), Some(2), Some(4)]
+        );
+    }
+
+    #[test]
+    fn duplicate_keys_inside_a_sequence() {
+        let a = bom_row(&[]);
+        let a_other_child = bom_row(&[("child_item", Some(text("999")))]);
+        let a_number_version = bom_row(&[("version", Some(num("20220914")))]);
+        let rows = vec![
+            a.clone(),
+            keyed_row(1),
+            a_other_child,
+            keyed_row(3),
+            a_number_version,
+        ];
+        let c = Seq::new(rows.clone()).check(bom());
+        assert!(c.invalid.is_empty(), "{:?}", c.invalid);
+        let dups = indexed(&c.duplicates);
+        assert_eq!(
+            dups,
+            vec![
+                (Some(2), expect(&[(kind::DUPLICATE, BOM_KEY)])),
+                (Some(4), expect(&[(kind::DUPLICATE, BOM_KEY)])),
+            ]
+        );
+        for p in &c.duplicates {
+            assert_eq!(p.row.as_ref(), Some(&rows[p.index.unwrap() as usize]));
+        }
+        assert_eq!(
+            c.rows.iter().map(|r| r.index).collect::<Vec<_>>(),
+            vec![0, 1, 3]
+        );
+
+        // Delete: repeats are allowed.
+        let mut s = Seq::new(vec![key_only_row(), key_only_row(), a]);
+        s.operation = Operation::Delete;
+        let c = s.check(bom());
+        assert!(c.invalid.is_empty() && c.duplicates.is_empty());
+        assert_eq!(c.rows.len(), 3);
+        assert_eq!(c.rows[0].rkey, c.rows[1].rkey);
+        assert_eq!(c.rows[0].rkey, c.rows[2].rkey);
+
+        // A failing row takes no key: a later valid row with its key is not a duplicate.
+        let rows = vec![bom_row(&[("split", Some(text("x")))]), bom_row(&[])];
+        let c = Seq::new(rows).check(bom());
+        assert_eq!(c.invalid.len(), 1);
+        assert!(c.duplicates.is_empty());
+        assert_eq!(c.rows.len(), 1);
+        assert_eq!(c.rows[0].index, 1);
+
+        // Duplicate uid with different keys: reported on the uid field.
+        let rows = vec![
+            bom_row(&[("uid", Some(text("U1")))]),
+            bom_row(&[("uid", Some(text("U1"))), ("vendor_code", Some(text("V9")))]),
+        ];
+        let c = Seq::new(rows).check(bom());
+        assert_eq!(c.duplicates.len(), 1);
+        assert_eq!(c.duplicates[0].index, Some(1));
+        assert_eq!(
+            pairs(&c.duplicates[0].verify),
+            expect(&[(kind::DUPLICATE, "uid")])
+        );
+
+        // odm: key fields of that interface.
+        let r = row(&[
+            ("LENOVO_PN", text("SD10W87241")),
+            ("PLANT", text("H121")),
+            ("QTY", text("1000")),
+        ]);
+        let c = Seq::new(vec![r.clone(), r]).check(odm());
+        assert_eq!(c.duplicates.len(), 1);
+        assert_eq!(
+            pairs(&c.duplicates[0].verify),
+            expect(&[(kind::DUPLICATE, "LENOVO_PN,PLANT")])
+        );
+    }
+
+    #[test]
+    fn odm_seed_sequence() {
+        let r = row(&[
+            ("LENOVO_PN", text("SD10W87241")),
+            ("PLANT", text("H121")),
+            ("QTY", text("1000")),
+        ]);
+        let c = Seq::new(vec![r]).check(odm());
+        assert!(c.invalid.is_empty() && c.duplicates.is_empty());
+        assert_eq!(c.rows.len(), 1);
+        let bad = row(&[
+            ("LENOVO_PN", text("SD10W87241")),
+            ("PLANT", text("H121-PLANT1")),
+            ("QTY", text("1000")),
+        ]);
+        let c = Seq::new(vec![bad]).check(odm());
+        assert_eq!(c.invalid.len(), 1);
+        assert_eq!(c.invalid[0].index, Some(0));
+        assert_eq!(
+            pairs(&c.invalid[0].verify),
+            expect(&[(kind::LENGTH, "PLANT")])
+        );
+    }
 }

@@ -19,7 +19,10 @@ fn policy() -> BatchPolicy {
     }
 }
 
-fn codes(r: &pb::IngestBatchResponse) -> (&str, Vec<(Option<u32>, String, String)>) {
+/// (row index, error type, fields) of each problem.
+type Problem = (Option<u32>, String, String);
+
+fn codes(r: &pb::IngestBatchResponse) -> (&str, Vec<Problem>) {
     let problems = r
         .problems
         .iter()

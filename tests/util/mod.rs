@@ -1,0 +1,189 @@
+//! Shared helpers for the end-to-end tests: run the real `wharf` binary as an operator would.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const TOKEN: &str = "e2e-internal-token-0123456789";
+
+/// Which store a test runs against.
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// One wharf installation: a data dir (SQLite) or the test PostgreSQL, plus fixed ports.
+pub struct Wharf {
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    pub grpc_port: u16,
+    pub extra_env: Vec<(String, String)>,
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{prefix}{}x{}x{}",
+        std::process::id() % 100_000,
+        nanos % 1_000_000,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+impl Wharf {
+    pub fn new(backend: Backend) -> Wharf {
+        let database_url = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(std::env::var("WHARF_TEST_DATABASE_URL").unwrap_or_else(|_| {
+                panic!("WHARF_TEST_DATABASE_URL is not set: run scripts/test (PostgreSQL tests never skip)")
+            })),
+        };
+        Wharf {
+            data_dir: std::env::temp_dir().join(unique("wharf-e2e-")),
+            database_url,
+            grpc_port: free_port(),
+            extra_env: Vec::new(),
+        }
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_wharf"));
+        c.args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("RUST_LOG", "info")
+            .env("WHARF_DATA_DIR", &self.data_dir)
+            .env("WHARF_GRPC_ADDR", format!("127.0.0.1:{}", self.grpc_port))
+            .env("WHARF_INTERNAL_TOKEN", TOKEN);
+        if let Some(url) = &self.database_url {
+            c.env("WHARF_DATABASE_URL", url);
+        }
+        for (k, v) in &self.extra_env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    /// Run a CLI command with `stdin` fed in; returns its output.
+    pub fn run(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn wharf");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin.as_bytes())
+            .expect("write stdin");
+        child.wait_with_output().expect("wait wharf")
+    }
+
+    /// Run a CLI command that must succeed; returns its stdout.
+    pub fn ok(&self, args: &[&str], stdin: &str) -> String {
+        let out = self.run(args, stdin);
+        assert!(
+            out.status.success(),
+            "wharf {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8 stdout")
+    }
+
+    /// Start `wharf serve` and wait until core's gRPC port accepts connections.
+    pub fn serve(&self) -> Server {
+        // Logs go to a file: an unread pipe would stall the server once full.
+        std::fs::create_dir_all(&self.data_dir).expect("data dir");
+        let log = self.data_dir.join(format!("serve-{}.log", unique("")));
+        let child = self
+            .command(&["serve"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("spawn wharf serve");
+        let mut server = Server { child, log };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", self.grpc_port)).is_err() {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("wharf serve exited early: {status}: {}", server.stderr());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "wharf serve did not listen in 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    pub fn grpc_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.grpc_port)
+    }
+}
+
+impl Drop for Wharf {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+/// A running `wharf serve`; killed when dropped.
+pub struct Server {
+    pub child: Child,
+    /// Where its stderr (the log) goes.
+    pub log: PathBuf,
+}
+
+impl Server {
+    /// SIGTERM, then wait (at most 30 s) for a clean exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(sent.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "wharf did not stop within 30 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn stderr(&mut self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
