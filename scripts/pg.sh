@@ -36,7 +36,7 @@ pg_start() {
   "${owner[@]}" "$bin/initdb" -D "$PG_DIR/data" -A trust -U wharf -E UTF8 --no-locale >"$PG_DIR/initdb.log" 2>&1 \
     || { cat "$PG_DIR/initdb.log" >&2; return 1; }
   "${owner[@]}" "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 start \
-    -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 -c shared_buffers=256MB" >/dev/null \
+    -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=${PG_FSYNC:-off} -c max_connections=200 -c shared_buffers=256MB" >/dev/null \
     || { cat "$PG_DIR/server.log" >&2; return 1; }
   PG_BIN=$bin
   export PG_DIR PG_PORT PG_BIN

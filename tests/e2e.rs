@@ -162,12 +162,12 @@ async fn operator_journey(backend: Backend) {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operator_journey_sqlite() {
     operator_journey(Backend::Sqlite).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operator_journey_postgres() {
     operator_journey(Backend::Postgres).await;
 }
