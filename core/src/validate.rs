@@ -269,7 +269,7 @@ pub fn check_row(iface: &Interface, op: Operation, row: &Row) -> Result<CleanRow
         }
     }
     let uid_given = iface.uid_field.as_deref().is_some_and(|u| {
-        matches!(scalar(given.get(u).and_then(|f| f.value.as_ref())), Ok(Some(s)) if !s.is_empty())
+        matches!(scalar(given.get(u).and_then(|f| f.value.as_ref())), Ok(Some(s)) if !s.trim().is_empty())
     });
     let mut values: Vec<(&str, String)> = Vec::with_capacity(iface.fields.len());
     for rule in &iface.fields {
@@ -285,7 +285,8 @@ pub fn check_row(iface: &Interface, op: Operation, row: &Row) -> Result<CleanRow
                 faults.add(kind::TYPE, &rule.name);
                 continue;
             }
-            Ok(Some(s)) if !s.is_empty() => s,
+            // Blank (empty or only white space) counts as absent.
+            Ok(Some(s)) if !s.trim().is_empty() => s,
             Ok(_) => {
                 if let Some(d) = &rule.default {
                     if op != Operation::Delete {
@@ -954,6 +955,8 @@ mod tests {
                 None,
                 Some(null()),
                 Some(text("")),
+                Some(text("   ")),
+                Some(text("\t")),
                 Some(Value { kind: None }),
             ] {
                 let r = bom_row(&[(f, missing.clone())]);
