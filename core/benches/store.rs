@@ -66,7 +66,8 @@ async fn raw_copy(url: &str, lines: &Bytes) -> Duration {
         .batch_execute(
             "DROP TABLE IF EXISTS bench_copy; CREATE TABLE bench_copy (partner TEXT NOT NULL, \
              env TEXT NOT NULL, iface TEXT NOT NULL, rkey TEXT NOT NULL, uid TEXT, data TEXT NOT NULL, \
-             batch_pk BIGINT NOT NULL, PRIMARY KEY (partner, env, iface, rkey))",
+             batch_pk BIGINT NOT NULL, PRIMARY KEY (partner, env, iface, rkey)); \
+             CREATE UNIQUE INDEX ON bench_copy (partner, env, iface, uid) WHERE uid IS NOT NULL",
         )
         .await
         .expect("create");
@@ -81,8 +82,14 @@ async fn raw_copy(url: &str, lines: &Bytes) -> Duration {
     started.elapsed()
 }
 
-/// All rows through `Core::ingest` as one insert batch of 500-row sequences, one client.
-async fn through_core(store: Arc<dyn Store>, rows: &[Row], run: usize) -> (Duration, Duration) {
+/// All rows through `Core::ingest` as one insert batch of 500-row sequences, sent by
+/// `clients` concurrent senders (sequence s goes to sender s % clients). Returns the total time.
+async fn through_core(
+    store: Arc<dyn Store>,
+    rows: Arc<Vec<Row>>,
+    run: usize,
+    clients: usize,
+) -> Duration {
     let registry = Arc::new(Registry::load(None).expect("built-ins"));
     let core = Core::new(
         store,
@@ -92,39 +99,49 @@ async fn through_core(store: Arc<dyn Store>, rows: &[Row], run: usize) -> (Durat
             token_ttl_secs: 3600,
         },
     );
-    let partner = format!("BENCH{}x{run}", std::process::id());
+    let partner = format!("BENCH{}x{run}x{clients}", std::process::id());
     core.add_partner(&partner, "bench-secret", None)
         .await
         .expect("partner");
-    let text = |s: String| val(Kind::Text(s));
-    let started = Instant::now();
-    let mut last = Duration::ZERO;
     let seqs = rows.len().div_ceil(SEQ);
-    for (s, chunk) in rows.chunks(SEQ).enumerate() {
-        let req = pb::IngestBatchRequest {
-            partner: partner.clone(),
-            environment: pb::Environment::Prod as i32,
-            data_category: "t1".into(),
-            biz_key: "bom".into(),
-            operation: pb::Operation::Insert as i32,
-            transport: pb::Transport::Api as i32,
-            batch_id: text("BENCH".into()),
-            batch_size: text(rows.len().to_string()),
-            seq_id: text(s.to_string()),
-            seq_size: text(chunk.len().to_string()),
-            has_data: true,
-            rows: chunk.to_vec(),
-            ..Default::default()
-        };
-        let t = Instant::now();
-        let r = core.ingest(&req).await.expect("ingest");
-        assert_eq!(r.code, "0", "{r:?}");
-        if s + 1 == seqs {
-            assert!(r.applied);
-            last = t.elapsed();
-        }
+    let started = Instant::now();
+    let senders: Vec<_> = (0..clients)
+        .map(|k| {
+            let (core, rows, partner) = (core.clone(), rows.clone(), partner.clone());
+            tokio::spawn(async move {
+                let text = |s: String| val(Kind::Text(s));
+                let mut applied = 0;
+                for s in (k..seqs).step_by(clients) {
+                    let chunk = &rows[s * SEQ..((s + 1) * SEQ).min(rows.len())];
+                    let req = pb::IngestBatchRequest {
+                        partner: partner.clone(),
+                        environment: pb::Environment::Prod as i32,
+                        data_category: "t1".into(),
+                        biz_key: "bom".into(),
+                        operation: pb::Operation::Insert as i32,
+                        transport: pb::Transport::Api as i32,
+                        batch_id: text("BENCH".into()),
+                        batch_size: text(rows.len().to_string()),
+                        seq_id: text(s.to_string()),
+                        seq_size: text(chunk.len().to_string()),
+                        has_data: true,
+                        rows: chunk.to_vec(),
+                        ..Default::default()
+                    };
+                    let r = core.ingest(&req).await.expect("ingest");
+                    assert_eq!(r.code, "0", "{r:?}");
+                    applied += usize::from(r.applied);
+                }
+                applied
+            })
+        })
+        .collect();
+    let mut applied = 0;
+    for s in senders {
+        applied += s.await.expect("sender");
     }
-    (started.elapsed(), last)
+    assert_eq!(applied, 1, "the batch was applied exactly once");
+    started.elapsed()
 }
 
 fn main() {
@@ -158,24 +175,32 @@ fn main() {
     }
     let lines = Bytes::from(text);
     let dir = std::env::temp_dir().join(format!("wharf-bench-{}", std::process::id()));
-    let (mut copy, mut pg, mut pg_apply, mut lite, mut lite_apply) =
-        (vec![], vec![], vec![], vec![], vec![]);
+    let rows = Arc::new(rows);
+    let mut copy = vec![];
+    let mut results: Vec<(&str, usize, Vec<Duration>)> = vec![];
+    for name in ["PostgreSQL", "SQLite"] {
+        for clients in [1, 4] {
+            results.push((name, clients, vec![]));
+        }
+    }
     rt.block_on(async {
-        let pg_store: Arc<dyn Store> = Arc::new(PgStore::connect(&url, 4).await.expect("pg store"));
+        let pg_store: Arc<dyn Store> = Arc::new(PgStore::connect(&url, 8).await.expect("pg store"));
         let lite_store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir).expect("sqlite store"));
         for run in 0..runs {
             copy.push(raw_copy(&url, &lines).await);
-            let (t, a) = through_core(pg_store.clone(), &rows, run).await;
-            pg.push(t);
-            pg_apply.push(a);
-            let (t, a) = through_core(lite_store.clone(), &rows, run).await;
-            lite.push(t);
-            lite_apply.push(a);
+            for (name, clients, times) in results.iter_mut() {
+                let store = if *name == "SQLite" {
+                    lite_store.clone()
+                } else {
+                    pg_store.clone()
+                };
+                times.push(through_core(store, rows.clone(), run, *clients).await);
+            }
         }
     });
     let _ = std::fs::remove_dir_all(&dir);
     let rate = |d: Duration| n as f64 / d.as_secs_f64();
-    let (copy, pg, lite) = (median(copy), median(pg), median(lite));
+    let copy = median(copy);
     println!(
         "rows: {n} in {} sequences of {SEQ}; median of {runs} runs",
         n.div_ceil(SEQ)
@@ -187,21 +212,13 @@ fn main() {
         copy.as_secs_f64(),
         rate(copy)
     );
-    println!(
-        "| wharf stage+apply, PostgreSQL | {:.2} s | {:.0} | {:.0}% |",
-        pg.as_secs_f64(),
-        rate(pg),
-        100.0 * rate(pg) / rate(copy)
-    );
-    println!(
-        "| wharf stage+apply, SQLite | {:.2} s | {:.0} | {:.0}% |",
-        lite.as_secs_f64(),
-        rate(lite),
-        100.0 * rate(lite) / rate(copy)
-    );
-    println!(
-        "last sequence (stage 500 + apply {n} in one transaction): PostgreSQL {:.0} ms, SQLite {:.0} ms",
-        median(pg_apply).as_secs_f64() * 1e3,
-        median(lite_apply).as_secs_f64() * 1e3
-    );
+    for (name, clients, times) in results {
+        let t = median(times);
+        println!(
+            "| wharf stage+apply, {name}, {clients} client(s) | {:.2} s | {:.0} | {:.0}% |",
+            t.as_secs_f64(),
+            rate(t),
+            100.0 * rate(t) / rate(copy)
+        );
+    }
 }

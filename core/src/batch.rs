@@ -230,7 +230,7 @@ pub async fn ingest(
         now_unix,
     };
     let mut tx = store.begin().await?;
-    let mut b = tx.lock_batch(seq.scope, batch_id, &init).await?;
+    let (mut b, mut seq_row) = tx.lock_batch(seq.scope, batch_id, seq_id, &init).await?;
     let expired = b.state == BatchState::Expired
         || (b.state == BatchState::Open && b.created_unix + policy.expiry_secs <= now_unix);
     if expired {
@@ -239,12 +239,13 @@ pub async fn ingest(
         b.state = BatchState::Open;
         b.staged_rows = 0;
         b.sequences = 0;
+        seq_row = None;
     }
     let progress = |r: &mut IngestBatchResponse, staged: u64, size: u64| {
         r.staged_rows = staged;
         r.batch_size = size;
     };
-    if tx.sequence(b.pk, seq_id).await?.is_some_and(|s| s.accepted) {
+    if seq_row.is_some_and(|s| s.accepted) {
         let mut r = answer(
             code::CONSUMED,
             format!(
@@ -365,7 +366,8 @@ pub async fn ingest(
             data: &r.data,
         })
         .collect();
-    tx.stage(b.pk, seq_id, &stage, now_unix).await?;
+    tx.stage(b.pk, b.sequences, seq_id, &stage, now_unix)
+        .await?;
     let staged = b.staged_rows + n;
     let mut r = if staged == size {
         match tx.apply(seq.scope, b.pk, op).await? {

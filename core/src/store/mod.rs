@@ -103,17 +103,18 @@ pub enum Applied {
 /// One open transaction. Dropping it without `commit` rolls everything back.
 #[async_trait]
 pub trait Tx: Send {
-    /// The batch under a row lock, created from `init` when it does not exist yet.
+    /// The batch under a row lock (created from `init` when it does not exist yet), and the
+    /// dedupe record of `seq_id` in it.
     async fn lock_batch(
         &mut self,
         scope: &Scope,
         batch_id: &str,
+        seq_id: &str,
         init: &NewBatch,
-    ) -> Result<BatchRow>;
+    ) -> Result<(BatchRow, Option<SeqRow>)>;
     /// Give the batch the terms of `init` (its first accepted sequence). With
     /// `drop_sequences` (an expired batch started afresh) its staged rows and sequences go too.
     async fn reinit_batch(&mut self, pk: i64, init: &NewBatch, drop_sequences: bool) -> Result<()>;
-    async fn sequence(&mut self, pk: i64, seq_id: &str) -> Result<Option<SeqRow>>;
     /// Count one more rejection of a sequence; returns the attempts so far.
     async fn record_rejection(&mut self, pk: i64, seq_id: &str, now_unix: i64) -> Result<u32>;
     /// Of the given keys and uids, those already present in this batch's staged rows and,
@@ -126,10 +127,12 @@ pub trait Tx: Send {
         uids: &[&str],
         in_records: bool,
     ) -> Result<(Vec<String>, Vec<String>)>;
-    /// Stage an accepted sequence's rows and mark the sequence consumed.
+    /// Stage an accepted sequence's rows as the batch's `seq_no`-th (0-based) sequence and
+    /// mark the sequence consumed.
     async fn stage(
         &mut self,
         pk: i64,
+        seq_no: u32,
         seq_id: &str,
         rows: &[StageRow<'_>],
         now_unix: i64,

@@ -125,36 +125,44 @@ impl Tx for PgTx {
         &mut self,
         scope: &Scope,
         batch_id: &str,
+        seq_id: &str,
         init: &NewBatch,
-    ) -> Result<BatchRow> {
+    ) -> Result<(BatchRow, Option<SeqRow>)> {
         let c = self.c()?;
         let batch_size = init.batch_size as i64;
+        let env = scope.env.as_str();
         let ins = c.prepare_cached(sql::INSERT_BATCH).await?;
-        c.execute(
-            &ins,
-            &[
-                &scope.partner,
-                &scope.env.as_str(),
-                &scope.iface,
-                &batch_id,
-                &init.op.as_str(),
-                &batch_size,
-                &init.transport.as_str(),
-                &init.creator,
-                &init.now_unix,
-            ],
-        )
-        .await?;
         let sel = c
             .prepare_cached(&format!("{} FOR UPDATE", sql::select_batch()))
             .await?;
-        let row = c
-            .query_one(
-                &sel,
-                &[&scope.partner, &scope.env.as_str(), &scope.iface, &batch_id],
-            )
-            .await?;
-        batch_from_row(&row)
+        let seq = c.prepare_cached(sql::SELECT_SEQUENCE).await?;
+        // Pipelined: one round trip; the server runs them in order, so the sequence is read
+        // under the batch lock.
+        let (op, transport) = (init.op.as_str(), init.transport.as_str());
+        let ins_params: [&(dyn ToSql + Sync); 9] = [
+            &scope.partner,
+            &env,
+            &scope.iface,
+            &batch_id,
+            &op,
+            &batch_size,
+            &transport,
+            &init.creator,
+            &init.now_unix,
+        ];
+        let sel_params: [&(dyn ToSql + Sync); 4] = [&scope.partner, &env, &scope.iface, &batch_id];
+        let seq_params: [&(dyn ToSql + Sync); 5] =
+            [&scope.partner, &env, &scope.iface, &batch_id, &seq_id];
+        let (_, row, seq_row) = tokio::try_join!(
+            c.execute(&ins, &ins_params),
+            c.query_one(&sel, &sel_params),
+            c.query_opt(&seq, &seq_params),
+        )?;
+        let seq = seq_row.map(|r| SeqRow {
+            accepted: r.get::<_, i64>(0) != 0,
+            attempts: r.get::<_, i64>(1) as u32,
+        });
+        Ok((batch_from_row(&row)?, seq))
     }
 
     async fn reinit_batch(&mut self, pk: i64, init: &NewBatch, drop_sequences: bool) -> Result<()> {
@@ -182,16 +190,6 @@ impl Tx for PgTx {
         Ok(())
     }
 
-    async fn sequence(&mut self, pk: i64, seq_id: &str) -> Result<Option<SeqRow>> {
-        let c = self.c()?;
-        let stmt = c.prepare_cached(sql::SELECT_SEQUENCE).await?;
-        let row = c.query_opt(&stmt, &[&pk, &seq_id]).await?;
-        Ok(row.map(|r| SeqRow {
-            accepted: r.get::<_, i64>(0) != 0,
-            attempts: r.get::<_, i64>(1) as u32,
-        }))
-    }
-
     async fn record_rejection(&mut self, pk: i64, seq_id: &str, now_unix: i64) -> Result<u32> {
         let c = self.c()?;
         let stmt = c.prepare_cached(sql::COUNT_REJECTION).await?;
@@ -209,48 +207,73 @@ impl Tx for PgTx {
     ) -> Result<(Vec<String>, Vec<String>)> {
         let c = self.c()?;
         let env = scope.env.as_str();
-        let mut found = (Vec::new(), Vec::new());
-        for (col, wanted, out) in [("rkey", rkeys, &mut found.0), ("uid", uids, &mut found.1)] {
-            if wanted.is_empty() {
-                continue;
-            }
-            let staged = c
-                .prepare_cached(&format!(
-                    "SELECT DISTINCT {col} FROM staged_rows WHERE batch_pk = $1 AND {col} = ANY($2)"
-                ))
-                .await?;
-            for r in c.query(&staged, &[&pk, &wanted]).await? {
-                out.push(r.get::<_, String>(0));
-            }
-            if in_records {
-                let records = c
-                    .prepare_cached(&format!(
-                        "SELECT {col} FROM records WHERE partner = $1 AND env = $2 AND iface = $3 AND {col} = ANY($4)"
-                    ))
-                    .await?;
-                for r in c
-                    .query(&records, &[&scope.partner, &env, &scope.iface, &wanted])
-                    .await?
-                {
-                    out.push(r.get::<_, String>(0));
+        let staged = |col: &str| {
+            format!(
+                "SELECT DISTINCT {col} FROM staged_rows WHERE batch_pk = $1 AND {col} = ANY($2)"
+            )
+        };
+        let records = |col: &str| {
+            format!(
+                "SELECT {col} FROM records WHERE partner = $1 AND env = $2 AND iface = $3 AND {col} = ANY($4)"
+            )
+        };
+        let (sk, su, rk, ru) = (
+            c.prepare_cached(&staged("rkey")).await?,
+            c.prepare_cached(&staged("uid")).await?,
+            c.prepare_cached(&records("rkey")).await?,
+            c.prepare_cached(&records("uid")).await?,
+        );
+        let none = || async { Ok::<_, tokio_postgres::Error>(Vec::new()) };
+        // Pipelined: the (up to) four look-ups cost one round trip.
+        let (a, b, d, e) = tokio::try_join!(
+            async {
+                if rkeys.is_empty() {
+                    none().await
+                } else {
+                    c.query(&sk, &[&pk, &rkeys]).await
                 }
-            }
-        }
-        Ok(found)
+            },
+            async {
+                if uids.is_empty() {
+                    none().await
+                } else {
+                    c.query(&su, &[&pk, &uids]).await
+                }
+            },
+            async {
+                if rkeys.is_empty() || !in_records {
+                    none().await
+                } else {
+                    c.query(&rk, &[&scope.partner, &env, &scope.iface, &rkeys])
+                        .await
+                }
+            },
+            async {
+                if uids.is_empty() || !in_records {
+                    none().await
+                } else {
+                    c.query(&ru, &[&scope.partner, &env, &scope.iface, &uids])
+                        .await
+                }
+            },
+        )?;
+        let col = |rows: Vec<tokio_postgres::Row>| rows.into_iter().map(|r| r.get::<_, String>(0));
+        Ok((
+            col(a).chain(col(d)).collect(),
+            col(b).chain(col(e)).collect(),
+        ))
     }
 
     async fn stage(
         &mut self,
         pk: i64,
+        seq_no: u32,
         seq_id: &str,
         rows: &[StageRow<'_>],
         now_unix: i64,
     ) -> Result<()> {
         let c = self.c()?;
-        let seq_no: i64 = c
-            .query_one("SELECT sequences FROM batches WHERE pk = $1", &[&pk])
-            .await?
-            .get(0);
+        let seq_no = i64::from(seq_no);
         let idx: Vec<i64> = rows.iter().map(|r| i64::from(r.idx)).collect();
         let rkeys: Vec<Option<&str>> = rows.iter().map(|r| r.rkey).collect();
         let uids: Vec<Option<&str>> = rows.iter().map(|r| r.uid).collect();
@@ -262,14 +285,18 @@ impl Tx for PgTx {
                  FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[]) AS u(idx, rkey, uid, data)",
             )
             .await?;
-        let params: [&(dyn ToSql + Sync); 6] = [&pk, &seq_no, &idx, &rkeys, &uids, &data];
-        c.execute(&ins, &params).await?;
         let accept = c.prepare_cached(sql::ACCEPT_SEQUENCE).await?;
-        c.execute(&accept, &[&pk, &seq_id, &seq_no, &now_unix])
-            .await?;
         let count = c.prepare_cached(sql::COUNT_STAGED).await?;
-        c.execute(&count, &[&pk, &(rows.len() as i64), &now_unix])
-            .await?;
+        let params: [&(dyn ToSql + Sync); 6] = [&pk, &seq_no, &idx, &rkeys, &uids, &data];
+        let added = rows.len() as i64;
+        // Pipelined: one round trip for the rows, the dedupe record and the count.
+        let accept_params: [&(dyn ToSql + Sync); 4] = [&pk, &seq_id, &seq_no, &now_unix];
+        let count_params: [&(dyn ToSql + Sync); 3] = [&pk, &added, &now_unix];
+        tokio::try_join!(
+            c.execute(&ins, &params),
+            c.execute(&accept, &accept_params),
+            c.execute(&count, &count_params),
+        )?;
         Ok(())
     }
 
@@ -360,12 +387,11 @@ impl Store for PgStore {
 
     async fn partner(&self, name: &str) -> Result<Option<PartnerRow>> {
         let c = self.pool.get().await?;
-        let row = c
-            .query_opt(
-                "SELECT name, secret_hash, interfaces FROM partners WHERE name = $1",
-                &[&name],
-            )
+        // Asked on every sequence: keep it prepared.
+        let stmt = c
+            .prepare_cached("SELECT name, secret_hash, interfaces FROM partners WHERE name = $1")
             .await?;
+        let row = c.query_opt(&stmt, &[&name]).await?;
         row.map(|r| {
             Ok(PartnerRow {
                 name: r.get(0),

@@ -93,7 +93,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[(
        seq_no BIGINT, accepted BIGINT NOT NULL, attempts BIGINT NOT NULL, updated_unix BIGINT NOT NULL, \
        PRIMARY KEY (batch_pk, seq_id));
      CREATE TABLE staged_rows (batch_pk BIGINT NOT NULL, seq_no BIGINT NOT NULL, idx BIGINT NOT NULL, \
-       rkey TEXT, uid TEXT, data TEXT NOT NULL, PRIMARY KEY (batch_pk, seq_no, idx));
+       rkey TEXT, uid TEXT, data TEXT NOT NULL);
      CREATE INDEX staged_rows_rkey ON staged_rows (batch_pk, rkey);
      CREATE INDEX staged_rows_uid ON staged_rows (batch_pk, uid) WHERE uid IS NOT NULL;
      CREATE TABLE records (partner TEXT NOT NULL, env TEXT NOT NULL, iface TEXT NOT NULL, \
@@ -134,9 +134,10 @@ pub const REINIT_BATCH: &str = "UPDATE batches SET op = $2, batch_size = $3, tra
 pub const SET_STATE: &str = "UPDATE batches SET state = $2, failure_code = $3, failure_msg = $4, \
     updated_unix = $5 WHERE pk = $1";
 
-/// `$1` pk, `$2` seq_id.
-pub const SELECT_SEQUENCE: &str =
-    "SELECT accepted, attempts FROM sequences WHERE batch_pk = $1 AND seq_id = $2";
+/// A sequence's dedupe record by scope, batch_id (`$1..$4`) and seq_id (`$5`).
+pub const SELECT_SEQUENCE: &str = "SELECT s.accepted, s.attempts FROM sequences s \
+    JOIN batches b ON b.pk = s.batch_pk \
+    WHERE b.partner = $1 AND b.env = $2 AND b.iface = $3 AND b.batch_id = $4 AND s.seq_id = $5";
 
 /// `$1` pk, `$2` seq_id, `$3` now; returns the attempts so far.
 pub const COUNT_REJECTION: &str = "INSERT INTO sequences (batch_pk, seq_id, seq_no, accepted, attempts, updated_unix) \

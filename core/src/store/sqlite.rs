@@ -106,6 +106,13 @@ fn batch_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(BatchRow, [String; 3])>
     ))
 }
 
+fn seq_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SeqRow> {
+    Ok(SeqRow {
+        accepted: r.get::<_, i64>(0)? != 0,
+        attempts: r.get::<_, i64>(1)? as u32,
+    })
+}
+
 fn finish_batch_row((mut b, [state, op, transport]): (BatchRow, [String; 3])) -> Result<BatchRow> {
     (b.state, b.op, b.transport) = parse_batch_fields(&state, &op, &transport)?;
     Ok(b)
@@ -143,8 +150,9 @@ impl Tx for SqliteTx {
         &mut self,
         scope: &Scope,
         batch_id: &str,
+        seq_id: &str,
         init: &NewBatch,
-    ) -> Result<BatchRow> {
+    ) -> Result<(BatchRow, Option<SeqRow>)> {
         let c = &*self.conn;
         blocking(|| {
             c.prepare_cached(&for_sqlite(sql::INSERT_BATCH))?
@@ -159,8 +167,22 @@ impl Tx for SqliteTx {
                     init.creator,
                     init.now_unix
                 ])?;
-            select_batch(c, scope, batch_id)?
-                .ok_or_else(|| CoreError::Store("batch vanished under lock".into()))
+            let batch = select_batch(c, scope, batch_id)?
+                .ok_or_else(|| CoreError::Store("batch vanished under lock".into()))?;
+            let seq = c
+                .prepare_cached(&for_sqlite(sql::SELECT_SEQUENCE))?
+                .query_row(
+                    params![
+                        scope.partner,
+                        scope.env.as_str(),
+                        scope.iface,
+                        batch_id,
+                        seq_id
+                    ],
+                    seq_row,
+                )
+                .optional()?;
+            Ok((batch, seq))
         })
     }
 
@@ -182,20 +204,6 @@ impl Tx for SqliteTx {
                 ])?;
             Ok(())
         })
-    }
-
-    async fn sequence(&mut self, pk: i64, seq_id: &str) -> Result<Option<SeqRow>> {
-        let c = &*self.conn;
-        Ok(blocking(|| {
-            c.prepare_cached(&for_sqlite(sql::SELECT_SEQUENCE))?
-                .query_row(params![pk, seq_id], |r| {
-                    Ok(SeqRow {
-                        accepted: r.get::<_, i64>(0)? != 0,
-                        attempts: r.get::<_, i64>(1)? as u32,
-                    })
-                })
-                .optional()
-        })?)
     }
 
     async fn record_rejection(&mut self, pk: i64, seq_id: &str, now_unix: i64) -> Result<u32> {
@@ -255,16 +263,13 @@ impl Tx for SqliteTx {
     async fn stage(
         &mut self,
         pk: i64,
+        seq_no: u32,
         seq_id: &str,
         rows: &[StageRow<'_>],
         now_unix: i64,
     ) -> Result<()> {
         let c = &*self.conn;
         blocking(|| {
-            let seq_no: i64 =
-                c.query_row("SELECT sequences FROM batches WHERE pk = ?1", [pk], |r| {
-                    r.get(0)
-                })?;
             let mut ins = c.prepare_cached(
                 "INSERT INTO staged_rows (batch_pk, seq_no, idx, rkey, uid, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
