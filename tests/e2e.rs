@@ -25,6 +25,7 @@ fn seed_row(key: &str) -> Row {
         value: v,
     };
     Row {
+        not_object: String::new(),
         fields: vec![
             f("child_item", text("123")),
             f("effective_end_date", text("2022-09-14")),

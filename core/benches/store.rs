@@ -41,6 +41,7 @@ fn row(i: usize) -> Row {
         ("owner", t("planner".into())),
     ];
     Row {
+        not_object: String::new(),
         fields: fields
             .into_iter()
             .map(|(name, value)| Field {

@@ -27,6 +27,7 @@ fn row(i: usize) -> Row {
         ("owner", t("planner".into())),
     ];
     Row {
+        not_object: String::new(),
         fields: fields
             .into_iter()
             .map(|(name, value)| Field {
@@ -58,6 +59,8 @@ fn bench(c: &mut Criterion) {
         has_data: true,
         rows: &rows,
         unknown_envelope_fields: &[],
+        unreadable: "",
+        mistyped_envelope_fields: &[],
     };
     let checked = check_sequence(iface, &input);
     assert!(checked.invalid.is_empty() && checked.rows.len() == 500);

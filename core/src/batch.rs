@@ -220,7 +220,11 @@ pub async fn ingest(
     // Without a batch_id and seq_id there is nothing to dedupe or count against.
     let (Some(batch_id), Some(seq_id)) = (envelope.batch_id.as_deref(), envelope.seq_id.as_deref())
     else {
-        return Ok(rejection(invalid, duplicates, ""));
+        let why = match seq.input.unreadable {
+            "" => String::new(),
+            reason => format!("({reason})"),
+        };
+        return Ok(rejection(invalid, duplicates, &why));
     };
     let init = NewBatch {
         op,

@@ -278,6 +278,8 @@ impl Core {
                 has_data: req.has_data,
                 rows: &req.rows,
                 unknown_envelope_fields: &req.unknown_envelope_fields,
+                unreadable: &req.unreadable,
+                mistyped_envelope_fields: &req.mistyped_envelope_fields,
             },
         };
         batch::ingest(self.store.as_ref(), self.settings.batch, seq, now_unix()).await

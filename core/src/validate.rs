@@ -155,12 +155,24 @@ pub struct SequenceInput<'a> {
     pub has_data: bool,
     pub rows: &'a [Row],
     pub unknown_envelope_fields: &'a [String],
+    /// Why the door could not read the payload as an envelope at all ("" when it could).
+    pub unreadable: &'a str,
+    /// Envelope fields the door found with the wrong JSON type.
+    pub mistyped_envelope_fields: &'a [String],
 }
 
 /// Validate the envelope and every row of one sequence, reporting every failing row.
 pub fn check_sequence(iface: &Interface, input: &SequenceInput<'_>) -> Checked {
     let mut out = Checked::default();
+    if !input.unreadable.is_empty() {
+        // Nothing else can be said about a payload that is not an envelope.
+        out.invalid.push(envelope_problem(kind::TYPE, "body"));
+        return out;
+    }
     let p = &mut out.invalid;
+    for field in input.mistyped_envelope_fields {
+        p.push(envelope_problem(kind::TYPE, field));
+    }
     out.envelope.batch_id = check_id(p, input.batch_id, "batch_id", MAX_BATCH_ID_CHARS);
     out.envelope.batch_size = check_count(p, input.batch_size, "batch_size", MAX_BATCH_SIZE);
     out.envelope.seq_id = check_id(p, input.seq_id, "seq_id", MAX_SEQ_ID_CHARS);
@@ -181,6 +193,8 @@ pub fn check_sequence(iface: &Interface, input: &SequenceInput<'_>) -> Checked {
     }
     if !input.has_data {
         p.push(envelope_problem(kind::REQUIRED, "data"));
+    } else if input.mistyped_envelope_fields.iter().any(|f| f == "data") {
+        // Already reported as an invalid type.
     } else if let Some(n) = out.envelope.seq_size {
         if n != input.rows.len() as u64 {
             p.push(envelope_problem(kind::NOT_ALLOWED, "seq_size"));
@@ -256,6 +270,9 @@ impl RowFaults {
 
 /// Check one row against the interface. On success, the row's key, uid and stored form.
 pub fn check_row(iface: &Interface, op: Operation, row: &Row) -> Result<CleanRow, Vec<Verify>> {
+    if !row.not_object.is_empty() {
+        return Err(vec![verify(kind::TYPE, "data")]);
+    }
     let mut faults = RowFaults::default();
     let mut given: HashMap<&str, &Field> = HashMap::with_capacity(row.fields.len());
     for f in &row.fields {
@@ -493,6 +510,7 @@ mod tests {
 
     fn row(fields: &[(&str, Value)]) -> Row {
         Row {
+            not_object: String::new(),
             fields: fields
                 .iter()
                 .map(|(name, value)| Field {
@@ -538,6 +556,7 @@ mod tests {
             }
         }
         Row {
+            not_object: String::new(),
             fields: fields
                 .into_iter()
                 .map(|(name, v)| Field {
@@ -1401,6 +1420,8 @@ mod tests {
         has_data: bool,
         rows: Vec<Row>,
         unknown: Vec<String>,
+        unreadable: String,
+        mistyped: Vec<String>,
     }
 
     impl Seq {
@@ -1416,6 +1437,8 @@ mod tests {
                 has_data: true,
                 rows,
                 unknown: Vec::new(),
+                unreadable: String::new(),
+                mistyped: Vec::new(),
             }
         }
 
@@ -1434,6 +1457,8 @@ mod tests {
                     has_data: self.has_data,
                     rows: &self.rows,
                     unknown_envelope_fields: &self.unknown,
+                    unreadable: &self.unreadable,
+                    mistyped_envelope_fields: &self.mistyped,
                 },
             )
         }
@@ -1906,5 +1931,42 @@ mod tests {
             pairs(&c.invalid[0].verify),
             expect(&[(kind::LENGTH, "PLANT")])
         );
+    }
+
+    #[test]
+    fn what_a_door_could_not_read_is_an_invalid_type() {
+        let reg = crate::interfaces::Registry::load(None).unwrap();
+        let bom = reg.get("t1", "bom").unwrap();
+        let mut seq = Seq::new(vec![]);
+        seq.unreadable = "the body is not valid JSON".into();
+        let c = seq.check(bom);
+        assert_eq!(
+            envelope_errs(&c),
+            vec![(kind::TYPE.to_string(), "body".to_string())]
+        );
+        assert_eq!(
+            c.invalid.len(),
+            1,
+            "nothing else is said about an unreadable body"
+        );
+
+        let mut seq = Seq::new(vec![]);
+        seq.seq_size = Some(num("1"));
+        seq.mistyped = vec!["data".into()];
+        let c = seq.check(bom);
+        assert_eq!(
+            envelope_errs(&c),
+            vec![(kind::TYPE.to_string(), "data".to_string())]
+        );
+
+        let not_object = Row {
+            fields: vec![],
+            not_object: "42".into(),
+        };
+        let c = Seq::new(vec![not_object]).check(bom);
+        assert_eq!(c.invalid.len(), 1);
+        assert_eq!(c.invalid[0].index, Some(0));
+        assert_eq!(c.invalid[0].verify[0].r#type, kind::TYPE);
+        assert_eq!(c.invalid[0].verify[0].fields, "data");
     }
 }

@@ -425,6 +425,8 @@ async fn abandoned_batches_expire(store: Arc<dyn Store>) {
                     has_data: true,
                     rows: &req.rows,
                     unknown_envelope_fields: &[],
+                    unreadable: "",
+                    mistyped_envelope_fields: &[],
                 },
             };
             batch::ingest(store.as_ref(), policy(), seq, now)

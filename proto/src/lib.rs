@@ -10,6 +10,8 @@ pub mod v1 {
     tonic::include_proto!("wharf.v1");
 }
 
+pub mod json;
+
 use tonic::metadata::AsciiMetadataValue;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};

@@ -87,6 +87,7 @@ pub fn number(s: &str) -> Option<Value> {
 
 pub fn row(fields: &[(&str, Option<Value>)]) -> Row {
     Row {
+        not_object: String::new(),
         fields: fields
             .iter()
             .map(|(n, v)| Field {
@@ -158,6 +159,7 @@ impl Seq<'_> {
             rows,
             source: "test".into(),
             unknown_envelope_fields: vec![],
+            ..Default::default()
         }
     }
 }

@@ -1,0 +1,270 @@
+//! The JSON envelope, both ways: a request body (API) or file (FTP `.json`) into the
+//! `IngestBatch` fields, and core's answer into `{code, msg, result}`.
+//!
+//! Translation only. It reports what it saw (a body that is not JSON, a field of the wrong JSON
+//! type, a `data` item that is not an object) and core decides what that means. Numbers keep
+//! their literal text (serde_json's `arbitrary_precision`): a decimal never becomes an f64.
+
+use serde_json::{Map, Number, Value as Json};
+
+use crate::v1::{
+    value::Kind, Field, IngestBatchRequest, IngestBatchResponse, Row, RowProblem, Value,
+};
+
+/// Envelope fields of the contract (SPEC §4). Anything else is reported as unknown.
+const ENVELOPE_FIELDS: &[&str] = &[
+    "batch_id",
+    "batch_size",
+    "seq_id",
+    "seq_size",
+    "data",
+    "appName",
+];
+
+fn value(j: Json) -> Value {
+    let kind = match j {
+        Json::Null => Kind::Null(true),
+        Json::Bool(b) => Kind::Boolean(b),
+        Json::Number(n) => Kind::Number(n.to_string()),
+        Json::String(s) => Kind::Text(s),
+        other => Kind::Json(other.to_string()),
+    };
+    Value { kind: Some(kind) }
+}
+
+fn row(j: Json) -> Row {
+    match j {
+        Json::Object(map) => Row {
+            fields: map
+                .into_iter()
+                .map(|(name, v)| Field {
+                    name,
+                    value: Some(value(v)),
+                })
+                .collect(),
+            not_object: String::new(),
+        },
+        other => Row {
+            fields: Vec::new(),
+            not_object: other.to_string(),
+        },
+    }
+}
+
+/// Fill the envelope fields of `req` from a JSON body. Never fails: what cannot be read is
+/// recorded in `unreadable` / `mistyped_envelope_fields` for core to answer.
+pub fn read_envelope(body: &[u8], req: &mut IngestBatchRequest) {
+    let doc: Json = match serde_json::from_slice(body) {
+        Ok(doc) => doc,
+        Err(e) => {
+            req.unreadable = format!("the body is not valid JSON: {e}");
+            return;
+        }
+    };
+    let Json::Object(mut map) = doc else {
+        req.unreadable = "the body is not a JSON object".into();
+        return;
+    };
+    let mut take = |name: &str| map.remove(name).map(value);
+    req.batch_id = take("batch_id");
+    req.batch_size = take("batch_size");
+    req.seq_id = take("seq_id");
+    req.seq_size = take("seq_size");
+    req.app_name = take("appName");
+    match map.remove("data") {
+        None => req.has_data = false,
+        Some(Json::Array(items)) => {
+            req.has_data = true;
+            req.rows = items.into_iter().map(row).collect();
+        }
+        Some(_) => {
+            req.has_data = true;
+            req.mistyped_envelope_fields.push("data".into());
+        }
+    }
+    req.unknown_envelope_fields = map
+        .keys()
+        .filter(|k| !ENVELOPE_FIELDS.contains(&k.as_str()))
+        .cloned()
+        .collect();
+}
+
+fn json_value(v: &Value) -> Json {
+    match v.kind.as_ref() {
+        None | Some(Kind::Null(_)) => Json::Null,
+        Some(Kind::Text(s)) => Json::String(s.clone()),
+        Some(Kind::Number(s)) => s
+            .parse::<Number>()
+            .map(Json::Number)
+            .unwrap_or_else(|_| Json::String(s.clone())),
+        Some(Kind::Boolean(b)) => Json::Bool(*b),
+        Some(Kind::Json(s)) => serde_json::from_str(s).unwrap_or_else(|_| Json::String(s.clone())),
+    }
+}
+
+/// A row as the partner sent it.
+pub fn row_json(r: &Row) -> Json {
+    if !r.not_object.is_empty() {
+        return serde_json::from_str(&r.not_object).unwrap_or(Json::Null);
+    }
+    let mut m = Map::new();
+    for f in &r.fields {
+        m.insert(
+            f.name.clone(),
+            f.value.as_ref().map(json_value).unwrap_or(Json::Null),
+        );
+    }
+    Json::Object(m)
+}
+
+fn problem_json(p: &RowProblem) -> Json {
+    let mut m = Map::new();
+    if let Some(i) = p.index {
+        m.insert("index".into(), Json::from(i));
+    }
+    if let Some(r) = &p.row {
+        m.insert("row".into(), row_json(r));
+    }
+    let verify: Vec<Json> = p
+        .verify
+        .iter()
+        .map(|v| {
+            let mut e = Map::new();
+            e.insert("type".into(), Json::String(v.r#type.clone()));
+            e.insert("fields".into(), Json::String(v.fields.clone()));
+            if !v.code.is_empty() {
+                e.insert("code".into(), Json::String(v.code.clone()));
+            }
+            Json::Object(e)
+        })
+        .collect();
+    m.insert("verify".into(), Json::Array(verify));
+    Json::Object(m)
+}
+
+/// Core's answer as every door shows it: `{"code", "msg", "result"}` (result omitted when empty).
+pub fn answer_json(r: &IngestBatchResponse) -> Json {
+    let mut m = Map::new();
+    m.insert("code".into(), Json::String(r.code.clone()));
+    m.insert("msg".into(), Json::String(r.msg.clone()));
+    let result: Vec<Json> = if r.groups.is_empty() {
+        r.problems.iter().map(problem_json).collect()
+    } else {
+        r.groups
+            .iter()
+            .map(|g| {
+                let mut e = Map::new();
+                e.insert("code".into(), Json::String(g.code.clone()));
+                e.insert("msg".into(), Json::String(g.msg.clone()));
+                e.insert(
+                    "result".into(),
+                    Json::Array(g.problems.iter().map(problem_json).collect()),
+                );
+                Json::Object(e)
+            })
+            .collect()
+    };
+    if !result.is_empty() {
+        m.insert("result".into(), Json::Array(result));
+    }
+    Json::Object(m)
+}
+
+/// The answer for a failure to reach core or of core itself: code `-1`, safe to retry.
+pub fn system_error_json(msg: &str) -> Json {
+    let mut m = Map::new();
+    m.insert("code".into(), Json::String("-1".into()));
+    m.insert("msg".into(), Json::String(format!("system error: {msg}")));
+    Json::Object(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_keep_their_text_and_rows_their_fields() {
+        let body = br#"{"batch_id":"LCFC202206230001","batch_size":"250000","seq_id":"1","seq_size":2,
+            "data":[{"QTY":1000.10,"big":123456789012345678901234.5},{"LENOVO_PN":"SD10W87241"}],"x":1}"#;
+        let mut req = IngestBatchRequest::default();
+        read_envelope(body, &mut req);
+        assert_eq!(req.unreadable, "");
+        assert!(req.has_data);
+        assert_eq!(req.rows.len(), 2);
+        let qty = req.rows[0].fields[0].value.clone().unwrap().kind.unwrap();
+        assert_eq!(qty, Kind::Number("1000.10".into()));
+        let big = req.rows[0].fields[1].value.clone().unwrap().kind.unwrap();
+        assert_eq!(big, Kind::Number("123456789012345678901234.5".into()));
+        assert_eq!(
+            req.seq_size.unwrap().kind.unwrap(),
+            Kind::Number("2".into())
+        );
+        assert_eq!(req.unknown_envelope_fields, vec!["x".to_string()]);
+        assert_eq!(
+            row_json(&req.rows[0]).to_string(),
+            r#"{"QTY":1000.10,"big":123456789012345678901234.5}"#
+        );
+    }
+
+    #[test]
+    fn unreadable_bodies_are_reported_not_guessed() {
+        for (body, expect) in [
+            (&b"{not json"[..], "not valid JSON"),
+            (b"[1,2]", "not a JSON object"),
+            (b"", "not valid JSON"),
+        ] {
+            let mut req = IngestBatchRequest::default();
+            read_envelope(body, &mut req);
+            assert!(req.unreadable.contains(expect), "{:?}", req.unreadable);
+        }
+        let mut req = IngestBatchRequest::default();
+        read_envelope(br#"{"batch_id":"b","data":"nope"}"#, &mut req);
+        assert_eq!(req.mistyped_envelope_fields, vec!["data".to_string()]);
+        let mut req = IngestBatchRequest::default();
+        read_envelope(br#"{"data":[1,{"a":"b"}]}"#, &mut req);
+        assert_eq!(req.rows[0].not_object, "1");
+        assert!(req.rows[1].not_object.is_empty());
+        let mut req = IngestBatchRequest::default();
+        read_envelope(br#"{"batch_id":"b"}"#, &mut req);
+        assert!(!req.has_data);
+    }
+
+    #[test]
+    fn answers_render_in_the_seed_shape() {
+        let r = IngestBatchResponse {
+            code: "0".into(),
+            msg: "request success".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            answer_json(&r).to_string(),
+            r#"{"code":"0","msg":"request success"}"#
+        );
+        let r = IngestBatchResponse {
+            code: "E00V00".into(),
+            msg: "data verification failed!".into(),
+            problems: vec![RowProblem {
+                index: Some(0),
+                row: Some(Row {
+                    fields: vec![Field {
+                        name: "version".into(),
+                        value: Some(Value {
+                            kind: Some(Kind::Text("20220915080100123456".into())),
+                        }),
+                    }],
+                    not_object: String::new(),
+                }),
+                verify: vec![crate::v1::Verify {
+                    r#type: "value length exceed".into(),
+                    fields: "version".into(),
+                    code: String::new(),
+                }],
+            }],
+            ..Default::default()
+        };
+        assert_eq!(
+            answer_json(&r).to_string(),
+            r#"{"code":"E00V00","msg":"data verification failed!","result":[{"index":0,"row":{"version":"20220915080100123456"},"verify":[{"type":"value length exceed","fields":"version"}]}]}"#
+        );
+    }
+}
