@@ -4,6 +4,10 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+pub const ENV_HTTP_ADDR: &str = "WHARF_HTTP_ADDR";
+pub const ENV_TLS_CERT: &str = "WHARF_TLS_CERT";
+pub const ENV_TLS_KEY: &str = "WHARF_TLS_KEY";
+pub const ENV_CORE_URL: &str = "WHARF_CORE_URL";
 pub const ENV_GRPC_ADDR: &str = "WHARF_GRPC_ADDR";
 pub const ENV_DATA_DIR: &str = "WHARF_DATA_DIR";
 pub const ENV_DATABASE_URL: &str = "WHARF_DATABASE_URL";
@@ -15,6 +19,7 @@ pub const ENV_TOKEN_TTL_SECS: &str = "WHARF_TOKEN_TTL_SECS";
 pub const ENV_DB_MAX_CONNECTIONS: &str = "WHARF_DB_MAX_CONNECTIONS";
 
 /// Defaults of SPEC §2.
+pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
 pub const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:50051";
 pub const DEFAULT_DATA_DIR: &str = "./wharf-data";
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
@@ -25,6 +30,12 @@ pub const DEFAULT_DB_MAX_CONNECTIONS: usize = 16;
 /// Everything wharf reads from its environment.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Where the HTTP API listens.
+    pub http_addr: SocketAddr,
+    /// PEM certificate chain and key: the HTTP API serves HTTPS when both are set.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Where a front-end run alone finds core (`wharf gateway`).
+    pub core_url: Option<String>,
     /// Where core's gRPC listens (loopback only under `serve`).
     pub grpc_addr: SocketAddr,
     /// Holds the SQLite file when no database URL is set.
@@ -67,7 +78,6 @@ impl Config {
         let parsed = |key: &str, default: &str| -> String {
             src.get(key).unwrap_or_else(|| default.to_string())
         };
-        let grpc = parsed(ENV_GRPC_ADDR, DEFAULT_GRPC_ADDR);
         let data_dir = PathBuf::from(parsed(ENV_DATA_DIR, DEFAULT_DATA_DIR));
         fn num<T: std::str::FromStr>(
             errors: &mut Vec<String>,
@@ -87,10 +97,31 @@ impl Config {
                 },
             }
         }
-        let grpc_addr = grpc.parse().unwrap_or_else(|_| {
-            errors.push(format!("{ENV_GRPC_ADDR}={grpc:?} is not host:port"));
-            ([127, 0, 0, 1], 50051).into()
-        });
+        let mut addr = |key: &str, default: &str| -> SocketAddr {
+            let text = src.get(key).unwrap_or_else(|| default.to_string());
+            text.parse().unwrap_or_else(|_| {
+                errors.push(format!("{key}={text:?} is not host:port"));
+                ([127, 0, 0, 1], 0).into()
+            })
+        };
+        let grpc_addr = addr(ENV_GRPC_ADDR, DEFAULT_GRPC_ADDR);
+        let http_addr = addr(ENV_HTTP_ADDR, DEFAULT_HTTP_ADDR);
+        let tls = match (src.get(ENV_TLS_CERT), src.get(ENV_TLS_KEY)) {
+            (Some(c), Some(k)) => Some((PathBuf::from(c), PathBuf::from(k))),
+            (None, None) => None,
+            _ => {
+                errors.push(format!("{ENV_TLS_CERT} and {ENV_TLS_KEY} go together"));
+                None
+            }
+        };
+        let core_url = src.get(ENV_CORE_URL);
+        if let Some(url) = &core_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                errors.push(format!(
+                    "{ENV_CORE_URL} must start with http:// or https://"
+                ));
+            }
+        }
         let database_url = src.get(ENV_DATABASE_URL);
         if let Some(url) = &database_url {
             if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
@@ -104,6 +135,9 @@ impl Config {
             ));
         }
         let cfg = Config {
+            http_addr,
+            tls,
+            core_url,
             grpc_addr,
             data_dir,
             database_url,

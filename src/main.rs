@@ -31,10 +31,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// All-in-one: core (and the front-ends that are built) in one process.
+    /// All-in-one: core and the HTTP API in one process (FTP and upload join as they land).
     Serve,
     /// Core alone: gRPC for the front-ends (needs WHARF_INTERNAL_TOKEN).
     Core,
+    /// The HTTP API alone, against core at WHARF_CORE_URL (needs WHARF_INTERNAL_TOKEN).
+    Gateway,
     /// Manage partners.
     Partner {
         #[command(subcommand)]
@@ -173,14 +175,21 @@ async fn run(cli: Cli, cfg: Config) -> anyhow::Result<()> {
                 .internal_token
                 .clone()
                 .unwrap_or_else(|| wharf_core::auth::new_token().0);
-            serve_core(&cfg, &token).await
+            serve(&cfg, &token, true, true).await
+        }
+        Command::Gateway => {
+            let token = cfg
+                .internal_token
+                .clone()
+                .context("WHARF_INTERNAL_TOKEN must be set for `wharf gateway`")?;
+            serve(&cfg, &token, false, true).await
         }
         Command::Core => {
             let token = cfg
                 .internal_token
                 .clone()
                 .context("WHARF_INTERNAL_TOKEN must be set for `wharf core`")?;
-            serve_core(&cfg, &token).await
+            serve(&cfg, &token, true, false).await
         }
         Command::Partner {
             action:
@@ -226,43 +235,91 @@ async fn run(cli: Cli, cfg: Config) -> anyhow::Result<()> {
 /// How long shutdown waits for open gRPC connections once in-flight work is done.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-async fn serve_core(cfg: &Config, token: &str) -> anyhow::Result<()> {
-    let core = build_core(cfg).await?;
-    let listener = TcpListener::bind(cfg.grpc_addr)
-        .await
-        .with_context(|| format!("binding core's gRPC on {}", cfg.grpc_addr))?;
-    tracing::info!(
-        grpc = %listener.local_addr()?,
-        store = core.store().backend(),
-        "wharf core listening"
-    );
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
+type Stopped = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// Run core and/or the HTTP API until Ctrl-C or SIGTERM, then drain: the HTTP API first (it
+/// finishes in-flight requests, which still need core), then core.
+async fn serve(
+    cfg: &Config,
+    token: &str,
+    with_core: bool,
+    with_gateway: bool,
+) -> anyhow::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(0u8);
+    // Stage 1 stops the front-ends, stage 2 core.
+    let stopped = |stage: u8| -> Stopped {
+        let mut rx = stop_rx.clone();
+        Box::pin(async move {
+            let _ = rx.wait_for(|s| *s >= stage).await;
+        })
     };
-    let housekeeping = tokio::spawn(wharf_core::run_housekeeping(
-        core.clone(),
-        Duration::from_secs(60),
-        stopped(stop_rx.clone()),
-    ));
-    let grpc = tokio::spawn(wharf_core::grpc::serve(
-        listener,
-        core,
-        InternalToken::new(token),
-        stopped(stop_rx),
-    ));
-    shutdown_signal().await;
-    tracing::info!("shutting down: finishing in-flight sequences");
-    let _ = stop_tx.send(true);
-    // In-flight calls finish; idle front-end connections get no longer than the grace period.
-    match tokio::time::timeout(SHUTDOWN_GRACE, grpc).await {
-        Ok(joined) => joined.context("gRPC task")??,
-        Err(_) => tracing::warn!(
-            grace_secs = SHUTDOWN_GRACE.as_secs(),
-            "connections still open after the grace period; closing them"
-        ),
+    let mut core_tasks = Vec::new();
+    let core_url = if with_core {
+        let core = build_core(cfg).await?;
+        let listener = TcpListener::bind(cfg.grpc_addr)
+            .await
+            .with_context(|| format!("binding core's gRPC on {}", cfg.grpc_addr))?;
+        let addr = listener.local_addr()?;
+        tracing::info!(grpc = %addr, store = core.store().backend(), "wharf core listening");
+        let housekeeping = tokio::spawn(wharf_core::run_housekeeping(
+            core.clone(),
+            Duration::from_secs(60),
+            stopped(2),
+        ));
+        let grpc = tokio::spawn(wharf_core::grpc::serve(
+            listener,
+            core,
+            InternalToken::new(token),
+            stopped(2),
+        ));
+        core_tasks.push((grpc, housekeeping));
+        format!("http://{addr}")
+    } else {
+        cfg.core_url
+            .clone()
+            .context("WHARF_CORE_URL must be set for a front-end run alone")?
+    };
+    let mut front_ends = Vec::new();
+    if with_gateway {
+        let client = wharf_proto::connect(&core_url, token)?;
+        let tls = match &cfg.tls {
+            Some((cert, key)) => Some(wharf_gateway::tls::acceptor(cert, key)?),
+            None => None,
+        };
+        let listener = TcpListener::bind(cfg.http_addr)
+            .await
+            .with_context(|| format!("binding the HTTP API on {}", cfg.http_addr))?;
+        tracing::info!(
+            http = %listener.local_addr()?,
+            tls = tls.is_some(),
+            core = %core_url,
+            "wharf HTTP API listening"
+        );
+        front_ends.push(tokio::spawn(wharf_gateway::serve(
+            listener,
+            wharf_gateway::Gateway::new(client),
+            tls,
+            stopped(1),
+        )));
     }
-    housekeeping.await.context("housekeeping task")?;
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing in-flight requests and sequences");
+    let _ = stop_tx.send(1);
+    for task in front_ends {
+        task.await.context("front-end task")?;
+    }
+    let _ = stop_tx.send(2);
+    for (grpc, housekeeping) in core_tasks {
+        // In-flight calls finish; idle connections get no longer than the grace period.
+        match tokio::time::timeout(SHUTDOWN_GRACE, grpc).await {
+            Ok(joined) => joined.context("gRPC task")??,
+            Err(_) => tracing::warn!(
+                grace_secs = SHUTDOWN_GRACE.as_secs(),
+                "connections still open after the grace period; closing them"
+            ),
+        }
+        housekeeping.await.context("housekeeping task")?;
+    }
     tracing::info!("stopped");
     Ok(())
 }

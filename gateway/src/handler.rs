@@ -1,0 +1,374 @@
+//! One request's flow: route, authenticate through core, read the body under its limit, call
+//! core, reply. Everything is bounded by the request timeout.
+
+use std::time::Instant;
+
+use base64::Engine;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::{HeaderMap, Method, Request, StatusCode};
+use serde_json::json;
+use tracing::Instrument;
+use wharf_proto::v1::{self as pb, Environment, Transport};
+
+use crate::reply::{self, Reply};
+use crate::routes::{self, Route};
+use crate::{Gateway, Peer};
+
+/// Largest OAuth2 token request form.
+const FORM_LIMIT: usize = 64 * 1024;
+
+enum BodyError {
+    TooLarge,
+    Broken(String),
+}
+
+async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, BodyError> {
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(BodyError::TooLarge);
+    }
+    match Limited::new(req.into_body(), limit).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),
+        Err(e) => Err(BodyError::Broken(e.to_string())),
+    }
+}
+
+/// The caller, as core knows it.
+struct Caller {
+    partner: String,
+    user: String,
+}
+
+/// Copy the W3C trace context onto a core call.
+fn traced<T>(msg: T, traceparent: &Option<String>) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(msg);
+    if let Some(tp) = traceparent.as_deref().and_then(|v| v.parse().ok()) {
+        req.metadata_mut().insert("traceparent", tp);
+    }
+    req
+}
+
+impl Gateway {
+    pub(crate) async fn handle(self, req: Request<Incoming>, peer: Peer) -> Reply {
+        let started = Instant::now();
+        let method = req.method().clone();
+        let path = req.uri().path().to_string();
+        let traceparent = req
+            .headers()
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| v.len() <= 128)
+            .map(str::to_string);
+        let span = tracing::info_span!("http", %method, %path, %peer);
+        let timeout = self.request_timeout;
+        let reply = match tokio::time::timeout(timeout, self.dispatch(req, traceparent))
+            .instrument(span.clone())
+            .await
+        {
+            Ok(r) => r,
+            Err(_) => reply::system_error("the request took longer than 60 s, safe to retry"),
+        };
+        // The access log: no secrets, no bodies, no query strings.
+        span.in_scope(|| {
+            tracing::info!(
+                status = reply.status().as_u16(),
+                micros = started.elapsed().as_micros() as u64,
+                "request"
+            )
+        });
+        reply
+    }
+
+    async fn dispatch(self, req: Request<Incoming>, traceparent: Option<String>) -> Reply {
+        let method = req.method().clone();
+        match routes::route(req.uri().path()) {
+            Route::Health => match method {
+                Method::GET | Method::HEAD => {
+                    reply::json(StatusCode::OK, &json!({ "status": "ok" }))
+                }
+                _ => reply::method_not_allowed("GET"),
+            },
+            Route::Token => match method {
+                Method::POST => self.token(req).await,
+                _ => reply::method_not_allowed("POST"),
+            },
+            Route::Sync {
+                env,
+                data_category,
+                biz_key,
+            } => {
+                let Some(op) = routes::operation(&method) else {
+                    return reply::method_not_allowed("POST, PUT, DELETE, PATCH");
+                };
+                let caller = match self.authenticate(req.headers(), &traceparent).await {
+                    Ok(c) => c,
+                    Err(r) => return r,
+                };
+                let body = match read_body(req, self.body_limit).await {
+                    Ok(b) => b,
+                    Err(BodyError::TooLarge) => return reply::too_large(self.body_limit),
+                    Err(BodyError::Broken(e)) => {
+                        return reply::bad_request(&format!("could not read the body: {e}"))
+                    }
+                };
+                let mut msg = pb::IngestBatchRequest {
+                    partner: caller.partner,
+                    user: caller.user,
+                    environment: env as i32,
+                    data_category,
+                    biz_key,
+                    operation: op as i32,
+                    transport: Transport::Api as i32,
+                    source: "api".into(),
+                    ..Default::default()
+                };
+                wharf_proto::json::read_envelope(&body, &mut msg);
+                let mut core = self.core.clone();
+                match core.ingest_batch(traced(msg, &traceparent)).await {
+                    Ok(r) => reply::answer(r.get_ref()),
+                    Err(s) => reply::from_status(&s),
+                }
+            }
+            Route::Batch {
+                env,
+                data_category,
+                biz_key,
+                batch_id,
+            } => {
+                if method != Method::GET {
+                    return reply::method_not_allowed("GET");
+                }
+                let caller = match self.authenticate(req.headers(), &traceparent).await {
+                    Ok(c) => c,
+                    Err(r) => return r,
+                };
+                self.batch(caller, env, data_category, biz_key, batch_id, &traceparent)
+                    .await
+            }
+            Route::NotFound => reply::not_found("no such path"),
+        }
+    }
+
+    /// HTTP Basic (a user) or a bearer token, checked by core.
+    async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        traceparent: &Option<String>,
+    ) -> Result<Caller, Reply> {
+        let header = headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let mut core = self.core.clone();
+        let answer = if let Some(b64) = header.strip_prefix("Basic ") {
+            let Some((user, password)) = basic_pair(b64) else {
+                return Err(reply::unauthorized());
+            };
+            core.authenticate(traced(
+                pb::AuthenticateRequest {
+                    username: user,
+                    password,
+                },
+                traceparent,
+            ))
+            .await
+        } else if let Some(token) = header.strip_prefix("Bearer ") {
+            core.verify_token(traced(
+                pb::VerifyTokenRequest {
+                    token: token.trim().to_string(),
+                },
+                traceparent,
+            ))
+            .await
+        } else {
+            return Err(reply::unauthorized());
+        };
+        match answer {
+            Ok(p) => {
+                let p = p.into_inner();
+                Ok(Caller {
+                    partner: p.partner,
+                    user: p.user,
+                })
+            }
+            Err(s) => Err(reply::from_status(&s)),
+        }
+    }
+
+    async fn batch(
+        &self,
+        caller: Caller,
+        env: Environment,
+        data_category: String,
+        biz_key: String,
+        batch_id: String,
+        traceparent: &Option<String>,
+    ) -> Reply {
+        let mut core = self.core.clone();
+        let req = pb::GetBatchRequest {
+            partner: caller.partner,
+            environment: env as i32,
+            data_category,
+            biz_key,
+            batch_id,
+        };
+        match core.get_batch(traced(req, traceparent)).await {
+            Ok(b) => {
+                let b = b.into_inner();
+                if !b.found {
+                    return reply::not_found(&format!("batch {}", b.batch_id));
+                }
+                reply::json(
+                    StatusCode::OK,
+                    &json!({
+                        "code": "0",
+                        "msg": "request success",
+                        "result": {
+                            "batch_id": b.batch_id,
+                            "state": b.state,
+                            "operation": b.operation,
+                            "batch_size": b.batch_size,
+                            "staged_rows": b.staged_rows,
+                            "sequences": b.sequences,
+                            "failure_code": b.failure_code,
+                            "failure_msg": b.failure_msg,
+                            "batchSource": b.transport,
+                            "creator": b.creator,
+                            "created_unix": b.created_unix,
+                            "updated_unix": b.updated_unix,
+                        }
+                    }),
+                )
+            }
+            Err(s) => reply::from_status(&s),
+        }
+    }
+
+    /// `POST /oauth/token`, RFC 6749 form encoding; client credentials in the form or in a
+    /// Basic header.
+    async fn token(&self, req: Request<Incoming>) -> Reply {
+        let form_type = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        if !form_type {
+            return reply::oauth_error("invalid_request", "send application/x-www-form-urlencoded");
+        }
+        let basic = req
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Basic "))
+            .and_then(basic_pair);
+        let body = match read_body(req, FORM_LIMIT).await {
+            Ok(b) => b,
+            Err(_) => return reply::oauth_error("invalid_request", "unreadable form"),
+        };
+        let form = parse_form(&body);
+        let field = |name: &str| {
+            form.iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        let (client_id, client_secret) = match basic {
+            Some(pair) => pair,
+            None => (field("client_id"), field("client_secret")),
+        };
+        let grant_type = field("grant_type");
+        if grant_type.is_empty() {
+            return reply::oauth_error("invalid_request", "grant_type is required");
+        }
+        if grant_type != "client_credentials" && grant_type != "password" {
+            return reply::oauth_error(
+                "unsupported_grant_type",
+                "use client_credentials or password",
+            );
+        }
+        let mut core = self.core.clone();
+        let answer = core
+            .issue_token(pb::IssueTokenRequest {
+                grant_type,
+                client_id,
+                client_secret,
+                username: field("username"),
+                password: field("password"),
+            })
+            .await;
+        match answer {
+            Ok(t) => reply::token(&t.get_ref().access_token, t.get_ref().expires_in),
+            Err(s) if s.code() == tonic::Code::Unauthenticated => {
+                reply::oauth_error("invalid_client", "bad credentials")
+            }
+            Err(s) if s.code() == tonic::Code::InvalidArgument => {
+                reply::oauth_error("invalid_request", s.message())
+            }
+            Err(s) => reply::from_status(&s),
+        }
+    }
+}
+
+/// `user:password` from a Basic credential (RFC 7617); the id and secret of an OAuth2 client
+/// are form-encoded inside it (RFC 6749 §2.3.1).
+fn basic_pair(b64: &str) -> Option<(String, String)> {
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((form_decode(user), form_decode(password)))
+}
+
+fn form_decode(s: &str) -> String {
+    let plus = s.replace('+', " ");
+    percent_encoding::percent_decode_str(&plus)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// `application/x-www-form-urlencoded` pairs.
+fn parse_form(body: &[u8]) -> Vec<(String, String)> {
+    String::from_utf8_lossy(body)
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (form_decode(k), form_decode(v)),
+            None => (form_decode(p), String::new()),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms_and_basic_credentials_decode() {
+        assert_eq!(
+            parse_form(b"grant_type=password&username=a%40b&password=p+w%26x&x"),
+            vec![
+                ("grant_type".to_string(), "password".to_string()),
+                ("username".to_string(), "a@b".to_string()),
+                ("password".to_string(), "p w&x".to_string()),
+                ("x".to_string(), String::new()),
+            ]
+        );
+        let b64 = base64::engine::general_purpose::STANDARD.encode("alice:pa:ss");
+        assert_eq!(
+            basic_pair(&b64),
+            Some(("alice".to_string(), "pa:ss".to_string()))
+        );
+        assert_eq!(basic_pair("%%%"), None);
+        let no_colon = base64::engine::general_purpose::STANDARD.encode("alice");
+        assert_eq!(basic_pair(&no_colon), None);
+    }
+}

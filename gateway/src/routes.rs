@@ -1,0 +1,155 @@
+//! The HTTP API's paths (SPEC §6). Segments are percent-decoded ("the UrlEncode situation").
+
+use std::borrow::Cow;
+
+use hyper::Method;
+use wharf_proto::v1::{Environment, Operation};
+
+/// What a request path asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// `POST /oauth/token`
+    Token,
+    /// `GET /healthz`
+    Health,
+    /// `POST|PUT|DELETE|PATCH [/uat]/v1.0/scc/data/sync/{data_category}/{biz_key}`
+    Sync {
+        env: Environment,
+        data_category: String,
+        biz_key: String,
+    },
+    /// `GET [/uat]/v1.0/scc/data/sync/{data_category}/{biz_key}/batches/{batch_id}`
+    Batch {
+        env: Environment,
+        data_category: String,
+        biz_key: String,
+        batch_id: String,
+    },
+    NotFound,
+}
+
+fn decode(segment: &str) -> Option<String> {
+    match percent_encoding::percent_decode_str(segment).decode_utf8() {
+        Ok(Cow::Borrowed(s)) => Some(s.to_string()),
+        Ok(Cow::Owned(s)) => Some(s),
+        Err(_) => None,
+    }
+}
+
+/// Resolve a path (without its query).
+pub fn route(path: &str) -> Route {
+    let Some(rest) = path.strip_prefix('/') else {
+        return Route::NotFound;
+    };
+    let raw: Vec<&str> = rest.split('/').collect();
+    let Some(segs) = raw
+        .iter()
+        .map(|s| decode(s))
+        .collect::<Option<Vec<String>>>()
+    else {
+        return Route::NotFound;
+    };
+    let s: Vec<&str> = segs.iter().map(String::as_str).collect();
+    match s.as_slice() {
+        ["oauth", "token"] => return Route::Token,
+        ["healthz"] => return Route::Health,
+        _ => {}
+    }
+    let (env, s) = match s.as_slice() {
+        ["uat", rest @ ..] => (Environment::Uat, rest),
+        all => (Environment::Prod, all),
+    };
+    let ok = |x: &&str| !x.is_empty();
+    match s {
+        ["v1.0", "scc", "data", "sync", cat, biz] if ok(cat) && ok(biz) => Route::Sync {
+            env,
+            data_category: cat.to_string(),
+            biz_key: biz.to_string(),
+        },
+        ["v1.0", "scc", "data", "sync", cat, biz, "batches", id]
+            if ok(cat) && ok(biz) && ok(id) =>
+        {
+            Route::Batch {
+                env,
+                data_category: cat.to_string(),
+                biz_key: biz.to_string(),
+                batch_id: id.to_string(),
+            }
+        }
+        _ => Route::NotFound,
+    }
+}
+
+/// The operation a data method means (seed 000): POST insert, PUT update, DELETE delete,
+/// PATCH all.
+pub fn operation(method: &Method) -> Option<Operation> {
+    match *method {
+        Method::POST => Some(Operation::Insert),
+        Method::PUT => Some(Operation::Update),
+        Method::DELETE => Some(Operation::Delete),
+        Method::PATCH => Some(Operation::All),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_resolve_with_percent_decoding() {
+        let sync = |env, c: &str, b: &str| Route::Sync {
+            env,
+            data_category: c.into(),
+            biz_key: b.into(),
+        };
+        let cases = [
+            (
+                "/v1.0/scc/data/sync/t1/bom",
+                sync(Environment::Prod, "t1", "bom"),
+            ),
+            (
+                "/uat/v1.0/scc/data/sync/t1/bom",
+                sync(Environment::Uat, "t1", "bom"),
+            ),
+            (
+                "/v1.0/scc/data/sync/odm/master%5Fdata",
+                sync(Environment::Prod, "odm", "master_data"),
+            ),
+            (
+                "/v1.0/scc/data/sync/%74%31/bom",
+                sync(Environment::Prod, "t1", "bom"),
+            ),
+            ("/v1.0/scc/data/sync/t1", Route::NotFound),
+            ("/v1.0/scc/data/sync/t1/bom/x", Route::NotFound),
+            ("/v1.0/scc/data/sync//bom", Route::NotFound),
+            ("/uat/uat/v1.0/scc/data/sync/t1/bom", Route::NotFound),
+            ("/v1.0/scc/data/sync/t1/%ff", Route::NotFound),
+            ("/oauth/token", Route::Token),
+            ("/healthz", Route::Health),
+            ("/", Route::NotFound),
+            ("", Route::NotFound),
+            (
+                "/uat/v1.0/scc/data/sync/t1/bom/batches/B%201",
+                Route::Batch {
+                    env: Environment::Uat,
+                    data_category: "t1".into(),
+                    biz_key: "bom".into(),
+                    batch_id: "B 1".into(),
+                },
+            ),
+        ];
+        for (path, want) in cases {
+            assert_eq!(route(path), want, "{path}");
+        }
+    }
+
+    #[test]
+    fn methods_map_to_operations() {
+        assert_eq!(operation(&Method::POST), Some(Operation::Insert));
+        assert_eq!(operation(&Method::PUT), Some(Operation::Update));
+        assert_eq!(operation(&Method::DELETE), Some(Operation::Delete));
+        assert_eq!(operation(&Method::PATCH), Some(Operation::All));
+        assert_eq!(operation(&Method::GET), None);
+    }
+}
