@@ -148,28 +148,28 @@ impl Config {
                 src,
                 ENV_MAX_ATTEMPTS,
                 DEFAULT_MAX_ATTEMPTS,
-                |n| *n >= 1,
+                |n| (1..=1000).contains(n),
             ),
             batch_expiry_secs: num(
                 &mut errors,
                 src,
                 ENV_BATCH_EXPIRY_SECS,
                 DEFAULT_BATCH_EXPIRY_SECS,
-                |n| *n >= 1,
+                |n| (1..=366 * 86400).contains(n),
             ),
             token_ttl_secs: num(
                 &mut errors,
                 src,
                 ENV_TOKEN_TTL_SECS,
                 DEFAULT_TOKEN_TTL_SECS,
-                |n| *n >= 1,
+                |n| (60..=30 * 86400).contains(n),
             ),
             db_max_connections: num(
                 &mut errors,
                 src,
                 ENV_DB_MAX_CONNECTIONS,
                 DEFAULT_DB_MAX_CONNECTIONS,
-                |n| *n >= 2,
+                |n| (2..=1000).contains(n),
             ),
         };
         if errors.is_empty() {

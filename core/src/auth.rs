@@ -38,6 +38,29 @@ pub fn verify_nothing(secret: &str) {
     let _ = verify_secret(secret, phc);
 }
 
+/// Checks running at once: argon2 costs tens of milliseconds of CPU, so a flood of logins
+/// waits here instead of taking every core from ingest.
+static CHECKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// [`verify_secret`] on the blocking pool, at most two at a time. `phc = None` spends the
+/// same time and fails (an unknown name must not answer faster than a wrong password).
+pub async fn check_secret(secret: &str, phc: Option<&str>) -> bool {
+    let Ok(_permit) = CHECKS.acquire().await else {
+        return false;
+    };
+    let secret = secret.to_string();
+    let phc = phc.map(str::to_string);
+    tokio::task::spawn_blocking(move || match phc {
+        Some(phc) => verify_secret(&secret, &phc),
+        None => {
+            verify_nothing(&secret);
+            false
+        }
+    })
+    .await
+    .unwrap_or(false)
+}
+
 /// A new random token (256 bits, hex) and the hash under which it is stored.
 pub fn new_token() -> (String, String) {
     let mut bytes = [0u8; 32];

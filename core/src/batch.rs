@@ -236,7 +236,8 @@ pub async fn ingest(
     let mut tx = store.begin().await?;
     let (mut b, mut seq_row) = tx.lock_batch(seq.scope, batch_id, seq_id, &init).await?;
     let expired = b.state == BatchState::Expired
-        || (b.state == BatchState::Open && b.created_unix + policy.expiry_secs <= now_unix);
+        || (b.state == BatchState::Open
+            && b.created_unix.saturating_add(policy.expiry_secs) <= now_unix);
     if expired {
         // Abandoned and discarded: the same batch_id starts again from nothing.
         tx.reinit_batch(b.pk, &init, true).await?;
@@ -249,6 +250,27 @@ pub async fn ingest(
         r.staged_rows = staged;
         r.batch_size = size;
     };
+    // A failed batch answers its failure, even to a sequence it had consumed: a retry must
+    // never read as delivered.
+    if b.state == BatchState::Failed {
+        let code = if b.failure_code.is_empty() {
+            code::RETRY_LIMIT
+        } else {
+            b.failure_code.as_str()
+        };
+        let r = answer(
+            code,
+            format!(
+                "{}: batch {batch_id} has failed: {}",
+                code_msg(code),
+                b.failure_msg
+            ),
+            vec![],
+        );
+        // Nothing was written; committing hands the connection back to the pool.
+        tx.commit().await?;
+        return Ok(r);
+    }
     if seq_row.is_some_and(|s| s.accepted) {
         let mut r = answer(
             code::CONSUMED,
@@ -260,39 +282,22 @@ pub async fn ingest(
         );
         progress(&mut r, b.staged_rows, b.batch_size);
         r.applied = b.state == BatchState::Applied;
+        tx.commit().await?;
         return Ok(r);
     }
-    match b.state {
-        BatchState::Failed => {
-            let code = if b.failure_code.is_empty() {
-                code::RETRY_LIMIT
-            } else {
-                b.failure_code.as_str()
-            };
-            return Ok(answer(
-                code,
-                format!(
-                    "{}: batch {batch_id} has failed: {}",
-                    code_msg(code),
-                    b.failure_msg
-                ),
-                vec![],
-            ));
-        }
-        BatchState::Applied => {
-            invalid.insert(0, envelope_problem(kind::NOT_ALLOWED, "batch_size"));
-            let mut r = rejection(
-                invalid,
-                duplicates,
-                &format!(
-                    "(batch {batch_id} is complete: rows beyond batch_size {})",
-                    b.batch_size
-                ),
-            );
-            progress(&mut r, b.staged_rows, b.batch_size);
-            return Ok(r);
-        }
-        BatchState::Open | BatchState::Expired => {}
+    if b.state == BatchState::Applied {
+        invalid.insert(0, envelope_problem(kind::NOT_ALLOWED, "batch_size"));
+        let mut r = rejection(
+            invalid,
+            duplicates,
+            &format!(
+                "(batch {batch_id} is complete: rows beyond batch_size {})",
+                b.batch_size
+            ),
+        );
+        progress(&mut r, b.staged_rows, b.batch_size);
+        tx.commit().await?;
+        return Ok(r);
     }
     let mut why = String::new();
     let first = b.sequences == 0;

@@ -200,11 +200,19 @@ pub fn parse_definition(file: &str, text: &str) -> Result<Interface, CoreError> 
         return Err(bad(file, "business_key", "lists no field"));
     }
     for k in &def.business_key {
-        if !seen.contains(k) {
+        let Some(f) = fields.iter().find(|f| &f.name == k) else {
             return Err(bad(
                 file,
                 "business_key",
                 format!("names unknown field {k:?}"),
+            ));
+        };
+        // A row must always have its key: key fields are required or have a default.
+        if !f.required && f.default.is_none() {
+            return Err(bad(
+                file,
+                &format!("fields.{k}"),
+                "a business-key field must be required or have a default",
             ));
         }
     }
@@ -329,6 +337,10 @@ mod tests {
                 r#"{"data_category":"x","biz_key":"y","business_key":["a"],"fields":[{"name":"a","type":"string","max_length":0}]}"#,
                 "fields.a",
             ),
+            (
+                r#"{"data_category":"x","biz_key":"y","business_key":["a"],"fields":[{"name":"a","type":"string"}]}"#,
+                "fields.a",
+            ),
         ];
         for (text, field) in cases {
             match parse_definition("f.json", text) {
@@ -354,7 +366,7 @@ mod tests {
         assert!(reg.get("tn", "stock").is_some());
         std::fs::write(
             dir.join("y.json"),
-            r#"{"data_category":"tn","biz_key":"stock","business_key":["a"],"fields":[{"name":"a","type":"string"}]}"#,
+            r#"{"data_category":"tn","biz_key":"stock","business_key":["a"],"fields":[{"name":"a","type":"string","required":true}]}"#,
         )
         .unwrap();
         let err = Registry::load(Some(&dir)).unwrap_err().to_string();

@@ -155,13 +155,15 @@ impl Core {
 
     /// Check a user's name and password.
     pub async fn authenticate(&self, username: &str, password: &str) -> Result<Principal> {
-        match self.store.user(username).await? {
-            Some(u) if auth::verify_secret(password, &u.password_hash) => {
+        let user = self.store.user(username).await?;
+        let hash = user.as_ref().map(|u| u.password_hash.as_str());
+        match user {
+            Some(u) if auth::check_secret(password, hash).await => {
                 self.principal(&u.partner, Some(u.username)).await
             }
             Some(_) => Err(CoreError::Unauthenticated),
             None => {
-                auth::verify_nothing(password);
+                auth::check_secret(password, None).await;
                 Err(CoreError::Unauthenticated)
             }
         }
@@ -169,10 +171,10 @@ impl Core {
 
     async fn check_client(&self, client_id: &str, client_secret: &str) -> Result<PartnerRow> {
         match self.store.partner(client_id).await? {
-            Some(p) if auth::verify_secret(client_secret, &p.secret_hash) => Ok(p),
+            Some(p) if auth::check_secret(client_secret, Some(&p.secret_hash)).await => Ok(p),
             Some(_) => Err(CoreError::Unauthenticated),
             None => {
-                auth::verify_nothing(client_secret);
+                auth::check_secret(client_secret, None).await;
                 Err(CoreError::Unauthenticated)
             }
         }
@@ -204,7 +206,7 @@ impl Core {
         let row = TokenRow {
             partner: partner.name,
             username: user,
-            expires_unix: now_unix() + ttl as i64,
+            expires_unix: now_unix().saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX)),
         };
         self.store.insert_token(&hash, &row).await?;
         Ok(pb::IssueTokenResponse {

@@ -200,6 +200,18 @@ pub fn check_sequence(iface: &Interface, input: &SequenceInput<'_>) -> Checked {
             p.push(envelope_problem(kind::NOT_ALLOWED, "seq_size"));
         }
     }
+    if input.rows.len() as u64 > max_seq_size(input.transport) {
+        // More rows than one sequence may carry: refused before any row is read.
+        let said = out
+            .invalid
+            .iter()
+            .any(|p| p.index.is_none() && p.verify.iter().any(|v| v.fields == "seq_size"));
+        if !said {
+            out.invalid
+                .push(envelope_problem(kind::NOT_ALLOWED, "seq_size"));
+        }
+        return out;
+    }
     let mut seen_keys: HashMap<String, u32> = HashMap::new();
     let mut seen_uids: HashMap<String, u32> = HashMap::new();
     for (i, row) in input.rows.iter().enumerate() {

@@ -383,6 +383,22 @@ async fn key_taken_while_open_fails_at_apply(store: Arc<dyn Store>) {
         r.code, "E00W00",
         "the failed batch keeps answering its failure"
     );
+    for seq_id in ["2", "1"] {
+        let r = send(
+            &core,
+            &p,
+            Op::Insert,
+            "SLOW",
+            2,
+            seq_id,
+            bom_rows(0, 1, "slow"),
+        )
+        .await;
+        assert_eq!(
+            r.code, "E00W00",
+            "a retry of consumed sequence {seq_id} of a failed batch is not 'consumed': {r:?}"
+        );
+    }
 }
 
 async fn abandoned_batches_expire(store: Arc<dyn Store>) {

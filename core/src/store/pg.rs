@@ -62,7 +62,8 @@ impl PgStore {
                 .await?;
             if done.is_none() {
                 tx.batch_execute(
-                    &ddl.replace("{PK}", "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"),
+                    &ddl.replace("{PK}", "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY")
+                        .replace("{BYTES}", "COLLATE \"C\""),
                 )
                 .await?;
                 tx.execute(

@@ -73,7 +73,8 @@ pub fn apply_statements(op: Operation) -> Vec<String> {
 pub const SELECT_RECORDS: &str =
     "SELECT data FROM records WHERE partner = $1 AND env = $2 AND iface = $3 ORDER BY rkey";
 
-/// The schema, version by version. `{PK}` is the backend's spelling of an auto-numbered key.
+/// The schema, version by version. `{PK}` is the backend's spelling of an auto-numbered key,
+/// `{BYTES}` its byte-order collation (so both stores order keys alike).
 pub const MIGRATIONS: &[(i64, &str)] = &[(
     1,
     "CREATE TABLE partners (name TEXT PRIMARY KEY, secret_hash TEXT NOT NULL, \
@@ -97,7 +98,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[(
      CREATE INDEX staged_rows_rkey ON staged_rows (batch_pk, rkey);
      CREATE INDEX staged_rows_uid ON staged_rows (batch_pk, uid) WHERE uid IS NOT NULL;
      CREATE TABLE records (partner TEXT NOT NULL, env TEXT NOT NULL, iface TEXT NOT NULL, \
-       rkey TEXT NOT NULL, uid TEXT, data TEXT NOT NULL, batch_pk BIGINT NOT NULL, \
+       rkey TEXT {BYTES} NOT NULL, uid TEXT, data TEXT NOT NULL, batch_pk BIGINT NOT NULL, \
        PRIMARY KEY (partner, env, iface, rkey));
      CREATE UNIQUE INDEX records_uid ON records (partner, env, iface, uid) WHERE uid IS NOT NULL;
      CREATE TABLE batch_changes (batch_pk BIGINT NOT NULL, rkey TEXT NOT NULL, uid TEXT, \

@@ -73,7 +73,10 @@ fn migrate(conn: &mut Connection) -> Result<()> {
             )
             .optional()?;
         if done.is_none() {
-            tx.execute_batch(&ddl.replace("{PK}", "INTEGER PRIMARY KEY AUTOINCREMENT"))?;
+            let ddl = ddl
+                .replace("{PK}", "INTEGER PRIMARY KEY AUTOINCREMENT")
+                .replace("{BYTES}", "COLLATE BINARY");
+            tx.execute_batch(&ddl)?;
             tx.execute(
                 "INSERT INTO schema_migrations (version, applied_unix) VALUES (?1, strftime('%s','now'))",
                 [version],
@@ -312,7 +315,8 @@ impl Tx for SqliteTx {
                 match res {
                     Ok(_) => {}
                     Err(rusqlite::Error::SqliteFailure(e, msg))
-                        if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+                        if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                            || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
                     {
                         c.execute_batch("ROLLBACK TO apply; RELEASE apply")?;
                         return Ok(Applied::KeyClash(
