@@ -21,6 +21,8 @@ pub struct Wharf {
     pub data_dir: PathBuf,
     pub database_url: Option<String>,
     pub grpc_port: u16,
+    /// Where `wharf serve` puts the HTTP API.
+    pub http_port: u16,
     pub extra_env: Vec<(String, String)>,
 }
 
@@ -58,6 +60,7 @@ impl Wharf {
             data_dir: std::env::temp_dir().join(unique("wharf-e2e-")),
             database_url,
             grpc_port: free_port(),
+            http_port: free_port(),
             extra_env: Vec::new(),
         }
     }
@@ -70,6 +73,7 @@ impl Wharf {
             .env("RUST_LOG", "info")
             .env("WHARF_DATA_DIR", &self.data_dir)
             .env("WHARF_GRPC_ADDR", format!("127.0.0.1:{}", self.grpc_port))
+            .env("WHARF_HTTP_ADDR", format!("127.0.0.1:{}", self.http_port))
             .env("WHARF_INTERNAL_TOKEN", TOKEN);
         if let Some(url) = &self.database_url {
             c.env("WHARF_DATABASE_URL", url);
@@ -109,7 +113,8 @@ impl Wharf {
         String::from_utf8(out.stdout).expect("utf-8 stdout")
     }
 
-    /// Start `wharf serve` and wait until core's gRPC port accepts connections.
+    /// Start `wharf serve` and wait until core's gRPC port and the HTTP API's port accept
+    /// connections.
     pub fn serve(&self) -> Server {
         // Logs go to a file: an unread pipe would stall the server once full.
         std::fs::create_dir_all(&self.data_dir).expect("data dir");
@@ -123,21 +128,28 @@ impl Wharf {
             .expect("spawn wharf serve");
         let mut server = Server { child, log };
         let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", self.grpc_port)).is_err() {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("wharf serve exited early: {status}: {}", server.stderr());
+        for port in [self.grpc_port, self.http_port] {
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                if let Ok(Some(status)) = server.child.try_wait() {
+                    panic!("wharf serve exited early: {status}: {}", server.stderr());
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "wharf serve did not listen on port {port} in 30 s"
+                );
+                std::thread::sleep(Duration::from_millis(50));
             }
-            assert!(
-                Instant::now() < deadline,
-                "wharf serve did not listen in 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(50));
         }
         server
     }
 
     pub fn grpc_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.grpc_port)
+    }
+
+    /// The HTTP API's base URL (plain HTTP; tests serving HTTPS build their own).
+    pub fn http_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http_port)
     }
 }
 

@@ -1,0 +1,262 @@
+//! HTTP load generator: t1/bom batches of 500-row sequences pushed over the HTTP API by N
+//! concurrent clients against the real `wharf serve` on PostgreSQL, next to a raw `COPY` of
+//! the same rows into the same PostgreSQL in the same run. Reports rows/s, p50/p99 latency
+//! per sequence, and the server's peak RSS. Run with `scripts/bench`.
+//!
+//! Environment: `WHARF_BENCH_DATABASE_URL` (required), `WHARF_BENCH_HTTP_ROWS` (default
+//! 1,000,000), `WHARF_BENCH_CLIENTS` (default 8).
+
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::SinkExt;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+
+const SEQ: usize = 500;
+
+fn env_num(key: &str, default: usize) -> usize {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// One t1/bom row's JSON; `n` makes the business key unique.
+fn row_json(n: usize) -> String {
+    format!(
+        r#"{{"bu":"ThinkNB","vendor_code":"2022012","vendor_father_item":"VF{n:09}","father_item":"5B20S43052","vendor_child_item":"VC{n:09}","child_item":"5B20S43053","quantity_per":10.125,"effective_start_date":"2022-09-14","effective_end_date":"2024-02-29","priority":"N/A","split":0.28,"version":"20211012000000","owner":"planner"}}"#
+    )
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Raw COPY of `rows` rows into a table shaped like wharf's `records`.
+async fn raw_copy(url: &str, rows: usize) -> Duration {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(conn);
+    client
+        .batch_execute(
+            "DROP TABLE IF EXISTS bench_http_copy; CREATE TABLE bench_http_copy (partner TEXT NOT NULL, \
+             env TEXT NOT NULL, iface TEXT NOT NULL, rkey TEXT COLLATE \"C\" NOT NULL, uid TEXT, \
+             data TEXT NOT NULL, batch_pk BIGINT NOT NULL, PRIMARY KEY (partner, env, iface, rkey)); \
+             CREATE UNIQUE INDEX ON bench_http_copy (partner, env, iface, uid) WHERE uid IS NOT NULL",
+        )
+        .await
+        .expect("create");
+    let mut text = String::with_capacity(rows * 420);
+    for n in 0..rows {
+        let data = row_json(n).replace('\\', "\\\\");
+        text.push_str(&format!(
+            "P\tprod\tt1/bom\t[\"2022012\",\"VF{n:09}\",\"5B20S43052\",\"VC{n:09}\",\"20211012000000\"]\t\\N\t{data}\t1\n"
+        ));
+    }
+    let started = Instant::now();
+    let sink = client
+        .copy_in("COPY bench_http_copy FROM STDIN")
+        .await
+        .expect("copy");
+    futures_util::pin_mut!(sink);
+    sink.send(Bytes::from(text)).await.expect("send");
+    sink.finish().await.expect("finish");
+    started.elapsed()
+}
+
+fn main() {
+    let url = std::env::var("WHARF_BENCH_DATABASE_URL")
+        .expect("WHARF_BENCH_DATABASE_URL: run scripts/bench, which starts a private PostgreSQL");
+    let total = env_num("WHARF_BENCH_HTTP_ROWS", 1_000_000);
+    let clients = env_num("WHARF_BENCH_CLIENTS", 8);
+    let bin = env!("CARGO_BIN_EXE_wharf");
+    let data_dir = std::env::temp_dir().join(format!("wharf-http-bench-{}", std::process::id()));
+    let (http_port, grpc_port) = (free_port(), free_port());
+    let partner = format!("LOAD{}", std::process::id());
+    let wharf = |args: &[&str]| {
+        let mut c = Command::new(bin);
+        c.args(args)
+            .env("WHARF_DATABASE_URL", &url)
+            .env("WHARF_DATA_DIR", &data_dir)
+            .env("WHARF_HTTP_ADDR", format!("127.0.0.1:{http_port}"))
+            .env("WHARF_GRPC_ADDR", format!("127.0.0.1:{grpc_port}"))
+            .env("RUST_LOG", "warn");
+        c
+    };
+    let mut add = wharf(&["partner", "add", &partner])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("partner add");
+    std::io::Write::write_all(&mut add.stdin.take().expect("stdin"), b"bench-secret-1\n")
+        .expect("secret");
+    assert!(add.wait().expect("wait").success());
+    let mut server = wharf(&["serve"])
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("wharf serve");
+    let pid = server.id();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let result = rt.block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while tokio::net::TcpStream::connect(("127.0.0.1", http_port)).await.is_err() {
+            assert!(Instant::now() < deadline, "wharf serve did not listen");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let copy = raw_copy(&url, total).await;
+        // A token, then clients each pushing their own batches over keep-alive connections.
+        let token = {
+            let (mut send, conn) = connect(http_port).await;
+            tokio::spawn(conn);
+            let req = Request::post("/oauth/token")
+                .header("host", "127.0.0.1")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Full::new(Bytes::from(format!(
+                    "grant_type=client_credentials&client_id={partner}&client_secret=bench-secret-1"
+                ))))
+                .expect("request");
+            let body = send.send_request(req).await.expect("token").into_body();
+            let bytes = body.collect().await.expect("body").to_bytes();
+            let v: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+            v["access_token"].as_str().expect("token").to_string()
+        };
+        let peak = Arc::new(AtomicU64::new(0));
+        let done = Arc::new(AtomicBool::new(false));
+        let sampler = {
+            let (peak, done) = (peak.clone(), done.clone());
+            tokio::spawn(async move {
+                while !done.load(Ordering::Relaxed) {
+                    peak.fetch_max(rss_kib(pid), Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            })
+        };
+        let seqs_total = total / SEQ;
+        let started = Instant::now();
+        let tasks: Vec<_> = (0..clients)
+            .map(|c| {
+                let token = token.clone();
+                tokio::spawn(async move {
+                    let (mut send, conn) = connect(http_port).await;
+                    tokio::spawn(conn);
+                    let mine: Vec<usize> = (c..seqs_total).step_by(clients).collect();
+                    let mut latencies = Vec::with_capacity(mine.len());
+                    // Batches of 20 sequences (10,000 rows) per client.
+                    for (i, s) in mine.iter().enumerate() {
+                        let batch = format!("C{c}B{}", i / 20);
+                        let in_batch = mine.len().min((i / 20 + 1) * 20) - (i / 20) * 20;
+                        let rows: Vec<String> = (s * SEQ..(s + 1) * SEQ).map(row_json).collect();
+                        let body = format!(
+                            r#"{{"batch_id":"{batch}","batch_size":{},"seq_id":"{}","seq_size":{SEQ},"data":[{}]}}"#,
+                            in_batch * SEQ,
+                            i % 20,
+                            rows.join(",")
+                        );
+                        let req = Request::post("/v1.0/scc/data/sync/t1/bom")
+                            .header("host", "127.0.0.1")
+                            .header("authorization", format!("Bearer {token}"))
+                            .header("content-type", "application/json")
+                            .body(Full::new(Bytes::from(body)))
+                            .expect("request");
+                        let t = Instant::now();
+                        let resp = send.send_request(req).await.expect("send");
+                        let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+                        latencies.push(t.elapsed());
+                        let v: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+                        assert_eq!(v["code"], "0", "{v}");
+                    }
+                    latencies
+                })
+            })
+            .collect();
+        let mut latencies = Vec::new();
+        for t in tasks {
+            latencies.extend(t.await.expect("client"));
+        }
+        let elapsed = started.elapsed();
+        done.store(true, Ordering::Relaxed);
+        sampler.await.expect("sampler");
+        latencies.sort();
+        (copy, elapsed, latencies, peak.load(Ordering::Relaxed))
+    });
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&data_dir);
+    let (copy, elapsed, latencies, peak_kib) = result;
+    let rows = (total / SEQ * SEQ) as f64;
+    let wharf_rate = rows / elapsed.as_secs_f64();
+    let copy_rate = total as f64 / copy.as_secs_f64();
+    println!("HTTP load: {rows} t1/bom rows, {clients} clients, 500-row sequences, PostgreSQL");
+    println!("| measure | value |");
+    println!("|---|---|");
+    println!(
+        "| raw COPY of the same rows | {copy_rate:.0} rows/s ({:.2} s) |",
+        copy.as_secs_f64()
+    );
+    println!(
+        "| wharf end to end over HTTP | {wharf_rate:.0} rows/s ({:.2} s) |",
+        elapsed.as_secs_f64()
+    );
+    println!(
+        "| wharf / raw COPY | {:.0}% |",
+        100.0 * wharf_rate / copy_rate
+    );
+    println!(
+        "| p50 per sequence | {:.1} ms |",
+        percentile(&latencies, 0.50).as_secs_f64() * 1e3
+    );
+    println!(
+        "| p99 per sequence | {:.1} ms |",
+        percentile(&latencies, 0.99).as_secs_f64() * 1e3
+    );
+    println!(
+        "| peak RSS of wharf serve | {:.0} MiB |",
+        peak_kib as f64 / 1024.0
+    );
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+async fn connect(
+    port: u16,
+) -> (
+    Sender,
+    impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("handshake");
+    (send, async move {
+        let _ = conn.await;
+    })
+}
