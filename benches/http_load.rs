@@ -108,6 +108,8 @@ fn main() {
             .env("RUST_LOG", "warn");
         c
     };
+    // `WHARF_BENCH_SERVE_LOG=path` keeps the server's info log there (for looking into a run).
+    let serve_log = std::env::var("WHARF_BENCH_SERVE_LOG").ok();
     let mut add = wharf(&["partner", "add", &partner])
         .stdin(Stdio::piped())
         .spawn()
@@ -115,10 +117,15 @@ fn main() {
     std::io::Write::write_all(&mut add.stdin.take().expect("stdin"), b"bench-secret-1\n")
         .expect("secret");
     assert!(add.wait().expect("wait").success());
-    let mut server = wharf(&["serve"])
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("wharf serve");
+    let mut serve = wharf(&["serve"]);
+    match &serve_log {
+        Some(path) => {
+            let file = std::fs::File::create(path).expect("serve log");
+            serve.env("RUST_LOG", "info").stderr(file)
+        }
+        None => serve.stderr(Stdio::null()),
+    };
+    let mut server = serve.spawn().expect("wharf serve");
     let pid = server.id();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -253,6 +260,7 @@ async fn connect(
     let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .expect("connect");
+    stream.set_nodelay(true).expect("nodelay");
     let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .expect("handshake");

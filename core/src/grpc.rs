@@ -197,6 +197,9 @@ pub async fn serve(
     tonic::transport::Server::builder()
         .timeout(std::time::Duration::from_secs(120))
         .add_service(svc)
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
+        .serve_with_incoming_shutdown(
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            shutdown,
+        )
         .await
 }

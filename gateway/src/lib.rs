@@ -80,6 +80,8 @@ pub async fn serve(
                 }
             },
         };
+        // Answers are small and latency matters: do not let Nagle hold them back.
+        let _ = stream.set_nodelay(true);
         let gw = gateway.clone();
         let watcher = graceful.watcher();
         let tls = tls.clone();

@@ -1,8 +1,9 @@
 //! The PostgreSQL store, through deadpool-postgres. Used when `WHARF_DATABASE_URL` is set.
 //!
-//! Sequences of one batch serialize on the batch row (`SELECT … FOR UPDATE`); applies of one
-//! scope serialize on a transaction-scoped advisory lock, so concurrent `all` batches of a
-//! partner cannot interleave.
+//! Sequences of one batch serialize on the batch row (`SELECT … FOR UPDATE`). Applies take a
+//! transaction-scoped advisory lock on their scope: exclusive for `all` (it replaces the whole
+//! set, so nothing may interleave), shared for the others (they touch only their own keys,
+//! written in key order so two batches meet rows in the same order).
 
 use std::str::FromStr;
 
@@ -208,14 +209,18 @@ impl Tx for PgTx {
     ) -> Result<(Vec<String>, Vec<String>)> {
         let c = self.c()?;
         let env = scope.env.as_str();
+        // Written as a join on the wanted keys so even a generic (cached) plan probes the
+        // index once per key instead of scanning a partner's whole data set.
         let staged = |col: &str| {
             format!(
-                "SELECT DISTINCT {col} FROM staged_rows WHERE batch_pk = $1 AND {col} = ANY($2)"
+                "SELECT DISTINCT s.{col} FROM unnest($2::text[]) AS k(v) \
+                 JOIN staged_rows s ON s.batch_pk = $1 AND s.{col} = k.v"
             )
         };
         let records = |col: &str| {
             format!(
-                "SELECT {col} FROM records WHERE partner = $1 AND env = $2 AND iface = $3 AND {col} = ANY($4)"
+                "SELECT r.{col} FROM unnest($4::text[]) AS k(v) JOIN records r \
+                 ON r.partner = $1 AND r.env = $2 AND r.iface = $3 AND r.{col} = k.v"
             )
         };
         let (sk, su, rk, ru) = (
@@ -319,11 +324,15 @@ impl Tx for PgTx {
     async fn apply(&mut self, scope: &Scope, pk: i64, op: Operation) -> Result<Applied> {
         let c = self.c()?;
         let env = scope.env.as_str();
-        c.execute(
-            "SELECT pg_advisory_xact_lock(hashtext($1 || '/' || $2 || '/' || $3))",
-            &[&scope.partner, &env, &scope.iface],
-        )
-        .await?;
+        // `all` replaces the whole scope: it runs alone. Other operations only touch their own
+        // keys (row locks and unique keys order them) and may run side by side.
+        let lock = if op == Operation::All {
+            "SELECT pg_advisory_xact_lock(hashtext($1 || '/' || $2 || '/' || $3))"
+        } else {
+            "SELECT pg_advisory_xact_lock_shared(hashtext($1 || '/' || $2 || '/' || $3))"
+        };
+        c.execute(lock, &[&scope.partner, &env, &scope.iface])
+            .await?;
         c.batch_execute("SAVEPOINT apply").await?;
         for text in sql::apply_statements(op) {
             let stmt = c.prepare_cached(&text).await?;

@@ -31,7 +31,7 @@ fn insert_staged(on_conflict: &str) -> String {
     format!(
         "INSERT INTO records (partner, env, iface, rkey, uid, data, batch_pk) \
          SELECT CAST($1 AS TEXT), CAST($2 AS TEXT), CAST($3 AS TEXT), s.rkey, s.uid, s.data, s.batch_pk \
-         FROM staged_rows s WHERE s.batch_pk = $4 {on_conflict}"
+         FROM staged_rows s WHERE s.batch_pk = $4 ORDER BY s.rkey {on_conflict}"
     )
 }
 
