@@ -193,6 +193,28 @@ fn rejection(
     }
 }
 
+/// The answer for a delivered file whose name breaks the door's naming rule: nothing of it
+/// is read.
+pub fn refuse_source(why: &str) -> IngestBatchResponse {
+    rejection(
+        vec![envelope_problem(kind::NOT_ALLOWED, "file name")],
+        vec![],
+        &format!("({why})"),
+    )
+}
+
+/// The answer for a file name delivered before: the file is not read again.
+pub fn file_consumed(name: &str, first_code: &str) -> IngestBatchResponse {
+    answer(
+        code::CONSUMED,
+        format!(
+            "{}: file {name} was already delivered (it was answered {first_code})",
+            code_msg(code::CONSUMED)
+        ),
+        vec![],
+    )
+}
+
 /// One sequence, already authorized for `scope`.
 pub struct Sequence<'a> {
     pub scope: &'a Scope,

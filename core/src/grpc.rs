@@ -154,6 +154,40 @@ impl pb::core_server::Core for CoreService {
             .await?;
         Ok(Response::new(pb::ListInterfacesResponse { interfaces }))
     }
+
+    async fn list_files(
+        &self,
+        request: Request<pb::ListFilesRequest>,
+    ) -> Result<Response<pb::ListFilesResponse>, Status> {
+        let req = request.into_inner();
+        let files = self
+            .core
+            .list_files(&req)
+            .instrument(info_span!("list_files", partner = %req.partner))
+            .await?;
+        Ok(Response::new(pb::ListFilesResponse { files }))
+    }
+
+    async fn get_file(
+        &self,
+        request: Request<pb::FileRef>,
+    ) -> Result<Response<pb::GetFileResponse>, Status> {
+        let req = request.into_inner();
+        let span = info_span!("get_file", partner = %req.partner, file = %req.name);
+        Ok(Response::new(
+            self.core.get_file(&req).instrument(span).await?,
+        ))
+    }
+
+    async fn delete_file(
+        &self,
+        request: Request<pb::FileRef>,
+    ) -> Result<Response<pb::DeleteFileResponse>, Status> {
+        let req = request.into_inner();
+        let span = info_span!("delete_file", partner = %req.partner, file = %req.name);
+        let deleted = self.core.delete_file(&req).instrument(span).await?;
+        Ok(Response::new(pb::DeleteFileResponse { deleted }))
+    }
 }
 
 /// Refuses every call that does not carry the internal token.

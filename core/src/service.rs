@@ -9,7 +9,7 @@ use crate::auth;
 use crate::batch::{self, BatchPolicy, Environment, Operation, Transport};
 use crate::error::{CoreError, Result};
 use crate::interfaces::{Interface, Registry};
-use crate::store::{PartnerRow, Scope, Store, TokenRow, UserRow};
+use crate::store::{FileRow, PartnerRow, Scope, Store, TokenRow, UserRow};
 use crate::validate::SequenceInput;
 
 /// Seconds since the Unix epoch, the one clock of core.
@@ -18,6 +18,15 @@ pub fn now_unix() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+fn file_info(f: &FileRow) -> pb::FileInfo {
+    pb::FileInfo {
+        name: f.name.clone(),
+        code: f.code.clone(),
+        answer_size: f.answer.len() as u64,
+        created_unix: f.created_unix,
+    }
 }
 
 /// Core's tunables.
@@ -247,8 +256,118 @@ impl Core {
         Ok(iface)
     }
 
-    /// One sequence through every rule (see `batch`).
+    /// One sequence through every rule (see `batch`). A file door's delivery (transport FTP
+    /// with a file name in `source`) is answered once per name; the answer is kept as the
+    /// file's feedback.
     pub async fn ingest(&self, req: &pb::IngestBatchRequest) -> Result<pb::IngestBatchResponse> {
+        let file_door =
+            Transport::from_proto(req.transport) == Transport::Ftp && !req.source.is_empty();
+        if !file_door {
+            return self.ingest_sequence(req).await;
+        }
+        let scope = self
+            .scope_of(
+                &req.partner,
+                req.environment,
+                &req.data_category,
+                &req.biz_key,
+            )
+            .await?;
+        if let Some(first) = self.store.file(&scope, &req.source).await? {
+            return Ok(batch::file_consumed(&req.source, &first.code));
+        }
+        let answer = if req.bad_source.is_empty() {
+            self.ingest_sequence(req).await?
+        } else {
+            batch::refuse_source(&req.bad_source)
+        };
+        let file = FileRow {
+            name: req.source.clone(),
+            code: answer.code.clone(),
+            answer: wharf_proto::json::answer_json(&answer).to_string(),
+            created_unix: now_unix(),
+        };
+        if !self.store.insert_file(&scope, &file).await? {
+            // Delivered twice at the same moment: the first answer recorded stands.
+            if let Some(first) = self.store.file(&scope, &req.source).await? {
+                return Ok(batch::file_consumed(&req.source, &first.code));
+            }
+        }
+        Ok(answer)
+    }
+
+    async fn scope_of(
+        &self,
+        partner: &str,
+        environment: i32,
+        category: &str,
+        biz_key: &str,
+    ) -> Result<Scope> {
+        let iface = self.interface_for(partner, category, biz_key).await?;
+        Ok(Scope {
+            partner: partner.to_string(),
+            env: Environment::from_proto(environment),
+            iface: iface.id(),
+        })
+    }
+
+    /// A file door's delivered files of one interface.
+    pub async fn list_files(&self, req: &pb::ListFilesRequest) -> Result<Vec<pb::FileInfo>> {
+        let scope = self
+            .scope_of(
+                &req.partner,
+                req.environment,
+                &req.data_category,
+                &req.biz_key,
+            )
+            .await?;
+        Ok(self
+            .store
+            .files(&scope)
+            .await?
+            .iter()
+            .map(file_info)
+            .collect())
+    }
+
+    /// One delivered file and its answer.
+    pub async fn get_file(&self, req: &pb::FileRef) -> Result<pb::GetFileResponse> {
+        let scope = self
+            .scope_of(
+                &req.partner,
+                req.environment,
+                &req.data_category,
+                &req.biz_key,
+            )
+            .await?;
+        Ok(match self.store.file(&scope, &req.name).await? {
+            Some(f) => pb::GetFileResponse {
+                found: true,
+                info: Some(file_info(&f)),
+                answer: f.answer,
+            },
+            None => pb::GetFileResponse::default(),
+        })
+    }
+
+    /// Forget a delivered file's answer (the partner deletes its feedback file). The name
+    /// may then be delivered again.
+    pub async fn delete_file(&self, req: &pb::FileRef) -> Result<bool> {
+        let scope = self
+            .scope_of(
+                &req.partner,
+                req.environment,
+                &req.data_category,
+                &req.biz_key,
+            )
+            .await?;
+        self.store.delete_file(&scope, &req.name).await
+    }
+
+    async fn ingest_sequence(
+        &self,
+        req: &pb::IngestBatchRequest,
+    ) -> Result<pb::IngestBatchResponse> {
         let iface = self
             .interface_for(&req.partner, &req.data_category, &req.biz_key)
             .await?;

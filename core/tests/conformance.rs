@@ -642,6 +642,101 @@ async fn credentials_round_trip(store: Arc<dyn Store>) {
     );
 }
 
+async fn file_deliveries_are_answered_once_and_kept(store: Arc<dyn Store>) {
+    let core = core_with(store, policy());
+    let p = partner(&core).await;
+    let delivery = |name: &str, bad: &str, rows: Vec<pb::Row>| {
+        let mut req = Seq {
+            partner: &p,
+            env: pb::Environment::Prod,
+            op: Op::Insert,
+            batch_id: "F1",
+            batch_size: rows.len(),
+            seq_id: "1",
+        }
+        .request(rows);
+        req.transport = pb::Transport::Ftp as i32;
+        req.source = name.to_string();
+        req.bad_source = bad.to_string();
+        req
+    };
+    let name = "bom_insert_20221001003000_1";
+    let r = core
+        .ingest(&delivery(name, "", bom_rows(0, 2, "ftp")))
+        .await
+        .unwrap();
+    assert_eq!(r.code, "0", "{r:?}");
+    // The same name again: not read again, whatever it holds now.
+    let r = core
+        .ingest(&delivery(name, "", bom_rows(5, 1, "ftp")))
+        .await
+        .unwrap();
+    assert_eq!(r.code, "E00A00", "{r:?}");
+    assert!(
+        r.msg.contains(name) && r.msg.contains("answered 0"),
+        "{}",
+        r.msg
+    );
+    assert_eq!(count(&core, &p).await, 2);
+    // A name that breaks the door's rule is answered E00V00 on "file name", nothing read.
+    let bad = "oops.txt";
+    let r = core
+        .ingest(&delivery(
+            bad,
+            "unknown extension .txt",
+            bom_rows(7, 1, "x"),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        codes(&r).1,
+        vec![(None, "value not allowed".into(), "file name".into())]
+    );
+    assert!(r.msg.contains("unknown extension"), "{}", r.msg);
+    assert_eq!(count(&core, &p).await, 2);
+    let list = |core: Core, p: String| async move {
+        core.list_files(&pb::ListFilesRequest {
+            partner: p,
+            environment: pb::Environment::Prod as i32,
+            data_category: "t1".into(),
+            biz_key: "bom".into(),
+        })
+        .await
+        .unwrap()
+    };
+    let files = list(core.clone(), p.clone()).await;
+    let listed: Vec<(&str, &str)> = files
+        .iter()
+        .map(|f| (f.name.as_str(), f.code.as_str()))
+        .collect();
+    assert_eq!(
+        listed,
+        [(name, "0"), (bad, "E00V00")],
+        "by name, first answers kept"
+    );
+    let file_ref = |n: &str| pb::FileRef {
+        partner: p.clone(),
+        environment: pb::Environment::Prod as i32,
+        data_category: "t1".into(),
+        biz_key: "bom".into(),
+        name: n.into(),
+    };
+    let got = core.get_file(&file_ref(name)).await.unwrap();
+    assert!(got.found);
+    let answer: serde_json::Value = serde_json::from_str(&got.answer).unwrap();
+    assert_eq!(answer["code"], "0");
+    assert_eq!(got.info.unwrap().answer_size, got.answer.len() as u64);
+    assert!(!core.get_file(&file_ref("nope")).await.unwrap().found);
+    // UAT keeps its own files.
+    let mut uat = file_ref(name);
+    uat.environment = pb::Environment::Uat as i32;
+    assert!(!core.get_file(&uat).await.unwrap().found);
+    // Deleting the feedback forgets the name: it may be delivered again.
+    assert!(core.delete_file(&file_ref(bad)).await.unwrap());
+    assert!(!core.delete_file(&file_ref(bad)).await.unwrap());
+    assert_eq!(list(core.clone(), p.clone()).await.len(), 1);
+}
+
 macro_rules! conformance {
     ($($name:ident),+ $(,)?) => {
         mod sqlite {
@@ -669,4 +764,5 @@ conformance!(
     readers_never_see_half_a_batch,
     concurrent_sequences_of_one_batch,
     credentials_round_trip,
+    file_deliveries_are_answered_once_and_kept,
 );

@@ -47,6 +47,16 @@ pub struct TokenRow {
     pub expires_unix: i64,
 }
 
+/// A file a file door delivered, and the answer it got (FTP's feedback).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRow {
+    pub name: String,
+    pub code: String,
+    /// The `{code,msg,result}` JSON.
+    pub answer: String,
+    pub created_unix: i64,
+}
+
 /// What a batch's first sequence fixes for the whole batch.
 #[derive(Debug, Clone)]
 pub struct NewBatch {
@@ -171,6 +181,14 @@ pub trait Store: Send + Sync {
     async fn expire_batches(&self, before_unix: i64, now_unix: i64) -> Result<u64>;
     /// The scope's current records (data JSON), ordered by business key.
     async fn records(&self, scope: &Scope) -> Result<Vec<String>>;
+
+    async fn file(&self, scope: &Scope, name: &str) -> Result<Option<FileRow>>;
+    /// Record a delivered file's answer; `false` when the name was already recorded (the
+    /// first answer stays).
+    async fn insert_file(&self, scope: &Scope, file: &FileRow) -> Result<bool>;
+    /// The scope's delivered files, by name.
+    async fn files(&self, scope: &Scope) -> Result<Vec<FileRow>>;
+    async fn delete_file(&self, scope: &Scope, name: &str) -> Result<bool>;
 }
 
 /// Parse the textual forms stored in both backends.

@@ -496,6 +496,59 @@ impl Store for PgStore {
         Ok(n)
     }
 
+    async fn file(&self, scope: &Scope, name: &str) -> Result<Option<FileRow>> {
+        let c = self.pool.get().await?;
+        let stmt = c.prepare_cached(sql::SELECT_FILE).await?;
+        let row = c
+            .query_opt(
+                &stmt,
+                &[&scope.partner, &scope.env.as_str(), &scope.iface, &name],
+            )
+            .await?;
+        Ok(row.as_ref().map(file_from_row))
+    }
+
+    async fn insert_file(&self, scope: &Scope, f: &FileRow) -> Result<bool> {
+        let c = self.pool.get().await?;
+        let stmt = c.prepare_cached(sql::INSERT_FILE).await?;
+        let n = c
+            .execute(
+                &stmt,
+                &[
+                    &scope.partner,
+                    &scope.env.as_str(),
+                    &scope.iface,
+                    &f.name,
+                    &f.code,
+                    &f.answer,
+                    &f.created_unix,
+                ],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn files(&self, scope: &Scope) -> Result<Vec<FileRow>> {
+        let c = self.pool.get().await?;
+        let stmt = c.prepare_cached(sql::SELECT_FILES).await?;
+        let rows = c
+            .query(&stmt, &[&scope.partner, &scope.env.as_str(), &scope.iface])
+            .await?;
+        Ok(rows.iter().map(file_from_row).collect())
+    }
+
+    async fn delete_file(&self, scope: &Scope, name: &str) -> Result<bool> {
+        let c = self.pool.get().await?;
+        let stmt = c.prepare_cached(sql::DELETE_FILE).await?;
+        let n = c
+            .execute(
+                &stmt,
+                &[&scope.partner, &scope.env.as_str(), &scope.iface, &name],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
     async fn records(&self, scope: &Scope) -> Result<Vec<String>> {
         let c = self.pool.get().await?;
         let stmt = c.prepare_cached(sql::SELECT_RECORDS).await?;
@@ -503,6 +556,15 @@ impl Store for PgStore {
             .query(&stmt, &[&scope.partner, &scope.env.as_str(), &scope.iface])
             .await?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+}
+
+fn file_from_row(r: &tokio_postgres::Row) -> FileRow {
+    FileRow {
+        name: r.get(0),
+        code: r.get(1),
+        answer: r.get(2),
+        created_unix: r.get(3),
     }
 }
 

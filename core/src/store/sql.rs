@@ -75,7 +75,8 @@ pub const SELECT_RECORDS: &str =
 
 /// The schema, version by version. `{PK}` is the backend's spelling of an auto-numbered key,
 /// `{BYTES}` its byte-order collation (so both stores order keys alike).
-pub const MIGRATIONS: &[(i64, &str)] = &[(
+pub const MIGRATIONS: &[(i64, &str)] = &[
+    (
     1,
     "CREATE TABLE partners (name TEXT PRIMARY KEY, secret_hash TEXT NOT NULL, \
        interfaces TEXT, created_unix BIGINT NOT NULL);
@@ -104,7 +105,14 @@ pub const MIGRATIONS: &[(i64, &str)] = &[(
      CREATE TABLE batch_changes (batch_pk BIGINT NOT NULL, rkey TEXT NOT NULL, uid TEXT, \
        data TEXT NOT NULL, prev_batch_pk BIGINT NOT NULL);
      CREATE INDEX batch_changes_batch ON batch_changes (batch_pk);",
-)];
+    ),
+    (
+        2,
+        "CREATE TABLE files (partner TEXT NOT NULL, env TEXT NOT NULL, iface TEXT NOT NULL, \
+       name TEXT {BYTES} NOT NULL, code TEXT NOT NULL, answer TEXT NOT NULL, created_unix BIGINT NOT NULL, \
+       PRIMARY KEY (partner, env, iface, name));",
+    ),
+];
 
 const BATCH_COLUMNS: &str = "pk, batch_id, state, op, batch_size, staged_rows, sequences, \
     failure_code, failure_msg, transport, creator, created_unix, updated_unix";
@@ -161,6 +169,18 @@ pub const EXPIRE_BATCHES: &str = "UPDATE batches SET state = 'expired', updated_
     WHERE state = 'open' AND created_unix < $1";
 pub const DROP_EXPIRED_ROWS: &str = "DELETE FROM staged_rows WHERE batch_pk IN \
     (SELECT pk FROM batches WHERE state = 'expired')";
+
+/// Delivered files (`$1..$3` scope, `$4` name).
+pub const SELECT_FILE: &str = "SELECT name, code, answer, created_unix FROM files \
+    WHERE partner = $1 AND env = $2 AND iface = $3 AND name = $4";
+pub const SELECT_FILES: &str = "SELECT name, code, answer, created_unix FROM files \
+    WHERE partner = $1 AND env = $2 AND iface = $3 ORDER BY name";
+/// `$5` code, `$6` answer, `$7` now. The first answer recorded for a name stays.
+pub const INSERT_FILE: &str =
+    "INSERT INTO files (partner, env, iface, name, code, answer, created_unix) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (partner, env, iface, name) DO NOTHING";
+pub const DELETE_FILE: &str =
+    "DELETE FROM files WHERE partner = $1 AND env = $2 AND iface = $3 AND name = $4";
 
 /// SQLite spells positional parameters `?n`.
 pub fn for_sqlite(sql: &str) -> String {

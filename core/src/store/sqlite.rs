@@ -479,6 +479,63 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn file(&self, scope: &Scope, name: &str) -> Result<Option<FileRow>> {
+        self.with(|c| {
+            c.prepare_cached(&for_sqlite(sql::SELECT_FILE))?
+                .query_row(
+                    params![scope.partner, scope.env.as_str(), scope.iface, name],
+                    file_row,
+                )
+                .optional()
+        })
+        .await
+    }
+
+    async fn insert_file(&self, scope: &Scope, f: &FileRow) -> Result<bool> {
+        let n = self
+            .with(|c| {
+                c.prepare_cached(&for_sqlite(sql::INSERT_FILE))?
+                    .execute(params![
+                        scope.partner,
+                        scope.env.as_str(),
+                        scope.iface,
+                        f.name,
+                        f.code,
+                        f.answer,
+                        f.created_unix
+                    ])
+            })
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn files(&self, scope: &Scope) -> Result<Vec<FileRow>> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(&for_sqlite(sql::SELECT_FILES))?;
+            let rows = stmt.query_map(
+                params![scope.partner, scope.env.as_str(), scope.iface],
+                file_row,
+            )?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn delete_file(&self, scope: &Scope, name: &str) -> Result<bool> {
+        let n = self
+            .with(|c| {
+                c.prepare_cached(&for_sqlite(sql::DELETE_FILE))?
+                    .execute(params![
+                        scope.partner,
+                        scope.env.as_str(),
+                        scope.iface,
+                        name
+                    ])
+            })
+            .await?;
+        Ok(n == 1)
+    }
+
     async fn records(&self, scope: &Scope) -> Result<Vec<String>> {
         self.with(|c| {
             let mut stmt = c.prepare_cached(&for_sqlite(sql::SELECT_RECORDS))?;
@@ -490,6 +547,15 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
+
+fn file_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileRow> {
+    Ok(FileRow {
+        name: r.get(0)?,
+        code: r.get(1)?,
+        answer: r.get(2)?,
+        created_unix: r.get(3)?,
+    })
 }
 
 fn unique_as_conflict(res: Result<usize>, what: impl FnOnce() -> String) -> Result<()> {
