@@ -274,7 +274,20 @@ impl Core {
             )
             .await?;
         if let Some(first) = self.store.file(&scope, &req.source).await? {
-            return Ok(batch::file_consumed(&req.source, &first.code));
+            // Not read again. Its feedback now says so, naming how it was first answered.
+            if first.code == batch::code::CONSUMED {
+                return Ok(batch::file_consumed(&req.source, "earlier"));
+            }
+            let answer = batch::file_consumed(&req.source, &first.code);
+            let again = FileRow {
+                name: req.source.clone(),
+                code: answer.code.clone(),
+                answer: wharf_proto::json::answer_json(&answer).to_string(),
+                created_unix: now_unix(),
+            };
+            self.store.delete_file(&scope, &req.source).await?;
+            self.store.insert_file(&scope, &again).await?;
+            return Ok(answer);
         }
         let answer = if req.bad_source.is_empty() {
             self.ingest_sequence(req).await?

@@ -711,8 +711,8 @@ async fn file_deliveries_are_answered_once_and_kept(store: Arc<dyn Store>) {
         .collect();
     assert_eq!(
         listed,
-        [(name, "0"), (bad, "E00V00")],
-        "by name, first answers kept"
+        [(name, "E00A00"), (bad, "E00V00")],
+        "by name; a re-delivered name's feedback says it was consumed"
     );
     let file_ref = |n: &str| pb::FileRef {
         partner: p.clone(),
@@ -724,7 +724,16 @@ async fn file_deliveries_are_answered_once_and_kept(store: Arc<dyn Store>) {
     let got = core.get_file(&file_ref(name)).await.unwrap();
     assert!(got.found);
     let answer: serde_json::Value = serde_json::from_str(&got.answer).unwrap();
-    assert_eq!(answer["code"], "0");
+    assert_eq!(answer["code"], "E00A00");
+    assert!(
+        answer["msg"].as_str().unwrap().contains("answered 0"),
+        "{answer}"
+    );
+    let r = core
+        .ingest(&delivery(name, "", bom_rows(5, 1, "ftp")))
+        .await
+        .unwrap();
+    assert_eq!(r.code, "E00A00", "a third delivery too: {r:?}");
     assert_eq!(got.info.unwrap().answer_size, got.answer.len() as u64);
     assert!(!core.get_file(&file_ref("nope")).await.unwrap().found);
     // UAT keeps its own files.
