@@ -96,7 +96,8 @@ fn main() {
     let clients = env_num("WHARF_BENCH_CLIENTS", 8);
     let bin = env!("CARGO_BIN_EXE_wharf");
     let data_dir = std::env::temp_dir().join(format!("wharf-http-bench-{}", std::process::id()));
-    let (http_port, grpc_port) = (free_port(), free_port());
+    let (http_port, grpc_port, ftp_port, passive) =
+        (free_port(), free_port(), free_port(), free_port());
     let partner = format!("LOAD{}", std::process::id());
     let wharf = |args: &[&str]| {
         let mut c = Command::new(bin);
@@ -105,6 +106,8 @@ fn main() {
             .env("WHARF_DATA_DIR", &data_dir)
             .env("WHARF_HTTP_ADDR", format!("127.0.0.1:{http_port}"))
             .env("WHARF_GRPC_ADDR", format!("127.0.0.1:{grpc_port}"))
+            .env("WHARF_FTP_ADDR", format!("127.0.0.1:{ftp_port}"))
+            .env("WHARF_FTP_PASSIVE_PORTS", format!("{passive}-{passive}"))
             .env("RUST_LOG", "warn");
         c
     };

@@ -9,6 +9,11 @@ pub const ENV_TLS_CERT: &str = "WHARF_TLS_CERT";
 pub const ENV_TLS_KEY: &str = "WHARF_TLS_KEY";
 pub const ENV_CORE_URL: &str = "WHARF_CORE_URL";
 pub const ENV_GRPC_ADDR: &str = "WHARF_GRPC_ADDR";
+pub const ENV_FTP_ADDR: &str = "WHARF_FTP_ADDR";
+pub const ENV_FTP_PASSIVE_PORTS: &str = "WHARF_FTP_PASSIVE_PORTS";
+pub const ENV_FTP_ENV: &str = "WHARF_FTP_ENV";
+pub const ENV_FTP_REQUIRE_TLS: &str = "WHARF_FTP_REQUIRE_TLS";
+pub const ENV_FTP_MAX_FILE_BYTES: &str = "WHARF_FTP_MAX_FILE_BYTES";
 pub const ENV_DATA_DIR: &str = "WHARF_DATA_DIR";
 pub const ENV_DATABASE_URL: &str = "WHARF_DATABASE_URL";
 pub const ENV_INTERFACES_DIR: &str = "WHARF_INTERFACES_DIR";
@@ -21,6 +26,8 @@ pub const ENV_DB_MAX_CONNECTIONS: &str = "WHARF_DB_MAX_CONNECTIONS";
 /// Defaults of SPEC §2.
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
 pub const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:50051";
+pub const DEFAULT_FTP_ADDR: &str = "127.0.0.1:2121";
+pub const DEFAULT_FTP_PASSIVE_PORTS: &str = "50000-50100";
 pub const DEFAULT_DATA_DIR: &str = "./wharf-data";
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
 pub const DEFAULT_BATCH_EXPIRY_SECS: i64 = 24 * 3600;
@@ -36,6 +43,10 @@ pub struct Config {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Where a front-end run alone finds core (`wharf gateway`).
     pub core_url: Option<String>,
+    /// Where the FTP server listens.
+    pub ftp_addr: SocketAddr,
+    /// The FTP door's settings (environment, passive ports, TLS, size limit).
+    pub ftp: wharf_ftp::FtpConfig,
     /// Where core's gRPC listens (loopback only under `serve`).
     pub grpc_addr: SocketAddr,
     /// Holds the SQLite file when no database URL is set.
@@ -106,6 +117,7 @@ impl Config {
         };
         let grpc_addr = addr(ENV_GRPC_ADDR, DEFAULT_GRPC_ADDR);
         let http_addr = addr(ENV_HTTP_ADDR, DEFAULT_HTTP_ADDR);
+        let ftp_addr = addr(ENV_FTP_ADDR, DEFAULT_FTP_ADDR);
         let tls = match (src.get(ENV_TLS_CERT), src.get(ENV_TLS_KEY)) {
             (Some(c), Some(k)) => Some((PathBuf::from(c), PathBuf::from(k))),
             (None, None) => None,
@@ -134,7 +146,48 @@ impl Config {
                 "{ENV_INTERNAL_TOKEN} must be at least 16 characters"
             ));
         }
+        let mut ftp = wharf_ftp::FtpConfig::default();
+        let ports = src
+            .get(ENV_FTP_PASSIVE_PORTS)
+            .unwrap_or_else(|| DEFAULT_FTP_PASSIVE_PORTS.to_string());
+        match ports
+            .split_once('-')
+            .and_then(|(a, b)| Some((a.trim().parse::<u16>().ok()?, b.trim().parse::<u16>().ok()?)))
+        {
+            Some((a, b)) if a > 0 && a <= b => ftp.passive_ports = a..=b,
+            _ => errors.push(format!(
+                "{ENV_FTP_PASSIVE_PORTS}={ports:?} is not a range like 50000-50100"
+            )),
+        }
+        match src.get(ENV_FTP_ENV).as_deref() {
+            None | Some("prod") => {}
+            Some("uat") => ftp.env = wharf_proto::v1::Environment::Uat,
+            Some(other) => errors.push(format!("{ENV_FTP_ENV}={other:?} must be prod or uat")),
+        }
+        match src.get(ENV_FTP_REQUIRE_TLS).as_deref() {
+            None | Some("false") | Some("0") => {}
+            Some("true") | Some("1") => ftp.require_tls = true,
+            Some(other) => errors.push(format!(
+                "{ENV_FTP_REQUIRE_TLS}={other:?} must be true or false"
+            )),
+        }
+        if let Some(v) = src.get(ENV_FTP_MAX_FILE_BYTES) {
+            match v.parse::<u64>() {
+                Ok(n) if (1..=1 << 32).contains(&n) => ftp.max_file_bytes = n,
+                _ => errors.push(format!(
+                    "{ENV_FTP_MAX_FILE_BYTES}={v:?} is not a valid value"
+                )),
+            }
+        }
+        ftp.tls = tls.clone();
+        if ftp.require_tls && ftp.tls.is_none() {
+            errors.push(format!(
+                "{ENV_FTP_REQUIRE_TLS} needs {ENV_TLS_CERT} and {ENV_TLS_KEY}"
+            ));
+        }
         let cfg = Config {
+            ftp_addr,
+            ftp,
             http_addr,
             tls,
             core_url,

@@ -31,12 +31,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// All-in-one: core and the HTTP API in one process (FTP and upload join as they land).
+    /// All-in-one: core, the HTTP API and FTP in one process (the upload page joins when it lands).
     Serve,
     /// Core alone: gRPC for the front-ends (needs WHARF_INTERNAL_TOKEN).
     Core,
     /// The HTTP API alone, against core at WHARF_CORE_URL (needs WHARF_INTERNAL_TOKEN).
     Gateway,
+    /// The FTP server alone, against core at WHARF_CORE_URL (needs WHARF_INTERNAL_TOKEN).
+    Ftp,
     /// Manage partners.
     Partner {
         #[command(subcommand)]
@@ -175,21 +177,55 @@ async fn run(cli: Cli, cfg: Config) -> anyhow::Result<()> {
                 .internal_token
                 .clone()
                 .unwrap_or_else(|| wharf_core::auth::new_token().0);
-            serve(&cfg, &token, true, true).await
+            serve(&cfg, &token, Parts::ALL).await
+        }
+        Command::Ftp => {
+            let token = cfg
+                .internal_token
+                .clone()
+                .context("WHARF_INTERNAL_TOKEN must be set for `wharf ftp`")?;
+            serve(
+                &cfg,
+                &token,
+                Parts {
+                    core: false,
+                    gateway: false,
+                    ftp: true,
+                },
+            )
+            .await
         }
         Command::Gateway => {
             let token = cfg
                 .internal_token
                 .clone()
                 .context("WHARF_INTERNAL_TOKEN must be set for `wharf gateway`")?;
-            serve(&cfg, &token, false, true).await
+            serve(
+                &cfg,
+                &token,
+                Parts {
+                    core: false,
+                    gateway: true,
+                    ftp: false,
+                },
+            )
+            .await
         }
         Command::Core => {
             let token = cfg
                 .internal_token
                 .clone()
                 .context("WHARF_INTERNAL_TOKEN must be set for `wharf core`")?;
-            serve(&cfg, &token, true, false).await
+            serve(
+                &cfg,
+                &token,
+                Parts {
+                    core: true,
+                    gateway: false,
+                    ftp: false,
+                },
+            )
+            .await
         }
         Command::Partner {
             action:
@@ -235,16 +271,27 @@ async fn run(cli: Cli, cfg: Config) -> anyhow::Result<()> {
 /// How long shutdown waits for open gRPC connections once in-flight work is done.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-type Stopped = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+type Stopped = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + Sync>>;
 
-/// Run core and/or the HTTP API until Ctrl-C or SIGTERM, then drain: the HTTP API first (it
-/// finishes in-flight requests, which still need core), then core.
-async fn serve(
-    cfg: &Config,
-    token: &str,
-    with_core: bool,
-    with_gateway: bool,
-) -> anyhow::Result<()> {
+/// Which components a process runs.
+#[derive(Clone, Copy)]
+struct Parts {
+    core: bool,
+    gateway: bool,
+    ftp: bool,
+}
+
+impl Parts {
+    const ALL: Parts = Parts {
+        core: true,
+        gateway: true,
+        ftp: true,
+    };
+}
+
+/// Run the chosen components until Ctrl-C or SIGTERM, then drain: the front-ends first (they
+/// finish in-flight requests and transfers, which still need core), then core.
+async fn serve(cfg: &Config, token: &str, parts: Parts) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(0u8);
     // Stage 1 stops the front-ends, stage 2 core.
     let stopped = |stage: u8| -> Stopped {
@@ -254,7 +301,7 @@ async fn serve(
         })
     };
     let mut core_tasks = Vec::new();
-    let core_url = if with_core {
+    let core_url = if parts.core {
         let core = build_core(cfg).await?;
         let listener = TcpListener::bind(cfg.grpc_addr)
             .await
@@ -280,7 +327,27 @@ async fn serve(
             .context("WHARF_CORE_URL must be set for a front-end run alone")?
     };
     let mut front_ends = Vec::new();
-    if with_gateway {
+    // A front-end that cannot run (its port taken, say) stops the whole process.
+    let (fatal_tx, mut fatal_rx) = tokio::sync::mpsc::channel::<String>(4);
+    if parts.ftp {
+        let client = wharf_proto::connect(&core_url, token)?;
+        tracing::info!(
+            ftp = %cfg.ftp_addr,
+            env = ?cfg.ftp.env,
+            tls = cfg.ftp.tls.is_some(),
+            "wharf FTP listening"
+        );
+        let addr = cfg.ftp_addr;
+        let ftp_cfg = cfg.ftp.clone();
+        let stop = stopped(1);
+        let fatal = fatal_tx.clone();
+        front_ends.push(tokio::spawn(async move {
+            if let Err(e) = wharf_ftp::serve(addr, client, ftp_cfg, stop).await {
+                let _ = fatal.send(e.to_string()).await;
+            }
+        }));
+    }
+    if parts.gateway {
         let client = wharf_proto::connect(&core_url, token)?;
         let tls = match &cfg.tls {
             Some((cert, key)) => Some(wharf_gateway::tls::acceptor(cert, key)?),
@@ -302,7 +369,14 @@ async fn serve(
             stopped(1),
         )));
     }
-    shutdown_signal().await;
+    drop(fatal_tx);
+    let failure = tokio::select! {
+        _ = shutdown_signal() => None,
+        Some(e) = fatal_rx.recv() => Some(e),
+    };
+    if let Some(e) = &failure {
+        tracing::error!(error = %e, "a component failed; shutting down");
+    }
     tracing::info!("shutting down: finishing in-flight requests and sequences");
     let _ = stop_tx.send(1);
     for task in front_ends {
@@ -321,7 +395,10 @@ async fn serve(
         housekeeping.await.context("housekeeping task")?;
     }
     tracing::info!("stopped");
-    Ok(())
+    match failure {
+        Some(e) => bail!(e),
+        None => Ok(()),
+    }
 }
 
 /// Ctrl-C or SIGTERM.

@@ -1,4 +1,119 @@
-//! FTP front-end (libunftp); filled by the FTP issue.
+//! wharf's FTP front-end: partners drop files, and get feedback files.
 //!
-//! Not built yet: this crate is a placeholder so the workspace has its final shape.
+//! Stateless like the other doors: logins are checked by core, an upload becomes one
+//! `IngestBatch` call, and the `feedback/` folder lists the answers core recorded. It holds no
+//! rule and no disk: the tree (`tree`) is virtual and the file-name rule (`names`) is only
+//! FTP's own naming convention; what a file holds is judged by core.
+//!
+//! # Layout
+//! - [`names`]: upload names, `{biz_key}_{crud}_{yyyyMMddHHmmss}_{serial}` plus an extension.
+//! - [`tree`]: the per-partner virtual tree and path normalization.
+//! - [`login`]: libunftp authenticator backed by core.
+//! - [`backend`]: libunftp storage back-end backed by core.
 #![forbid(unsafe_code)]
+
+pub mod backend;
+pub mod login;
+pub mod names;
+pub mod tree;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use libunftp::options::{FtpsRequired, Shutdown};
+use libunftp::ServerBuilder;
+use wharf_proto::v1::Environment;
+use wharf_proto::CoreClient;
+
+use backend::CoreTree;
+use login::{CoreLogin, FtpUser};
+
+/// Default largest upload (64 MiB).
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// How the FTP door runs.
+#[derive(Debug, Clone)]
+pub struct FtpConfig {
+    /// The data space this server writes to (one FTP service per environment).
+    pub env: Environment,
+    /// Passive data ports.
+    pub passive_ports: RangeInclusive<u16>,
+    /// PEM certificate and key: FTPS (explicit, AUTH TLS) is offered when set.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Refuse logins and transfers without TLS (needs `tls`).
+    pub require_tls: bool,
+    pub max_file_bytes: u64,
+    /// Idle sessions are closed after this.
+    pub idle_timeout: Duration,
+}
+
+impl Default for FtpConfig {
+    fn default() -> Self {
+        FtpConfig {
+            env: Environment::Prod,
+            passive_ports: 50000..=50100,
+            tls: None,
+            require_tls: false,
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            idle_timeout: Duration::from_secs(600),
+        }
+    }
+}
+
+/// Errors starting the FTP server.
+#[derive(Debug)]
+pub struct FtpError(pub String);
+
+impl std::fmt::Display for FtpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for FtpError {}
+
+/// Serve FTP on `addr` until `shutdown`, then give open sessions a grace period.
+///
+/// libunftp binds its own control listener, so this takes an address, not a listener.
+pub async fn serve(
+    addr: SocketAddr,
+    core: CoreClient,
+    cfg: FtpConfig,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) -> Result<(), FtpError> {
+    let login = CoreLogin::new(core.clone());
+    let tree = CoreTree::new(core, cfg.env, cfg.max_file_bytes);
+    let mut builder = ServerBuilder::<CoreTree, FtpUser>::with_user_detail_provider(
+        Box::new(move || tree.clone()),
+        Arc::new(login.users()),
+    )
+    .authenticator(Arc::new(login))
+    .greeting("wharf FTP: log in with your wharf user")
+    .passive_ports(cfg.passive_ports.clone())
+    .idle_session_timeout(cfg.idle_timeout.as_secs())
+    .shutdown_indicator(async move {
+        shutdown.await;
+        Shutdown::new().grace_period(Duration::from_secs(30))
+    });
+    if let Some((cert, key)) = &cfg.tls {
+        builder = builder.ftps(cert.clone(), key.clone());
+        if cfg.require_tls {
+            builder = builder.ftps_required(FtpsRequired::All, FtpsRequired::All);
+        }
+    } else if cfg.require_tls {
+        return Err(FtpError(
+            "FTPS is required but no certificate is configured".into(),
+        ));
+    }
+    let server = builder
+        .build()
+        .map_err(|e| FtpError(format!("FTP server: {e}")))?;
+    server
+        .listen(addr.to_string())
+        .await
+        .map_err(|e| FtpError(format!("FTP server on {addr}: {e}")))
+}

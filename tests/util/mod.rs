@@ -23,6 +23,9 @@ pub struct Wharf {
     pub grpc_port: u16,
     /// Where `wharf serve` puts the HTTP API.
     pub http_port: u16,
+    /// FTP control port, and the one passive data port of this server.
+    pub ftp_port: u16,
+    pub ftp_passive_port: u16,
     pub extra_env: Vec<(String, String)>,
 }
 
@@ -61,6 +64,8 @@ impl Wharf {
             database_url,
             grpc_port: free_port(),
             http_port: free_port(),
+            ftp_port: free_port(),
+            ftp_passive_port: free_port(),
             extra_env: Vec::new(),
         }
     }
@@ -73,6 +78,11 @@ impl Wharf {
             .env("RUST_LOG", "info")
             .env("WHARF_DATA_DIR", &self.data_dir)
             .env("WHARF_GRPC_ADDR", format!("127.0.0.1:{}", self.grpc_port))
+            .env("WHARF_FTP_ADDR", format!("127.0.0.1:{}", self.ftp_port))
+            .env(
+                "WHARF_FTP_PASSIVE_PORTS",
+                format!("{0}-{0}", self.ftp_passive_port),
+            )
             .env("WHARF_HTTP_ADDR", format!("127.0.0.1:{}", self.http_port))
             .env("WHARF_INTERNAL_TOKEN", TOKEN);
         if let Some(url) = &self.database_url {
@@ -128,7 +138,7 @@ impl Wharf {
             .expect("spawn wharf serve");
         let mut server = Server { child, log };
         let deadline = Instant::now() + Duration::from_secs(30);
-        for port in [self.grpc_port, self.http_port] {
+        for port in [self.grpc_port, self.http_port, self.ftp_port] {
             while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
                 if let Ok(Some(status)) = server.child.try_wait() {
                     panic!("wharf serve exited early: {status}: {}", server.stderr());

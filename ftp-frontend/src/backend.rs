@@ -1,0 +1,439 @@
+//! libunftp's storage back-end as a virtual tree backed by core: uploads become `IngestBatch`
+//! calls, feedback files are core's recorded answers. Nothing is kept on local disk, so any
+//! number of replicas behind one address behave as one.
+
+use std::fmt::Debug;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use tokio::io::AsyncReadExt;
+use unftp_core::storage::{Error, ErrorKind, Fileinfo, Metadata, StorageBackend};
+use wharf_proto::v1::{self as pb, value::Kind, Value};
+use wharf_proto::CoreClient;
+
+use crate::login::FtpUser;
+use crate::names::{self, Content};
+use crate::tree::{self, Folder, Node, FEEDBACK_SUFFIX};
+
+/// A virtual file or directory.
+#[derive(Debug, Clone)]
+pub struct Meta {
+    dir: bool,
+    len: u64,
+    modified: SystemTime,
+}
+
+impl Meta {
+    fn dir() -> Meta {
+        Meta {
+            dir: true,
+            len: 0,
+            modified: UNIX_EPOCH,
+        }
+    }
+
+    fn file(len: u64, created_unix: i64) -> Meta {
+        Meta {
+            dir: false,
+            len,
+            modified: UNIX_EPOCH + Duration::from_secs(created_unix.max(0) as u64),
+        }
+    }
+}
+
+impl Metadata for Meta {
+    fn len(&self) -> u64 {
+        self.len
+    }
+    fn is_dir(&self) -> bool {
+        self.dir
+    }
+    fn is_file(&self) -> bool {
+        !self.dir
+    }
+    fn is_symlink(&self) -> bool {
+        false
+    }
+    fn modified(&self) -> unftp_core::storage::Result<SystemTime> {
+        Ok(self.modified)
+    }
+    fn gid(&self) -> u32 {
+        0
+    }
+    fn uid(&self) -> u32 {
+        0
+    }
+}
+
+/// The storage back-end: one per session, all of them talking to core.
+#[derive(Debug, Clone)]
+pub struct CoreTree {
+    core: CoreClient,
+    env: pb::Environment,
+    /// Largest upload accepted, in bytes.
+    max_file_bytes: u64,
+}
+
+impl CoreTree {
+    pub fn new(core: CoreClient, env: pb::Environment, max_file_bytes: u64) -> CoreTree {
+        CoreTree {
+            core,
+            env,
+            max_file_bytes,
+        }
+    }
+
+    fn file_ref(&self, user: &FtpUser, folder: &Folder, name: &str) -> pb::FileRef {
+        pb::FileRef {
+            partner: user.partner.clone(),
+            environment: self.env as i32,
+            data_category: folder.data_category.clone(),
+            biz_key: folder.biz_key.clone(),
+            name: name.to_string(),
+        }
+    }
+
+    async fn feedback(
+        &self,
+        user: &FtpUser,
+        folder: &Folder,
+        name: &str,
+    ) -> Result<pb::GetFileResponse, Error> {
+        let mut core = self.core.clone();
+        core.get_file(self.file_ref(user, folder, name))
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(core_down)
+    }
+}
+
+fn core_down(s: tonic::Status) -> Error {
+    tracing::warn!(code = ?s.code(), msg = s.message(), "core call failed");
+    Error::new(
+        ErrorKind::LocalError,
+        format!("core unavailable, retry: {}", s.message()),
+    )
+}
+
+fn denied(why: &str) -> Error {
+    Error::new(ErrorKind::PermissionDenied, why.to_string())
+}
+
+fn missing() -> Error {
+    Error::from(ErrorKind::PermanentFileNotAvailable)
+}
+
+/// A stable 16-character batch_id for a sheet delivered as `name` (FNV-1a, hex): the same name
+/// always makes the same batch, so a re-delivery is recognised.
+fn sheet_batch_id(name: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+fn text(s: String) -> Option<Value> {
+    Some(Value {
+        kind: Some(Kind::Text(s)),
+    })
+}
+
+/// The `IngestBatch` request for an upload of `name` holding `bytes`.
+pub fn upload_request(
+    partner: &str,
+    user: &str,
+    env: pb::Environment,
+    folder: &Folder,
+    name: &str,
+    bytes: &[u8],
+) -> pb::IngestBatchRequest {
+    let mut req = pb::IngestBatchRequest {
+        partner: partner.to_string(),
+        user: user.to_string(),
+        environment: env as i32,
+        data_category: folder.data_category.clone(),
+        biz_key: folder.biz_key.clone(),
+        transport: pb::Transport::Ftp as i32,
+        source: name.to_string(),
+        ..Default::default()
+    };
+    let parsed = match names::parse(name, &folder.biz_key) {
+        Ok(p) => p,
+        Err(why) => {
+            req.bad_source = why;
+            return req;
+        }
+    };
+    req.operation = parsed.operation as i32;
+    match parsed.content {
+        Content::Json => wharf_proto::json::read_envelope(bytes, &mut req),
+        Content::Csv | Content::Xlsx => {
+            let format = if parsed.content == Content::Csv {
+                wharf_sheet::Format::Csv
+            } else {
+                wharf_sheet::Format::Xlsx
+            };
+            match wharf_sheet::read(format, bytes, &wharf_sheet::Limits::default()) {
+                Ok(sheet) => {
+                    // The whole file is one batch of one sequence.
+                    let n = sheet.rows.len().to_string();
+                    req.batch_id = text(sheet_batch_id(name));
+                    req.batch_size = text(n.clone());
+                    req.seq_id = text("1".into());
+                    req.seq_size = text(n);
+                    req.has_data = true;
+                    req.rows = sheet.rows.into_iter().map(|r| r.row).collect();
+                }
+                Err(e) => req.unreadable = e.to_string(),
+            }
+        }
+    }
+    req
+}
+
+#[async_trait]
+impl StorageBackend<FtpUser> for CoreTree {
+    type Metadata = Meta;
+
+    fn name(&self) -> &str {
+        "wharf-core"
+    }
+
+    async fn metadata<P: AsRef<Path> + Send + Debug>(
+        &self,
+        user: &FtpUser,
+        path: P,
+    ) -> unftp_core::storage::Result<Meta> {
+        match tree::resolve(path.as_ref(), &user.partner, &user.interfaces) {
+            Node::Dir(_) | Node::Interface(_) | Node::Feedback(_) => Ok(Meta::dir()),
+            Node::FeedbackFile(folder, name) => {
+                let f = self.feedback(user, &folder, &name).await?;
+                match (f.found, f.info) {
+                    (true, Some(info)) => Ok(Meta::file(info.answer_size, info.created_unix)),
+                    _ => Err(missing()),
+                }
+            }
+            Node::Upload(..) | Node::Missing => Err(missing()),
+        }
+    }
+
+    async fn list<P: AsRef<Path> + Send + Debug>(
+        &self,
+        user: &FtpUser,
+        path: P,
+    ) -> unftp_core::storage::Result<Vec<Fileinfo<PathBuf, Meta>>> {
+        let dir = |name: &str| Fileinfo {
+            path: PathBuf::from(name),
+            metadata: Meta::dir(),
+        };
+        match tree::resolve(path.as_ref(), &user.partner, &user.interfaces) {
+            Node::Dir(children) => Ok(children.iter().map(|c| dir(c)).collect()),
+            // Uploads are consumed on arrival: the folder holds only `feedback/`.
+            Node::Interface(_) => Ok(vec![dir("feedback")]),
+            Node::Feedback(folder) => {
+                let mut core = self.core.clone();
+                let files = core
+                    .list_files(pb::ListFilesRequest {
+                        partner: user.partner.clone(),
+                        environment: self.env as i32,
+                        data_category: folder.data_category,
+                        biz_key: folder.biz_key,
+                    })
+                    .await
+                    .map_err(core_down)?
+                    .into_inner()
+                    .files;
+                Ok(files
+                    .into_iter()
+                    .map(|f| Fileinfo {
+                        path: PathBuf::from(format!("{}{FEEDBACK_SUFFIX}", f.name)),
+                        metadata: Meta::file(f.answer_size, f.created_unix),
+                    })
+                    .collect())
+            }
+            _ => Err(Error::from(ErrorKind::PermanentDirectoryNotAvailable)),
+        }
+    }
+
+    async fn get<P: AsRef<Path> + Send + Debug>(
+        &self,
+        user: &FtpUser,
+        path: P,
+        start_pos: u64,
+    ) -> unftp_core::storage::Result<Box<dyn tokio::io::AsyncRead + Send + Sync + Unpin>> {
+        let Node::FeedbackFile(folder, name) =
+            tree::resolve(path.as_ref(), &user.partner, &user.interfaces)
+        else {
+            return Err(missing());
+        };
+        let f = self.feedback(user, &folder, &name).await?;
+        if !f.found {
+            return Err(missing());
+        }
+        let bytes = f.answer.into_bytes();
+        let from = usize::try_from(start_pos)
+            .unwrap_or(usize::MAX)
+            .min(bytes.len());
+        Ok(Box::new(std::io::Cursor::new(bytes[from..].to_vec())))
+    }
+
+    async fn put<
+        P: AsRef<Path> + Send + Debug,
+        R: tokio::io::AsyncRead + Send + Sync + Unpin + 'static,
+    >(
+        &self,
+        user: &FtpUser,
+        input: R,
+        path: P,
+        start_pos: u64,
+    ) -> unftp_core::storage::Result<u64> {
+        let Node::Upload(folder, name) =
+            tree::resolve(path.as_ref(), &user.partner, &user.interfaces)
+        else {
+            return Err(denied(
+                "uploads go into a /Planning/SCC/{appName}/{data_category}/{biz_key}/ folder",
+            ));
+        };
+        if start_pos != 0 {
+            return Err(denied(
+                "resuming or appending an upload is not supported: send the whole file",
+            ));
+        }
+        // Bounded: never hold more than the limit (plus one byte to notice it was crossed).
+        let mut bytes = Vec::new();
+        input
+            .take(self.max_file_bytes + 1)
+            .read_to_end(&mut bytes)
+            .await
+            .map_err(|e| Error::new(ErrorKind::ConnectionClosed, e))?;
+        if bytes.len() as u64 > self.max_file_bytes {
+            return Err(Error::new(
+                ErrorKind::ExceededStorageAllocationError,
+                format!("the file is larger than {} bytes", self.max_file_bytes),
+            ));
+        }
+        let req = upload_request(
+            &user.partner,
+            &user.username,
+            self.env,
+            &folder,
+            &name,
+            &bytes,
+        );
+        let mut core = self.core.clone();
+        let answer = core
+            .ingest_batch(req)
+            .await
+            .map_err(core_down)?
+            .into_inner();
+        tracing::info!(partner = %user.partner, file = %name, code = %answer.code, bytes = bytes.len(), "file delivered");
+        Ok(bytes.len() as u64)
+    }
+
+    async fn del<P: AsRef<Path> + Send + Debug>(
+        &self,
+        user: &FtpUser,
+        path: P,
+    ) -> unftp_core::storage::Result<()> {
+        let Node::FeedbackFile(folder, name) =
+            tree::resolve(path.as_ref(), &user.partner, &user.interfaces)
+        else {
+            return Err(denied("only feedback files can be deleted"));
+        };
+        let mut core = self.core.clone();
+        let deleted = core
+            .delete_file(self.file_ref(user, &folder, &name))
+            .await
+            .map_err(core_down)?
+            .into_inner()
+            .deleted;
+        if deleted {
+            Ok(())
+        } else {
+            Err(missing())
+        }
+    }
+
+    async fn mkd<P: AsRef<Path> + Send + Debug>(
+        &self,
+        _user: &FtpUser,
+        _path: P,
+    ) -> unftp_core::storage::Result<()> {
+        Err(denied("the folder layout is fixed"))
+    }
+
+    async fn rename<P: AsRef<Path> + Send + Debug>(
+        &self,
+        _user: &FtpUser,
+        _from: P,
+        _to: P,
+    ) -> unftp_core::storage::Result<()> {
+        Err(denied("files cannot be renamed"))
+    }
+
+    async fn rmd<P: AsRef<Path> + Send + Debug>(
+        &self,
+        _user: &FtpUser,
+        _path: P,
+    ) -> unftp_core::storage::Result<()> {
+        Err(denied("the folder layout is fixed"))
+    }
+
+    async fn cwd<P: AsRef<Path> + Send + Debug>(
+        &self,
+        user: &FtpUser,
+        path: P,
+    ) -> unftp_core::storage::Result<()> {
+        match tree::resolve(path.as_ref(), &user.partner, &user.interfaces) {
+            Node::Dir(_) | Node::Interface(_) | Node::Feedback(_) => Ok(()),
+            _ => Err(Error::from(ErrorKind::PermanentDirectoryNotAvailable)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sheet_batch_ids_are_stable_and_16_chars() {
+        let a = sheet_batch_id("bom_all_20220101000000_1.csv");
+        assert_eq!(a.len(), 16);
+        assert_eq!(a, sheet_batch_id("bom_all_20220101000000_1.csv"));
+        assert_ne!(a, sheet_batch_id("bom_all_20220101000000_2.csv"));
+    }
+
+    #[test]
+    fn a_bad_name_is_reported_not_read() {
+        let folder = Folder {
+            data_category: "t1".into(),
+            biz_key: "bom".into(),
+        };
+        let req = upload_request(
+            "P",
+            "u",
+            pb::Environment::Prod,
+            &folder,
+            "item_all_20220101000000_1",
+            b"{}",
+        );
+        assert!(req.bad_source.contains("biz_key"), "{}", req.bad_source);
+        assert!(req.rows.is_empty() && req.batch_id.is_none());
+        let req = upload_request(
+            "P",
+            "u",
+            pb::Environment::Uat,
+            &folder,
+            "bom_update_20220101000000_1",
+            br#"{"batch_id":"B"}"#,
+        );
+        assert_eq!(req.bad_source, "");
+        assert_eq!(req.operation, pb::Operation::Update as i32);
+        assert_eq!(req.transport, pb::Transport::Ftp as i32);
+        assert_eq!(req.environment, pb::Environment::Uat as i32);
+        assert!(req.batch_id.is_some());
+    }
+}

@@ -1,0 +1,121 @@
+//! FTP login through core: a wharf user's name and password. No anonymous login.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use unftp_core::auth::{
+    AuthenticationError, Authenticator, Credentials, Principal, UserDetail, UserDetailError,
+    UserDetailProvider,
+};
+use wharf_proto::v1 as pb;
+use wharf_proto::CoreClient;
+
+/// A logged-in user: who they are for core, and which interfaces their partner may use.
+#[derive(Debug, Clone)]
+pub struct FtpUser {
+    pub username: String,
+    pub partner: String,
+    /// `data_category/biz_key`
+    pub interfaces: Vec<String>,
+}
+
+impl fmt::Display for FtpUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.username, self.partner)
+    }
+}
+
+impl UserDetail for FtpUser {}
+
+/// Principals core confirmed, handed from the authenticator to the user-detail provider of
+/// the same login. Refreshed by every login; holds no secret.
+type Confirmed = Arc<Mutex<HashMap<String, FtpUser>>>;
+
+/// Checks passwords with core.
+#[derive(Debug, Clone)]
+pub struct CoreLogin {
+    core: CoreClient,
+    confirmed: Confirmed,
+}
+
+impl CoreLogin {
+    pub fn new(core: CoreClient) -> CoreLogin {
+        CoreLogin {
+            core,
+            confirmed: Arc::default(),
+        }
+    }
+
+    /// The user-detail side of this login.
+    pub fn users(&self) -> ConfirmedUsers {
+        ConfirmedUsers {
+            confirmed: self.confirmed.clone(),
+        }
+    }
+}
+
+#[async_trait]
+impl Authenticator for CoreLogin {
+    async fn authenticate(
+        &self,
+        username: &str,
+        creds: &Credentials,
+    ) -> Result<Principal, AuthenticationError> {
+        let Some(password) = creds.password.as_deref().filter(|p| !p.is_empty()) else {
+            return Err(AuthenticationError::BadPassword);
+        };
+        let mut core = self.core.clone();
+        let answer = core
+            .authenticate(pb::AuthenticateRequest {
+                username: username.to_string(),
+                password: password.to_string(),
+            })
+            .await;
+        match answer {
+            Ok(p) => {
+                let p = p.into_inner();
+                let user = FtpUser {
+                    username: username.to_string(),
+                    partner: p.partner,
+                    interfaces: p.interfaces,
+                };
+                if let Ok(mut map) = self.confirmed.lock() {
+                    map.insert(username.to_string(), user);
+                }
+                Ok(Principal {
+                    username: username.to_string(),
+                })
+            }
+            Err(s) if s.code() == tonic::Code::Unauthenticated => {
+                Err(AuthenticationError::BadPassword)
+            }
+            Err(s) => Err(AuthenticationError::new(format!(
+                "core unavailable: {}",
+                s.message()
+            ))),
+        }
+    }
+}
+
+/// Hands libunftp the user core confirmed at login.
+#[derive(Debug, Clone)]
+pub struct ConfirmedUsers {
+    confirmed: Confirmed,
+}
+
+#[async_trait]
+impl UserDetailProvider for ConfirmedUsers {
+    type User = FtpUser;
+
+    async fn provide_user_detail(&self, principal: &Principal) -> Result<FtpUser, UserDetailError> {
+        self.confirmed
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&principal.username).cloned())
+            .ok_or_else(|| UserDetailError::UserNotFound {
+                username: principal.username.clone(),
+            })
+    }
+}

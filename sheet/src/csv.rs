@@ -1,0 +1,120 @@
+//! CSV as RFC 4180 describes it: comma-separated, fields optionally in double quotes (a quote
+//! inside doubled, commas and line breaks inside kept), records ended by `\r\n`, `\n` or a lone
+//! `\r`. UTF-8, with or without a byte-order mark. Every cell is text.
+//!
+//! Row numbers are record numbers (a quoted line break does not start a new row), which is
+//! what a spreadsheet program shows when it opens the file; blank lines are rows too.
+
+use wharf_proto::v1::value::Kind;
+
+use crate::{assemble, check_size, column_name, CellBudget, Limits, RawRow, Sheet, SheetError};
+
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Read a CSV file: row 1 holds the field names, every later non-empty row is a data row.
+pub fn read_csv(bytes: &[u8], limits: &Limits) -> Result<Sheet, SheetError> {
+    check_size(bytes, limits)?;
+    if bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF") {
+        return Err(SheetError::Csv {
+            line: 1,
+            msg: "the file is UTF-16 text; save it as \"CSV UTF-8 (comma delimited)\"".into(),
+        });
+    }
+    if bytes.starts_with(b"PK\x03\x04") {
+        return Err(SheetError::NotASheet(
+            "this is an Excel workbook (.xlsx), not a CSV file: send it named .xlsx, or save it as \"CSV UTF-8 (comma delimited)\"".into(),
+        ));
+    }
+    let data = bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes);
+    assemble(records(data, limits)?)
+}
+
+/// Split `data` into records of non-empty cells; records without a filled cell are left out.
+fn records(data: &[u8], limits: &Limits) -> Result<Vec<RawRow>, SheetError> {
+    let mut budget = CellBudget::new(limits);
+    let mut rows = Vec::new();
+    let mut line: u32 = 0;
+    let mut i = 0;
+    let n = data.len();
+    let mut field: Vec<u8> = Vec::new();
+    while i < n {
+        line = line.saturating_add(1);
+        let mut cells: Vec<(u32, Kind)> = Vec::new();
+        let mut col: u32 = 0;
+        // One field per turn; the record ends at a line break or the end of the data.
+        loop {
+            field.clear();
+            if i < n && data[i] == b'"' {
+                i += 1;
+                loop {
+                    let Some(q) = data[i..].iter().position(|&b| b == b'"') else {
+                        return Err(SheetError::Csv {
+                            line,
+                            msg: format!(
+                                "the quoted value in column {} is never closed (a \" is missing)",
+                                column_name(col)
+                            ),
+                        });
+                    };
+                    field.extend_from_slice(&data[i..i + q]);
+                    i += q + 1;
+                    if data.get(i) == Some(&b'"') {
+                        field.push(b'"');
+                        i += 1;
+                    } else {
+                        break;
+                    }
+                }
+                if i < n && !matches!(data[i], b',' | b'\r' | b'\n') {
+                    return Err(SheetError::Csv {
+                        line,
+                        msg: format!(
+                            "column {}: text follows the closing quote of a quoted value (a quote inside a quoted value must be doubled: \"\")",
+                            column_name(col)
+                        ),
+                    });
+                }
+            } else {
+                let end = data[i..]
+                    .iter()
+                    .position(|&b| matches!(b, b',' | b'\r' | b'\n'))
+                    .map_or(n, |p| i + p);
+                field.extend_from_slice(&data[i..end]);
+                i = end;
+            }
+            if !field.is_empty() {
+                let text = std::str::from_utf8(&field).map_err(|_| SheetError::Csv {
+                    line,
+                    msg: format!(
+                        "column {} is not UTF-8 text; save the file as \"CSV UTF-8 (comma delimited)\"",
+                        column_name(col)
+                    ),
+                })?;
+                budget.take()?;
+                cells.push((col, Kind::Text(text.to_string())));
+            }
+            match data.get(i) {
+                Some(b',') => {
+                    i += 1;
+                    col = col.saturating_add(1);
+                }
+                Some(b'\r') => {
+                    i += 1;
+                    if data.get(i) == Some(&b'\n') {
+                        i += 1;
+                    }
+                    break;
+                }
+                Some(b'\n') => {
+                    i += 1;
+                    break;
+                }
+                _ => break,
+            }
+        }
+        if !cells.is_empty() {
+            rows.push(RawRow { line, cells });
+        }
+    }
+    Ok(rows)
+}

@@ -1,0 +1,271 @@
+//! Partners' spreadsheets (`.csv`, `.xlsx`) turned into rows, for every door that takes them
+//! (the FTP front-end and the upload page).
+//!
+//! This crate owns reading a sheet's bytes: the first row gives the field names, every later
+//! row becomes one [`SheetRow`] of field name -> value, numbered with the spreadsheet's own
+//! row numbers (the header is row 1), so a door can report "row 7" exactly as the partner sees
+//! it. It also owns the limits that keep a hostile file from exhausting memory (input size,
+//! filled cells, zip bombs).
+//!
+//! It must not judge the data: types, lengths, decimals, dates, required and unknown fields
+//! are core's rules (`wharf-core`'s `validate.rs`). This crate only reads: a number cell is
+//! passed on as a number's text, a text cell as text, an empty cell as an absent field, and a
+//! filled cell under a column with no field name under a synthetic name (`column F`) so that
+//! core reports it instead of the data being dropped. Errors here are only about the file
+//! itself (not a sheet, damaged, too large, the header row unusable).
+#![forbid(unsafe_code)]
+
+mod csv;
+mod xlsx;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+
+use wharf_proto::v1::value::Kind;
+use wharf_proto::v1::{Field, Row, Value};
+
+pub use crate::csv::read_csv;
+pub use crate::xlsx::read_xlsx;
+
+/// How much a sheet may hold. The defaults suit the upload page and FTP (a sequence holds at
+/// most 5,000 rows; a batch may be bigger, but one file is one read).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest input accepted, in bytes (the file as received).
+    pub max_bytes: usize,
+    /// The most filled cells (header included) one sheet may have; empty cells do not count.
+    pub max_cells: usize,
+    /// XLSX only: the most bytes the workbook's parts may unpack to, all parts together.
+    pub max_unzipped_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_bytes: 64 << 20,
+            max_cells: 5_000_000,
+            max_unzipped_bytes: 512 << 20,
+        }
+    }
+}
+
+/// One data row of a sheet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SheetRow {
+    /// The spreadsheet's row number: the header is row 1, so the first data row is usually 2.
+    /// Empty rows are skipped but still counted, so this is the number the partner sees.
+    pub line: u32,
+    /// The filled cells, in column order, as fields named after the header.
+    pub row: Row,
+}
+
+/// A sheet read: its field names and its non-empty data rows.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Sheet {
+    /// The field names of row 1, trimmed, in column order (column A first).
+    pub header: Vec<String>,
+    /// The data rows that hold at least one filled cell, in row order.
+    pub rows: Vec<SheetRow>,
+}
+
+/// The file formats a sheet can come in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Comma-separated values, RFC 4180, UTF-8.
+    Csv,
+    /// An Office Open XML workbook (Excel 2007 and later).
+    Xlsx,
+}
+
+impl Format {
+    /// The format for a file name's extension (`.csv`, `.xlsx`, any case), if it is a sheet.
+    pub fn from_file_name(name: &str) -> Option<Format> {
+        let (_, ext) = name.rsplit_once('.')?;
+        if ext.eq_ignore_ascii_case("csv") {
+            Some(Format::Csv)
+        } else if ext.eq_ignore_ascii_case("xlsx") {
+            Some(Format::Xlsx)
+        } else {
+            None
+        }
+    }
+}
+
+/// Read a sheet of the given format.
+pub fn read(format: Format, bytes: &[u8], limits: &Limits) -> Result<Sheet, SheetError> {
+    match format {
+        Format::Csv => read_csv(bytes, limits),
+        Format::Xlsx => read_xlsx(bytes, limits),
+    }
+}
+
+/// Why a file could not be read as a sheet. The messages are written for the partner's
+/// business user: they name rows and columns as the spreadsheet shows them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SheetError {
+    /// The input is larger than [`Limits::max_bytes`].
+    #[error("the file is too large ({size} bytes; at most {limit} bytes are accepted): split it into smaller files")]
+    TooLarge { size: usize, limit: usize },
+    /// The sheet has more filled cells than [`Limits::max_cells`].
+    #[error("the sheet has more than {limit} filled cells: split it into smaller files")]
+    TooManyCells { limit: usize },
+    /// The workbook would unpack to too much data, or one of its parts is packed suspiciously
+    /// tightly (a zip bomb). Refused before anything is unpacked.
+    #[error("the workbook is refused: {reason}")]
+    ZipBomb { reason: String },
+    /// The bytes are not a workbook (or not one that can be read): garbage, a CSV file named
+    /// `.xlsx`, an old `.xls` file, a password-protected or damaged workbook.
+    #[error("{0}")]
+    NotASheet(String),
+    /// No filled cell at all.
+    #[error("the sheet is empty: row 1 must hold the field names and the rows below it the data")]
+    Empty,
+    /// Row 1 is empty while later rows are not.
+    #[error("row 1 is empty: it must hold the field names")]
+    EmptyHeader,
+    /// A column of row 1 left of the last field name has no name.
+    #[error(
+        "column {column} has no name in row 1 (every column up to the last field name needs one)"
+    )]
+    BlankHeader { column: String },
+    /// The same field name twice in row 1.
+    #[error("field {name} appears twice in row 1 (columns {first} and {second})")]
+    DuplicateHeader {
+        name: String,
+        first: String,
+        second: String,
+    },
+    /// A CSV file that breaks the format at a row (row numbers as a spreadsheet shows them).
+    #[error("row {line}: {msg}")]
+    Csv { line: u32, msg: String },
+}
+
+/// `A` for column 0, `Z` for 25, `AA` for 26: the spreadsheet's column letters.
+pub fn column_name(col: u32) -> String {
+    let mut n = u64::from(col) + 1;
+    let mut letters = Vec::new();
+    while n > 0 {
+        let rem = ((n - 1) % 26) as u8;
+        letters.push(b'A' + rem);
+        n = (n - 1) / 26;
+    }
+    letters.reverse();
+    String::from_utf8(letters).unwrap_or_default()
+}
+
+/// A row as a reader found it: its filled cells (column, value), in column order.
+#[derive(Debug)]
+pub(crate) struct RawRow {
+    pub(crate) line: u32,
+    pub(crate) cells: Vec<(u32, Kind)>,
+}
+
+pub(crate) fn check_size(bytes: &[u8], limits: &Limits) -> Result<(), SheetError> {
+    if bytes.len() > limits.max_bytes {
+        return Err(SheetError::TooLarge {
+            size: bytes.len(),
+            limit: limits.max_bytes,
+        });
+    }
+    Ok(())
+}
+
+/// Counts filled cells against [`Limits::max_cells`] while a reader goes.
+pub(crate) struct CellBudget {
+    used: usize,
+    limit: usize,
+}
+
+impl CellBudget {
+    pub(crate) fn new(limits: &Limits) -> Self {
+        CellBudget {
+            used: 0,
+            limit: limits.max_cells,
+        }
+    }
+
+    pub(crate) fn take(&mut self) -> Result<(), SheetError> {
+        self.used += 1;
+        if self.used > self.limit {
+            return Err(SheetError::TooManyCells { limit: self.limit });
+        }
+        Ok(())
+    }
+}
+
+/// Rows (non-empty ones only, in row order) into a [`Sheet`]: row 1 is the header.
+pub(crate) fn assemble(rows: Vec<RawRow>) -> Result<Sheet, SheetError> {
+    let mut rows = rows.into_iter();
+    let first = rows.next().ok_or(SheetError::Empty)?;
+    if first.line != 1 {
+        return Err(SheetError::EmptyHeader);
+    }
+    let header = header_names(first.cells)?;
+    let width = header.len() as u64;
+    let rows = rows
+        .map(|raw| {
+            let fields = raw
+                .cells
+                .into_iter()
+                .map(|(col, kind)| Field {
+                    name: if u64::from(col) < width {
+                        header[col as usize].clone()
+                    } else {
+                        format!("column {}", column_name(col))
+                    },
+                    value: Some(Value { kind: Some(kind) }),
+                })
+                .collect();
+            SheetRow {
+                line: raw.line,
+                row: Row {
+                    fields,
+                    ..Default::default()
+                },
+            }
+        })
+        .collect();
+    Ok(Sheet { header, rows })
+}
+
+/// Row 1's cells (in column order) into field names: trimmed, none blank up to the last one,
+/// none repeated. The first problem from the left is reported.
+fn header_names(cells: Vec<(u32, Kind)>) -> Result<Vec<String>, SheetError> {
+    let mut header: Vec<String> = Vec::new();
+    let mut seen: HashMap<String, u32> = HashMap::new();
+    for (col, kind) in cells {
+        let name = kind_text(kind).trim().to_string();
+        if name.is_empty() {
+            continue;
+        }
+        let expected = header.len() as u32;
+        if col != expected {
+            return Err(SheetError::BlankHeader {
+                column: column_name(expected),
+            });
+        }
+        if let Some(&first) = seen.get(&name) {
+            return Err(SheetError::DuplicateHeader {
+                name,
+                first: column_name(first),
+                second: column_name(col),
+            });
+        }
+        seen.insert(name.clone(), col);
+        header.push(name);
+    }
+    if header.is_empty() {
+        return Err(SheetError::EmptyHeader);
+    }
+    Ok(header)
+}
+
+fn kind_text(kind: Kind) -> String {
+    match kind {
+        Kind::Text(s) | Kind::Number(s) | Kind::Json(s) => s,
+        Kind::Boolean(b) => b.to_string(),
+        Kind::Null(_) => String::new(),
+    }
+}
