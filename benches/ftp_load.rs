@@ -79,7 +79,7 @@ fn main() {
     let passive = 42000 + (std::process::id() % 500) as u16 * 8;
     let partner = format!("FTPB{}", std::process::id());
     let user = format!("ftpbench{}", std::process::id());
-    let wharf = |args: &[&str], stdin: &str| {
+    let command = |args: &[&str]| {
         let mut c = Command::new(bin);
         c.args(args)
             .env("WHARF_DATABASE_URL", &url)
@@ -92,23 +92,21 @@ fn main() {
                 format!("{passive}-{}", passive + 7),
             )
             .env("RUST_LOG", "warn")
-            .stdin(Stdio::piped())
             .stderr(Stdio::null());
-        if stdin.is_empty() {
-            return c.spawn().expect("wharf");
-        }
-        let mut child = c.spawn().expect("wharf");
+        c
+    };
+    let run = |args: &[&str], stdin: &str| {
+        let mut child = command(args).stdin(Stdio::piped()).spawn().expect("wharf");
         std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), stdin.as_bytes())
             .expect("stdin");
         assert!(child.wait().expect("wait").success());
-        child
     };
-    wharf(&["partner", "add", &partner], "bench-secret-1\n");
-    wharf(
+    run(&["partner", "add", &partner], "bench-secret-1\n");
+    run(
         &["user", "add", &user, "--partner", &partner],
         "bench-password-1\n",
     );
-    let mut server = wharf(&["serve"], "");
+    let mut server = command(&["serve"]).spawn().expect("wharf serve");
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(("127.0.0.1", ftp_port)).is_err() {
         assert!(Instant::now() < deadline, "wharf serve did not listen");
