@@ -42,19 +42,21 @@ fn session(port: u16, user: &str, dir: &str) -> FtpStream {
     ftp
 }
 
-/// Upload file `n` and wait until its feedback lists; returns the time taken.
-fn deliver(ftp: &mut FtpStream, n: usize) -> Duration {
+/// Upload file `n` and (with `poll`) wait until its feedback lists; returns the time taken.
+fn deliver(ftp: &mut FtpStream, n: usize, poll: bool) -> Duration {
     let name = format!("bom_insert_20221001003000_{n}.json");
     let body = envelope(n);
     let started = Instant::now();
     ftp.put_file(&name, &mut Cursor::new(body)).expect("STOR");
     let feedback = format!("{name}.result.json");
-    loop {
-        let listed = ftp.nlst(Some("feedback")).expect("NLST");
-        if listed.iter().any(|l| l.ends_with(&feedback)) {
-            break;
+    if poll {
+        loop {
+            let listed = ftp.nlst(Some("feedback")).expect("NLST");
+            if listed.iter().any(|l| l.ends_with(&feedback)) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
         }
-        std::thread::sleep(Duration::from_millis(5));
     }
     let elapsed = started.elapsed();
     let answer = ftp
@@ -75,8 +77,8 @@ fn main() {
     let bin = env!("CARGO_BIN_EXE_wharf");
     let data_dir = std::env::temp_dir().join(format!("wharf-ftp-bench-{}", std::process::id()));
     let (http, grpc, ftp_port) = (free_port(), free_port(), free_port());
-    // Eight passive ports for four sessions; a range above the ephemeral ones in use here.
-    let passive = 42000 + (std::process::id() % 500) as u16 * 8;
+    // Passive ports for four sessions, with room: libunftp picks one at random per transfer.
+    let passive = 42000 + (std::process::id() % 100) as u16 * 64;
     let partner = format!("FTPB{}", std::process::id());
     let user = format!("ftpbench{}", std::process::id());
     let command = |args: &[&str]| {
@@ -89,7 +91,7 @@ fn main() {
             .env("WHARF_FTP_ADDR", format!("127.0.0.1:{ftp_port}"))
             .env(
                 "WHARF_FTP_PASSIVE_PORTS",
-                format!("{passive}-{}", passive + 7),
+                format!("{passive}-{}", passive + 63),
             )
             .env("RUST_LOG", "warn")
             .stderr(Stdio::null());
@@ -115,7 +117,7 @@ fn main() {
     let dir = format!("/Planning/SCC/{partner}/t1/bom");
 
     let mut ftp = session(ftp_port, &user, &dir);
-    let mut times: Vec<Duration> = (0..files).map(|n| deliver(&mut ftp, n)).collect();
+    let mut times: Vec<Duration> = (0..files).map(|n| deliver(&mut ftp, n, true)).collect();
     let _ = ftp.quit();
     times.sort();
 
@@ -127,7 +129,7 @@ fn main() {
             std::thread::spawn(move || {
                 let mut ftp = session(ftp_port, &user, &dir);
                 for k in 0..per_session {
-                    deliver(&mut ftp, 10_000 + s * 1000 + k);
+                    deliver(&mut ftp, 10_000 + s * 1000 + k, false);
                 }
                 let _ = ftp.quit();
             })

@@ -7,6 +7,10 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// Passive ports per test server: libunftp picks one at random per transfer, and a port
+/// just used may still be held.
+const PASSIVE_PORTS: u16 = 16;
+
 pub const TOKEN: &str = "e2e-internal-token-0123456789";
 
 /// Which store a test runs against.
@@ -23,7 +27,7 @@ pub struct Wharf {
     pub grpc_port: u16,
     /// Where `wharf serve` puts the HTTP API.
     pub http_port: u16,
-    /// FTP control port, and the one passive data port of this server.
+    /// FTP control port, and the first of this server's passive data ports.
     pub ftp_port: u16,
     pub ftp_passive_port: u16,
     pub extra_env: Vec<(String, String)>,
@@ -34,6 +38,29 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port")
+}
+
+/// The first of `n` consecutive ports that were all free a moment ago (FTP passive ranges).
+pub fn free_port_range(n: u16) -> u16 {
+    for attempt in 0..200u32 {
+        let seed = std::process::id()
+            .wrapping_mul(7919)
+            .wrapping_add(attempt.wrapping_mul(104_729))
+            .wrapping_add(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.subsec_nanos())
+                    .unwrap_or(0),
+            );
+        let base = 20_000 + (seed % 20_000) as u16;
+        let held: Vec<_> = (base..base + n)
+            .map_while(|p| TcpListener::bind(("127.0.0.1", p)).ok())
+            .collect();
+        if held.len() == usize::from(n) {
+            return base;
+        }
+    }
+    panic!("no {n} consecutive free ports")
 }
 
 pub fn unique(prefix: &str) -> String {
@@ -65,7 +92,7 @@ impl Wharf {
             grpc_port: free_port(),
             http_port: free_port(),
             ftp_port: free_port(),
-            ftp_passive_port: free_port(),
+            ftp_passive_port: free_port_range(PASSIVE_PORTS),
             extra_env: Vec::new(),
         }
     }
@@ -81,7 +108,11 @@ impl Wharf {
             .env("WHARF_FTP_ADDR", format!("127.0.0.1:{}", self.ftp_port))
             .env(
                 "WHARF_FTP_PASSIVE_PORTS",
-                format!("{0}-{0}", self.ftp_passive_port),
+                format!(
+                    "{}-{}",
+                    self.ftp_passive_port,
+                    self.ftp_passive_port + PASSIVE_PORTS - 1
+                ),
             )
             .env("WHARF_HTTP_ADDR", format!("127.0.0.1:{}", self.http_port))
             .env("WHARF_INTERNAL_TOKEN", TOKEN);

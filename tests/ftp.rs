@@ -1,0 +1,1187 @@
+//! End to end over FTP: the real `wharf serve`, used with a real FTP client (suppaftp, passive
+//! mode) and curl for FTPS, as a partner would use it (SPEC §4-§6, seed 001), against the
+//! embedded SQLite store and a real PostgreSQL. One server per test.
+
+mod util;
+
+use std::io::{Cursor, Write};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use suppaftp::types::FileType;
+use suppaftp::{FtpError, FtpStream};
+use util::{unique, Backend, Wharf};
+
+const SECRET: &str = "client-secret-1";
+const PASSWORD: &str = "password-123";
+
+/// Seed 002's request example, verbatim.
+const SEED_002: &str = r#"{
+  "batch_id": "100055",
+  "batch_size": 1,
+  "seq_id": "1",
+  "seq_size": 1,
+  "data": [
+    {
+      "child_item": "123",
+      "effective_end_date": "2022-09-14",
+      "effective_start_date": "2022-09-14",
+      "father_item": "213",
+      "priority": 10.2,
+      "quantity_per": 10.1,
+      "split": 0.28,
+      "vendor_child_item": "eee",
+      "vendor_code": "eee",
+      "vendor_father_item": "ee",
+      "version": "20220914"
+    }
+  ]
+}"#;
+
+/// The t1/bom fields of SPEC §3, in the order a template sheet would have them.
+const BOM_FIELDS: [&str; 11] = [
+    "vendor_code",
+    "vendor_father_item",
+    "father_item",
+    "vendor_child_item",
+    "child_item",
+    "quantity_per",
+    "effective_start_date",
+    "effective_end_date",
+    "priority",
+    "split",
+    "version",
+];
+
+// ---------------------------------------------------------------------------------------------
+// set-up
+
+fn add_partner(w: &Wharf, interfaces: Option<&str>) -> String {
+    let name = unique("P");
+    let mut args = vec!["partner", "add", name.as_str()];
+    if let Some(list) = interfaces {
+        args.extend(["--interfaces", list]);
+    }
+    w.ok(&args, &format!("{SECRET}\n"));
+    name
+}
+
+fn add_user(w: &Wharf, partner: &str) -> String {
+    let name = unique("u");
+    w.ok(
+        &["user", "add", &name, "--partner", partner],
+        &format!("{PASSWORD}\n"),
+    );
+    name
+}
+
+/// The upload folder of t1/bom for `partner`.
+fn bom_dir(partner: &str) -> String {
+    format!("/Planning/SCC/{partner}/t1/bom")
+}
+
+// ---------------------------------------------------------------------------------------------
+// FTP
+
+/// A control connection to the server's FTP port, not logged in yet.
+fn connect(w: &Wharf) -> FtpStream {
+    let ftp = FtpStream::connect(("127.0.0.1", w.ftp_port)).expect("connect to the FTP port");
+    ftp.get_ref()
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("read timeout");
+    ftp
+}
+
+/// Logged in, binary transfers (bytes go as they are: no CRLF conversion).
+fn login(w: &Wharf, user: &str) -> FtpStream {
+    let mut ftp = connect(w);
+    ftp.login(user, PASSWORD)
+        .unwrap_or_else(|e| panic!("{user} logs in: {e:?}"));
+    ftp.transfer_type(FileType::Binary).expect("TYPE I");
+    ftp
+}
+
+/// The FTP reply code a refused command got (0 when it was not a reply at all).
+fn reply_code<T: std::fmt::Debug>(r: Result<T, FtpError>) -> u32 {
+    match r {
+        Ok(v) => panic!("expected a refusal, got {v:?}"),
+        // suppaftp knows no name for some codes (534 "TLS required"): read the reply line.
+        Err(FtpError::UnexpectedResponse(resp)) => match resp.status.code() {
+            0 => String::from_utf8_lossy(&resp.body)
+                .get(..3)
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0),
+            code => code,
+        },
+        Err(other) => {
+            eprintln!("not a reply: {other:?}");
+            0
+        }
+    }
+}
+
+/// Assert a command was refused with a permanent negative reply (5xx).
+#[track_caller]
+fn refused<T: std::fmt::Debug>(what: &str, r: Result<T, FtpError>) -> u32 {
+    let code = reply_code(r);
+    assert!((500..600).contains(&code), "{what}: reply {code}, want 5xx");
+    code
+}
+
+/// STOR `name` (relative to the working directory, or absolute) with `body`.
+fn put(ftp: &mut FtpStream, name: &str, body: &[u8]) -> Result<u64, FtpError> {
+    ftp.put_file(name, &mut Cursor::new(body.to_vec()))
+}
+
+/// RETR a feedback file and parse it.
+fn get_json(ftp: &mut FtpStream, path: &str) -> Value {
+    let bytes = ftp
+        .retr_as_buffer(path)
+        .unwrap_or_else(|e| panic!("RETR {path}: {e:?}"))
+        .into_inner();
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+        panic!(
+            "{path} is not JSON ({e}): {}",
+            String::from_utf8_lossy(&bytes)
+        )
+    })
+}
+
+/// NLST of `path`, sorted.
+fn names(ftp: &mut FtpStream, path: &str) -> Vec<String> {
+    let mut n = ftp
+        .nlst(Some(path))
+        .unwrap_or_else(|e| panic!("NLST {path}: {e:?}"));
+    n.sort();
+    n
+}
+
+/// Upload `body` as `name` into `dir` and return its feedback file, after checking that the
+/// feedback folder lists it.
+fn deliver(ftp: &mut FtpStream, dir: &str, name: &str, body: &[u8]) -> Value {
+    put(ftp, &format!("{dir}/{name}"), body).unwrap_or_else(|e| panic!("STOR {dir}/{name}: {e:?}"));
+    let feedback = format!("{name}.result.json");
+    let listed = names(ftp, &format!("{dir}/feedback"));
+    assert!(
+        listed.contains(&feedback),
+        "feedback/{feedback} is listed: {listed:?}"
+    );
+    get_json(ftp, &format!("{dir}/feedback/{feedback}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// data
+
+/// Seed 002's row with `vendor_father_item` (part of the business key) set to `key`.
+fn bom_row(key: &str) -> Value {
+    json!({
+        "child_item": "123",
+        "effective_end_date": "2022-09-14",
+        "effective_start_date": "2022-09-14",
+        "father_item": "213",
+        "priority": "10.2",
+        "quantity_per": "10.1",
+        "split": "0.28",
+        "vendor_child_item": "eee",
+        "vendor_code": "eee",
+        "vendor_father_item": key,
+        "version": "20220914"
+    })
+}
+
+fn bom_row_with(key: &str, set: &[(&str, &str)]) -> Value {
+    let mut row = bom_row(key);
+    for (k, v) in set {
+        row[*k] = json!(v);
+    }
+    row
+}
+
+fn envelope(batch_id: &str, batch_size: usize, seq_id: &str, rows: Vec<Value>) -> String {
+    json!({
+        "batch_id": batch_id,
+        "batch_size": batch_size,
+        "seq_id": seq_id,
+        "seq_size": rows.len(),
+        "data": rows,
+    })
+    .to_string()
+}
+
+type Problem = (Option<u64>, String, String);
+
+/// (index, type, fields) of every verify entry in an answer's `result`.
+fn problems(result: &Value) -> Vec<Problem> {
+    let mut out = Vec::new();
+    for p in result.as_array().expect("result is an array") {
+        let index = p.get("index").and_then(Value::as_u64);
+        for v in p["verify"].as_array().expect("verify is an array") {
+            out.push((
+                index,
+                v["type"].as_str().expect("type").to_string(),
+                v["fields"].as_str().expect("fields").to_string(),
+            ));
+        }
+    }
+    out
+}
+
+fn problem(index: Option<u64>, ty: &str, fields: &str) -> Problem {
+    (index, ty.to_string(), fields.to_string())
+}
+
+#[track_caller]
+fn expect_code(answer: &Value, code: &str) {
+    assert_eq!(answer["code"], code, "{answer}");
+    assert!(answer["msg"].is_string(), "{answer}");
+}
+
+/// `wharf export t1 bom` of `partner` (prod), one value per line.
+fn export(w: &Wharf, partner: &str) -> Vec<Value> {
+    w.ok(&["export", "t1", "bom", "--partner", partner], "")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+/// The sorted `vendor_father_item`s of exported t1/bom rows.
+fn keys(rows: &[Value]) -> Vec<String> {
+    let mut k: Vec<String> = rows
+        .iter()
+        .map(|r| r["vendor_father_item"].as_str().expect("a key").to_string())
+        .collect();
+    k.sort();
+    k
+}
+
+fn row_of<'a>(rows: &'a [Value], key: &str) -> &'a Value {
+    rows.iter()
+        .find(|r| r["vendor_father_item"] == key)
+        .unwrap_or_else(|| panic!("no row {key} in {rows:?}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// curl (the HTTP API for comparison, and FTPS)
+
+fn curl(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new("curl")
+        .args(["-s", "-S", "--max-time", "60"])
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn curl");
+    if let Some(body) = stdin {
+        let mut pipe = child.stdin.take().expect("curl stdin");
+        let _ = pipe.write_all(body);
+    }
+    child.wait_with_output().expect("wait curl")
+}
+
+#[track_caller]
+fn curl_ok(args: &[&str], stdin: Option<&[u8]>) -> String {
+    let out = curl(args, stdin);
+    assert!(
+        out.status.success(),
+        "curl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+/// POST a JSON body to the HTTP API's t1/bom with HTTP Basic; returns the answer.
+fn http_post_bom(w: &Wharf, user: &str, body: &str) -> Value {
+    let url = format!("{}/v1.0/scc/data/sync/t1/bom", w.http_url());
+    let auth = format!("{user}:{PASSWORD}");
+    let out = curl_ok(
+        &[
+            "-X",
+            "POST",
+            "-u",
+            &auth,
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            "@-",
+            &url,
+        ],
+        Some(body.as_bytes()),
+    );
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("HTTP answer is not JSON ({e}): {out}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// scenarios
+
+/// Logins (wrong password, unknown user, anonymous refused), the virtual tree and the
+/// interfaces a partner may use.
+fn login_and_tree(backend: Backend) {
+    let w = Wharf::new(backend);
+    let partner = add_partner(&w, None);
+    let user = add_user(&w, &partner);
+    let limited = add_partner(&w, Some("odm/master_data"));
+    let limited_user = add_user(&w, &limited);
+    let _server = w.serve();
+
+    for (what, name, password) in [
+        ("a wrong password", user.as_str(), "wrong-password"),
+        ("an unknown user", "nobody-here", PASSWORD),
+        ("anonymous", "anonymous", "guest@example.com"),
+        ("anonymous, empty password", "anonymous", ""),
+    ] {
+        let mut ftp = connect(&w);
+        let code = reply_code(ftp.login(name, password));
+        assert_eq!(code, 530, "{what} is refused with 530");
+        // Not logged in: nothing can be read.
+        let code = reply_code(ftp.pwd());
+        assert_eq!(code, 530, "{what}: PWD before a login");
+    }
+
+    let mut ftp = login(&w, &user);
+    assert_eq!(ftp.pwd().unwrap(), "/");
+    let lines = ftp.list(None).expect("LIST /");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.split_whitespace().last() == Some("Planning")),
+        "LIST / shows Planning: {lines:?}"
+    );
+    assert_eq!(names(&mut ftp, "/"), ["Planning"]);
+    for dir in ["Planning", "SCC", partner.as_str(), "t1", "bom"] {
+        ftp.cwd(dir)
+            .unwrap_or_else(|e| panic!("CWD {dir} (relative): {e:?}"));
+    }
+    assert_eq!(ftp.pwd().unwrap(), bom_dir(&partner));
+    assert_eq!(
+        names(&mut ftp, "."),
+        ["feedback"],
+        "the folder holds feedback only"
+    );
+    let lines = ftp.list(None).expect("LIST bom");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with('d') && lines[0].ends_with(" feedback"),
+        "{lines:?}"
+    );
+    assert!(
+        names(&mut ftp, "feedback").is_empty(),
+        "nothing delivered yet"
+    );
+    ftp.cwd("feedback").expect("CWD feedback");
+    ftp.cwd("/").expect("CWD /");
+    ftp.cwd(bom_dir(&partner)).expect("CWD absolute");
+    let _ = ftp.quit();
+
+    // A partner limited to odm/master_data sees odm only and cannot enter t1.
+    let mut ftp = login(&w, &limited_user);
+    assert_eq!(
+        names(&mut ftp, &format!("/Planning/SCC/{limited}")),
+        ["odm"]
+    );
+    assert_eq!(
+        names(&mut ftp, &format!("/Planning/SCC/{limited}/odm")),
+        ["master_data"]
+    );
+    refused(
+        "CWD t1 of a limited partner",
+        ftp.cwd(format!("/Planning/SCC/{limited}/t1")),
+    );
+    refused(
+        "CWD t1/bom of a limited partner",
+        ftp.cwd(bom_dir(&limited)),
+    );
+    let r = put(
+        &mut ftp,
+        &format!("{}/bom_insert_20221001003000_1.json", bom_dir(&limited)),
+        SEED_002.as_bytes(),
+    );
+    refused("STOR into t1/bom of a limited partner", r);
+    ftp.cwd(format!("/Planning/SCC/{limited}/odm/master_data"))
+        .expect("CWD odm/master_data");
+    assert_eq!(names(&mut ftp, "."), ["feedback"]);
+    let _ = ftp.quit();
+    assert!(export(&w, &partner).is_empty());
+}
+
+/// Seed 002's example as a `.json` file and without an extension.
+fn seed_json(backend: Backend) {
+    let w = Wharf::new(backend);
+    let partner = add_partner(&w, None);
+    let user = add_user(&w, &partner);
+    let lcfc = add_partner(&w, None);
+    let lcfc_user = add_user(&w, &lcfc);
+    let _server = w.serve();
+    let dir = bom_dir(&partner);
+
+    let mut ftp = login(&w, &user);
+    ftp.cwd(&dir).expect("CWD bom");
+    let name = "bom_insert_20221001003000_001.json";
+    let fb = deliver(&mut ftp, &dir, name, SEED_002.as_bytes());
+    expect_code(&fb, "0");
+    assert!(fb.get("result").is_none(), "no result on success: {fb}");
+    // Relative names from the working directory reach the same file.
+    let again = get_json(&mut ftp, &format!("feedback/{name}.result.json"));
+    assert_eq!(again, fb);
+    // The upload itself is consumed: the folder still lists only `feedback`.
+    assert_eq!(names(&mut ftp, "."), ["feedback"]);
+    assert_eq!(names(&mut ftp, "feedback"), [format!("{name}.result.json")]);
+    let size = ftp
+        .size(format!("feedback/{name}.result.json"))
+        .expect("SIZE of a feedback file");
+    let body = ftp
+        .retr_as_buffer(&format!("feedback/{name}.result.json"))
+        .unwrap()
+        .into_inner();
+    assert_eq!(size, body.len(), "SIZE matches the bytes sent");
+
+    let rows = export(&w, &partner);
+    assert_eq!(
+        rows,
+        [json!({
+            "vendor_code": "eee",
+            "vendor_father_item": "ee",
+            "vendor_parent_item": "NA",
+            "father_item": "213",
+            "vendor_child_item": "eee",
+            "child_item": "123",
+            "quantity_per": "10.1",
+            "effective_start_date": "2022-09-14",
+            "effective_end_date": "2022-09-14",
+            "priority": "10.2",
+            "split": "0.28",
+            "version": "20220914"
+        })],
+        "the seed row, decimals as sent, defaults filled in"
+    );
+
+    // The same body under another name: a new file, but batch 100055 sequence 1 was consumed.
+    let fb = deliver(
+        &mut ftp,
+        &dir,
+        "bom_insert_20221001003000_002",
+        SEED_002.as_bytes(),
+    );
+    expect_code(&fb, "E00A00");
+    assert_eq!(export(&w, &partner).len(), 1);
+    let _ = ftp.quit();
+
+    // Seed 002's own example path, no extension (the default is the JSON envelope).
+    let mut ftp = login(&w, &lcfc_user);
+    let dir = bom_dir(&lcfc);
+    ftp.cwd(&dir).expect("CWD bom");
+    let fb = deliver(
+        &mut ftp,
+        &dir,
+        "bom_update_20220928123000_001",
+        SEED_002.as_bytes(),
+    );
+    expect_code(&fb, "0");
+    let rows = export(&w, &lcfc);
+    assert_eq!(keys(&rows), ["ee"]);
+    assert_eq!(rows[0]["quantity_per"], "10.1");
+    let _ = ftp.quit();
+}
+
+/// Invalid rows: the same `result` as the HTTP API gives for the same body.
+fn invalid_content(backend: Backend) {
+    let w = Wharf::new(backend);
+    let partner = add_partner(&w, None);
+    let user = add_user(&w, &partner);
+    let _server = w.serve();
+    let dir = bom_dir(&partner);
+    let rows = || {
+        vec![
+            bom_row_with("v0", &[("quantity_per", "12345678901.1")]),
+            bom_row_with("v1", &[("effective_start_date", "2022-02-29")]),
+            bom_row("v2"),
+        ]
+    };
+
+    let mut ftp = login(&w, &user);
+    let fb = deliver(
+        &mut ftp,
+        &dir,
+        "bom_insert_20221001003000_3.json",
+        envelope("FTP-V", 3, "1", rows()).as_bytes(),
+    );
+    expect_code(&fb, "E00V00");
+    assert_eq!(
+        problems(&fb["result"]),
+        [
+            problem(Some(0), "number precision exceed", "quantity_per"),
+            problem(Some(1), "invalid date", "effective_start_date"),
+        ],
+        "{fb}"
+    );
+    assert_eq!(fb["result"][0]["row"]["quantity_per"], "12345678901.1");
+    assert_eq!(fb["result"][1]["row"]["effective_start_date"], "2022-02-29");
+    let _ = ftp.quit();
+
+    let api = http_post_bom(&w, &user, &envelope("HTTP-V", 3, "1", rows()));
+    expect_code(&api, "E00V00");
+    assert_eq!(
+        api["result"], fb["result"],
+        "the same rows, types and fields on both transports"
+    );
+    assert!(
+        export(&w, &partner).is_empty(),
+        "nothing of a failing sequence"
+    );
+}
+
+/// Names that break the rule: a feedback file with E00V00 on `file name`, nothing read.
+fn malformed_names(backend: Backend) {
+    let w = Wharf::new(backend);
+    let partner = add_partner(&w, None);
+    let user = add_user(&w, &partner);
+    let _server = w.serve();
+    let dir = bom_dir(&partner);
+    let body = envelope("NAMES", 1, "1", vec![bom_row("n")]);
+
+    let mut ftp = login(&w, &user);
+    ftp.cwd(&dir).expect("CWD bom");
+    let bad = [
+        "item_insert_20221001003000_1.json",
+        "bom_upsert_20221001003000_1",
+        "bom_insert_2022_1",
+        "bom_insert_20221001003000_1.txt",
+    ];
+    for name in bad {
+        let fb = deliver(&mut ftp, &dir, name, body.as_bytes());
+        expect_code(&fb, "E00V00");
+        assert_eq!(
+            problems(&fb["result"]),
+            [problem(None, "value not allowed", "file name")],
+            "{name}: {fb}"
+        );
+        assert!(fb["result"][0].get("row").is_none(), "{name}: {fb}");
+    }
+    let mut want: Vec<String> = bad.iter().map(|n| format!("{n}.result.json")).collect();
+    want.sort();
+    assert_eq!(names(&mut ftp, "feedback"), want);
+    assert!(export(&w, &partner).is_empty(), "nothing imported");
+
+    // The body was never read: under a good name the same batch is still new.
+    let fb = deliver(
+        &mut ftp,
+        &dir,
+        "bom_insert_20221001003000_1.json",
+        body.as_bytes(),
+    );
+    expect_code(&fb, "0");
+    assert_eq!(keys(&export(&w, &partner)), ["n"]);
+    let _ = ftp.quit();
+}
+
+/// The same name delivered twice: E00A00, nothing applied twice.
+fn duplicate_name(backend: Backend) {
+    let w = Wharf::new(backend);
+    let partner = add_partner(&w, None);
+    let user = add_user(&w, &partner);
+    let _server = w.serve();
+    let dir = bom_dir(&partner);
+    let name = "bom_insert_20221001003000_5.json";
+
+    let mut ftp = login(&w, &user);
+    let body = envelope("DUP", 2, "1", vec![bom_row("d1"), bom_row("d2")]);
+    let fb = deliver(&mut ftp, &dir, name, body.as_bytes());
+    expect_code(&fb, "0");
+    assert_eq!(keys(&export(&w, &partner)), ["d1", "d2"]);
+
+    // Sent again (even with another batch in it): not read, answered "already delivered".
+    let body = envelope("DUP-2", 1, "1", vec![bom_row("d3")]);
+    let fb = deliver(&mut ftp, &dir, name, body.as_bytes());
+    expect_code(&fb, "E00A00");
+    assert_eq!(
+        names(&mut ftp, &format!("{dir}/feedback")),
+        [format!("{name}.result.json")],
+        "one feedback file per name"
+    );
+    let rows = export(&w, &partner);
+    assert_eq!(keys(&rows), ["d1", "d2"], "export unchanged: {rows:?}");
+    let _ = ftp.quit();
+}
+
+/// 5,000 rows per file is the FTP limit (SPEC §4); 5,001 is an envelope error.
+fn seq_size_limit(backend: Backend) {
+    let w = Wharf::new(backend);
+    let partner = add_partner(&w, None);
+    let user = add_user(&w, &partner);
+    let _server = w.serve();
+    let dir = bom_dir(&partner);
+    let rows = |n: usize| {
+        (0..n)
+            .map(|i| bom_row(&format!("k{i:05}")))
+            .collect::<Vec<_>>()
+    };
+
+    let mut ftp = login(&w, &user);
+    let fb = deliver(
+        &mut ftp,
+        &dir,
+        "bom_insert_20221001003000_50.json",
+        envelope("BIG-5000", 5000, "1", rows(5000)).as_bytes(),
+    );
+    expect_code(&fb, "0");
+    let exported = export(&w, &partner);
+    assert_eq!(exported.len(), 5000);
+    assert_eq!(keys(&exported)[4999], "k04999");
+
+    let fb = deliver(
+        &mut ftp,
+        &dir,
+        "bom_insert_20221001003000_51.json",
+        envelope("BIG-5001", 5001, "1", rows(5001)).as_bytes(),
+    );
+    expect_code(&fb, "E00V00");
+    let p = problems(&fb["result"]);
+    assert!(
+        p.contains(&problem(None, "value not allowed", "seq_size")),
+        "an envelope problem on seq_size, without an index: {p:?}"
+    );
+    assert_eq!(export(&w, &partner).len(), 5000);
+    let _ = ftp.quit();
+}
+
+/// crud `all`: the partner's whole set is replaced by the file's rows.
+fn crud_all(backend: Backend) {
+    let w = Wharf::new(backend);
+    let partner = add_partner(&w, None);
+    let user = add_user(&w, &partner);
+    let _server = w.serve();
+    let dir = bom_dir(&partner);
+
+    let mut ftp = login(&w, &user);
+    let body = envelope(
+        "ALL-1",
+        3,
+        "1",
+        vec![bom_row("a1"), bom_row("a2"), bom_row("a3")],
+    );
+    let fb = deliver(
+        &mut ftp,
+        &dir,
+        "bom_insert_20221001003000_1.json",
+        body.as_bytes(),
+    );
+    expect_code(&fb, "0");
+    assert_eq!(keys(&export(&w, &partner)), ["a1", "a2", "a3"]);
+
+    let body = envelope(
+        "ALL-2",
+        1,
+        "1",
+        vec![bom_row_with("z", &[("owner", "ftp")])],
+    );
+    let fb = deliver(
+        &mut ftp,
+        &dir,
+        "bom_all_20221001003100_2.json",
+        body.as_bytes(),
+    );
+    expect_code(&fb, "0");
+    let rows = export(&w, &partner);
+    assert_eq!(keys(&rows), ["z"], "all replaces the whole set");
+    assert_eq!(row_of(&rows, "z")["owner"], "ftp");
+    let _ = ftp.quit();
+}
+
+/// Traversal, other partners' folders, writes outside an interface folder, mkdir/rename/rmdir:
+/// all refused; feedback files can be deleted once.
+fn hostile_paths(backend: Backend) {
+    let w = Wharf::new(backend);
+    let partner = add_partner(&w, None);
+    let user = add_user(&w, &partner);
+    let other = add_partner(&w, None);
+    let other_user = add_user(&w, &other);
+    let _server = w.serve();
+    let dir = bom_dir(&partner);
+    let good = envelope("HOST", 1, "1", vec![bom_row("h")]);
+
+    // The other partner delivers a file: its feedback must stay out of reach.
+    let mut theirs = login(&w, &other_user);
+    let secret_name = "bom_insert_20221001003000_8.json";
+    let fb = deliver(&mut theirs, &bom_dir(&other), secret_name, good.as_bytes());
+    expect_code(&fb, "0");
+    let _ = theirs.quit();
+
+    // libunftp echoes the working directory as the client spelled it ("/.." after CWD ..
+    // at the root); every path is resolved with `..` applied and never above `/`, so what
+    // PWD names, resolved the same way, must be the expected directory. Deviations are
+    // collected and reported at the end, so that the checks after them still run.
+    let mut defects: Vec<String> = Vec::new();
+    let mut pwd_is = |ftp: &mut FtpStream, after: &str, want: &str| {
+        let at = pwd_of(ftp);
+        let resolved = resolved(&at);
+        if resolved != want {
+            defects.push(format!(
+                "after {after}, PWD answers {at:?} (= {resolved:?}), want {want:?}"
+            ));
+        }
+    };
+    let mut ftp = login(&w, &user);
+    ftp.cwd("..").expect("CWD .. at / is harmless");
+    pwd_is(&mut ftp, "CWD .. from /", "/");
+    assert_eq!(
+        names(&mut ftp, "."),
+        ["Planning"],
+        "after CWD .. from /, the working directory is still the root"
+    );
+    ftp.cwd("/").expect("CWD /");
+    ftp.cdup().expect("CDUP at / is harmless");
+    pwd_is(&mut ftp, "CDUP from /", "/");
+    ftp.cwd("/").expect("CWD /");
+    ftp.cwd(format!("{dir}/../../.."))
+        .expect("CWD up inside the tree");
+    pwd_is(&mut ftp, &format!("CWD {dir}/../../.."), "/Planning/SCC");
+    ftp.cwd("/").expect("CWD /");
+    assert_eq!(names(&mut ftp, "."), ["Planning"], "still the virtual root");
+    assert_eq!(names(&mut ftp, "../../.."), ["Planning"], "never above it");
+
+    refused("CWD /etc", ftp.cwd("/etc"));
+    refused("CWD ../../etc", ftp.cwd("../../etc"));
+    for path in [
+        "../../../etc/passwd",
+        "/etc/passwd",
+        "/../../etc/passwd",
+        "etc/passwd",
+        "%2e%2e/%2e%2e/etc/passwd",
+    ] {
+        refused(&format!("RETR {path}"), ftp.retr_as_buffer(path));
+    }
+    pwd_is(&mut ftp, "refused commands at /", "/");
+
+    // Another partner's folder does not exist for this user, by any spelling.
+    let their_dir = bom_dir(&other);
+    refused("CWD /Planning/SCC/OTHER", ftp.cwd("/Planning/SCC/OTHER"));
+    refused(
+        "CWD other partner",
+        ftp.cwd(format!("/Planning/SCC/{other}")),
+    );
+    refused("CWD other partner's bom", ftp.cwd(&their_dir));
+    refused(
+        "CWD other partner via ..",
+        ftp.cwd(format!("{dir}/../../../{other}/t1/bom")),
+    );
+    refused(
+        "RETR other partner's feedback",
+        ftp.retr_as_buffer(&format!("{their_dir}/feedback/{secret_name}.result.json")),
+    );
+    refused(
+        "RETR other partner's feedback via ..",
+        ftp.retr_as_buffer(&format!(
+            "{dir}/../../../{other}/t1/bom/feedback/{secret_name}.result.json"
+        )),
+    );
+    refused(
+        "NLST other partner's feedback",
+        ftp.nlst(Some(&format!("{their_dir}/feedback"))),
+    );
+    refused(
+        "DELE other partner's feedback",
+        ftp.rm(format!("{their_dir}/feedback/{secret_name}.result.json")),
+    );
+    assert_eq!(
+        names(&mut ftp, "/Planning/SCC"),
+        [partner.as_str()],
+        "only this partner's folder is visible"
+    );
+
+    // Percent-encoded dots are names, not `..`.
+    ftp.cwd(&dir).expect("CWD bom");
+    refused("CWD %2e%2e", ftp.cwd("%2e%2e"));
+    refused("CWD %2e%2e/%2e%2e", ftp.cwd("%2e%2e/%2e%2e"));
+    refused(
+        "CWD bom/%2e%2e/%2e%2e",
+        ftp.cwd(format!("{dir}/%2e%2e/%2e%2e")),
+    );
+    refused(
+        "RETR %2e%2e feedback",
+        ftp.retr_as_buffer("%2e%2e/feedback/x.result.json"),
+    );
+    pwd_is(&mut ftp, "refused commands in bom", &dir);
+
+    // Writes outside an interface folder.
+    let name = "bom_insert_20221001003000_1.json";
+    for target in [
+        format!("/{name}"),
+        format!("/Planning/SCC/{partner}/{name}"),
+        format!("/Planning/SCC/{partner}/t1/{name}"),
+        format!("{dir}/feedback/{name}"),
+        format!("{dir}/feedback/{name}.result.json"),
+        format!("{their_dir}/{name}"),
+        format!("{dir}/../../../{other}/t1/bom/{name}"),
+        format!("/etc/{name}"),
+        format!("{dir}/sub/{name}"),
+    ] {
+        refused(
+            &format!("STOR {target}"),
+            put(&mut ftp, &target, good.as_bytes()),
+        );
+    }
+    assert!(
+        names(&mut ftp, "feedback").is_empty(),
+        "no refused write left feedback"
+    );
+    assert!(export(&w, &partner).is_empty(), "no refused write was read");
+    assert_eq!(
+        keys(&export(&w, &other)),
+        ["h"],
+        "the other partner is untouched"
+    );
+
+    // The layout is fixed.
+    refused("MKD", ftp.mkdir("new"));
+    refused("MKD absolute", ftp.mkdir(format!("{dir}/feedback/new")));
+    refused("RMD feedback", ftp.rmdir("feedback"));
+    refused("RMD bom", ftp.rmdir(&dir));
+
+    // A real delivery, then its feedback: not renamable, deletable exactly once.
+    let fb = deliver(&mut ftp, &dir, name, good.as_bytes());
+    expect_code(&fb, "0");
+    let feedback = format!("feedback/{name}.result.json");
+    refused(
+        "RNFR/RNTO a feedback file",
+        ftp.rename(feedback.as_str(), "feedback/renamed.result.json"),
+    );
+    refused("RNFR/RNTO feedback folder", ftp.rename("feedback", "fb2"));
+    ftp.rm(&feedback).expect("DELE a feedback file");
+    assert!(names(&mut ftp, "feedback").is_empty(), "deleted");
+    refused("DELE twice", ftp.rm(&feedback));
+    refused("RETR a deleted feedback", ftp.retr_as_buffer(&feedback));
+    refused("DELE the feedback folder", ftp.rm("feedback"));
+    refused("DELE the upload folder", ftp.rm(&dir));
+    assert_eq!(
+        keys(&export(&w, &partner)),
+        ["h"],
+        "deleting feedback keeps the data"
+    );
+    let _ = ftp.quit();
+    assert!(
+        defects.is_empty(),
+        "PWD leaves the virtual tree's spelling:\n{}",
+        defects.join("\n")
+    );
+}
+
+fn pwd_of(ftp: &mut FtpStream) -> String {
+    ftp.pwd().expect("PWD")
+}
+
+/// An absolute path with `.` and `..` applied, never above `/`.
+fn resolved(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for p in path.split('/') {
+        match p {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            name => parts.push(name),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// A CSV sheet of t1/bom rows: a header row of field names, then one line per row.
+fn sheet(rows: &[Value]) -> String {
+    let mut csv = BOM_FIELDS.join(",");
+    csv.push_str("\r\n");
+    for row in rows {
+        let cells: Vec<&str> = BOM_FIELDS
+            .iter()
+            .map(|f| row[*f].as_str().expect("text"))
+            .collect();
+        csv.push_str(&cells.join(","));
+        csv.push_str("\r\n");
+    }
+    csv
+}
+
+/// A CSV file: header row = field names, the whole file one batch.
+fn csv_upload(backend: Backend) {
+    let w = Wharf::new(backend);
+    let partner = add_partner(&w, None);
+    let user = add_user(&w, &partner);
+    let _server = w.serve();
+    let dir = bom_dir(&partner);
+
+    let csv = sheet(&[bom_row("c1"), bom_row("c2")]);
+
+    let mut ftp = login(&w, &user);
+    let fb = deliver(
+        &mut ftp,
+        &dir,
+        "bom_insert_20221001003000_7.csv",
+        csv.as_bytes(),
+    );
+    expect_code(&fb, "0");
+    let rows = export(&w, &partner);
+    assert_eq!(keys(&rows), ["c1", "c2"]);
+    assert_eq!(row_of(&rows, "c2")["quantity_per"], "10.1");
+    assert_eq!(row_of(&rows, "c2")["effective_end_date"], "2022-09-14");
+
+    // An invalid cell: E00V00 naming the row and the field, nothing imported.
+    let bad = sheet(&[
+        bom_row("c3"),
+        bom_row_with("c4", &[("effective_end_date", "2022-02-30")]),
+    ]);
+    let fb = deliver(
+        &mut ftp,
+        &dir,
+        "bom_insert_20221001003000_8.csv",
+        bad.as_bytes(),
+    );
+    expect_code(&fb, "E00V00");
+    assert_eq!(
+        problems(&fb["result"]),
+        [problem(Some(1), "invalid date", "effective_end_date")],
+        "{fb}"
+    );
+    assert_eq!(fb["result"][0]["row"]["effective_end_date"], "2022-02-30");
+    assert_eq!(keys(&export(&w, &partner)), ["c1", "c2"]);
+    let _ = ftp.quit();
+}
+
+/// A self-signed certificate and key in the data dir, made with the openssl CLI.
+fn make_cert(w: &Wharf) -> (String, String) {
+    std::fs::create_dir_all(&w.data_dir).expect("data dir");
+    let cert = w.data_dir.join("cert.pem");
+    let key = w.data_dir.join("key.pem");
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .args([
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-days",
+            "1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (cert.display().to_string(), key.display().to_string())
+}
+
+/// FTPS (explicit, AUTH TLS) with curl; with WHARF_FTP_REQUIRE_TLS plain logins are refused.
+fn ftps(backend: Backend, require: bool) {
+    let mut w = Wharf::new(backend);
+    let (cert, key) = make_cert(&w);
+    w.extra_env = vec![
+        ("WHARF_TLS_CERT".into(), cert.clone()),
+        ("WHARF_TLS_KEY".into(), key),
+    ];
+    if require {
+        w.extra_env
+            .push(("WHARF_FTP_REQUIRE_TLS".into(), "true".into()));
+    }
+    let partner = add_partner(&w, None);
+    let user = add_user(&w, &partner);
+    let _server = w.serve();
+    let base = format!("ftp://127.0.0.1:{}{}", w.ftp_port, bom_dir(&partner));
+    let auth = format!("{user}:{PASSWORD}");
+    let tls = ["--ssl-reqd", "--cacert", cert.as_str(), "-u", auth.as_str()];
+    let ctx = if require {
+        "TLS required"
+    } else {
+        "TLS offered"
+    };
+
+    let listing = curl_ok(&[&tls[..], &[&format!("{base}/")]].concat(), None);
+    assert_eq!(
+        listing.lines().filter(|l| !l.is_empty()).count(),
+        1,
+        "{ctx}: {listing}"
+    );
+    assert!(listing.trim_end().ends_with("feedback"), "{ctx}: {listing}");
+
+    let name = format!(
+        "bom_insert_20221001003000_{}.json",
+        if require { 10 } else { 9 }
+    );
+    let file = w.data_dir.join(&name);
+    std::fs::write(&file, envelope("FTPS", 1, "1", vec![bom_row("tls")])).unwrap();
+    let file = file.display().to_string();
+    curl_ok(
+        &[&tls[..], &["-T", file.as_str(), &format!("{base}/{name}")]].concat(),
+        None,
+    );
+    let fb = curl_ok(
+        &[&tls[..], &[&format!("{base}/feedback/{name}.result.json")]].concat(),
+        None,
+    );
+    let fb: Value =
+        serde_json::from_str(&fb).unwrap_or_else(|e| panic!("{ctx}: not JSON ({e}): {fb}"));
+    expect_code(&fb, "0");
+    assert_eq!(keys(&export(&w, &partner)), ["tls"], "{ctx}");
+
+    // A wrong password over TLS is still refused.
+    let bad = format!("{user}:wrong-password");
+    let out = curl(
+        &[
+            "--ssl-reqd",
+            "--cacert",
+            &cert,
+            "-u",
+            &bad,
+            &format!("{base}/"),
+        ],
+        None,
+    );
+    assert!(!out.status.success(), "{ctx}: a wrong password over FTPS");
+
+    // Plain FTP.
+    let mut ftp = connect(&w);
+    let r = ftp.login(user.as_str(), PASSWORD);
+    if require {
+        let code = reply_code(r);
+        assert!(
+            (500..600).contains(&code),
+            "{ctx}: a plain login is refused, got {code}"
+        );
+        let code = reply_code(ftp.pwd());
+        assert!(
+            (500..600).contains(&code),
+            "{ctx}: not logged in, got {code}"
+        );
+    } else {
+        r.unwrap_or_else(|e| panic!("{ctx}: plain FTP still works when not required: {e:?}"));
+    }
+    let _ = ftp.quit();
+}
+
+// ---------------------------------------------------------------------------------------------
+// tests
+
+#[test]
+fn login_and_tree_sqlite() {
+    login_and_tree(Backend::Sqlite);
+}
+
+#[test]
+fn login_and_tree_postgres() {
+    login_and_tree(Backend::Postgres);
+}
+
+#[test]
+fn seed_json_sqlite() {
+    seed_json(Backend::Sqlite);
+}
+
+#[test]
+fn seed_json_postgres() {
+    seed_json(Backend::Postgres);
+}
+
+#[test]
+fn invalid_content_sqlite() {
+    invalid_content(Backend::Sqlite);
+}
+
+#[test]
+fn invalid_content_postgres() {
+    invalid_content(Backend::Postgres);
+}
+
+#[test]
+fn malformed_names_sqlite() {
+    malformed_names(Backend::Sqlite);
+}
+
+#[test]
+fn malformed_names_postgres() {
+    malformed_names(Backend::Postgres);
+}
+
+#[test]
+fn duplicate_name_sqlite() {
+    duplicate_name(Backend::Sqlite);
+}
+
+#[test]
+fn duplicate_name_postgres() {
+    duplicate_name(Backend::Postgres);
+}
+
+#[test]
+fn seq_size_limit_sqlite() {
+    seq_size_limit(Backend::Sqlite);
+}
+
+#[test]
+fn seq_size_limit_postgres() {
+    seq_size_limit(Backend::Postgres);
+}
+
+#[test]
+fn crud_all_sqlite() {
+    crud_all(Backend::Sqlite);
+}
+
+#[test]
+fn crud_all_postgres() {
+    crud_all(Backend::Postgres);
+}
+
+#[test]
+fn hostile_paths_sqlite() {
+    hostile_paths(Backend::Sqlite);
+}
+
+#[test]
+fn hostile_paths_postgres() {
+    hostile_paths(Backend::Postgres);
+}
+
+#[test]
+fn csv_upload_sqlite() {
+    csv_upload(Backend::Sqlite);
+}
+
+#[test]
+fn csv_upload_postgres() {
+    csv_upload(Backend::Postgres);
+}
+
+#[test]
+fn ftps_sqlite() {
+    ftps(Backend::Sqlite, false);
+}
+
+#[test]
+fn ftps_postgres() {
+    ftps(Backend::Postgres, false);
+}
+
+#[test]
+fn ftps_required_sqlite() {
+    ftps(Backend::Sqlite, true);
+}
+
+#[test]
+fn ftps_required_postgres() {
+    ftps(Backend::Postgres, true);
+}
