@@ -70,6 +70,12 @@ fn deliver(ftp: &mut FtpStream, n: usize, poll: bool) -> Duration {
 fn main() {
     let url = std::env::var("WHARF_BENCH_DATABASE_URL")
         .expect("WHARF_BENCH_DATABASE_URL: run scripts/bench, which starts a private PostgreSQL");
+    run(Some(&url));
+    run(None);
+}
+
+/// One full run against PostgreSQL at `url`, or the embedded SQLite store when `None`.
+fn run(url: Option<&str>) {
     let files: usize = std::env::var("WHARF_BENCH_FTP_FILES")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -84,7 +90,6 @@ fn main() {
     let command = |args: &[&str]| {
         let mut c = Command::new(bin);
         c.args(args)
-            .env("WHARF_DATABASE_URL", &url)
             .env("WHARF_DATA_DIR", &data_dir)
             .env("WHARF_HTTP_ADDR", format!("127.0.0.1:{http}"))
             .env("WHARF_GRPC_ADDR", format!("127.0.0.1:{grpc}"))
@@ -95,6 +100,9 @@ fn main() {
             )
             .env("RUST_LOG", "warn")
             .stderr(Stdio::null());
+        if let Some(url) = url {
+            c.env("WHARF_DATABASE_URL", url);
+        }
         c
     };
     let run = |args: &[&str], stdin: &str| {
@@ -144,7 +152,12 @@ fn main() {
     let _ = std::fs::remove_dir_all(&data_dir);
 
     let pct = |p: f64| times[((times.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1e3;
-    println!("FTP load: {files} files of {ROWS} t1/bom rows (JSON, ~2 MB), PostgreSQL");
+    let store = if url.is_some() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
+    println!("FTP load: {files} files of {ROWS} t1/bom rows (JSON, ~1.5 MB), {store}");
     println!("| measure | value |");
     println!("|---|---|");
     println!(

@@ -27,8 +27,15 @@ pub struct PgStore {
 impl PgStore {
     /// Connect to `url` (postgres://…), check it answers, and run migrations.
     pub async fn connect(url: &str, max_connections: usize) -> Result<PgStore> {
-        let cfg = tokio_postgres::Config::from_str(url)
+        let mut cfg = tokio_postgres::Config::from_str(url)
             .map_err(|e| CoreError::Invalid(format!("WHARF_DATABASE_URL: {e}")))?;
+        // Plan every execution with its real parameters: a cached generic plan cannot know
+        // that one partner may hold millions of rows while another holds ten.
+        let options = match cfg.get_options() {
+            Some(o) => format!("{o} -c plan_cache_mode=force_custom_plan"),
+            None => "-c plan_cache_mode=force_custom_plan".to_string(),
+        };
+        cfg.options(options);
         let mgr = Manager::from_config(
             cfg,
             NoTls,
@@ -211,23 +218,29 @@ impl Tx for PgTx {
         let env = scope.env.as_str();
         // Written as a join on the wanted keys so even a generic (cached) plan probes the
         // index once per key instead of scanning a partner's whole data set.
-        let staged = |col: &str| {
+        // One index probe per wanted key, by construction: a LATERAL subquery with LIMIT is
+        // never turned into a join the planner could drive from the table side (a generic plan
+        // once scanned a partner's whole data set per sequence). The wanted key takes the
+        // column's collation (rkey is byte-ordered, "C") so the index applies.
+        let staged = |col: &str, coll: &str| {
             format!(
-                "SELECT DISTINCT s.{col} FROM unnest($2::text[]) AS k(v) \
-                 JOIN staged_rows s ON s.batch_pk = $1 AND s.{col} = k.v"
+                "SELECT k.v FROM unnest($2::text[]) AS k(v), LATERAL (SELECT 1 FROM staged_rows s \
+                 WHERE s.batch_pk = $1 AND s.{col} = k.v {coll} LIMIT 1) hit"
             )
         };
-        let records = |col: &str| {
+        let records = |col: &str, coll: &str| {
             format!(
-                "SELECT r.{col} FROM unnest($4::text[]) AS k(v) JOIN records r \
-                 ON r.partner = $1 AND r.env = $2 AND r.iface = $3 AND r.{col} = k.v"
+                "SELECT k.v FROM unnest($4::text[]) AS k(v), LATERAL (SELECT 1 FROM records r \
+                 WHERE r.partner = $1 AND r.env = $2 AND r.iface = $3 AND r.{col} = k.v {coll} \
+                 LIMIT 1) hit"
             )
         };
+        const C: &str = "COLLATE \"C\"";
         let (sk, su, rk, ru) = (
-            c.prepare_cached(&staged("rkey")).await?,
-            c.prepare_cached(&staged("uid")).await?,
-            c.prepare_cached(&records("rkey")).await?,
-            c.prepare_cached(&records("uid")).await?,
+            c.prepare_cached(&staged("rkey", C)).await?,
+            c.prepare_cached(&staged("uid", "")).await?,
+            c.prepare_cached(&records("rkey", C)).await?,
+            c.prepare_cached(&records("uid", "")).await?,
         );
         let none = || async { Ok::<_, tokio_postgres::Error>(Vec::new()) };
         // Pipelined: the (up to) four look-ups cost one round trip.

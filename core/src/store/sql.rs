@@ -95,7 +95,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
        seq_no BIGINT, accepted BIGINT NOT NULL, attempts BIGINT NOT NULL, updated_unix BIGINT NOT NULL, \
        PRIMARY KEY (batch_pk, seq_id));
      CREATE TABLE staged_rows (batch_pk BIGINT NOT NULL, seq_no BIGINT NOT NULL, idx BIGINT NOT NULL, \
-       rkey TEXT, uid TEXT, data TEXT NOT NULL);
+       rkey TEXT {BYTES}, uid TEXT, data TEXT NOT NULL);
      CREATE INDEX staged_rows_rkey ON staged_rows (batch_pk, rkey);
      CREATE INDEX staged_rows_uid ON staged_rows (batch_pk, uid) WHERE uid IS NOT NULL;
      CREATE TABLE records (partner TEXT NOT NULL, env TEXT NOT NULL, iface TEXT NOT NULL, \
