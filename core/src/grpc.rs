@@ -211,7 +211,9 @@ impl tonic::service::Interceptor for InternalToken {
         if !given.is_empty() && constant_time_eq(given.as_bytes(), self.0.as_bytes()) {
             Ok(req)
         } else {
-            Err(Status::unauthenticated("internal token required"))
+            // Not `unauthenticated`: that is the answer about a partner's credentials, and a
+            // front-end with the wrong token must not make partners think theirs are wrong.
+            Err(Status::permission_denied("internal token required"))
         }
     }
 }

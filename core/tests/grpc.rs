@@ -40,7 +40,7 @@ async fn calls_without_the_internal_token_are_refused() {
             })
             .await
             .unwrap_err();
-        assert_eq!(err.code(), Code::Unauthenticated, "token {token:?}");
+        assert_eq!(err.code(), Code::PermissionDenied, "token {token:?}");
     }
 }
 

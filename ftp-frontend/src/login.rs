@@ -91,10 +91,20 @@ impl Authenticator for CoreLogin {
             Err(s) if s.code() == tonic::Code::Unauthenticated => {
                 Err(AuthenticationError::BadPassword)
             }
-            Err(s) => Err(AuthenticationError::new(format!(
-                "core unavailable: {}",
-                s.message()
-            ))),
+            Err(s) => {
+                if s.code() == tonic::Code::PermissionDenied {
+                    tracing::error!(
+                        msg = s.message(),
+                        "core refused this FTP server: check WHARF_INTERNAL_TOKEN"
+                    );
+                } else {
+                    tracing::warn!(code = ?s.code(), msg = s.message(), "core call failed");
+                }
+                Err(AuthenticationError::new(format!(
+                    "core unavailable: {}",
+                    s.message()
+                )))
+            }
         }
     }
 }

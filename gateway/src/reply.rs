@@ -90,6 +90,13 @@ pub fn from_status(s: &Status) -> Reply {
         Code::NotFound => not_found(s.message()),
         Code::Unauthenticated => unauthorized(),
         Code::InvalidArgument => bad_request(s.message()),
+        Code::PermissionDenied => {
+            tracing::error!(
+                msg = s.message(),
+                "core refused this gateway: check WHARF_INTERNAL_TOKEN"
+            );
+            system_error("core unavailable, safe to retry")
+        }
         _ => {
             tracing::warn!(code = ?s.code(), msg = s.message(), "core call failed");
             system_error("core unavailable, safe to retry")

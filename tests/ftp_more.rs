@@ -1,0 +1,662 @@
+//! More end to end over FTP: the upload size limit, XLSX sheets, unreadable content, and the
+//! split deployment (`wharf core`, `wharf gateway` and `wharf ftp` as separate processes),
+//! against the embedded SQLite store and a real PostgreSQL. One installation per test.
+
+mod util;
+
+use std::io::{Cursor, Write};
+use std::net::TcpStream;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use rust_xlsxwriter::{ExcelDateTime, Format as XFormat, Workbook};
+use serde_json::{json, Value};
+use suppaftp::types::FileType;
+use suppaftp::{FtpError, FtpStream};
+use util::{free_port, unique, Backend, Server, Wharf, TOKEN};
+
+const SECRET: &str = "client-secret-1";
+const PASSWORD: &str = "password-123";
+
+/// The t1/bom fields of SPEC §3, in the order a template sheet would have them.
+const BOM_FIELDS: [&str; 11] = [
+    "vendor_code",
+    "vendor_father_item",
+    "father_item",
+    "vendor_child_item",
+    "child_item",
+    "quantity_per",
+    "effective_start_date",
+    "effective_end_date",
+    "priority",
+    "split",
+    "version",
+];
+
+// ---------------------------------------------------------------------------------------------
+// set-up
+
+fn add_partner(w: &Wharf) -> String {
+    let name = unique("P");
+    w.ok(&["partner", "add", &name], &format!("{SECRET}\n"));
+    name
+}
+
+fn add_user(w: &Wharf, partner: &str) -> String {
+    let name = unique("u");
+    w.ok(
+        &["user", "add", &name, "--partner", partner],
+        &format!("{PASSWORD}\n"),
+    );
+    name
+}
+
+/// The upload folder of t1/bom for `partner`.
+fn bom_dir(partner: &str) -> String {
+    format!("/Planning/SCC/{partner}/t1/bom")
+}
+
+// ---------------------------------------------------------------------------------------------
+// FTP
+
+/// Logged in, binary transfers (bytes go as they are: no CRLF conversion).
+fn login(w: &Wharf, user: &str) -> FtpStream {
+    let mut ftp = FtpStream::connect(("127.0.0.1", w.ftp_port)).expect("connect to the FTP port");
+    ftp.get_ref()
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("read timeout");
+    ftp.login(user, PASSWORD)
+        .unwrap_or_else(|e| panic!("{user} logs in: {e:?}"));
+    ftp.transfer_type(FileType::Binary).expect("TYPE I");
+    ftp
+}
+
+/// The FTP reply code a refused command got (0 when it was not a reply at all).
+fn reply_code<T: std::fmt::Debug>(r: Result<T, FtpError>) -> u32 {
+    match r {
+        Ok(v) => panic!("expected a refusal, got {v:?}"),
+        Err(FtpError::UnexpectedResponse(resp)) => match resp.status.code() {
+            0 => String::from_utf8_lossy(&resp.body)
+                .get(..3)
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0),
+            code => code,
+        },
+        Err(other) => {
+            eprintln!("not a reply: {other:?}");
+            0
+        }
+    }
+}
+
+/// STOR `name` (relative to the working directory, or absolute) with `body`.
+fn put(ftp: &mut FtpStream, name: &str, body: &[u8]) -> Result<u64, FtpError> {
+    ftp.put_file(name, &mut Cursor::new(body.to_vec()))
+}
+
+/// RETR a feedback file and parse it.
+fn get_json(ftp: &mut FtpStream, path: &str) -> Value {
+    let bytes = ftp
+        .retr_as_buffer(path)
+        .unwrap_or_else(|e| panic!("RETR {path}: {e:?}"))
+        .into_inner();
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+        panic!(
+            "{path} is not JSON ({e}): {}",
+            String::from_utf8_lossy(&bytes)
+        )
+    })
+}
+
+/// NLST of `path`, sorted.
+fn names(ftp: &mut FtpStream, path: &str) -> Vec<String> {
+    let mut n = ftp
+        .nlst(Some(path))
+        .unwrap_or_else(|e| panic!("NLST {path}: {e:?}"));
+    n.sort();
+    n
+}
+
+/// Upload `body` as `name` into `dir` and return its feedback file, after checking that the
+/// feedback folder lists it.
+fn deliver(ftp: &mut FtpStream, dir: &str, name: &str, body: &[u8]) -> Value {
+    put(ftp, &format!("{dir}/{name}"), body).unwrap_or_else(|e| panic!("STOR {dir}/{name}: {e:?}"));
+    let feedback = format!("{name}.result.json");
+    let listed = names(ftp, &format!("{dir}/feedback"));
+    assert!(
+        listed.contains(&feedback),
+        "feedback/{feedback} is listed: {listed:?}"
+    );
+    get_json(ftp, &format!("{dir}/feedback/{feedback}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// data
+
+/// Seed 002's row with `vendor_father_item` (part of the business key) set to `key`.
+fn bom_row(key: &str) -> Value {
+    json!({
+        "child_item": "123",
+        "effective_end_date": "2022-09-14",
+        "effective_start_date": "2022-09-14",
+        "father_item": "213",
+        "priority": "10.2",
+        "quantity_per": "10.1",
+        "split": "0.28",
+        "vendor_child_item": "eee",
+        "vendor_code": "eee",
+        "vendor_father_item": key,
+        "version": "20220914"
+    })
+}
+
+fn envelope(batch_id: &str, batch_size: usize, seq_id: &str, rows: Vec<Value>) -> String {
+    json!({
+        "batch_id": batch_id,
+        "batch_size": batch_size,
+        "seq_id": seq_id,
+        "seq_size": rows.len(),
+        "data": rows,
+    })
+    .to_string()
+}
+
+type Problem = (Option<u64>, String, String);
+
+/// (index, type, fields) of every verify entry in an answer's `result`.
+fn problems(answer: &Value) -> Vec<Problem> {
+    let mut out = Vec::new();
+    let result = answer["result"]
+        .as_array()
+        .unwrap_or_else(|| panic!("result is an array: {answer}"));
+    for p in result {
+        let index = p.get("index").and_then(Value::as_u64);
+        for v in p["verify"].as_array().expect("verify is an array") {
+            out.push((
+                index,
+                v["type"].as_str().expect("type").to_string(),
+                v["fields"].as_str().expect("fields").to_string(),
+            ));
+        }
+    }
+    out
+}
+
+fn problem(index: Option<u64>, ty: &str, fields: &str) -> Problem {
+    (index, ty.to_string(), fields.to_string())
+}
+
+#[track_caller]
+fn expect_code(answer: &Value, code: &str) {
+    assert_eq!(answer["code"], code, "{answer}");
+    assert!(answer["msg"].is_string(), "{answer}");
+}
+
+/// An unreadable body: E00V00 with exactly one problem, `invalid type` on `body`, and a `msg`
+/// that says what is wrong (contains `why`, case-insensitively).
+#[track_caller]
+fn expect_unreadable(what: &str, answer: &Value, why: &str) {
+    assert_eq!(answer["code"], "E00V00", "{what}: {answer}");
+    assert_eq!(
+        problems(answer),
+        [problem(None, "invalid type", "body")],
+        "{what}: {answer}"
+    );
+    let msg = answer["msg"].as_str().expect("msg").to_lowercase();
+    assert!(
+        msg.contains(&why.to_lowercase()),
+        "{what}: msg names the problem ({why:?}): {answer}"
+    );
+}
+
+/// `wharf export t1 bom` of `partner` (prod), one value per line.
+fn export(w: &Wharf, partner: &str) -> Vec<Value> {
+    w.ok(&["export", "t1", "bom", "--partner", partner], "")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+/// The sorted `vendor_father_item`s of exported t1/bom rows.
+fn keys(rows: &[Value]) -> Vec<String> {
+    let mut k: Vec<String> = rows
+        .iter()
+        .map(|r| r["vendor_father_item"].as_str().expect("a key").to_string())
+        .collect();
+    k.sort();
+    k
+}
+
+// ---------------------------------------------------------------------------------------------
+// curl
+
+fn curl(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new("curl")
+        .args(["-s", "-S", "--max-time", "60"])
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn curl");
+    if let Some(body) = stdin {
+        let mut pipe = child.stdin.take().expect("curl stdin");
+        let _ = pipe.write_all(body);
+    }
+    child.wait_with_output().expect("wait curl")
+}
+
+/// One HTTP request: (status, body parsed as JSON).
+fn http(args: &[&str], stdin: Option<&[u8]>) -> (u16, Value) {
+    let args = [&["-w", "\n%{http_code}"][..], args].concat();
+    let out = curl(&args, stdin);
+    assert!(
+        out.status.success(),
+        "curl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("utf-8 output");
+    let (body, status) = text.rsplit_once('\n').expect("the status from -w");
+    let status = status.parse().expect("an HTTP status");
+    let body = serde_json::from_str(body)
+        .unwrap_or_else(|e| panic!("HTTP {status}: the body is not JSON ({e}): {body}"));
+    (status, body)
+}
+
+/// A client-credentials token of `partner` from the gateway at `base`.
+fn client_token(base: &str, partner: &str) -> String {
+    let form = format!("grant_type=client_credentials&client_id={partner}&client_secret={SECRET}");
+    let (status, body) = http(
+        &[
+            "-X",
+            "POST",
+            "--data-binary",
+            "@-",
+            "-H",
+            "Content-Type: application/x-www-form-urlencoded",
+            &format!("{base}/oauth/token"),
+        ],
+        Some(form.as_bytes()),
+    );
+    assert_eq!(status, 200, "token: {body}");
+    body["access_token"]
+        .as_str()
+        .expect("an access token")
+        .to_string()
+}
+
+/// POST a JSON batch to t1/bom with a bearer token: (status, body).
+fn post_bom(base: &str, token: &str, body: &str) -> (u16, Value) {
+    http(
+        &[
+            "-X",
+            "POST",
+            "-H",
+            &format!("Authorization: Bearer {token}"),
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            "@-",
+            &format!("{base}/v1.0/scc/data/sync/t1/bom"),
+        ],
+        Some(body.as_bytes()),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// scenarios
+
+/// With WHARF_FTP_MAX_FILE_BYTES=2000 a 5,000-byte upload is refused by an FTP error reply,
+/// leaves no feedback and no data; a small file under the same name is then accepted.
+fn size_limit(backend: Backend) {
+    let mut w = Wharf::new(backend);
+    w.extra_env = vec![("WHARF_FTP_MAX_FILE_BYTES".into(), "2000".into())];
+    let partner = add_partner(&w);
+    let user = add_user(&w, &partner);
+    let _server = w.serve();
+    let dir = bom_dir(&partner);
+    let name = "bom_insert_20221001003000_1.json";
+
+    // A valid envelope, padded with trailing whitespace (still valid JSON) to 5,000 bytes.
+    let mut big = envelope("BIG", 2, "1", vec![bom_row("big1"), bom_row("big2")]);
+    assert!(big.len() < 5000);
+    big.push_str(&" ".repeat(5000 - big.len()));
+    assert_eq!(big.len(), 5000);
+
+    let mut ftp = login(&w, &user);
+    let code = reply_code(put(&mut ftp, &format!("{dir}/{name}"), big.as_bytes()));
+    assert!(
+        (400..600).contains(&code),
+        "a file over the limit is refused with an FTP error reply, got {code}"
+    );
+    assert!(
+        names(&mut ftp, &format!("{dir}/feedback")).is_empty(),
+        "no feedback for a refused file"
+    );
+    assert_eq!(names(&mut ftp, &dir), ["feedback"]);
+    assert!(export(&w, &partner).is_empty(), "nothing of it was read");
+
+    // The same session goes on; the refused name was never delivered, so it is new.
+    let small = envelope("SMALL", 1, "1", vec![bom_row("small")]);
+    assert!(small.len() < 2000);
+    let fb = deliver(&mut ftp, &dir, name, small.as_bytes());
+    expect_code(&fb, "0");
+    assert_eq!(
+        names(&mut ftp, &format!("{dir}/feedback")),
+        [format!("{name}.result.json")]
+    );
+    assert_eq!(keys(&export(&w, &partner)), ["small"]);
+    let _ = ftp.quit();
+}
+
+/// An .xlsx workbook whose header row names the t1/bom fields.
+fn bom_workbook() -> Vec<u8> {
+    let mut wb = Workbook::new();
+    let date = XFormat::new().set_num_format("yyyy-mm-dd");
+    let ws = wb.add_worksheet();
+    for (c, name) in BOM_FIELDS.iter().enumerate() {
+        ws.write_string(0, c as u16, *name).unwrap();
+    }
+    let day = ExcelDateTime::from_ymd(2022, 9, 14).unwrap();
+    let end = ExcelDateTime::from_ymd(2023, 1, 31).unwrap();
+    for (r, key) in [(1u32, "x1"), (2, "x2")] {
+        ws.write_string(r, 0, "eee").unwrap();
+        ws.write_string(r, 1, key).unwrap();
+        ws.write_string(r, 2, "213").unwrap();
+        ws.write_string(r, 3, "eee").unwrap();
+        ws.write_string(r, 4, "123").unwrap();
+        ws.write_number(r, 5, 10.1).unwrap();
+        ws.write_date_with_format(r, 6, &day, &date).unwrap();
+        ws.write_date_with_format(r, 7, &end, &date).unwrap();
+        ws.write_string(r, 8, "N/A").unwrap();
+        ws.write_number(r, 9, 0.28).unwrap();
+        ws.write_string(r, 10, "20220914").unwrap();
+    }
+    wb.save_to_buffer().unwrap()
+}
+
+/// An .xlsx upload is one batch: numbers and real dates become the values a partner sees in
+/// Excel; a file that is no workbook is answered E00V00 on `body`.
+fn xlsx_upload(backend: Backend) {
+    let w = Wharf::new(backend);
+    let partner = add_partner(&w);
+    let user = add_user(&w, &partner);
+    let _server = w.serve();
+    let dir = bom_dir(&partner);
+
+    let mut ftp = login(&w, &user);
+    let fb = deliver(
+        &mut ftp,
+        &dir,
+        "bom_insert_20221001003000_5.xlsx",
+        &bom_workbook(),
+    );
+    expect_code(&fb, "0");
+    assert!(fb.get("result").is_none(), "no result on success: {fb}");
+    let rows = export(&w, &partner);
+    assert_eq!(keys(&rows), ["x1", "x2"]);
+    for row in &rows {
+        assert_eq!(row["quantity_per"], "10.1", "{row}");
+        assert_eq!(row["split"], "0.28", "{row}");
+        assert_eq!(row["effective_start_date"], "2022-09-14", "{row}");
+        assert_eq!(row["effective_end_date"], "2023-01-31", "{row}");
+        assert_eq!(row["priority"], "N/A", "{row}");
+        assert_eq!(row["version"], "20220914", "{row}");
+        assert_eq!(row["vendor_code"], "eee", "{row}");
+        assert_eq!(row["father_item"], "213", "{row}");
+        assert_eq!(row["child_item"], "123", "{row}");
+    }
+
+    // Random bytes named .xlsx.
+    let garbage: Vec<u8> = (0..2000u32).map(|i| (i * 7919 % 251) as u8).collect();
+    let fb = deliver(&mut ftp, &dir, "bom_insert_20221001003000_6.xlsx", &garbage);
+    expect_unreadable("random bytes as .xlsx", &fb, "xlsx");
+    assert_eq!(keys(&export(&w, &partner)), ["x1", "x2"], "nothing added");
+    let _ = ftp.quit();
+}
+
+/// Content that is no envelope at all: E00V00 on `body`, nothing imported.
+fn unreadable_content(backend: Backend) {
+    let w = Wharf::new(backend);
+    let partner = add_partner(&w);
+    let user = add_user(&w, &partner);
+    let _server = w.serve();
+    let dir = bom_dir(&partner);
+
+    let mut ftp = login(&w, &user);
+    let fb = deliver(
+        &mut ftp,
+        &dir,
+        "bom_insert_20221001003000_7.json",
+        b"{not json",
+    );
+    expect_unreadable("{not json", &fb, "json");
+
+    for (name, why) in [
+        ("bom_insert_20221001003000_8.json", "json"),
+        ("bom_insert_20221001003000_9", "json"),
+        ("bom_insert_20221001003000_10.xlsx", "empty"),
+        ("bom_insert_20221001003000_11.csv", "empty"),
+    ] {
+        let fb = deliver(&mut ftp, &dir, name, b"");
+        expect_unreadable(&format!("an empty {name}"), &fb, why);
+    }
+    assert_eq!(names(&mut ftp, &format!("{dir}/feedback")).len(), 5);
+    assert!(export(&w, &partner).is_empty(), "nothing imported");
+
+    // The folder still works.
+    let body = envelope("AFTER", 1, "1", vec![bom_row("ok")]);
+    let fb = deliver(
+        &mut ftp,
+        &dir,
+        "bom_insert_20221001003000_12.json",
+        body.as_bytes(),
+    );
+    expect_code(&fb, "0");
+    assert_eq!(keys(&export(&w, &partner)), ["ok"]);
+    let _ = ftp.quit();
+}
+
+/// Start `wharf {args}` with `env` on top of the installation's, logging to a file, and wait
+/// until `port` accepts connections.
+fn start(w: &Wharf, args: &[&str], env: &[(&str, String)], port: u16) -> Server {
+    std::fs::create_dir_all(&w.data_dir).expect("data dir");
+    let log = w
+        .data_dir
+        .join(format!("{}-{}.log", args.join("-"), unique("")));
+    let mut cmd = w.command(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log file"))
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn wharf {args:?}: {e}"));
+    let mut server = Server { child, log };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = server.child.try_wait() {
+            panic!("wharf {args:?} exited early: {status}: {}", server.stderr());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "wharf {args:?} did not listen on port {port} in 30 s: {}",
+            server.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server
+}
+
+/// SIGTERM and a clean exit.
+#[track_caller]
+fn stop(what: &str, server: &mut Server) {
+    let status = server.terminate();
+    assert!(
+        status.success(),
+        "{what} exits cleanly on SIGTERM, got {status}: {}",
+        server.stderr()
+    );
+}
+
+/// `wharf core`, `wharf gateway` and `wharf ftp` as separate processes: both doors reach the
+/// one core; a front-end with the wrong internal token is refused by core; a front-end
+/// without WHARF_CORE_URL does not start.
+fn split_deployment(backend: Backend) {
+    let w = Wharf::new(backend);
+    let partner = add_partner(&w);
+    let user = add_user(&w, &partner);
+    let core_url = ("WHARF_CORE_URL", w.grpc_url());
+
+    let mut core = start(&w, &["core"], &[], w.grpc_port);
+    let mut gateway = start(
+        &w,
+        &["gateway"],
+        std::slice::from_ref(&core_url),
+        w.http_port,
+    );
+    let mut ftp_server = start(&w, &["ftp"], std::slice::from_ref(&core_url), w.ftp_port);
+    let base = w.http_url();
+
+    // HTTP: a bearer token, then a batch.
+    let token = client_token(&base, &partner);
+    let (status, body) = post_bom(
+        &base,
+        &token,
+        &envelope("SPLIT-HTTP", 1, "1", vec![bom_row("via-http")]),
+    );
+    assert_eq!(status, 200, "{body}");
+    expect_code(&body, "0");
+
+    // FTP.
+    let dir = bom_dir(&partner);
+    let mut ftp = login(&w, &user);
+    let fb = deliver(
+        &mut ftp,
+        &dir,
+        "bom_insert_20221001003000_1.json",
+        envelope("SPLIT-FTP", 1, "1", vec![bom_row("via-ftp")]).as_bytes(),
+    );
+    expect_code(&fb, "0");
+    let _ = ftp.quit();
+    assert_eq!(keys(&export(&w, &partner)), ["via-ftp", "via-http"]);
+
+    // A gateway with the wrong internal token: core refuses it, the partner sees -1 (500).
+    let wrong_port = free_port();
+    let mut wrong = start(
+        &w,
+        &["gateway"],
+        &[
+            core_url.clone(),
+            ("WHARF_HTTP_ADDR", format!("127.0.0.1:{wrong_port}")),
+            (
+                "WHARF_INTERNAL_TOKEN",
+                "not-the-internal-token-42".to_string(),
+            ),
+        ],
+        wrong_port,
+    );
+    assert_ne!(TOKEN, "not-the-internal-token-42");
+    let (status, body) = post_bom(
+        &format!("http://127.0.0.1:{wrong_port}"),
+        &token,
+        &envelope("SPLIT-WRONG", 1, "1", vec![bom_row("wrong")]),
+    );
+    let wrong_token_answer = (status, body.clone());
+    assert_eq!(
+        keys(&export(&w, &partner)),
+        ["via-ftp", "via-http"],
+        "nothing through a gateway core refused"
+    );
+
+    // A gateway without WHARF_CORE_URL does not start, and says why.
+    let mut cmd = w.command(&["gateway"]);
+    cmd.env("WHARF_HTTP_ADDR", format!("127.0.0.1:{}", free_port()))
+        .env_remove("WHARF_CORE_URL")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn wharf gateway");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("wharf gateway without WHARF_CORE_URL still runs after 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("wait wharf gateway");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "wharf gateway without WHARF_CORE_URL fails: {stderr}"
+    );
+    assert!(
+        stderr.contains("WHARF_CORE_URL"),
+        "the error names WHARF_CORE_URL: {stderr}"
+    );
+
+    // Front-ends first, then core; each exits cleanly.
+    stop("wharf gateway (wrong token)", &mut wrong);
+    stop("wharf gateway", &mut gateway);
+    stop("wharf ftp", &mut ftp_server);
+    stop("wharf core", &mut core);
+
+    // Checked last so that a failure here still lets the checks above run.
+    let (status, body) = wrong_token_answer;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (500, Some("-1")),
+        "a gateway that core refuses (wrong internal token) answers 500 / -1: {body}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// tests
+
+#[test]
+fn size_limit_sqlite() {
+    size_limit(Backend::Sqlite);
+}
+
+#[test]
+fn size_limit_postgres() {
+    size_limit(Backend::Postgres);
+}
+
+#[test]
+fn xlsx_upload_sqlite() {
+    xlsx_upload(Backend::Sqlite);
+}
+
+#[test]
+fn xlsx_upload_postgres() {
+    xlsx_upload(Backend::Postgres);
+}
+
+#[test]
+fn unreadable_content_sqlite() {
+    unreadable_content(Backend::Sqlite);
+}
+
+#[test]
+fn unreadable_content_postgres() {
+    unreadable_content(Backend::Postgres);
+}
+
+#[test]
+fn split_deployment_sqlite() {
+    split_deployment(Backend::Sqlite);
+}
+
+#[test]
+fn split_deployment_postgres() {
+    split_deployment(Backend::Postgres);
+}
