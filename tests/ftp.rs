@@ -4,285 +4,20 @@
 
 mod util;
 
-use std::io::{Cursor, Write};
-use std::process::{Command, Output, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 use serde_json::{json, Value};
-use suppaftp::types::FileType;
-use suppaftp::{FtpError, FtpStream};
-use util::{unique, Backend, Wharf};
-
-const SECRET: &str = "client-secret-1";
-const PASSWORD: &str = "password-123";
-
-/// Seed 002's request example, verbatim.
-const SEED_002: &str = r#"{
-  "batch_id": "100055",
-  "batch_size": 1,
-  "seq_id": "1",
-  "seq_size": 1,
-  "data": [
-    {
-      "child_item": "123",
-      "effective_end_date": "2022-09-14",
-      "effective_start_date": "2022-09-14",
-      "father_item": "213",
-      "priority": 10.2,
-      "quantity_per": 10.1,
-      "split": 0.28,
-      "vendor_child_item": "eee",
-      "vendor_code": "eee",
-      "vendor_father_item": "ee",
-      "version": "20220914"
-    }
-  ]
-}"#;
-
-/// The t1/bom fields of SPEC §3, in the order a template sheet would have them.
-const BOM_FIELDS: [&str; 11] = [
-    "vendor_code",
-    "vendor_father_item",
-    "father_item",
-    "vendor_child_item",
-    "child_item",
-    "quantity_per",
-    "effective_start_date",
-    "effective_end_date",
-    "priority",
-    "split",
-    "version",
-];
-
-// ---------------------------------------------------------------------------------------------
-// set-up
-
-fn add_partner(w: &Wharf, interfaces: Option<&str>) -> String {
-    let name = unique("P");
-    let mut args = vec!["partner", "add", name.as_str()];
-    if let Some(list) = interfaces {
-        args.extend(["--interfaces", list]);
-    }
-    w.ok(&args, &format!("{SECRET}\n"));
-    name
-}
-
-fn add_user(w: &Wharf, partner: &str) -> String {
-    let name = unique("u");
-    w.ok(
-        &["user", "add", &name, "--partner", partner],
-        &format!("{PASSWORD}\n"),
-    );
-    name
-}
-
-/// The upload folder of t1/bom for `partner`.
-fn bom_dir(partner: &str) -> String {
-    format!("/Planning/SCC/{partner}/t1/bom")
-}
-
-// ---------------------------------------------------------------------------------------------
-// FTP
-
-/// A control connection to the server's FTP port, not logged in yet.
-fn connect(w: &Wharf) -> FtpStream {
-    let ftp = FtpStream::connect(("127.0.0.1", w.ftp_port)).expect("connect to the FTP port");
-    ftp.get_ref()
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("read timeout");
-    ftp
-}
-
-/// Logged in, binary transfers (bytes go as they are: no CRLF conversion).
-fn login(w: &Wharf, user: &str) -> FtpStream {
-    let mut ftp = connect(w);
-    ftp.login(user, PASSWORD)
-        .unwrap_or_else(|e| panic!("{user} logs in: {e:?}"));
-    ftp.transfer_type(FileType::Binary).expect("TYPE I");
-    ftp
-}
-
-/// The FTP reply code a refused command got (0 when it was not a reply at all).
-fn reply_code<T: std::fmt::Debug>(r: Result<T, FtpError>) -> u32 {
-    match r {
-        Ok(v) => panic!("expected a refusal, got {v:?}"),
-        // suppaftp knows no name for some codes (534 "TLS required"): read the reply line.
-        Err(FtpError::UnexpectedResponse(resp)) => match resp.status.code() {
-            0 => String::from_utf8_lossy(&resp.body)
-                .get(..3)
-                .and_then(|c| c.parse().ok())
-                .unwrap_or(0),
-            code => code,
-        },
-        Err(other) => {
-            eprintln!("not a reply: {other:?}");
-            0
-        }
-    }
-}
-
-/// Assert a command was refused with a permanent negative reply (5xx).
-#[track_caller]
-fn refused<T: std::fmt::Debug>(what: &str, r: Result<T, FtpError>) -> u32 {
-    let code = reply_code(r);
-    assert!((500..600).contains(&code), "{what}: reply {code}, want 5xx");
-    code
-}
-
-/// STOR `name` (relative to the working directory, or absolute) with `body`.
-fn put(ftp: &mut FtpStream, name: &str, body: &[u8]) -> Result<u64, FtpError> {
-    ftp.put_file(name, &mut Cursor::new(body.to_vec()))
-}
-
-/// RETR a feedback file and parse it.
-fn get_json(ftp: &mut FtpStream, path: &str) -> Value {
-    let bytes = ftp
-        .retr_as_buffer(path)
-        .unwrap_or_else(|e| panic!("RETR {path}: {e:?}"))
-        .into_inner();
-    serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-        panic!(
-            "{path} is not JSON ({e}): {}",
-            String::from_utf8_lossy(&bytes)
-        )
-    })
-}
-
-/// NLST of `path`, sorted.
-fn names(ftp: &mut FtpStream, path: &str) -> Vec<String> {
-    let mut n = ftp
-        .nlst(Some(path))
-        .unwrap_or_else(|e| panic!("NLST {path}: {e:?}"));
-    n.sort();
-    n
-}
-
-/// Upload `body` as `name` into `dir` and return its feedback file, after checking that the
-/// feedback folder lists it.
-fn deliver(ftp: &mut FtpStream, dir: &str, name: &str, body: &[u8]) -> Value {
-    put(ftp, &format!("{dir}/{name}"), body).unwrap_or_else(|e| panic!("STOR {dir}/{name}: {e:?}"));
-    let feedback = format!("{name}.result.json");
-    let listed = names(ftp, &format!("{dir}/feedback"));
-    assert!(
-        listed.contains(&feedback),
-        "feedback/{feedback} is listed: {listed:?}"
-    );
-    get_json(ftp, &format!("{dir}/feedback/{feedback}"))
-}
-
-// ---------------------------------------------------------------------------------------------
-// data
-
-/// Seed 002's row with `vendor_father_item` (part of the business key) set to `key`.
-fn bom_row(key: &str) -> Value {
-    json!({
-        "child_item": "123",
-        "effective_end_date": "2022-09-14",
-        "effective_start_date": "2022-09-14",
-        "father_item": "213",
-        "priority": "10.2",
-        "quantity_per": "10.1",
-        "split": "0.28",
-        "vendor_child_item": "eee",
-        "vendor_code": "eee",
-        "vendor_father_item": key,
-        "version": "20220914"
-    })
-}
-
-fn bom_row_with(key: &str, set: &[(&str, &str)]) -> Value {
-    let mut row = bom_row(key);
-    for (k, v) in set {
-        row[*k] = json!(v);
-    }
-    row
-}
-
-fn envelope(batch_id: &str, batch_size: usize, seq_id: &str, rows: Vec<Value>) -> String {
-    json!({
-        "batch_id": batch_id,
-        "batch_size": batch_size,
-        "seq_id": seq_id,
-        "seq_size": rows.len(),
-        "data": rows,
-    })
-    .to_string()
-}
-
-type Problem = (Option<u64>, String, String);
-
-/// (index, type, fields) of every verify entry in an answer's `result`.
-fn problems(result: &Value) -> Vec<Problem> {
-    let mut out = Vec::new();
-    for p in result.as_array().expect("result is an array") {
-        let index = p.get("index").and_then(Value::as_u64);
-        for v in p["verify"].as_array().expect("verify is an array") {
-            out.push((
-                index,
-                v["type"].as_str().expect("type").to_string(),
-                v["fields"].as_str().expect("fields").to_string(),
-            ));
-        }
-    }
-    out
-}
-
-fn problem(index: Option<u64>, ty: &str, fields: &str) -> Problem {
-    (index, ty.to_string(), fields.to_string())
-}
-
-#[track_caller]
-fn expect_code(answer: &Value, code: &str) {
-    assert_eq!(answer["code"], code, "{answer}");
-    assert!(answer["msg"].is_string(), "{answer}");
-}
-
-/// `wharf export t1 bom` of `partner` (prod), one value per line.
-fn export(w: &Wharf, partner: &str) -> Vec<Value> {
-    w.ok(&["export", "t1", "bom", "--partner", partner], "")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
-        .collect()
-}
-
-/// The sorted `vendor_father_item`s of exported t1/bom rows.
-fn keys(rows: &[Value]) -> Vec<String> {
-    let mut k: Vec<String> = rows
-        .iter()
-        .map(|r| r["vendor_father_item"].as_str().expect("a key").to_string())
-        .collect();
-    k.sort();
-    k
-}
-
-fn row_of<'a>(rows: &'a [Value], key: &str) -> &'a Value {
-    rows.iter()
-        .find(|r| r["vendor_father_item"] == key)
-        .unwrap_or_else(|| panic!("no row {key} in {rows:?}"))
-}
+use suppaftp::FtpStream;
+use util::data::{
+    bom_row, bom_row_with, envelope, expect_code, export, keys, problem, problems, row_of,
+    BOM_FIELDS, SEED_002,
+};
+use util::ftp::{bom_dir, connect, deliver, get_json, login, names, put, refused, reply_code};
+use util::http::curl;
+use util::{add_partner, add_user, Backend, Wharf, PASSWORD};
 
 // ---------------------------------------------------------------------------------------------
 // curl (the HTTP API for comparison, and FTPS)
-
-fn curl(args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut child = Command::new("curl")
-        .args(["-s", "-S", "--max-time", "60"])
-        .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn curl");
-    if let Some(body) = stdin {
-        let mut pipe = child.stdin.take().expect("curl stdin");
-        let _ = pipe.write_all(body);
-    }
-    child.wait_with_output().expect("wait curl")
-}
 
 #[track_caller]
 fn curl_ok(args: &[&str], stdin: Option<&[u8]>) -> String {
@@ -406,7 +141,7 @@ fn login_and_tree(backend: Backend) {
         .expect("CWD odm/master_data");
     assert_eq!(names(&mut ftp, "."), ["feedback"]);
     let _ = ftp.quit();
-    assert!(export(&w, &partner).is_empty());
+    assert!(export(&w, &partner, "t1/bom", None).is_empty());
 }
 
 /// Seed 002's example as a `.json` file and without an extension.
@@ -440,7 +175,7 @@ fn seed_json(backend: Backend) {
         .into_inner();
     assert_eq!(size, body.len(), "SIZE matches the bytes sent");
 
-    let rows = export(&w, &partner);
+    let rows = export(&w, &partner, "t1/bom", None);
     assert_eq!(
         rows,
         [json!({
@@ -468,7 +203,7 @@ fn seed_json(backend: Backend) {
         SEED_002.as_bytes(),
     );
     expect_code(&fb, "E00A00");
-    assert_eq!(export(&w, &partner).len(), 1);
+    assert_eq!(export(&w, &partner, "t1/bom", None).len(), 1);
     let _ = ftp.quit();
 
     // Seed 002's own example path, no extension (the default is the JSON envelope).
@@ -482,7 +217,7 @@ fn seed_json(backend: Backend) {
         SEED_002.as_bytes(),
     );
     expect_code(&fb, "0");
-    let rows = export(&w, &lcfc);
+    let rows = export(&w, &lcfc, "t1/bom", None);
     assert_eq!(keys(&rows), ["ee"]);
     assert_eq!(rows[0]["quantity_per"], "10.1");
     let _ = ftp.quit();
@@ -512,7 +247,7 @@ fn invalid_content(backend: Backend) {
     );
     expect_code(&fb, "E00V00");
     assert_eq!(
-        problems(&fb["result"]),
+        problems(&fb),
         [
             problem(Some(0), "number precision exceed", "quantity_per"),
             problem(Some(1), "invalid date", "effective_start_date"),
@@ -530,7 +265,7 @@ fn invalid_content(backend: Backend) {
         "the same rows, types and fields on both transports"
     );
     assert!(
-        export(&w, &partner).is_empty(),
+        export(&w, &partner, "t1/bom", None).is_empty(),
         "nothing of a failing sequence"
     );
 }
@@ -556,7 +291,7 @@ fn malformed_names(backend: Backend) {
         let fb = deliver(&mut ftp, &dir, name, body.as_bytes());
         expect_code(&fb, "E00V00");
         assert_eq!(
-            problems(&fb["result"]),
+            problems(&fb),
             [problem(None, "value not allowed", "file name")],
             "{name}: {fb}"
         );
@@ -565,7 +300,10 @@ fn malformed_names(backend: Backend) {
     let mut want: Vec<String> = bad.iter().map(|n| format!("{n}.result.json")).collect();
     want.sort();
     assert_eq!(names(&mut ftp, "feedback"), want);
-    assert!(export(&w, &partner).is_empty(), "nothing imported");
+    assert!(
+        export(&w, &partner, "t1/bom", None).is_empty(),
+        "nothing imported"
+    );
 
     // The body was never read: under a good name the same batch is still new.
     let fb = deliver(
@@ -575,7 +313,7 @@ fn malformed_names(backend: Backend) {
         body.as_bytes(),
     );
     expect_code(&fb, "0");
-    assert_eq!(keys(&export(&w, &partner)), ["n"]);
+    assert_eq!(keys(&export(&w, &partner, "t1/bom", None)), ["n"]);
     let _ = ftp.quit();
 }
 
@@ -592,7 +330,7 @@ fn duplicate_name(backend: Backend) {
     let body = envelope("DUP", 2, "1", vec![bom_row("d1"), bom_row("d2")]);
     let fb = deliver(&mut ftp, &dir, name, body.as_bytes());
     expect_code(&fb, "0");
-    assert_eq!(keys(&export(&w, &partner)), ["d1", "d2"]);
+    assert_eq!(keys(&export(&w, &partner, "t1/bom", None)), ["d1", "d2"]);
 
     // Sent again (even with another batch in it): not read, answered "already delivered".
     let body = envelope("DUP-2", 1, "1", vec![bom_row("d3")]);
@@ -603,7 +341,7 @@ fn duplicate_name(backend: Backend) {
         [format!("{name}.result.json")],
         "one feedback file per name"
     );
-    let rows = export(&w, &partner);
+    let rows = export(&w, &partner, "t1/bom", None);
     assert_eq!(keys(&rows), ["d1", "d2"], "export unchanged: {rows:?}");
     let _ = ftp.quit();
 }
@@ -629,7 +367,7 @@ fn seq_size_limit(backend: Backend) {
         envelope("BIG-5000", 5000, "1", rows(5000)).as_bytes(),
     );
     expect_code(&fb, "0");
-    let exported = export(&w, &partner);
+    let exported = export(&w, &partner, "t1/bom", None);
     assert_eq!(exported.len(), 5000);
     assert_eq!(keys(&exported)[4999], "k04999");
 
@@ -640,12 +378,12 @@ fn seq_size_limit(backend: Backend) {
         envelope("BIG-5001", 5001, "1", rows(5001)).as_bytes(),
     );
     expect_code(&fb, "E00V00");
-    let p = problems(&fb["result"]);
+    let p = problems(&fb);
     assert!(
         p.contains(&problem(None, "value not allowed", "seq_size")),
         "an envelope problem on seq_size, without an index: {p:?}"
     );
-    assert_eq!(export(&w, &partner).len(), 5000);
+    assert_eq!(export(&w, &partner, "t1/bom", None).len(), 5000);
     let _ = ftp.quit();
 }
 
@@ -671,7 +409,10 @@ fn crud_all(backend: Backend) {
         body.as_bytes(),
     );
     expect_code(&fb, "0");
-    assert_eq!(keys(&export(&w, &partner)), ["a1", "a2", "a3"]);
+    assert_eq!(
+        keys(&export(&w, &partner, "t1/bom", None)),
+        ["a1", "a2", "a3"]
+    );
 
     let body = envelope(
         "ALL-2",
@@ -686,7 +427,7 @@ fn crud_all(backend: Backend) {
         body.as_bytes(),
     );
     expect_code(&fb, "0");
-    let rows = export(&w, &partner);
+    let rows = export(&w, &partner, "t1/bom", None);
     assert_eq!(keys(&rows), ["z"], "all replaces the whole set");
     assert_eq!(row_of(&rows, "z")["owner"], "ftp");
     let _ = ftp.quit();
@@ -829,9 +570,12 @@ fn hostile_paths(backend: Backend) {
         names(&mut ftp, "feedback").is_empty(),
         "no refused write left feedback"
     );
-    assert!(export(&w, &partner).is_empty(), "no refused write was read");
+    assert!(
+        export(&w, &partner, "t1/bom", None).is_empty(),
+        "no refused write was read"
+    );
     assert_eq!(
-        keys(&export(&w, &other)),
+        keys(&export(&w, &other, "t1/bom", None)),
         ["h"],
         "the other partner is untouched"
     );
@@ -858,7 +602,7 @@ fn hostile_paths(backend: Backend) {
     refused("DELE the feedback folder", ftp.rm("feedback"));
     refused("DELE the upload folder", ftp.rm(&dir));
     assert_eq!(
-        keys(&export(&w, &partner)),
+        keys(&export(&w, &partner, "t1/bom", None)),
         ["h"],
         "deleting feedback keeps the data"
     );
@@ -922,7 +666,7 @@ fn csv_upload(backend: Backend) {
         csv.as_bytes(),
     );
     expect_code(&fb, "0");
-    let rows = export(&w, &partner);
+    let rows = export(&w, &partner, "t1/bom", None);
     assert_eq!(keys(&rows), ["c1", "c2"]);
     assert_eq!(row_of(&rows, "c2")["quantity_per"], "10.1");
     assert_eq!(row_of(&rows, "c2")["effective_end_date"], "2022-09-14");
@@ -940,12 +684,12 @@ fn csv_upload(backend: Backend) {
     );
     expect_code(&fb, "E00V00");
     assert_eq!(
-        problems(&fb["result"]),
+        problems(&fb),
         [problem(Some(1), "invalid date", "effective_end_date")],
         "{fb}"
     );
     assert_eq!(fb["result"][0]["row"]["effective_end_date"], "2022-02-30");
-    assert_eq!(keys(&export(&w, &partner)), ["c1", "c2"]);
+    assert_eq!(keys(&export(&w, &partner, "t1/bom", None)), ["c1", "c2"]);
     let _ = ftp.quit();
 }
 
@@ -1036,7 +780,11 @@ fn ftps(backend: Backend, require: bool) {
     let fb: Value =
         serde_json::from_str(&fb).unwrap_or_else(|e| panic!("{ctx}: not JSON ({e}): {fb}"));
     expect_code(&fb, "0");
-    assert_eq!(keys(&export(&w, &partner)), ["tls"], "{ctx}");
+    assert_eq!(
+        keys(&export(&w, &partner, "t1/bom", None)),
+        ["tls"],
+        "{ctx}"
+    );
 
     // A wrong password over TLS is still refused.
     let bad = format!("{user}:wrong-password");

@@ -4,193 +4,19 @@
 
 mod util;
 
-use std::io::{Cursor, Write};
 use std::net::TcpStream;
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use rust_xlsxwriter::{ExcelDateTime, Format as XFormat, Workbook};
-use serde_json::{json, Value};
-use suppaftp::types::FileType;
-use suppaftp::{FtpError, FtpStream};
-use util::{free_port, unique, Backend, Server, Wharf, TOKEN};
-
-const SECRET: &str = "client-secret-1";
-const PASSWORD: &str = "password-123";
-
-/// The t1/bom fields of SPEC §3, in the order a template sheet would have them.
-const BOM_FIELDS: [&str; 11] = [
-    "vendor_code",
-    "vendor_father_item",
-    "father_item",
-    "vendor_child_item",
-    "child_item",
-    "quantity_per",
-    "effective_start_date",
-    "effective_end_date",
-    "priority",
-    "split",
-    "version",
-];
+use serde_json::Value;
+use util::data::{bom_row, envelope, expect_code, export, keys, problem, problems, BOM_FIELDS};
+use util::ftp::{bom_dir, deliver, login, names, put, reply_code};
+use util::http::{client_token, curl};
+use util::{add_partner, add_user, free_port, unique, Backend, Server, Wharf, TOKEN};
 
 // ---------------------------------------------------------------------------------------------
-// set-up
-
-fn add_partner(w: &Wharf) -> String {
-    let name = unique("P");
-    w.ok(&["partner", "add", &name], &format!("{SECRET}\n"));
-    name
-}
-
-fn add_user(w: &Wharf, partner: &str) -> String {
-    let name = unique("u");
-    w.ok(
-        &["user", "add", &name, "--partner", partner],
-        &format!("{PASSWORD}\n"),
-    );
-    name
-}
-
-/// The upload folder of t1/bom for `partner`.
-fn bom_dir(partner: &str) -> String {
-    format!("/Planning/SCC/{partner}/t1/bom")
-}
-
-// ---------------------------------------------------------------------------------------------
-// FTP
-
-/// Logged in, binary transfers (bytes go as they are: no CRLF conversion).
-fn login(w: &Wharf, user: &str) -> FtpStream {
-    let mut ftp = FtpStream::connect(("127.0.0.1", w.ftp_port)).expect("connect to the FTP port");
-    ftp.get_ref()
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("read timeout");
-    ftp.login(user, PASSWORD)
-        .unwrap_or_else(|e| panic!("{user} logs in: {e:?}"));
-    ftp.transfer_type(FileType::Binary).expect("TYPE I");
-    ftp
-}
-
-/// The FTP reply code a refused command got (0 when it was not a reply at all).
-fn reply_code<T: std::fmt::Debug>(r: Result<T, FtpError>) -> u32 {
-    match r {
-        Ok(v) => panic!("expected a refusal, got {v:?}"),
-        Err(FtpError::UnexpectedResponse(resp)) => match resp.status.code() {
-            0 => String::from_utf8_lossy(&resp.body)
-                .get(..3)
-                .and_then(|c| c.parse().ok())
-                .unwrap_or(0),
-            code => code,
-        },
-        Err(other) => {
-            eprintln!("not a reply: {other:?}");
-            0
-        }
-    }
-}
-
-/// STOR `name` (relative to the working directory, or absolute) with `body`.
-fn put(ftp: &mut FtpStream, name: &str, body: &[u8]) -> Result<u64, FtpError> {
-    ftp.put_file(name, &mut Cursor::new(body.to_vec()))
-}
-
-/// RETR a feedback file and parse it.
-fn get_json(ftp: &mut FtpStream, path: &str) -> Value {
-    let bytes = ftp
-        .retr_as_buffer(path)
-        .unwrap_or_else(|e| panic!("RETR {path}: {e:?}"))
-        .into_inner();
-    serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-        panic!(
-            "{path} is not JSON ({e}): {}",
-            String::from_utf8_lossy(&bytes)
-        )
-    })
-}
-
-/// NLST of `path`, sorted.
-fn names(ftp: &mut FtpStream, path: &str) -> Vec<String> {
-    let mut n = ftp
-        .nlst(Some(path))
-        .unwrap_or_else(|e| panic!("NLST {path}: {e:?}"));
-    n.sort();
-    n
-}
-
-/// Upload `body` as `name` into `dir` and return its feedback file, after checking that the
-/// feedback folder lists it.
-fn deliver(ftp: &mut FtpStream, dir: &str, name: &str, body: &[u8]) -> Value {
-    put(ftp, &format!("{dir}/{name}"), body).unwrap_or_else(|e| panic!("STOR {dir}/{name}: {e:?}"));
-    let feedback = format!("{name}.result.json");
-    let listed = names(ftp, &format!("{dir}/feedback"));
-    assert!(
-        listed.contains(&feedback),
-        "feedback/{feedback} is listed: {listed:?}"
-    );
-    get_json(ftp, &format!("{dir}/feedback/{feedback}"))
-}
-
-// ---------------------------------------------------------------------------------------------
-// data
-
-/// Seed 002's row with `vendor_father_item` (part of the business key) set to `key`.
-fn bom_row(key: &str) -> Value {
-    json!({
-        "child_item": "123",
-        "effective_end_date": "2022-09-14",
-        "effective_start_date": "2022-09-14",
-        "father_item": "213",
-        "priority": "10.2",
-        "quantity_per": "10.1",
-        "split": "0.28",
-        "vendor_child_item": "eee",
-        "vendor_code": "eee",
-        "vendor_father_item": key,
-        "version": "20220914"
-    })
-}
-
-fn envelope(batch_id: &str, batch_size: usize, seq_id: &str, rows: Vec<Value>) -> String {
-    json!({
-        "batch_id": batch_id,
-        "batch_size": batch_size,
-        "seq_id": seq_id,
-        "seq_size": rows.len(),
-        "data": rows,
-    })
-    .to_string()
-}
-
-type Problem = (Option<u64>, String, String);
-
-/// (index, type, fields) of every verify entry in an answer's `result`.
-fn problems(answer: &Value) -> Vec<Problem> {
-    let mut out = Vec::new();
-    let result = answer["result"]
-        .as_array()
-        .unwrap_or_else(|| panic!("result is an array: {answer}"));
-    for p in result {
-        let index = p.get("index").and_then(Value::as_u64);
-        for v in p["verify"].as_array().expect("verify is an array") {
-            out.push((
-                index,
-                v["type"].as_str().expect("type").to_string(),
-                v["fields"].as_str().expect("fields").to_string(),
-            ));
-        }
-    }
-    out
-}
-
-fn problem(index: Option<u64>, ty: &str, fields: &str) -> Problem {
-    (index, ty.to_string(), fields.to_string())
-}
-
-#[track_caller]
-fn expect_code(answer: &Value, code: &str) {
-    assert_eq!(answer["code"], code, "{answer}");
-    assert!(answer["msg"].is_string(), "{answer}");
-}
+// answers
 
 /// An unreadable body: E00V00 with exactly one problem, `invalid type` on `body`, and a `msg`
 /// that says what is wrong (contains `why`, case-insensitively).
@@ -209,46 +35,8 @@ fn expect_unreadable(what: &str, answer: &Value, why: &str) {
     );
 }
 
-/// `wharf export t1 bom` of `partner` (prod), one value per line.
-fn export(w: &Wharf, partner: &str) -> Vec<Value> {
-    w.ok(&["export", "t1", "bom", "--partner", partner], "")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
-        .collect()
-}
-
-/// The sorted `vendor_father_item`s of exported t1/bom rows.
-fn keys(rows: &[Value]) -> Vec<String> {
-    let mut k: Vec<String> = rows
-        .iter()
-        .map(|r| r["vendor_father_item"].as_str().expect("a key").to_string())
-        .collect();
-    k.sort();
-    k
-}
-
 // ---------------------------------------------------------------------------------------------
 // curl
-
-fn curl(args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut child = Command::new("curl")
-        .args(["-s", "-S", "--max-time", "60"])
-        .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn curl");
-    if let Some(body) = stdin {
-        let mut pipe = child.stdin.take().expect("curl stdin");
-        let _ = pipe.write_all(body);
-    }
-    child.wait_with_output().expect("wait curl")
-}
 
 /// One HTTP request: (status, body parsed as JSON).
 fn http(args: &[&str], stdin: Option<&[u8]>) -> (u16, Value) {
@@ -265,28 +53,6 @@ fn http(args: &[&str], stdin: Option<&[u8]>) -> (u16, Value) {
     let body = serde_json::from_str(body)
         .unwrap_or_else(|e| panic!("HTTP {status}: the body is not JSON ({e}): {body}"));
     (status, body)
-}
-
-/// A client-credentials token of `partner` from the gateway at `base`.
-fn client_token(base: &str, partner: &str) -> String {
-    let form = format!("grant_type=client_credentials&client_id={partner}&client_secret={SECRET}");
-    let (status, body) = http(
-        &[
-            "-X",
-            "POST",
-            "--data-binary",
-            "@-",
-            "-H",
-            "Content-Type: application/x-www-form-urlencoded",
-            &format!("{base}/oauth/token"),
-        ],
-        Some(form.as_bytes()),
-    );
-    assert_eq!(status, 200, "token: {body}");
-    body["access_token"]
-        .as_str()
-        .expect("an access token")
-        .to_string()
 }
 
 /// POST a JSON batch to t1/bom with a bearer token: (status, body).
@@ -315,7 +81,7 @@ fn post_bom(base: &str, token: &str, body: &str) -> (u16, Value) {
 fn size_limit(backend: Backend) {
     let mut w = Wharf::new(backend);
     w.extra_env = vec![("WHARF_FTP_MAX_FILE_BYTES".into(), "2000".into())];
-    let partner = add_partner(&w);
+    let partner = add_partner(&w, None);
     let user = add_user(&w, &partner);
     let _server = w.serve();
     let dir = bom_dir(&partner);
@@ -338,7 +104,10 @@ fn size_limit(backend: Backend) {
         "no feedback for a refused file"
     );
     assert_eq!(names(&mut ftp, &dir), ["feedback"]);
-    assert!(export(&w, &partner).is_empty(), "nothing of it was read");
+    assert!(
+        export(&w, &partner, "t1/bom", None).is_empty(),
+        "nothing of it was read"
+    );
 
     // The same session goes on; the refused name was never delivered, so it is new.
     let small = envelope("SMALL", 1, "1", vec![bom_row("small")]);
@@ -349,7 +118,7 @@ fn size_limit(backend: Backend) {
         names(&mut ftp, &format!("{dir}/feedback")),
         [format!("{name}.result.json")]
     );
-    assert_eq!(keys(&export(&w, &partner)), ["small"]);
+    assert_eq!(keys(&export(&w, &partner, "t1/bom", None)), ["small"]);
     let _ = ftp.quit();
 }
 
@@ -383,7 +152,7 @@ fn bom_workbook() -> Vec<u8> {
 /// Excel; a file that is no workbook is answered E00V00 on `body`.
 fn xlsx_upload(backend: Backend) {
     let w = Wharf::new(backend);
-    let partner = add_partner(&w);
+    let partner = add_partner(&w, None);
     let user = add_user(&w, &partner);
     let _server = w.serve();
     let dir = bom_dir(&partner);
@@ -397,7 +166,7 @@ fn xlsx_upload(backend: Backend) {
     );
     expect_code(&fb, "0");
     assert!(fb.get("result").is_none(), "no result on success: {fb}");
-    let rows = export(&w, &partner);
+    let rows = export(&w, &partner, "t1/bom", None);
     assert_eq!(keys(&rows), ["x1", "x2"]);
     for row in &rows {
         assert_eq!(row["quantity_per"], "10.1", "{row}");
@@ -415,14 +184,18 @@ fn xlsx_upload(backend: Backend) {
     let garbage: Vec<u8> = (0..2000u32).map(|i| (i * 7919 % 251) as u8).collect();
     let fb = deliver(&mut ftp, &dir, "bom_insert_20221001003000_6.xlsx", &garbage);
     expect_unreadable("random bytes as .xlsx", &fb, "xlsx");
-    assert_eq!(keys(&export(&w, &partner)), ["x1", "x2"], "nothing added");
+    assert_eq!(
+        keys(&export(&w, &partner, "t1/bom", None)),
+        ["x1", "x2"],
+        "nothing added"
+    );
     let _ = ftp.quit();
 }
 
 /// Content that is no envelope at all: E00V00 on `body`, nothing imported.
 fn unreadable_content(backend: Backend) {
     let w = Wharf::new(backend);
-    let partner = add_partner(&w);
+    let partner = add_partner(&w, None);
     let user = add_user(&w, &partner);
     let _server = w.serve();
     let dir = bom_dir(&partner);
@@ -446,7 +219,10 @@ fn unreadable_content(backend: Backend) {
         expect_unreadable(&format!("an empty {name}"), &fb, why);
     }
     assert_eq!(names(&mut ftp, &format!("{dir}/feedback")).len(), 5);
-    assert!(export(&w, &partner).is_empty(), "nothing imported");
+    assert!(
+        export(&w, &partner, "t1/bom", None).is_empty(),
+        "nothing imported"
+    );
 
     // The folder still works.
     let body = envelope("AFTER", 1, "1", vec![bom_row("ok")]);
@@ -457,7 +233,7 @@ fn unreadable_content(backend: Backend) {
         body.as_bytes(),
     );
     expect_code(&fb, "0");
-    assert_eq!(keys(&export(&w, &partner)), ["ok"]);
+    assert_eq!(keys(&export(&w, &partner, "t1/bom", None)), ["ok"]);
     let _ = ftp.quit();
 }
 
@@ -510,7 +286,7 @@ fn stop(what: &str, server: &mut Server) {
 /// without WHARF_CORE_URL does not start.
 fn split_deployment(backend: Backend) {
     let w = Wharf::new(backend);
-    let partner = add_partner(&w);
+    let partner = add_partner(&w, None);
     let user = add_user(&w, &partner);
     let core_url = ("WHARF_CORE_URL", w.grpc_url());
 
@@ -545,7 +321,10 @@ fn split_deployment(backend: Backend) {
     );
     expect_code(&fb, "0");
     let _ = ftp.quit();
-    assert_eq!(keys(&export(&w, &partner)), ["via-ftp", "via-http"]);
+    assert_eq!(
+        keys(&export(&w, &partner, "t1/bom", None)),
+        ["via-ftp", "via-http"]
+    );
 
     // A gateway with the wrong internal token: core refuses it, the partner sees -1 (500).
     let wrong_port = free_port();
@@ -570,7 +349,7 @@ fn split_deployment(backend: Backend) {
     );
     let wrong_token_answer = (status, body.clone());
     assert_eq!(
-        keys(&export(&w, &partner)),
+        keys(&export(&w, &partner, "t1/bom", None)),
         ["via-ftp", "via-http"],
         "nothing through a gateway core refused"
     );

@@ -3,39 +3,17 @@
 
 mod util;
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 
-use serde_json::{json, Value};
-use util::{unique, Backend, Wharf};
+use serde_json::json;
+use util::data::{
+    bom_key, bom_row, bom_row_with, envelope, export, keys, problem, problems, row_of, SEED_002,
+};
+use util::http::{client_token, curl, request, send, token_request, Auth};
+use util::{add_partner, add_user, Backend, Wharf, PASSWORD, SECRET};
 
-const SECRET: &str = "client-secret-1";
-const PASSWORD: &str = "password-123";
 const SYNC: &str = "/v1.0/scc/data/sync";
 const BOM_KEY: &str = "vendor_code,vendor_father_item,father_item,vendor_child_item,version";
-
-/// Seed 002's request example, verbatim.
-const SEED_002: &str = r#"{
-  "batch_id": "100055",
-  "batch_size": 1,
-  "seq_id": "1",
-  "seq_size": 1,
-  "data": [
-    {
-      "child_item": "123",
-      "effective_end_date": "2022-09-14",
-      "effective_start_date": "2022-09-14",
-      "father_item": "213",
-      "priority": 10.2,
-      "quantity_per": 10.1,
-      "split": 0.28,
-      "vendor_child_item": "eee",
-      "vendor_code": "eee",
-      "vendor_father_item": "ee",
-      "version": "20220914"
-    }
-  ]
-}"#;
 
 /// Seed 000's request example, verbatim: the same row twice.
 const SEED_000: &str = r#"{
@@ -56,279 +34,6 @@ const SEED_000: &str = r#"{
 }
 ]
 }"#;
-
-// ---------------------------------------------------------------------------------------------
-// curl
-
-/// How a request authenticates.
-enum Auth<'a> {
-    None,
-    Basic(&'a str, &'a str),
-    Bearer(&'a str),
-}
-
-/// The final response curl saw.
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    /// Lower-case names.
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("the body is not JSON ({e}): {self:?}"))
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// Assert the status and the body's `code`; returns the body.
-    fn expect(&self, status: u16, code: &str) -> Value {
-        assert_eq!(self.status, status, "{self:?}");
-        let body = self.json();
-        assert_eq!(body["code"], code, "{self:?}");
-        body
-    }
-}
-
-/// Run curl with `stdin` (the request body, when given).
-fn curl(args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut child = Command::new("curl")
-        .args(["-s", "-S", "--max-time", "60"])
-        .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn curl");
-    if let Some(body) = stdin {
-        let mut pipe = child.stdin.take().expect("curl stdin");
-        // curl reads `@-` whole before it connects; a failure shows in its exit status.
-        let _ = pipe.write_all(body);
-    }
-    child.wait_with_output().expect("wait curl")
-}
-
-/// One HTTP request; `body` is (content type, bytes). `extra` goes to curl as is.
-fn request(
-    method: &str,
-    url: &str,
-    auth: &Auth,
-    body: Option<(&str, &[u8])>,
-    extra: &[&str],
-) -> Reply {
-    let mut args: Vec<String> = vec!["-i".into(), "-X".into(), method.into()];
-    args.extend(["-w".into(), "\n%{http_code}".into()]);
-    match auth {
-        Auth::None => {}
-        Auth::Basic(user, password) => args.extend(["-u".into(), format!("{user}:{password}")]),
-        Auth::Bearer(token) => args.extend(["-H".into(), format!("Authorization: Bearer {token}")]),
-    }
-    if let Some((content_type, _)) = body {
-        args.extend(["-H".into(), format!("Content-Type: {content_type}")]);
-        args.extend(["--data-binary".into(), "@-".into()]);
-    }
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args.push(url.into());
-    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = curl(&argv, body.map(|(_, b)| b));
-    assert!(
-        out.status.success(),
-        "curl {method} {url} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).expect("utf-8 response");
-    let (mut rest, code) = text.rsplit_once('\n').expect("the status line from -w");
-    let status = code.parse().expect("an HTTP status");
-    let mut headers = Vec::new();
-    // Interim (1xx) responses come first; keep the final one's headers.
-    while rest.starts_with("HTTP/") {
-        let (head, body) = rest.split_once("\r\n\r\n").unwrap_or((rest, ""));
-        headers = head
-            .lines()
-            .skip(1)
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-            .collect();
-        rest = body;
-    }
-    Reply {
-        status,
-        headers,
-        body: rest.to_string(),
-    }
-}
-
-/// A JSON data call.
-fn send(method: &str, url: &str, auth: &Auth, body: &str) -> Reply {
-    request(
-        method,
-        url,
-        auth,
-        Some(("application/json", body.as_bytes())),
-        &[],
-    )
-}
-
-/// `POST /oauth/token` with a form, client credentials optionally in a Basic header.
-fn token_request(base: &str, form: &str, basic: Option<(&str, &str)>) -> Reply {
-    let auth = match basic {
-        Some((id, secret)) => Auth::Basic(id, secret),
-        None => Auth::None,
-    };
-    request(
-        "POST",
-        &format!("{base}/oauth/token"),
-        &auth,
-        Some(("application/x-www-form-urlencoded", form.as_bytes())),
-        &[],
-    )
-}
-
-/// A client-credentials token of `partner`.
-fn client_token(base: &str, partner: &str) -> String {
-    let r = token_request(
-        base,
-        &format!("grant_type=client_credentials&client_id={partner}&client_secret={SECRET}"),
-        None,
-    );
-    assert_eq!(r.status, 200, "{r:?}");
-    r.json()["access_token"]
-        .as_str()
-        .expect("an access token")
-        .to_string()
-}
-
-// ---------------------------------------------------------------------------------------------
-// data
-
-/// Seed 002's row with `vendor_father_item` (part of the business key) set to `key`.
-fn bom_row(key: &str) -> Value {
-    json!({
-        "child_item": "123",
-        "effective_end_date": "2022-09-14",
-        "effective_start_date": "2022-09-14",
-        "father_item": "213",
-        "priority": "10.2",
-        "quantity_per": "10.1",
-        "split": "0.28",
-        "vendor_child_item": "eee",
-        "vendor_code": "eee",
-        "vendor_father_item": key,
-        "version": "20220914"
-    })
-}
-
-/// `bom_row(key)` with extra fields set.
-fn bom_row_with(key: &str, set: &[(&str, &str)]) -> Value {
-    let mut row = bom_row(key);
-    for (k, v) in set {
-        row[*k] = json!(v);
-    }
-    row
-}
-
-/// Only the business key of `bom_row(key)`: what a delete needs.
-fn bom_key(key: &str) -> Value {
-    json!({
-        "vendor_code": "eee",
-        "vendor_father_item": key,
-        "father_item": "213",
-        "vendor_child_item": "eee",
-        "version": "20220914"
-    })
-}
-
-fn envelope(batch_id: &str, batch_size: usize, seq_id: &str, rows: Vec<Value>) -> String {
-    json!({
-        "batch_id": batch_id,
-        "batch_size": batch_size,
-        "seq_id": seq_id,
-        "seq_size": rows.len(),
-        "data": rows,
-    })
-    .to_string()
-}
-
-type Problem = (Option<u64>, String, String);
-
-/// (index, type, fields) of every verify entry in an answer's `result`.
-fn problems(result: &Value) -> Vec<Problem> {
-    let mut out = Vec::new();
-    for p in result.as_array().expect("result is an array") {
-        let index = p.get("index").and_then(Value::as_u64);
-        for v in p["verify"].as_array().expect("verify is an array") {
-            out.push((
-                index,
-                v["type"].as_str().expect("type").to_string(),
-                v["fields"].as_str().expect("fields").to_string(),
-            ));
-        }
-    }
-    out
-}
-
-fn problem(index: Option<u64>, ty: &str, fields: &str) -> Problem {
-    (index, ty.to_string(), fields.to_string())
-}
-
-fn add_partner(w: &Wharf, interfaces: Option<&str>) -> String {
-    let name = unique("P");
-    let mut args = vec!["partner", "add", name.as_str()];
-    if let Some(list) = interfaces {
-        args.extend(["--interfaces", list]);
-    }
-    w.ok(&args, &format!("{SECRET}\n"));
-    name
-}
-
-fn add_user(w: &Wharf, partner: &str) -> String {
-    let name = unique("u");
-    w.ok(
-        &["user", "add", &name, "--partner", partner],
-        &format!("{PASSWORD}\n"),
-    );
-    name
-}
-
-/// `wharf export` of `iface` (`t1/bom`) in `env` (`prod` or `uat`), one value per line.
-fn export(w: &Wharf, partner: &str, iface: &str, env: &str) -> Vec<Value> {
-    let (cat, biz) = iface.split_once('/').expect("category/biz_key");
-    w.ok(
-        &["export", cat, biz, "--partner", partner, "--env", env],
-        "",
-    )
-    .lines()
-    .map(|l| serde_json::from_str(l).expect("a JSON line"))
-    .collect()
-}
-
-/// The sorted `vendor_father_item`s of exported t1/bom rows.
-fn keys(rows: &[Value]) -> Vec<String> {
-    let mut k: Vec<String> = rows
-        .iter()
-        .map(|r| r["vendor_father_item"].as_str().expect("a key").to_string())
-        .collect();
-    k.sort();
-    k
-}
-
-fn row_of<'a>(rows: &'a [Value], key: &str) -> &'a Value {
-    rows.iter()
-        .find(|r| r["vendor_father_item"] == key)
-        .unwrap_or_else(|| panic!("no row {key} in {rows:?}"))
-}
 
 // ---------------------------------------------------------------------------------------------
 // scenarios
@@ -476,10 +181,13 @@ fn auth(backend: Backend) {
     .expect(200, "0");
 
     assert_eq!(
-        keys(&export(&w, &partner, "t1/bom", "prod")),
+        keys(&export(&w, &partner, "t1/bom", Some("prod"))),
         ["basic", "cc", "pw"]
     );
-    assert_eq!(export(&w, &limited, "odm/master_data", "prod").len(), 1);
+    assert_eq!(
+        export(&w, &limited, "odm/master_data", Some("prod")).len(),
+        1
+    );
 }
 
 /// What the door refuses before core (404, 405, 413) and bodies that are not envelopes.
@@ -526,7 +234,7 @@ fn refusals(backend: Backend) {
         let r = send("POST", &bom, &auth, body);
         let j = r.expect(200, "E00V00");
         assert_eq!(
-            problems(&j["result"]),
+            problems(&j),
             [problem(None, "invalid type", "body")],
             "{body:?}: {r:?}"
         );
@@ -539,7 +247,7 @@ fn refusals(backend: Backend) {
     );
     let j = r.expect(200, "E00V00");
     assert_eq!(
-        problems(&j["result"]),
+        problems(&j),
         [problem(None, "required field missing", "data")],
         "{r:?}"
     );
@@ -551,11 +259,11 @@ fn refusals(backend: Backend) {
     );
     let j = r.expect(200, "E00V00");
     assert!(
-        problems(&j["result"]).contains(&problem(None, "invalid type", "data")),
+        problems(&j).contains(&problem(None, "invalid type", "data")),
         "{r:?}"
     );
 
-    assert!(export(&w, &partner, "t1/bom", "prod").is_empty());
+    assert!(export(&w, &partner, "t1/bom", Some("prod")).is_empty());
 }
 
 /// The seeds' request examples, sent verbatim.
@@ -568,7 +276,7 @@ fn seeds(backend: Backend) {
     let auth = Auth::Bearer(&token);
 
     send("POST", &format!("{base}{SYNC}/t1/bom"), &auth, SEED_002).expect(200, "0");
-    let rows = export(&w, &partner, "t1/bom", "prod");
+    let rows = export(&w, &partner, "t1/bom", Some("prod"));
     assert_eq!(
         rows,
         [json!({
@@ -597,7 +305,7 @@ fn seeds(backend: Backend) {
     );
     let j = r.expect(200, "E00W00");
     assert_eq!(
-        problems(&j["result"]),
+        problems(&j),
         [problem(Some(1), "duplicate key", "LENOVO_PN,PLANT")],
         "{r:?}"
     );
@@ -606,7 +314,7 @@ fn seeds(backend: Backend) {
         json!({"LENOVO_PN": "SD10W87241", "PLANT": "H121", "QTY": "1000"}),
         "the row as sent"
     );
-    assert!(export(&w, &partner, "odm/master_data", "uat").is_empty());
+    assert!(export(&w, &partner, "odm/master_data", Some("uat")).is_empty());
 }
 
 /// E00V00, E00A00, E00P00 and E00M00 with their result rows.
@@ -634,7 +342,7 @@ fn codes(backend: Backend) {
     let r = send("POST", &bom, &auth, &body);
     let j = r.expect(200, "E00V00");
     assert_eq!(
-        problems(&j["result"]),
+        problems(&j),
         [
             problem(Some(0), "number precision exceed", "quantity_per"),
             problem(Some(1), "invalid date", "effective_start_date"),
@@ -660,7 +368,7 @@ fn codes(backend: Backend) {
         let r = send("POST", &bom, &auth, &bad);
         let j = r.expect(200, "E00V00");
         assert_eq!(
-            problems(&j["result"]),
+            problems(&j),
             [problem(Some(0), "invalid date", "effective_end_date")],
             "attempt {attempt}: {r:?}"
         );
@@ -694,17 +402,17 @@ fn codes(backend: Backend) {
             .unwrap_or_else(|| panic!("no {code} group: {r:?}"))
     };
     assert_eq!(
-        problems(&group("E00V00")["result"]),
+        problems(group("E00V00")),
         [problem(Some(0), "invalid date", "effective_start_date")],
         "{r:?}"
     );
     assert_eq!(
-        problems(&group("E00W00")["result"]),
+        problems(group("E00W00")),
         [problem(Some(1), "duplicate key", BOM_KEY)],
         "{r:?}"
     );
 
-    assert_eq!(keys(&export(&w, &partner, "t1/bom", "prod")), ["a"]);
+    assert_eq!(keys(&export(&w, &partner, "t1/bom", Some("prod"))), ["a"]);
 }
 
 /// Batches over several sequences, the four methods, percent-encoded paths, numbers.
@@ -726,7 +434,7 @@ fn batches(backend: Backend) {
         );
         r.expect(200, "0")["result"].clone()
     };
-    let exported = || export(&w, &partner, "t1/bom", "prod");
+    let exported = || export(&w, &partner, "t1/bom", Some("prod"));
 
     // Two sequences of one batch: nothing visible until the second lands.
     let body = envelope("B-TWO", 4, "1", vec![bom_row("s1"), bom_row("s2")]);
@@ -821,24 +529,24 @@ fn isolation(backend: Backend) {
 
     let body = envelope("SAME", 1, "1", vec![bom_row("u1")]);
     send("POST", &uat, &Auth::Bearer(&t1), &body).expect(200, "0");
-    assert_eq!(keys(&export(&w, &one, "t1/bom", "uat")), ["u1"]);
-    assert!(export(&w, &one, "t1/bom", "prod").is_empty());
+    assert_eq!(keys(&export(&w, &one, "t1/bom", Some("uat"))), ["u1"]);
+    assert!(export(&w, &one, "t1/bom", Some("prod")).is_empty());
 
     // The same batch_id and seq_id in prod is a new sequence, not a resend.
     let body = envelope("SAME", 1, "1", vec![bom_row_with("k", &[("owner", "one")])]);
     send("POST", &prod, &Auth::Bearer(&t1), &body).expect(200, "0");
-    assert_eq!(keys(&export(&w, &one, "t1/bom", "prod")), ["k"]);
-    assert_eq!(keys(&export(&w, &one, "t1/bom", "uat")), ["u1"]);
+    assert_eq!(keys(&export(&w, &one, "t1/bom", Some("prod"))), ["k"]);
+    assert_eq!(keys(&export(&w, &one, "t1/bom", Some("uat"))), ["u1"]);
 
     // Another partner: same key, same batch_id, both accepted, separate data.
     let body = envelope("SAME", 1, "1", vec![bom_row_with("k", &[("owner", "two")])]);
     send("POST", &prod, &Auth::Bearer(&t2), &body).expect(200, "0");
-    let mine = export(&w, &one, "t1/bom", "prod");
-    let theirs = export(&w, &two, "t1/bom", "prod");
+    let mine = export(&w, &one, "t1/bom", Some("prod"));
+    let theirs = export(&w, &two, "t1/bom", Some("prod"));
     assert_eq!((mine.len(), theirs.len()), (1, 1));
     assert_eq!(mine[0]["owner"], "one");
     assert_eq!(theirs[0]["owner"], "two");
-    assert!(export(&w, &two, "t1/bom", "uat").is_empty());
+    assert!(export(&w, &two, "t1/bom", Some("uat")).is_empty());
     let r = request(
         "GET",
         &format!("{uat}/batches/SAME"),
@@ -917,7 +625,7 @@ fn https(backend: Backend) {
         &tls,
     )
     .expect(200, "0");
-    assert_eq!(keys(&export(&w, &partner, "t1/bom", "prod")), ["tls"]);
+    assert_eq!(keys(&export(&w, &partner, "t1/bom", Some("prod"))), ["tls"]);
 
     let plain = format!("{}/healthz", w.http_url());
     let out = curl(&["-o", "/dev/null", "-w", "%{http_code}", &plain], None);

@@ -7,11 +7,21 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod data;
+pub mod ftp;
+pub mod http;
+
 /// Passive ports per test server: libunftp picks one at random per transfer, and a port
 /// just used may still be held.
 const PASSIVE_PORTS: u16 = 16;
 
 pub const TOKEN: &str = "e2e-internal-token-0123456789";
+
+/// The client secret `add_partner` gives every partner.
+pub const SECRET: &str = "client-secret-1";
+
+/// The password `add_user` gives every user.
+pub const PASSWORD: &str = "password-123";
 
 /// Which store a test runs against.
 #[derive(Clone, Copy, Debug)]
@@ -76,6 +86,29 @@ pub fn unique(prefix: &str) -> String {
         nanos % 1_000_000,
         N.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+/// A new partner (a unique name, secret `SECRET`) made with the CLI, limited to `interfaces`
+/// (a comma-separated list such as `odm/master_data`) when given; returns its name.
+pub fn add_partner(w: &Wharf, interfaces: Option<&str>) -> String {
+    let name = unique("P");
+    let mut args = vec!["partner", "add", name.as_str()];
+    if let Some(list) = interfaces {
+        args.extend(["--interfaces", list]);
+    }
+    w.ok(&args, &format!("{SECRET}\n"));
+    name
+}
+
+/// A new user of `partner` (a unique name, password `PASSWORD`) made with the CLI; returns
+/// its name.
+pub fn add_user(w: &Wharf, partner: &str) -> String {
+    let name = unique("u");
+    w.ok(
+        &["user", "add", &name, "--partner", partner],
+        &format!("{PASSWORD}\n"),
+    );
+    name
 }
 
 impl Wharf {

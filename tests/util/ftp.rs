@@ -1,0 +1,101 @@
+//! The FTP door used with a real FTP client (suppaftp, passive mode), as a partner would.
+
+use std::io::Cursor;
+use std::time::Duration;
+
+use serde_json::Value;
+use suppaftp::types::FileType;
+use suppaftp::{FtpError, FtpStream};
+
+use super::{Wharf, PASSWORD};
+
+/// The upload folder of t1/bom for `partner`.
+pub fn bom_dir(partner: &str) -> String {
+    format!("/Planning/SCC/{partner}/t1/bom")
+}
+
+/// A control connection to the server's FTP port, not logged in yet.
+pub fn connect(w: &Wharf) -> FtpStream {
+    let ftp = FtpStream::connect(("127.0.0.1", w.ftp_port)).expect("connect to the FTP port");
+    ftp.get_ref()
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("read timeout");
+    ftp
+}
+
+/// Logged in, binary transfers (bytes go as they are: no CRLF conversion).
+pub fn login(w: &Wharf, user: &str) -> FtpStream {
+    let mut ftp = connect(w);
+    ftp.login(user, PASSWORD)
+        .unwrap_or_else(|e| panic!("{user} logs in: {e:?}"));
+    ftp.transfer_type(FileType::Binary).expect("TYPE I");
+    ftp
+}
+
+/// The FTP reply code a refused command got (0 when it was not a reply at all).
+pub fn reply_code<T: std::fmt::Debug>(r: Result<T, FtpError>) -> u32 {
+    match r {
+        Ok(v) => panic!("expected a refusal, got {v:?}"),
+        // suppaftp knows no name for some codes (534 "TLS required"): read the reply line.
+        Err(FtpError::UnexpectedResponse(resp)) => match resp.status.code() {
+            0 => String::from_utf8_lossy(&resp.body)
+                .get(..3)
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0),
+            code => code,
+        },
+        Err(other) => {
+            eprintln!("not a reply: {other:?}");
+            0
+        }
+    }
+}
+
+/// Assert a command was refused with a permanent negative reply (5xx).
+#[track_caller]
+pub fn refused<T: std::fmt::Debug>(what: &str, r: Result<T, FtpError>) -> u32 {
+    let code = reply_code(r);
+    assert!((500..600).contains(&code), "{what}: reply {code}, want 5xx");
+    code
+}
+
+/// STOR `name` (relative to the working directory, or absolute) with `body`.
+pub fn put(ftp: &mut FtpStream, name: &str, body: &[u8]) -> Result<u64, FtpError> {
+    ftp.put_file(name, &mut Cursor::new(body.to_vec()))
+}
+
+/// RETR a feedback file and parse it.
+pub fn get_json(ftp: &mut FtpStream, path: &str) -> Value {
+    let bytes = ftp
+        .retr_as_buffer(path)
+        .unwrap_or_else(|e| panic!("RETR {path}: {e:?}"))
+        .into_inner();
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+        panic!(
+            "{path} is not JSON ({e}): {}",
+            String::from_utf8_lossy(&bytes)
+        )
+    })
+}
+
+/// NLST of `path`, sorted.
+pub fn names(ftp: &mut FtpStream, path: &str) -> Vec<String> {
+    let mut n = ftp
+        .nlst(Some(path))
+        .unwrap_or_else(|e| panic!("NLST {path}: {e:?}"));
+    n.sort();
+    n
+}
+
+/// Upload `body` as `name` into `dir` and return its feedback file, after checking that the
+/// feedback folder lists it.
+pub fn deliver(ftp: &mut FtpStream, dir: &str, name: &str, body: &[u8]) -> Value {
+    put(ftp, &format!("{dir}/{name}"), body).unwrap_or_else(|e| panic!("STOR {dir}/{name}: {e:?}"));
+    let feedback = format!("{name}.result.json");
+    let listed = names(ftp, &format!("{dir}/feedback"));
+    assert!(
+        listed.contains(&feedback),
+        "feedback/{feedback} is listed: {listed:?}"
+    );
+    get_json(ftp, &format!("{dir}/feedback/{feedback}"))
+}
