@@ -26,6 +26,7 @@ fn seed_row(key: &str) -> Row {
     };
     Row {
         not_object: String::new(),
+        line: 0,
         fields: vec![
             f("child_item", text("123")),
             f("effective_end_date", text("2022-09-14")),

@@ -689,6 +689,10 @@ fn csv_upload(backend: Backend) {
         "{fb}"
     );
     assert_eq!(fb["result"][0]["row"]["effective_end_date"], "2022-02-30");
+    assert_eq!(
+        fb["result"][0]["line"], 3,
+        "the spreadsheet row (header = 1) is named beside the index: {fb}"
+    );
     assert_eq!(keys(&export(&w, &partner, "t1/bom", None)), ["c1", "c2"]);
     let _ = ftp.quit();
 }

@@ -28,6 +28,7 @@ fn row(i: usize) -> Row {
     ];
     Row {
         not_object: String::new(),
+        line: 0,
         fields: fields
             .into_iter()
             .map(|(name, value)| Field {

@@ -523,6 +523,7 @@ mod tests {
     fn row(fields: &[(&str, Value)]) -> Row {
         Row {
             not_object: String::new(),
+            line: 0,
             fields: fields
                 .iter()
                 .map(|(name, value)| Field {
@@ -569,6 +570,7 @@ mod tests {
         }
         Row {
             not_object: String::new(),
+            line: 0,
             fields: fields
                 .into_iter()
                 .map(|(name, v)| Field {
@@ -1974,6 +1976,7 @@ mod tests {
         let not_object = Row {
             fields: vec![],
             not_object: "42".into(),
+            line: 0,
         };
         let c = Seq::new(vec![not_object]).check(bom);
         assert_eq!(c.invalid.len(), 1);

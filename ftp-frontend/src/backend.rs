@@ -185,7 +185,14 @@ pub fn upload_request(
                     req.seq_id = text("1".into());
                     req.seq_size = text(n);
                     req.has_data = true;
-                    req.rows = sheet.rows.into_iter().map(|r| r.row).collect();
+                    req.rows = sheet
+                        .rows
+                        .into_iter()
+                        .map(|r| pb::Row {
+                            line: r.line,
+                            ..r.row
+                        })
+                        .collect();
                 }
                 Err(e) => req.unreadable = e.to_string(),
             }

@@ -43,10 +43,12 @@ fn row(j: Json) -> Row {
                 })
                 .collect(),
             not_object: String::new(),
+            line: 0,
         },
         other => Row {
             fields: Vec::new(),
             not_object: other.to_string(),
+            line: 0,
         },
     }
 }
@@ -121,6 +123,9 @@ fn problem_json(p: &RowProblem) -> Json {
     let mut m = Map::new();
     if let Some(i) = p.index {
         m.insert("index".into(), Json::from(i));
+    }
+    if let Some(line) = p.row.as_ref().map(|r| r.line).filter(|l| *l > 0) {
+        m.insert("line".into(), Json::from(line));
     }
     if let Some(r) = &p.row {
         m.insert("row".into(), row_json(r));
@@ -253,6 +258,7 @@ mod tests {
                         }),
                     }],
                     not_object: String::new(),
+                    line: 0,
                 }),
                 verify: vec![crate::v1::Verify {
                     r#type: "value length exceed".into(),

@@ -88,6 +88,7 @@ pub fn number(s: &str) -> Option<Value> {
 pub fn row(fields: &[(&str, Option<Value>)]) -> Row {
     Row {
         not_object: String::new(),
+        line: 0,
         fields: fields
             .iter()
             .map(|(n, v)| Field {
