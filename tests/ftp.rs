@@ -4,8 +4,6 @@
 
 mod util;
 
-use std::process::Command;
-
 use serde_json::{json, Value};
 use suppaftp::FtpStream;
 use util::data::{
@@ -14,7 +12,7 @@ use util::data::{
 };
 use util::ftp::{bom_dir, connect, deliver, get_json, login, names, put, refused, reply_code};
 use util::http::curl;
-use util::{add_partner, add_user, Backend, Wharf, PASSWORD};
+use util::{add_partner, add_user, make_cert, Backend, KeyType, Wharf, PASSWORD};
 
 // ---------------------------------------------------------------------------------------------
 // curl (the HTTP API for comparison, and FTPS)
@@ -697,47 +695,10 @@ fn csv_upload(backend: Backend) {
     let _ = ftp.quit();
 }
 
-/// A self-signed certificate and key in the data dir, made with the openssl CLI.
-fn make_cert(w: &Wharf) -> (String, String) {
-    std::fs::create_dir_all(&w.data_dir).expect("data dir");
-    let cert = w.data_dir.join("cert.pem");
-    let key = w.data_dir.join("key.pem");
-    let out = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-subj",
-            "/CN=localhost",
-        ])
-        .args([
-            "-addext",
-            "subjectAltName=DNS:localhost,IP:127.0.0.1",
-            "-days",
-            "1",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (cert.display().to_string(), key.display().to_string())
-}
-
 /// FTPS (explicit, AUTH TLS) with curl; with WHARF_FTP_REQUIRE_TLS plain logins are refused.
 fn ftps(backend: Backend, require: bool) {
     let mut w = Wharf::new(backend);
-    let (cert, key) = make_cert(&w);
+    let (cert, key) = make_cert(&w, KeyType::Ec);
     w.extra_env = vec![
         ("WHARF_TLS_CERT".into(), cert.clone()),
         ("WHARF_TLS_KEY".into(), key),

@@ -3,14 +3,12 @@
 
 mod util;
 
-use std::process::Command;
-
 use serde_json::json;
 use util::data::{
     bom_key, bom_row, bom_row_with, envelope, export, keys, problem, problems, row_of, SEED_002,
 };
 use util::http::{client_token, curl, request, send, token_request, Auth};
-use util::{add_partner, add_user, Backend, Wharf, PASSWORD, SECRET};
+use util::{add_partner, add_user, make_cert, Backend, KeyType, Wharf, PASSWORD, SECRET};
 
 const SYNC: &str = "/v1.0/scc/data/sync";
 const BOM_KEY: &str = "vendor_code,vendor_father_item,father_item,vendor_child_item,version";
@@ -560,44 +558,15 @@ fn isolation(backend: Backend) {
 /// HTTPS with a certificate from the openssl CLI; plain HTTP to the same port fails.
 fn https(backend: Backend) {
     let mut w = Wharf::new(backend);
-    std::fs::create_dir_all(&w.data_dir).expect("data dir");
-    let cert = w.data_dir.join("cert.pem");
-    let key = w.data_dir.join("key.pem");
-    let out = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=localhost",
-        ])
-        .args([
-            "-addext",
-            "subjectAltName=DNS:localhost,IP:127.0.0.1",
-            "-days",
-            "1",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (cert, key) = make_cert(&w, KeyType::Rsa);
     w.extra_env = vec![
-        ("WHARF_TLS_CERT".into(), cert.display().to_string()),
-        ("WHARF_TLS_KEY".into(), key.display().to_string()),
+        ("WHARF_TLS_CERT".into(), cert.clone()),
+        ("WHARF_TLS_KEY".into(), key),
     ];
     let partner = add_partner(&w, None);
     let _server = w.serve();
     let base = format!("https://127.0.0.1:{}", w.http_port);
-    let cacert = cert.display().to_string();
+    let cacert = cert;
     let tls = ["--cacert", cacert.as_str()];
 
     let r = request("GET", &format!("{base}/healthz"), &Auth::None, None, &tls);

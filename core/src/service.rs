@@ -421,14 +421,14 @@ impl Core {
 
     /// A batch's state, if it exists in the partner's scope.
     pub async fn get_batch(&self, req: &pb::GetBatchRequest) -> Result<pb::GetBatchResponse> {
-        let iface = self
-            .interface_for(&req.partner, &req.data_category, &req.biz_key)
+        let scope = self
+            .scope_of(
+                &req.partner,
+                req.environment,
+                &req.data_category,
+                &req.biz_key,
+            )
             .await?;
-        let scope = Scope {
-            partner: req.partner.clone(),
-            env: Environment::from_proto(req.environment),
-            iface: iface.id(),
-        };
         let Some(b) = self.store.batch(&scope, &req.batch_id).await? else {
             return Ok(pb::GetBatchResponse {
                 found: false,

@@ -273,3 +273,44 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// The key of a test certificate: RSA for one door, EC for the other, so both kinds are served.
+#[derive(Clone, Copy)]
+pub enum KeyType {
+    Rsa,
+    Ec,
+}
+
+/// A self-signed certificate for localhost and 127.0.0.1 and its key, PEM files in the data
+/// dir, made with the openssl CLI; returns their paths.
+pub fn make_cert(w: &Wharf, key_type: KeyType) -> (String, String) {
+    std::fs::create_dir_all(&w.data_dir).expect("data dir");
+    let cert = w.data_dir.join("cert.pem");
+    let key = w.data_dir.join("key.pem");
+    let new_key: &[&str] = match key_type {
+        KeyType::Rsa => &["-newkey", "rsa:2048"],
+        KeyType::Ec => &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"],
+    };
+    let out = Command::new("openssl")
+        .args(["req", "-x509"])
+        .args(new_key)
+        .args(["-nodes", "-subj", "/CN=localhost"])
+        .args([
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-days",
+            "1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (cert.display().to_string(), key.display().to_string())
+}
