@@ -4,11 +4,11 @@
 
 mod util;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use suppaftp::FtpStream;
 use util::data::{
     bom_row, bom_row_with, envelope, expect_code, export, keys, problem, problems, row_of,
-    BOM_FIELDS, SEED_002,
+    seed_002_stored, BOM_FIELDS, SEED_002,
 };
 use util::ftp::{bom_dir, connect, deliver, get_json, login, names, put, refused, reply_code};
 use util::http::curl;
@@ -176,20 +176,7 @@ fn seed_json(backend: Backend) {
     let rows = export(&w, &partner, "t1/bom", None);
     assert_eq!(
         rows,
-        [json!({
-            "vendor_code": "eee",
-            "vendor_father_item": "ee",
-            "vendor_parent_item": "NA",
-            "father_item": "213",
-            "vendor_child_item": "eee",
-            "child_item": "123",
-            "quantity_per": "10.1",
-            "effective_start_date": "2022-09-14",
-            "effective_end_date": "2022-09-14",
-            "priority": "10.2",
-            "split": "0.28",
-            "version": "20220914"
-        })],
+        [seed_002_stored()],
         "the seed row, decimals as sent, defaults filled in"
     );
 

@@ -5,7 +5,8 @@ mod util;
 
 use serde_json::json;
 use util::data::{
-    bom_key, bom_row, bom_row_with, envelope, export, keys, problem, problems, row_of, SEED_002,
+    bom_key, bom_row, bom_row_with, envelope, export, keys, problem, problems, row_of,
+    seed_002_stored, SEED_002,
 };
 use util::http::{client_token, curl, request, send, token_request, Auth};
 use util::{add_partner, add_user, make_cert, Backend, KeyType, Wharf, PASSWORD, SECRET};
@@ -277,20 +278,7 @@ fn seeds(backend: Backend) {
     let rows = export(&w, &partner, "t1/bom", Some("prod"));
     assert_eq!(
         rows,
-        [json!({
-            "vendor_code": "eee",
-            "vendor_father_item": "ee",
-            "vendor_parent_item": "NA",
-            "father_item": "213",
-            "vendor_child_item": "eee",
-            "child_item": "123",
-            "quantity_per": "10.1",
-            "effective_start_date": "2022-09-14",
-            "effective_end_date": "2022-09-14",
-            "priority": "10.2",
-            "split": "0.28",
-            "version": "20220914"
-        })],
+        [seed_002_stored()],
         "the seed row, decimals as sent, defaults filled in"
     );
 

@@ -156,3 +156,22 @@ pub fn row_of<'a>(rows: &'a [Value], key: &str) -> &'a Value {
         .find(|r| r["vendor_father_item"] == key)
         .unwrap_or_else(|| panic!("no row {key} in {rows:?}"))
 }
+
+/// The row of [`SEED_002`] as wharf stores and exports it: decimals kept as sent (as text),
+/// the `vendor_parent_item` default filled in, business fields only.
+pub fn seed_002_stored() -> Value {
+    json!({
+        "vendor_code": "eee",
+        "vendor_father_item": "ee",
+        "vendor_parent_item": "NA",
+        "father_item": "213",
+        "vendor_child_item": "eee",
+        "child_item": "123",
+        "quantity_per": "10.1",
+        "effective_start_date": "2022-09-14",
+        "effective_end_date": "2022-09-14",
+        "priority": "10.2",
+        "split": "0.28",
+        "version": "20220914"
+    })
+}
