@@ -40,6 +40,8 @@ pub struct Wharf {
     /// FTP control port, and the first of this server's passive data ports.
     pub ftp_port: u16,
     pub ftp_passive_port: u16,
+    /// Where `wharf serve` puts the upload page.
+    pub upload_port: u16,
     pub extra_env: Vec<(String, String)>,
 }
 
@@ -126,6 +128,7 @@ impl Wharf {
             http_port: free_port(),
             ftp_port: free_port(),
             ftp_passive_port: free_port_range(PASSIVE_PORTS),
+            upload_port: free_port(),
             extra_env: Vec::new(),
         }
     }
@@ -148,6 +151,7 @@ impl Wharf {
                 ),
             )
             .env("WHARF_HTTP_ADDR", format!("127.0.0.1:{}", self.http_port))
+            .env("WHARF_UPLOAD_ADDR", format!("127.0.0.1:{}", self.upload_port))
             .env("WHARF_INTERNAL_TOKEN", TOKEN);
         if let Some(url) = &self.database_url {
             c.env("WHARF_DATABASE_URL", url);
@@ -219,6 +223,11 @@ impl Wharf {
 
     pub fn grpc_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.grpc_port)
+    }
+
+    /// The upload page's base URL (plain HTTP).
+    pub fn upload_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.upload_port)
     }
 
     /// The HTTP API's base URL (plain HTTP; tests serving HTTPS build their own).
