@@ -99,6 +99,7 @@ async fn through_core(
         Settings {
             batch: BatchPolicy::default(),
             token_ttl_secs: 3600,
+            ..Settings::default()
         },
     );
     let partner = format!("BENCH{}x{run}x{clients}", std::process::id());

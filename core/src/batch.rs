@@ -12,12 +12,17 @@
 //!    fails the batch;
 //! 6. otherwise the rows are staged, and when they reach batch_size the batch is applied in
 //!    the same transaction.
+//!
+//! The answer of a rejection at step 4/5 is kept with the sequence (until it is accepted), so
+//! a result page can show every failing row of a batch sent as several sequences, and so a
+//! sender that gives up ([`abandon`]) fails the batch with the code its rejections carry.
 
+use prost::Message;
 use wharf_proto::v1::{self as pb, CodeGroup, IngestBatchResponse, RowProblem, Verify};
 
-use crate::error::Result;
+use crate::error::{CoreError, Result};
 use crate::interfaces::Interface;
-use crate::store::{Applied, NewBatch, Scope, StageRow, Store};
+use crate::store::{Applied, NewBatch, RejectionRow, Scope, StageRow, Store};
 use crate::validate::{self, kind, Checked, SequenceInput};
 
 /// Result codes, identical on every transport (SPEC §5).
@@ -222,7 +227,12 @@ pub struct Sequence<'a> {
     pub input: SequenceInput<'a>,
     /// Who sent it (a user name, or the partner for client-credential tokens).
     pub creator: &'a str,
+    /// Where it came from (a file name), kept with the batch for history pages.
+    pub source: &'a str,
 }
+
+/// Longest `source` kept with a batch: it is for people reading a history, not an archive.
+const MAX_SOURCE_CHARS: usize = 256;
 
 /// Validate, dedupe, stage and (when complete) apply one sequence. Store failures are
 /// errors (answered `-1` by the doors); every other outcome is an answer.
@@ -254,6 +264,7 @@ pub async fn ingest(
         transport: seq.input.transport,
         creator: seq.creator.to_string(),
         now_unix,
+        source: seq.source.chars().take(MAX_SOURCE_CHARS).collect(),
     };
     let mut tx = store.begin().await?;
     let (mut b, mut seq_row) = tx.lock_batch(seq.scope, batch_id, seq_id, &init).await?;
@@ -362,7 +373,10 @@ pub async fn ingest(
         }
     }
     if !invalid.is_empty() || !duplicates.is_empty() {
-        let attempts = tx.record_rejection(b.pk, seq_id, now_unix).await?;
+        let rejected = rejection(invalid, duplicates, &why);
+        let attempts = tx
+            .record_rejection(b.pk, seq_id, &rejected.encode_to_vec(), now_unix)
+            .await?;
         if attempts > policy.max_attempts {
             let msg = format!("sequence {seq_id} rejected {attempts} times");
             tx.set_state(
@@ -383,7 +397,7 @@ pub async fn ingest(
             ));
         }
         tx.commit().await?;
-        return Ok(rejection(invalid, duplicates, &why));
+        return Ok(rejected);
     }
     if first {
         tx.reinit_batch(b.pk, &init, false).await?;
@@ -445,4 +459,77 @@ pub async fn ingest(
     tx.commit().await?;
     progress(&mut r, staged, size);
     Ok(r)
+}
+
+/// A stored rejection answer, read back.
+pub fn decode_answer(row: &RejectionRow) -> Result<IngestBatchResponse> {
+    IngestBatchResponse::decode(row.answer.as_slice())
+        .map_err(|e| CoreError::Store(format!("stored answer of sequence {:?}: {e}", row.seq_id)))
+}
+
+/// The failure of a batch its sender abandoned: the code its stored rejections share,
+/// E00M00 when they differ, `-1` when none was stored; and why, in words.
+pub fn abandon_failure(codes: &[String]) -> (String, String) {
+    let code = match codes.split_first() {
+        None => code::SYSTEM.to_string(),
+        Some((first, rest)) if rest.iter().all(|c| c == first) => first.clone(),
+        Some(_) => code::MULTIPLE.to_string(),
+    };
+    let msg = match codes.len() {
+        0 => "abandoned by its sender: none of its sequences was rejected".to_string(),
+        1 => "abandoned by its sender: 1 of its sequences was rejected".to_string(),
+        n => format!("abandoned by its sender: {n} of its sequences were rejected"),
+    };
+    (code, msg)
+}
+
+/// The sender gives up on an open batch: it fails with [`abandon_failure`], its staged rows
+/// go, and every later sequence gets the failure (step 2). A batch that is not open (applied,
+/// failed, expired, or open past its expiry, which is expired in all but name) stays as it
+/// is. `false` when the batch does not exist.
+pub async fn abandon(
+    store: &dyn Store,
+    policy: BatchPolicy,
+    scope: &Scope,
+    batch_id: &str,
+    now_unix: i64,
+) -> Result<bool> {
+    let mut tx = store.begin().await?;
+    let Some(b) = tx.lock_existing(scope, batch_id).await? else {
+        tx.commit().await?;
+        return Ok(false);
+    };
+    let past_expiry = b.created_unix.saturating_add(policy.expiry_secs) <= now_unix;
+    if b.state == BatchState::Open && !past_expiry {
+        let mut codes = Vec::new();
+        for row in tx.rejections(b.pk).await? {
+            codes.push(decode_answer(&row)?.code);
+        }
+        let (code, msg) = abandon_failure(&codes);
+        tx.drop_staged(b.pk).await?;
+        tx.set_state(b.pk, BatchState::Failed, Some((&code, &msg)), now_unix)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_abandoned_batch_fails_with_the_code_of_its_rejections() {
+        let codes = |c: &[&str]| c.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let (code, msg) = abandon_failure(&codes(&["E00V00", "E00V00"]));
+        assert_eq!(code, "E00V00");
+        assert_eq!(
+            msg,
+            "abandoned by its sender: 2 of its sequences were rejected"
+        );
+        assert_eq!(abandon_failure(&codes(&["E00W00"])).0, "E00W00");
+        assert_eq!(abandon_failure(&codes(&["E00V00", "E00W00"])).0, "E00M00");
+        assert_eq!(abandon_failure(&codes(&["E00M00", "E00M00"])).0, "E00M00");
+        assert_eq!(abandon_failure(&[]).0, "-1");
+    }
 }

@@ -26,6 +26,10 @@ pub enum CoreError {
     /// Credentials did not check out. Deliberately says nothing about which part was wrong.
     #[error("bad credentials")]
     Unauthenticated,
+    /// Too many wrong passwords for one user name lately: logins under it are refused, without
+    /// checking the password, for this many more seconds.
+    #[error("too many failed logins for this user; try again in {retry_after_secs} s")]
+    TooManyAttempts { retry_after_secs: u64 },
 }
 
 impl From<tokio_postgres::Error> for CoreError {

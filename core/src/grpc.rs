@@ -25,6 +25,7 @@ impl From<CoreError> for Status {
             CoreError::Unauthenticated => Status::unauthenticated("bad credentials"),
             CoreError::Invalid(m) => Status::invalid_argument(m),
             CoreError::Conflict(m) => Status::already_exists(m),
+            CoreError::TooManyAttempts { .. } => Status::resource_exhausted(e.to_string()),
             CoreError::Store(m) => {
                 tracing::error!(error = %m, "store failure");
                 Status::unavailable("store unavailable, safe to retry")
@@ -187,6 +188,59 @@ impl pb::core_server::Core for CoreService {
         let span = info_span!("delete_file", partner = %req.partner, file = %req.name);
         let deleted = self.core.delete_file(&req).instrument(span).await?;
         Ok(Response::new(pb::DeleteFileResponse { deleted }))
+    }
+
+    async fn start_session(
+        &self,
+        request: Request<pb::AuthenticateRequest>,
+    ) -> Result<Response<pb::IssueTokenResponse>, Status> {
+        let req = request.into_inner();
+        let span = info_span!("start_session", user = %req.username);
+        Ok(Response::new(
+            self.core
+                .start_session(&req.username, &req.password)
+                .instrument(span)
+                .await?,
+        ))
+    }
+
+    async fn end_session(
+        &self,
+        request: Request<pb::VerifyTokenRequest>,
+    ) -> Result<Response<pb::EndSessionResponse>, Status> {
+        let req = request.into_inner();
+        let ended = self
+            .core
+            .end_session(&req.token)
+            .instrument(info_span!("end_session"))
+            .await?;
+        Ok(Response::new(pb::EndSessionResponse { ended }))
+    }
+
+    async fn abandon_batch(
+        &self,
+        request: Request<pb::GetBatchRequest>,
+    ) -> Result<Response<pb::GetBatchResponse>, Status> {
+        let req = request.into_inner();
+        let span = info_span!("abandon_batch", partner = %req.partner, batch_id = %req.batch_id);
+        async move {
+            let b = self.core.abandon_batch(&req).await?;
+            tracing::info!(state = %b.state, code = %b.failure_code, "batch abandoned");
+            Ok(Response::new(b))
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn list_batches(
+        &self,
+        request: Request<pb::ListBatchesRequest>,
+    ) -> Result<Response<pb::ListBatchesResponse>, Status> {
+        let req = request.into_inner();
+        let span = info_span!("list_batches", partner = %req.partner, user = %req.user);
+        Ok(Response::new(
+            self.core.list_batches(&req).instrument(span).await?,
+        ))
     }
 }
 

@@ -7,18 +7,22 @@
 //! # Layout
 //! - [`interfaces`]: definition files → typed field rules.
 //! - [`validate`]: envelope and row rules (pure).
-//! - [`batch`]: the decisions for one sequence and the atomic apply of a batch.
+//! - [`batch`]: the decisions for one sequence and the atomic apply of a batch, and abandon.
+//! - [`batch_view`]: how a stored batch is reported (GetBatch, ListBatches).
 //! - [`store`]: the `Store` trait, `store::pg` and `store::sqlite`, and their shared SQL.
 //! - [`auth`]: argon2 hashes and tokens.
+//! - [`limiter`]: login rate limiting per user name.
 //! - [`service`]: `Core`, the facade used by gRPC and the CLI.
 //! - [`grpc`]: the tonic server and its internal-token guard.
 #![forbid(unsafe_code)]
 
 pub mod auth;
 pub mod batch;
+pub mod batch_view;
 pub mod error;
 pub mod grpc;
 pub mod interfaces;
+pub mod limiter;
 pub mod service;
 pub mod store;
 pub mod validate;

@@ -7,8 +7,10 @@ use wharf_proto::v1 as pb;
 
 use crate::auth;
 use crate::batch::{self, BatchPolicy, Environment, Operation, Transport};
+use crate::batch_view;
 use crate::error::{CoreError, Result};
 use crate::interfaces::{Interface, Registry};
+use crate::limiter::{self, LoginLimiter};
 use crate::store::{FileRow, PartnerRow, Scope, Store, TokenRow, UserRow};
 use crate::validate::SequenceInput;
 
@@ -35,6 +37,12 @@ pub struct Settings {
     pub batch: BatchPolicy,
     /// Lifetime of an OAuth2 access token.
     pub token_ttl_secs: u64,
+    /// Lifetime of an upload-page session (StartSession's token).
+    pub session_ttl_secs: u64,
+    /// Wrong passwords one user name may get within `login_window_secs` before its logins
+    /// are refused unchecked until that window closes.
+    pub login_max_failures: u32,
+    pub login_window_secs: u64,
 }
 
 impl Default for Settings {
@@ -42,6 +50,9 @@ impl Default for Settings {
         Settings {
             batch: BatchPolicy::default(),
             token_ttl_secs: 3600,
+            session_ttl_secs: 8 * 3600,
+            login_max_failures: 10,
+            login_window_secs: 300,
         }
     }
 }
@@ -61,6 +72,8 @@ pub struct Core {
     store: Arc<dyn Store>,
     registry: Arc<Registry>,
     settings: Settings,
+    /// Shared by every clone: the counts are per process, not per caller.
+    logins: Arc<LoginLimiter>,
 }
 
 fn check_name(what: &str, name: &str) -> Result<()> {
@@ -80,10 +93,16 @@ fn check_name(what: &str, name: &str) -> Result<()> {
 
 impl Core {
     pub fn new(store: Arc<dyn Store>, registry: Arc<Registry>, settings: Settings) -> Core {
+        let logins = LoginLimiter::new(
+            settings.login_max_failures,
+            settings.login_window_secs,
+            limiter::DEFAULT_CAPACITY,
+        );
         Core {
             store,
             registry,
             settings,
+            logins: Arc::new(logins),
         }
     }
 
@@ -162,8 +181,23 @@ impl Core {
         })
     }
 
-    /// Check a user's name and password.
+    /// Check a user's name and password, unless the name had too many wrong ones lately
+    /// (then `TooManyAttempts`, without a check: see `limiter`).
     pub async fn authenticate(&self, username: &str, password: &str) -> Result<Principal> {
+        self.logins
+            .begin(username, now_unix())
+            .map_err(|retry_after_secs| CoreError::TooManyAttempts { retry_after_secs })?;
+        let res = self.check_password(username, password).await;
+        match &res {
+            Ok(_) => self.logins.succeeded(username),
+            Err(CoreError::Unauthenticated) => {}
+            // Not a wrong password: the store failed. It must not lock the user out.
+            Err(_) => self.logins.forget_attempt(username),
+        }
+        res
+    }
+
+    async fn check_password(&self, username: &str, password: &str) -> Result<Principal> {
         let user = self.store.user(username).await?;
         let hash = user.as_ref().map(|u| u.password_hash.as_str());
         match user {
@@ -210,10 +244,20 @@ impl Core {
                 )))
             }
         };
+        self.new_token(partner.name, user, self.settings.token_ttl_secs)
+            .await
+    }
+
+    /// A random bearer token for `partner`/`user`, stored hashed, living `ttl` seconds.
+    async fn new_token(
+        &self,
+        partner: String,
+        user: Option<String>,
+        ttl: u64,
+    ) -> Result<pb::IssueTokenResponse> {
         let (token, hash) = auth::new_token();
-        let ttl = self.settings.token_ttl_secs;
         let row = TokenRow {
-            partner: partner.name,
+            partner,
             username: user,
             expires_unix: now_unix().saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX)),
         };
@@ -223,6 +267,24 @@ impl Core {
             token_type: "Bearer".into(),
             expires_in: ttl,
         })
+    }
+
+    /// Upload page login: the user's password (rate limited like every login), then a
+    /// session token living `session_ttl_secs`. VerifyToken resolves it like any token.
+    pub async fn start_session(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<pb::IssueTokenResponse> {
+        let p = self.authenticate(username, password).await?;
+        self.new_token(p.partner, p.user, self.settings.session_ttl_secs)
+            .await
+    }
+
+    /// Upload page logout: the token stops working at once. `false` when it was unknown
+    /// (already ended, expired and purged, or never issued).
+    pub async fn end_session(&self, token: &str) -> Result<bool> {
+        self.store.delete_token(&auth::token_hash(token)).await
     }
 
     /// Resolve a bearer token; unknown and expired tokens are the same failure.
@@ -400,6 +462,7 @@ impl Core {
             scope: &scope,
             iface,
             creator,
+            source: &req.source,
             input: SequenceInput {
                 partner: &req.partner,
                 operation,
@@ -419,7 +482,8 @@ impl Core {
         batch::ingest(self.store.as_ref(), self.settings.batch, seq, now_unix()).await
     }
 
-    /// A batch's state, if it exists in the partner's scope.
+    /// A batch's state, if it exists in the partner's scope; with `with_rejections`, the last
+    /// answer of each of its sequences that stands rejected.
     pub async fn get_batch(&self, req: &pb::GetBatchRequest) -> Result<pb::GetBatchResponse> {
         let scope = self
             .scope_of(
@@ -429,27 +493,83 @@ impl Core {
                 &req.biz_key,
             )
             .await?;
-        let Some(b) = self.store.batch(&scope, &req.batch_id).await? else {
+        self.report_batch(&scope, &req.batch_id, req.with_rejections)
+            .await
+    }
+
+    async fn report_batch(
+        &self,
+        scope: &Scope,
+        batch_id: &str,
+        with_rejections: bool,
+    ) -> Result<pb::GetBatchResponse> {
+        let Some(b) = self.store.batch(scope, batch_id).await? else {
             return Ok(pb::GetBatchResponse {
                 found: false,
-                batch_id: req.batch_id.clone(),
+                batch_id: batch_id.to_string(),
                 ..Default::default()
             });
         };
-        Ok(pb::GetBatchResponse {
-            found: true,
-            batch_id: b.batch_id,
-            state: b.state.as_str().into(),
-            operation: b.op.as_str().into(),
-            batch_size: b.batch_size,
-            staged_rows: b.staged_rows,
-            sequences: b.sequences,
-            failure_code: b.failure_code,
-            failure_msg: b.failure_msg,
-            created_unix: b.created_unix,
-            updated_unix: b.updated_unix,
-            transport: b.transport.as_str().into(),
-            creator: b.creator,
+        let pk = b.pk;
+        let mut r = batch_view::response(b);
+        if with_rejections {
+            r.rejections = batch_view::rejections(self.store.rejections(pk).await?)?;
+        }
+        Ok(r)
+    }
+
+    /// The sender gives up on an open batch (see `batch::abandon`); answered like GetBatch
+    /// with rejections. An unknown batch is NotFound.
+    pub async fn abandon_batch(&self, req: &pb::GetBatchRequest) -> Result<pb::GetBatchResponse> {
+        let scope = self
+            .scope_of(
+                &req.partner,
+                req.environment,
+                &req.data_category,
+                &req.biz_key,
+            )
+            .await?;
+        let found = batch::abandon(
+            self.store.as_ref(),
+            self.settings.batch,
+            &scope,
+            &req.batch_id,
+            now_unix(),
+        )
+        .await?;
+        if !found {
+            return Err(CoreError::NotFound(format!("batch {}", req.batch_id)));
+        }
+        self.report_batch(&scope, &req.batch_id, true).await
+    }
+
+    /// The batches one user of the partner created, over every interface and environment,
+    /// newest first, a page at a time (`before` = the last `cursor` seen).
+    pub async fn list_batches(
+        &self,
+        req: &pb::ListBatchesRequest,
+    ) -> Result<pb::ListBatchesResponse> {
+        if req.user.is_empty() {
+            return Err(CoreError::Invalid("user is not set".into()));
+        }
+        if self.store.partner(&req.partner).await?.is_none() {
+            return Err(CoreError::NotFound(format!("partner {}", req.partner)));
+        }
+        let before = match req.before {
+            0 => i64::MAX,
+            n => i64::try_from(n).unwrap_or(i64::MAX),
+        };
+        let rows = self
+            .store
+            .user_batches(
+                &req.partner,
+                &req.user,
+                before,
+                batch_view::page_size(req.limit),
+            )
+            .await?;
+        Ok(pb::ListBatchesResponse {
+            batches: rows.into_iter().map(batch_view::response).collect(),
         })
     }
 

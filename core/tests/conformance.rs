@@ -55,6 +55,7 @@ async fn staged_then_applied_atomically(store: Arc<dyn Store>) {
             data_category: "t1".into(),
             biz_key: "bom".into(),
             batch_id: "B1".into(),
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -429,6 +430,7 @@ async fn abandoned_batches_expire(store: Arc<dyn Store>) {
                 scope: &scope,
                 iface: &iface,
                 creator: "test",
+                source: "",
                 input: SequenceInput {
                     partner: &p,
                     operation: Operation::Insert,
@@ -746,6 +748,402 @@ async fn file_deliveries_are_answered_once_and_kept(store: Arc<dyn Store>) {
     assert_eq!(list(core.clone(), p.clone()).await.len(), 1);
 }
 
+fn batch_ref(p: &str, env: pb::Environment, batch_id: &str) -> pb::GetBatchRequest {
+    pb::GetBatchRequest {
+        partner: p.to_string(),
+        environment: env as i32,
+        data_category: "t1".into(),
+        biz_key: "bom".into(),
+        batch_id: batch_id.into(),
+        with_rejections: false,
+    }
+}
+
+fn with_rejections(mut req: pb::GetBatchRequest) -> pb::GetBatchRequest {
+    req.with_rejections = true;
+    req
+}
+
+/// A t1/bom row whose `quantity_per` breaks its decimal rule, read from sheet row `line`.
+fn invalid_row(key: &str, line: u32) -> pb::Row {
+    let mut r = bom(key, "bad");
+    r.fields[5].value = number("12345678901.5");
+    r.line = line;
+    r
+}
+
+fn seq_ids(b: &pb::GetBatchResponse) -> Vec<&str> {
+    b.rejections.iter().map(|r| r.seq_id.as_str()).collect()
+}
+
+async fn rejection_answers_are_kept_until_accepted(store: Arc<dyn Store>) {
+    let core = core_with(store, policy());
+    let p = partner(&core).await;
+    let mut first = Seq {
+        partner: &p,
+        env: pb::Environment::Uat,
+        op: Op::Insert,
+        batch_id: "R",
+        batch_size: 6,
+        seq_id: "1",
+    }
+    .request(bom_rows(0, 2, "a"));
+    first.source = "plan.xlsx".into();
+    first.user = "alice".into();
+    assert_eq!(core.ingest(&first).await.unwrap().code, "0");
+    let uat = |seq_id: &'static str, rows: Vec<pb::Row>| {
+        let mut req = Seq {
+            partner: &p,
+            env: pb::Environment::Uat,
+            op: Op::Insert,
+            batch_id: "R",
+            batch_size: 6,
+            seq_id,
+        }
+        .request(rows);
+        req.source = "another-name.xlsx".into();
+        req
+    };
+    // "10" before "2": rejections come back in sequence order, not arrival order.
+    let dup = core
+        .ingest(&uat("10", bom_rows(1, 1, "dup")))
+        .await
+        .unwrap();
+    assert_eq!(dup.code, "E00W00", "{dup:?}");
+    let bad = core
+        .ingest(&uat("2", vec![bom("5", "ok"), invalid_row("6", 7)]))
+        .await
+        .unwrap();
+    assert_eq!(bad.code, "E00V00", "{bad:?}");
+    let b = core
+        .get_batch(&with_rejections(batch_ref(&p, pb::Environment::Uat, "R")))
+        .await
+        .unwrap();
+    assert_eq!(seq_ids(&b), ["2", "10"]);
+    assert_eq!(b.rejections[0].answer.as_ref(), Some(&bad), "kept exactly");
+    assert_eq!(b.rejections[1].answer.as_ref(), Some(&dup));
+    let problem = &b.rejections[0].answer.as_ref().unwrap().problems[0];
+    assert_eq!(problem.index, Some(1));
+    assert_eq!(problem.verify[0].r#type, "number precision exceed");
+    let row = problem.row.as_ref().unwrap();
+    assert_eq!(row.line, 7, "the sheet row survives the round trip");
+    assert_eq!(row, &invalid_row("6", 7));
+    // What the batch says about itself.
+    assert_eq!(
+        (
+            b.environment,
+            b.data_category.as_str(),
+            b.biz_key.as_str(),
+            b.source.as_str(),
+            b.creator.as_str(),
+            b.state.as_str(),
+        ),
+        (
+            pb::Environment::Uat as i32,
+            "t1",
+            "bom",
+            "plan.xlsx",
+            "alice",
+            "open"
+        ),
+        "{b:?}"
+    );
+    let plain = core
+        .get_batch(&batch_ref(&p, pb::Environment::Uat, "R"))
+        .await
+        .unwrap();
+    assert!(plain.rejections.is_empty(), "only when asked for");
+    assert_eq!(plain.source, "plan.xlsx");
+    // A later rejection of the same sequence replaces its answer.
+    let again = core
+        .ingest(&uat("10", vec![invalid_row("8", 3)]))
+        .await
+        .unwrap();
+    assert_eq!(again.code, "E00V00");
+    // Accepted after rejected: its answer goes.
+    assert_eq!(
+        core.ingest(&uat("2", bom_rows(5, 2, "ok")))
+            .await
+            .unwrap()
+            .code,
+        "0"
+    );
+    let b = core
+        .get_batch(&with_rejections(batch_ref(&p, pb::Environment::Uat, "R")))
+        .await
+        .unwrap();
+    assert_eq!(seq_ids(&b), ["10"]);
+    assert_eq!(b.rejections[0].answer.as_ref(), Some(&again));
+    assert_eq!(b.source, "plan.xlsx", "the first sequence names the batch");
+    // Prod has no such batch.
+    let prod = core
+        .get_batch(&with_rejections(batch_ref(&p, pb::Environment::Prod, "R")))
+        .await
+        .unwrap();
+    assert!(!prod.found && prod.rejections.is_empty());
+}
+
+async fn abandon_fails_an_open_batch(store: Arc<dyn Store>) {
+    let core = core_with(store.clone(), policy());
+    let p = partner(&core).await;
+    let prod = |id: &str| batch_ref(&p, pb::Environment::Prod, id);
+    // Two E00V00 rejections: the batch fails E00V00 and its staged rows go.
+    assert_eq!(
+        send(&core, &p, Op::Insert, "V", 6, "1", bom_rows(0, 2, "v"))
+            .await
+            .code,
+        "0"
+    );
+    for seq_id in ["2", "3"] {
+        let r = send(
+            &core,
+            &p,
+            Op::Insert,
+            "V",
+            6,
+            seq_id,
+            vec![invalid_row("9", 2)],
+        )
+        .await;
+        assert_eq!(r.code, "E00V00");
+    }
+    let pk = core.get_batch(&prod("V")).await.unwrap().cursor as i64;
+    assert_eq!(store.staged_count(pk).await.unwrap(), 2);
+    let b = core.abandon_batch(&prod("V")).await.unwrap();
+    assert_eq!(
+        (b.state.as_str(), b.failure_code.as_str()),
+        ("failed", "E00V00"),
+        "{b:?}"
+    );
+    assert_eq!(
+        b.failure_msg,
+        "abandoned by its sender: 2 of its sequences were rejected"
+    );
+    assert_eq!(seq_ids(&b), ["2", "3"], "answered with its rejections");
+    assert_eq!(
+        store.staged_count(pk).await.unwrap(),
+        0,
+        "staged rows dropped"
+    );
+    let r = send(&core, &p, Op::Insert, "V", 6, "4", bom_rows(2, 4, "v")).await;
+    assert_eq!(r.code, "E00V00", "a later sequence gets the failure: {r:?}");
+    assert!(
+        r.msg.contains("has failed: abandoned by its sender"),
+        "{}",
+        r.msg
+    );
+    assert!(r.problems.is_empty());
+    let r = send(&core, &p, Op::Insert, "V", 6, "1", bom_rows(0, 2, "v")).await;
+    assert_eq!(r.code, "E00V00", "even a consumed one");
+    assert_eq!(count(&core, &p).await, 0);
+    // A second abandon changes nothing.
+    let again = core.abandon_batch(&prod("V")).await.unwrap();
+    assert_eq!(again.failure_msg, b.failure_msg);
+    // Mixed E00V00 and E00W00: E00M00.
+    send(&core, &p, Op::Insert, "M", 6, "1", bom_rows(0, 1, "m")).await;
+    let r = send(&core, &p, Op::Insert, "M", 6, "2", bom_rows(0, 1, "m")).await;
+    assert_eq!(r.code, "E00W00");
+    let r = send(
+        &core,
+        &p,
+        Op::Insert,
+        "M",
+        6,
+        "3",
+        vec![invalid_row("4", 2)],
+    )
+    .await;
+    assert_eq!(r.code, "E00V00");
+    let b = core.abandon_batch(&prod("M")).await.unwrap();
+    assert_eq!(
+        (b.state.as_str(), b.failure_code.as_str()),
+        ("failed", "E00M00")
+    );
+    // No rejection stored: -1.
+    send(&core, &p, Op::Insert, "N", 6, "1", bom_rows(0, 1, "n")).await;
+    let b = core.abandon_batch(&prod("N")).await.unwrap();
+    assert_eq!(
+        (b.state.as_str(), b.failure_code.as_str()),
+        ("failed", "-1")
+    );
+    // An applied batch stays applied, its records too.
+    send(&core, &p, Op::Insert, "A", 2, "1", bom_rows(10, 1, "a")).await;
+    let r = send(&core, &p, Op::Insert, "A", 2, "2", bom_rows(11, 1, "a")).await;
+    assert!(r.applied);
+    let b = core.abandon_batch(&prod("A")).await.unwrap();
+    assert_eq!(
+        (b.state.as_str(), b.failure_code.as_str(), b.staged_rows),
+        ("applied", "", 2)
+    );
+    assert_eq!(owners(&core, &p, Environment::Prod).await, ["a", "a"]);
+    // Unknown batch, or another partner's: NotFound.
+    assert!(matches!(
+        core.abandon_batch(&prod("NOPE")).await,
+        Err(wharf_core::CoreError::NotFound(_))
+    ));
+    let other = partner(&core).await;
+    let r = core
+        .abandon_batch(&batch_ref(&other, pb::Environment::Prod, "A"))
+        .await;
+    assert!(
+        matches!(r, Err(wharf_core::CoreError::NotFound(_))),
+        "{r:?}"
+    );
+    let r = core
+        .abandon_batch(&batch_ref(&p, pb::Environment::Uat, "A"))
+        .await;
+    assert!(
+        matches!(r, Err(wharf_core::CoreError::NotFound(_))),
+        "{r:?}"
+    );
+}
+
+/// One t1/bom sequence of `user` (rejected when `rows` is empty: a batch row all the same).
+async fn send_as(
+    core: &Core,
+    p: &str,
+    user: &str,
+    env: pb::Environment,
+    batch_id: &str,
+    rows: Vec<pb::Row>,
+) {
+    let mut req = Seq {
+        partner: p,
+        env,
+        op: Op::Insert,
+        batch_id,
+        batch_size: rows.len().max(1),
+        seq_id: "1",
+    }
+    .request(rows);
+    req.user = user.to_string();
+    core.ingest(&req).await.unwrap();
+}
+
+async fn list_batches_of_one_user(store: Arc<dyn Store>) {
+    let core = core_with(store, policy());
+    let p = partner(&core).await;
+    let other = partner(&core).await;
+    let (uat, prod) = (pb::Environment::Uat, pb::Environment::Prod);
+    send_as(&core, &p, "alice", prod, "A1", bom_rows(0, 1, "x")).await;
+    send_as(&core, &p, "bob", prod, "B1", bom_rows(1, 1, "x")).await;
+    send_as(&core, &p, "alice", uat, "A2", bom_rows(0, 1, "x")).await;
+    send_as(&core, &p, "alice", prod, "A3", vec![invalid_row("2", 2)]).await;
+    send_as(&core, &other, "alice", prod, "O1", bom_rows(0, 1, "x")).await;
+    send_as(&core, &p, "alice", prod, "A4", bom_rows(3, 1, "x")).await;
+    let list = |user: &str, limit: u32, before: u64| pb::ListBatchesRequest {
+        partner: p.clone(),
+        user: user.into(),
+        limit,
+        before,
+    };
+    let all = core
+        .list_batches(&list("alice", 0, 0))
+        .await
+        .unwrap()
+        .batches;
+    let ids: Vec<&str> = all.iter().map(|b| b.batch_id.as_str()).collect();
+    assert_eq!(ids, ["A4", "A3", "A2", "A1"], "newest first, alice's only");
+    let a2 = &all[2];
+    assert_eq!(
+        (
+            a2.found,
+            a2.environment,
+            a2.data_category.as_str(),
+            a2.biz_key.as_str(),
+            a2.state.as_str(),
+            a2.creator.as_str(),
+            a2.source.as_str(),
+        ),
+        (true, uat as i32, "t1", "bom", "applied", "alice", "test")
+    );
+    assert_eq!(all[1].state, "open");
+    assert!(all.iter().all(|b| b.rejections.is_empty()));
+    assert!(all.windows(2).all(|w| w[0].cursor > w[1].cursor));
+    // Paging: `before` = the last cursor seen.
+    let page1 = core
+        .list_batches(&list("alice", 3, 0))
+        .await
+        .unwrap()
+        .batches;
+    assert_eq!(page1.len(), 3);
+    let page2 = core
+        .list_batches(&list("alice", 3, page1[2].cursor))
+        .await
+        .unwrap()
+        .batches;
+    let ids: Vec<&str> = page2.iter().map(|b| b.batch_id.as_str()).collect();
+    assert_eq!(ids, ["A1"]);
+    let page3 = core
+        .list_batches(&list("alice", 3, page2[0].cursor))
+        .await
+        .unwrap()
+        .batches;
+    assert!(page3.is_empty());
+    let bob = core.list_batches(&list("bob", 0, 0)).await.unwrap().batches;
+    assert_eq!(bob.len(), 1);
+    let mut theirs = list("alice", 0, 0);
+    theirs.partner = other.clone();
+    let theirs = core.list_batches(&theirs).await.unwrap().batches;
+    assert_eq!(theirs.len(), 1, "partners never mix");
+    assert_eq!(theirs[0].batch_id, "O1");
+    // The page size: 50 by default, never more than 200.
+    for i in 0..201 {
+        send_as(&core, &p, "carol", prod, &format!("C{i}"), vec![]).await;
+    }
+    let n = |limit| {
+        let core = core.clone();
+        let req = list("carol", limit, 0);
+        async move { core.list_batches(&req).await.unwrap().batches.len() }
+    };
+    assert_eq!((n(0).await, n(10).await, n(1000).await), (50, 10, 200));
+    let mut nobody = list("alice", 0, 0);
+    nobody.partner = "no-such-partner".into();
+    assert!(matches!(
+        core.list_batches(&nobody).await,
+        Err(wharf_core::CoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        core.list_batches(&list("", 0, 0)).await,
+        Err(wharf_core::CoreError::Invalid(_))
+    ));
+}
+
+async fn sessions_start_and_end(store: Arc<dyn Store>) {
+    let core = core_with(store, policy());
+    let p = partner(&core).await;
+    let u = unique("u");
+    core.add_user(&u, &p, "password-1").await.unwrap();
+    let s = core.start_session(&u, "password-1").await.unwrap();
+    assert_eq!((s.token_type.as_str(), s.expires_in), ("Bearer", 8 * 3600));
+    assert_eq!(s.access_token.len(), 64);
+    let who = core.verify_token(&s.access_token).await.unwrap();
+    assert_eq!(
+        (who.partner.as_str(), who.user.as_deref()),
+        (p.as_str(), Some(u.as_str()))
+    );
+    let other = core.start_session(&u, "password-1").await.unwrap();
+    assert_ne!(other.access_token, s.access_token);
+    assert!(core.end_session(&s.access_token).await.unwrap());
+    assert!(matches!(
+        core.verify_token(&s.access_token).await,
+        Err(wharf_core::CoreError::Unauthenticated)
+    ));
+    assert!(
+        !core.end_session(&s.access_token).await.unwrap(),
+        "ended once"
+    );
+    assert!(
+        core.verify_token(&other.access_token).await.is_ok(),
+        "only that session ends"
+    );
+    assert!(matches!(
+        core.start_session(&u, "password-2").await,
+        Err(wharf_core::CoreError::Unauthenticated)
+    ));
+    assert!(core.start_session("ghost", "password-1").await.is_err());
+}
+
 macro_rules! conformance {
     ($($name:ident),+ $(,)?) => {
         mod sqlite {
@@ -774,4 +1172,8 @@ conformance!(
     concurrent_sequences_of_one_batch,
     credentials_round_trip,
     file_deliveries_are_answered_once_and_kept,
+    rejection_answers_are_kept_until_accepted,
+    abandon_fails_an_open_batch,
+    list_batches_of_one_user,
+    sessions_start_and_end,
 );

@@ -5,15 +5,20 @@ mod common;
 use common::*;
 use tokio::net::TcpListener;
 use tonic::Code;
-use wharf_core::batch::BatchPolicy;
 use wharf_core::grpc::{serve, InternalToken};
+use wharf_core::Settings;
 use wharf_proto::v1::{self as pb, Operation as Op};
 
 const TOKEN: &str = "internal-token-for-tests";
 
 /// Core on a free loopback port; returns its URL, a partner and a user of it.
 async fn start() -> (String, String, String) {
-    let core = core_with(sqlite_store(), BatchPolicy::default());
+    start_with(Settings::default()).await
+}
+
+async fn start_with(settings: Settings) -> (String, String, String) {
+    let registry = std::sync::Arc::new(wharf_core::interfaces::Registry::load(None).unwrap());
+    let core = wharf_core::Core::new(sqlite_store(), registry, settings);
     let p = partner(&core).await;
     let u = unique("u");
     core.add_user(&u, &p, "password-1").await.unwrap();
@@ -165,6 +170,7 @@ async fn ingest_and_batch_state_over_grpc() {
             data_category: "t1".into(),
             biz_key: "bom".into(),
             batch_id: "G1".into(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -180,5 +186,157 @@ async fn ingest_and_batch_state_over_grpc() {
     let mut no_op = seq("3").request(bom_rows(0, 1, "g"));
     no_op.operation = 0;
     let err = c.ingest_batch(no_op).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+}
+
+#[tokio::test]
+async fn sessions_over_grpc() {
+    let (url, p, u) = start().await;
+    let mut c = wharf_proto::connect(&url, TOKEN).unwrap();
+    let login = |password: &str| pb::AuthenticateRequest {
+        username: u.clone(),
+        password: password.into(),
+    };
+    let s = c
+        .start_session(login("password-1"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((s.token_type.as_str(), s.expires_in), ("Bearer", 28800));
+    let token = || pb::VerifyTokenRequest {
+        token: s.access_token.clone(),
+    };
+    let who = c.verify_token(token()).await.unwrap().into_inner();
+    assert_eq!(
+        (who.partner.as_str(), who.user.as_str()),
+        (p.as_str(), u.as_str())
+    );
+    assert!(c.end_session(token()).await.unwrap().into_inner().ended);
+    let err = c.verify_token(token()).await.unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated);
+    assert!(!c.end_session(token()).await.unwrap().into_inner().ended);
+    let err = c.start_session(login("wrong-one")).await.unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated);
+}
+
+#[tokio::test]
+async fn too_many_failed_logins_are_resource_exhausted() {
+    let (url, _, u) = start_with(Settings {
+        login_max_failures: 3,
+        login_window_secs: 600,
+        ..Settings::default()
+    })
+    .await;
+    let mut c = wharf_proto::connect(&url, TOKEN).unwrap();
+    let login = |user: &str, password: &str| pb::AuthenticateRequest {
+        username: user.into(),
+        password: password.into(),
+    };
+    for _ in 0..3 {
+        let err = c.authenticate(login(&u, "wrong-one")).await.unwrap_err();
+        assert_eq!(err.code(), Code::Unauthenticated);
+    }
+    // Locked out: even the right password is not tried, on every login path.
+    let err = c.authenticate(login(&u, "password-1")).await.unwrap_err();
+    assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
+    assert!(
+        err.message()
+            .starts_with("too many failed logins for this user; try again in "),
+        "{}",
+        err.message()
+    );
+    let err = c.start_session(login(&u, "password-1")).await.unwrap_err();
+    assert_eq!(err.code(), Code::ResourceExhausted);
+    // Unknown names count the same way.
+    for _ in 0..3 {
+        let err = c.authenticate(login("ghost", "x")).await.unwrap_err();
+        assert_eq!(err.code(), Code::Unauthenticated);
+    }
+    let err = c.authenticate(login("ghost", "x")).await.unwrap_err();
+    assert_eq!(err.code(), Code::ResourceExhausted);
+}
+
+#[tokio::test]
+async fn batches_over_grpc() {
+    let (url, p, u) = start().await;
+    let mut c = wharf_proto::connect(&url, TOKEN).unwrap();
+    let send = |batch_id: &'static str, seq_id: &'static str, rows: Vec<pb::Row>| {
+        let mut req = Seq {
+            partner: &p,
+            env: pb::Environment::Prod,
+            op: Op::Insert,
+            batch_id,
+            batch_size: 4,
+            seq_id,
+        }
+        .request(rows);
+        req.user = u.clone();
+        req.source = format!("{batch_id}.csv");
+        req
+    };
+    let mut bad = bom("1", "g");
+    bad.line = 12;
+    bad.fields.push(pb::Field {
+        name: "colour".into(),
+        value: text("red"),
+    });
+    for (seq_id, rows) in [("1", bom_rows(0, 1, "g")), ("2", vec![bad])] {
+        c.ingest_batch(send("G", seq_id, rows)).await.unwrap();
+    }
+    let batch = |batch_id: &str, with_rejections: bool| pb::GetBatchRequest {
+        partner: p.clone(),
+        environment: pb::Environment::Prod as i32,
+        data_category: "t1".into(),
+        biz_key: "bom".into(),
+        batch_id: batch_id.into(),
+        with_rejections,
+    };
+    let b = c.get_batch(batch("G", true)).await.unwrap().into_inner();
+    assert_eq!((b.source.as_str(), b.biz_key.as_str()), ("G.csv", "bom"));
+    assert_eq!(b.rejections.len(), 1);
+    let answer = b.rejections[0].answer.as_ref().unwrap();
+    assert_eq!(answer.code, "E00V00");
+    assert_eq!(answer.problems[0].row.as_ref().unwrap().line, 12);
+    let b = c
+        .abandon_batch(batch("G", false))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (
+            b.state.as_str(),
+            b.failure_code.as_str(),
+            b.rejections.len()
+        ),
+        ("failed", "E00V00", 1)
+    );
+    let err = c.abandon_batch(batch("NOPE", false)).await.unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+    c.ingest_batch(send("H", "1", bom_rows(5, 1, "h")))
+        .await
+        .unwrap();
+    let list = c
+        .list_batches(pb::ListBatchesRequest {
+            partner: p.clone(),
+            user: u.clone(),
+            limit: 0,
+            before: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let listed: Vec<(&str, &str)> = list
+        .batches
+        .iter()
+        .map(|b| (b.batch_id.as_str(), b.state.as_str()))
+        .collect();
+    assert_eq!(listed, [("H", "open"), ("G", "failed")]);
+    let err = c
+        .list_batches(pb::ListBatchesRequest {
+            partner: p,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
 }

@@ -65,6 +65,8 @@ pub struct NewBatch {
     pub transport: Transport,
     pub creator: String,
     pub now_unix: i64,
+    /// Where the first sequence came from (a file name), for history pages.
+    pub source: String,
 }
 
 /// A batch row, read under lock inside a transaction.
@@ -83,6 +85,18 @@ pub struct BatchRow {
     pub creator: String,
     pub created_unix: i64,
     pub updated_unix: i64,
+    pub env: Environment,
+    /// `data_category/biz_key`.
+    pub iface: String,
+    pub source: String,
+}
+
+/// The last answer a rejected sequence got, as stored (a prost-encoded
+/// `IngestBatchResponse`; the store keeps bytes, `service` decodes them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectionRow {
+    pub seq_id: String,
+    pub answer: Vec<u8>,
 }
 
 /// A sequence's dedupe record.
@@ -125,8 +139,21 @@ pub trait Tx: Send {
     /// Give the batch the terms of `init` (its first accepted sequence). With
     /// `drop_sequences` (an expired batch started afresh) its staged rows and sequences go too.
     async fn reinit_batch(&mut self, pk: i64, init: &NewBatch, drop_sequences: bool) -> Result<()>;
-    /// Count one more rejection of a sequence; returns the attempts so far.
-    async fn record_rejection(&mut self, pk: i64, seq_id: &str, now_unix: i64) -> Result<u32>;
+    /// An existing batch under a row lock; `None` when there is none (nothing is created).
+    async fn lock_existing(&mut self, scope: &Scope, batch_id: &str) -> Result<Option<BatchRow>>;
+    /// Count one more rejection of a sequence and keep `answer` as its last one; returns the
+    /// attempts so far.
+    async fn record_rejection(
+        &mut self,
+        pk: i64,
+        seq_id: &str,
+        answer: &[u8],
+        now_unix: i64,
+    ) -> Result<u32>;
+    /// The stored rejection answers of the batch's sequences, in no particular order.
+    async fn rejections(&mut self, pk: i64) -> Result<Vec<RejectionRow>>;
+    /// Drop the batch's staged rows (its sender abandoned it).
+    async fn drop_staged(&mut self, pk: i64) -> Result<()>;
     /// Of the given keys and uids, those already present in this batch's staged rows and,
     /// when `in_records`, among the scope's records.
     async fn taken(
@@ -173,10 +200,25 @@ pub trait Store: Send + Sync {
     async fn user(&self, username: &str) -> Result<Option<UserRow>>;
     async fn insert_token(&self, hash: &str, t: &TokenRow) -> Result<()>;
     async fn token(&self, hash: &str) -> Result<Option<TokenRow>>;
+    /// Drop one token (a session ended); `false` when there was none.
+    async fn delete_token(&self, hash: &str) -> Result<bool>;
     /// Drop expired tokens; returns how many went.
     async fn purge_tokens(&self, now_unix: i64) -> Result<u64>;
 
     async fn batch(&self, scope: &Scope, batch_id: &str) -> Result<Option<BatchRow>>;
+    /// The stored rejection answers of a batch's sequences, in no particular order.
+    async fn rejections(&self, pk: i64) -> Result<Vec<RejectionRow>>;
+    /// Rows the batch holds in staging now (kept after apply; gone after expiry or abandon).
+    async fn staged_count(&self, pk: i64) -> Result<u64>;
+    /// The partner's batches `creator` made, newest (highest pk) first, only pks below
+    /// `before_pk`, at most `limit`.
+    async fn user_batches(
+        &self,
+        partner: &str,
+        creator: &str,
+        before_pk: i64,
+        limit: u32,
+    ) -> Result<Vec<BatchRow>>;
     /// Mark open batches created before `before_unix` expired and drop their staged rows.
     async fn expire_batches(&self, before_unix: i64, now_unix: i64) -> Result<u64>;
     /// The scope's current records (data JSON), ordered by business key.
@@ -196,11 +238,13 @@ pub(crate) fn parse_batch_fields(
     state: &str,
     op: &str,
     transport: &str,
-) -> Result<(BatchState, Operation, Transport)> {
+    env: &str,
+) -> Result<(BatchState, Operation, Transport, Environment)> {
     let bad = |what: &str, v: &str| crate::error::CoreError::Store(format!("stored {what} {v:?}"));
     Ok((
         BatchState::parse(state).ok_or_else(|| bad("state", state))?,
         Operation::parse(op).ok_or_else(|| bad("operation", op))?,
         Transport::parse(transport).ok_or_else(|| bad("transport", transport))?,
+        Environment::parse(env).ok_or_else(|| bad("environment", env))?,
     ))
 }

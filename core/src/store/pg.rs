@@ -27,8 +27,15 @@ pub struct PgStore {
 impl PgStore {
     /// Connect to `url` (postgres://…), check it answers, and run migrations.
     pub async fn connect(url: &str, max_connections: usize) -> Result<PgStore> {
-        let mut cfg = tokio_postgres::Config::from_str(url)
+        let cfg = tokio_postgres::Config::from_str(url)
             .map_err(|e| CoreError::Invalid(format!("WHARF_DATABASE_URL: {e}")))?;
+        let store = Self::pool(cfg, max_connections)?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// The pool, not yet migrated.
+    fn pool(mut cfg: tokio_postgres::Config, max_connections: usize) -> Result<PgStore> {
         // Plan every execution with its real parameters: a cached generic plan cannot know
         // that one partner may hold millions of rows while another holds ten.
         let options = match cfg.get_options() {
@@ -47,12 +54,15 @@ impl PgStore {
             .max_size(max_connections.max(2))
             .build()
             .map_err(|e| CoreError::Store(format!("postgresql pool: {e}")))?;
-        let store = PgStore { pool };
-        store.migrate().await?;
-        Ok(store)
+        Ok(PgStore { pool })
     }
 
     async fn migrate(&self) -> Result<()> {
+        self.migrate_to(i64::MAX).await
+    }
+
+    /// Apply the migrations up to version `last` that the database has not had yet.
+    async fn migrate_to(&self, last: i64) -> Result<()> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
@@ -61,7 +71,7 @@ impl PgStore {
             "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_unix BIGINT NOT NULL)",
         )
         .await?;
-        for (version, ddl) in sql::MIGRATIONS {
+        for (version, ddl) in sql::MIGRATIONS.iter().filter(|(v, _)| *v <= last) {
             let done = tx
                 .query_opt(
                     "SELECT version FROM schema_migrations WHERE version = $1",
@@ -71,7 +81,8 @@ impl PgStore {
             if done.is_none() {
                 tx.batch_execute(
                     &ddl.replace("{PK}", "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY")
-                        .replace("{BYTES}", "COLLATE \"C\""),
+                        .replace("{BYTES}", "COLLATE \"C\"")
+                        .replace("{BLOB}", "BYTEA"),
                 )
                 .await?;
                 tx.execute(
@@ -87,7 +98,7 @@ impl PgStore {
 }
 
 fn batch_from_row(r: &tokio_postgres::Row) -> Result<BatchRow> {
-    let (state, op, transport) = parse_batch_fields(r.get(2), r.get(3), r.get(9))?;
+    let (state, op, transport, env) = parse_batch_fields(r.get(2), r.get(3), r.get(9), r.get(13))?;
     Ok(BatchRow {
         pk: r.get(0),
         batch_id: r.get(1),
@@ -102,7 +113,17 @@ fn batch_from_row(r: &tokio_postgres::Row) -> Result<BatchRow> {
         creator: r.get(10),
         created_unix: r.get(11),
         updated_unix: r.get(12),
+        env,
+        iface: r.get(14),
+        source: r.get(15),
     })
+}
+
+fn rejection_from_row(r: &tokio_postgres::Row) -> RejectionRow {
+    RejectionRow {
+        seq_id: r.get(0),
+        answer: r.get(1),
+    }
 }
 
 struct PgTx {
@@ -148,7 +169,7 @@ impl Tx for PgTx {
         // Pipelined: one round trip; the server runs them in order, so the sequence is read
         // under the batch lock.
         let (op, transport) = (init.op.as_str(), init.transport.as_str());
-        let ins_params: [&(dyn ToSql + Sync); 9] = [
+        let ins_params: [&(dyn ToSql + Sync); 10] = [
             &scope.partner,
             &env,
             &scope.iface,
@@ -158,6 +179,7 @@ impl Tx for PgTx {
             &transport,
             &init.creator,
             &init.now_unix,
+            &init.source,
         ];
         let sel_params: [&(dyn ToSql + Sync); 4] = [&scope.partner, &env, &scope.iface, &batch_id];
         let seq_params: [&(dyn ToSql + Sync); 5] =
@@ -193,17 +215,57 @@ impl Tx for PgTx {
                 &init.transport.as_str(),
                 &init.creator,
                 &init.now_unix,
+                &init.source,
             ],
         )
         .await?;
         Ok(())
     }
 
-    async fn record_rejection(&mut self, pk: i64, seq_id: &str, now_unix: i64) -> Result<u32> {
+    async fn lock_existing(&mut self, scope: &Scope, batch_id: &str) -> Result<Option<BatchRow>> {
+        let c = self.c()?;
+        let stmt = c
+            .prepare_cached(&format!("{} FOR UPDATE", sql::select_batch()))
+            .await?;
+        let row = c
+            .query_opt(
+                &stmt,
+                &[&scope.partner, &scope.env.as_str(), &scope.iface, &batch_id],
+            )
+            .await?;
+        row.as_ref().map(batch_from_row).transpose()
+    }
+
+    async fn record_rejection(
+        &mut self,
+        pk: i64,
+        seq_id: &str,
+        answer: &[u8],
+        now_unix: i64,
+    ) -> Result<u32> {
         let c = self.c()?;
         let stmt = c.prepare_cached(sql::COUNT_REJECTION).await?;
-        let row = c.query_one(&stmt, &[&pk, &seq_id, &now_unix]).await?;
+        let row = c
+            .query_one(&stmt, &[&pk, &seq_id, &now_unix, &answer])
+            .await?;
         Ok(row.get::<_, i64>(0) as u32)
+    }
+
+    async fn rejections(&mut self, pk: i64) -> Result<Vec<RejectionRow>> {
+        let c = self.c()?;
+        let stmt = c.prepare_cached(sql::SELECT_REJECTIONS).await?;
+        Ok(c.query(&stmt, &[&pk])
+            .await?
+            .iter()
+            .map(rejection_from_row)
+            .collect())
+    }
+
+    async fn drop_staged(&mut self, pk: i64) -> Result<()> {
+        let c = self.c()?;
+        let stmt = c.prepare_cached(sql::DROP_STAGED_ROWS).await?;
+        c.execute(&stmt, &[&pk]).await?;
+        Ok(())
     }
 
     async fn taken(
@@ -476,6 +538,11 @@ impl Store for PgStore {
         }))
     }
 
+    async fn delete_token(&self, hash: &str) -> Result<bool> {
+        let c = self.pool.get().await?;
+        Ok(c.execute(sql::DELETE_TOKEN, &[&hash]).await? == 1)
+    }
+
     async fn purge_tokens(&self, now_unix: i64) -> Result<u64> {
         let c = self.pool.get().await?;
         Ok(
@@ -494,6 +561,39 @@ impl Store for PgStore {
             )
             .await?;
         row.as_ref().map(batch_from_row).transpose()
+    }
+
+    async fn rejections(&self, pk: i64) -> Result<Vec<RejectionRow>> {
+        let c = self.pool.get().await?;
+        let stmt = c.prepare_cached(sql::SELECT_REJECTIONS).await?;
+        Ok(c.query(&stmt, &[&pk])
+            .await?
+            .iter()
+            .map(rejection_from_row)
+            .collect())
+    }
+
+    async fn staged_count(&self, pk: i64) -> Result<u64> {
+        let c = self.pool.get().await?;
+        let row = c.query_one(sql::COUNT_STAGED_ROWS, &[&pk]).await?;
+        Ok(row.get::<_, i64>(0) as u64)
+    }
+
+    async fn user_batches(
+        &self,
+        partner: &str,
+        creator: &str,
+        before_pk: i64,
+        limit: u32,
+    ) -> Result<Vec<BatchRow>> {
+        let c = self.pool.get().await?;
+        let stmt = c.prepare_cached(&sql::select_user_batches()).await?;
+        let limit = i64::from(limit);
+        c.query(&stmt, &[&partner, &creator, &before_pk, &limit])
+            .await?
+            .iter()
+            .map(batch_from_row)
+            .collect()
     }
 
     async fn expire_batches(&self, before_unix: i64, now_unix: i64) -> Result<u64> {
@@ -592,5 +692,60 @@ fn map_insert(
             Err(CoreError::NotFound(format!("{} (its partner)", what())))
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A deployment at version 2 (before sources and stored answers) is brought up to date,
+    /// its batches kept. Runs in a schema of its own so the shared test database is untouched.
+    #[tokio::test]
+    async fn a_version_2_database_migrates_to_the_latest() {
+        let url = std::env::var("WHARF_TEST_DATABASE_URL")
+            .expect("WHARF_TEST_DATABASE_URL (scripts/test starts a PostgreSQL)");
+        let schema = format!(
+            "upgrade_{}_{}",
+            std::process::id(),
+            crate::service::now_unix()
+        );
+        let mut cfg = tokio_postgres::Config::from_str(&url).unwrap();
+        let (client, conn) = cfg.connect(NoTls).await.unwrap();
+        tokio::spawn(conn);
+        client
+            .batch_execute(&format!("CREATE SCHEMA {schema}"))
+            .await
+            .unwrap();
+        cfg.options(format!("-c search_path={schema}"));
+        let store = PgStore::pool(cfg, 2).unwrap();
+        store.migrate_to(2).await.unwrap();
+        store
+            .pool
+            .get()
+            .await
+            .unwrap()
+            .batch_execute(
+                "INSERT INTO batches (partner, env, iface, batch_id, op, batch_size, state, \
+                 transport, creator, created_unix, updated_unix) \
+                 VALUES ('P', 'prod', 't1/bom', 'B', 'insert', 2, 'open', 'api', 'u', 1, 1)",
+            )
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let scope = Scope {
+            partner: "P".into(),
+            env: Environment::Prod,
+            iface: "t1/bom".into(),
+        };
+        let b = store.batch(&scope, "B").await.unwrap().unwrap();
+        assert_eq!((b.source.as_str(), b.creator.as_str()), ("", "u"));
+        assert!(store.rejections(b.pk).await.unwrap().is_empty());
+        let listed = store.user_batches("P", "u", i64::MAX, 10).await.unwrap();
+        assert_eq!(listed.len(), 1);
+        client
+            .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+            .await
+            .unwrap();
     }
 }

@@ -74,7 +74,9 @@ pub const SELECT_RECORDS: &str =
     "SELECT data FROM records WHERE partner = $1 AND env = $2 AND iface = $3 ORDER BY rkey";
 
 /// The schema, version by version. `{PK}` is the backend's spelling of an auto-numbered key,
-/// `{BYTES}` its byte-order collation (so both stores order keys alike).
+/// `{BYTES}` its byte-order collation (so both stores order keys alike), `{BLOB}` its type
+/// for raw bytes. Each store applies, in order, the versions a database has not had yet, so a
+/// deployment at any earlier version is brought up to date at start-up.
 pub const MIGRATIONS: &[(i64, &str)] = &[
     (
     1,
@@ -112,17 +114,27 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
        name TEXT {BYTES} NOT NULL, code TEXT NOT NULL, answer TEXT NOT NULL, created_unix BIGINT NOT NULL, \
        PRIMARY KEY (partner, env, iface, name));",
     ),
+    // A batch's source (its first sequence's file name) for history pages; the last
+    // rejection answer of each sequence (a prost-encoded IngestBatchResponse, NULL once the
+    // sequence is accepted) for result pages and abandon; a user's batches newest first.
+    (
+        3,
+        "ALTER TABLE batches ADD COLUMN source TEXT NOT NULL DEFAULT '';
+     ALTER TABLE sequences ADD COLUMN answer {BLOB};
+     CREATE INDEX batches_creator ON batches (partner, creator, pk);",
+    ),
 ];
 
+/// Every column of a batch row, in the order both stores read them.
 const BATCH_COLUMNS: &str = "pk, batch_id, state, op, batch_size, staged_rows, sequences, \
-    failure_code, failure_msg, transport, creator, created_unix, updated_unix";
+    failure_code, failure_msg, transport, creator, created_unix, updated_unix, env, iface, source";
 
 /// Create a batch unless it exists. `$1..$4` scope and batch_id, `$5` op, `$6` batch_size,
-/// `$7` transport, `$8` creator, `$9` now.
+/// `$7` transport, `$8` creator, `$9` now, `$10` source.
 pub const INSERT_BATCH: &str =
     "INSERT INTO batches (partner, env, iface, batch_id, op, batch_size, \
-    state, transport, creator, created_unix, updated_unix) \
-    VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8, $9, $9) \
+    state, transport, creator, created_unix, updated_unix, source) \
+    VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8, $9, $9, $10) \
     ON CONFLICT (partner, env, iface, batch_id) DO NOTHING";
 
 /// One batch by scope and batch_id (`$1..$4`).
@@ -133,11 +145,20 @@ pub fn select_batch() -> String {
     )
 }
 
+/// A user's batches across every interface and environment, newest first: `$1` partner,
+/// `$2` creator, `$3` only pks below this, `$4` at most this many.
+pub fn select_user_batches() -> String {
+    format!(
+        "SELECT {BATCH_COLUMNS} FROM batches \
+         WHERE partner = $1 AND creator = $2 AND pk < $3 ORDER BY pk DESC LIMIT $4"
+    )
+}
+
 /// Give a batch new first-sequence terms: `$1` pk, `$2` op, `$3` batch_size, `$4` transport,
-/// `$5` creator, `$6` now.
+/// `$5` creator, `$6` now, `$7` source.
 pub const REINIT_BATCH: &str = "UPDATE batches SET op = $2, batch_size = $3, transport = $4, \
     creator = $5, state = 'open', staged_rows = 0, sequences = 0, failure_code = '', \
-    failure_msg = '', created_unix = $6, updated_unix = $6 WHERE pk = $1";
+    failure_msg = '', created_unix = $6, updated_unix = $6, source = $7 WHERE pk = $1";
 
 /// `$1` pk, `$2` state, `$3` failure code, `$4` failure message, `$5` now.
 pub const SET_STATE: &str = "UPDATE batches SET state = $2, failure_code = $3, failure_msg = $4, \
@@ -148,17 +169,33 @@ pub const SELECT_SEQUENCE: &str = "SELECT s.accepted, s.attempts FROM sequences 
     JOIN batches b ON b.pk = s.batch_pk \
     WHERE b.partner = $1 AND b.env = $2 AND b.iface = $3 AND b.batch_id = $4 AND s.seq_id = $5";
 
-/// `$1` pk, `$2` seq_id, `$3` now; returns the attempts so far.
-pub const COUNT_REJECTION: &str = "INSERT INTO sequences (batch_pk, seq_id, seq_no, accepted, attempts, updated_unix) \
-    VALUES ($1, $2, NULL, 0, 1, $3) \
-    ON CONFLICT (batch_pk, seq_id) DO UPDATE SET attempts = sequences.attempts + 1, updated_unix = $3 \
-    RETURNING attempts";
+/// `$1` pk, `$2` seq_id, `$3` now, `$4` the rejection answer (it replaces the previous one);
+/// returns the attempts so far.
+pub const COUNT_REJECTION: &str = "INSERT INTO sequences (batch_pk, seq_id, seq_no, accepted, attempts, updated_unix, answer) \
+    VALUES ($1, $2, NULL, 0, 1, $3, $4) \
+    ON CONFLICT (batch_pk, seq_id) DO UPDATE SET attempts = sequences.attempts + 1, updated_unix = $3, \
+    answer = $4 RETURNING attempts";
 
 /// Mark a sequence consumed as the batch's next: `$1` pk, `$2` seq_id, `$3` seq_no, `$4` now.
+/// An accepted sequence is no longer a rejection: its stored answer goes.
 pub const ACCEPT_SEQUENCE: &str =
     "INSERT INTO sequences (batch_pk, seq_id, seq_no, accepted, attempts, updated_unix) \
     VALUES ($1, $2, $3, 1, 0, $4) \
-    ON CONFLICT (batch_pk, seq_id) DO UPDATE SET accepted = 1, seq_no = $3, updated_unix = $4";
+    ON CONFLICT (batch_pk, seq_id) DO UPDATE SET accepted = 1, seq_no = $3, updated_unix = $4, \
+    answer = NULL";
+
+/// The stored rejection answers of a batch (`$1` pk): seq_id, answer.
+pub const SELECT_REJECTIONS: &str =
+    "SELECT seq_id, answer FROM sequences WHERE batch_pk = $1 AND answer IS NOT NULL";
+
+/// How many staged rows a batch (`$1` pk) holds.
+pub const COUNT_STAGED_ROWS: &str = "SELECT COUNT(*) FROM staged_rows WHERE batch_pk = $1";
+
+/// A batch's staged rows (`$1` pk), dropped when its sender abandons it.
+pub const DROP_STAGED_ROWS: &str = "DELETE FROM staged_rows WHERE batch_pk = $1";
+
+/// A token (`$1` hash), dropped when its session ends.
+pub const DELETE_TOKEN: &str = "DELETE FROM tokens WHERE token_hash = $1";
 
 /// `$1` pk, `$2` rows added, `$3` now.
 pub const COUNT_STAGED: &str = "UPDATE batches SET staged_rows = staged_rows + $2, \

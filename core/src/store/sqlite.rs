@@ -60,11 +60,16 @@ impl SqliteStore {
 }
 
 fn migrate(conn: &mut Connection) -> Result<()> {
+    migrate_to(conn, i64::MAX)
+}
+
+/// Apply the migrations up to version `last` that the database has not had yet.
+fn migrate_to(conn: &mut Connection, last: i64) -> Result<()> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_unix BIGINT NOT NULL)",
     )?;
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    for (version, ddl) in sql::MIGRATIONS {
+    for (version, ddl) in sql::MIGRATIONS.iter().filter(|(v, _)| *v <= last) {
         let done: Option<i64> = tx
             .query_row(
                 "SELECT version FROM schema_migrations WHERE version = ?1",
@@ -75,7 +80,8 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         if done.is_none() {
             let ddl = ddl
                 .replace("{PK}", "INTEGER PRIMARY KEY AUTOINCREMENT")
-                .replace("{BYTES}", "COLLATE BINARY");
+                .replace("{BYTES}", "COLLATE BINARY")
+                .replace("{BLOB}", "BLOB");
             tx.execute_batch(&ddl)?;
             tx.execute(
                 "INSERT INTO schema_migrations (version, applied_unix) VALUES (?1, strftime('%s','now'))",
@@ -87,7 +93,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     Ok(())
 }
 
-fn batch_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(BatchRow, [String; 3])> {
+fn batch_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(BatchRow, [String; 4])> {
     let text = |i| r.get::<_, String>(i);
     Ok((
         BatchRow {
@@ -104,8 +110,11 @@ fn batch_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(BatchRow, [String; 3])>
             creator: text(10)?,
             created_unix: r.get(11)?,
             updated_unix: r.get(12)?,
+            env: Environment::Prod,
+            iface: text(14)?,
+            source: text(15)?,
         },
-        [text(2)?, text(3)?, text(9)?],
+        [text(2)?, text(3)?, text(9)?, text(13)?],
     ))
 }
 
@@ -116,9 +125,24 @@ fn seq_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SeqRow> {
     })
 }
 
-fn finish_batch_row((mut b, [state, op, transport]): (BatchRow, [String; 3])) -> Result<BatchRow> {
-    (b.state, b.op, b.transport) = parse_batch_fields(&state, &op, &transport)?;
+fn finish_batch_row(
+    (mut b, [state, op, transport, env]): (BatchRow, [String; 4]),
+) -> Result<BatchRow> {
+    (b.state, b.op, b.transport, b.env) = parse_batch_fields(&state, &op, &transport, &env)?;
     Ok(b)
+}
+
+fn rejection_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RejectionRow> {
+    Ok(RejectionRow {
+        seq_id: r.get(0)?,
+        answer: r.get(1)?,
+    })
+}
+
+fn select_rejections(conn: &Connection, pk: i64) -> rusqlite::Result<Vec<RejectionRow>> {
+    let mut stmt = conn.prepare_cached(&for_sqlite(sql::SELECT_REJECTIONS))?;
+    let rows = stmt.query_map([pk], rejection_row)?;
+    rows.collect()
 }
 
 fn select_batch(conn: &Connection, scope: &Scope, batch_id: &str) -> Result<Option<BatchRow>> {
@@ -168,7 +192,8 @@ impl Tx for SqliteTx {
                     init.batch_size as i64,
                     init.transport.as_str(),
                     init.creator,
-                    init.now_unix
+                    init.now_unix,
+                    init.source
                 ])?;
             let batch = select_batch(c, scope, batch_id)?
                 .ok_or_else(|| CoreError::Store("batch vanished under lock".into()))?;
@@ -203,19 +228,46 @@ impl Tx for SqliteTx {
                     init.batch_size as i64,
                     init.transport.as_str(),
                     init.creator,
-                    init.now_unix
+                    init.now_unix,
+                    init.source
                 ])?;
             Ok(())
         })
     }
 
-    async fn record_rejection(&mut self, pk: i64, seq_id: &str, now_unix: i64) -> Result<u32> {
+    async fn lock_existing(&mut self, scope: &Scope, batch_id: &str) -> Result<Option<BatchRow>> {
+        // BEGIN IMMEDIATE already holds the database's write lock: reading is locking.
+        let c = &*self.conn;
+        blocking(|| select_batch(c, scope, batch_id))
+    }
+
+    async fn record_rejection(
+        &mut self,
+        pk: i64,
+        seq_id: &str,
+        answer: &[u8],
+        now_unix: i64,
+    ) -> Result<u32> {
         let c = &*self.conn;
         let n: i64 = blocking(|| {
             c.prepare_cached(&for_sqlite(sql::COUNT_REJECTION))?
-                .query_row(params![pk, seq_id, now_unix], |r| r.get(0))
+                .query_row(params![pk, seq_id, now_unix, answer], |r| r.get(0))
         })?;
         Ok(n as u32)
+    }
+
+    async fn rejections(&mut self, pk: i64) -> Result<Vec<RejectionRow>> {
+        let c = &*self.conn;
+        Ok(blocking(|| select_rejections(c, pk))?)
+    }
+
+    async fn drop_staged(&mut self, pk: i64) -> Result<()> {
+        let c = &*self.conn;
+        blocking(|| {
+            c.prepare_cached(&for_sqlite(sql::DROP_STAGED_ROWS))?
+                .execute([pk])
+        })?;
+        Ok(())
     }
 
     async fn taken(
@@ -453,6 +505,13 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn delete_token(&self, hash: &str) -> Result<bool> {
+        let n = self
+            .with(|c| c.execute(&for_sqlite(sql::DELETE_TOKEN), [hash]))
+            .await?;
+        Ok(n == 1)
+    }
+
     async fn purge_tokens(&self, now_unix: i64) -> Result<u64> {
         let n = self
             .with(|c| c.execute("DELETE FROM tokens WHERE expires_unix <= ?1", [now_unix]))
@@ -463,6 +522,35 @@ impl Store for SqliteStore {
     async fn batch(&self, scope: &Scope, batch_id: &str) -> Result<Option<BatchRow>> {
         let conn = self.conn.lock().await;
         blocking(|| select_batch(&conn, scope, batch_id))
+    }
+
+    async fn rejections(&self, pk: i64) -> Result<Vec<RejectionRow>> {
+        self.with(|c| select_rejections(c, pk)).await
+    }
+
+    async fn staged_count(&self, pk: i64) -> Result<u64> {
+        let n: i64 = self
+            .with(|c| c.query_row(&for_sqlite(sql::COUNT_STAGED_ROWS), [pk], |r| r.get(0)))
+            .await?;
+        Ok(n as u64)
+    }
+
+    async fn user_batches(
+        &self,
+        partner: &str,
+        creator: &str,
+        before_pk: i64,
+        limit: u32,
+    ) -> Result<Vec<BatchRow>> {
+        let rows = self
+            .with(|c| {
+                let mut stmt = c.prepare_cached(&for_sqlite(&sql::select_user_batches()))?;
+                let rows =
+                    stmt.query_map(params![partner, creator, before_pk, limit], batch_row)?;
+                rows.collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .await?;
+        rows.into_iter().map(finish_batch_row).collect()
     }
 
     async fn expire_batches(&self, before_unix: i64, now_unix: i64) -> Result<u64> {
@@ -575,4 +663,40 @@ pub(crate) fn parse_interfaces(text: Option<String>) -> Result<Option<Vec<String
             .map_err(|e| CoreError::Store(format!("stored partner interfaces: {e}")))
     })
     .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A deployment at version 2 (before sources and stored answers) is brought up to date,
+    /// its batches kept.
+    #[test]
+    fn a_version_2_database_migrates_to_the_latest() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate_to(&mut conn, 2).unwrap();
+        conn.execute_batch(
+            "INSERT INTO batches (partner, env, iface, batch_id, op, batch_size, state, \
+             transport, creator, created_unix, updated_unix) \
+             VALUES ('P', 'prod', 't1/bom', 'B', 'insert', 2, 'open', 'api', 'u', 1, 1);
+             INSERT INTO sequences (batch_pk, seq_id, seq_no, accepted, attempts, updated_unix) \
+             VALUES (1, '1', NULL, 0, 1, 1);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let scope = Scope {
+            partner: "P".into(),
+            env: Environment::Prod,
+            iface: "t1/bom".into(),
+        };
+        let b = select_batch(&conn, &scope, "B").unwrap().unwrap();
+        assert_eq!((b.source.as_str(), b.creator.as_str()), ("", "u"));
+        assert!(select_rejections(&conn, b.pk).unwrap().is_empty());
+        let versions: i64 = conn
+            .query_row("SELECT max(version) FROM schema_migrations", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(versions, sql::MIGRATIONS.len() as i64);
+    }
 }

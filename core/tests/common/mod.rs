@@ -45,6 +45,7 @@ pub fn core_with(store: Arc<dyn Store>, policy: BatchPolicy) -> Core {
         Settings {
             batch: policy,
             token_ttl_secs: 3600,
+            ..Settings::default()
         },
     )
 }
