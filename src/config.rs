@@ -22,11 +22,17 @@ pub const ENV_MAX_ATTEMPTS: &str = "WHARF_MAX_ATTEMPTS";
 pub const ENV_BATCH_EXPIRY_SECS: &str = "WHARF_BATCH_EXPIRY_SECS";
 pub const ENV_TOKEN_TTL_SECS: &str = "WHARF_TOKEN_TTL_SECS";
 pub const ENV_DB_MAX_CONNECTIONS: &str = "WHARF_DB_MAX_CONNECTIONS";
+pub const ENV_UPLOAD_ADDR: &str = "WHARF_UPLOAD_ADDR";
+pub const ENV_UPLOAD_MAX_FILE_BYTES: &str = "WHARF_UPLOAD_MAX_FILE_BYTES";
+pub const ENV_UPLOAD_SECURE_COOKIES: &str = "WHARF_UPLOAD_SECURE_COOKIES";
+pub const ENV_SESSION_TTL_SECS: &str = "WHARF_SESSION_TTL_SECS";
 
 /// Defaults of SPEC §2.
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
 pub const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:50051";
 pub const DEFAULT_FTP_ADDR: &str = "127.0.0.1:2121";
+pub const DEFAULT_UPLOAD_ADDR: &str = "127.0.0.1:8081";
+pub const DEFAULT_SESSION_TTL_SECS: u64 = 8 * 3600;
 pub const DEFAULT_FTP_PASSIVE_PORTS: &str = "50000-50100";
 pub const DEFAULT_DATA_DIR: &str = "./wharf-data";
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
@@ -45,6 +51,15 @@ pub struct Config {
     pub core_url: Option<String>,
     /// Where the FTP server listens.
     pub ftp_addr: SocketAddr,
+    /// Where the upload page listens.
+    pub upload_addr: SocketAddr,
+    /// The largest sheet the upload page takes.
+    pub upload_max_file_bytes: u64,
+    /// Mark the upload page's cookies `Secure` though it serves plain HTTP (TLS ends at a
+    /// proxy in front of it). Always on when it serves HTTPS itself.
+    pub upload_secure_cookies: bool,
+    /// How long an upload page login lasts.
+    pub session_ttl_secs: u64,
     /// The FTP door's settings (environment, passive ports, TLS, size limit).
     pub ftp: wharf_ftp::FtpConfig,
     /// Where core's gRPC listens (loopback only under `serve`).
@@ -118,6 +133,7 @@ impl Config {
         let grpc_addr = addr(ENV_GRPC_ADDR, DEFAULT_GRPC_ADDR);
         let http_addr = addr(ENV_HTTP_ADDR, DEFAULT_HTTP_ADDR);
         let ftp_addr = addr(ENV_FTP_ADDR, DEFAULT_FTP_ADDR);
+        let upload_addr = addr(ENV_UPLOAD_ADDR, DEFAULT_UPLOAD_ADDR);
         let tls = match (src.get(ENV_TLS_CERT), src.get(ENV_TLS_KEY)) {
             (Some(c), Some(k)) => Some((PathBuf::from(c), PathBuf::from(k))),
             (None, None) => None,
@@ -185,8 +201,34 @@ impl Config {
                 "{ENV_FTP_REQUIRE_TLS} needs {ENV_TLS_CERT} and {ENV_TLS_KEY}"
             ));
         }
+        let upload_secure_cookies = match src.get(ENV_UPLOAD_SECURE_COOKIES).as_deref() {
+            None | Some("false") | Some("0") => false,
+            Some("true") | Some("1") => true,
+            Some(other) => {
+                errors.push(format!(
+                    "{ENV_UPLOAD_SECURE_COOKIES}={other:?} must be true or false"
+                ));
+                false
+            }
+        };
         let cfg = Config {
             ftp_addr,
+            upload_addr,
+            upload_secure_cookies,
+            upload_max_file_bytes: num(
+                &mut errors,
+                src,
+                ENV_UPLOAD_MAX_FILE_BYTES,
+                wharf_upload::DEFAULT_MAX_FILE_BYTES,
+                |n| (1..=1 << 30).contains(n),
+            ),
+            session_ttl_secs: num(
+                &mut errors,
+                src,
+                ENV_SESSION_TTL_SECS,
+                DEFAULT_SESSION_TTL_SECS,
+                |n| (60..=30 * 86400).contains(n),
+            ),
             ftp,
             http_addr,
             tls,

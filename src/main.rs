@@ -31,7 +31,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// All-in-one: core, the HTTP API and FTP in one process (the upload page joins when it lands).
+    /// All-in-one: core, the HTTP API, FTP and the upload page in one process.
     Serve,
     /// Core alone: gRPC for the front-ends (needs WHARF_INTERNAL_TOKEN).
     Core,
@@ -39,6 +39,8 @@ enum Command {
     Gateway,
     /// The FTP server alone, against core at WHARF_CORE_URL (needs WHARF_INTERNAL_TOKEN).
     Ftp,
+    /// The upload page alone, against core at WHARF_CORE_URL (needs WHARF_INTERNAL_TOKEN).
+    Upload,
     /// Manage partners.
     Partner {
         #[command(subcommand)]
@@ -146,6 +148,8 @@ async fn build_core(cfg: &Config) -> anyhow::Result<Core> {
             expiry_secs: cfg.batch_expiry_secs,
         },
         token_ttl_secs: cfg.token_ttl_secs,
+        session_ttl_secs: cfg.session_ttl_secs,
+        ..Settings::default()
     };
     Ok(Core::new(store, Arc::new(registry), settings))
 }
@@ -182,54 +186,10 @@ async fn run(cli: Cli, cfg: Config) -> anyhow::Result<()> {
                 .unwrap_or_else(|| wharf_core::auth::new_token().0);
             serve(&cfg, &token, Parts::ALL).await
         }
-        Command::Ftp => {
-            let token = cfg
-                .internal_token
-                .clone()
-                .context("WHARF_INTERNAL_TOKEN must be set for `wharf ftp`")?;
-            serve(
-                &cfg,
-                &token,
-                Parts {
-                    core: false,
-                    gateway: false,
-                    ftp: true,
-                },
-            )
-            .await
-        }
-        Command::Gateway => {
-            let token = cfg
-                .internal_token
-                .clone()
-                .context("WHARF_INTERNAL_TOKEN must be set for `wharf gateway`")?;
-            serve(
-                &cfg,
-                &token,
-                Parts {
-                    core: false,
-                    gateway: true,
-                    ftp: false,
-                },
-            )
-            .await
-        }
-        Command::Core => {
-            let token = cfg
-                .internal_token
-                .clone()
-                .context("WHARF_INTERNAL_TOKEN must be set for `wharf core`")?;
-            serve(
-                &cfg,
-                &token,
-                Parts {
-                    core: true,
-                    gateway: false,
-                    ftp: false,
-                },
-            )
-            .await
-        }
+        Command::Core => serve_alone(&cfg, "core", Parts::NONE.with_core()).await,
+        Command::Gateway => serve_alone(&cfg, "gateway", Parts::NONE.with_gateway()).await,
+        Command::Ftp => serve_alone(&cfg, "ftp", Parts::NONE.with_ftp()).await,
+        Command::Upload => serve_alone(&cfg, "upload", Parts::NONE.with_upload()).await,
         Command::Partner {
             action:
                 PartnerCmd::Add {
@@ -277,11 +237,13 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 type Stopped = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + Sync>>;
 
 /// Which components a process runs.
+/// Which components one process runs.
 #[derive(Clone, Copy)]
 struct Parts {
     core: bool,
     gateway: bool,
     ftp: bool,
+    upload: bool,
 }
 
 impl Parts {
@@ -289,7 +251,41 @@ impl Parts {
         core: true,
         gateway: true,
         ftp: true,
+        upload: true,
     };
+    const NONE: Parts = Parts {
+        core: false,
+        gateway: false,
+        ftp: false,
+        upload: false,
+    };
+    const fn with_core(self) -> Parts {
+        Parts { core: true, ..self }
+    }
+    const fn with_gateway(self) -> Parts {
+        Parts {
+            gateway: true,
+            ..self
+        }
+    }
+    const fn with_ftp(self) -> Parts {
+        Parts { ftp: true, ..self }
+    }
+    const fn with_upload(self) -> Parts {
+        Parts {
+            upload: true,
+            ..self
+        }
+    }
+}
+
+/// One component alone (for Helm): it needs the internal token its peers share.
+async fn serve_alone(cfg: &Config, name: &str, parts: Parts) -> anyhow::Result<()> {
+    let token = cfg
+        .internal_token
+        .clone()
+        .with_context(|| format!("WHARF_INTERNAL_TOKEN must be set for `wharf {name}`"))?;
+    serve(cfg, &token, parts).await
 }
 
 /// Run the chosen components until Ctrl-C or SIGTERM, then drain: the front-ends first (they
@@ -368,6 +364,31 @@ async fn serve(cfg: &Config, token: &str, parts: Parts) -> anyhow::Result<()> {
         front_ends.push(tokio::spawn(wharf_gateway::serve(
             listener,
             wharf_gateway::Gateway::new(client),
+            tls,
+            stopped(1),
+        )));
+    }
+    if parts.upload {
+        let client = wharf_proto::connect(&core_url, token)?;
+        let tls = match &cfg.tls {
+            Some((cert, key)) => Some(wharf_gateway::tls::acceptor(cert, key)?),
+            None => None,
+        };
+        let listener = TcpListener::bind(cfg.upload_addr)
+            .await
+            .with_context(|| format!("binding the upload page on {}", cfg.upload_addr))?;
+        tracing::info!(
+            upload = %listener.local_addr()?,
+            tls = tls.is_some(),
+            "wharf upload page listening"
+        );
+        let upload_cfg = wharf_upload::UploadConfig {
+            secure_cookies: tls.is_some() || cfg.upload_secure_cookies,
+            ..wharf_upload::UploadConfig::with_max_file_bytes(cfg.upload_max_file_bytes)
+        };
+        front_ends.push(tokio::spawn(wharf_upload::serve(
+            listener,
+            wharf_upload::Upload::new(client, upload_cfg),
             tls,
             stopped(1),
         )));

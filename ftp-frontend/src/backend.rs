@@ -185,14 +185,7 @@ pub fn upload_request(
                     req.seq_id = text("1".into());
                     req.seq_size = text(n);
                     req.has_data = true;
-                    req.rows = sheet
-                        .rows
-                        .into_iter()
-                        .map(|r| pb::Row {
-                            line: r.line,
-                            ..r.row
-                        })
-                        .collect();
+                    req.rows = sheet.rows.into_iter().map(pb::Row::from).collect();
                 }
                 Err(e) => req.unreadable = e.to_string(),
             }

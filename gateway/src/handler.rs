@@ -4,42 +4,20 @@
 use std::time::Instant;
 
 use base64::Engine;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE};
 use hyper::{HeaderMap, Method, Request, StatusCode};
 use serde_json::json;
 use tracing::Instrument;
 use wharf_proto::v1::{self as pb, Environment, Transport};
 
+use crate::body::{form_decode, parse_form, read_body, BodyError};
 use crate::reply::{self, Reply};
 use crate::routes::{self, Route};
 use crate::{Gateway, Peer};
 
 /// Largest OAuth2 token request form.
 const FORM_LIMIT: usize = 64 * 1024;
-
-enum BodyError {
-    TooLarge,
-    Broken(String),
-}
-
-async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, BodyError> {
-    let declared = req
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(BodyError::TooLarge);
-    }
-    match Limited::new(req.into_body(), limit).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),
-        Err(e) => Err(BodyError::Broken(e.to_string())),
-    }
-}
 
 /// The caller, as core knows it.
 struct Caller {
@@ -219,6 +197,7 @@ impl Gateway {
             data_category,
             biz_key,
             batch_id,
+            with_rejections: false,
         };
         match core.get_batch(traced(req, traceparent)).await {
             Ok(b) => {
@@ -328,40 +307,12 @@ fn basic_pair(b64: &str) -> Option<(String, String)> {
     Some((form_decode(user), form_decode(password)))
 }
 
-fn form_decode(s: &str) -> String {
-    let plus = s.replace('+', " ");
-    percent_encoding::percent_decode_str(&plus)
-        .decode_utf8_lossy()
-        .into_owned()
-}
-
-/// `application/x-www-form-urlencoded` pairs.
-fn parse_form(body: &[u8]) -> Vec<(String, String)> {
-    String::from_utf8_lossy(body)
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| match p.split_once('=') {
-            Some((k, v)) => (form_decode(k), form_decode(v)),
-            None => (form_decode(p), String::new()),
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn forms_and_basic_credentials_decode() {
-        assert_eq!(
-            parse_form(b"grant_type=password&username=a%40b&password=p+w%26x&x"),
-            vec![
-                ("grant_type".to_string(), "password".to_string()),
-                ("username".to_string(), "a@b".to_string()),
-                ("password".to_string(), "p w&x".to_string()),
-                ("x".to_string(), String::new()),
-            ]
-        );
+    fn basic_credentials_decode() {
         let b64 = base64::engine::general_purpose::STANDARD.encode("alice:pa:ss");
         assert_eq!(
             basic_pair(&b64),

@@ -7,10 +7,12 @@
 //! # Layout
 //! - [`routes`]: paths and methods → what to do (percent-decoded segments).
 //! - [`reply`]: every response this door sends is built there.
+//! - [`body`]: bodies under a limit, form encoding (shared with the upload page).
 //! - `handler`: the request flow (auth, body limit, core call).
 //! - [`tls`]: the rustls acceptor for HTTPS.
 #![forbid(unsafe_code)]
 
+pub mod body;
 mod handler;
 pub mod reply;
 pub mod routes;
@@ -21,8 +23,10 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
+use hyper::Request;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
@@ -65,6 +69,25 @@ pub async fn serve(
     tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) {
+    serve_http(listener, tls, shutdown, move |req, peer| {
+        let gw = gateway.clone();
+        async move { gw.handle(req, peer).await }
+    })
+    .await
+}
+
+/// The HTTP(S) accept loop every web door of wharf shares (the API and the upload page):
+/// HTTP/1.1 with a header-read timeout, TLS with a handshake timeout, and a graceful drain of
+/// in-flight requests on `shutdown` (at most [`REQUEST_TIMEOUT`]).
+pub async fn serve_http<H, F>(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    shutdown: impl Future<Output = ()>,
+    handler: H,
+) where
+    H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = reply::Reply> + Send + 'static,
+{
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -82,13 +105,13 @@ pub async fn serve(
         };
         // Answers are small and latency matters: do not let Nagle hold them back.
         let _ = stream.set_nodelay(true);
-        let gw = gateway.clone();
+        let handler = handler.clone();
         let watcher = graceful.watcher();
         let tls = tls.clone();
         tokio::spawn(async move {
             let svc = service_fn(move |req| {
-                let gw = gw.clone();
-                async move { Ok::<_, Infallible>(gw.handle(req, peer).await) }
+                let answer = handler(req, peer);
+                async move { Ok::<_, Infallible>(answer.await) }
             });
             let mut builder = http1::Builder::new();
             builder

@@ -61,6 +61,16 @@ pub struct SheetRow {
     pub row: Row,
 }
 
+impl From<SheetRow> for Row {
+    /// The row as core takes it, carrying its spreadsheet row number for the answers.
+    fn from(r: SheetRow) -> Row {
+        Row {
+            line: r.line,
+            ..r.row
+        }
+    }
+}
+
 /// A sheet read: its field names and its non-empty data rows.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Sheet {

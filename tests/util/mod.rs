@@ -151,7 +151,10 @@ impl Wharf {
                 ),
             )
             .env("WHARF_HTTP_ADDR", format!("127.0.0.1:{}", self.http_port))
-            .env("WHARF_UPLOAD_ADDR", format!("127.0.0.1:{}", self.upload_port))
+            .env(
+                "WHARF_UPLOAD_ADDR",
+                format!("127.0.0.1:{}", self.upload_port),
+            )
             .env("WHARF_INTERNAL_TOKEN", TOKEN);
         if let Some(url) = &self.database_url {
             c.env("WHARF_DATABASE_URL", url);
@@ -206,7 +209,12 @@ impl Wharf {
             .expect("spawn wharf serve");
         let mut server = Server { child, log };
         let deadline = Instant::now() + Duration::from_secs(30);
-        for port in [self.grpc_port, self.http_port, self.ftp_port] {
+        for port in [
+            self.grpc_port,
+            self.http_port,
+            self.ftp_port,
+            self.upload_port,
+        ] {
             while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
                 if let Ok(Some(status)) = server.child.try_wait() {
                     panic!("wharf serve exited early: {status}: {}", server.stderr());

@@ -1,4 +1,96 @@
-//! Upload pages (askama); filled by the upload issue.
+//! wharf's upload page: business users send `.xlsx` and `.csv` sheets from a browser.
 //!
-//! Not built yet: this crate is a placeholder so the workspace has its final shape.
+//! Server-rendered pages (askama) on the HTTP loop the web doors share. Stateless: a session
+//! is a token core issued (the cookie holds it; core keeps only its hash), CSRF tokens are
+//! derived from it, and the history and every result live in core, so any number of replicas
+//! can serve one user. The door reads a sheet with `wharf-sheet`, splits it into sequences of
+//! one batch and sends them through `IngestBatch`; it renders core's answers. It must not hold
+//! a rule: validation, dedupe and codes are core's (SPEC §6 "Upload page").
+//!
+//! # Layout
+//! - `handler`: routes and the flow of each page and form.
+//! - `session`: the session cookie, the login cookie and CSRF tokens.
+//! - `send`: a sheet's rows → sequences of one batch → core; gives up on a rejected batch.
+//! - `report`: a batch's rejections → the error table (spreadsheet row, field, type, value).
+//! - `pages`: every response this door sends (askama templates in `templates/`).
+//! - `workbook`: the template `.xlsx` of an interface.
 #![forbid(unsafe_code)]
+#![deny(unreachable_pub)]
+
+mod handler;
+mod pages;
+mod report;
+mod send;
+mod session;
+mod workbook;
+
+use std::future::Future;
+
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use wharf_proto::CoreClient;
+
+/// The largest sheet accepted by default.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 20 << 20;
+
+/// The upload page's settings.
+#[derive(Debug, Clone)]
+pub struct UploadConfig {
+    /// What one sheet may hold: `max_bytes` is the largest file accepted (the form fields
+    /// around it get a little more); the cell and unpacked-size caps stop zip bombs.
+    pub sheet_limits: wharf_sheet::Limits,
+    /// Mark cookies `Secure` (served over HTTPS, directly or behind a TLS-terminating proxy).
+    pub secure_cookies: bool,
+}
+
+impl UploadConfig {
+    /// The defaults with a different file size limit.
+    pub fn with_max_file_bytes(max_file_bytes: u64) -> UploadConfig {
+        let mut cfg = UploadConfig::default();
+        cfg.sheet_limits.max_bytes = usize::try_from(max_file_bytes).unwrap_or(usize::MAX);
+        cfg
+    }
+
+    fn max_file_bytes(&self) -> u64 {
+        self.sheet_limits.max_bytes as u64
+    }
+}
+
+impl Default for UploadConfig {
+    fn default() -> Self {
+        UploadConfig {
+            sheet_limits: wharf_sheet::Limits {
+                max_bytes: DEFAULT_MAX_FILE_BYTES as usize,
+                ..wharf_sheet::Limits::default()
+            },
+            secure_cookies: false,
+        }
+    }
+}
+
+/// The upload door: a client of core and its settings. Cheap to clone (one per request).
+#[derive(Clone)]
+pub struct Upload {
+    core: CoreClient,
+    cfg: UploadConfig,
+}
+
+impl Upload {
+    pub fn new(core: CoreClient, cfg: UploadConfig) -> Upload {
+        Upload { core, cfg }
+    }
+}
+
+/// Serve the upload page (HTTPS with `tls`) on an already-bound listener until `shutdown`.
+pub async fn serve(
+    listener: TcpListener,
+    upload: Upload,
+    tls: Option<TlsAcceptor>,
+    shutdown: impl Future<Output = ()>,
+) {
+    wharf_gateway::serve_http(listener, tls, shutdown, move |req, peer| {
+        let up = upload.clone();
+        async move { up.handle(req, peer).await }
+    })
+    .await
+}

@@ -1,0 +1,331 @@
+//! Every response the upload page sends is built here: the pages (askama templates in
+//! `templates/`, every value escaped), redirects, downloads and static files, all with the
+//! same security headers.
+
+use askama::Template;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use hyper::{Response, StatusCode};
+
+pub(crate) use wharf_gateway::reply::Reply;
+
+/// The signed-in user, for the header of every page.
+#[derive(Debug, Clone)]
+pub(crate) struct Nav {
+    pub(crate) user: String,
+    pub(crate) partner: String,
+    /// The session's CSRF token, for the logout form.
+    pub(crate) csrf: String,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub(crate) struct LoginPage {
+    pub(crate) nav: Option<Nav>,
+    pub(crate) csrf: String,
+    pub(crate) username: String,
+    pub(crate) error: String,
+}
+
+/// One interface the user may send, for the form.
+#[derive(Debug, Clone)]
+pub(crate) struct Choice {
+    /// `data_category/biz_key`.
+    pub(crate) id: String,
+    /// The template's URL.
+    pub(crate) template_href: String,
+}
+
+#[derive(Template)]
+#[template(path = "upload.html")]
+pub(crate) struct UploadPage {
+    pub(crate) nav: Option<Nav>,
+    pub(crate) interfaces: Vec<Choice>,
+    /// What the form had (kept after a refusal).
+    pub(crate) interface: String,
+    pub(crate) environment: String,
+    pub(crate) operation: String,
+    pub(crate) max_mib: u64,
+    pub(crate) error: String,
+}
+
+/// The summary of a result page.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Summary {
+    pub(crate) code: String,
+    pub(crate) msg: String,
+    /// Core's messages to each rejected sequence, deduplicated.
+    pub(crate) notes: Vec<String>,
+    pub(crate) state: String,
+    pub(crate) batch_id: String,
+    pub(crate) interface: String,
+    pub(crate) environment: String,
+    pub(crate) operation: String,
+    pub(crate) file: String,
+    pub(crate) time: String,
+    pub(crate) rows_sent: u64,
+    pub(crate) rows_applied: u64,
+}
+
+impl Summary {
+    pub(crate) fn ok(&self) -> bool {
+        self.code == "0"
+    }
+}
+
+/// One line of the error table, ready to show.
+#[derive(Debug, Clone)]
+pub(crate) struct ErrorRow {
+    pub(crate) line: String,
+    pub(crate) field: String,
+    pub(crate) kind: String,
+    pub(crate) value: String,
+}
+
+#[derive(Template)]
+#[template(path = "result.html")]
+pub(crate) struct ResultPage {
+    pub(crate) nav: Option<Nav>,
+    pub(crate) summary: Summary,
+    /// This page of the error table.
+    pub(crate) errors: Vec<ErrorRow>,
+    pub(crate) total_errors: usize,
+    pub(crate) first_shown: usize,
+    pub(crate) last_shown: usize,
+    /// Links to the CSV of every error and to the neighbouring pages ("" when none).
+    pub(crate) csv_href: String,
+    pub(crate) prev_href: String,
+    pub(crate) next_href: String,
+}
+
+/// One batch in the history.
+#[derive(Debug, Clone)]
+pub(crate) struct HistoryRow {
+    pub(crate) time: String,
+    pub(crate) interface: String,
+    pub(crate) environment: String,
+    pub(crate) operation: String,
+    pub(crate) rows: u64,
+    pub(crate) state: String,
+    pub(crate) code: String,
+    pub(crate) file: String,
+    pub(crate) href: String,
+}
+
+#[derive(Template)]
+#[template(path = "history.html")]
+pub(crate) struct HistoryPage {
+    pub(crate) nav: Option<Nav>,
+    pub(crate) batches: Vec<HistoryRow>,
+    pub(crate) older_href: String,
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+pub(crate) struct MessagePage {
+    pub(crate) nav: Option<Nav>,
+    pub(crate) title: String,
+    pub(crate) message: String,
+    pub(crate) back_href: String,
+    pub(crate) back_label: String,
+}
+
+fn secure_headers(r: &mut Reply) {
+    let h = r.headers_mut();
+    for (name, value) in [
+        (
+            "content-security-policy",
+            "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        ),
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "same-origin"),
+        ("cache-control", "no-store"),
+    ] {
+        h.insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
+    }
+}
+
+/// A response with a body and the door's headers.
+pub(crate) fn bytes(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Reply {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    secure_headers(&mut r);
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+/// A rendered page. A template that fails to render (it cannot, short of a bug) is a 500
+/// with a plain message rather than a panic.
+pub(crate) fn page(status: StatusCode, t: &impl Template) -> Reply {
+    match t.render() {
+        Ok(html) => bytes(status, "text/html; charset=utf-8", html),
+        Err(e) => {
+            tracing::error!(error = %e, "page did not render");
+            bytes(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "text/plain; charset=utf-8",
+                "internal error: the page could not be rendered",
+            )
+        }
+    }
+}
+
+/// A message page (not found, refused, core unavailable, …).
+pub(crate) fn message(status: StatusCode, nav: Option<Nav>, title: &str, message: &str) -> Reply {
+    let (back_href, back_label) = if nav.is_some() {
+        ("/upload", "Back to upload")
+    } else {
+        ("/login", "Go to login")
+    };
+    page(
+        status,
+        &MessagePage {
+            nav,
+            title: title.to_string(),
+            message: message.to_string(),
+            back_href: back_href.into(),
+            back_label: back_label.into(),
+        },
+    )
+}
+
+/// 303 See Other to `to`, optionally setting cookies.
+pub(crate) fn redirect(to: &str, cookies: &[String]) -> Reply {
+    let mut r = bytes(StatusCode::SEE_OTHER, "text/plain; charset=utf-8", "");
+    if let Ok(v) = HeaderValue::from_str(to) {
+        r.headers_mut().insert(hyper::header::LOCATION, v);
+    }
+    with_cookies(r, cookies)
+}
+
+pub(crate) fn with_cookies(mut r: Reply, cookies: &[String]) -> Reply {
+    for c in cookies {
+        if let Ok(v) = HeaderValue::from_str(c) {
+            r.headers_mut().append(hyper::header::SET_COOKIE, v);
+        }
+    }
+    r
+}
+
+/// A file to save, under `name`.
+pub(crate) fn download(content_type: &'static str, name: &str, body: impl Into<Bytes>) -> Reply {
+    let mut r = bytes(StatusCode::OK, content_type, body);
+    // Names are built by the door from ASCII parts; anything else is replaced.
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{safe}\"")) {
+        r.headers_mut()
+            .insert(hyper::header::CONTENT_DISPOSITION, v);
+    }
+    r
+}
+
+/// The stylesheet and the small script, compiled in.
+pub(crate) fn static_file(name: &str) -> Option<Reply> {
+    let (ty, body): (&'static str, &'static str) = match name {
+        "wharf.css" => (
+            "text/css; charset=utf-8",
+            include_str!("../static/wharf.css"),
+        ),
+        "upload.js" => (
+            "text/javascript; charset=utf-8",
+            include_str!("../static/upload.js"),
+        ),
+        _ => return None,
+    };
+    let mut r = bytes(StatusCode::OK, ty, body);
+    r.headers_mut().insert(
+        hyper::header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    Some(r)
+}
+
+/// A Unix time as `YYYY-MM-DD HH:MM:SS UTC`.
+pub(crate) fn utc(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (proleptic Gregorian).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_utc_calendar_dates() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(utc(1_795_430_521), "2026-11-23 10:42:01 UTC");
+        assert_eq!(utc(-1), "1969-12-31 23:59:59 UTC");
+    }
+
+    #[test]
+    fn pages_escape_what_users_sent() {
+        let r = page(
+            StatusCode::OK,
+            &MessagePage {
+                nav: Some(Nav {
+                    user: "<script>alert(1)</script>".into(),
+                    partner: "p&q".into(),
+                    csrf: "c\"x".into(),
+                }),
+                title: "t".into(),
+                message: "<b>hi</b>".into(),
+                back_href: "/upload".into(),
+                back_label: "back".into(),
+            },
+        );
+        let headers = r.headers().clone();
+        let body = String::from_utf8(
+            futures_util::FutureExt::now_or_never(http_body_util::BodyExt::collect(r.into_body()))
+                .expect("a full body is ready")
+                .expect("infallible")
+                .to_bytes()
+                .to_vec(),
+        )
+        .expect("utf-8");
+        assert!(!body.contains("<script>alert"), "{body}");
+        assert!(body.contains("&#60;script&#62;"), "{body}");
+        assert!(!body.contains("<b>hi</b>"));
+        assert!(!body.contains("c\"x"));
+        assert_eq!(headers["x-frame-options"], "DENY");
+        assert!(headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'self'"));
+    }
+}

@@ -1,0 +1,235 @@
+//! Core's answers to a batch's sequences, flattened into what a person reads: one line per
+//! failing field, with the spreadsheet row number (header = row 1), the field, SPEC §5's error
+//! type and the value that was sent. Core already said which rows failed and why; this only
+//! lays its answer out.
+
+use wharf_proto::v1::{self as pb, value::Kind};
+
+/// One line of the error table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ErrorLine {
+    /// The spreadsheet row number; 0 for a problem with the upload as a whole.
+    pub(crate) line: u32,
+    /// The field (column header), or the envelope part for a problem with the whole upload.
+    pub(crate) field: String,
+    /// SPEC §5's error type.
+    pub(crate) kind: String,
+    /// The value sent, as text ("" when the cell was empty).
+    pub(crate) value: String,
+}
+
+/// A value as the user typed it.
+pub(crate) fn value_text(v: Option<&pb::Value>) -> String {
+    match v.and_then(|v| v.kind.as_ref()) {
+        Some(Kind::Text(s)) | Some(Kind::Number(s)) | Some(Kind::Json(s)) => s.clone(),
+        Some(Kind::Boolean(b)) => b.to_string(),
+        Some(Kind::Null(_)) => "null".into(),
+        None => String::new(),
+    }
+}
+
+/// Every problem of every answer, one line per field, ordered by spreadsheet row (problems
+/// with the upload as a whole first), keeping core's order within a row.
+pub(crate) fn error_lines<'a>(
+    answers: impl IntoIterator<Item = &'a pb::IngestBatchResponse>,
+) -> Vec<ErrorLine> {
+    let mut out = Vec::new();
+    for answer in answers {
+        let problems = answer
+            .problems
+            .iter()
+            .chain(answer.groups.iter().flat_map(|g| g.problems.iter()));
+        for p in problems {
+            let line = p.row.as_ref().map_or(0, |r| r.line);
+            for v in &p.verify {
+                for field in v.fields.split(',').map(str::trim) {
+                    let value = p
+                        .row
+                        .as_ref()
+                        .and_then(|r| r.fields.iter().find(|f| f.name == field))
+                        .map(|f| value_text(f.value.as_ref()))
+                        .unwrap_or_default();
+                    out.push(ErrorLine {
+                        line,
+                        field: field.to_string(),
+                        kind: v.r#type.clone(),
+                        value,
+                    });
+                }
+            }
+        }
+    }
+    out.sort_by_key(|e| e.line);
+    out
+}
+
+/// One CSV cell (RFC 4180). A cell that a spreadsheet would run as a formula gets a leading
+/// `'` so opening the download cannot execute what a sheet carried.
+fn csv_cell(s: &str) -> String {
+    let formula = s.starts_with(['=', '+', '@', '\t', '\r'])
+        || (s.starts_with('-') && !s[1..].starts_with(|c: char| c.is_ascii_digit()));
+    let s = if formula {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
+/// The whole error table as CSV, with a header row.
+pub(crate) fn errors_csv(lines: &[ErrorLine]) -> String {
+    let mut out = String::from("row,field,error,value\r\n");
+    for e in lines {
+        let row = if e.line == 0 {
+            String::new()
+        } else {
+            e.line.to_string()
+        };
+        out.push_str(&format!(
+            "{},{},{},{}\r\n",
+            row,
+            csv_cell(&e.field),
+            csv_cell(&e.kind),
+            csv_cell(&e.value)
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(s: &str) -> Option<pb::Value> {
+        Some(pb::Value {
+            kind: Some(Kind::Text(s.into())),
+        })
+    }
+
+    fn problem(line: u32, fields: &[(&str, &str)], verify: &[(&str, &str)]) -> pb::RowProblem {
+        pb::RowProblem {
+            index: Some(line.saturating_sub(2)),
+            row: Some(pb::Row {
+                line,
+                fields: fields
+                    .iter()
+                    .map(|(n, v)| pb::Field {
+                        name: n.to_string(),
+                        value: text(v),
+                    })
+                    .collect(),
+                not_object: String::new(),
+            }),
+            verify: verify
+                .iter()
+                .map(|(t, f)| pb::Verify {
+                    r#type: t.to_string(),
+                    fields: f.to_string(),
+                    code: String::new(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn every_failing_field_is_a_line_with_its_value_in_row_order() {
+        let later = pb::IngestBatchResponse {
+            code: "E00V00".into(),
+            problems: vec![problem(
+                5002,
+                &[("part_no", "P1"), ("qty", "x")],
+                &[("invalid number", "qty")],
+            )],
+            ..Default::default()
+        };
+        let first = pb::IngestBatchResponse {
+            code: "E00M00".into(),
+            groups: vec![
+                pb::CodeGroup {
+                    code: "E00V00".into(),
+                    msg: String::new(),
+                    problems: vec![problem(
+                        7,
+                        &[("name", "很长的名字")],
+                        &[
+                            ("value length exceed", "name"),
+                            ("required field missing", "a, b"),
+                        ],
+                    )],
+                },
+                pb::CodeGroup {
+                    code: "E00W00".into(),
+                    msg: String::new(),
+                    problems: vec![problem(3, &[("k", "1")], &[("duplicate key", "k")])],
+                },
+            ],
+            ..Default::default()
+        };
+        let envelope = pb::IngestBatchResponse {
+            code: "E00V00".into(),
+            problems: vec![pb::RowProblem {
+                index: None,
+                row: None,
+                verify: vec![pb::Verify {
+                    r#type: "value not allowed".into(),
+                    fields: "seq_size".into(),
+                    code: String::new(),
+                }],
+            }],
+            ..Default::default()
+        };
+        let lines = error_lines([&later, &first, &envelope]);
+        let seen: Vec<(u32, &str, &str, &str)> = lines
+            .iter()
+            .map(|e| (e.line, e.field.as_str(), e.kind.as_str(), e.value.as_str()))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                (0, "seq_size", "value not allowed", ""),
+                (3, "k", "duplicate key", "1"),
+                (7, "name", "value length exceed", "很长的名字"),
+                (7, "a", "required field missing", ""),
+                (7, "b", "required field missing", ""),
+                (5002, "qty", "invalid number", "x"),
+            ]
+        );
+    }
+
+    #[test]
+    fn csv_quotes_and_defuses_formulas() {
+        let lines = vec![
+            ErrorLine {
+                line: 2,
+                field: "name".into(),
+                kind: "value length exceed".into(),
+                value: "a,\"b\"\nc".into(),
+            },
+            ErrorLine {
+                line: 3,
+                field: "x".into(),
+                kind: "invalid number".into(),
+                value: "=HYPERLINK(\"http://evil\")".into(),
+            },
+            ErrorLine {
+                line: 0,
+                field: "seq_size".into(),
+                kind: "value not allowed".into(),
+                value: "-12.5".into(),
+            },
+        ];
+        assert_eq!(
+            errors_csv(&lines),
+            "row,field,error,value\r\n\
+             2,name,value length exceed,\"a,\"\"b\"\"\nc\"\r\n\
+             3,x,invalid number,\"'=HYPERLINK(\"\"http://evil\"\")\"\r\n\
+             ,seq_size,value not allowed,-12.5\r\n"
+        );
+        assert_eq!(csv_cell("-cmd"), "'-cmd");
+        assert_eq!(csv_cell("@SUM(A1)"), "'@SUM(A1)");
+    }
+}

@@ -1,0 +1,932 @@
+//! Handler-level tests of every page and form of the upload page: a real core (SQLite in a
+//! temp dir) behind real gRPC, the upload page on a loopback port, and plain HTTP/1.1
+//! requests as a browser would send them (cookies, forms, multipart uploads).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use wharf_core::batch::Environment;
+use wharf_core::{Core, Settings};
+use wharf_upload::{serve, Upload, UploadConfig};
+
+const TOKEN: &str = "internal-token-for-upload-tests";
+const PASSWORD: &str = "password-123";
+
+const BOM_HEADER: &str = "vendor_code,vendor_father_item,father_item,vendor_child_item,child_item,\
+quantity_per,effective_start_date,effective_end_date,priority,split,version";
+
+fn bom_line(key: &str) -> String {
+    format!("eee,{key},213,eee,123,10.1,2022-09-14,2022-09-14,10.2,0.28,20220914")
+}
+
+/// A CSV sheet of t1/bom with `n` valid rows keyed `K0..`.
+fn bom_csv(n: usize) -> String {
+    let mut s = format!("{BOM_HEADER}\n");
+    for i in 0..n {
+        s.push_str(&bom_line(&format!("K{i}")));
+        s.push('\n');
+    }
+    s
+}
+
+fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}{}x{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Core, its gRPC server and the upload page, all on loopback.
+struct Site {
+    addr: SocketAddr,
+    core: Core,
+    partner: String,
+    user: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn site_with(cfg: UploadConfig) -> Site {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = wharf_core::open_store(None, dir.path(), 4)
+        .await
+        .expect("sqlite store");
+    let registry = wharf_core::interfaces::Registry::load(None).expect("interfaces");
+    let core = Core::new(store, Arc::new(registry), Settings::default());
+    let partner = unique("p");
+    core.add_partner(&partner, "client-secret-1", None)
+        .await
+        .expect("partner");
+    let user = unique("u");
+    core.add_user(&user, &partner, PASSWORD)
+        .await
+        .expect("user");
+    let grpc = TcpListener::bind("127.0.0.1:0").await.expect("bind grpc");
+    let grpc_url = format!("http://{}", grpc.local_addr().expect("addr"));
+    tokio::spawn(wharf_core::grpc::serve(
+        grpc,
+        core.clone(),
+        wharf_core::grpc::InternalToken::new(TOKEN),
+        std::future::pending(),
+    ));
+    let client = wharf_proto::connect(&grpc_url, TOKEN).expect("client");
+    let web = TcpListener::bind("127.0.0.1:0").await.expect("bind web");
+    let addr = web.local_addr().expect("addr");
+    tokio::spawn(serve(
+        web,
+        Upload::new(client, cfg),
+        None,
+        std::future::pending(),
+    ));
+    Site {
+        addr,
+        core,
+        partner,
+        user,
+        _dir: dir,
+    }
+}
+
+async fn site() -> Site {
+    site_with(UploadConfig::default()).await
+}
+
+/// One HTTP response.
+#[derive(Debug)]
+struct Page {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Page {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    fn set_cookies(&self) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// The value of the first `name="csrf" value="…"` on the page.
+    fn csrf(&self) -> String {
+        let text = self.text();
+        let at = text
+            .find("name=\"csrf\" value=\"")
+            .unwrap_or_else(|| panic!("no csrf field on the page: {text}"));
+        let rest = &text[at + "name=\"csrf\" value=\"".len()..];
+        rest[..rest.find('"').expect("closing quote")].to_string()
+    }
+
+    /// The text content of the element with `id`.
+    fn by_id(&self, id: &str) -> String {
+        let text = self.text();
+        let at = text
+            .find(&format!("id=\"{id}\""))
+            .unwrap_or_else(|| panic!("no #{id} on the page: {text}"));
+        let rest = &text[at..];
+        let start = rest.find('>').expect("tag end") + 1;
+        let end = rest[start..].find('<').expect("next tag");
+        rest[start..start + end].trim().to_string()
+    }
+
+    /// The cells of the error table, as (row, field, type, value).
+    fn error_table(&self) -> Vec<(String, String, String, String)> {
+        let text = self.text();
+        let cell = |row: &str, class: &str| -> String {
+            let marker = format!("<td class=\"{class}\">");
+            let at = row.find(&marker).expect("cell") + marker.len();
+            row[at..at + row[at..].find("</td>").expect("cell end")].to_string()
+        };
+        text.split("<tr><td class=\"line\">")
+            .skip(1)
+            .map(|r| {
+                let r = format!("<td class=\"line\">{r}");
+                (
+                    cell(&r, "line"),
+                    cell(&r, "field"),
+                    cell(&r, "type"),
+                    cell(&r, "value"),
+                )
+            })
+            .collect()
+    }
+}
+
+/// A browser: a cookie jar over raw HTTP/1.1 requests.
+struct Browser {
+    addr: SocketAddr,
+    cookies: HashMap<String, String>,
+}
+
+impl Browser {
+    fn new(site: &Site) -> Browser {
+        Browser {
+            addr: site.addr,
+            cookies: HashMap::new(),
+        }
+    }
+
+    async fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Page {
+        let mut stream = TcpStream::connect(self.addr).await.expect("connect");
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            self.addr,
+            body.len()
+        );
+        if !self.cookies.is_empty() {
+            let jar: Vec<String> = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            head.push_str(&format!("Cookie: {}\r\n", jar.join("; ")));
+        }
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes()).await.expect("write head");
+        // The server may answer (413) before reading all of a big body.
+        let _ = stream.write_all(body).await;
+        let mut raw = Vec::new();
+        let _ = stream.read_to_end(&mut raw).await;
+        let split = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or_else(|| panic!("no response head: {:?}", String::from_utf8_lossy(&raw)));
+        let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+        let mut lines = head.split("\r\n");
+        let status = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .and_then(|c| c.parse().ok())
+            .expect("status");
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .collect();
+        let page = Page {
+            status,
+            headers,
+            body: raw[split + 4..].to_vec(),
+        };
+        for c in page.set_cookies() {
+            let pair = c.split(';').next().unwrap_or_default();
+            if let Some((k, v)) = pair.split_once('=') {
+                if v.is_empty() || c.contains("Max-Age=0") {
+                    self.cookies.remove(k);
+                } else {
+                    self.cookies.insert(k.to_string(), v.to_string());
+                }
+            }
+        }
+        page
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        self.send("GET", path, &[], b"").await
+    }
+
+    async fn post_form(&mut self, path: &str, pairs: &[(&str, &str)]) -> Page {
+        let enc = |s: &str| {
+            percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+        };
+        let body: Vec<String> = pairs
+            .iter()
+            .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+            .collect();
+        self.send(
+            "POST",
+            path,
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            body.join("&").as_bytes(),
+        )
+        .await
+    }
+
+    async fn post_multipart(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        file: Option<(&str, &[u8])>,
+    ) -> Page {
+        let boundary = "----wharfTestBoundary7MA4YWxkTrZu0gW";
+        let mut body = Vec::new();
+        for (k, v) in fields {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        if let Some((name, bytes)) = file {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
+                     Content-Type: application/octet-stream\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        let ct = format!("multipart/form-data; boundary={boundary}");
+        self.send("POST", path, &[("Content-Type", &ct)], &body)
+            .await
+    }
+
+    /// Log in as `user`; returns the upload page.
+    async fn login(&mut self, user: &str) -> Page {
+        let form = self.get("/login").await;
+        let csrf = form.csrf();
+        let r = self
+            .post_form(
+                "/login",
+                &[("csrf", &csrf), ("username", user), ("password", PASSWORD)],
+            )
+            .await;
+        assert_eq!(r.status, 303, "{}", r.text());
+        assert_eq!(r.header("location"), Some("/upload"));
+        let page = self.get("/upload").await;
+        assert_eq!(page.status, 200, "{}", page.text());
+        page
+    }
+
+    /// Upload `bytes` as `name` with the upload page's CSRF token; returns the answer to the
+    /// POST (not following redirects).
+    async fn upload(
+        &mut self,
+        name: &str,
+        bytes: &[u8],
+        operation: &str,
+        extra: &[(&str, &str)],
+    ) -> Page {
+        let csrf = self.get("/upload").await.csrf();
+        let mut fields = vec![
+            ("csrf", csrf.as_str()),
+            ("interface", "t1/bom"),
+            ("environment", "prod"),
+            ("operation", operation),
+        ];
+        fields.extend_from_slice(extra);
+        self.post_multipart("/upload", &fields, Some((name, bytes)))
+            .await
+    }
+
+    /// Upload and follow the redirect to the result page.
+    async fn upload_result(
+        &mut self,
+        name: &str,
+        bytes: &[u8],
+        operation: &str,
+        extra: &[(&str, &str)],
+    ) -> Page {
+        let r = self.upload(name, bytes, operation, extra).await;
+        assert_eq!(r.status, 303, "{}", r.text());
+        let to = r.header("location").expect("location").to_string();
+        assert!(to.starts_with("/batches/prod/t1/bom/"), "{to}");
+        let page = self.get(&to).await;
+        assert_eq!(page.status, 200, "{}", page.text());
+        page
+    }
+}
+
+async fn export(site: &Site) -> Vec<serde_json::Value> {
+    site.core
+        .export(&site.partner, Environment::Prod, "t1", "bom")
+        .await
+        .expect("export")
+        .iter()
+        .map(|r| serde_json::from_str(r).expect("json"))
+        .collect()
+}
+
+#[tokio::test]
+async fn login_sets_a_strict_http_only_session_and_checks_its_form() {
+    let site = site().await;
+    let mut b = Browser::new(&site);
+    // Not logged in: every page leads to the login page.
+    for path in ["/", "/upload", "/batches", "/templates/t1/bom.xlsx"] {
+        let r = b.get(path).await;
+        assert_eq!(
+            (r.status, r.header("location")),
+            (303, Some("/login")),
+            "{path}"
+        );
+    }
+    let form = b.get("/login").await;
+    assert_eq!(form.status, 200);
+    assert!(form.text().contains("id=\"login\""));
+    let csrf = form.csrf();
+    // A form not from this page: no cookie, or a different token.
+    let mut stranger = Browser::new(&site);
+    let r = stranger
+        .post_form(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("username", &site.user),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 403, "no login cookie");
+    let r = b
+        .post_form(
+            "/login",
+            &[
+                ("csrf", "forged"),
+                ("username", &site.user),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 403, "wrong token");
+    assert!(!b.cookies.contains_key("wharf_session"));
+    // Wrong password.
+    let csrf = b.get("/login").await.csrf();
+    let r = b
+        .post_form(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("username", &site.user),
+                ("password", "nope"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    assert!(
+        r.text().contains("Wrong user name or password."),
+        "{}",
+        r.text()
+    );
+    // The right one.
+    let csrf = b.get("/login").await.csrf();
+    let r = b
+        .post_form(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("username", &site.user),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!((r.status, r.header("location")), (303, Some("/upload")));
+    let session = r
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("wharf_session="))
+        .expect("session cookie")
+        .to_string();
+    assert!(session.contains("HttpOnly"), "{session}");
+    assert!(session.contains("SameSite=Strict"), "{session}");
+    assert!(session.contains("Path=/"), "{session}");
+    assert!(!session.contains("Secure"), "plain HTTP here");
+    let page = b.get("/upload").await;
+    assert_eq!(page.status, 200);
+    let text = page.text();
+    assert!(text.contains("<option value=\"t1/bom\""), "{text}");
+    assert!(text.contains("href=\"/templates/t1/bom.xlsx\""), "{text}");
+    assert!(text.contains(&site.user));
+    assert_eq!(page.header("x-frame-options"), Some("DENY"));
+    // A session cookie core never issued is no session.
+    let mut forger = Browser::new(&site);
+    forger
+        .cookies
+        .insert("wharf_session".into(), "made-up-token".into());
+    let r = forger.get("/upload").await;
+    assert_eq!((r.status, r.header("location")), (303, Some("/login")));
+}
+
+#[tokio::test]
+async fn logout_ends_the_session_in_core_and_needs_its_token() {
+    let site = site().await;
+    let mut b = Browser::new(&site);
+    let page = b.login(&site.user).await;
+    let token = b.cookies["wharf_session"].clone();
+    let r = b.post_form("/logout", &[("csrf", "wrong")]).await;
+    assert_eq!(r.status, 403, "logout needs the CSRF token");
+    let r = b.post_form("/logout", &[("csrf", &page.csrf())]).await;
+    assert_eq!((r.status, r.header("location")), (303, Some("/login")));
+    assert!(!b.cookies.contains_key("wharf_session"));
+    // The old cookie no longer works anywhere: core forgot the session.
+    let mut replay = Browser::new(&site);
+    replay.cookies.insert("wharf_session".into(), token);
+    let r = replay.get("/upload").await;
+    assert_eq!((r.status, r.header("location")), (303, Some("/login")));
+}
+
+#[tokio::test]
+async fn repeated_wrong_passwords_are_refused_for_a_while() {
+    let site = site().await;
+    let mut b = Browser::new(&site);
+    let mut last = 0;
+    for _ in 0..12 {
+        let csrf = b.get("/login").await.csrf();
+        let r = b
+            .post_form(
+                "/login",
+                &[
+                    ("csrf", &csrf),
+                    ("username", &site.user),
+                    ("password", "wrong"),
+                ],
+            )
+            .await;
+        last = r.status;
+    }
+    assert_eq!(last, 429);
+    // Even the right password waits now.
+    let csrf = b.get("/login").await.csrf();
+    let r = b
+        .post_form(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("username", &site.user),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 429);
+    assert!(r.text().contains("too many failed logins"), "{}", r.text());
+}
+
+#[tokio::test]
+async fn a_valid_csv_is_applied_and_its_result_and_history_show_it() {
+    let site = site().await;
+    let mut b = Browser::new(&site);
+    b.login(&site.user).await;
+    let result = b
+        .upload_result("bom.csv", bom_csv(3).as_bytes(), "insert", &[])
+        .await;
+    assert_eq!(result.by_id("result-code"), "0");
+    assert_eq!(result.by_id("rows-sent"), "3");
+    assert_eq!(result.by_id("rows-applied"), "3");
+    assert!(result.error_table().is_empty());
+    let rows = export(&site).await;
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[0]["vendor_father_item"], "K0");
+    assert_eq!(rows[0]["quantity_per"], "10.1");
+    let history = b.get("/batches").await;
+    let text = history.text();
+    assert!(text.contains("<td class=\"file\">bom.csv</td>"), "{text}");
+    assert!(text.contains("<td class=\"rows\">3</td>"), "{text}");
+    assert!(text.contains("applied"), "{text}");
+}
+
+#[tokio::test]
+async fn failing_rows_are_listed_with_their_sheet_row_numbers_and_nothing_is_applied() {
+    let site = site().await;
+    let mut b = Browser::new(&site);
+    b.login(&site.user).await;
+    let mut csv = bom_csv(4);
+    // Row 3 (the second data row): a date that is not one; row 5: a too-long vendor code and
+    // an escaped-looking value that must come back escaped.
+    csv = csv.replacen(
+        "eee,K1,213,eee,123,10.1,2022-09-14",
+        "eee,K1,213,eee,123,10.1,2022-13-45",
+        1,
+    );
+    csv = csv.replacen("eee,K3,", &format!("{},K3,", "<b>x</b>".repeat(5)), 1);
+    let result = b
+        .upload_result("bad.csv", csv.as_bytes(), "insert", &[])
+        .await;
+    assert_eq!(result.by_id("result-code"), "E00V00");
+    assert_eq!(result.by_id("rows-applied"), "0");
+    let table = result.error_table();
+    assert_eq!(
+        table,
+        vec![
+            (
+                "3".into(),
+                "effective_start_date".into(),
+                "invalid date".into(),
+                "2022-13-45".into()
+            ),
+            (
+                "5".into(),
+                "vendor_code".into(),
+                "value length exceed".into(),
+                "&#60;b&#62;x&#60;/b&#62;".repeat(5)
+            ),
+        ]
+    );
+    assert!(!result.text().contains("<b>x</b>"));
+    assert!(export(&site).await.is_empty(), "all or nothing");
+    // The CSV download holds the same lines.
+    let csv_href = format!(
+        "{}/errors.csv",
+        b.get("/batches")
+            .await
+            .text()
+            .split("class=\"result-link\" href=\"")
+            .nth(1)
+            .expect("link")
+            .split('"')
+            .next()
+            .expect("href")
+    );
+    let download = b.get(&csv_href).await;
+    assert_eq!(download.status, 200);
+    assert!(download
+        .header("content-type")
+        .unwrap_or_default()
+        .starts_with("text/csv"));
+    assert_eq!(
+        download.text(),
+        format!(
+            "row,field,error,value\r\n3,effective_start_date,invalid date,2022-13-45\r\n5,vendor_code,value length exceed,{}\r\n",
+            "<b>x</b>".repeat(5)
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_sheet_bigger_than_one_sequence_is_one_all_or_nothing_batch() {
+    let site = site().await;
+    let mut b = Browser::new(&site);
+    b.login(&site.user).await;
+    // 5,003 rows with one bad row in the second sequence (sheet row 5,004).
+    let mut csv = bom_csv(5003);
+    csv = csv.replacen(
+        "eee,K5002,213,eee,123,10.1,",
+        "eee,K5002,213,eee,123,ten,",
+        1,
+    );
+    let result = b
+        .upload_result("big.csv", csv.as_bytes(), "insert", &[])
+        .await;
+    assert_eq!(result.by_id("result-code"), "E00V00");
+    assert_eq!(
+        result.error_table(),
+        vec![(
+            "5004".into(),
+            "quantity_per".into(),
+            "invalid number".into(),
+            "ten".into()
+        )]
+    );
+    assert!(
+        export(&site).await.is_empty(),
+        "the valid first sequence was not applied"
+    );
+    // The same sheet, fixed, lands whole.
+    let result = b
+        .upload_result("big.csv", bom_csv(5003).as_bytes(), "insert", &[])
+        .await;
+    assert_eq!(result.by_id("result-code"), "0");
+    assert_eq!(result.by_id("rows-applied"), "5003");
+    assert_eq!(export(&site).await.len(), 5003);
+}
+
+#[tokio::test]
+async fn forms_without_the_csrf_token_change_nothing() {
+    let site = site().await;
+    let mut b = Browser::new(&site);
+    b.login(&site.user).await;
+    let fields = [
+        ("interface", "t1/bom"),
+        ("environment", "prod"),
+        ("operation", "insert"),
+    ];
+    let r = b
+        .post_multipart("/upload", &fields, Some(("bom.csv", bom_csv(1).as_bytes())))
+        .await;
+    assert_eq!(r.status, 403, "missing token");
+    let mut with_wrong = fields.to_vec();
+    with_wrong.push(("csrf", "0123456789abcdef0123456789abcdef01234567"));
+    let r = b
+        .post_multipart(
+            "/upload",
+            &with_wrong,
+            Some(("bom.csv", bom_csv(1).as_bytes())),
+        )
+        .await;
+    assert_eq!(r.status, 403, "wrong token");
+    assert!(export(&site).await.is_empty());
+    assert!(b.get("/batches").await.text().contains("No batches yet"));
+}
+
+#[tokio::test]
+async fn an_oversized_file_is_refused_with_a_clear_message() {
+    let site = site_with(UploadConfig::with_max_file_bytes(4096)).await;
+    let mut b = Browser::new(&site);
+    b.login(&site.user).await;
+    let r = b
+        .upload("big.csv", bom_csv(200).as_bytes(), "insert", &[])
+        .await;
+    assert_eq!(r.status, 413, "{}", r.text());
+    assert!(r.text().contains("larger than 1 MiB"), "{}", r.text());
+    assert!(export(&site).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_zip_bomb_and_a_broken_workbook_get_a_code_and_a_reason() {
+    let mut cfg = UploadConfig::default();
+    // A workbook that unpacks to more than this is treated as a bomb.
+    cfg.sheet_limits.max_unzipped_bytes = 64 * 1024;
+    let site = site_with(cfg).await;
+    let mut b = Browser::new(&site);
+    b.login(&site.user).await;
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    for r in 0..3000u32 {
+        sheet
+            .write_string(r, 0, "the same text again and again")
+            .expect("cell");
+        sheet.write_number(r, 1, f64::from(r)).expect("cell");
+    }
+    let bomb = book.save_to_buffer().expect("xlsx");
+    assert!(bomb.len() < 64 * 1024, "small on the wire");
+    let r = b.upload("bomb.xlsx", &bomb, "insert", &[]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.by_id("result-code"), "E00V00");
+    assert!(
+        r.by_id("result-msg").contains("unpack"),
+        "{}",
+        r.by_id("result-msg")
+    );
+    let r = b
+        .upload("broken.xlsx", b"PK\x03\x04 not really a zip", "insert", &[])
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.by_id("result-code"), "E00V00");
+    let r = b.upload("notes.pdf", b"%PDF-1.4", "insert", &[]).await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.text().contains("upload an .xlsx or .csv file"),
+        "{}",
+        r.text()
+    );
+    assert!(export(&site).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_wrong_header_row_and_an_empty_sheet_are_answered_by_core() {
+    let site = site().await;
+    let mut b = Browser::new(&site);
+    b.login(&site.user).await;
+    let wrong = bom_csv(1).replacen("vendor_code", "supplier", 1);
+    let result = b
+        .upload_result("wrong.csv", wrong.as_bytes(), "insert", &[])
+        .await;
+    assert_eq!(result.by_id("result-code"), "E00V00");
+    let table = result.error_table();
+    assert!(
+        table.contains(&(
+            "2".into(),
+            "supplier".into(),
+            "unknown field".into(),
+            "eee".into()
+        )),
+        "{table:?}"
+    );
+    assert!(
+        table.contains(&(
+            "2".into(),
+            "vendor_code".into(),
+            "required field missing".into(),
+            String::new()
+        )),
+        "{table:?}"
+    );
+    let empty = format!("{BOM_HEADER}\n");
+    let result = b
+        .upload_result("empty.csv", empty.as_bytes(), "insert", &[])
+        .await;
+    assert_eq!(result.by_id("result-code"), "E00V00");
+    assert!(export(&site).await.is_empty());
+}
+
+#[tokio::test]
+async fn dates_as_excel_date_cells_and_as_text_land_alike() {
+    let site = site().await;
+    let mut b = Browser::new(&site);
+    b.login(&site.user).await;
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    let date = rust_xlsxwriter::Format::new().set_num_format("yyyy-mm-dd");
+    for (c, name) in BOM_HEADER.split(',').enumerate() {
+        sheet.write_string(0, c as u16, name).expect("header");
+    }
+    for (r, key) in [(1u32, "CELL"), (2, "TEXT")] {
+        let values = bom_line(key);
+        for (c, v) in values.split(',').enumerate() {
+            let c = c as u16;
+            let is_date = c == 6 || c == 7;
+            if is_date && key == "CELL" {
+                let d = rust_xlsxwriter::ExcelDateTime::from_ymd(2022, 9, 14).expect("date");
+                sheet
+                    .write_datetime_with_format(r, c, &d, &date)
+                    .expect("date cell");
+            } else if c == 5 || c == 8 || c == 9 {
+                sheet
+                    .write_number(r, c, v.parse::<f64>().expect("number"))
+                    .expect("number");
+            } else {
+                sheet.write_string(r, c, v).expect("text");
+            }
+        }
+    }
+    let bytes = book.save_to_buffer().expect("xlsx");
+    let result = b.upload_result("dates.xlsx", &bytes, "insert", &[]).await;
+    assert_eq!(result.by_id("result-code"), "0", "{}", result.text());
+    let rows = export(&site).await;
+    assert_eq!(rows.len(), 2);
+    for row in &rows {
+        assert_eq!(row["effective_start_date"], rows[0]["effective_start_date"]);
+        assert_eq!(row["effective_end_date"], rows[0]["effective_end_date"]);
+        assert_eq!(row["quantity_per"], "10.1");
+    }
+}
+
+#[tokio::test]
+async fn all_needs_its_confirmation_and_then_replaces_the_data_set() {
+    let site = site().await;
+    let mut b = Browser::new(&site);
+    b.login(&site.user).await;
+    b.upload_result("first.csv", bom_csv(3).as_bytes(), "insert", &[])
+        .await;
+    let only_one = format!("{BOM_HEADER}\n{}\n", bom_line("NEW"));
+    let r = b.upload("all.csv", only_one.as_bytes(), "all", &[]).await;
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("tick the box"), "{}", r.text());
+    assert_eq!(export(&site).await.len(), 3, "unconfirmed: nothing changed");
+    let result = b
+        .upload_result(
+            "all.csv",
+            only_one.as_bytes(),
+            "all",
+            &[("confirm_all", "yes")],
+        )
+        .await;
+    assert_eq!(result.by_id("result-code"), "0");
+    let rows = export(&site).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["vendor_father_item"], "NEW");
+}
+
+#[tokio::test]
+async fn history_is_the_users_own_newest_first_and_results_are_not_shared_across_partners() {
+    let site = site().await;
+    let mut b = Browser::new(&site);
+    b.login(&site.user).await;
+    b.upload_result("one.csv", bom_csv(1).as_bytes(), "insert", &[])
+        .await;
+    let second = b
+        .upload_result("two.csv", bom_csv(2).as_bytes(), "update", &[])
+        .await;
+    let history = b.get("/batches").await.text();
+    let one = history.find(">one.csv<").expect("one");
+    let two = history.find(">two.csv<").expect("two");
+    assert!(two < one, "newest first");
+    // Another user of the same partner sees their own (empty) history.
+    let other = unique("u");
+    site.core
+        .add_user(&other, &site.partner, PASSWORD)
+        .await
+        .expect("user");
+    let mut b2 = Browser::new(&site);
+    b2.login(&other).await;
+    assert!(b2.get("/batches").await.text().contains("No batches yet"));
+    // A user of another partner cannot open this partner's result.
+    let stranger_partner = unique("p");
+    site.core
+        .add_partner(&stranger_partner, "client-secret-1", None)
+        .await
+        .expect("partner");
+    let stranger = unique("u");
+    site.core
+        .add_user(&stranger, &stranger_partner, PASSWORD)
+        .await
+        .expect("user");
+    let mut b3 = Browser::new(&site);
+    b3.login(&stranger).await;
+    let batch_id = second.by_id("batch-id");
+    let r = b3.get(&format!("/batches/prod/t1/bom/{batch_id}")).await;
+    assert_eq!(r.status, 404);
+    let r = b3
+        .get(&format!("/batches/prod/t1/bom/{batch_id}/errors.csv"))
+        .await;
+    assert_eq!(r.status, 404);
+}
+
+#[tokio::test]
+async fn the_template_is_a_workbook_whose_header_is_the_interface() {
+    let site = site().await;
+    let mut b = Browser::new(&site);
+    b.login(&site.user).await;
+    let r = b.get("/templates/t1/bom.xlsx").await;
+    assert_eq!(r.status, 200);
+    assert!(r
+        .header("content-disposition")
+        .unwrap_or_default()
+        .contains("t1_bom_template.xlsx"));
+    let sheet = wharf_sheet::read(
+        wharf_sheet::Format::Xlsx,
+        &r.body,
+        &wharf_sheet::Limits::default(),
+    )
+    .expect("a workbook");
+    let defs = site
+        .core
+        .list_interfaces(&site.partner)
+        .await
+        .expect("defs");
+    let bom = defs.iter().find(|d| d.biz_key == "bom").expect("bom");
+    let names: Vec<&str> = bom.fields.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(sheet.header, names);
+    assert_eq!(b.get("/templates/t1/nope.xlsx").await.status, 404);
+    assert_eq!(b.get("/templates/t1/bom.pdf").await.status, 404);
+}
+
+#[tokio::test]
+async fn unknown_pages_and_methods_get_pages_not_errors() {
+    let site = site().await;
+    let mut b = Browser::new(&site);
+    assert_eq!(b.get("/nope").await.status, 404);
+    assert_eq!(b.get("/healthz").await.text(), "ok\n");
+    assert_eq!(b.send("DELETE", "/upload", &[], b"").await.status, 405);
+    assert_eq!(b.get("/static/wharf.css").await.status, 200);
+    assert_eq!(b.get("/static/../Cargo.toml").await.status, 404);
+    b.login(&site.user).await;
+    assert_eq!(b.get("/batches/prod/t1/bom/nosuchbatch").await.status, 404);
+    assert_eq!(b.get("/batches/qa/t1/bom/x").await.status, 404);
+    let r = b
+        .send(
+            "POST",
+            "/upload",
+            &[("Content-Type", "text/plain")],
+            b"hello",
+        )
+        .await;
+    assert_eq!(r.status, 400);
+}
