@@ -44,6 +44,7 @@ fn auth(backend: Backend) {
     let partner = add_partner(&w, None);
     let user = add_user(&w, &partner);
     let limited = add_partner(&w, Some("odm/master_data"));
+    let victim = add_user(&w, &partner);
     let _server = w.serve();
     let base = w.http_url();
     let bom = format!("{base}{SYNC}/t1/bom");
@@ -187,6 +188,23 @@ fn auth(backend: Backend) {
         export(&w, &limited, "odm/master_data", Some("prod")).len(),
         1
     );
+
+    // Guessing: past ten wrong passwords in five minutes a user name is refused with 429,
+    // the right password included, and nothing is sent to core's store.
+    let guess = envelope("AUTH-GUESS", 1, "1", vec![bom_row("guess")]);
+    for _ in 0..10 {
+        let r = send(
+            "POST",
+            &bom,
+            &Auth::Basic(&victim, "wrong-password"),
+            &guess,
+        );
+        assert_eq!(r.status, 401, "{r:?}");
+    }
+    let r = send("POST", &bom, &Auth::Basic(&victim, PASSWORD), &guess);
+    assert_eq!(r.status, 429, "{r:?}");
+    assert!(r.body.contains("too many failed logins"), "{r:?}");
+    assert!(!keys(&export(&w, &partner, "t1/bom", Some("prod"))).contains(&"guess".to_string()));
 }
 
 /// What the door refuses before core (404, 405, 413) and bodies that are not envelopes.

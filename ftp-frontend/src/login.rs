@@ -88,7 +88,11 @@ impl Authenticator for CoreLogin {
                     username: username.to_string(),
                 })
             }
-            Err(s) if s.code() == tonic::Code::Unauthenticated => {
+            // Too many wrong passwords: refused like a wrong one (core logs the lockout).
+            Err(s)
+                if s.code() == tonic::Code::Unauthenticated
+                    || s.code() == tonic::Code::ResourceExhausted =>
+            {
                 Err(AuthenticationError::BadPassword)
             }
             Err(s) => {

@@ -89,6 +89,8 @@ pub fn from_status(s: &Status) -> Reply {
     match s.code() {
         Code::NotFound => not_found(s.message()),
         Code::Unauthenticated => unauthorized(),
+        // Too many wrong passwords for this user: not a system error, and not retryable now.
+        Code::ResourceExhausted => refusal(StatusCode::TOO_MANY_REQUESTS, s.message()),
         Code::InvalidArgument => bad_request(s.message()),
         Code::PermissionDenied => {
             tracing::error!(
