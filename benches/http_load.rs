@@ -6,87 +6,24 @@
 //! Environment: `WHARF_BENCH_DATABASE_URL` (required), `WHARF_BENCH_HTTP_ROWS` (default
 //! 1,000,000), `WHARF_BENCH_CLIENTS` (default 8).
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures_util::SinkExt;
 use http_body_util::{BodyExt, Full};
+
+use common::{connect, env_num, free_port, raw_copy, row_json, rss_kib};
 use hyper::Request;
-use hyper_util::rt::TokioIo;
 
 const SEQ: usize = 500;
 
-fn env_num(key: &str, default: usize) -> usize {
-    std::env::var(key)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-/// One t1/bom row's JSON; `n` makes the business key unique.
-fn row_json(n: usize) -> String {
-    format!(
-        r#"{{"bu":"ThinkNB","vendor_code":"2022012","vendor_father_item":"VF{n:09}","father_item":"5B20S43052","vendor_child_item":"VC{n:09}","child_item":"5B20S43053","quantity_per":10.125,"effective_start_date":"2022-09-14","effective_end_date":"2024-02-29","priority":"N/A","split":0.28,"version":"20211012000000","owner":"planner"}}"#
-    )
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-/// Raw COPY of `rows` rows into a table shaped like wharf's `records`.
-async fn raw_copy(url: &str, rows: usize) -> Duration {
-    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .expect("connect");
-    tokio::spawn(conn);
-    client
-        .batch_execute(
-            "DROP TABLE IF EXISTS bench_http_copy; CREATE TABLE bench_http_copy (partner TEXT NOT NULL, \
-             env TEXT NOT NULL, iface TEXT NOT NULL, rkey TEXT COLLATE \"C\" NOT NULL, uid TEXT, \
-             data TEXT NOT NULL, batch_pk BIGINT NOT NULL, PRIMARY KEY (partner, env, iface, rkey)); \
-             CREATE UNIQUE INDEX ON bench_http_copy (partner, env, iface, uid) WHERE uid IS NOT NULL",
-        )
-        .await
-        .expect("create");
-    let mut text = String::with_capacity(rows * 420);
-    for n in 0..rows {
-        let data = row_json(n).replace('\\', "\\\\");
-        text.push_str(&format!(
-            "P\tprod\tt1/bom\t[\"2022012\",\"VF{n:09}\",\"5B20S43052\",\"VC{n:09}\",\"20211012000000\"]\t\\N\t{data}\t1\n"
-        ));
-    }
-    let started = Instant::now();
-    let sink = client
-        .copy_in("COPY bench_http_copy FROM STDIN")
-        .await
-        .expect("copy");
-    futures_util::pin_mut!(sink);
-    sink.send(Bytes::from(text)).await.expect("send");
-    sink.finish().await.expect("finish");
-    started.elapsed()
 }
 
 fn main() {
@@ -140,7 +77,7 @@ fn main() {
             assert!(Instant::now() < deadline, "wharf serve did not listen");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let copy = raw_copy(&url, total).await;
+        let copy = raw_copy(&url, "bench_http_copy", total).await;
         // A token, then clients each pushing their own batches over keep-alive connections.
         let token = {
             let (mut send, conn) = connect(http_port).await;
@@ -250,24 +187,4 @@ fn main() {
         "| peak RSS of wharf serve | {:.0} MiB |",
         peak_kib as f64 / 1024.0
     );
-}
-
-type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
-
-async fn connect(
-    port: u16,
-) -> (
-    Sender,
-    impl std::future::Future<Output = ()> + Send + 'static,
-) {
-    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .expect("connect");
-    stream.set_nodelay(true).expect("nodelay");
-    let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .expect("handshake");
-    (send, async move {
-        let _ = conn.await;
-    })
 }

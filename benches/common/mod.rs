@@ -1,0 +1,99 @@
+//! What the load benches share: ports, the t1/bom row they push, the server's RSS, a raw
+//! `COPY` of the same rows (the physical limit each bench is compared with), and a hyper client
+//! connection.
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::SinkExt;
+use http_body_util::Full;
+use hyper_util::rt::TokioIo;
+
+pub fn env_num(key: &str, default: usize) -> usize {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// One t1/bom row's JSON; `n` makes the business key unique.
+pub fn row_json(n: usize) -> String {
+    format!(
+        r#"{{"bu":"ThinkNB","vendor_code":"2022012","vendor_father_item":"VF{n:09}","father_item":"5B20S43052","vendor_child_item":"VC{n:09}","child_item":"5B20S43053","quantity_per":10.125,"effective_start_date":"2022-09-14","effective_end_date":"2024-02-29","priority":"N/A","split":0.28,"version":"20211012000000","owner":"planner"}}"#
+    )
+}
+
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Raw COPY of `rows` rows into a table shaped like wharf's `records`.
+pub async fn raw_copy(url: &str, table: &str, rows: usize) -> Duration {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(conn);
+    client
+        .batch_execute(
+            &format!(
+                "DROP TABLE IF EXISTS {table}; CREATE TABLE {table} (partner TEXT NOT NULL, \
+                 env TEXT NOT NULL, iface TEXT NOT NULL, rkey TEXT COLLATE \"C\" NOT NULL, uid TEXT, \
+                 data TEXT NOT NULL, batch_pk BIGINT NOT NULL, PRIMARY KEY (partner, env, iface, rkey)); \
+                 CREATE UNIQUE INDEX ON {table} (partner, env, iface, uid) WHERE uid IS NOT NULL"
+            ),
+        )
+        .await
+        .expect("create");
+    let mut text = String::with_capacity(rows * 420);
+    for n in 0..rows {
+        let data = row_json(n).replace('\\', "\\\\");
+        text.push_str(&format!(
+            "P\tprod\tt1/bom\t[\"2022012\",\"VF{n:09}\",\"5B20S43052\",\"VC{n:09}\",\"20211012000000\"]\t\\N\t{data}\t1\n"
+        ));
+    }
+    let started = Instant::now();
+    let sink = client
+        .copy_in(&format!("COPY {table} FROM STDIN"))
+        .await
+        .expect("copy");
+    futures_util::pin_mut!(sink);
+    sink.send(Bytes::from(text)).await.expect("send");
+    sink.finish().await.expect("finish");
+    started.elapsed()
+}
+
+pub type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+pub async fn connect(
+    port: u16,
+) -> (
+    Sender,
+    impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    stream.set_nodelay(true).expect("nodelay");
+    let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("handshake");
+    (send, async move {
+        let _ = conn.await;
+    })
+}
