@@ -287,8 +287,17 @@ fn number_in(text: &str) -> u64 {
         .unwrap_or_else(|_| panic!("no number in {text:?}"))
 }
 
-fn screenshots() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots")
+/// Where the screenshots go: `docs/screenshots/` when `WHARF_SCREENSHOTS=docs` (how the
+/// committed ones are refreshed: `WHARF_SCREENSHOTS=docs cargo test --test upload_browser`),
+/// else the test's own data dir, so a test run never dirties the checkout.
+fn screenshots(w: &Wharf) -> PathBuf {
+    let dir = if std::env::var("WHARF_SCREENSHOTS").as_deref() == Ok("docs") {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots")
+    } else {
+        w.data_dir.join("screenshots")
+    };
+    std::fs::create_dir_all(&dir).expect("screenshot dir");
+    dir
 }
 
 /// Fill the upload form (interface t1/bom, environment, operation, file) and submit it.
@@ -346,7 +355,7 @@ fn upload_page_in_a_browser() {
     let base = w.upload_url();
     let sheets = w.data_dir.join("sheets");
     std::fs::create_dir_all(&sheets).unwrap();
-    let shots = screenshots();
+    let shots = screenshots(&w);
 
     // The upload page's own port may open a moment after the API's.
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -131,6 +131,29 @@ fn result_href(env: &str, data_category: &str, biz_key: &str, batch_id: &str) ->
     )
 }
 
+/// What happened to the data, in one sentence for the person who sent it.
+fn headline(s: &Summary, lines: &[report::ErrorLine]) -> String {
+    let mut rows: Vec<u32> = lines.iter().map(|e| e.line).filter(|l| *l > 0).collect();
+    rows.dedup();
+    match s.state.as_str() {
+        "applied" => format!("All {} rows were applied.", s.rows_applied),
+        "open" => "This batch is not complete yet; nothing has been applied.".into(),
+        "expired" => {
+            "This batch expired before all of its rows arrived; nothing was applied.".into()
+        }
+        "refused" => "The file could not be read as a sheet; nothing was applied.".into(),
+        _ if !rows.is_empty() => format!(
+            "Nothing was applied: {} {} in {} {}. Fix {} and upload the whole sheet again.",
+            lines.len(),
+            if lines.len() == 1 { "error" } else { "errors" },
+            rows.len(),
+            if rows.len() == 1 { "row" } else { "rows" },
+            if rows.len() == 1 { "it" } else { "them" },
+        ),
+        _ => "Nothing was applied.".into(),
+    }
+}
+
 /// What the upload form sent.
 #[derive(Default)]
 struct UploadForm {
@@ -668,6 +691,7 @@ impl Upload {
             }
         }
         let summary = Summary {
+            headline: String::new(),
             code,
             msg,
             notes,
@@ -691,12 +715,13 @@ impl Upload {
     fn result_page(
         &self,
         s: &Session,
-        summary: Summary,
+        mut summary: Summary,
         lines: Vec<report::ErrorLine>,
         page: usize,
         base: &str,
     ) -> Reply {
         let total = lines.len();
+        summary.headline = headline(&summary, &lines);
         let pages_n = total.div_ceil(ERRORS_PER_PAGE).max(1);
         let page = page.clamp(1, pages_n);
         let first = (page - 1) * ERRORS_PER_PAGE;

@@ -53,6 +53,8 @@ pub(crate) struct UploadPage {
 /// The summary of a result page.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Summary {
+    /// One plain sentence on what happened to the data.
+    pub(crate) headline: String,
     pub(crate) code: String,
     pub(crate) msg: String,
     /// Core's messages to each rejected sequence, deduplicated.

@@ -530,6 +530,7 @@ async fn a_valid_csv_is_applied_and_its_result_and_history_show_it() {
     assert_eq!(result.by_id("result-code"), "0");
     assert_eq!(result.by_id("rows-sent"), "3");
     assert_eq!(result.by_id("rows-applied"), "3");
+    assert_eq!(result.by_id("headline"), "All 3 rows were applied.");
     assert!(result.error_table().is_empty());
     let rows = export(&site).await;
     assert_eq!(rows.len(), 3);
@@ -561,6 +562,10 @@ async fn failing_rows_are_listed_with_their_sheet_row_numbers_and_nothing_is_app
         .await;
     assert_eq!(result.by_id("result-code"), "E00V00");
     assert_eq!(result.by_id("rows-applied"), "0");
+    assert_eq!(
+        result.by_id("headline"),
+        "Nothing was applied: 2 errors in 2 rows. Fix them and upload the whole sheet again."
+    );
     let table = result.error_table();
     assert_eq!(
         table,
@@ -929,4 +934,39 @@ async fn unknown_pages_and_methods_get_pages_not_errors() {
         )
         .await;
     assert_eq!(r.status, 400);
+}
+
+#[tokio::test]
+async fn thousands_of_errors_are_paged_and_counted() {
+    let site = site().await;
+    let mut b = Browser::new(&site);
+    b.login(&site.user).await;
+    // 250 rows, every one with a quantity that is not a number.
+    let csv = bom_csv(250).replace(",123,10.1,", ",123,many,");
+    let r = b.upload("many.csv", csv.as_bytes(), "insert", &[]).await;
+    let href = r.header("location").expect("location").to_string();
+    let first = b.get(&href).await;
+    assert!(
+        first
+            .by_id("errors-count")
+            .starts_with("250 errors, showing 1–100"),
+        "{}",
+        first.by_id("errors-count")
+    );
+    let table = first.error_table();
+    assert_eq!(table.len(), 100);
+    assert_eq!(table[0].0, "2");
+    assert!(first.text().contains(&format!("href=\"{href}?page=2\"")));
+    let last = b.get(&format!("{href}?page=3")).await;
+    let table = last.error_table();
+    assert_eq!(table.len(), 50);
+    assert_eq!(table[49].0, "251", "the last sheet row");
+    assert!(last.by_id("errors-count").contains("showing 201–250"));
+    // Out of range pages show the nearest one, never an error.
+    assert_eq!(
+        b.get(&format!("{href}?page=99")).await.error_table().len(),
+        50
+    );
+    let csv = b.get(&format!("{href}/errors.csv")).await.text();
+    assert_eq!(csv.lines().count(), 251, "a header and every error");
 }
