@@ -4,7 +4,6 @@
 
 mod util;
 
-use std::net::TcpStream;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -13,7 +12,7 @@ use serde_json::Value;
 use util::data::{bom_row, envelope, expect_code, export, keys, problem, problems, BOM_FIELDS};
 use util::ftp::{bom_dir, deliver, login, names, put, reply_code};
 use util::http::{client_token, curl};
-use util::{add_partner, add_user, free_port, unique, Backend, Server, Wharf, TOKEN};
+use util::{add_partner, add_user, free_port, Backend, Server, Wharf, TOKEN};
 
 // ---------------------------------------------------------------------------------------------
 // answers
@@ -237,39 +236,6 @@ fn unreadable_content(backend: Backend) {
     let _ = ftp.quit();
 }
 
-/// Start `wharf {args}` with `env` on top of the installation's, logging to a file, and wait
-/// until `port` accepts connections.
-fn start(w: &Wharf, args: &[&str], env: &[(&str, String)], port: u16) -> Server {
-    std::fs::create_dir_all(&w.data_dir).expect("data dir");
-    let log = w
-        .data_dir
-        .join(format!("{}-{}.log", args.join("-"), unique("")));
-    let mut cmd = w.command(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log file"))
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn wharf {args:?}: {e}"));
-    let mut server = Server { child, log };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Ok(Some(status)) = server.child.try_wait() {
-            panic!("wharf {args:?} exited early: {status}: {}", server.stderr());
-        }
-        assert!(
-            Instant::now() < deadline,
-            "wharf {args:?} did not listen on port {port} in 30 s: {}",
-            server.stderr()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    server
-}
-
 /// SIGTERM and a clean exit.
 #[track_caller]
 fn stop(what: &str, server: &mut Server) {
@@ -290,14 +256,9 @@ fn split_deployment(backend: Backend) {
     let user = add_user(&w, &partner);
     let core_url = ("WHARF_CORE_URL", w.grpc_url());
 
-    let mut core = start(&w, &["core"], &[], w.grpc_port);
-    let mut gateway = start(
-        &w,
-        &["gateway"],
-        std::slice::from_ref(&core_url),
-        w.http_port,
-    );
-    let mut ftp_server = start(&w, &["ftp"], std::slice::from_ref(&core_url), w.ftp_port);
+    let mut core = w.start(&["core"], &[], w.grpc_port);
+    let mut gateway = w.start(&["gateway"], std::slice::from_ref(&core_url), w.http_port);
+    let mut ftp_server = w.start(&["ftp"], std::slice::from_ref(&core_url), w.ftp_port);
     let base = w.http_url();
 
     // HTTP: a bearer token, then a batch.
@@ -328,8 +289,7 @@ fn split_deployment(backend: Backend) {
 
     // A gateway with the wrong internal token: core refuses it, the partner sees -1 (500).
     let wrong_port = free_port();
-    let mut wrong = start(
-        &w,
+    let mut wrong = w.start(
         &["gateway"],
         &[
             core_url.clone(),

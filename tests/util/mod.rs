@@ -230,6 +230,39 @@ impl Wharf {
         server
     }
 
+    /// Start `wharf {args}` (one component alone, say) with `env` on top of the
+    /// installation's, logging to a file, and wait until `port` accepts connections.
+    pub fn start(&self, args: &[&str], env: &[(&str, String)], port: u16) -> Server {
+        std::fs::create_dir_all(&self.data_dir).expect("data dir");
+        let log = self
+            .data_dir
+            .join(format!("{}-{}.log", args.join("-"), unique("")));
+        let mut cmd = self.command(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn wharf {args:?}: {e}"));
+        let mut server = Server { child, log };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("wharf {args:?} exited early: {status}: {}", server.stderr());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "wharf {args:?} did not listen on port {port} in 30 s: {}",
+                server.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
     pub fn grpc_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.grpc_port)
     }
