@@ -12,7 +12,7 @@ use serde_json::Value;
 use util::data::{bom_row, envelope, expect_code, export, keys, problem, problems, BOM_FIELDS};
 use util::ftp::{bom_dir, deliver, login, names, put, reply_code};
 use util::http::{client_token, curl};
-use util::{add_partner, add_user, free_port, Backend, Server, Wharf, TOKEN};
+use util::{add_partner, add_user, free_port, upload, Backend, Server, Wharf, TOKEN};
 
 // ---------------------------------------------------------------------------------------------
 // answers
@@ -247,9 +247,10 @@ fn stop(what: &str, server: &mut Server) {
     );
 }
 
-/// `wharf core`, `wharf gateway` and `wharf ftp` as separate processes: both doors reach the
-/// one core; a front-end with the wrong internal token is refused by core; a front-end
-/// without WHARF_CORE_URL does not start.
+/// `wharf core`, `wharf gateway`, `wharf ftp` and two `wharf upload` as separate processes:
+/// every door reaches the one core, and the upload pages share sessions through it; a
+/// front-end with the wrong internal token is refused by core; a front-end without
+/// WHARF_CORE_URL does not start.
 fn split_deployment(backend: Backend) {
     let w = Wharf::new(backend);
     let partner = add_partner(&w, None);
@@ -282,10 +283,80 @@ fn split_deployment(backend: Backend) {
     );
     expect_code(&fb, "0");
     let _ = ftp.quit();
+
+    // Two upload pages: a login on one is a session on the other (sessions live in core),
+    // and a logout on either ends it on both.
+    let (one, two) = (w.upload_port, free_port());
+    let mut upload_one = w.start(&["upload"], std::slice::from_ref(&core_url), one);
+    let mut upload_two = w.start(
+        &["upload"],
+        &[
+            core_url.clone(),
+            ("WHARF_UPLOAD_ADDR", format!("127.0.0.1:{two}")),
+        ],
+        two,
+    );
+    let (base_one, base_two) = (
+        format!("http://127.0.0.1:{one}"),
+        format!("http://127.0.0.1:{two}"),
+    );
+    let jar = w.data_dir.join("split.cookies");
+    upload::login(&base_one, &jar, &user);
+    let sheet = w.data_dir.join("split.csv");
+    let row = bom_row("via-upload");
+    let header: Vec<&str> = BOM_FIELDS
+        .iter()
+        .copied()
+        .filter(|f| row.get(f).is_some())
+        .collect();
+    let cells: Vec<String> = header
+        .iter()
+        .map(|f| row[*f].as_str().unwrap_or_default().to_string())
+        .collect();
+    std::fs::write(
+        &sheet,
+        format!("{}\n{}\n", header.join(","), cells.join(",")),
+    )
+    .expect("sheet");
+    let result = upload::send(&base_two, &jar, "t1/bom", "prod", "insert", &sheet);
+    assert!(result.starts_with(&base_two), "{result}");
+    let result = upload::page(&jar, &result);
+    assert_eq!(upload::by_id(&result, "result-code"), "0", "{result}");
     assert_eq!(
         keys(&export(&w, &partner, "t1/bom", None)),
-        ["via-ftp", "via-http"]
+        ["via-ftp", "via-http", "via-upload"]
     );
+    let history = upload::page(&jar, &format!("{base_one}/batches"));
+    assert!(history.contains(">split.csv<"), "{history}");
+    let stolen = w.data_dir.join("split-copy.cookies");
+    std::fs::copy(&jar, &stolen).expect("a copy of the session cookie");
+    let logout_form = upload::page(&jar, &format!("{base_two}/upload"));
+    upload::curl_jar(
+        &jar,
+        &[
+            "-o",
+            "/dev/null",
+            "--data-urlencode",
+            &format!("csrf={}", upload::csrf(&logout_form)),
+            &format!("{base_two}/logout"),
+        ],
+    );
+    let after = upload::curl_jar(
+        &stolen,
+        &[
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{redirect_url}",
+            &format!("{base_one}/upload"),
+        ],
+    );
+    assert!(
+        after.starts_with("303 ") && after.ends_with("/login"),
+        "{after}"
+    );
+    stop("an upload page", &mut upload_one);
+    stop("the other upload page", &mut upload_two);
 
     // A gateway with the wrong internal token: core refuses it, the partner sees -1 (500).
     let wrong_port = free_port();
@@ -310,7 +381,7 @@ fn split_deployment(backend: Backend) {
     let wrong_token_answer = (status, body.clone());
     assert_eq!(
         keys(&export(&w, &partner, "t1/bom", None)),
-        ["via-ftp", "via-http"],
+        ["via-ftp", "via-http", "via-upload"],
         "nothing through a gateway core refused"
     );
 

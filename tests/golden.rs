@@ -18,7 +18,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 use util::ftp::{deliver, login};
-use util::http::{client_token, curl, send, Auth};
+use util::http::{client_token, send, Auth};
+use util::upload::{self, by_id};
 use util::{free_port, free_port_range, unique, Backend, Server, Wharf, PASSWORD, SECRET, TOKEN};
 
 /// One problem as the corpus writes it: `[row index | null, type, fields]`.
@@ -484,7 +485,7 @@ impl Seat {
         };
         let jar = site.w.data_dir.join(format!("{}.cookies", unique("jar")));
         if door == Door::UploadXlsx {
-            upload_login(&site.w, &jar, &user);
+            upload::login(&site.w.upload_url(), &jar, &user);
         }
         Seat {
             partner,
@@ -521,57 +522,6 @@ impl Drop for Seat {
             let _ = ftp.quit();
         }
     }
-}
-
-/// The value of the first `name="csrf" value="…"` on a page.
-fn csrf(page: &str) -> String {
-    let at = page
-        .find("name=\"csrf\" value=\"")
-        .unwrap_or_else(|| panic!("no csrf on {page}"))
-        + 19;
-    page[at..at + page[at..].find('"').expect("quote")].to_string()
-}
-
-fn curl_page(jar: &Path, args: &[&str]) -> String {
-    let jar = jar.display().to_string();
-    let mut all = vec!["-s", "-b", &jar, "-c", &jar];
-    all.extend_from_slice(args);
-    String::from_utf8_lossy(&curl(&all, None).stdout).into_owned()
-}
-
-fn upload_login(w: &Wharf, jar: &Path, user: &str) {
-    let base = w.upload_url();
-    let form = curl_page(jar, &[&format!("{base}/login")]);
-    let token = csrf(&form);
-    let out = curl_page(
-        jar,
-        &[
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "--data-urlencode",
-            &format!("csrf={token}"),
-            "--data-urlencode",
-            &format!("username={user}"),
-            "--data-urlencode",
-            &format!("password={PASSWORD}"),
-            &format!("{base}/login"),
-        ],
-    );
-    assert_eq!(out, "303", "upload page login of {user}");
-}
-
-/// The text of the element with `id` on a page.
-fn by_id(page: &str, id: &str) -> String {
-    let at = page
-        .find(&format!("id=\"{id}\""))
-        .unwrap_or_else(|| panic!("no #{id} on {page}"));
-    let rest = &page[at..];
-    let start = rest.find('>').expect("tag end") + 1;
-    rest[start..start + rest[start..].find('<').expect("next tag")]
-        .trim()
-        .to_string()
 }
 
 /// The upload page's result: its code, and its error table as (row, field, type) lines.
@@ -710,39 +660,12 @@ fn play(site: &Site, door: Door, seat: &mut Seat, iface: &str, step: &Step) -> O
             outcome_of(&deliver(ftp, &dir, &name, &body))
         }
         Door::UploadXlsx => {
-            let base = site.w.upload_url();
             let file = site.w.data_dir.join(format!("{}.xlsx", unique("sheet")));
             std::fs::write(&file, xlsx_of(step.envelope.as_ref().expect("envelope")))
                 .expect("sheet");
-            let form = curl_page(&seat.jar, &[&format!("{base}/upload")]);
-            let token = csrf(&form);
-            let location = curl_page(
-                &seat.jar,
-                &[
-                    "-o",
-                    "/dev/null",
-                    "-w",
-                    "%{redirect_url}",
-                    "-F",
-                    &format!("csrf={token}"),
-                    "-F",
-                    &format!("interface={iface}"),
-                    "-F",
-                    &format!("environment={}", step.env),
-                    "-F",
-                    &format!("operation={}", step.op),
-                    "-F",
-                    "confirm_all=yes",
-                    "-F",
-                    &format!("file=@{}", file.display()),
-                    &format!("{base}/upload"),
-                ],
-            );
-            assert!(
-                location.contains("/batches/"),
-                "the upload redirects to its result: {location:?}"
-            );
-            result_outcome(&curl_page(&seat.jar, &[&location]))
+            let base = site.w.upload_url();
+            let location = upload::send(&base, &seat.jar, iface, &step.env, &step.op, &file);
+            result_outcome(&upload::page(&seat.jar, &location))
         }
     }
 }
