@@ -608,6 +608,16 @@ fn https(backend: Backend) {
         !out.status.success() && String::from_utf8_lossy(&out.stdout) == "000",
         "plain HTTP to the HTTPS port must fail: {out:?}"
     );
+
+    // The upload page serves HTTPS with the same certificate, and its cookies are Secure.
+    let login = format!("https://127.0.0.1:{}/login", w.upload_port);
+    let r = request("GET", &login, &Auth::None, None, &tls);
+    assert_eq!(r.status, 200, "{r:?}");
+    let cookie = r.header("set-cookie").unwrap_or_default();
+    assert!(
+        cookie.starts_with("wharf_login=") && cookie.contains("; Secure"),
+        "{cookie}"
+    );
 }
 
 #[test]
