@@ -50,6 +50,7 @@ pub fn response(b: BatchRow) -> pb::GetBatchResponse {
         creator: b.creator,
         source: b.source,
         rejections: vec![],
+        ..Default::default()
     }
 }
 

@@ -242,6 +242,14 @@ impl pb::core_server::Core for CoreService {
             self.core.list_batches(&req).instrument(span).await?,
         ))
     }
+
+    async fn act_on_batch(
+        &self,
+        _request: Request<pb::BatchActionRequest>,
+    ) -> Result<Response<pb::GetBatchResponse>, Status> {
+        // Scheduled batches are not built yet (SPEC §7.2).
+        Err(Status::unimplemented("batch actions are not available yet"))
+    }
 }
 
 /// Refuses every call that does not carry the internal token.
