@@ -76,7 +76,8 @@ fn every_documented_route_answers_and_nothing_else_does() {
         let concrete = path
             .replace("{data_category}", "t1")
             .replace("{biz_key}", "bom")
-            .replace("{batch_id}", "B1");
+            .replace("{batch_id}", "B1")
+            .replace("{action}", "revert");
         let url = format!("{}{concrete}", w.http_url());
         for method in METHODS {
             let got = status(method, &url);

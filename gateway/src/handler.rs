@@ -131,6 +131,40 @@ impl Gateway {
                 self.batch(caller, env, data_category, biz_key, batch_id, &traceparent)
                     .await
             }
+            Route::BatchAction {
+                env,
+                data_category,
+                biz_key,
+                batch_id,
+                action,
+            } => {
+                if method != Method::POST {
+                    return reply::method_not_allowed("POST");
+                }
+                let caller = match self.authenticate(req.headers(), &traceparent).await {
+                    Ok(c) => c,
+                    Err(r) => return r,
+                };
+                let actor = if caller.user.is_empty() {
+                    caller.partner.clone()
+                } else {
+                    caller.user.clone()
+                };
+                let msg = pb::BatchActionRequest {
+                    partner: caller.partner,
+                    environment: env as i32,
+                    data_category,
+                    biz_key,
+                    batch_id,
+                    action,
+                    actor,
+                };
+                let mut core = self.core.clone();
+                match core.act_on_batch(traced(msg, &traceparent)).await {
+                    Ok(b) => reply::batch(b.get_ref()),
+                    Err(s) => reply::from_status(&s),
+                }
+            }
             Route::NotFound => reply::not_found("no such path"),
         }
     }
@@ -205,27 +239,7 @@ impl Gateway {
                 if !b.found {
                     return reply::not_found(&format!("batch {}", b.batch_id));
                 }
-                reply::json(
-                    StatusCode::OK,
-                    &json!({
-                        "code": "0",
-                        "msg": "request success",
-                        "result": {
-                            "batch_id": b.batch_id,
-                            "state": b.state,
-                            "operation": b.operation,
-                            "batch_size": b.batch_size,
-                            "staged_rows": b.staged_rows,
-                            "sequences": b.sequences,
-                            "failure_code": b.failure_code,
-                            "failure_msg": b.failure_msg,
-                            "batchSource": b.transport,
-                            "creator": b.creator,
-                            "created_unix": b.created_unix,
-                            "updated_unix": b.updated_unix,
-                        }
-                    }),
-                )
+                reply::batch(&b)
             }
             Err(s) => reply::from_status(&s),
         }

@@ -92,6 +92,8 @@ pub fn from_status(s: &Status) -> Reply {
         // Too many wrong passwords for this user: not a system error, and not retryable now.
         Code::ResourceExhausted => refusal(StatusCode::TOO_MANY_REQUESTS, s.message()),
         Code::InvalidArgument => bad_request(s.message()),
+        // The batch is not in a state that allows the action (a second revert, ...).
+        Code::FailedPrecondition => refusal(StatusCode::CONFLICT, s.message()),
         Code::PermissionDenied => {
             tracing::error!(
                 msg = s.message(),
@@ -104,6 +106,49 @@ pub fn from_status(s: &Status) -> Reply {
             system_error("core unavailable, safe to retry")
         }
     }
+}
+
+/// A batch's state and its seed 003 proposal view (SPEC §7.2).
+pub fn batch(b: &wharf_proto::v1::GetBatchResponse) -> Reply {
+    let time = |unix: i64| {
+        if unix > 0 {
+            wharf_proto::time::rfc3339(unix)
+        } else {
+            String::new()
+        }
+    };
+    json(
+        StatusCode::OK,
+        &json!({
+            "code": "0",
+            "msg": "request success",
+            "result": {
+                "batch_id": b.batch_id,
+                "state": b.state,
+                "operation": b.operation,
+                "batch_size": b.batch_size,
+                "staged_rows": b.staged_rows,
+                "sequences": b.sequences,
+                "failure_code": b.failure_code,
+                "failure_msg": b.failure_msg,
+                "proposalType": "batch",
+                "batchSource": b.batch_source,
+                "instantExecute": b.instant_execute,
+                "executeTs": b.execute_ts,
+                "executeStatus": b.execute_status,
+                "executor": b.executor,
+                "executeDetail": b.execute_detail,
+                "revertTs": b.revert_ts,
+                "revertStatus": b.revert_status,
+                "reverter": b.reverter,
+                "revertDetail": b.revert_detail,
+                "creator": b.creator,
+                "createdTs": time(b.created_unix),
+                "modifier": b.modifier,
+                "modifiedTs": time(b.modified_unix),
+            }
+        }),
+    )
 }
 
 /// An OAuth2 token answer (RFC 6749 §5.1): never cached.

@@ -25,6 +25,15 @@ pub enum Route {
         biz_key: String,
         batch_id: String,
     },
+    /// `POST [/uat]/v1.0/scc/data/sync/{data_category}/{biz_key}/batches/{batch_id}/{action}`
+    /// with `action` one of `execute`, `revert`, `cancel` (SPEC §7.2).
+    BatchAction {
+        env: Environment,
+        data_category: String,
+        biz_key: String,
+        batch_id: String,
+        action: String,
+    },
     NotFound,
 }
 
@@ -74,6 +83,17 @@ pub fn route(path: &str) -> Route {
                 data_category: cat.to_string(),
                 biz_key: biz.to_string(),
                 batch_id: id.to_string(),
+            }
+        }
+        ["v1.0", "scc", "data", "sync", cat, biz, "batches", id, action @ ("execute" | "revert" | "cancel")]
+            if ok(cat) && ok(biz) && ok(id) =>
+        {
+            Route::BatchAction {
+                env,
+                data_category: cat.to_string(),
+                biz_key: biz.to_string(),
+                batch_id: id.to_string(),
+                action: action.to_string(),
             }
         }
         _ => Route::NotFound,
@@ -137,6 +157,20 @@ mod tests {
                     biz_key: "bom".into(),
                     batch_id: "B 1".into(),
                 },
+            ),
+            (
+                "/v1.0/scc/data/sync/t1/bom/batches/B1/revert",
+                Route::BatchAction {
+                    env: Environment::Prod,
+                    data_category: "t1".into(),
+                    biz_key: "bom".into(),
+                    batch_id: "B1".into(),
+                    action: "revert".into(),
+                },
+            ),
+            (
+                "/v1.0/scc/data/sync/t1/bom/batches/B1/undo",
+                Route::NotFound,
             ),
         ];
         for (path, want) in cases {

@@ -11,6 +11,7 @@ pub mod v1 {
 }
 
 pub mod json;
+pub mod time;
 
 use tonic::metadata::AsciiMetadataValue;
 use tonic::service::interceptor::InterceptedService;
