@@ -26,6 +26,7 @@ pub const ENV_UPLOAD_ADDR: &str = "WHARF_UPLOAD_ADDR";
 pub const ENV_UPLOAD_MAX_FILE_BYTES: &str = "WHARF_UPLOAD_MAX_FILE_BYTES";
 pub const ENV_UPLOAD_SECURE_COOKIES: &str = "WHARF_UPLOAD_SECURE_COOKIES";
 pub const ENV_SESSION_TTL_SECS: &str = "WHARF_SESSION_TTL_SECS";
+pub const ENV_SCHEDULE_MIN_LEAD: &str = "WHARF_SCHEDULE_MIN_LEAD";
 
 /// Defaults of SPEC §2.
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
@@ -76,6 +77,12 @@ pub struct Config {
     pub batch_expiry_secs: i64,
     pub token_ttl_secs: u64,
     pub db_max_connections: usize,
+    /// TEST-ONLY (`WHARF_SCHEDULE_MIN_LEAD`, seconds): when set, the three minimum bounds of
+    /// a batch schedule (seed 003: execute at least now plus 2 h, revert at least now plus
+    /// 3 h, revert at least 15 min after execute) all become this many seconds, so end-to-end
+    /// tests need not wait hours. The maxima (30 d, 60 d) stay. Never set it in production:
+    /// partners rely on the seed's windows. Unset (the default): seed 003's bounds.
+    pub schedule_min_lead_secs: Option<i64>,
 }
 
 /// Where configuration values come from: the process environment, or a map in tests.
@@ -211,7 +218,19 @@ impl Config {
                 false
             }
         };
+        let schedule_min_lead_secs =
+            src.get(ENV_SCHEDULE_MIN_LEAD)
+                .and_then(|v| match v.parse::<i64>() {
+                    Ok(n) if (0..=7200).contains(&n) => Some(n),
+                    _ => {
+                        errors.push(format!(
+                        "{ENV_SCHEDULE_MIN_LEAD}={v:?} must be seconds from 0 to 7200 (test-only)"
+                    ));
+                        None
+                    }
+                });
         let cfg = Config {
+            schedule_min_lead_secs,
             ftp_addr,
             upload_addr,
             upload_secure_cookies,
@@ -285,6 +304,21 @@ mod tests {
         assert_eq!(cfg.grpc_addr.to_string(), DEFAULT_GRPC_ADDR);
         assert!(cfg.database_url.is_none());
         assert_eq!(cfg.max_attempts, 10);
+        assert_eq!(
+            cfg.schedule_min_lead_secs, None,
+            "seed 003's windows by default"
+        );
+    }
+
+    #[test]
+    fn schedule_min_lead_is_seconds() {
+        let env = HashMap::from([(ENV_SCHEDULE_MIN_LEAD, "5")]);
+        assert_eq!(
+            Config::from_source(&env).unwrap().schedule_min_lead_secs,
+            Some(5)
+        );
+        let env = HashMap::from([(ENV_SCHEDULE_MIN_LEAD, "soon")]);
+        assert!(Config::from_source(&env).is_err());
     }
 
     #[test]

@@ -60,6 +60,39 @@ enum Command {
         #[arg(long, default_value = "prod", value_parser = ["prod", "uat"])]
         env: String,
     },
+    /// Act on a batch by hand (SPEC §7.2): execute a held batch now, revert an applied one,
+    /// cancel one that has not run. Prints the batch's proposal view as JSON.
+    Batch {
+        #[command(subcommand)]
+        action: BatchCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum BatchCmd {
+    /// Apply a held (scheduled) batch now instead of at its executeTs.
+    Execute(BatchTarget),
+    /// Take an applied batch's rows back out (once).
+    Revert(BatchTarget),
+    /// Stop a batch that has not been executed yet.
+    Cancel(BatchTarget),
+}
+
+#[derive(clap::Args)]
+struct BatchTarget {
+    batch_id: String,
+    #[arg(long)]
+    partner: String,
+    #[arg(long, default_value = "prod", value_parser = ["prod", "uat"])]
+    env: String,
+    /// The batch's interface, DATA_CATEGORY/BIZ_KEY (e.g. t1/bom). Batch ids are unique per
+    /// interface only: without it the id is looked up in every interface of the partner, and
+    /// the command refuses when more than one has it.
+    #[arg(long, value_name = "DATA_CATEGORY/BIZ_KEY")]
+    interface: Option<String>,
+    /// Who acts (the batch's executor / reverter / modifier); default `cli:$USER`.
+    #[arg(long = "as", value_name = "NAME")]
+    as_user: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -112,7 +145,8 @@ fn main() -> ExitCode {
             match e.downcast_ref::<CoreError>() {
                 Some(CoreError::Invalid(_))
                 | Some(CoreError::NotFound(_))
-                | Some(CoreError::Conflict(_)) => ExitCode::from(65),
+                | Some(CoreError::Conflict(_))
+                | Some(CoreError::Precondition(_)) => ExitCode::from(65),
                 _ => ExitCode::from(1),
             }
         }
@@ -146,6 +180,10 @@ async fn build_core(cfg: &Config) -> anyhow::Result<Core> {
         batch: BatchPolicy {
             max_attempts: cfg.max_attempts,
             expiry_secs: cfg.batch_expiry_secs,
+            schedule: match cfg.schedule_min_lead_secs {
+                Some(secs) => wharf_core::schedule::Bounds::with_min_lead(secs),
+                None => wharf_core::schedule::Bounds::default(),
+            },
         },
         token_ttl_secs: cfg.token_ttl_secs,
         session_ttl_secs: cfg.session_ttl_secs,
@@ -228,7 +266,102 @@ async fn run(cli: Cli, cfg: Config) -> anyhow::Result<()> {
             out.flush()?;
             Ok(())
         }
+        Command::Batch { action } => {
+            let (name, target) = match action {
+                BatchCmd::Execute(t) => ("execute", t),
+                BatchCmd::Revert(t) => ("revert", t),
+                BatchCmd::Cancel(t) => ("cancel", t),
+            };
+            let core = build_core(&cfg).await?;
+            let b = act_on_batch(&core, name, target).await?;
+            println!("{}", serde_json::to_string_pretty(&proposal_json(&b))?);
+            Ok(())
+        }
     }
+}
+
+/// `wharf batch execute|revert|cancel`: find the batch's interface, act as the CLI user.
+async fn act_on_batch(
+    core: &Core,
+    action: &str,
+    t: BatchTarget,
+) -> anyhow::Result<wharf_proto::v1::GetBatchResponse> {
+    use wharf_proto::v1 as pb;
+    let env = Environment::parse(&t.env).unwrap_or(Environment::Prod);
+    let iface = match t.interface {
+        Some(i) => i,
+        None => {
+            let found = core
+                .interfaces_with_batch(&t.partner, env, &t.batch_id)
+                .await?;
+            match found.as_slice() {
+                [one] => one.clone(),
+                [] => {
+                    return Err(CoreError::NotFound(format!(
+                        "batch {} of partner {} in {}",
+                        t.batch_id,
+                        t.partner,
+                        env.as_str()
+                    ))
+                    .into())
+                }
+                many => return Err(CoreError::Invalid(format!(
+                    "batch id {} is used in several interfaces ({}): say which with --interface",
+                    t.batch_id,
+                    many.join(", ")
+                ))
+                .into()),
+            }
+        }
+    };
+    let (category, biz_key) = iface.split_once('/').ok_or_else(|| {
+        CoreError::Invalid(format!(
+            "--interface {iface:?}: use DATA_CATEGORY/BIZ_KEY, e.g. t1/bom"
+        ))
+    })?;
+    let actor = t.as_user.unwrap_or_else(|| {
+        let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+        format!("cli:{user}")
+    });
+    let req = pb::BatchActionRequest {
+        partner: t.partner,
+        environment: match env {
+            Environment::Uat => pb::Environment::Uat,
+            Environment::Prod => pb::Environment::Prod,
+        } as i32,
+        data_category: category.to_string(),
+        biz_key: biz_key.to_string(),
+        batch_id: t.batch_id,
+        action: action.to_string(),
+        actor,
+    };
+    Ok(core.act_on_batch(&req).await?)
+}
+
+/// Seed 003's view of a batch (SPEC §7.2), plus where it stands.
+fn proposal_json(b: &wharf_proto::v1::GetBatchResponse) -> serde_json::Value {
+    let ts = |unix: i64| wharf_core::timestamp::format_rfc3339(unix);
+    serde_json::json!({
+        "batchId": b.batch_id,
+        "interface": format!("{}/{}", b.data_category, b.biz_key),
+        "state": b.state,
+        "operation": b.operation,
+        "proposalType": "batch",
+        "batchSource": b.batch_source,
+        "instantExecute": b.instant_execute,
+        "executeTs": b.execute_ts,
+        "executeStatus": b.execute_status,
+        "executor": b.executor,
+        "executeDetail": b.execute_detail,
+        "revertTs": b.revert_ts,
+        "revertStatus": b.revert_status,
+        "reverter": b.reverter,
+        "revertDetail": b.revert_detail,
+        "creator": b.creator,
+        "createdTs": ts(b.created_unix),
+        "modifier": b.modifier,
+        "modifiedTs": ts(b.modified_unix),
+    })
 }
 
 /// How long shutdown waits for open gRPC connections once in-flight work is done.
@@ -312,13 +445,20 @@ async fn serve(cfg: &Config, token: &str, parts: Parts) -> anyhow::Result<()> {
             Duration::from_secs(60),
             stopped(2),
         ));
+        // Scheduled executes and reverts (SPEC §7.2); its first tick runs what fell due while
+        // no core was up.
+        let scheduler = tokio::spawn(wharf_core::run_scheduler(
+            core.clone(),
+            Duration::from_secs(1),
+            stopped(2),
+        ));
         let grpc = tokio::spawn(wharf_core::grpc::serve(
             listener,
             core,
             InternalToken::new(token),
             stopped(2),
         ));
-        core_tasks.push((grpc, housekeeping));
+        core_tasks.push((grpc, housekeeping, scheduler));
         format!("http://{addr}")
     } else {
         cfg.core_url
@@ -407,7 +547,7 @@ async fn serve(cfg: &Config, token: &str, parts: Parts) -> anyhow::Result<()> {
         task.await.context("front-end task")?;
     }
     let _ = stop_tx.send(2);
-    for (grpc, housekeeping) in core_tasks {
+    for (grpc, housekeeping, scheduler) in core_tasks {
         // In-flight calls finish; idle connections get no longer than the grace period.
         match tokio::time::timeout(SHUTDOWN_GRACE, grpc).await {
             Ok(joined) => joined.context("gRPC task")??,
@@ -417,6 +557,7 @@ async fn serve(cfg: &Config, token: &str, parts: Parts) -> anyhow::Result<()> {
             ),
         }
         housekeeping.await.context("housekeeping task")?;
+        scheduler.await.context("scheduler task")?;
     }
     tracing::info!("stopped");
     match failure {

@@ -11,17 +11,25 @@
 //! 5. a rejected sequence counts an attempt; past `max_attempts` it answers E00P00 and
 //!    fails the batch;
 //! 6. otherwise the rows are staged, and when they reach batch_size the batch is applied in
-//!    the same transaction.
+//!    the same transaction — or, when its schedule sets a future executeTs, held for the
+//!    scheduler (`batch_actions`).
+//!
+//! The schedule (`instantExecute`, `executeTs`, `revertTs`) is one of the terms at step 3:
+//! judged against its windows on the first accepted sequence (`schedule::resolve`), and a
+//! later sequence that sends it must send the same (`schedule::differences`). A batch that
+//! sends none is instant, as before schedules existed.
 //!
 //! The answer of a rejection at step 4/5 is kept with the sequence (until it is accepted), so
 //! a result page can show every failing row of a batch sent as several sequences, and so a
 //! sender that gives up ([`abandon`]) fails the batch with the code its rejections carry.
 
 use prost::Message;
-use wharf_proto::v1::{self as pb, CodeGroup, IngestBatchResponse, RowProblem, Verify};
+use wharf_proto::v1::{self as pb, CodeGroup, IngestBatchResponse, RowProblem, Value, Verify};
 
+use crate::batch_actions;
 use crate::error::{CoreError, Result};
 use crate::interfaces::Interface;
+use crate::schedule::{self, Schedule};
 use crate::store::{Applied, NewBatch, RejectionRow, Scope, StageRow, Store};
 use crate::validate::{self, kind, Checked, SequenceInput};
 
@@ -78,8 +86,30 @@ text_enum!(
     Transport { Api = "api", Ftp = "ftp", Upload = "upload", Grpc = "grpc" }
 );
 text_enum!(
-    /// Where a batch is in its life.
-    BatchState { Open = "open", Applied = "applied", Failed = "failed", Expired = "expired" }
+    /// Where a batch is in its life. `held`: complete, waiting for its executeTs (nothing of
+    /// it in the records); `applied`: its rows are in the records; `reverted`: they were taken
+    /// back out (see `batch_actions`); `cancelled`: stopped by hand before it ran.
+    BatchState {
+        Open = "open",
+        Held = "held",
+        Applied = "applied",
+        Failed = "failed",
+        Expired = "expired",
+        Reverted = "reverted",
+        Cancelled = "cancelled",
+    }
+);
+text_enum!(
+    /// Seed 003's execute / revert status. `running` is never stored for long: each action
+    /// runs in one transaction, so readers see it before or after.
+    ActionStatus {
+        Idle = "idle",
+        Running = "running",
+        Finished = "finished",
+        Failed = "failed",
+        Cancelled = "cancelled",
+        Conflict = "conflict",
+    }
 );
 
 impl Environment {
@@ -113,6 +143,16 @@ impl Operation {
 }
 
 impl Transport {
+    /// Seed 003's `batchSource`: `api` (the HTTP API and any gRPC caller), `ftp`, `excel`
+    /// (the upload page's sheets).
+    pub fn batch_source(self) -> &'static str {
+        match self {
+            Transport::Api | Transport::Grpc => "api",
+            Transport::Ftp => "ftp",
+            Transport::Upload => "excel",
+        }
+    }
+
     pub fn from_proto(v: i32) -> Transport {
         match pb::Transport::try_from(v) {
             Ok(pb::Transport::Api) => Transport::Api,
@@ -130,6 +170,8 @@ pub struct BatchPolicy {
     pub max_attempts: u32,
     /// Seconds an incomplete batch stays open.
     pub expiry_secs: i64,
+    /// The windows a schedule's times must fall in.
+    pub schedule: schedule::Bounds,
 }
 
 impl Default for BatchPolicy {
@@ -137,6 +179,7 @@ impl Default for BatchPolicy {
         BatchPolicy {
             max_attempts: 10,
             expiry_secs: 24 * 3600,
+            schedule: schedule::Bounds::default(),
         }
     }
 }
@@ -229,6 +272,16 @@ pub struct Sequence<'a> {
     pub creator: &'a str,
     /// Where it came from (a file name), kept with the batch for history pages.
     pub source: &'a str,
+    /// The schedule fields as sent.
+    pub schedule: ScheduleInput<'a>,
+}
+
+/// `instantExecute`, `executeTs`, `revertTs` as sent (absent when not).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ScheduleInput<'a> {
+    pub instant_execute: Option<&'a Value>,
+    pub execute_ts: Option<&'a Value>,
+    pub revert_ts: Option<&'a Value>,
 }
 
 /// Longest `source` kept with a batch: it is for people reading a history, not an archive.
@@ -258,13 +311,22 @@ pub async fn ingest(
         };
         return Ok(rejection(invalid, duplicates, &why));
     };
-    let init = NewBatch {
+    let (sent, mut schedule_problems) = match schedule::read(
+        seq.schedule.instant_execute,
+        seq.schedule.execute_ts,
+        seq.schedule.revert_ts,
+    ) {
+        Ok(sent) => (sent, Vec::new()),
+        Err(problems) => (schedule::Sent::default(), problems),
+    };
+    let mut init = NewBatch {
         op,
         batch_size: envelope.batch_size.unwrap_or(0),
         transport: seq.input.transport,
         creator: seq.creator.to_string(),
         now_unix,
         source: seq.source.chars().take(MAX_SOURCE_CHARS).collect(),
+        schedule: Schedule::default(),
     };
     let mut tx = store.begin().await?;
     let (mut b, mut seq_row) = tx.lock_batch(seq.scope, batch_id, seq_id, &init).await?;
@@ -318,16 +380,21 @@ pub async fn ingest(
         tx.commit().await?;
         return Ok(r);
     }
-    if b.state == BatchState::Applied {
-        invalid.insert(0, envelope_problem(kind::NOT_ALLOWED, "batch_size"));
-        let mut r = rejection(
-            invalid,
-            duplicates,
-            &format!(
-                "(batch {batch_id} is complete: rows beyond batch_size {})",
-                b.batch_size
-            ),
-        );
+    if b.state != BatchState::Open {
+        // Complete (held, applied, reverted) or cancelled: it takes no more rows.
+        let (field, why) = if b.state == BatchState::Cancelled {
+            ("batch_id", format!("(batch {batch_id} was cancelled)"))
+        } else {
+            (
+                "batch_size",
+                format!(
+                    "(batch {batch_id} is complete: rows beyond batch_size {})",
+                    b.batch_size
+                ),
+            )
+        };
+        invalid.insert(0, envelope_problem(kind::NOT_ALLOWED, field));
+        let mut r = rejection(invalid, duplicates, &why);
         progress(&mut r, b.staged_rows, b.batch_size);
         tx.commit().await?;
         return Ok(r);
@@ -342,6 +409,29 @@ pub async fn ingest(
     if !first && envelope.batch_size.is_some_and(|n| n != b.batch_size) {
         invalid.push(envelope_problem(kind::NOT_ALLOWED, "batch_size"));
         why = format!("(batch {batch_id} has batch_size {})", b.batch_size);
+    }
+    if schedule_problems.is_empty() {
+        schedule_problems = if first {
+            match schedule::resolve(&sent, now_unix, &policy.schedule) {
+                Ok(s) => {
+                    init.schedule = s;
+                    Vec::new()
+                }
+                Err(problems) => problems,
+            }
+        } else {
+            schedule::differences(&sent, &b.proposal.schedule)
+        };
+    }
+    if !schedule_problems.is_empty() {
+        if why.is_empty() {
+            why = match schedule::first_code_msg(&schedule_problems) {
+                Some(m) => format!("({m})"),
+                None if first => String::new(),
+                None => format!("(batch {batch_id} has another schedule)"),
+            };
+        }
+        invalid.extend(schedule_problems);
     }
     let n = seq.input.rows.len() as u64;
     if size > 0 && b.staged_rows + n > size {
@@ -415,37 +505,12 @@ pub async fn ingest(
         .await?;
     let staged = b.staged_rows + n;
     let mut r = if staged == size {
-        match tx.apply(seq.scope, b.pk, op).await? {
-            Applied::Done => {
-                tx.set_state(b.pk, BatchState::Applied, None, now_unix)
-                    .await?;
-                let mut r = answer(
-                    code::OK,
-                    format!(
-                        "{}: batch {batch_id} applied ({size} rows)",
-                        code_msg(code::OK)
-                    ),
-                    vec![],
-                );
-                r.applied = true;
-                r
-            }
-            Applied::KeyClash(detail) => {
-                let msg = format!("a key was taken while the batch was open ({detail})");
-                tx.set_state(
-                    b.pk,
-                    BatchState::Failed,
-                    Some((code::WRITE, &msg)),
-                    now_unix,
-                )
-                .await?;
-                answer(
-                    code::WRITE,
-                    format!("{}: batch {batch_id} failed: {msg}", code_msg(code::WRITE)),
-                    vec![],
-                )
-            }
-        }
+        // Read back under the lock: the first sequence may just have set the batch's terms.
+        let mut done = tx
+            .lock_existing(seq.scope, batch_id)
+            .await?
+            .ok_or_else(|| CoreError::Store(format!("batch {batch_id} vanished under lock")))?;
+        complete(&mut *tx, &mut done, now_unix).await?
     } else {
         answer(
             code::OK,
@@ -459,6 +524,58 @@ pub async fn ingest(
     tx.commit().await?;
     progress(&mut r, staged, size);
     Ok(r)
+}
+
+/// The last sequence of a batch arrived: an instant batch is applied now (executed by its
+/// creator), a scheduled one is held for its executeTs.
+async fn complete(
+    tx: &mut (dyn crate::store::Tx + '_),
+    b: &mut crate::store::BatchRow,
+    now_unix: i64,
+) -> Result<IngestBatchResponse> {
+    let batch_id = b.batch_id.clone();
+    let size = b.batch_size;
+    let execute_at = b.proposal.schedule.execute_unix;
+    if let (false, Some(at)) = (b.proposal.schedule.instant, execute_at) {
+        b.state = BatchState::Held;
+        b.proposal.modifier = b.creator.clone();
+        tx.save_batch(b, now_unix).await?;
+        return Ok(answer(
+            code::OK,
+            format!(
+                "{}: batch {batch_id} complete ({size} rows), scheduled to execute at {}",
+                code_msg(code::OK),
+                crate::timestamp::format_rfc3339(at)
+            ),
+            vec![],
+        ));
+    }
+    let creator = b.creator.clone();
+    Ok(
+        match batch_actions::execute(tx, b, &creator, now_unix).await? {
+            Applied::Done => {
+                let mut r = answer(
+                    code::OK,
+                    format!(
+                        "{}: batch {batch_id} applied ({size} rows)",
+                        code_msg(code::OK)
+                    ),
+                    vec![],
+                );
+                r.applied = true;
+                r
+            }
+            Applied::KeyClash(_) => answer(
+                code::WRITE,
+                format!(
+                    "{}: batch {batch_id} failed: {}",
+                    code_msg(code::WRITE),
+                    b.failure_msg
+                ),
+                vec![],
+            ),
+        },
+    )
 }
 
 /// A stored rejection answer, read back.

@@ -2,7 +2,7 @@
 
 use wharf_proto::v1 as pb;
 
-use crate::batch::{self, Environment};
+use crate::batch::{self, ActionStatus, Environment};
 use crate::error::Result;
 use crate::store::{BatchRow, RejectionRow};
 
@@ -27,6 +27,7 @@ fn env_to_proto(env: Environment) -> pb::Environment {
 
 /// A batch as reported, without rejections; `cursor` is its pk (ListBatches paging).
 pub fn response(b: BatchRow) -> pb::GetBatchResponse {
+    let p = b.proposal;
     // The table keeps the interface as "data_category/biz_key"; a category never holds '/'
     // (interface ids are built that way), so the first '/' splits it back.
     let (category, biz_key) = b.iface.split_once('/').unwrap_or((b.iface.as_str(), ""));
@@ -50,8 +51,29 @@ pub fn response(b: BatchRow) -> pb::GetBatchResponse {
         creator: b.creator,
         source: b.source,
         rejections: vec![],
-        ..Default::default()
+        batch_source: p.batch_source,
+        instant_execute: p.schedule.instant,
+        execute_ts: time(p.schedule.execute_unix),
+        execute_status: status(p.execute_status),
+        executor: p.executor,
+        execute_detail: p.execute_detail,
+        revert_ts: time(p.schedule.revert_unix),
+        revert_status: status(p.revert_status),
+        reverter: p.reverter,
+        revert_detail: p.revert_detail,
+        modifier: p.modifier,
+        modified_unix: p.modified_unix,
     }
+}
+
+/// Seed 003's times: RFC 3339 in UTC, "" when none.
+fn time(unix: Option<i64>) -> String {
+    unix.map(crate::timestamp::format_rfc3339)
+        .unwrap_or_default()
+}
+
+fn status(s: Option<ActionStatus>) -> String {
+    s.map(|s| s.as_str().to_string()).unwrap_or_default()
 }
 
 /// The order rejections are reported in: by seq_id, numbers in numeric order ("2" before

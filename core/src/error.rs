@@ -23,6 +23,10 @@ pub enum CoreError {
     /// Bad input to an administrative call (CLI, gRPC), said in plain words.
     #[error("invalid: {0}")]
     Invalid(String),
+    /// The action is not possible in the current state of what it acts on (cancel a batch
+    /// already executed, revert one twice), said in plain words.
+    #[error("not possible: {0}")]
+    Precondition(String),
     /// Credentials did not check out. Deliberately says nothing about which part was wrong.
     #[error("bad credentials")]
     Unauthenticated,

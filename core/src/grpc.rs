@@ -25,6 +25,7 @@ impl From<CoreError> for Status {
             CoreError::Unauthenticated => Status::unauthenticated("bad credentials"),
             CoreError::Invalid(m) => Status::invalid_argument(m),
             CoreError::Conflict(m) => Status::already_exists(m),
+            CoreError::Precondition(m) => Status::failed_precondition(m),
             CoreError::TooManyAttempts { .. } => Status::resource_exhausted(e.to_string()),
             CoreError::Store(m) => {
                 tracing::error!(error = %m, "store failure");
@@ -245,10 +246,28 @@ impl pb::core_server::Core for CoreService {
 
     async fn act_on_batch(
         &self,
-        _request: Request<pb::BatchActionRequest>,
+        request: Request<pb::BatchActionRequest>,
     ) -> Result<Response<pb::GetBatchResponse>, Status> {
-        // Scheduled batches are not built yet (SPEC §7.2).
-        Err(Status::unimplemented("batch actions are not available yet"))
+        let req = request.into_inner();
+        let span = info_span!(
+            "act_on_batch",
+            partner = %req.partner,
+            batch_id = %req.batch_id,
+            action = %req.action,
+            actor = %req.actor,
+        );
+        async move {
+            let b = self.core.act_on_batch(&req).await?;
+            tracing::info!(
+                state = %b.state,
+                execute = %b.execute_status,
+                revert = %b.revert_status,
+                "batch action done"
+            );
+            Ok(Response::new(b))
+        }
+        .instrument(span)
+        .await
     }
 }
 

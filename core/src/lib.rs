@@ -8,7 +8,11 @@
 //! - [`interfaces`]: definition files → typed field rules.
 //! - [`validate`]: envelope and row rules (pure).
 //! - [`batch`]: the decisions for one sequence and the atomic apply of a batch, and abandon.
+//! - [`batch_actions`]: execute / revert / cancel of a complete batch (scheduler and by hand).
 //! - [`batch_view`]: how a stored batch is reported (GetBatch, ListBatches).
+//! - [`schedule`]: a batch's schedule and its windows (pure).
+//! - [`timestamp`]: ISO-8601 in, RFC 3339 out.
+//! - [`clock`]: the one clock of core, injectable in tests.
 //! - [`store`]: the `Store` trait, `store::pg` and `store::sqlite`, and their shared SQL.
 //! - [`auth`]: argon2 hashes and tokens.
 //! - [`limiter`]: login rate limiting per user name.
@@ -18,13 +22,17 @@
 
 pub mod auth;
 pub mod batch;
+pub mod batch_actions;
 pub mod batch_view;
+pub mod clock;
 pub mod error;
 pub mod grpc;
 pub mod interfaces;
 pub mod limiter;
+pub mod schedule;
 pub mod service;
 pub mod store;
+pub mod timestamp;
 pub mod validate;
 
 use std::path::Path;
@@ -61,6 +69,29 @@ pub async fn run_housekeeping(
                 Ok(0) => {}
                 Ok(n) => tracing::info!(batches = n, "expired abandoned batches"),
                 Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
+            },
+        }
+    }
+}
+
+/// Run scheduled executes and reverts as they fall due (SPEC §7.2) every `every`, until
+/// `shutdown`. The first tick is at once, so work that fell due while no core ran is done at
+/// start-up. Each action is its own short transaction; nothing is held between ticks.
+pub async fn run_scheduler(
+    core: Core,
+    every: Duration,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = tick.tick() => match core.run_due().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(actions = n, "scheduled batch actions ran"),
+                Err(e) => tracing::warn!(error = %e, "scheduler tick failed"),
             },
         }
     }

@@ -1,26 +1,21 @@
 //! [`Core`]: the one entry point to wharf's rules, used by the gRPC server and the CLI alike.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use wharf_proto::v1 as pb;
 
 use crate::auth;
 use crate::batch::{self, BatchPolicy, Environment, Operation, Transport};
+use crate::batch_actions::{self, Action};
 use crate::batch_view;
+use crate::clock::{self, Clock};
 use crate::error::{CoreError, Result};
 use crate::interfaces::{Interface, Registry};
 use crate::limiter::{self, LoginLimiter};
 use crate::store::{FileRow, PartnerRow, Scope, Store, TokenRow, UserRow};
 use crate::validate::SequenceInput;
 
-/// Seconds since the Unix epoch, the one clock of core.
-pub fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
+pub use crate::clock::now_unix;
 
 fn file_info(f: &FileRow) -> pb::FileInfo {
     pb::FileInfo {
@@ -74,6 +69,8 @@ pub struct Core {
     settings: Settings,
     /// Shared by every clone: the counts are per process, not per caller.
     logins: Arc<LoginLimiter>,
+    /// Every "now" of core comes from here (the system clock unless a test set another).
+    clock: Clock,
 }
 
 fn check_name(what: &str, name: &str) -> Result<()> {
@@ -103,7 +100,19 @@ impl Core {
             registry,
             settings,
             logins: Arc::new(logins),
+            clock: clock::system(),
         }
+    }
+
+    /// The same core reading time from `clock` (tests move time instead of waiting).
+    pub fn with_clock(mut self, clock: Clock) -> Core {
+        self.clock = clock;
+        self
+    }
+
+    /// Now, by core's clock.
+    pub fn now(&self) -> i64 {
+        (self.clock)()
     }
 
     pub fn registry(&self) -> &Registry {
@@ -139,7 +148,7 @@ impl Core {
             secret_hash: auth::hash_secret(secret)?,
             interfaces,
         };
-        self.store.insert_partner(&row, now_unix()).await
+        self.store.insert_partner(&row, self.now()).await
     }
 
     /// Create a user of `partner`.
@@ -158,7 +167,7 @@ impl Core {
             partner: partner.to_string(),
             password_hash: auth::hash_secret(password)?,
         };
-        self.store.insert_user(&row, now_unix()).await
+        self.store.insert_user(&row, self.now()).await
     }
 
     fn interfaces_of(&self, p: &PartnerRow) -> Vec<String> {
@@ -185,7 +194,7 @@ impl Core {
     /// (then `TooManyAttempts`, without a check: see `limiter`).
     pub async fn authenticate(&self, username: &str, password: &str) -> Result<Principal> {
         self.logins
-            .begin(username, now_unix())
+            .begin(username, self.now())
             .map_err(|retry_after_secs| CoreError::TooManyAttempts { retry_after_secs })?;
         let res = self.check_password(username, password).await;
         match &res {
@@ -259,7 +268,9 @@ impl Core {
         let row = TokenRow {
             partner,
             username: user,
-            expires_unix: now_unix().saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX)),
+            expires_unix: self
+                .now()
+                .saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX)),
         };
         self.store.insert_token(&hash, &row).await?;
         Ok(pb::IssueTokenResponse {
@@ -290,7 +301,7 @@ impl Core {
     /// Resolve a bearer token; unknown and expired tokens are the same failure.
     pub async fn verify_token(&self, token: &str) -> Result<Principal> {
         match self.store.token(&auth::token_hash(token)).await? {
-            Some(t) if t.expires_unix > now_unix() => self.principal(&t.partner, t.username).await,
+            Some(t) if t.expires_unix > self.now() => self.principal(&t.partner, t.username).await,
             _ => Err(CoreError::Unauthenticated),
         }
     }
@@ -345,7 +356,7 @@ impl Core {
                 name: req.source.clone(),
                 code: answer.code.clone(),
                 answer: wharf_proto::json::answer_json(&answer).to_string(),
-                created_unix: now_unix(),
+                created_unix: self.now(),
             };
             self.store.delete_file(&scope, &req.source).await?;
             self.store.insert_file(&scope, &again).await?;
@@ -360,7 +371,7 @@ impl Core {
             name: req.source.clone(),
             code: answer.code.clone(),
             answer: wharf_proto::json::answer_json(&answer).to_string(),
-            created_unix: now_unix(),
+            created_unix: self.now(),
         };
         if !self.store.insert_file(&scope, &file).await? {
             // Delivered twice at the same moment: the first answer recorded stands.
@@ -463,6 +474,11 @@ impl Core {
             iface,
             creator,
             source: &req.source,
+            schedule: batch::ScheduleInput {
+                instant_execute: req.instant_execute.as_ref(),
+                execute_ts: req.execute_ts.as_ref(),
+                revert_ts: req.revert_ts.as_ref(),
+            },
             input: SequenceInput {
                 partner: &req.partner,
                 operation,
@@ -479,7 +495,7 @@ impl Core {
                 mistyped_envelope_fields: &req.mistyped_envelope_fields,
             },
         };
-        batch::ingest(self.store.as_ref(), self.settings.batch, seq, now_unix()).await
+        batch::ingest(self.store.as_ref(), self.settings.batch, seq, self.now()).await
     }
 
     /// A batch's state, if it exists in the partner's scope; with `with_rejections`, the last
@@ -534,13 +550,82 @@ impl Core {
             self.settings.batch,
             &scope,
             &req.batch_id,
-            now_unix(),
+            self.now(),
         )
         .await?;
         if !found {
             return Err(CoreError::NotFound(format!("batch {}", req.batch_id)));
         }
         self.report_batch(&scope, &req.batch_id, true).await
+    }
+
+    /// A user acts on a batch by hand: `execute` a held batch now, `revert` an applied one,
+    /// `cancel` one that has not run (see `batch_actions`). Answered like GetBatch. NotFound
+    /// for an unknown batch; Precondition (with the reason) when its state does not allow it.
+    pub async fn act_on_batch(&self, req: &pb::BatchActionRequest) -> Result<pb::GetBatchResponse> {
+        let action = Action::parse(&req.action).ok_or_else(|| {
+            CoreError::Invalid(format!(
+                "action {:?}: use execute, revert or cancel",
+                req.action
+            ))
+        })?;
+        let actor = req.actor.trim();
+        if actor.is_empty() || actor.chars().count() > 128 || actor.chars().any(char::is_control) {
+            return Err(CoreError::Invalid(
+                "actor: the user acting, 1-128 printable characters".into(),
+            ));
+        }
+        let scope = self
+            .scope_of(
+                &req.partner,
+                req.environment,
+                &req.data_category,
+                &req.biz_key,
+            )
+            .await?;
+        batch_actions::act(
+            self.store.as_ref(),
+            &scope,
+            &req.batch_id,
+            action,
+            actor,
+            self.now(),
+        )
+        .await?;
+        self.report_batch(&scope, &req.batch_id, false).await
+    }
+
+    /// Run the scheduled executes and reverts that are due now (the scheduler's tick);
+    /// returns how many ran.
+    pub async fn run_due(&self) -> Result<usize> {
+        batch_actions::run_due(self.store.as_ref(), self.now()).await
+    }
+
+    /// The partner's interfaces (`data_category/biz_key`) holding a batch with this id in
+    /// `env` (batch ids are unique per interface only): the CLI finds a batch by id alone.
+    pub async fn interfaces_with_batch(
+        &self,
+        partner: &str,
+        env: Environment,
+        batch_id: &str,
+    ) -> Result<Vec<String>> {
+        let p = self
+            .store
+            .partner(partner)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("partner {partner}")))?;
+        let mut found = Vec::new();
+        for iface in self.interfaces_of(&p) {
+            let scope = Scope {
+                partner: partner.to_string(),
+                env,
+                iface: iface.clone(),
+            };
+            if self.store.batch(&scope, batch_id).await?.is_some() {
+                found.push(iface);
+            }
+        }
+        Ok(found)
     }
 
     /// The batches one user of the partner created, over every interface and environment,
@@ -625,7 +710,7 @@ impl Core {
 
     /// Expire abandoned batches and purge dead tokens; returns the batches expired.
     pub async fn housekeeping(&self) -> Result<u64> {
-        let now = now_unix();
+        let now = self.now();
         self.store.purge_tokens(now).await?;
         self.store
             .expire_batches(now - self.settings.batch.expiry_secs, now)

@@ -16,6 +16,7 @@ fn policy() -> BatchPolicy {
     BatchPolicy {
         max_attempts: 2,
         expiry_secs: 3600,
+        ..BatchPolicy::default()
     }
 }
 
@@ -431,6 +432,7 @@ async fn abandoned_batches_expire(store: Arc<dyn Store>) {
                 iface: &iface,
                 creator: "test",
                 source: "",
+                schedule: Default::default(),
                 input: SequenceInput {
                     partner: &p,
                     operation: Operation::Insert,

@@ -6,8 +6,9 @@
 
 use async_trait::async_trait;
 
-use crate::batch::{BatchState, Environment, Operation, Transport};
+use crate::batch::{ActionStatus, BatchState, Environment, Operation, Transport};
 use crate::error::Result;
+use crate::schedule::Schedule;
 
 pub mod pg;
 pub mod sql;
@@ -67,6 +68,26 @@ pub struct NewBatch {
     pub now_unix: i64,
     /// Where the first sequence came from (a file name), for history pages.
     pub source: String,
+    /// When it runs and is reverted (the first sequence's schedule).
+    pub schedule: Schedule,
+}
+
+/// Seed 003's batch proposal: the schedule and what became of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proposal {
+    /// `api`, `ftp` or `excel` (see `Transport::batch_source`).
+    pub batch_source: String,
+    /// `execute_unix` is the planned time of a scheduled batch, then the time it ran.
+    pub schedule: Schedule,
+    /// `None`: nothing planned (stored as "").
+    pub execute_status: Option<ActionStatus>,
+    pub executor: String,
+    pub execute_detail: String,
+    pub revert_status: Option<ActionStatus>,
+    pub reverter: String,
+    pub revert_detail: String,
+    pub modifier: String,
+    pub modified_unix: i64,
 }
 
 /// A batch row, read under lock inside a transaction.
@@ -89,6 +110,32 @@ pub struct BatchRow {
     /// `data_category/biz_key`.
     pub iface: String,
     pub source: String,
+    pub partner: String,
+    pub proposal: Proposal,
+}
+
+impl BatchRow {
+    pub fn scope(&self) -> Scope {
+        Scope {
+            partner: self.partner.clone(),
+            env: self.env,
+            iface: self.iface.clone(),
+        }
+    }
+}
+
+/// How a revert ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reverted {
+    /// Every row the batch wrote or removed that no later batch touched is back as it was.
+    /// `conflicts`: business keys (`rkey`, at most the limit asked) of rows a later batch
+    /// changed, left as they are; `conflict_count`: how many there were in all.
+    Done {
+        conflicts: Vec<String>,
+        conflict_count: u64,
+    },
+    /// A restored row's unique key clashed; nothing of the revert landed.
+    KeyClash(String),
 }
 
 /// The last answer a rejected sequence got, as stored (a prost-encoded
@@ -174,6 +221,23 @@ pub trait Tx: Send {
         rows: &[StageRow<'_>],
         now_unix: i64,
     ) -> Result<()>;
+    /// Write the batch's state, failure and proposal fields as they are in `b`; `updated_unix`
+    /// becomes `now_unix`.
+    async fn save_batch(&mut self, b: &BatchRow, now_unix: i64) -> Result<()>;
+    /// One batch whose scheduled work is due at `now_unix` (held with execute_status idle and
+    /// executeTs reached, or applied with revert_status idle and revertTs reached), locked
+    /// for this transaction. PostgreSQL skips batches another transaction holds, so two
+    /// replicas never claim the same one.
+    async fn claim_due(&mut self, now_unix: i64) -> Result<Option<BatchRow>>;
+    /// Take an applied batch's rows back out of the scope's records (see `sql::revert_sql`),
+    /// listing at most `max_listed` conflicting keys.
+    async fn revert(
+        &mut self,
+        scope: &Scope,
+        pk: i64,
+        op: Operation,
+        max_listed: u32,
+    ) -> Result<Reverted>;
     async fn set_state(
         &mut self,
         pk: i64,
@@ -231,6 +295,56 @@ pub trait Store: Send + Sync {
     /// The scope's delivered files, by name.
     async fn files(&self, scope: &Scope) -> Result<Vec<FileRow>>;
     async fn delete_file(&self, scope: &Scope, name: &str) -> Result<bool>;
+}
+
+/// The proposal columns as both backends read them (see `sql::BATCH_COLUMNS`).
+pub(crate) struct ProposalColumns {
+    pub batch_source: String,
+    pub instant_execute: i64,
+    pub execute_unix: Option<i64>,
+    pub execute_status: String,
+    pub executor: String,
+    pub execute_detail: String,
+    pub revert_unix: Option<i64>,
+    pub revert_status: String,
+    pub reverter: String,
+    pub revert_detail: String,
+    pub modifier: String,
+    pub modified_unix: i64,
+}
+
+impl ProposalColumns {
+    pub(crate) fn parse(self) -> Result<Proposal> {
+        let status = |v: &str| -> Result<Option<ActionStatus>> {
+            match v {
+                "" => Ok(None),
+                v => ActionStatus::parse(v)
+                    .map(Some)
+                    .ok_or_else(|| crate::error::CoreError::Store(format!("stored status {v:?}"))),
+            }
+        };
+        Ok(Proposal {
+            execute_status: status(&self.execute_status)?,
+            revert_status: status(&self.revert_status)?,
+            batch_source: self.batch_source,
+            schedule: Schedule {
+                instant: self.instant_execute != 0,
+                execute_unix: self.execute_unix,
+                revert_unix: self.revert_unix,
+            },
+            executor: self.executor,
+            execute_detail: self.execute_detail,
+            reverter: self.reverter,
+            revert_detail: self.revert_detail,
+            modifier: self.modifier,
+            modified_unix: self.modified_unix,
+        })
+    }
+}
+
+/// A proposal's statuses as stored ("" for none).
+pub(crate) fn status_text(s: Option<ActionStatus>) -> &'static str {
+    s.map(|s| s.as_str()).unwrap_or("")
 }
 
 /// Parse the textual forms stored in both backends.

@@ -116,6 +116,22 @@ fn batch_from_row(r: &tokio_postgres::Row) -> Result<BatchRow> {
         env,
         iface: r.get(14),
         source: r.get(15),
+        partner: r.get(16),
+        proposal: ProposalColumns {
+            batch_source: r.get(17),
+            instant_execute: r.get(18),
+            execute_unix: r.get(19),
+            execute_status: r.get(20),
+            executor: r.get(21),
+            execute_detail: r.get(22),
+            revert_unix: r.get(23),
+            revert_status: r.get(24),
+            reverter: r.get(25),
+            revert_detail: r.get(26),
+            modifier: r.get(27),
+            modified_unix: r.get(28),
+        }
+        .parse()?,
     })
 }
 
@@ -206,6 +222,11 @@ impl Tx for PgTx {
         }
         let batch_size = init.batch_size as i64;
         let stmt = c.prepare_cached(sql::REINIT_BATCH).await?;
+        let revert_status = if init.schedule.revert_unix.is_some() {
+            "idle"
+        } else {
+            ""
+        };
         c.execute(
             &stmt,
             &[
@@ -216,6 +237,11 @@ impl Tx for PgTx {
                 &init.creator,
                 &init.now_unix,
                 &init.source,
+                &init.transport.batch_source(),
+                &i64::from(init.schedule.instant),
+                &init.schedule.execute_unix,
+                &init.schedule.revert_unix,
+                &revert_status,
             ],
         )
         .await?;
@@ -394,6 +420,101 @@ impl Tx for PgTx {
         c.execute(&stmt, &[&pk, &state.as_str(), &code, &msg, &now_unix])
             .await?;
         Ok(())
+    }
+
+    async fn save_batch(&mut self, b: &BatchRow, now_unix: i64) -> Result<()> {
+        let c = self.c()?;
+        let p = &b.proposal;
+        let stmt = c.prepare_cached(sql::SAVE_BATCH).await?;
+        c.execute(
+            &stmt,
+            &[
+                &b.pk,
+                &b.state.as_str(),
+                &b.failure_code,
+                &b.failure_msg,
+                &now_unix,
+                &p.schedule.execute_unix,
+                &status_text(p.execute_status),
+                &p.executor,
+                &p.execute_detail,
+                &p.schedule.revert_unix,
+                &status_text(p.revert_status),
+                &p.reverter,
+                &p.revert_detail,
+                &p.modifier,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn claim_due(&mut self, now_unix: i64) -> Result<Option<BatchRow>> {
+        let c = self.c()?;
+        // SKIP LOCKED: a batch another replica (or a user's action) holds is its business;
+        // this one takes the next due batch instead of waiting.
+        let stmt = c
+            .prepare_cached(&format!("{} FOR UPDATE SKIP LOCKED", sql::select_due()))
+            .await?;
+        let row = c.query_opt(&stmt, &[&now_unix]).await?;
+        row.as_ref().map(batch_from_row).transpose()
+    }
+
+    async fn revert(
+        &mut self,
+        scope: &Scope,
+        pk: i64,
+        op: Operation,
+        max_listed: u32,
+    ) -> Result<Reverted> {
+        let c = self.c()?;
+        let env = scope.env.as_str();
+        // A revert touches any key the batch wrote or removed: nothing else may apply to the
+        // scope meanwhile (the same exclusive lock as an `all` apply).
+        c.execute(
+            "SELECT pg_advisory_xact_lock(hashtext($1 || '/' || $2 || '/' || $3))",
+            &[&scope.partner, &env, &scope.iface],
+        )
+        .await?;
+        let q = sql::revert_sql(op);
+        let limit = i64::from(max_listed);
+        let listed: [&(dyn ToSql + Sync); 5] = [&scope.partner, &env, &scope.iface, &pk, &limit];
+        let counted: [&(dyn ToSql + Sync); 4] = [&scope.partner, &env, &scope.iface, &pk];
+        let (lost, retaken, lost_n, retaken_n) = tokio::try_join!(
+            c.query(&q.lost, &listed),
+            c.query(&q.retaken, &listed),
+            c.query_one(&q.lost_count, &counted),
+            c.query_one(&q.retaken_count, &counted),
+        )?;
+        let mut conflicts: Vec<String> = lost
+            .iter()
+            .chain(retaken.iter())
+            .map(|r| r.get::<_, String>(0))
+            .collect();
+        conflicts.sort();
+        conflicts.truncate(max_listed as usize);
+        let conflict_count = (lost_n.get::<_, i64>(0) + retaken_n.get::<_, i64>(0)) as u64;
+        c.batch_execute("SAVEPOINT revert").await?;
+        for text in &q.statements {
+            match c.execute(text.as_str(), &counted).await {
+                Ok(_) => {}
+                Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                    c.batch_execute("ROLLBACK TO SAVEPOINT revert; RELEASE SAVEPOINT revert")
+                        .await?;
+                    let detail = e
+                        .as_db_error()
+                        .map(|d| d.message().to_string())
+                        .unwrap_or_else(|| "unique constraint violation".into());
+                    return Ok(Reverted::KeyClash(detail));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        c.batch_execute("RELEASE SAVEPOINT revert").await?;
+        Ok(Reverted::Done {
+            conflicts,
+            conflict_count,
+        })
     }
 
     async fn apply(&mut self, scope: &Scope, pk: i64, op: Operation) -> Result<Applied> {

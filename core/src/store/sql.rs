@@ -69,6 +69,95 @@ pub fn apply_statements(op: Operation) -> Vec<String> {
     }
 }
 
+/// The statements of a revert of batch `$4` (see [`revert_sql`]).
+pub struct RevertSql {
+    /// Keys this batch wrote whose record no longer carries it (a later batch changed or
+    /// removed it): left as they are. `$5` = at most this many, in key order.
+    pub lost: String,
+    pub lost_count: String,
+    /// Keys this batch replaced or removed that cannot come back (the key, or the uid at
+    /// another key, is now taken by a later batch's record): left as they are. `$5` as above.
+    pub retaken: String,
+    pub retaken_count: String,
+    /// Run in order, inside one transaction (a unique clash rolls them all back).
+    pub statements: Vec<String>,
+}
+
+/// How a batch's rows go back to what they were, from `batch_changes` (the before-image of
+/// every record it replaced or removed, with the batch that had written it) and its staged
+/// rows (its after-image, the keys it wrote; none for a delete):
+///
+/// 1. records still carrying this batch that replaced nothing are removed (rows it inserted);
+/// 2. records still carrying this batch that replaced something get that before-image back;
+/// 3. before-images whose key is free again come back (rows it deleted; an `all` batch's
+///    previous set) —
+///
+/// every restored record with the batch that had written it, so an earlier batch can be
+/// reverted later in turn. A before-image is not restored when a later batch changed its row
+/// since (the key it wrote lost this batch, or the key or uid is now another batch's): those
+/// are the conflicts, listed by `lost` and `retaken`.
+pub fn revert_sql(op: Operation) -> RevertSql {
+    // A delete writes no rows: its staged rows are the keys it removed.
+    let writes = if op == Operation::Delete {
+        " AND 1 = 0"
+    } else {
+        ""
+    };
+    let wrote = |key: &str| {
+        format!(
+            "EXISTS (SELECT 1 FROM staged_rows w WHERE w.batch_pk = $4 AND w.rkey = {key}{writes})"
+        )
+    };
+    let still_ours = |key: &str| {
+        format!(
+            "EXISTS (SELECT 1 FROM records r WHERE {SCOPE} AND r.rkey = {key} AND r.batch_pk = $4)"
+        )
+    };
+    let lost_change = format!("({} AND NOT {})", wrote("c.rkey"), still_ours("c.rkey"));
+    let retaken_change = format!(
+        "((NOT {wrote_c} AND EXISTS (SELECT 1 FROM records r WHERE {SCOPE} AND r.rkey = c.rkey)) \
+         OR (c.uid IS NOT NULL AND EXISTS (SELECT 1 FROM records r WHERE {SCOPE} \
+             AND r.uid = c.uid AND r.rkey <> c.rkey AND r.batch_pk <> $4)))",
+        wrote_c = wrote("c.rkey"),
+    );
+    let restorable = format!("c.batch_pk = $4 AND NOT {lost_change} AND NOT {retaken_change}");
+    let lost_where = format!(
+        "s.batch_pk = $4 AND s.rkey IS NOT NULL{writes} AND NOT {}",
+        still_ours("s.rkey")
+    );
+    let retaken_where = format!("c.batch_pk = $4 AND NOT {lost_change} AND {retaken_change}");
+    let restore = |which: &str| {
+        format!(
+            "INSERT INTO records (partner, env, iface, rkey, uid, data, batch_pk) \
+             SELECT CAST($1 AS TEXT), CAST($2 AS TEXT), CAST($3 AS TEXT), c.rkey, c.uid, c.data, \
+             c.prev_batch_pk FROM batch_changes c WHERE {restorable} AND {which} ORDER BY c.rkey \
+             ON CONFLICT (partner, env, iface, rkey) DO UPDATE SET uid = excluded.uid, \
+             data = excluded.data, batch_pk = excluded.batch_pk WHERE records.batch_pk = $4"
+        )
+    };
+    RevertSql {
+        lost: format!(
+            "SELECT s.rkey FROM staged_rows s WHERE {lost_where} ORDER BY s.rkey LIMIT $5"
+        ),
+        lost_count: format!("SELECT COUNT(*) FROM staged_rows s WHERE {lost_where}"),
+        retaken: format!(
+            "SELECT c.rkey FROM batch_changes c WHERE {retaken_where} ORDER BY c.rkey LIMIT $5"
+        ),
+        retaken_count: format!("SELECT COUNT(*) FROM batch_changes c WHERE {retaken_where}"),
+        statements: vec![
+            format!(
+                "DELETE FROM records AS r WHERE {SCOPE} AND r.batch_pk = $4 AND NOT EXISTS \
+                 (SELECT 1 FROM batch_changes c WHERE c.batch_pk = $4 AND c.rkey = r.rkey)"
+            ),
+            // Replaced rows first: they may hand back a uid a freed key's row needs next.
+            restore(&still_ours("c.rkey")),
+            restore(&format!(
+                "NOT EXISTS (SELECT 1 FROM records r WHERE {SCOPE} AND r.rkey = c.rkey)"
+            )),
+        ],
+    }
+}
+
 /// Records of a scope, for export.
 pub const SELECT_RECORDS: &str =
     "SELECT data FROM records WHERE partner = $1 AND env = $2 AND iface = $3 ORDER BY rkey";
@@ -123,18 +212,45 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
      ALTER TABLE sequences ADD COLUMN answer {BLOB};
      CREATE INDEX batches_creator ON batches (partner, creator, pk);",
     ),
+    // Scheduled batches (SPEC §7.2, seed 003): the schedule (times in unix seconds, NULL when
+    // none), what became of its execute and revert, who last changed it, and where it came
+    // from. Batches applied before this version were instant: they read as executed by their
+    // creator when they were last updated. Two indexes find due work without a scan.
+    (
+        4,
+        "ALTER TABLE batches ADD COLUMN batch_source TEXT NOT NULL DEFAULT '';
+     ALTER TABLE batches ADD COLUMN instant_execute BIGINT NOT NULL DEFAULT 1;
+     ALTER TABLE batches ADD COLUMN execute_unix BIGINT;
+     ALTER TABLE batches ADD COLUMN execute_status TEXT NOT NULL DEFAULT '';
+     ALTER TABLE batches ADD COLUMN executor TEXT NOT NULL DEFAULT '';
+     ALTER TABLE batches ADD COLUMN execute_detail TEXT NOT NULL DEFAULT '';
+     ALTER TABLE batches ADD COLUMN revert_unix BIGINT;
+     ALTER TABLE batches ADD COLUMN revert_status TEXT NOT NULL DEFAULT '';
+     ALTER TABLE batches ADD COLUMN reverter TEXT NOT NULL DEFAULT '';
+     ALTER TABLE batches ADD COLUMN revert_detail TEXT NOT NULL DEFAULT '';
+     ALTER TABLE batches ADD COLUMN modifier TEXT NOT NULL DEFAULT '';
+     ALTER TABLE batches ADD COLUMN modified_unix BIGINT NOT NULL DEFAULT 0;
+     UPDATE batches SET modifier = creator, modified_unix = updated_unix, \
+       batch_source = CASE transport WHEN 'ftp' THEN 'ftp' WHEN 'upload' THEN 'excel' ELSE 'api' END;
+     UPDATE batches SET execute_status = 'finished', executor = creator, execute_unix = updated_unix \
+       WHERE state = 'applied';
+     CREATE INDEX batches_due_execute ON batches (state, execute_unix);
+     CREATE INDEX batches_due_revert ON batches (revert_status, revert_unix);",
+    ),
 ];
 
 /// Every column of a batch row, in the order both stores read them.
 const BATCH_COLUMNS: &str = "pk, batch_id, state, op, batch_size, staged_rows, sequences, \
-    failure_code, failure_msg, transport, creator, created_unix, updated_unix, env, iface, source";
+    failure_code, failure_msg, transport, creator, created_unix, updated_unix, env, iface, source, \
+    partner, batch_source, instant_execute, execute_unix, execute_status, executor, execute_detail, \
+    revert_unix, revert_status, reverter, revert_detail, modifier, modified_unix";
 
 /// Create a batch unless it exists. `$1..$4` scope and batch_id, `$5` op, `$6` batch_size,
 /// `$7` transport, `$8` creator, `$9` now, `$10` source.
 pub const INSERT_BATCH: &str =
     "INSERT INTO batches (partner, env, iface, batch_id, op, batch_size, \
-    state, transport, creator, created_unix, updated_unix, source) \
-    VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8, $9, $9, $10) \
+    state, transport, creator, created_unix, updated_unix, source, modifier, modified_unix) \
+    VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8, $9, $9, $10, $8, $9) \
     ON CONFLICT (partner, env, iface, batch_id) DO NOTHING";
 
 /// One batch by scope and batch_id (`$1..$4`).
@@ -155,10 +271,35 @@ pub fn select_user_batches() -> String {
 }
 
 /// Give a batch new first-sequence terms: `$1` pk, `$2` op, `$3` batch_size, `$4` transport,
-/// `$5` creator, `$6` now, `$7` source.
+/// `$5` creator, `$6` now, `$7` source, `$8` batch_source, `$9` instant_execute (0/1),
+/// `$10` execute_unix, `$11` revert_unix, `$12` revert_status. Nothing has run yet: execute
+/// is idle, and so is revert when one is planned.
 pub const REINIT_BATCH: &str = "UPDATE batches SET op = $2, batch_size = $3, transport = $4, \
     creator = $5, state = 'open', staged_rows = 0, sequences = 0, failure_code = '', \
-    failure_msg = '', created_unix = $6, updated_unix = $6, source = $7 WHERE pk = $1";
+    failure_msg = '', created_unix = $6, updated_unix = $6, source = $7, batch_source = $8, \
+    instant_execute = $9, execute_unix = $10, revert_unix = $11, execute_status = 'idle', \
+    executor = '', execute_detail = '', revert_status = $12, reverter = '', revert_detail = '', \
+    modifier = $5, modified_unix = $6 WHERE pk = $1";
+
+/// Write a batch's state and proposal: `$1` pk, `$2` state, `$3` failure code, `$4` failure
+/// message, `$5` now, `$6` execute_unix, `$7` execute_status, `$8` executor, `$9`
+/// execute_detail, `$10` revert_unix, `$11` revert_status, `$12` reverter, `$13`
+/// revert_detail, `$14` modifier.
+pub const SAVE_BATCH: &str = "UPDATE batches SET state = $2, failure_code = $3, failure_msg = $4, \
+    updated_unix = $5, execute_unix = $6, execute_status = $7, executor = $8, execute_detail = $9, \
+    revert_unix = $10, revert_status = $11, reverter = $12, revert_detail = $13, modifier = $14, \
+    modified_unix = $5 WHERE pk = $1";
+
+/// One batch with due scheduled work at `$1` (now), oldest first. PostgreSQL appends
+/// `FOR UPDATE SKIP LOCKED`; SQLite's one writer already holds the database.
+pub fn select_due() -> String {
+    format!(
+        "SELECT {BATCH_COLUMNS} FROM batches \
+         WHERE (state = 'held' AND execute_status = 'idle' AND execute_unix <= $1) \
+            OR (state = 'applied' AND revert_status = 'idle' AND revert_unix <= $1) \
+         ORDER BY pk LIMIT 1"
+    )
+}
 
 /// `$1` pk, `$2` state, `$3` failure code, `$4` failure message, `$5` now.
 pub const SET_STATE: &str = "UPDATE batches SET state = $2, failure_code = $3, failure_msg = $4, \
@@ -243,5 +384,15 @@ mod tests {
             }
         }
         assert_eq!(for_sqlite("a = $1 AND b = $4"), "a = ?1 AND b = ?4");
+        for op in [Operation::Insert, Operation::Delete] {
+            let r = revert_sql(op);
+            for s in r.statements.iter().chain([&r.lost_count, &r.retaken_count]) {
+                assert!(
+                    s.contains("$1") && s.contains("$4") && !s.contains("$5"),
+                    "{s}"
+                );
+            }
+            assert!(r.lost.contains("$5") && r.retaken.contains("$5"));
+        }
     }
 }

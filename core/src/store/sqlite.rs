@@ -93,7 +93,9 @@ fn migrate_to(conn: &mut Connection, last: i64) -> Result<()> {
     Ok(())
 }
 
-fn batch_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(BatchRow, [String; 4])> {
+type RawBatch = (BatchRow, [String; 4], ProposalColumns);
+
+fn batch_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawBatch> {
     let text = |i| r.get::<_, String>(i);
     Ok((
         BatchRow {
@@ -113,8 +115,35 @@ fn batch_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(BatchRow, [String; 4])>
             env: Environment::Prod,
             iface: text(14)?,
             source: text(15)?,
+            partner: text(16)?,
+            proposal: Proposal {
+                batch_source: String::new(),
+                schedule: Default::default(),
+                execute_status: None,
+                executor: String::new(),
+                execute_detail: String::new(),
+                revert_status: None,
+                reverter: String::new(),
+                revert_detail: String::new(),
+                modifier: String::new(),
+                modified_unix: 0,
+            },
         },
         [text(2)?, text(3)?, text(9)?, text(13)?],
+        ProposalColumns {
+            batch_source: text(17)?,
+            instant_execute: r.get(18)?,
+            execute_unix: r.get(19)?,
+            execute_status: text(20)?,
+            executor: text(21)?,
+            execute_detail: text(22)?,
+            revert_unix: r.get(23)?,
+            revert_status: text(24)?,
+            reverter: text(25)?,
+            revert_detail: text(26)?,
+            modifier: text(27)?,
+            modified_unix: r.get(28)?,
+        },
     ))
 }
 
@@ -125,10 +154,9 @@ fn seq_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SeqRow> {
     })
 }
 
-fn finish_batch_row(
-    (mut b, [state, op, transport, env]): (BatchRow, [String; 4]),
-) -> Result<BatchRow> {
+fn finish_batch_row((mut b, [state, op, transport, env], proposal): RawBatch) -> Result<BatchRow> {
     (b.state, b.op, b.transport, b.env) = parse_batch_fields(&state, &op, &transport, &env)?;
+    b.proposal = proposal.parse()?;
     Ok(b)
 }
 
@@ -221,6 +249,11 @@ impl Tx for SqliteTx {
                 c.execute("DELETE FROM staged_rows WHERE batch_pk = ?1", [pk])?;
                 c.execute("DELETE FROM sequences WHERE batch_pk = ?1", [pk])?;
             }
+            let revert_status = if init.schedule.revert_unix.is_some() {
+                "idle"
+            } else {
+                ""
+            };
             c.prepare_cached(&for_sqlite(sql::REINIT_BATCH))?
                 .execute(params![
                     pk,
@@ -229,7 +262,12 @@ impl Tx for SqliteTx {
                     init.transport.as_str(),
                     init.creator,
                     init.now_unix,
-                    init.source
+                    init.source,
+                    init.transport.batch_source(),
+                    i64::from(init.schedule.instant),
+                    init.schedule.execute_unix,
+                    init.schedule.revert_unix,
+                    revert_status
                 ])?;
             Ok(())
         })
@@ -353,6 +391,97 @@ impl Tx for SqliteTx {
                 .execute(params![pk, state.as_str(), code, msg, now_unix])
         })?;
         Ok(())
+    }
+
+    async fn save_batch(&mut self, b: &BatchRow, now_unix: i64) -> Result<()> {
+        let c = &*self.conn;
+        let p = &b.proposal;
+        blocking(|| {
+            c.prepare_cached(&for_sqlite(sql::SAVE_BATCH))?
+                .execute(params![
+                    b.pk,
+                    b.state.as_str(),
+                    b.failure_code,
+                    b.failure_msg,
+                    now_unix,
+                    p.schedule.execute_unix,
+                    status_text(p.execute_status),
+                    p.executor,
+                    p.execute_detail,
+                    p.schedule.revert_unix,
+                    status_text(p.revert_status),
+                    p.reverter,
+                    p.revert_detail,
+                    p.modifier
+                ])
+        })?;
+        Ok(())
+    }
+
+    async fn claim_due(&mut self, now_unix: i64) -> Result<Option<BatchRow>> {
+        // BEGIN IMMEDIATE holds the only write lock: whatever is read here is ours.
+        let c = &*self.conn;
+        let row = blocking(|| {
+            c.prepare_cached(&for_sqlite(&sql::select_due()))?
+                .query_row([now_unix], batch_row)
+                .optional()
+        })?;
+        row.map(finish_batch_row).transpose()
+    }
+
+    async fn revert(
+        &mut self,
+        scope: &Scope,
+        pk: i64,
+        op: Operation,
+        max_listed: u32,
+    ) -> Result<Reverted> {
+        let c = &*self.conn;
+        let q = sql::revert_sql(op);
+        blocking(|| {
+            let env = scope.env.as_str();
+            let keys = |text: &str| -> rusqlite::Result<Vec<String>> {
+                let mut stmt = c.prepare_cached(&for_sqlite(text))?;
+                let rows = stmt.query_map(
+                    params![scope.partner, env, scope.iface, pk, max_listed],
+                    |r| r.get::<_, String>(0),
+                )?;
+                rows.collect()
+            };
+            let count = |text: &str| -> rusqlite::Result<i64> {
+                c.prepare_cached(&for_sqlite(text))?
+                    .query_row(params![scope.partner, env, scope.iface, pk], |r| r.get(0))
+            };
+            let mut conflicts = keys(&q.lost)?;
+            conflicts.extend(keys(&q.retaken)?);
+            conflicts.sort();
+            conflicts.truncate(max_listed as usize);
+            let conflict_count = (count(&q.lost_count)? + count(&q.retaken_count)?) as u64;
+            c.execute_batch("SAVEPOINT revert")?;
+            for stmt in &q.statements {
+                let res = c
+                    .prepare_cached(&for_sqlite(stmt))
+                    .and_then(|mut s| s.execute(params![scope.partner, env, scope.iface, pk]));
+                match res {
+                    Ok(_) => {}
+                    Err(rusqlite::Error::SqliteFailure(e, msg))
+                        if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                            || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+                    {
+                        c.execute_batch("ROLLBACK TO revert; RELEASE revert")?;
+                        return Ok(Reverted::KeyClash(
+                            msg.unwrap_or_else(|| "unique constraint violation".into()),
+                        ));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            c.execute_batch("RELEASE revert")?;
+            Ok(Reverted::Done {
+                conflicts,
+                conflict_count,
+            })
+        })
     }
 
     async fn apply(&mut self, scope: &Scope, pk: i64, op: Operation) -> Result<Applied> {
