@@ -305,12 +305,14 @@ async fn act_on_batch(
                     ))
                     .into())
                 }
-                many => return Err(CoreError::Invalid(format!(
+                many => {
+                    return Err(CoreError::Invalid(format!(
                     "batch id {} is used in several interfaces ({}): say which with --interface",
                     t.batch_id,
                     many.join(", ")
                 ))
-                .into()),
+                    .into())
+                }
             }
         }
     };
@@ -340,7 +342,7 @@ async fn act_on_batch(
 
 /// Seed 003's view of a batch (SPEC §7.2), plus where it stands.
 fn proposal_json(b: &wharf_proto::v1::GetBatchResponse) -> serde_json::Value {
-    let ts = |unix: i64| wharf_core::timestamp::format_rfc3339(unix);
+    let ts = |unix: i64| wharf_proto::time::rfc3339(unix);
     serde_json::json!({
         "batchId": b.batch_id,
         "interface": format!("{}/{}", b.data_category, b.biz_key),

@@ -545,7 +545,7 @@ async fn complete(
             format!(
                 "{}: batch {batch_id} complete ({size} rows), scheduled to execute at {}",
                 code_msg(code::OK),
-                crate::timestamp::format_rfc3339(at)
+                wharf_proto::time::rfc3339(at)
             ),
             vec![],
         ));

@@ -68,8 +68,7 @@ pub fn response(b: BatchRow) -> pb::GetBatchResponse {
 
 /// Seed 003's times: RFC 3339 in UTC, "" when none.
 fn time(unix: Option<i64>) -> String {
-    unix.map(crate::timestamp::format_rfc3339)
-        .unwrap_or_default()
+    unix.map(wharf_proto::time::rfc3339).unwrap_or_default()
 }
 
 fn status(s: Option<ActionStatus>) -> String {

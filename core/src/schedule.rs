@@ -274,7 +274,7 @@ mod tests {
         }
     }
     fn iso(unix: i64) -> Value {
-        text(&crate::timestamp::format_rfc3339(unix))
+        text(&wharf_proto::time::rfc3339(unix))
     }
 
     /// (type, field, code) of each problem.

@@ -1,6 +1,7 @@
-//! Instants as text: reading ISO-8601 date-times with an offset (a schedule's `executeTs` /
-//! `revertTs`) and writing RFC 3339 in UTC (GetBatch). Unix seconds inside; no time crate:
-//! the calendar arithmetic is the proleptic Gregorian day count, a few lines.
+//! Reading ISO-8601 date-times with an offset (a schedule's `executeTs` / `revertTs`) as unix
+//! seconds. No time crate: the calendar arithmetic is the proleptic Gregorian day count, a few
+//! lines. Writing times back (RFC 3339, UTC) is `wharf_proto::time::rfc3339`, shared by every
+//! door.
 
 /// Days since 1970-01-01 of a civil date (any valid y/m/d).
 fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
@@ -11,20 +12,6 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
-}
-
-/// The civil date of a day count since 1970-01-01.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 fn days_in_month(y: i64, m: u32) -> u32 {
@@ -105,21 +92,10 @@ pub fn parse_iso8601(text: &str) -> Option<i64> {
     Some(local - offset)
 }
 
-/// RFC 3339 in UTC to the second, e.g. `2024-04-10T02:00:00Z`.
-pub fn format_rfc3339(unix: i64) -> String {
-    let (days, secs) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wharf_proto::time::rfc3339 as format_rfc3339;
 
     #[test]
     fn reads_offsets_and_z() {
@@ -160,7 +136,7 @@ mod tests {
     }
 
     #[test]
-    fn writes_rfc3339_utc_and_round_trips() {
+    fn round_trips_with_the_shared_formatter() {
         assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(format_rfc3339(1_712_714_400), "2024-04-10T02:00:00Z");
         assert_eq!(

@@ -340,3 +340,96 @@ async fn batches_over_grpc() {
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
 }
+
+/// ActOnBatch: a scheduled batch sent over gRPC is held, executed and reverted by hand; the
+/// refusals come back as FAILED_PRECONDITION, an unknown batch as NOT_FOUND.
+#[tokio::test]
+async fn act_on_batch_over_grpc() {
+    let (url, p, _) = start().await;
+    let mut c = wharf_proto::connect(&url, TOKEN).unwrap();
+    let now = wharf_core::clock::now_unix();
+    let mut req = Seq {
+        partner: &p,
+        env: pb::Environment::Prod,
+        op: Op::Insert,
+        batch_id: "SCH",
+        batch_size: 1,
+        seq_id: "1",
+    }
+    .request(bom_rows(0, 1, "s"));
+    req.instant_execute = Some(pb::Value {
+        kind: Some(pb::value::Kind::Boolean(false)),
+    });
+    req.execute_ts = text(&wharf_proto::time::rfc3339(now + 3 * 3600));
+    let r = c.ingest_batch(req).await.unwrap().into_inner();
+    assert_eq!(r.code, "0", "{r:?}");
+    assert!(
+        !r.applied && r.msg.contains("scheduled to execute"),
+        "{r:?}"
+    );
+    let action = |action: &str, batch_id: &str| pb::BatchActionRequest {
+        partner: p.clone(),
+        environment: pb::Environment::Prod as i32,
+        data_category: "t1".into(),
+        biz_key: "bom".into(),
+        batch_id: batch_id.into(),
+        action: action.into(),
+        actor: "ops-user".into(),
+    };
+    let err = c.act_on_batch(action("revert", "SCH")).await.unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    let b = c
+        .act_on_batch(action("execute", "SCH"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (
+            b.state.as_str(),
+            b.execute_status.as_str(),
+            b.executor.as_str()
+        ),
+        ("applied", "finished", "ops-user")
+    );
+    assert_eq!((b.batch_source.as_str(), b.instant_execute), ("api", false));
+    let err = c.act_on_batch(action("cancel", "SCH")).await.unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert!(
+        err.message().contains("already executed"),
+        "{}",
+        err.message()
+    );
+    let b = c
+        .act_on_batch(action("revert", "SCH"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (
+            b.state.as_str(),
+            b.revert_status.as_str(),
+            b.reverter.as_str()
+        ),
+        ("reverted", "finished", "ops-user")
+    );
+    let err = c.act_on_batch(action("revert", "SCH")).await.unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "a revert runs once");
+    let err = c.act_on_batch(action("revert", "NOPE")).await.unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+    let err = c.act_on_batch(action("undo", "SCH")).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let got = c
+        .get_batch(pb::GetBatchRequest {
+            partner: p.clone(),
+            environment: pb::Environment::Prod as i32,
+            data_category: "t1".into(),
+            biz_key: "bom".into(),
+            batch_id: "SCH".into(),
+            with_rejections: false,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(got.state, "reverted");
+    assert_eq!(got.modifier, "ops-user");
+}

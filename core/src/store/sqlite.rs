@@ -820,6 +820,11 @@ mod tests {
         };
         let b = select_batch(&conn, &scope, "B").unwrap().unwrap();
         assert_eq!((b.source.as_str(), b.creator.as_str()), ("", "u"));
+        // Version 4: an earlier batch reads as an instant one from the API, changed by its
+        // creator, nothing planned.
+        let p = &b.proposal;
+        assert_eq!((p.batch_source.as_str(), p.modifier.as_str()), ("api", "u"));
+        assert!(p.schedule.instant && p.schedule.revert_unix.is_none());
         assert!(select_rejections(&conn, b.pk).unwrap().is_empty());
         let versions: i64 = conn
             .query_row("SELECT max(version) FROM schema_migrations", [], |r| {

@@ -28,6 +28,31 @@ pub async fn pg_store() -> Arc<dyn Store> {
     }
 }
 
+/// A database URL for a PostgreSQL schema of its own (created here, left for the throw-away
+/// cluster to take): for tests whose scheduler must see only their own due work, since it
+/// serves every partner of its store.
+pub async fn pg_private_url() -> String {
+    let url = pg_url();
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at WHARF_TEST_DATABASE_URL is unreachable: {e}"));
+    tokio::spawn(conn);
+    let schema = unique("sched");
+    client
+        .batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .await
+        .expect("create schema");
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}options=-c%20search_path%3D{schema}")
+}
+
+pub async fn pg_store_at(url: &str) -> Arc<dyn Store> {
+    match PgStore::connect(url, 8).await {
+        Ok(s) => Arc::new(s),
+        Err(e) => panic!("PostgreSQL at {url} is unreachable: {e}"),
+    }
+}
+
 pub fn sqlite_store() -> Arc<dyn Store> {
     let dir = std::env::temp_dir().join(format!(
         "wharf-test-{}-{}",
