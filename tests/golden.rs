@@ -670,6 +670,9 @@ fn play(site: &Site, door: Door, seat: &mut Seat, iface: &str, step: &Step) -> O
     }
 }
 
+/// What one door did: cases played, cases it could not play (by reason), mismatches.
+type DoorRun = (Door, usize, BTreeMap<String, usize>, Vec<String>);
+
 /// Play every case through every door and fail with every mismatch at once.
 fn run(backend: Backend) {
     let site = Site::start(backend);
@@ -682,21 +685,41 @@ fn run(backend: Backend) {
     let only: Vec<String> = std::env::var("GOLDEN_DOORS")
         .map(|v| v.split(',').map(str::to_string).collect())
         .unwrap_or_default();
-    let mut failures: Vec<String> = Vec::new();
-    let mut report: BTreeMap<&str, (usize, BTreeMap<String, usize>)> = BTreeMap::new();
-    for door in DOORS
+    // The doors play in parallel (each case in its own partners, so they cannot meet).
+    let doors: Vec<Door> = DOORS
         .into_iter()
         .filter(|d| only.is_empty() || only.iter().any(|o| o == d.name()))
-    {
-        for case in &cases {
-            let entry = report.entry(door.name()).or_default();
-            if let Some(why) = door.can_play(case) {
-                *entry.1.entry(why).or_default() += 1;
-                continue;
-            }
-            entry.0 += 1;
-            failures.extend(play_case(&site, door, case));
-        }
+        .collect();
+    let results: Vec<DoorRun> = std::thread::scope(|scope| {
+        let handles: Vec<_> = doors
+            .iter()
+            .map(|&door| {
+                let (site, cases) = (&site, &cases);
+                scope.spawn(move || {
+                    let (mut played, mut refused, mut failures) =
+                        (0, BTreeMap::<String, usize>::new(), Vec::new());
+                    for case in cases {
+                        if let Some(why) = door.can_play(case) {
+                            *refused.entry(why).or_default() += 1;
+                            continue;
+                        }
+                        played += 1;
+                        failures.extend(play_case(site, door, case));
+                    }
+                    (door, played, refused, failures)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a door's thread"))
+            .collect()
+    });
+    let mut failures: Vec<String> = Vec::new();
+    let mut report: BTreeMap<&str, (usize, BTreeMap<String, usize>)> = BTreeMap::new();
+    for (door, played, refused, f) in results {
+        report.insert(door.name(), (played, refused));
+        failures.extend(f);
     }
     for (door, (played, refused)) in &report {
         eprintln!("golden {backend:?} {door}: played {played} cases; not played: {refused:?}");
