@@ -19,6 +19,9 @@ const ENVELOPE_FIELDS: &[&str] = &[
     "seq_size",
     "data",
     "appName",
+    "instantExecute",
+    "executeTs",
+    "revertTs",
 ];
 
 fn value(j: Json) -> Value {
@@ -73,6 +76,10 @@ pub fn read_envelope(body: &[u8], req: &mut IngestBatchRequest) {
     req.seq_id = take("seq_id");
     req.seq_size = take("seq_size");
     req.app_name = take("appName");
+    // The batch's schedule (SPEC §7.2); core checks it.
+    req.instant_execute = take("instantExecute");
+    req.execute_ts = take("executeTs");
+    req.revert_ts = take("revertTs");
     match map.remove("data") {
         None => req.has_data = false,
         Some(Json::Array(items)) => {
@@ -208,6 +215,29 @@ mod tests {
         assert_eq!(
             row_json(&req.rows[0]).to_string(),
             r#"{"QTY":1000.10,"big":123456789012345678901234.5}"#
+        );
+    }
+
+    #[test]
+    fn a_schedule_is_read_as_sent_for_core_to_judge() {
+        let body = br#"{"batch_id":"b","instantExecute":false,"executeTs":"2024-04-10T02:00:00Z",
+            "revertTs":7,"data":[]}"#;
+        let mut req = IngestBatchRequest::default();
+        read_envelope(body, &mut req);
+        assert!(req.unknown_envelope_fields.is_empty());
+        assert_eq!(
+            req.instant_execute.unwrap().kind,
+            Some(Kind::Boolean(false))
+        );
+        assert_eq!(
+            req.execute_ts.unwrap().kind,
+            Some(Kind::Text("2024-04-10T02:00:00Z".into()))
+        );
+        assert_eq!(req.revert_ts.unwrap().kind, Some(Kind::Number("7".into())));
+        let mut req = IngestBatchRequest::default();
+        read_envelope(br#"{"batch_id":"b","data":[]}"#, &mut req);
+        assert!(
+            req.instant_execute.is_none() && req.execute_ts.is_none() && req.revert_ts.is_none()
         );
     }
 

@@ -123,14 +123,22 @@ impl Wharf {
                 panic!("WHARF_TEST_DATABASE_URL is not set: run scripts/test (PostgreSQL tests never skip)")
             })),
         };
+        // Four distinct ports: a port just released may be handed out again at once.
+        let mut ports: Vec<u16> = Vec::new();
+        while ports.len() < 4 {
+            let p = free_port();
+            if !ports.contains(&p) {
+                ports.push(p);
+            }
+        }
         Wharf {
             data_dir: std::env::temp_dir().join(unique("wharf-e2e-")),
             database_url,
-            grpc_port: free_port(),
-            http_port: free_port(),
-            ftp_port: free_port(),
+            grpc_port: ports[0],
+            http_port: ports[1],
+            ftp_port: ports[2],
             ftp_passive_port: free_port_range(PASSIVE_PORTS),
-            upload_port: free_port(),
+            upload_port: ports[3],
             extra_env: Vec::new(),
         }
     }

@@ -18,6 +18,7 @@ use wharf_proto::v1 as pb;
 
 use crate::pages::{self, Choice, ErrorRow, HistoryRow, Nav, Reply, Summary};
 use crate::report;
+use crate::schedule::{self, ScheduleForm};
 use crate::send::{self, Sent, Target};
 use crate::session;
 use crate::Upload;
@@ -138,6 +139,13 @@ fn headline(s: &Summary, lines: &[report::ErrorLine]) -> String {
     match s.state.as_str() {
         "applied" => format!("All {} rows were applied.", s.rows_applied),
         "open" => "This batch is not complete yet; nothing has been applied.".into(),
+        "held" => format!(
+            "Scheduled: all {} rows will be applied at {}.",
+            s.rows_sent,
+            s.plan.execute.split(" · ").next().unwrap_or_default()
+        ),
+        "reverted" => format!("All {} rows were applied, then reverted.", s.rows_applied),
+        "cancelled" => "Cancelled: nothing was applied.".into(),
         "expired" => {
             "This batch expired before all of its rows arrived; nothing was applied.".into()
         }
@@ -162,6 +170,7 @@ struct UploadForm {
     environment: String,
     operation: String,
     confirm_all: bool,
+    schedule: ScheduleForm,
     file_name: String,
     file: Option<Bytes>,
 }
@@ -257,6 +266,16 @@ impl Upload {
                     Err(r) => r,
                 }
             }
+            (
+                &Method::POST,
+                ["batches", env, category, biz_key, batch_id, action @ ("execute" | "revert" | "cancel")],
+            ) => match self.session(req.headers()).await {
+                Ok(s) => {
+                    let target = (*env, *category, *biz_key, *batch_id);
+                    self.act(&s, target, action, req).await
+                }
+                Err(r) => r,
+            },
             (&Method::GET, ["templates", category, file]) => {
                 match (
                     self.session(req.headers()).await,
@@ -512,6 +531,10 @@ impl Upload {
                 "environment" => f.environment = value,
                 "operation" => f.operation = value,
                 "confirm_all" => f.confirm_all = value == "yes",
+                "when" => f.schedule.when = value,
+                "execute_at" => f.schedule.execute_at = value,
+                "revert_at" => f.schedule.revert_at = value,
+                "tz" => f.schedule.tz_offset_minutes = value,
                 // Anything else a browser adds is not ours to read.
                 _ => {}
             }
@@ -594,6 +617,7 @@ impl Upload {
             biz_key: biz_key.to_string(),
             operation,
             source: f.file_name.clone(),
+            schedule: f.schedule.schedule(),
         };
         let mut core = self.core.clone();
         match send::send_sheet(&mut core, &target, sheet).await {
@@ -663,11 +687,27 @@ impl Upload {
             Ok(b) => b,
             Err(r) => return r,
         };
-        let applied = b.state == "applied";
+        // A reverted batch was applied first: its rows landed, then went back.
+        let applied = b.state == "applied" || b.state == "reverted";
         let (code, msg) = match b.state.as_str() {
             "applied" => (
                 "0".to_string(),
                 format!("request success: batch applied ({} rows)", b.batch_size),
+            ),
+            "held" => (
+                "0".to_string(),
+                format!(
+                    "request success: batch scheduled to apply at {}",
+                    b.execute_ts
+                ),
+            ),
+            "reverted" => (
+                "0".to_string(),
+                "request success: batch applied, then reverted".to_string(),
+            ),
+            "cancelled" => (
+                String::new(),
+                "cancelled before it was applied; nothing was applied".to_string(),
             ),
             "failed" => (b.failure_code.clone(), b.failure_msg.clone()),
             "expired" => (
@@ -704,6 +744,9 @@ impl Upload {
             time: pages::utc(b.created_unix),
             rows_sent: b.batch_size,
             rows_applied: if applied { b.batch_size } else { 0 },
+            plan: schedule::plan(&b),
+            actions: schedule::actions(&b),
+            href: result_href(env, category, biz_key, batch_id),
         };
         let lines = report::error_lines(b.rejections.iter().filter_map(|r| r.answer.as_ref()));
         let base = result_href(env, category, biz_key, batch_id);
@@ -752,6 +795,7 @@ impl Upload {
             StatusCode::OK,
             &pages::ResultPage {
                 nav: Some(s.nav()),
+                csrf: session::csrf_token(&s.token),
                 summary,
                 total_errors: total,
                 first_shown: first + 1,
@@ -766,6 +810,70 @@ impl Upload {
                 next_href: link(page + 1),
             },
         )
+    }
+
+    /// A button on the history or result page: execute now, revert, cancel.
+    async fn act(
+        &self,
+        s: &Session,
+        (env, category, biz_key, batch_id): (&str, &str, &str, &str),
+        action: &str,
+        req: Request<Incoming>,
+    ) -> Reply {
+        let form = match read_body(req, FORM_LIMIT).await {
+            Ok(b) => parse_form(&b),
+            Err(_) => Vec::new(),
+        };
+        let field = |name: &str| {
+            form.iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        if !s.csrf_ok(&field("csrf")) {
+            return self.csrf_refused(s);
+        }
+        let href = result_href(env, category, biz_key, batch_id);
+        if action == "revert" && field("confirmed") != "yes" {
+            return pages::page(
+                StatusCode::OK,
+                &pages::ConfirmPage {
+                    nav: Some(s.nav()),
+                    question: format!(
+                        "Revert batch {batch_id} now? Every row it inserted, changed or deleted goes back to what it was before; rows changed since by a later batch are left and listed."
+                    ),
+                    action_href: format!("{href}/revert"),
+                    label: "Revert now".into(),
+                    back_href: href,
+                },
+            );
+        }
+        let Some(environment) = env_of(env) else {
+            return self.not_found(Some(s.nav()));
+        };
+        let mut core = self.core.clone();
+        match core
+            .act_on_batch(pb::BatchActionRequest {
+                partner: s.partner.clone(),
+                environment: environment as i32,
+                data_category: category.to_string(),
+                biz_key: biz_key.to_string(),
+                batch_id: batch_id.to_string(),
+                action: action.to_string(),
+                actor: s.user.clone(),
+            })
+            .await
+        {
+            Ok(_) => pages::redirect(&href, &[]),
+            Err(st) if st.code() == Code::NotFound => self.not_found(Some(s.nav())),
+            Err(st) if st.code() == Code::FailedPrecondition => pages::message(
+                StatusCode::CONFLICT,
+                Some(s.nav()),
+                "Not possible now",
+                st.message(),
+            ),
+            Err(st) => core_down(Some(s.nav()), &st),
+        }
     }
 
     async fn errors_csv(
@@ -823,11 +931,13 @@ impl Upload {
                     rows: b.batch_size,
                     state: b.state.clone(),
                     code: match b.state.as_str() {
-                        "applied" => "0".into(),
+                        "applied" | "held" | "reverted" => "0".into(),
                         _ => b.failure_code.clone(),
                     },
                     file: b.source.clone(),
                     href: result_href(env, &b.data_category, &b.biz_key, &b.batch_id),
+                    plan: schedule::plan(b),
+                    actions: schedule::actions(b),
                 }
             })
             .collect();
@@ -835,6 +945,7 @@ impl Upload {
             StatusCode::OK,
             &pages::HistoryPage {
                 nav: Some(s.nav()),
+                csrf: session::csrf_token(&s.token),
                 batches,
                 older_href,
             },

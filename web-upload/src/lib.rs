@@ -10,6 +10,7 @@
 //! # Layout
 //! - `handler`: routes and the flow of each page and form.
 //! - `session`: the session cookie, the login cookie and CSRF tokens.
+//! - `schedule`: the form's "apply at" and "revert at" inputs → the batch's schedule.
 //! - `send`: a sheet's rows → sequences of one batch → core; gives up on a rejected batch.
 //! - `report`: a batch's rejections → the error table (spreadsheet row, field, type, value).
 //! - `pages`: every response this door sends (askama templates in `templates/`).
@@ -20,6 +21,7 @@
 mod handler;
 mod pages;
 mod report;
+mod schedule;
 mod send;
 mod session;
 mod workbook;

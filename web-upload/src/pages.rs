@@ -68,6 +68,10 @@ pub(crate) struct Summary {
     pub(crate) time: String,
     pub(crate) rows_sent: u64,
     pub(crate) rows_applied: u64,
+    pub(crate) plan: Plan,
+    pub(crate) actions: Vec<Action>,
+    /// The batch's own URL, the base of its action forms ("" when there is no batch).
+    pub(crate) href: String,
 }
 
 impl Summary {
@@ -89,6 +93,8 @@ pub(crate) struct ErrorRow {
 #[template(path = "result.html")]
 pub(crate) struct ResultPage {
     pub(crate) nav: Option<Nav>,
+    /// The session's CSRF token, for the action forms.
+    pub(crate) csrf: String,
     pub(crate) summary: Summary,
     /// This page of the error table.
     pub(crate) errors: Vec<ErrorRow>,
@@ -99,6 +105,26 @@ pub(crate) struct ResultPage {
     pub(crate) csv_href: String,
     pub(crate) prev_href: String,
     pub(crate) next_href: String,
+}
+
+/// A button acting on a scheduled batch (execute now, revert, cancel).
+#[derive(Debug, Clone)]
+pub(crate) struct Action {
+    /// `execute`, `revert` or `cancel`: the last path segment of the form's URL.
+    pub(crate) name: String,
+    pub(crate) label: String,
+    /// Asked before sending ("" when the action needs no confirmation).
+    pub(crate) confirm: String,
+}
+
+/// A batch's schedule, as shown: "" when it has none.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Plan {
+    /// e.g. `2026-11-24 08:00:00 UTC · idle`.
+    pub(crate) execute: String,
+    pub(crate) revert: String,
+    /// Details core gave (an execution that failed, rows a revert left).
+    pub(crate) detail: String,
 }
 
 /// One batch in the history.
@@ -113,14 +139,28 @@ pub(crate) struct HistoryRow {
     pub(crate) code: String,
     pub(crate) file: String,
     pub(crate) href: String,
+    pub(crate) plan: Plan,
+    pub(crate) actions: Vec<Action>,
 }
 
 #[derive(Template)]
 #[template(path = "history.html")]
 pub(crate) struct HistoryPage {
     pub(crate) nav: Option<Nav>,
+    /// The session's CSRF token, for the action forms.
+    pub(crate) csrf: String,
     pub(crate) batches: Vec<HistoryRow>,
     pub(crate) older_href: String,
+}
+
+#[derive(Template)]
+#[template(path = "confirm.html")]
+pub(crate) struct ConfirmPage {
+    pub(crate) nav: Option<Nav>,
+    pub(crate) question: String,
+    pub(crate) action_href: String,
+    pub(crate) label: String,
+    pub(crate) back_href: String,
 }
 
 #[derive(Template)]

@@ -8,6 +8,8 @@ use rand::RngCore;
 use wharf_proto::v1::{self as pb, value::Kind, Value};
 use wharf_proto::CoreClient;
 
+use crate::schedule::Schedule;
+
 /// Rows per sequence: the most SPEC §4 allows over the upload page.
 pub(crate) const SEQUENCE_ROWS: usize = 5000;
 
@@ -22,6 +24,8 @@ pub(crate) struct Target {
     pub(crate) operation: pb::Operation,
     /// The uploaded file's name, recorded with the batch.
     pub(crate) source: String,
+    /// When the batch applies and reverts (sent with every sequence: they are its terms).
+    pub(crate) schedule: Schedule,
 }
 
 /// What came of an upload.
@@ -56,6 +60,9 @@ fn request(t: &Target) -> pb::IngestBatchRequest {
         operation: t.operation as i32,
         transport: pb::Transport::Upload as i32,
         source: t.source.clone(),
+        instant_execute: t.schedule.instant_execute.clone(),
+        execute_ts: t.schedule.execute_ts.clone(),
+        revert_ts: t.schedule.revert_ts.clone(),
         ..Default::default()
     }
 }

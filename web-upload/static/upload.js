@@ -2,6 +2,21 @@
 // chosen, and sending an "all" sheet asks for confirmation. Without JavaScript the warning's
 // checkbox is always shown and the server insists on it.
 (function () {
+  // Action buttons (execute now, revert, cancel) that ask first; the answer travels in the
+  // form so the server does not ask again.
+  var acts = document.querySelectorAll("form.act");
+  for (var i = 0; i < acts.length; i++) {
+    acts[i].addEventListener("submit", function (e) {
+      var button = this.querySelector("button");
+      var question = button && button.getAttribute("data-confirm");
+      if (!question) return;
+      if (!window.confirm(question)) {
+        e.preventDefault();
+        return;
+      }
+      this.querySelector("input[name=confirmed]").value = "yes";
+    });
+  }
   var form = document.getElementById("upload");
   if (!form) return;
   document.documentElement.className += " js";
@@ -11,6 +26,8 @@
   function sync() {
     warning.className = op.value === "all" ? "warning shown" : "warning";
   }
+  // Minutes east of UTC, so the page can write the times with this browser's offset.
+  document.getElementById("tz").value = String(-new Date().getTimezoneOffset());
   op.addEventListener("change", sync);
   sync();
   form.addEventListener("submit", function (e) {

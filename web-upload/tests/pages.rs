@@ -970,3 +970,101 @@ async fn thousands_of_errors_are_paged_and_counted() {
     let csv = b.get(&format!("{href}/errors.csv")).await.text();
     assert_eq!(csv.lines().count(), 251, "a header and every error");
 }
+
+#[tokio::test]
+async fn a_scheduled_sheet_is_held_then_applied_and_reverted_by_hand() {
+    let site = site().await;
+    let mut b = Browser::new(&site);
+    b.login(&site.user).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    // Three hours ahead, as a browser in UTC writes a datetime-local value.
+    let at = &wharf_proto::time::rfc3339(now + 3 * 3600)[..16];
+    let result = b
+        .upload_result(
+            "later.csv",
+            bom_csv(2).as_bytes(),
+            "insert",
+            &[("when", "at"), ("execute_at", at), ("tz", "0")],
+        )
+        .await;
+    assert_eq!(result.by_id("result-code"), "0", "{}", result.text());
+    assert!(result
+        .by_id("headline")
+        .starts_with("Scheduled: all 2 rows will be applied at"));
+    assert!(
+        result.by_id("plan-execute").contains("idle"),
+        "{}",
+        result.by_id("plan-execute")
+    );
+    assert!(export(&site).await.is_empty(), "held, not applied");
+    let href = format!("/batches/prod/t1/bom/{}", result.by_id("batch-id"));
+    let csrf = result.csrf();
+    // A bad schedule is core's to refuse, with seed 003's answer.
+    let r = b
+        .upload_result(
+            "soon.csv",
+            bom_csv(1).as_bytes(),
+            "insert",
+            &[("when", "at"), ("execute_at", "2020-01-01T00:00")],
+        )
+        .await;
+    assert_eq!(r.by_id("result-code"), "E00V00");
+    // Apply now, by hand.
+    let r = b
+        .post_form(
+            &format!("{href}/execute"),
+            &[("csrf", &csrf), ("confirmed", "")],
+        )
+        .await;
+    assert_eq!((r.status, r.header("location")), (303, Some(href.as_str())));
+    let page = b.get(&href).await;
+    assert_eq!(page.by_id("headline"), "All 2 rows were applied.");
+    assert!(page
+        .by_id("plan-execute")
+        .contains(&format!("by {}", site.user)));
+    assert_eq!(export(&site).await.len(), 2);
+    // Cancel is no longer possible; the page says why instead of failing.
+    let r = b
+        .post_form(&format!("{href}/cancel"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text());
+    // Revert asks first, then puts every row back.
+    let r = b
+        .post_form(
+            &format!("{href}/revert"),
+            &[("csrf", &csrf), ("confirmed", "")],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("id=\"question\""), "a confirmation page");
+    assert_eq!(
+        export(&site).await.len(),
+        2,
+        "nothing reverted before confirming"
+    );
+    let r = b
+        .post_form(
+            &format!("{href}/revert"),
+            &[("csrf", "forged"), ("confirmed", "yes")],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    let r = b
+        .post_form(
+            &format!("{href}/revert"),
+            &[("csrf", &csrf), ("confirmed", "yes")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert!(export(&site).await.is_empty(), "reverted");
+    let page = b.get(&href).await;
+    assert_eq!(
+        page.by_id("headline"),
+        "All 2 rows were applied, then reverted."
+    );
+    let history = b.get("/batches").await.text();
+    assert!(history.contains("revert "), "{history}");
+}

@@ -1,0 +1,230 @@
+//! The upload form's schedule (SPEC §7.2): "apply now" or "apply at", and an optional revert
+//! time, turned into the batch's `instantExecute` / `executeTs` / `revertTs` for core, which
+//! judges them. A browser's `datetime-local` value has no offset; the page's script adds the
+//! browser's offset in minutes (UTC without JavaScript), and this module writes ISO-8601 with
+//! that offset. Anything not in `datetime-local` shape goes to core as typed, so core answers it.
+
+use wharf_proto::v1::{self as pb, value::Kind, Value};
+
+use crate::pages::{Action, Plan};
+
+/// What the form's schedule inputs held.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ScheduleForm {
+    /// `now` (the default) or `at`.
+    pub(crate) when: String,
+    /// `datetime-local` values, `YYYY-MM-DDTHH:MM[:SS]`.
+    pub(crate) execute_at: String,
+    pub(crate) revert_at: String,
+    /// Minutes east of UTC of the browser that filled the form.
+    pub(crate) tz_offset_minutes: String,
+}
+
+/// The three envelope fields, absent when the form asked for nothing special.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Schedule {
+    pub(crate) instant_execute: Option<Value>,
+    pub(crate) execute_ts: Option<Value>,
+    pub(crate) revert_ts: Option<Value>,
+}
+
+fn text(s: String) -> Option<Value> {
+    Some(Value {
+        kind: Some(Kind::Text(s)),
+    })
+}
+
+/// `2026-11-23T12:00` with `+480` → `2026-11-23T12:00:00+08:00`.
+fn iso(local: &str, offset_minutes: i32) -> String {
+    let shaped = local.len() >= 16
+        && local.is_char_boundary(16)
+        && local[..16].bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            10 => b == b'T',
+            13 => b == b':',
+            _ => b.is_ascii_digit(),
+        })
+        && (local.len() == 16
+            || (local.len() == 19
+                && local.as_bytes()[16] == b':'
+                && local[17..].bytes().all(|b| b.is_ascii_digit())));
+    if !shaped {
+        return local.to_string();
+    }
+    let seconds = if local.len() == 19 { "" } else { ":00" };
+    let sign = if offset_minutes < 0 { '-' } else { '+' };
+    let m = offset_minutes.unsigned_abs();
+    format!("{local}{seconds}{sign}{:02}:{:02}", m / 60, m % 60)
+}
+
+impl ScheduleForm {
+    pub(crate) fn schedule(&self) -> Schedule {
+        let offset = self
+            .tz_offset_minutes
+            .trim()
+            .parse::<i32>()
+            .ok()
+            .filter(|m| m.abs() <= 14 * 60)
+            .unwrap_or(0);
+        let revert_ts = match self.revert_at.trim() {
+            "" => None,
+            r => text(iso(r, offset)),
+        };
+        if self.when == "at" {
+            return Schedule {
+                instant_execute: Some(Value {
+                    kind: Some(Kind::Boolean(false)),
+                }),
+                execute_ts: text(iso(self.execute_at.trim(), offset)),
+                revert_ts,
+            };
+        }
+        match revert_ts {
+            // Applied at once, nothing else planned: a plain batch.
+            None => Schedule::default(),
+            Some(r) => Schedule {
+                instant_execute: Some(Value {
+                    kind: Some(Kind::Boolean(true)),
+                }),
+                execute_ts: None,
+                revert_ts: Some(r),
+            },
+        }
+    }
+}
+
+/// A time core wrote (RFC 3339 UTC) as the pages show times; anything else as it is.
+fn shown(ts: &str) -> String {
+    ts.strip_suffix('Z')
+        .map(|t| format!("{} UTC", t.replacen('T', " ", 1)))
+        .unwrap_or_else(|| ts.to_string())
+}
+
+/// A batch's schedule as the history and result pages show it.
+pub(crate) fn plan(b: &pb::GetBatchResponse) -> Plan {
+    let line = |ts: &str, status: &str, who: &str| match (ts.is_empty(), status.is_empty()) {
+        (true, true) => String::new(),
+        _ => {
+            let mut out = shown(ts);
+            if !status.is_empty() {
+                out = if out.is_empty() {
+                    status.to_string()
+                } else {
+                    format!("{out} · {status}")
+                };
+            }
+            if !who.is_empty() {
+                out = format!("{out} by {who}");
+            }
+            out
+        }
+    };
+    // A batch applied at once with nothing planned has no schedule worth a line.
+    let planned = !b.instant_execute || !b.revert_ts.is_empty() || !b.revert_status.is_empty();
+    let detail = [b.execute_detail.as_str(), b.revert_detail.as_str()]
+        .into_iter()
+        .filter(|d| !d.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ");
+    if !planned && detail.is_empty() {
+        return Plan::default();
+    }
+    Plan {
+        execute: line(&b.execute_ts, &b.execute_status, &b.executor),
+        revert: line(&b.revert_ts, &b.revert_status, &b.reverter),
+        detail,
+    }
+}
+
+/// The buttons worth showing for a batch. Core decides whether an action is allowed; this
+/// only leaves out buttons that could not work, so the page stays readable.
+pub(crate) fn actions(b: &pb::GetBatchResponse) -> Vec<Action> {
+    let mut out = Vec::new();
+    if b.execute_status == "idle" {
+        out.push(Action {
+            name: "execute".into(),
+            label: "Apply now".into(),
+            confirm: String::new(),
+        });
+        out.push(Action {
+            name: "cancel".into(),
+            label: "Cancel".into(),
+            confirm: "Cancel this batch? It will never be applied.".into(),
+        });
+    }
+    if b.state == "applied" && (b.revert_status.is_empty() || b.revert_status == "idle") {
+        out.push(Action {
+            name: "revert".into(),
+            label: "Revert now".into(),
+            confirm: "Revert this batch now? Every row it inserted, changed or deleted goes back to what it was before.".into(),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(when: &str, execute_at: &str, revert_at: &str, tz: &str) -> ScheduleForm {
+        ScheduleForm {
+            when: when.into(),
+            execute_at: execute_at.into(),
+            revert_at: revert_at.into(),
+            tz_offset_minutes: tz.into(),
+        }
+    }
+
+    fn t(s: &str) -> Option<Value> {
+        text(s.into())
+    }
+
+    #[test]
+    fn browser_times_get_the_browsers_offset() {
+        assert_eq!(iso("2026-11-23T12:00", 480), "2026-11-23T12:00:00+08:00");
+        assert_eq!(
+            iso("2026-11-23T12:00:30", -330),
+            "2026-11-23T12:00:30-05:30"
+        );
+        assert_eq!(iso("2026-11-23T12:00", 0), "2026-11-23T12:00:00+00:00");
+        // Not a datetime-local value: core sees it as typed and answers it.
+        assert_eq!(iso("tomorrow", 0), "tomorrow");
+        assert_eq!(iso("2026-11-23 12:00", 0), "2026-11-23 12:00");
+        assert_eq!(iso("2026-11-23T12:00Z", 0), "2026-11-23T12:00Z");
+        assert_eq!(iso("２０２６-11-23T12:00", 0), "２０２６-11-23T12:00");
+    }
+
+    #[test]
+    fn the_three_inputs_become_the_envelope_fields() {
+        assert_eq!(form("now", "", "", "").schedule(), Schedule::default());
+        assert_eq!(
+            form("now", "", "2026-12-01T08:00", "60").schedule(),
+            Schedule {
+                instant_execute: Some(Value {
+                    kind: Some(Kind::Boolean(true))
+                }),
+                execute_ts: None,
+                revert_ts: t("2026-12-01T08:00:00+01:00"),
+            }
+        );
+        assert_eq!(
+            form("at", "2026-11-30T08:00", "", "bogus").schedule(),
+            Schedule {
+                instant_execute: Some(Value {
+                    kind: Some(Kind::Boolean(false))
+                }),
+                execute_ts: t("2026-11-30T08:00:00+00:00"),
+                revert_ts: None,
+            }
+        );
+        // "at" with no time: an empty executeTs, which core refuses with its code.
+        assert_eq!(form("at", "", "", "0").schedule().execute_ts, t(""));
+        // An offset beyond any time zone is ignored.
+        assert_eq!(
+            form("at", "2026-11-30T08:00", "", "100000")
+                .schedule()
+                .execute_ts,
+            t("2026-11-30T08:00:00+00:00")
+        );
+    }
+}
