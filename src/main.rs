@@ -274,7 +274,10 @@ async fn run(cli: Cli, cfg: Config) -> anyhow::Result<()> {
             };
             let core = build_core(&cfg).await?;
             let b = act_on_batch(&core, name, target).await?;
-            println!("{}", serde_json::to_string_pretty(&proposal_json(&b))?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&wharf_proto::json::batch_json(&b))?
+            );
             Ok(())
         }
     }
@@ -338,32 +341,6 @@ async fn act_on_batch(
         actor,
     };
     Ok(core.act_on_batch(&req).await?)
-}
-
-/// Seed 003's view of a batch (SPEC §7.2), plus where it stands.
-fn proposal_json(b: &wharf_proto::v1::GetBatchResponse) -> serde_json::Value {
-    let ts = |unix: i64| wharf_proto::time::rfc3339(unix);
-    serde_json::json!({
-        "batchId": b.batch_id,
-        "interface": format!("{}/{}", b.data_category, b.biz_key),
-        "state": b.state,
-        "operation": b.operation,
-        "proposalType": "batch",
-        "batchSource": b.batch_source,
-        "instantExecute": b.instant_execute,
-        "executeTs": b.execute_ts,
-        "executeStatus": b.execute_status,
-        "executor": b.executor,
-        "executeDetail": b.execute_detail,
-        "revertTs": b.revert_ts,
-        "revertStatus": b.revert_status,
-        "reverter": b.reverter,
-        "revertDetail": b.revert_detail,
-        "creator": b.creator,
-        "createdTs": ts(b.created_unix),
-        "modifier": b.modifier,
-        "modifiedTs": ts(b.modified_unix),
-    })
 }
 
 /// How long shutdown waits for open gRPC connections once in-flight work is done.

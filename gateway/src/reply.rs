@@ -110,43 +110,12 @@ pub fn from_status(s: &Status) -> Reply {
 
 /// A batch's state and its seed 003 proposal view (SPEC §7.2).
 pub fn batch(b: &wharf_proto::v1::GetBatchResponse) -> Reply {
-    let time = |unix: i64| {
-        if unix > 0 {
-            wharf_proto::time::rfc3339(unix)
-        } else {
-            String::new()
-        }
-    };
     json(
         StatusCode::OK,
         &json!({
             "code": "0",
             "msg": "request success",
-            "result": {
-                "batch_id": b.batch_id,
-                "state": b.state,
-                "operation": b.operation,
-                "batch_size": b.batch_size,
-                "staged_rows": b.staged_rows,
-                "sequences": b.sequences,
-                "failure_code": b.failure_code,
-                "failure_msg": b.failure_msg,
-                "proposalType": "batch",
-                "batchSource": b.batch_source,
-                "instantExecute": b.instant_execute,
-                "executeTs": b.execute_ts,
-                "executeStatus": b.execute_status,
-                "executor": b.executor,
-                "executeDetail": b.execute_detail,
-                "revertTs": b.revert_ts,
-                "revertStatus": b.revert_status,
-                "reverter": b.reverter,
-                "revertDetail": b.revert_detail,
-                "creator": b.creator,
-                "createdTs": time(b.created_unix),
-                "modifier": b.modifier,
-                "modifiedTs": time(b.modified_unix),
-            }
+            "result": wharf_proto::json::batch_json(b),
         }),
     )
 }

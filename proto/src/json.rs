@@ -182,6 +182,44 @@ pub fn answer_json(r: &IngestBatchResponse) -> Json {
     Json::Object(m)
 }
 
+/// A batch's state and seed 003's proposal view of it (SPEC §7.2), as the HTTP API and the
+/// CLI show it. Times are RFC 3339 UTC ("" when unset).
+pub fn batch_json(b: &crate::v1::GetBatchResponse) -> Json {
+    let time = |unix: i64| {
+        if unix > 0 {
+            crate::time::rfc3339(unix)
+        } else {
+            String::new()
+        }
+    };
+    serde_json::json!({
+        "batch_id": b.batch_id,
+        "interface": format!("{}/{}", b.data_category, b.biz_key),
+        "state": b.state,
+        "operation": b.operation,
+        "batch_size": b.batch_size,
+        "staged_rows": b.staged_rows,
+        "sequences": b.sequences,
+        "failure_code": b.failure_code,
+        "failure_msg": b.failure_msg,
+        "proposalType": "batch",
+        "batchSource": b.batch_source,
+        "instantExecute": b.instant_execute,
+        "executeTs": b.execute_ts,
+        "executeStatus": b.execute_status,
+        "executor": b.executor,
+        "executeDetail": b.execute_detail,
+        "revertTs": b.revert_ts,
+        "revertStatus": b.revert_status,
+        "reverter": b.reverter,
+        "revertDetail": b.revert_detail,
+        "creator": b.creator,
+        "createdTs": time(b.created_unix),
+        "modifier": b.modifier,
+        "modifiedTs": time(b.modified_unix),
+    })
+}
+
 /// The answer for a failure to reach core or of core itself: code `-1`, safe to retry.
 pub fn system_error_json(msg: &str) -> Json {
     let mut m = Map::new();
