@@ -183,6 +183,121 @@ fn scheduled_batches(backend: Backend) {
     assert_eq!(r.status, 409, "{r:?}");
 }
 
+/// `wharf batch execute|revert|cancel` on a held batch: the operator's hands on the schedule.
+fn by_hand(backend: Backend) {
+    let mut w = Wharf::new(backend);
+    w.extra_env
+        .push(("WHARF_SCHEDULE_MIN_LEAD".into(), "2".into()));
+    let partner = add_partner(&w, None);
+    let _server = w.serve();
+    let base = w.http_url();
+    let token = client_token(&base, &partner);
+    let url = format!("{base}{SYNC}");
+    let before = export_text(&w, &partner);
+    let t = now();
+    send(
+        "POST",
+        &url,
+        &Auth::Bearer(&token),
+        &scheduled("BY-HAND", vec![bom_row("h1")], t + 3600, None),
+    )
+    .expect(200, "0");
+    let cli = |action: &str| {
+        w.run(
+            &[
+                "batch",
+                action,
+                "BY-HAND",
+                "--partner",
+                &partner,
+                "--interface",
+                "t1/bom",
+                "--as",
+                "ops",
+            ],
+            "",
+        )
+    };
+    let out = cli("execute");
+    assert!(out.status.success(), "{out:?}");
+    let view: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(
+        (view["executeStatus"].as_str(), view["executor"].as_str()),
+        (Some("finished"), Some("ops")),
+        "{view}"
+    );
+    assert!(export_text(&w, &partner).contains("\"h1\""));
+    let out = cli("cancel");
+    assert_eq!(
+        out.status.code(),
+        Some(65),
+        "cancel after execute is refused: {out:?}"
+    );
+    let out = cli("revert");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(export_text(&w, &partner), before);
+    let out = cli("revert");
+    assert_eq!(out.status.code(), Some(65), "a revert runs once: {out:?}");
+}
+
+/// Two `wharf core` processes on one PostgreSQL, both running the scheduler: every due
+/// batch is executed exactly once (an insert executed twice would clash and fail).
+#[test]
+fn two_core_replicas_execute_each_batch_once() {
+    let mut w = Wharf::new(Backend::Postgres);
+    w.extra_env
+        .push(("WHARF_SCHEDULE_MIN_LEAD".into(), "2".into()));
+    let partner = add_partner(&w, None);
+    let second = util::free_port();
+    let _core_a = w.start(&["core"], &[], w.grpc_port);
+    let _core_b = w.start(
+        &["core"],
+        &[("WHARF_GRPC_ADDR", format!("127.0.0.1:{second}"))],
+        second,
+    );
+    let _gateway = w.start(
+        &["gateway"],
+        &[("WHARF_CORE_URL", w.grpc_url())],
+        w.http_port,
+    );
+    let base = w.http_url();
+    let token = client_token(&base, &partner);
+    let url = format!("{base}{SYNC}");
+    let t = now();
+    for i in 0..6 {
+        let rows = vec![bom_row(&format!("r{i}a")), bom_row(&format!("r{i}b"))];
+        send(
+            "POST",
+            &url,
+            &Auth::Bearer(&token),
+            &scheduled(&format!("RACE{i}"), rows, t + 3, None),
+        )
+        .expect(200, "0");
+    }
+    for i in 0..6 {
+        let b = wait_batch(&base, &token, &format!("RACE{i}"), 30, |b| {
+            b["executeStatus"] != "idle"
+        });
+        assert_eq!(
+            (b["executeStatus"].as_str(), b["state"].as_str()),
+            (Some("finished"), Some("applied")),
+            "{b}"
+        );
+    }
+    let rows = export_text(&w, &partner);
+    assert_eq!(rows.lines().count(), 12, "{rows}");
+}
+
+#[test]
+fn by_hand_sqlite() {
+    by_hand(Backend::Sqlite);
+}
+
+#[test]
+fn by_hand_postgres() {
+    by_hand(Backend::Postgres);
+}
+
 #[test]
 fn scheduled_batches_sqlite() {
     scheduled_batches(Backend::Sqlite);
