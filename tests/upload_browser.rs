@@ -608,6 +608,55 @@ fn upload_page_in_a_browser() {
     assert_eq!(again.batch_id, first.batch_id);
     assert_eq!(again.code, "0");
 
+    // --- a scheduled upload: held, applied by hand from its page, then reverted (asked first)
+    b.goto(&format!("{base}/upload"));
+    fill_upload(&b, "prod", "update", &valid);
+    b.find("input#when-at").click();
+    b.execute(
+        "const d = new Date(Date.now() + 3 * 3600 * 1000), p = n => String(n).padStart(2, '0');
+         document.getElementById('execute-at').value =
+           `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;",
+        serde_json::json!([]),
+    );
+    b.find("button#upload-submit").click();
+    let held = result_page(&b);
+    assert_eq!(held.code, "0");
+    assert!(
+        b.find("#plan-execute").text().contains("idle"),
+        "{}",
+        b.page_snippet()
+    );
+    assert!(
+        b.find("#headline").text().starts_with("Scheduled"),
+        "{}",
+        b.page_snippet()
+    );
+    // Applied early from the history page's button; its result page opens.
+    b.goto(&format!("{base}/batches"));
+    b.find("table#history tbody tr.batch button.act-execute")
+        .click();
+    b.wait_for_url_contains(&held.batch_id);
+    b.wait_for("button.act-revert");
+    assert!(
+        b.find("#plan-execute").text().contains("finished"),
+        "{}",
+        b.page_snippet()
+    );
+    b.find("button.act-revert").click();
+    assert!(b.accept_alert().contains("Revert this batch now?"));
+    b.wait_gone("button.act-revert");
+    assert!(
+        b.find("#headline").text().contains("then reverted"),
+        "{}",
+        b.page_snippet()
+    );
+    b.goto(&format!("{base}/batches"));
+    let newest = b.find("table#history tbody tr.batch td.plan").text();
+    assert!(
+        newest.contains("revert") && newest.contains("finished"),
+        "{newest}"
+    );
+
     // --- log out: the login page, and the pages are closed again
     b.find("button#logout").click();
     b.wait_for("form#login");
