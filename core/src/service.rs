@@ -26,6 +26,29 @@ fn file_info(f: &FileRow) -> pb::FileInfo {
     }
 }
 
+/// A request that names a data space: partner, environment and interface.
+trait ScopedRequest {
+    fn scope_parts(&self) -> (&str, i32, &str, &str);
+}
+
+macro_rules! scoped_request {
+    ($($t:ty),+) => {$(
+        impl ScopedRequest for $t {
+            fn scope_parts(&self) -> (&str, i32, &str, &str) {
+                (&self.partner, self.environment, &self.data_category, &self.biz_key)
+            }
+        }
+    )+};
+}
+
+scoped_request!(
+    pb::IngestBatchRequest,
+    pb::ListFilesRequest,
+    pb::FileRef,
+    pb::GetBatchRequest,
+    pb::BatchActionRequest
+);
+
 /// Core's tunables.
 #[derive(Debug, Clone, Copy)]
 pub struct Settings {
@@ -338,14 +361,7 @@ impl Core {
         if !file_door {
             return self.ingest_sequence(req).await;
         }
-        let scope = self
-            .scope_of(
-                &req.partner,
-                req.environment,
-                &req.data_category,
-                &req.biz_key,
-            )
-            .await?;
+        let scope = self.scope_of(req).await?;
         if let Some(first) = self.store.file(&scope, &req.source).await? {
             // Not read again. Its feedback now says so, naming how it was first answered.
             if first.code == batch::code::CONSUMED {
@@ -382,13 +398,9 @@ impl Core {
         Ok(answer)
     }
 
-    async fn scope_of(
-        &self,
-        partner: &str,
-        environment: i32,
-        category: &str,
-        biz_key: &str,
-    ) -> Result<Scope> {
+    /// The data space a request names, if its interface exists and its partner may use it.
+    async fn scope_of(&self, req: &impl ScopedRequest) -> Result<Scope> {
+        let (partner, environment, category, biz_key) = req.scope_parts();
         let iface = self.interface_for(partner, category, biz_key).await?;
         Ok(Scope {
             partner: partner.to_string(),
@@ -399,14 +411,7 @@ impl Core {
 
     /// A file door's delivered files of one interface.
     pub async fn list_files(&self, req: &pb::ListFilesRequest) -> Result<Vec<pb::FileInfo>> {
-        let scope = self
-            .scope_of(
-                &req.partner,
-                req.environment,
-                &req.data_category,
-                &req.biz_key,
-            )
-            .await?;
+        let scope = self.scope_of(req).await?;
         Ok(self
             .store
             .files(&scope)
@@ -418,14 +423,7 @@ impl Core {
 
     /// One delivered file and its answer.
     pub async fn get_file(&self, req: &pb::FileRef) -> Result<pb::GetFileResponse> {
-        let scope = self
-            .scope_of(
-                &req.partner,
-                req.environment,
-                &req.data_category,
-                &req.biz_key,
-            )
-            .await?;
+        let scope = self.scope_of(req).await?;
         Ok(match self.store.file(&scope, &req.name).await? {
             Some(f) => pb::GetFileResponse {
                 found: true,
@@ -439,14 +437,7 @@ impl Core {
     /// Forget a delivered file's answer (the partner deletes its feedback file). The name
     /// may then be delivered again.
     pub async fn delete_file(&self, req: &pb::FileRef) -> Result<bool> {
-        let scope = self
-            .scope_of(
-                &req.partner,
-                req.environment,
-                &req.data_category,
-                &req.biz_key,
-            )
-            .await?;
+        let scope = self.scope_of(req).await?;
         self.store.delete_file(&scope, &req.name).await
     }
 
@@ -501,14 +492,7 @@ impl Core {
     /// A batch's state, if it exists in the partner's scope; with `with_rejections`, the last
     /// answer of each of its sequences that stands rejected.
     pub async fn get_batch(&self, req: &pb::GetBatchRequest) -> Result<pb::GetBatchResponse> {
-        let scope = self
-            .scope_of(
-                &req.partner,
-                req.environment,
-                &req.data_category,
-                &req.biz_key,
-            )
-            .await?;
+        let scope = self.scope_of(req).await?;
         self.report_batch(&scope, &req.batch_id, req.with_rejections)
             .await
     }
@@ -537,14 +521,7 @@ impl Core {
     /// The sender gives up on an open batch (see `batch::abandon`); answered like GetBatch
     /// with rejections. An unknown batch is NotFound.
     pub async fn abandon_batch(&self, req: &pb::GetBatchRequest) -> Result<pb::GetBatchResponse> {
-        let scope = self
-            .scope_of(
-                &req.partner,
-                req.environment,
-                &req.data_category,
-                &req.biz_key,
-            )
-            .await?;
+        let scope = self.scope_of(req).await?;
         let found = batch::abandon(
             self.store.as_ref(),
             self.settings.batch,
@@ -575,14 +552,7 @@ impl Core {
                 "actor: the user acting, 1-128 printable characters".into(),
             ));
         }
-        let scope = self
-            .scope_of(
-                &req.partner,
-                req.environment,
-                &req.data_category,
-                &req.biz_key,
-            )
-            .await?;
+        let scope = self.scope_of(req).await?;
         batch_actions::act(
             self.store.as_ref(),
             &scope,
