@@ -97,6 +97,38 @@ impl PgStore {
     }
 }
 
+/// Run `statements` with `params` inside savepoint `name`. A unique key clash rolls all of
+/// them back and gives its message; any other error is one.
+async fn run_or_clash(
+    c: &Object,
+    name: &str,
+    statements: &[String],
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Option<String>> {
+    c.batch_execute(&format!("SAVEPOINT {name}")).await?;
+    for text in statements {
+        let stmt = c.prepare_cached(text).await?;
+        match c.execute(&stmt, params).await {
+            Ok(_) => {}
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                c.batch_execute(&format!(
+                    "ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}"
+                ))
+                .await?;
+                return Ok(Some(
+                    e.as_db_error()
+                        .map(|d| d.message().to_string())
+                        .unwrap_or_else(|| "unique constraint violation".into()),
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    c.batch_execute(&format!("RELEASE SAVEPOINT {name}"))
+        .await?;
+    Ok(None)
+}
+
 fn batch_from_row(r: &tokio_postgres::Row) -> Result<BatchRow> {
     let (state, op, transport, env) = parse_batch_fields(r.get(2), r.get(3), r.get(9), r.get(13))?;
     Ok(BatchRow {
@@ -494,23 +526,9 @@ impl Tx for PgTx {
         conflicts.sort();
         conflicts.truncate(max_listed as usize);
         let conflict_count = (lost_n.get::<_, i64>(0) + retaken_n.get::<_, i64>(0)) as u64;
-        c.batch_execute("SAVEPOINT revert").await?;
-        for text in &q.statements {
-            match c.execute(text.as_str(), &counted).await {
-                Ok(_) => {}
-                Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
-                    c.batch_execute("ROLLBACK TO SAVEPOINT revert; RELEASE SAVEPOINT revert")
-                        .await?;
-                    let detail = e
-                        .as_db_error()
-                        .map(|d| d.message().to_string())
-                        .unwrap_or_else(|| "unique constraint violation".into());
-                    return Ok(Reverted::KeyClash(detail));
-                }
-                Err(e) => return Err(e.into()),
-            }
+        if let Some(detail) = run_or_clash(c, "revert", &q.statements, &counted).await? {
+            return Ok(Reverted::KeyClash(detail));
         }
-        c.batch_execute("RELEASE SAVEPOINT revert").await?;
         Ok(Reverted::Done {
             conflicts,
             conflict_count,
@@ -529,28 +547,13 @@ impl Tx for PgTx {
         };
         c.execute(lock, &[&scope.partner, &env, &scope.iface])
             .await?;
-        c.batch_execute("SAVEPOINT apply").await?;
-        for text in sql::apply_statements(op) {
-            let stmt = c.prepare_cached(&text).await?;
-            match c
-                .execute(&stmt, &[&scope.partner, &env, &scope.iface, &pk])
-                .await
-            {
-                Ok(_) => {}
-                Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
-                    c.batch_execute("ROLLBACK TO SAVEPOINT apply; RELEASE SAVEPOINT apply")
-                        .await?;
-                    let detail = e
-                        .as_db_error()
-                        .map(|d| d.message().to_string())
-                        .unwrap_or_else(|| "unique constraint violation".into());
-                    return Ok(Applied::KeyClash(detail));
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        c.batch_execute("RELEASE SAVEPOINT apply").await?;
-        Ok(Applied::Done)
+        let params: [&(dyn ToSql + Sync); 4] = [&scope.partner, &env, &scope.iface, &pk];
+        Ok(
+            match run_or_clash(c, "apply", &sql::apply_statements(op), &params).await? {
+                Some(detail) => Applied::KeyClash(detail),
+                None => Applied::Done,
+            },
+        )
     }
 
     async fn commit(mut self: Box<Self>) -> Result<()> {

@@ -59,6 +59,39 @@ impl SqliteStore {
     }
 }
 
+/// Run `statements` (parameters: the scope and a batch's pk) inside savepoint `name`. A
+/// unique key clash rolls all of them back and gives its message; any other error is one.
+fn run_or_clash(
+    c: &Connection,
+    name: &str,
+    statements: &[String],
+    scope: &Scope,
+    pk: i64,
+) -> Result<Option<String>> {
+    c.execute_batch(&format!("SAVEPOINT {name}"))?;
+    let env = scope.env.as_str();
+    for stmt in statements {
+        let res = c
+            .prepare_cached(&for_sqlite(stmt))
+            .and_then(|mut s| s.execute(params![scope.partner, env, scope.iface, pk]));
+        match res {
+            Ok(_) => {}
+            Err(rusqlite::Error::SqliteFailure(e, msg))
+                if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+            {
+                c.execute_batch(&format!("ROLLBACK TO {name}; RELEASE {name}"))?;
+                return Ok(Some(
+                    msg.unwrap_or_else(|| "unique constraint violation".into()),
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    c.execute_batch(&format!("RELEASE {name}"))?;
+    Ok(None)
+}
+
 fn migrate(conn: &mut Connection) -> Result<()> {
     migrate_to(conn, i64::MAX)
 }
@@ -457,26 +490,9 @@ impl Tx for SqliteTx {
             conflicts.sort();
             conflicts.truncate(max_listed as usize);
             let conflict_count = (count(&q.lost_count)? + count(&q.retaken_count)?) as u64;
-            c.execute_batch("SAVEPOINT revert")?;
-            for stmt in &q.statements {
-                let res = c
-                    .prepare_cached(&for_sqlite(stmt))
-                    .and_then(|mut s| s.execute(params![scope.partner, env, scope.iface, pk]));
-                match res {
-                    Ok(_) => {}
-                    Err(rusqlite::Error::SqliteFailure(e, msg))
-                        if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
-                            || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
-                    {
-                        c.execute_batch("ROLLBACK TO revert; RELEASE revert")?;
-                        return Ok(Reverted::KeyClash(
-                            msg.unwrap_or_else(|| "unique constraint violation".into()),
-                        ));
-                    }
-                    Err(e) => return Err(e.into()),
-                }
+            if let Some(detail) = run_or_clash(c, "revert", &q.statements, scope, pk)? {
+                return Ok(Reverted::KeyClash(detail));
             }
-            c.execute_batch("RELEASE revert")?;
             Ok(Reverted::Done {
                 conflicts,
                 conflict_count,
@@ -487,28 +503,12 @@ impl Tx for SqliteTx {
     async fn apply(&mut self, scope: &Scope, pk: i64, op: Operation) -> Result<Applied> {
         let c = &*self.conn;
         blocking(|| {
-            c.execute_batch("SAVEPOINT apply")?;
-            let env = scope.env.as_str();
-            for stmt in sql::apply_statements(op) {
-                let res = c
-                    .prepare_cached(&for_sqlite(&stmt))
-                    .and_then(|mut s| s.execute(params![scope.partner, env, scope.iface, pk]));
-                match res {
-                    Ok(_) => {}
-                    Err(rusqlite::Error::SqliteFailure(e, msg))
-                        if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
-                            || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
-                    {
-                        c.execute_batch("ROLLBACK TO apply; RELEASE apply")?;
-                        return Ok(Applied::KeyClash(
-                            msg.unwrap_or_else(|| "unique constraint violation".into()),
-                        ));
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            c.execute_batch("RELEASE apply")?;
-            Ok(Applied::Done)
+            Ok(
+                match run_or_clash(c, "apply", &sql::apply_statements(op), scope, pk)? {
+                    Some(detail) => Applied::KeyClash(detail),
+                    None => Applied::Done,
+                },
+            )
         })
     }
 
