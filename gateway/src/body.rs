@@ -57,6 +57,14 @@ pub fn parse_form(body: &[u8]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The value of the first field `name` of a parsed form ("" when absent).
+pub fn form_field(form: &[(String, String)], name: &str) -> String {
+    form.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,5 +80,8 @@ mod tests {
                 ("x".to_string(), String::new()),
             ]
         );
+        let form = parse_form(b"a=1&b=2&a=3");
+        assert_eq!(form_field(&form, "a"), "1", "the first one counts");
+        assert_eq!(form_field(&form, "c"), "");
     }
 }

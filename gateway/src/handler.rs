@@ -11,7 +11,7 @@ use serde_json::json;
 use tracing::Instrument;
 use wharf_proto::v1::{self as pb, Environment, Transport};
 
-use crate::body::{form_decode, parse_form, read_body, BodyError};
+use crate::body::{form_decode, form_field, parse_form, read_body, BodyError};
 use crate::reply::{self, Reply};
 use crate::routes::{self, Route};
 use crate::{Gateway, Peer};
@@ -267,12 +267,7 @@ impl Gateway {
             Err(_) => return reply::oauth_error("invalid_request", "unreadable form"),
         };
         let form = parse_form(&body);
-        let field = |name: &str| {
-            form.iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default()
-        };
+        let field = |name: &str| form_field(&form, name);
         let (client_id, client_secret) = match basic {
             Some(pair) => pair,
             None => (field("client_id"), field("client_secret")),

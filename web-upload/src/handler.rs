@@ -13,7 +13,7 @@ use hyper::header::CONTENT_TYPE;
 use hyper::{HeaderMap, Method, Request, StatusCode};
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use tonic::Code;
-use wharf_gateway::body::{declared_length, parse_form, read_body};
+use wharf_gateway::body::{declared_length, form_field, parse_form, read_body};
 use wharf_proto::v1 as pb;
 
 use crate::pages::{self, Choice, ErrorRow, HistoryRow, Nav, Reply, Summary};
@@ -98,11 +98,8 @@ fn operation_of(text: &str) -> Option<pb::Operation> {
     }
 }
 
-fn query_param(req_query: Option<&str>, name: &str) -> Option<String> {
-    parse_form(req_query?.as_bytes())
-        .into_iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v)
+fn query_param(req_query: Option<&str>, name: &str) -> String {
+    form_field(&parse_form(req_query.unwrap_or_default().as_bytes()), name)
 }
 
 /// The file name a browser sent, without any directory part, control characters or
@@ -252,7 +249,8 @@ impl Upload {
                 match self.session(req.headers()).await {
                     Ok(s) => {
                         let page = query_param(query.as_deref(), "page")
-                            .and_then(|p| p.parse::<usize>().ok())
+                            .parse::<usize>()
+                            .ok()
                             .unwrap_or(1);
                         self.result(&s, env, category, biz_key, batch_id, page)
                             .await
@@ -366,12 +364,7 @@ impl Upload {
             }
         };
         let form = parse_form(&body);
-        let field = |name: &str| {
-            form.iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default()
-        };
+        let field = |name: &str| form_field(&form, name);
         let username = field("username");
         if !session::same_secret(&field("csrf"), &expected) {
             return self.login_form(
@@ -422,11 +415,7 @@ impl Upload {
             Err(_) => return pages::redirect("/login", &clear),
         };
         let sent = match read_body(req, FORM_LIMIT).await {
-            Ok(b) => parse_form(&b)
-                .into_iter()
-                .find(|(k, _)| k == "csrf")
-                .map(|(_, v)| v)
-                .unwrap_or_default(),
+            Ok(b) => form_field(&parse_form(&b), "csrf"),
             Err(_) => String::new(),
         };
         if !s.csrf_ok(&sent) {
@@ -824,12 +813,7 @@ impl Upload {
             Ok(b) => parse_form(&b),
             Err(_) => Vec::new(),
         };
-        let field = |name: &str| {
-            form.iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default()
-        };
+        let field = |name: &str| form_field(&form, name);
         if !s.csrf_ok(&field("csrf")) {
             return self.csrf_refused(s);
         }
@@ -898,7 +882,8 @@ impl Upload {
 
     async fn history(&self, s: &Session, query: Option<&str>) -> Reply {
         let before = query_param(query, "before")
-            .and_then(|v| v.parse::<u64>().ok())
+            .parse::<u64>()
+            .ok()
             .unwrap_or(0);
         let mut core = self.core.clone();
         let list = match core
