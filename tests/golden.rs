@@ -546,8 +546,8 @@ fn result_outcome(page: &str) -> Outcome {
     }
 }
 
-fn csv_of(env: &Value) -> String {
-    let rows = env["data"].as_array().expect("data");
+/// A sheet's header: every field of the rows, in the order they first appear.
+fn header_of(rows: &[Value]) -> Vec<String> {
     let mut header: Vec<String> = Vec::new();
     for r in rows {
         for k in r.as_object().expect("object").keys() {
@@ -556,6 +556,12 @@ fn csv_of(env: &Value) -> String {
             }
         }
     }
+    header
+}
+
+fn csv_of(env: &Value) -> String {
+    let rows = env["data"].as_array().expect("data");
+    let header = header_of(rows);
     let quote = |s: &str| {
         if s.contains([',', '"', '\n', '\r']) {
             format!("\"{}\"", s.replace('"', "\"\""))
@@ -587,14 +593,7 @@ fn csv_of(env: &Value) -> String {
 
 fn xlsx_of(env: &Value) -> Vec<u8> {
     let rows = env["data"].as_array().expect("data");
-    let mut header: Vec<String> = Vec::new();
-    for r in rows {
-        for k in r.as_object().expect("object").keys() {
-            if !header.contains(k) {
-                header.push(k.clone());
-            }
-        }
-    }
+    let header = header_of(rows);
     let mut book = rust_xlsxwriter::Workbook::new();
     let sheet = book.add_worksheet();
     for (c, h) in header.iter().enumerate() {
