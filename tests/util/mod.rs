@@ -47,11 +47,22 @@ pub struct Wharf {
     pub extra_env: Vec<(String, String)>,
 }
 
+/// A port the kernel just said was free, never one this test process handed out before
+/// (tests run side by side and a released port may come back at once).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    static GIVEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
+        if given.get_or_insert_with(HashSet::new).insert(port) {
+            return port;
+        }
+    }
 }
 
 /// The first of `n` consecutive ports that were all free a moment ago (FTP passive ranges).
@@ -66,7 +77,9 @@ pub fn free_port_range(n: u16) -> u16 {
                     .map(|d| d.subsec_nanos())
                     .unwrap_or(0),
             );
-        let base = 20_000 + (seed % 20_000) as u16;
+        // Below Linux's ephemeral range (32768 and up), where free_port's ports come from,
+        // so a passive range never takes a port another server was just given.
+        let base = 20_000 + (seed % 12_000) as u16;
         let held: Vec<_> = (base..base + n)
             .map_while(|p| TcpListener::bind(("127.0.0.1", p)).ok())
             .collect();
@@ -123,14 +136,8 @@ impl Wharf {
                 panic!("WHARF_TEST_DATABASE_URL is not set: run scripts/test (PostgreSQL tests never skip)")
             })),
         };
-        // Four distinct ports: a port just released may be handed out again at once.
-        let mut ports: Vec<u16> = Vec::new();
-        while ports.len() < 4 {
-            let p = free_port();
-            if !ports.contains(&p) {
-                ports.push(p);
-            }
-        }
+        // Distinct: free_port never hands out a port twice.
+        let ports = [free_port(), free_port(), free_port(), free_port()];
         Wharf {
             data_dir: std::env::temp_dir().join(unique("wharf-e2e-")),
             database_url,
