@@ -1,0 +1,122 @@
+{{/*
+One component's Deployment; the four component templates call it so they cannot drift apart
+in security context, probes, volumes or labels. Call with a dict:
+  root       the top context ($)
+  component  core | gateway | ftp | upload
+  values     the component's values (.Values.core, …)
+  ports      list of container ports (maps: name, containerPort, protocol)
+  probePort  the named port /healthz and /readyz are served on
+  probeScheme HTTP or HTTPS
+  env        the component's own env entries (YAML text)
+  volumes, mounts  extra volumes and mounts (YAML text, may be empty)
+  annotations extra pod annotations (map, may be empty)
+  affinity   the affinity to use when values.affinity is empty (map, may be empty)
+  onePerNode true when that affinity allows one pod per node (rolling updates surge no pod)
+*/}}
+{{- define "wharf.deployment" -}}
+{{- $root := .root -}}
+{{- $v := .values -}}
+{{- $ctx := dict "root" $root "component" .component -}}
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ include "wharf.componentName" $ctx }}
+  namespace: {{ $root.Release.Namespace }}
+  labels:
+    {{- include "wharf.labels" $ctx | nindent 4 }}
+spec:
+  replicas: {{ $v.replicas }}
+  revisionHistoryLimit: 5
+  selector:
+    matchLabels:
+      {{- include "wharf.selectorLabels" $ctx | nindent 6 }}
+  strategy:
+    type: RollingUpdate
+    rollingUpdate:
+      {{- if .onePerNode }}
+      # At most one pod per node: a new pod may need the node an old one leaves.
+      maxUnavailable: 1
+      maxSurge: 0
+      {{- else }}
+      maxUnavailable: 0
+      maxSurge: 1
+      {{- end }}
+  template:
+    metadata:
+      labels:
+        {{- include "wharf.selectorLabels" $ctx | nindent 8 }}
+        {{- with $root.Values.podLabels }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+      annotations:
+        # Roll the pods when the chart's secret values change (env is read at start-up only).
+        checksum/secrets: {{ toJson $root.Values.secrets | sha256sum }}
+        {{- with .annotations }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+        {{- with $root.Values.podAnnotations }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+        {{- with $v.podAnnotations }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+    spec:
+      serviceAccountName: {{ include "wharf.serviceAccountName" $root }}
+      automountServiceAccountToken: false
+      enableServiceLinks: false
+      terminationGracePeriodSeconds: {{ $v.terminationGracePeriodSeconds }}
+      {{- with $root.Values.imagePullSecrets }}
+      imagePullSecrets:
+        {{- range . }}
+        - name: {{ . }}
+        {{- end }}
+      {{- end }}
+      securityContext:
+        {{- toYaml $root.Values.podSecurityContext | nindent 8 }}
+      containers:
+        - name: {{ .component }}
+          image: {{ include "wharf.image" $root | quote }}
+          imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+          args: [{{ .component | quote }}]
+          securityContext:
+            {{- toYaml $root.Values.securityContext | nindent 12 }}
+          ports:
+            {{- toYaml .ports | nindent 12 }}
+          env:
+            {{- .env | nindent 12 }}
+            {{- include "wharf.commonEnv" $ctx | nindent 12 }}
+            {{- with $v.extraEnv }}
+            {{- toYaml . | nindent 12 }}
+            {{- end }}
+          livenessProbe:
+            {{- include "wharf.probe" (dict "path" "/healthz" "port" .probePort "scheme" .probeScheme "timing" $root.Values.probes.liveness) | nindent 12 }}
+          readinessProbe:
+            {{- include "wharf.probe" (dict "path" "/readyz" "port" .probePort "scheme" .probeScheme "timing" $root.Values.probes.readiness) | nindent 12 }}
+          resources:
+            {{- toYaml $v.resources | nindent 12 }}
+          volumeMounts:
+            - name: tmp
+              mountPath: /tmp
+            {{- with .mounts }}
+            {{- . | nindent 12 }}
+            {{- end }}
+      volumes:
+        - name: tmp
+          emptyDir:
+            sizeLimit: {{ $root.Values.tmpSizeLimit }}
+        {{- with .volumes }}
+        {{- . | nindent 8 }}
+        {{- end }}
+      {{- with $v.nodeSelector }}
+      nodeSelector:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with ($v.affinity | default .affinity) }}
+      affinity:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $v.tolerations }}
+      tolerations:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+{{- end -}}
