@@ -27,6 +27,13 @@ pub const ENV_UPLOAD_MAX_FILE_BYTES: &str = "WHARF_UPLOAD_MAX_FILE_BYTES";
 pub const ENV_UPLOAD_SECURE_COOKIES: &str = "WHARF_UPLOAD_SECURE_COOKIES";
 pub const ENV_SESSION_TTL_SECS: &str = "WHARF_SESSION_TTL_SECS";
 pub const ENV_SCHEDULE_MIN_LEAD: &str = "WHARF_SCHEDULE_MIN_LEAD";
+pub const ENV_SECRET_KEY: &str = "WHARF_SECRET_KEY";
+pub const ENV_PUSH_TIMEOUT_SECS: &str = "WHARF_PUSH_TIMEOUT_SECS";
+pub const ENV_PUSH_MAX_ATTEMPTS: &str = "WHARF_PUSH_MAX_ATTEMPTS";
+pub const ENV_PUSH_BACKOFF_MS: &str = "WHARF_PUSH_BACKOFF_MS";
+pub const ENV_PUSH_CONCURRENCY: &str = "WHARF_PUSH_CONCURRENCY";
+pub const ENV_PUSH_PARTNER_CONCURRENCY: &str = "WHARF_PUSH_PARTNER_CONCURRENCY";
+pub const ENV_PUSH_CA_FILE: &str = "WHARF_PUSH_CA_FILE";
 
 /// Defaults of SPEC §2.
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
@@ -83,6 +90,20 @@ pub struct Config {
     /// tests need not wait hours. The maxima (30 d, 60 d) stay. Never set it in production:
     /// partners rely on the seed's windows. Unset (the default): seed 003's bounds.
     pub schedule_min_lead_secs: Option<i64>,
+    /// `WHARF_SECRET_KEY`, checked (base64 of 32 bytes); `None`: outbound push is off.
+    pub secret_key: Option<Redacted>,
+    /// The outbound dispatcher's tunables (`WHARF_PUSH_*`).
+    pub push: wharf_core::outbound::DispatchSettings,
+}
+
+/// A secret configuration value: never shown by `Debug`.
+#[derive(Clone)]
+pub struct Redacted(pub String);
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 /// Where configuration values come from: the process environment, or a map in tests.
@@ -229,7 +250,59 @@ impl Config {
                         None
                     }
                 });
+        let secret_key = src.get(ENV_SECRET_KEY).and_then(|v| {
+            match wharf_core::secret::SecretKey::from_base64(&v) {
+                Ok(_) => Some(Redacted(v)),
+                Err(e) => {
+                    // The message names the variable and the rule, never the value.
+                    errors.push(e.to_string().trim_start_matches("invalid: ").to_string());
+                    None
+                }
+            }
+        });
+        let defaults = wharf_core::outbound::DispatchSettings::default();
+        let push = wharf_core::outbound::DispatchSettings {
+            timeout: std::time::Duration::from_secs(num(
+                &mut errors,
+                src,
+                ENV_PUSH_TIMEOUT_SECS,
+                defaults.timeout.as_secs(),
+                |n| (1..=600).contains(n),
+            )),
+            max_attempts: num(
+                &mut errors,
+                src,
+                ENV_PUSH_MAX_ATTEMPTS,
+                defaults.max_attempts,
+                |n| (1..=1000).contains(n),
+            ),
+            backoff: std::time::Duration::from_millis(num(
+                &mut errors,
+                src,
+                ENV_PUSH_BACKOFF_MS,
+                defaults.backoff.as_millis() as u64,
+                |n| (1..=3_600_000).contains(n),
+            )),
+            concurrency: num(
+                &mut errors,
+                src,
+                ENV_PUSH_CONCURRENCY,
+                defaults.concurrency,
+                |n| (1..=1024).contains(n),
+            ),
+            partner_concurrency: num(
+                &mut errors,
+                src,
+                ENV_PUSH_PARTNER_CONCURRENCY,
+                defaults.partner_concurrency,
+                |n| (1..=1024).contains(n),
+            ),
+            ca_file: src.get(ENV_PUSH_CA_FILE).map(PathBuf::from),
+            ..defaults
+        };
         let cfg = Config {
+            secret_key,
+            push,
             schedule_min_lead_secs,
             ftp_addr,
             upload_addr,
@@ -319,6 +392,19 @@ mod tests {
         );
         let env = HashMap::from([(ENV_SCHEDULE_MIN_LEAD, "soon")]);
         assert!(Config::from_source(&env).is_err());
+    }
+
+    #[test]
+    fn the_secret_key_is_checked_and_never_shown() {
+        let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+        let env = HashMap::from([(ENV_SECRET_KEY, key)]);
+        let cfg = Config::from_source(&env).unwrap();
+        assert!(cfg.secret_key.is_some());
+        assert!(!format!("{cfg:?}").contains(key));
+        let env = HashMap::from([(ENV_SECRET_KEY, "c2hvcnQ=")]);
+        let errors = Config::from_source(&env).unwrap_err();
+        assert!(errors[0].contains("WHARF_SECRET_KEY"), "{errors:?}");
+        assert!(!errors[0].contains("c2hvcnQ="));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod config;
+mod outbound_cli;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
@@ -66,7 +67,32 @@ enum Command {
         #[command(subcommand)]
         action: BatchCmd,
     },
+    /// Partners' receiving addresses for outbound push (SPEC §7.1).
+    Endpoint {
+        #[command(subcommand)]
+        action: outbound_cli::EndpointCmd,
+    },
+    /// Push JSON lines (stdin) to a partner's endpoint: checked, queued, sent by the
+    /// dispatcher of `wharf serve` / `wharf core`.
+    Push(outbound_cli::PushArgs),
+    /// The outbound queue: what was pushed, what got through, what failed.
+    Outbox {
+        #[command(subcommand)]
+        action: outbound_cli::OutboxCmd,
+    },
 }
+
+/// Bad usage or configuration: exit 64.
+#[derive(Debug)]
+struct Usage(String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
 
 #[derive(Subcommand)]
 enum BatchCmd {
@@ -142,6 +168,9 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("wharf: {e:#}");
+            if e.downcast_ref::<Usage>().is_some() {
+                return ExitCode::from(64);
+            }
             match e.downcast_ref::<CoreError>() {
                 Some(CoreError::Invalid(_))
                 | Some(CoreError::NotFound(_))
@@ -189,7 +218,11 @@ async fn build_core(cfg: &Config) -> anyhow::Result<Core> {
         session_ttl_secs: cfg.session_ttl_secs,
         ..Settings::default()
     };
-    Ok(Core::new(store, Arc::new(registry), settings))
+    let core = Core::new(store, Arc::new(registry), settings);
+    Ok(match &cfg.secret_key {
+        Some(key) => core.with_secret_key(wharf_core::secret::SecretKey::from_base64(&key.0)?),
+        None => core,
+    })
 }
 
 /// One secret from stdin: the first line, without its line ending.
@@ -265,6 +298,22 @@ async fn run(cli: Cli, cfg: Config) -> anyhow::Result<()> {
             }
             out.flush()?;
             Ok(())
+        }
+        Command::Endpoint { action } => {
+            if matches!(action, outbound_cli::EndpointCmd::Set { .. }) {
+                outbound_cli::need_key(cfg.secret_key.is_some())?;
+            }
+            let core = build_core(&cfg).await?;
+            outbound_cli::endpoint(&core, action).await
+        }
+        Command::Push(args) => {
+            outbound_cli::need_key(cfg.secret_key.is_some())?;
+            let core = build_core(&cfg).await?;
+            outbound_cli::push(&core, args).await
+        }
+        Command::Outbox { action } => {
+            let core = build_core(&cfg).await?;
+            outbound_cli::outbox(&core, action).await
         }
         Command::Batch { action } => {
             let (name, target) = match action {
@@ -431,13 +480,31 @@ async fn serve(cfg: &Config, token: &str, parts: Parts) -> anyhow::Result<()> {
             Duration::from_secs(1),
             stopped(2),
         ));
+        // Outbound push (SPEC §7.1): only with the key that opens partners' credentials.
+        let dispatcher = if cfg.secret_key.is_some() {
+            tracing::info!(
+                concurrency = cfg.push.concurrency,
+                per_partner = cfg.push.partner_concurrency,
+                "outbound push dispatcher running"
+            );
+            Some(tokio::spawn(wharf_core::run_dispatcher(
+                core.clone(),
+                cfg.push.clone(),
+                stopped(2),
+            )))
+        } else {
+            tracing::warn!(
+                "outbound push is off: WHARF_SECRET_KEY is not set (see README, outbound push)"
+            );
+            None
+        };
         let grpc = tokio::spawn(wharf_core::grpc::serve(
             listener,
             core,
             InternalToken::new(token),
             stopped(2),
         ));
-        core_tasks.push((grpc, housekeeping, scheduler));
+        core_tasks.push((grpc, housekeeping, scheduler, dispatcher));
         format!("http://{addr}")
     } else {
         cfg.core_url
@@ -526,7 +593,7 @@ async fn serve(cfg: &Config, token: &str, parts: Parts) -> anyhow::Result<()> {
         task.await.context("front-end task")?;
     }
     let _ = stop_tx.send(2);
-    for (grpc, housekeeping, scheduler) in core_tasks {
+    for (grpc, housekeeping, scheduler, dispatcher) in core_tasks {
         // In-flight calls finish; idle connections get no longer than the grace period.
         match tokio::time::timeout(SHUTDOWN_GRACE, grpc).await {
             Ok(joined) => joined.context("gRPC task")??,
@@ -537,6 +604,10 @@ async fn serve(cfg: &Config, token: &str, parts: Parts) -> anyhow::Result<()> {
         }
         housekeeping.await.context("housekeeping task")?;
         scheduler.await.context("scheduler task")?;
+        if let Some(d) = dispatcher {
+            // In-flight sequences finish (bounded by the push timeout); their pushes go back.
+            d.await.context("dispatcher task")??;
+        }
     }
     tracing::info!("stopped");
     match failure {

@@ -206,7 +206,7 @@ fn envelope_problem(ty: &str, field: &str) -> RowProblem {
 }
 
 /// The failure answer for a rejected sequence: E00V00, E00W00, or E00M00 when both.
-fn rejection(
+pub(crate) fn rejection(
     invalid: Vec<RowProblem>,
     duplicates: Vec<RowProblem>,
     why: &str,

@@ -269,6 +269,74 @@ impl pb::core_server::Core for CoreService {
         .instrument(span)
         .await
     }
+
+    async fn push_to_partner(
+        &self,
+        request: Request<tonic::Streaming<pb::PushChunk>>,
+    ) -> Result<Response<pb::PushResponse>, Status> {
+        let mut stream = request.into_inner();
+        let first = stream
+            .message()
+            .await?
+            .ok_or_else(|| Status::invalid_argument("an empty push stream"))?;
+        let op = crate::batch::Operation::from_proto(first.operation)
+            .ok_or_else(|| Status::invalid_argument("operation: insert, update, delete or all"))?;
+        let req = crate::outbound::intake::PushRequest {
+            partner: first.partner,
+            env: crate::batch::Environment::from_proto(first.environment),
+            data_category: first.data_category,
+            biz_key: first.biz_key,
+            op,
+        };
+        let span = info_span!(
+            "push_to_partner",
+            partner = %req.partner,
+            interface = %format_args!("{}/{}", req.data_category, req.biz_key),
+            operation = op.as_str(),
+        );
+        let mut source = ChunkRows {
+            first: Some(first.rows),
+            stream,
+        };
+        async move {
+            let outcome = self.core.push(req, &mut source).await?;
+            let response = outcome.into_response();
+            tracing::info!(code = %response.code, push_id = %response.push_id, rows = response.rows, "push taken");
+            Ok(Response::new(response))
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn get_push(
+        &self,
+        request: Request<pb::GetPushRequest>,
+    ) -> Result<Response<pb::PushView>, Status> {
+        let req = request.into_inner();
+        Ok(Response::new(self.core.get_push(&req.push_id).await?))
+    }
+}
+
+/// A `PushToPartner` stream's rows, chunk by chunk.
+struct ChunkRows {
+    first: Option<Vec<pb::Row>>,
+    stream: tonic::Streaming<pb::PushChunk>,
+}
+
+#[tonic::async_trait]
+impl crate::outbound::intake::RowSource for ChunkRows {
+    async fn next_rows(&mut self) -> crate::error::Result<Option<Vec<pb::Row>>> {
+        if let Some(rows) = self.first.take() {
+            return Ok(Some(rows));
+        }
+        match self.stream.message().await {
+            Ok(chunk) => Ok(chunk.map(|c| c.rows)),
+            Err(s) => Err(CoreError::Invalid(format!(
+                "the push stream broke: {}",
+                s.message()
+            ))),
+        }
+    }
 }
 
 /// Refuses every call that does not carry the internal token.

@@ -16,6 +16,8 @@
 //! - [`store`]: the `Store` trait, `store::pg` and `store::sqlite`, and their shared SQL.
 //! - [`auth`]: argon2 hashes and tokens.
 //! - [`limiter`]: login rate limiting per user name.
+//! - [`outbound`]: outbound push: endpoints, intake, the dispatcher (SPEC §7.1).
+//! - [`secret`]: sealing outbound credentials with `WHARF_SECRET_KEY`.
 //! - [`service`]: `Core`, the facade used by gRPC and the CLI.
 //! - [`grpc`]: the tonic server and its internal-token guard.
 #![forbid(unsafe_code)]
@@ -29,7 +31,9 @@ pub mod error;
 pub mod grpc;
 pub mod interfaces;
 pub mod limiter;
+pub mod outbound;
 pub mod schedule;
+pub mod secret;
 pub mod service;
 pub mod store;
 pub mod timestamp;
@@ -95,4 +99,16 @@ pub async fn run_scheduler(
             },
         }
     }
+}
+
+/// Send queued pushes to partners (SPEC §7.1) until `shutdown`; in-flight sequences finish
+/// and their pushes are given back. Needs the secret key (`Core::with_secret_key`).
+pub async fn run_dispatcher(
+    core: Core,
+    settings: outbound::DispatchSettings,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), CoreError> {
+    let client = outbound::http::Client::from_settings(&settings).map_err(CoreError::Invalid)?;
+    outbound::dispatch::run(core, settings, client, shutdown).await;
+    Ok(())
 }

@@ -87,9 +87,11 @@ pub struct Principal {
 /// The core service: registry + store + settings.
 #[derive(Clone)]
 pub struct Core {
-    store: Arc<dyn Store>,
+    pub(crate) store: Arc<dyn Store>,
     registry: Arc<Registry>,
     settings: Settings,
+    /// Seals and opens outbound credentials; `None`: outbound push is off (SPEC §7.1).
+    pub(crate) secret_key: Option<Arc<crate::secret::SecretKey>>,
     /// Shared by every clone: the counts are per process, not per caller.
     logins: Arc<LoginLimiter>,
     /// Every "now" of core comes from here (the system clock unless a test set another).
@@ -124,7 +126,14 @@ impl Core {
             settings,
             logins: Arc::new(logins),
             clock: clock::system(),
+            secret_key: None,
         }
+    }
+
+    /// The same core with the key that seals outbound credentials (`WHARF_SECRET_KEY`).
+    pub fn with_secret_key(mut self, key: crate::secret::SecretKey) -> Core {
+        self.secret_key = Some(Arc::new(key));
+        self
     }
 
     /// The same core reading time from `clock` (tests move time instead of waiting).
@@ -330,7 +339,7 @@ impl Core {
     }
 
     /// The interface a partner asked for, if it exists and the partner may use it.
-    async fn interface_for(
+    pub(crate) async fn interface_for(
         &self,
         partner: &str,
         category: &str,

@@ -220,6 +220,57 @@ pub fn batch_json(b: &crate::v1::GetBatchResponse) -> Json {
     })
 }
 
+/// One line of a JSON-lines file as a row (`wharf push`): an object's fields, or — for a
+/// line that is not an object or not JSON — the line as text in `not_object`, for core to
+/// refuse. `line` is the 1-based line number.
+pub fn row_from_line(text: &str, line: u32) -> Row {
+    let mut r = match serde_json::from_str::<Json>(text) {
+        Ok(j) => row(j),
+        Err(_) => Row {
+            fields: Vec::new(),
+            not_object: Json::String(text.chars().take(200).collect()).to_string(),
+            line: 0,
+        },
+    };
+    r.line = line;
+    r
+}
+
+/// A push as the CLI shows it (`wharf outbox list --json`). Times are RFC 3339 UTC.
+pub fn push_json(p: &crate::v1::PushView) -> Json {
+    let env = match crate::v1::Environment::try_from(p.environment) {
+        Ok(crate::v1::Environment::Uat) => "uat",
+        _ => "prod",
+    };
+    let sequences: Vec<Json> = p
+        .sequences
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "seq_id": s.seq_id,
+                "rows": s.rows,
+                "state": s.state,
+                "attempts": s.attempts,
+                "http_status": s.http_status,
+                "code": s.code,
+                "msg": s.msg,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "push_id": p.push_id,
+        "partner": p.partner,
+        "env": env,
+        "interface": format!("{}/{}", p.data_category, p.biz_key),
+        "operation": p.operation,
+        "rows": p.rows,
+        "state": p.state,
+        "created": crate::time::rfc3339(p.created_unix),
+        "updated": crate::time::rfc3339(p.updated_unix),
+        "sequences": sequences,
+    })
+}
+
 /// The answer for a failure to reach core or of core itself: code `-1`, safe to retry.
 pub fn system_error_json(msg: &str) -> Json {
     let mut m = Map::new();

@@ -10,6 +10,7 @@ use crate::batch::{ActionStatus, BatchState, Environment, Operation, Transport};
 use crate::error::Result;
 use crate::schedule::Schedule;
 
+pub mod outbox;
 pub mod pg;
 pub mod sql;
 pub mod sqlite;
@@ -256,6 +257,8 @@ pub trait Tx: Send {
 pub trait Store: Send + Sync {
     /// "postgresql" or "sqlite", for logs.
     fn backend(&self) -> &'static str;
+    /// Endpoints and the outbox of pushes (SPEC §7.1).
+    fn outbox(&self) -> &dyn outbox::Outbox;
     async fn begin(&self) -> Result<Box<dyn Tx + '_>>;
 
     async fn insert_partner(&self, p: &PartnerRow, now_unix: i64) -> Result<()>;

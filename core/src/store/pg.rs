@@ -17,6 +17,8 @@ use super::sql;
 use super::*;
 use crate::error::CoreError;
 
+mod outbox;
+
 /// Fixed key for the migration advisory lock: replicas starting together migrate once.
 const MIGRATION_LOCK: i64 = 0x7768_6172_6601;
 
@@ -569,6 +571,10 @@ impl Tx for PgTx {
 impl Store for PgStore {
     fn backend(&self) -> &'static str {
         "postgresql"
+    }
+
+    fn outbox(&self) -> &dyn super::outbox::Outbox {
+        self
     }
 
     async fn begin(&self) -> Result<Box<dyn Tx + '_>> {

@@ -237,6 +237,8 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
      CREATE INDEX batches_due_execute ON batches (state, execute_unix);
      CREATE INDEX batches_due_revert ON batches (revert_status, revert_unix);",
     ),
+    // Outbound push (SPEC §7.1): endpoints, the outbox of pushes and their sequences.
+    (5, super::outbox::MIGRATION),
 ];
 
 /// Every column of a batch row, in the order both stores read them.

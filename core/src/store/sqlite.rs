@@ -13,6 +13,8 @@ use super::sql::{self, for_sqlite};
 use super::*;
 use crate::error::CoreError;
 
+mod outbox;
+
 /// SQLite work is quick local I/O, but an apply of a large batch is not: let the runtime move
 /// other tasks off this thread while it runs (only possible on the multi-thread runtime).
 fn blocking<T>(f: impl FnOnce() -> T) -> T {
@@ -524,6 +526,10 @@ impl Tx for SqliteTx {
 impl Store for SqliteStore {
     fn backend(&self) -> &'static str {
         "sqlite"
+    }
+
+    fn outbox(&self) -> &dyn super::outbox::Outbox {
+        self
     }
 
     async fn begin(&self) -> Result<Box<dyn Tx + '_>> {

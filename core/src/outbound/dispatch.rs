@@ -1,0 +1,654 @@
+//! The dispatcher (SPEC §7.1): claims due pushes from the outbox and sends their sequences
+//! in order, each with the seed's envelope, the endpoint's auth and the push timeout.
+//!
+//! - A push is leased by one dispatcher at a time (see `store::outbox`); the lease is renewed
+//!   with every write, so a replica that dies loses its pushes to another after `lease`.
+//! - Deliveries are recorded a few sequences at a time: a crash re-sends at most those, under
+//!   the same batch_id and seq_id, and the partner answers them `E00A00` (delivered).
+//! - Retries back off exponentially with jitter; short waits are slept holding the lease, long
+//!   ones give the push back with its due time.
+//! - At most `concurrency` pushes are in flight, at most `partner_concurrency` of one partner,
+//!   so one slow partner cannot take every worker.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hyper::Method;
+use rand::Rng;
+use tokio::sync::{watch, Semaphore};
+
+use super::answer::{classify, Classified, Verdict};
+use super::endpoint::{Auth, Endpoint};
+use super::http::{basic, form, Answer, Client, Conn, Failure, Target};
+use crate::store::outbox::{PushProgress, PushRow, SeqBody, SeqUpdate};
+use crate::Core;
+
+/// The dispatcher's tunables.
+#[derive(Debug, Clone)]
+pub struct DispatchSettings {
+    /// One exchange (connect, send, answer); seed 000: 60 s.
+    pub timeout: Duration,
+    /// Attempts at one sequence before it fails.
+    pub max_attempts: u32,
+    /// First retry delay; doubles per attempt, with jitter, up to `max_backoff`.
+    pub backoff: Duration,
+    pub max_backoff: Duration,
+    pub concurrency: usize,
+    pub partner_concurrency: usize,
+    /// How long a claimed push stays ours without a write (longer than `timeout`).
+    pub lease: Duration,
+    /// How often an idle dispatcher looks for due pushes.
+    pub poll: Duration,
+    /// PEM certificates trusted besides the Mozilla roots (a partner's private CA).
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+impl Default for DispatchSettings {
+    fn default() -> Self {
+        DispatchSettings {
+            timeout: Duration::from_secs(60),
+            max_attempts: 10,
+            backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(300),
+            concurrency: 16,
+            partner_concurrency: 4,
+            lease: Duration::from_secs(90),
+            poll: Duration::from_millis(250),
+            ca_file: None,
+        }
+    }
+}
+
+/// Deliveries recorded per write, at most.
+const RECORD_EVERY: usize = 32;
+/// …or after this long.
+const RECORD_AFTER: Duration = Duration::from_secs(1);
+/// Sequences read from the store at a time.
+const READ_AHEAD: i64 = 16;
+/// Retry waits up to this long are slept holding the lease.
+const SLEEP_UP_TO: Duration = Duration::from_secs(5);
+
+/// OAuth2 tokens by endpoint (and its version), until they expire.
+#[derive(Default)]
+struct Tokens(Mutex<HashMap<String, (String, Instant)>>);
+
+impl Tokens {
+    fn get(&self, key: &str) -> Option<String> {
+        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(key)
+            .filter(|(_, until)| Instant::now() < *until)
+            .map(|(t, _)| t.clone())
+    }
+    fn put(&self, key: &str, token: String, until: Instant) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.retain(|_, (_, u)| Instant::now() < *u);
+        map.insert(key.to_string(), (token, until));
+    }
+    fn forget(&self, key: &str) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(key);
+    }
+}
+
+struct Shared {
+    core: Core,
+    settings: DispatchSettings,
+    client: Client,
+    tokens: Tokens,
+    owner: String,
+    /// Pushes in flight per partner.
+    busy: Mutex<HashMap<String, usize>>,
+    stop: watch::Receiver<bool>,
+}
+
+/// Run until `shutdown`, then let in-flight sequences finish and give their pushes back.
+pub async fn run(
+    core: Core,
+    settings: DispatchSettings,
+    client: Client,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    if let Err(e) = core.store.outbox().clear_leases().await {
+        tracing::warn!(error = %e, "could not give back old leases");
+    }
+    let owner = {
+        let mut r = rand::thread_rng();
+        format!("{:016x}", r.gen::<u64>())
+    };
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let shared = Arc::new(Shared {
+        core,
+        client,
+        tokens: Tokens::default(),
+        owner,
+        busy: Mutex::new(HashMap::new()),
+        stop: stop_rx,
+        settings,
+    });
+    let permits = Arc::new(Semaphore::new(shared.settings.concurrency.max(1)));
+    let mut workers = tokio::task::JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        while workers.try_join_next().is_some() {}
+        let permit = tokio::select! {
+            _ = &mut shutdown => break,
+            p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+        };
+        let claimed = match claim(&shared).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "outbox: claiming a push failed");
+                None
+            }
+        };
+        match claimed {
+            Some(push) => {
+                let shared = shared.clone();
+                workers.spawn(async move {
+                    let partner = push.partner.clone();
+                    work(&shared, push).await;
+                    let mut busy = shared.busy.lock().unwrap_or_else(|p| p.into_inner());
+                    if let Some(n) = busy.get_mut(&partner) {
+                        *n -= 1;
+                        if *n == 0 {
+                            busy.remove(&partner);
+                        }
+                    }
+                    drop(permit);
+                });
+            }
+            None => {
+                drop(permit);
+                tokio::select! {
+                    _ = &mut shutdown => break,
+                    _ = tokio::time::sleep(shared.settings.poll) => {}
+                }
+            }
+        }
+    }
+    let _ = stop_tx.send(true);
+    while workers.join_next().await.is_some() {}
+}
+
+async fn claim(s: &Shared) -> crate::error::Result<Option<PushRow>> {
+    let full: Vec<String> = {
+        let busy = s.busy.lock().unwrap_or_else(|p| p.into_inner());
+        busy.iter()
+            .filter(|(_, n)| **n >= s.settings.partner_concurrency.max(1))
+            .map(|(p, _)| p.clone())
+            .collect()
+    };
+    let now = s.core.now();
+    let until = now + s.settings.lease.as_secs() as i64;
+    let push = s
+        .core
+        .store
+        .outbox()
+        .claim_push(now, &s.owner, until, &full)
+        .await?;
+    if let Some(p) = &push {
+        let mut busy = s.busy.lock().unwrap_or_else(|p| p.into_inner());
+        *busy.entry(p.partner.clone()).or_insert(0) += 1;
+    }
+    Ok(push)
+}
+
+/// One attempt's outcome, before it is recorded.
+struct Attempt {
+    verdict: Verdict,
+    http_status: u16,
+    code: String,
+    msg: String,
+    answer: String,
+}
+
+impl Attempt {
+    fn failure(f: &Failure) -> Attempt {
+        Attempt {
+            verdict: Verdict::Retry,
+            http_status: 0,
+            code: String::new(),
+            msg: f.to_string(),
+            answer: String::new(),
+        }
+    }
+}
+
+/// What a worker writes as it goes.
+struct Recorder<'a> {
+    s: &'a Shared,
+    push: &'a PushRow,
+    updates: Vec<SeqUpdate>,
+    since: Instant,
+}
+
+impl Recorder<'_> {
+    /// Write the buffered attempts and where the push stands. `false`: the lease is gone (or
+    /// the store failed): stop working on this push.
+    async fn write(&mut self, progress: PushProgress) -> bool {
+        let updates = std::mem::take(&mut self.updates);
+        self.since = Instant::now();
+        let now = self.s.core.now();
+        match self
+            .s
+            .core
+            .store
+            .outbox()
+            .record_push(self.push.pk, &self.s.owner, &updates, &progress, now)
+            .await
+        {
+            Ok(true) => true,
+            Ok(false) => {
+                tracing::warn!(push_id = %self.push.push_id, "outbox: lease lost; another dispatcher has the push");
+                false
+            }
+            Err(e) => {
+                tracing::warn!(push_id = %self.push.push_id, error = %e, "outbox: recording failed; the push is resumed when its lease ends");
+                false
+            }
+        }
+    }
+
+    fn keep(&self, state: &'static str, next_seq: i64) -> PushProgress {
+        let now = self.s.core.now();
+        PushProgress {
+            state,
+            next_seq,
+            next_unix: now,
+            lease_until: Some(now + self.s.settings.lease.as_secs() as i64),
+        }
+    }
+
+    fn release(&self, state: &'static str, next_seq: i64, next_unix: i64) -> PushProgress {
+        PushProgress {
+            state,
+            next_seq,
+            next_unix,
+            lease_until: None,
+        }
+    }
+}
+
+fn backoff(s: &DispatchSettings, attempt: u32) -> Duration {
+    let exp = s
+        .backoff
+        .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
+        .min(s.max_backoff);
+    // Full jitter over the upper half: retries of many pushes spread out.
+    let factor = rand::thread_rng().gen_range(0.5..=1.0);
+    exp.mul_f64(factor)
+}
+
+fn method(op: &str) -> Method {
+    match op {
+        "update" => Method::PUT,
+        "delete" => Method::DELETE,
+        "all" => Method::PATCH,
+        _ => Method::POST,
+    }
+}
+
+/// Send a claimed push's sequences from its current one, in order.
+async fn work(s: &Shared, push: PushRow) {
+    let mut rec = Recorder {
+        s,
+        push: &push,
+        updates: Vec::new(),
+        since: Instant::now(),
+    };
+    let endpoint = match s
+        .core
+        .store
+        .outbox()
+        .endpoint(&push.partner, push.env, &push.iface)
+        .await
+        .and_then(|row| {
+            row.ok_or_else(|| crate::CoreError::NotFound("the endpoint is gone".into()))
+        })
+        .and_then(|row| s.core.open_endpoint(row))
+    {
+        Ok(e) => e,
+        Err(e) => {
+            // Not the partner's doing and not an attempt: look again in a minute.
+            tracing::error!(push_id = %push.push_id, partner = %push.partner, interface = %push.iface, error = %e, "outbox: cannot use the endpoint");
+            let again = s.core.now() + 60;
+            rec.write(rec.release("pending", push.next_seq, again))
+                .await;
+            return;
+        }
+    };
+    let target = match Target::parse(&endpoint.row.url) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(push_id = %push.push_id, error = %e, "outbox: endpoint URL unusable");
+            let again = s.core.now() + 60;
+            rec.write(rec.release("pending", push.next_seq, again))
+                .await;
+            return;
+        }
+    };
+    let mut conn: Option<Conn> = None;
+    let mut stop = s.stop.clone();
+    let mut next = push.next_seq;
+    loop {
+        let batch = match s
+            .core
+            .store
+            .outbox()
+            .seq_bodies(push.pk, next, READ_AHEAD)
+            .await
+        {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(push_id = %push.push_id, error = %e, "outbox: reading sequences failed");
+                rec.write(rec.release("pending", next, s.core.now() + 5))
+                    .await;
+                return;
+            }
+        };
+        if batch.is_empty() {
+            let now = s.core.now();
+            if rec.write(rec.release("delivered", next, now)).await {
+                tracing::info!(push_id = %push.push_id, partner = %push.partner, interface = %push.iface, rows = push.rows, sequences = push.seqs, "outbox: push delivered");
+            }
+            return;
+        }
+        for seq in batch {
+            let mut attempts = seq.attempts;
+            loop {
+                if *stop.borrow() {
+                    rec.write(rec.release("pending", seq.seq_no, s.core.now()))
+                        .await;
+                    return;
+                }
+                attempts += 1;
+                let started = Instant::now();
+                let a = send(s, &push, &endpoint, &target, &mut conn, &seq).await;
+                tracing::info!(
+                    push_id = %push.push_id,
+                    seq_id = seq.seq_no,
+                    partner = %push.partner,
+                    interface = %push.iface,
+                    attempt = attempts,
+                    http_status = a.http_status,
+                    code = %a.code,
+                    outcome = ?a.verdict,
+                    ms = started.elapsed().as_millis() as u64,
+                    "outbox: attempt"
+                );
+                let state = match a.verdict {
+                    Verdict::Delivered => "delivered",
+                    Verdict::Retry if attempts < i64::from(s.settings.max_attempts) => "pending",
+                    _ => "failed",
+                };
+                rec.updates.push(SeqUpdate {
+                    seq_no: seq.seq_no,
+                    state,
+                    attempts,
+                    http_status: i64::from(a.http_status),
+                    code: a.code,
+                    msg: a.msg,
+                    answer: a.answer,
+                });
+                match state {
+                    "delivered" => {
+                        next = seq.seq_no + 1;
+                        if rec.updates.len() >= RECORD_EVERY || rec.since.elapsed() >= RECORD_AFTER
+                        {
+                            if !rec.write(rec.keep("pending", next)).await {
+                                return;
+                            }
+                        }
+                        break;
+                    }
+                    "failed" => {
+                        tracing::warn!(push_id = %push.push_id, seq_id = seq.seq_no, attempts, "outbox: push failed");
+                        let now = s.core.now();
+                        rec.write(rec.release("failed", seq.seq_no, now)).await;
+                        return;
+                    }
+                    _ => {
+                        let wait = backoff(&s.settings, attempts as u32);
+                        if wait > SLEEP_UP_TO {
+                            let due = s.core.now() + wait.as_secs().max(1) as i64;
+                            rec.write(rec.release("pending", seq.seq_no, due)).await;
+                            return;
+                        }
+                        if !rec.write(rec.keep("pending", seq.seq_no)).await {
+                            return;
+                        }
+                        tokio::select! {
+                            _ = tokio::time::sleep(wait) => {}
+                            _ = stop.changed() => {}
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The envelope of seed 000 around a sequence's rows.
+fn envelope(push: &PushRow, seq: &SeqBody) -> Bytes {
+    let mut body = String::with_capacity(seq.data.len() + 128);
+    body.push_str("{\"batch_id\":\"");
+    body.push_str(&push.push_id);
+    body.push_str("\",\"batch_size\":");
+    body.push_str(&push.rows.to_string());
+    body.push_str(",\"seq_id\":\"");
+    body.push_str(&seq.seq_no.to_string());
+    body.push_str("\",\"seq_size\":");
+    body.push_str(&seq.rows.to_string());
+    body.push_str(",\"data\":");
+    body.push_str(&seq.data);
+    body.push('}');
+    Bytes::from(body)
+}
+
+/// One attempt at one sequence: auth, send, and for OAuth2 one token refetch on a 401.
+async fn send(
+    s: &Shared,
+    push: &PushRow,
+    e: &Endpoint,
+    target: &Target,
+    conn: &mut Option<Conn>,
+    seq: &SeqBody,
+) -> Attempt {
+    let body = envelope(push, seq);
+    let token_key = format!(
+        "{}/{}/{}/{}",
+        e.row.partner,
+        e.row.env.as_str(),
+        e.row.iface,
+        e.row.updated_unix
+    );
+    let mut refetched = false;
+    loop {
+        let authorization = match e.auth {
+            Auth::Basic => basic(&e.row.username, &e.secrets.password),
+            Auth::Client | Auth::Password => match s.tokens.get(&token_key) {
+                Some(t) => format!("Bearer {t}"),
+                // Its own connection: the token server is often another host.
+                None => match fetch_token(s, e, &mut None).await {
+                    Ok((token, ttl)) => {
+                        s.tokens
+                            .put(&token_key, token.clone(), Instant::now() + ttl);
+                        format!("Bearer {token}")
+                    }
+                    Err(a) => return a,
+                },
+            },
+        };
+        let headers = [
+            ("content-type", "application/json".to_string()),
+            ("authorization", authorization),
+        ];
+        let answer = match s
+            .client
+            .exchange(
+                conn,
+                target,
+                method(&push.operation),
+                &headers,
+                body.clone(),
+            )
+            .await
+        {
+            Ok(a) => a,
+            Err(f) => return Attempt::failure(&f),
+        };
+        if answer.status == 401 && e.auth != Auth::Basic && !refetched {
+            // The token may have been revoked or expired early: one fresh one, at once.
+            s.tokens.forget(&token_key);
+            refetched = true;
+            continue;
+        }
+        return from_answer(&answer);
+    }
+}
+
+fn from_answer(a: &Answer) -> Attempt {
+    let Classified { verdict, code, msg } = classify(a.status, &a.body);
+    Attempt {
+        verdict,
+        http_status: a.status,
+        code,
+        msg,
+        answer: String::from_utf8_lossy(&a.body).into_owned(),
+    }
+}
+
+/// OAuth 2.0 token from the endpoint's authPath (client credentials or password grant).
+async fn fetch_token(
+    s: &Shared,
+    e: &Endpoint,
+    conn: &mut Option<Conn>,
+) -> Result<(String, Duration), Attempt> {
+    let target = Target::parse(&e.row.auth_path).map_err(|m| Attempt {
+        verdict: Verdict::Failed,
+        http_status: 0,
+        code: String::new(),
+        msg: format!("token endpoint: {m}"),
+        answer: String::new(),
+    })?;
+    let mut fields = vec![
+        (
+            "grant_type",
+            if e.auth == Auth::Password {
+                "password"
+            } else {
+                "client_credentials"
+            },
+        ),
+        ("client_id", e.row.client_id.as_str()),
+        ("client_secret", e.secrets.client_secret.as_str()),
+    ];
+    if e.auth == Auth::Password {
+        fields.push(("username", e.row.username.as_str()));
+        fields.push(("password", e.secrets.password.as_str()));
+    }
+    let headers = [(
+        "content-type",
+        "application/x-www-form-urlencoded".to_string(),
+    )];
+    let answer = s
+        .client
+        .exchange(
+            conn,
+            &target,
+            Method::POST,
+            &headers,
+            Bytes::from(form(&fields)),
+        )
+        .await
+        .map_err(|f| {
+            let mut a = Attempt::failure(&f);
+            a.msg = format!("token endpoint: {}", a.msg);
+            a
+        })?;
+    let refused = |why: &str| {
+        let verdict = match answer.status {
+            500..=599 | 408 | 429 => Verdict::Retry,
+            _ => Verdict::Failed,
+        };
+        Attempt {
+            verdict,
+            http_status: answer.status,
+            code: String::new(),
+            msg: format!("token endpoint answered HTTP {}: {why}", answer.status),
+            answer: String::from_utf8_lossy(&answer.body).into_owned(),
+        }
+    };
+    if !(200..300).contains(&answer.status) {
+        return Err(refused("no token"));
+    }
+    let doc: serde_json::Value =
+        serde_json::from_slice(&answer.body).map_err(|_| refused("not JSON"))?;
+    let token = doc
+        .get("access_token")
+        .and_then(|t| t.as_str())
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| refused("no access_token"))?;
+    let ttl = doc
+        .get("expires_in")
+        .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()))
+        .unwrap_or(300);
+    // A little early, so a token never expires in flight.
+    let ttl = Duration::from_secs(ttl.saturating_sub(30).max(1));
+    Ok((token.to_string(), ttl))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_a_cap() {
+        let s = DispatchSettings {
+            backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(1),
+            ..DispatchSettings::default()
+        };
+        for _ in 0..50 {
+            let b1 = backoff(&s, 1);
+            assert!(b1 >= Duration::from_millis(50) && b1 <= Duration::from_millis(100));
+            let b3 = backoff(&s, 3);
+            assert!(b3 >= Duration::from_millis(200) && b3 <= Duration::from_millis(400));
+            assert!(backoff(&s, 30) <= Duration::from_secs(1));
+        }
+    }
+
+    #[test]
+    fn the_envelope_is_seed_000s() {
+        let push = PushRow {
+            pk: 1,
+            push_id: "ABCDEF0123456789".into(),
+            partner: "p".into(),
+            env: crate::batch::Environment::Prod,
+            iface: "t1/bom".into(),
+            operation: "insert".into(),
+            rows: 501,
+            seqs: 2,
+            state: "pending".into(),
+            next_seq: 1,
+            next_unix: 0,
+            created_unix: 0,
+            updated_unix: 0,
+        };
+        let seq = SeqBody {
+            seq_no: 2,
+            rows: 1,
+            data: r#"[{"A":"1"}]"#.into(),
+            attempts: 0,
+        };
+        let doc: serde_json::Value = serde_json::from_slice(&envelope(&push, &seq)).unwrap();
+        assert_eq!(
+            doc,
+            serde_json::json!({"batch_id":"ABCDEF0123456789","batch_size":501,"seq_id":"2","seq_size":1,"data":[{"A":"1"}]})
+        );
+        assert_eq!(method("all"), Method::PATCH);
+        assert_eq!(method("delete"), Method::DELETE);
+    }
+}
