@@ -691,6 +691,14 @@ impl Core {
     pub async fn housekeeping(&self) -> Result<u64> {
         let now = self.now();
         self.store.purge_tokens(now).await?;
+        // A push whose intake died half-way (its writer killed) is never sealed: drop it.
+        let dropped = self.store.outbox().purge_unsealed(now - 3600).await?;
+        if dropped > 0 {
+            tracing::info!(
+                pushes = dropped,
+                "dropped pushes whose intake never finished"
+            );
+        }
         self.store
             .expire_batches(now - self.settings.batch.expiry_secs, now)
             .await

@@ -395,11 +395,10 @@ async fn work(s: &Shared, push: PushRow) {
                 match state {
                     "delivered" => {
                         next = seq.seq_no + 1;
-                        if rec.updates.len() >= RECORD_EVERY || rec.since.elapsed() >= RECORD_AFTER
-                        {
-                            if !rec.write(rec.keep("pending", next)).await {
-                                return;
-                            }
+                        let due = rec.updates.len() >= RECORD_EVERY
+                            || rec.since.elapsed() >= RECORD_AFTER;
+                        if due && !rec.write(rec.keep("pending", next)).await {
+                            return;
                         }
                         break;
                     }
