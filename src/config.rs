@@ -55,7 +55,8 @@ pub struct Config {
     pub http_addr: SocketAddr,
     /// PEM certificate chain and key: the HTTP API serves HTTPS when both are set.
     pub tls: Option<(PathBuf, PathBuf)>,
-    /// Where a front-end run alone finds core (`wharf gateway`).
+    /// Where a front-end run alone finds core (`wharf gateway`): one URL, or a comma-separated
+    /// list of core replicas that `wharf_proto::connect` balances over.
     pub core_url: Option<String>,
     /// Where the FTP server listens.
     pub ftp_addr: SocketAddr,
@@ -171,10 +172,15 @@ impl Config {
             }
         };
         let core_url = src.get(ENV_CORE_URL);
-        if let Some(url) = &core_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
+        if let Some(urls) = &core_url {
+            // One URL, or a comma-separated list of core replicas to balance over.
+            let items: Vec<&str> = urls.split(',').map(str::trim).collect();
+            if items.iter().any(|u| {
+                !(u.starts_with("http://") || u.starts_with("https://")) || u.ends_with("//")
+            }) {
                 errors.push(format!(
-                    "{ENV_CORE_URL} must start with http:// or https://"
+                    "{ENV_CORE_URL} must be a URL starting with http:// or https://, or a \
+                     comma-separated list of them (e.g. http://core-a:50051,http://core-b:50051)"
                 ));
             }
         }
@@ -405,6 +411,32 @@ mod tests {
         let errors = Config::from_source(&env).unwrap_err();
         assert!(errors[0].contains("WHARF_SECRET_KEY"), "{errors:?}");
         assert!(!errors[0].contains("c2hvcnQ="));
+    }
+
+    #[test]
+    fn the_core_url_is_one_url_or_a_list() {
+        for ok in [
+            "http://core:50051",
+            "https://core:50051",
+            "http://127.0.0.1:5001,http://127.0.0.1:5002",
+            "http://127.0.0.1:5001, https://core-b:50051",
+        ] {
+            let env = HashMap::from([(ENV_CORE_URL, ok)]);
+            let cfg = Config::from_source(&env).unwrap_or_else(|e| panic!("{ok}: {e:?}"));
+            assert_eq!(cfg.core_url.as_deref(), Some(ok));
+        }
+        for bad in [
+            "core:50051",
+            "",
+            "http://a:1,core-b:2",
+            "http://a:1,",
+            "http://a:1,,http://b:2",
+            "http://",
+        ] {
+            let env = HashMap::from([(ENV_CORE_URL, bad)]);
+            let errors = Config::from_source(&env).unwrap_err();
+            assert!(errors[0].contains(ENV_CORE_URL), "{bad}: {errors:?}");
+        }
     }
 
     #[test]

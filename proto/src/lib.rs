@@ -1,7 +1,8 @@
 //! The gRPC contract between wharf's front-ends and core (package `wharf.v1`), and the client
 //! a front-end uses to reach core with the internal token.
 //!
-//! This crate owns wire types only: no rule, no store, no transport policy.
+//! This crate owns wire types only: no rule, no store. Its one piece of transport policy is
+//! how a front-end reaches core (`connect`: one URL, or several cores balanced over).
 #![forbid(unsafe_code)]
 
 /// Generated `wharf.v1` types and the tonic client and server.
@@ -13,8 +14,12 @@ pub mod v1 {
 pub mod json;
 pub mod time;
 
+use std::time::Duration;
 use tonic::metadata::AsciiMetadataValue;
 use tonic::service::interceptor::InterceptedService;
+
+use tokio::sync::mpsc::Sender;
+use tonic::transport::channel::Change;
 use tonic::transport::{Channel, Endpoint};
 
 /// Adds `authorization: Bearer <internal token>` to every call.
@@ -51,19 +56,187 @@ impl std::fmt::Display for ConnectError {
 
 impl std::error::Error for ConnectError {}
 
-/// Connect lazily to core at `url` (e.g. `http://127.0.0.1:50051`).
-pub fn connect(url: &str, internal_token: &str) -> Result<CoreClient, ConnectError> {
-    let endpoint = Endpoint::from_shared(url.to_string())
-        .map_err(|e| ConnectError::Invalid(format!("core url {url:?}: {e}")))?
-        .connect_timeout(std::time::Duration::from_secs(5))
-        .timeout(std::time::Duration::from_secs(120));
+/// How often a client of several cores checks which of them accept connections.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+/// A core that does not accept a TCP connection within this is taken as down.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Connect lazily to core at `urls`: one URL (e.g. `http://127.0.0.1:50051`, or a Kubernetes
+/// Service that balances by itself), or a comma-separated list of core replicas
+/// (`http://127.0.0.1:5001,http://127.0.0.1:5002`) that calls are balanced over.
+///
+/// With several URLs, calls go only to the cores that accept connections: a task checks each
+/// core every second (a TCP connect) and takes a core that is down out of the balance until
+/// it is back. While no core is up, all stay in, so calls fail at once (a system error, safe
+/// to retry) instead of waiting. A call in flight on a core that dies fails as soon as its
+/// connection breaks; HTTP/2 keepalive pings (every 10 s while calls are open, 10 s to answer)
+/// bound that wait when the connection goes silent instead of breaking. Must be called
+/// inside a tokio runtime.
+pub fn connect(urls: &str, internal_token: &str) -> Result<CoreClient, ConnectError> {
+    let endpoints = urls
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(endpoint)
+        .collect::<Result<Vec<_>, _>>()?;
     let value: AsciiMetadataValue = format!("Bearer {internal_token}")
         .parse()
         .map_err(|_| ConnectError::Invalid("internal token is not ASCII".into()))?;
-    let channel = endpoint.connect_lazy();
+    let channel = match endpoints.as_slice() {
+        [] => return Err(ConnectError::Invalid(format!("core url {urls:?}: no URL"))),
+        [one] => one.connect_lazy(),
+        _ => balanced(endpoints),
+    };
     Ok(
         v1::core_client::CoreClient::with_interceptor(channel, WithToken(value))
             .max_decoding_message_size(64 * 1024 * 1024)
             .max_encoding_message_size(64 * 1024 * 1024),
     )
+}
+
+/// One core's endpoint with the client's connection settings.
+fn endpoint(url: &str) -> Result<Endpoint, ConnectError> {
+    let endpoint = Endpoint::from_shared(url.to_string())
+        .map_err(|e| ConnectError::Invalid(format!("core url {url:?}: {e}")))?;
+    let uri = endpoint.uri();
+    if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+        return Err(ConnectError::Invalid(format!(
+            "core url {url:?}: want http://HOST:PORT or https://HOST:PORT"
+        )));
+    }
+    Ok(endpoint
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(120))
+        .http2_keep_alive_interval(Duration::from_secs(10))
+        .keep_alive_timeout(Duration::from_secs(10))
+        .keep_alive_while_idle(false))
+}
+
+/// A channel balanced over the cores of `endpoints` that are up (see [`connect`]).
+fn balanced(endpoints: Vec<Endpoint>) -> Channel {
+    let (channel, changes) = Channel::balance_channel::<usize>(2 * endpoints.len() + 16);
+    for (i, e) in endpoints.iter().enumerate() {
+        // Room for every endpoint: the channel's capacity is larger than the list.
+        let _ = changes.try_send(Change::Insert(i, e.clone()));
+    }
+    tokio::spawn(watch_cores(endpoints, changes));
+    channel
+}
+
+/// Keep the balance to the cores that accept connections, until the channel is dropped.
+async fn watch_cores(endpoints: Vec<Endpoint>, changes: Sender<Change<usize, Endpoint>>) {
+    let targets: Vec<(String, u16)> = endpoints.iter().map(|e| probe_target(e.uri())).collect();
+    let mut in_use = vec![true; endpoints.len()];
+    let mut tick = tokio::time::interval(PROBE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if changes.is_closed() {
+            return;
+        }
+        let mut probes = tokio::task::JoinSet::new();
+        for (i, (host, port)) in targets.iter().cloned().enumerate() {
+            probes.spawn(async move {
+                let connect = tokio::net::TcpStream::connect((host.as_str(), port));
+                let up = matches!(
+                    tokio::time::timeout(PROBE_TIMEOUT, connect).await,
+                    Ok(Ok(_))
+                );
+                (i, up)
+            });
+        }
+        let mut up = vec![false; endpoints.len()];
+        while let Some(done) = probes.join_next().await {
+            if let Ok((i, ok)) = done {
+                up[i] = ok;
+            }
+        }
+        // No core up: keep them all, so calls fail fast rather than wait for one.
+        let want = if up.contains(&true) {
+            up
+        } else {
+            vec![true; endpoints.len()]
+        };
+        for (i, endpoint) in endpoints.iter().enumerate() {
+            let change = match (in_use[i], want[i]) {
+                (false, true) => {
+                    tracing::info!(core = %endpoint.uri(), "core is up: calls go to it again");
+                    Change::Insert(i, endpoint.clone())
+                }
+                (true, false) => {
+                    tracing::warn!(core = %endpoint.uri(), "core is down: calls go to the others");
+                    Change::Remove(i)
+                }
+                _ => continue,
+            };
+            if changes.send(change).await.is_err() {
+                return;
+            }
+            in_use[i] = want[i];
+        }
+    }
+}
+
+/// Where to check that a core accepts connections: its URL's host and port.
+fn probe_target(uri: &tonic::transport::Uri) -> (String, u16) {
+    let host = uri
+        .host()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let port = uri
+        .port_u16()
+        .unwrap_or(if uri.scheme_str() == Some("https") {
+            443
+        } else {
+            80
+        });
+    (host, port)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_core_urls_are_refused() {
+        for bad in [
+            "",
+            " , ",
+            "core:50051",
+            "ftp://core:21",
+            "http://a:1,core-b:2",
+        ] {
+            assert!(
+                matches!(
+                    connect(bad, "token-0123456789abcdef"),
+                    Err(ConnectError::Invalid(_))
+                ),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn one_url_or_several() {
+        connect("http://127.0.0.1:1", "token-0123456789abcdef").expect("one");
+        connect(
+            "http://127.0.0.1:1, http://127.0.0.1:2",
+            "token-0123456789abcdef",
+        )
+        .expect("two");
+    }
+
+    #[test]
+    fn probes_go_to_the_url_host_and_port() {
+        let target = |u: &str| probe_target(&u.parse().unwrap());
+        assert_eq!(target("http://127.0.0.1:5001"), ("127.0.0.1".into(), 5001));
+        assert_eq!(
+            target("https://core.internal"),
+            ("core.internal".into(), 443)
+        );
+        assert_eq!(target("http://core"), ("core".into(), 80));
+        assert_eq!(target("http://[::1]:5002"), ("::1".into(), 5002));
+    }
 }
