@@ -456,12 +456,14 @@ async fn send(
     seq: &SeqBody,
 ) -> Attempt {
     let body = envelope(push, seq);
+    // The sealed value is new at every `endpoint set` (fresh nonce): a replaced endpoint
+    // never reuses the old one's token, even within the same second.
     let token_key = format!(
         "{}/{}/{}/{}",
         e.row.partner,
         e.row.env.as_str(),
         e.row.iface,
-        e.row.updated_unix
+        e.row.sealed
     );
     let mut refetched = false;
     loop {
