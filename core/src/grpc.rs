@@ -269,6 +269,23 @@ impl pb::core_server::Core for CoreService {
         .instrument(span)
         .await
     }
+
+    async fn ready(
+        &self,
+        _request: Request<pb::ReadyRequest>,
+    ) -> Result<Response<pb::ReadyResponse>, Status> {
+        let answer = match self.core.ready().await {
+            Ok(()) => pb::ReadyResponse {
+                ready: true,
+                reason: String::new(),
+            },
+            Err(reason) => pb::ReadyResponse {
+                ready: false,
+                reason,
+            },
+        };
+        Ok(Response::new(answer))
+    }
 }
 
 /// Refuses every call that does not carry the internal token.

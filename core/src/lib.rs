@@ -16,6 +16,7 @@
 //! - [`store`]: the `Store` trait, `store::pg` and `store::sqlite`, and their shared SQL.
 //! - [`auth`]: argon2 hashes and tokens.
 //! - [`limiter`]: login rate limiting per user name.
+//! - [`metrics`]: Prometheus counters of every door's sequences, and the scrape.
 //! - [`service`]: `Core`, the facade used by gRPC and the CLI.
 //! - [`grpc`]: the tonic server and its internal-token guard.
 #![forbid(unsafe_code)]
@@ -29,6 +30,7 @@ pub mod error;
 pub mod grpc;
 pub mod interfaces;
 pub mod limiter;
+pub mod metrics;
 pub mod schedule;
 pub mod service;
 pub mod store;

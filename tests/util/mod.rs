@@ -44,6 +44,9 @@ pub struct Wharf {
     pub ftp_passive_port: u16,
     /// Where `wharf serve` puts the upload page.
     pub upload_port: u16,
+    /// Where `wharf serve` (and `core`, `ftp`) put the admin listener (`/healthz`, `/readyz`,
+    /// `/metrics`): never the default 9090, tests run side by side.
+    pub admin_port: u16,
     pub extra_env: Vec<(String, String)>,
 }
 
@@ -137,7 +140,13 @@ impl Wharf {
             })),
         };
         // Distinct: free_port never hands out a port twice.
-        let ports = [free_port(), free_port(), free_port(), free_port()];
+        let ports = [
+            free_port(),
+            free_port(),
+            free_port(),
+            free_port(),
+            free_port(),
+        ];
         Wharf {
             data_dir: std::env::temp_dir().join(unique("wharf-e2e-")),
             database_url,
@@ -146,6 +155,7 @@ impl Wharf {
             ftp_port: ports[2],
             ftp_passive_port: free_port_range(PASSIVE_PORTS),
             upload_port: ports[3],
+            admin_port: ports[4],
             extra_env: Vec::new(),
         }
     }
@@ -172,6 +182,7 @@ impl Wharf {
                 "WHARF_UPLOAD_ADDR",
                 format!("127.0.0.1:{}", self.upload_port),
             )
+            .env("WHARF_ADMIN_ADDR", format!("127.0.0.1:{}", self.admin_port))
             .env("WHARF_INTERNAL_TOKEN", TOKEN);
         if let Some(url) = &self.database_url {
             c.env("WHARF_DATABASE_URL", url);
@@ -286,6 +297,11 @@ impl Wharf {
     /// The upload page's base URL (plain HTTP).
     pub fn upload_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.upload_port)
+    }
+
+    /// The admin listener's base URL.
+    pub fn admin_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.admin_port)
     }
 
     /// The HTTP API's base URL (plain HTTP; tests serving HTTPS build their own).
