@@ -11,6 +11,7 @@ pub mod browser;
 pub mod data;
 pub mod ftp;
 pub mod http;
+pub mod pgcluster;
 pub mod upload;
 
 /// Passive ports per test server: libunftp picks one at random per transfer, and a port
