@@ -15,9 +15,7 @@ use util::data::{bom_row, bom_row_with, envelope, export};
 use util::ftp::{bom_dir, deliver, login};
 use util::http::{client_token, request, send, Auth, Reply};
 use util::pgcluster::PgCluster;
-use util::{
-    add_partner, add_user, free_port, Backend, Server, Wharf, PASSWORD, SECRET, TOKEN,
-};
+use util::{add_partner, add_user, free_port, Backend, Server, Wharf, PASSWORD, SECRET, TOKEN};
 
 const BOM: &str = "/v1.0/scc/data/sync/t1/bom";
 
@@ -56,9 +54,9 @@ fn readyz_follows_postgresql() {
     w.database_url = Some(pg.url());
     let ftp_admin = free_port();
     let core_url = ("WHARF_CORE_URL", w.grpc_url());
-    let _core: Server = w.start(&["core"], &[], w.grpc_port);
-    let _gateway = w.start(&["gateway"], std::slice::from_ref(&core_url), w.http_port);
-    let _ftp = w.start(
+    let mut core: Server = w.start(&["core"], &[], w.grpc_port);
+    let mut gateway = w.start(&["gateway"], std::slice::from_ref(&core_url), w.http_port);
+    let mut ftp = w.start(
         &["ftp"],
         &[
             core_url.clone(),
@@ -121,13 +119,30 @@ fn readyz_follows_postgresql() {
         "{}",
         m.body
     );
+
+    // Each component alone stops cleanly on SIGTERM, its admin listener too.
+    for (name, server) in [
+        ("ftp", &mut ftp),
+        ("gateway", &mut gateway),
+        ("core", &mut core),
+    ] {
+        let status = server.terminate();
+        assert!(
+            status.success(),
+            "wharf {name}: {status}: {}",
+            server.stderr()
+        );
+    }
 }
 
 /// A front-end whose core is not there is alive but not ready.
 #[test]
 fn a_front_end_without_core_is_not_ready() {
     let w = Wharf::new(Backend::Sqlite);
-    let nowhere = ("WHARF_CORE_URL", format!("http://127.0.0.1:{}", free_port()));
+    let nowhere = (
+        "WHARF_CORE_URL",
+        format!("http://127.0.0.1:{}", free_port()),
+    );
     let _gateway = w.start(&["gateway"], std::slice::from_ref(&nowhere), w.http_port);
     let _upload = w.start(&["upload"], std::slice::from_ref(&nowhere), w.upload_port);
     assert_eq!(get(&format!("{}/healthz", w.http_url())).status, 200);
