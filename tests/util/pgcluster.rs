@@ -20,7 +20,11 @@ pub struct PgCluster {
 /// The newest `/usr/lib/postgresql/*/bin` that has `initdb`.
 fn bin_dir() -> PathBuf {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path().join("bin")).collect())
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.path().join("bin"))
+                .collect()
+        })
         .unwrap_or_default();
     dirs.retain(|d| d.join("initdb").is_file());
     dirs.sort_by_key(|d| {
@@ -31,7 +35,9 @@ fn bin_dir() -> PathBuf {
             .unwrap_or(0)
     });
     dirs.pop().unwrap_or_else(|| {
-        panic!("no PostgreSQL binaries in /usr/lib/postgresql/*/bin (install the postgresql package)")
+        panic!(
+            "no PostgreSQL binaries in /usr/lib/postgresql/*/bin (install the postgresql package)"
+        )
     })
 }
 
