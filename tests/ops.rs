@@ -54,7 +54,8 @@ fn readyz_follows_postgresql() {
     w.database_url = Some(pg.url());
     let ftp_admin = free_port();
     let core_url = ("WHARF_CORE_URL", w.grpc_url());
-    let mut core: Server = w.start(&["core"], &[], w.grpc_port);
+    let core_admin = ("WHARF_ADMIN_ADDR", format!("127.0.0.1:{}", w.admin_port));
+    let mut core: Server = w.start(&["core"], &[core_admin], w.grpc_port);
     let mut gateway = w.start(&["gateway"], std::slice::from_ref(&core_url), w.http_port);
     let mut ftp = w.start(
         &["ftp"],

@@ -45,8 +45,8 @@ pub struct Wharf {
     pub ftp_passive_port: u16,
     /// Where `wharf serve` puts the upload page.
     pub upload_port: u16,
-    /// Where `wharf serve` (and `core`, `ftp`) put the admin listener (`/healthz`, `/readyz`,
-    /// `/metrics`): never the default 9090, tests run side by side.
+    /// Where `wharf serve` puts the admin listener (`/healthz`, `/readyz`, `/metrics`):
+    /// never the default 9090, tests run side by side (`start` gives each process its own).
     pub admin_port: u16,
     pub extra_env: Vec<(String, String)>,
 }
@@ -259,13 +259,16 @@ impl Wharf {
     }
 
     /// Start `wharf {args}` (one component alone, say) with `env` on top of the
-    /// installation's, logging to a file, and wait until `port` accepts connections.
+    /// installation's, logging to a file, and wait until `port` accepts connections. Each
+    /// process started so gets an admin listener port of its own (several components of one
+    /// installation run side by side) unless `env` names `WHARF_ADMIN_ADDR`.
     pub fn start(&self, args: &[&str], env: &[(&str, String)], port: u16) -> Server {
         std::fs::create_dir_all(&self.data_dir).expect("data dir");
         let log = self
             .data_dir
             .join(format!("{}-{}.log", args.join("-"), unique("")));
         let mut cmd = self.command(args);
+        cmd.env("WHARF_ADMIN_ADDR", format!("127.0.0.1:{}", free_port()));
         for (k, v) in env {
             cmd.env(k, v);
         }
