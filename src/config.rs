@@ -34,6 +34,8 @@ pub const ENV_PUSH_BACKOFF_MS: &str = "WHARF_PUSH_BACKOFF_MS";
 pub const ENV_PUSH_CONCURRENCY: &str = "WHARF_PUSH_CONCURRENCY";
 pub const ENV_PUSH_PARTNER_CONCURRENCY: &str = "WHARF_PUSH_PARTNER_CONCURRENCY";
 pub const ENV_PUSH_CA_FILE: &str = "WHARF_PUSH_CA_FILE";
+pub const ENV_ADMIN_ADDR: &str = "WHARF_ADMIN_ADDR";
+pub const ENV_SHUTDOWN_GRACE_SECS: &str = "WHARF_SHUTDOWN_GRACE_SECS";
 
 /// Defaults of SPEC §2.
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
@@ -47,6 +49,10 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
 pub const DEFAULT_BATCH_EXPIRY_SECS: i64 = 24 * 3600;
 pub const DEFAULT_TOKEN_TTL_SECS: u64 = 3600;
 pub const DEFAULT_DB_MAX_CONNECTIONS: usize = 16;
+/// Core's (and FTP's) health and metrics listener (SPEC §7.3).
+pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:9090";
+/// Below Kubernetes' default 30 s termination grace, so wharf exits before it is killed.
+pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 25;
 
 /// Everything wharf reads from its environment.
 #[derive(Debug, Clone)]
@@ -73,6 +79,11 @@ pub struct Config {
     pub ftp: wharf_ftp::FtpConfig,
     /// Where core's gRPC listens (loopback only under `serve`).
     pub grpc_addr: SocketAddr,
+    /// Plain-HTTP `/healthz`, `/readyz` and (core) `/metrics` of `serve`, `core` and `ftp`.
+    pub admin_addr: SocketAddr,
+    /// How long a stopping process (SIGTERM) lets in-flight requests, sequences and FTP
+    /// transfers finish before it closes what is left and exits.
+    pub shutdown_grace: std::time::Duration,
     /// Holds the SQLite file when no database URL is set.
     pub data_dir: PathBuf,
     /// PostgreSQL when set; never logged (it may carry a password).
@@ -163,6 +174,7 @@ impl Config {
         let http_addr = addr(ENV_HTTP_ADDR, DEFAULT_HTTP_ADDR);
         let ftp_addr = addr(ENV_FTP_ADDR, DEFAULT_FTP_ADDR);
         let upload_addr = addr(ENV_UPLOAD_ADDR, DEFAULT_UPLOAD_ADDR);
+        let admin_addr = addr(ENV_ADMIN_ADDR, DEFAULT_ADMIN_ADDR);
         let tls = match (src.get(ENV_TLS_CERT), src.get(ENV_TLS_KEY)) {
             (Some(c), Some(k)) => Some((PathBuf::from(c), PathBuf::from(k))),
             (None, None) => None,
@@ -230,6 +242,14 @@ impl Config {
             }
         }
         ftp.tls = tls.clone();
+        let shutdown_grace = std::time::Duration::from_secs(num(
+            &mut errors,
+            src,
+            ENV_SHUTDOWN_GRACE_SECS,
+            DEFAULT_SHUTDOWN_GRACE_SECS,
+            |n| (1..=3600).contains(n),
+        ));
+        ftp.shutdown_grace = shutdown_grace;
         if ftp.require_tls && ftp.tls.is_none() {
             errors.push(format!(
                 "{ENV_FTP_REQUIRE_TLS} needs {ENV_TLS_CERT} and {ENV_TLS_KEY}"
@@ -332,6 +352,8 @@ impl Config {
             tls,
             core_url,
             grpc_addr,
+            admin_addr,
+            shutdown_grace,
             data_dir,
             database_url,
             interfaces_dir: src.get(ENV_INTERFACES_DIR).map(PathBuf::from),
@@ -387,6 +409,33 @@ mod tests {
             cfg.schedule_min_lead_secs, None,
             "seed 003's windows by default"
         );
+        assert_eq!(cfg.admin_addr.to_string(), DEFAULT_ADMIN_ADDR);
+        assert_eq!(cfg.shutdown_grace.as_secs(), DEFAULT_SHUTDOWN_GRACE_SECS);
+        assert_eq!(
+            cfg.ftp.shutdown_grace.as_secs(),
+            DEFAULT_SHUTDOWN_GRACE_SECS
+        );
+    }
+
+    #[test]
+    fn admin_address_and_shutdown_grace_are_checked() {
+        let env = HashMap::from([
+            (ENV_ADMIN_ADDR, "0.0.0.0:9191"),
+            (ENV_SHUTDOWN_GRACE_SECS, "5"),
+        ]);
+        let cfg = Config::from_source(&env).unwrap();
+        assert_eq!(cfg.admin_addr.to_string(), "0.0.0.0:9191");
+        assert_eq!(cfg.shutdown_grace.as_secs(), 5);
+        assert_eq!(cfg.ftp.shutdown_grace.as_secs(), 5);
+        for (key, bad) in [
+            (ENV_ADMIN_ADDR, "9090"),
+            (ENV_SHUTDOWN_GRACE_SECS, "0"),
+            (ENV_SHUTDOWN_GRACE_SECS, "soon"),
+        ] {
+            let errors = Config::from_source(&HashMap::from([(key, bad)])).unwrap_err();
+            assert_eq!(errors.len(), 1, "{key}={bad}: {errors:?}");
+            assert!(errors[0].starts_with(key), "{errors:?}");
+        }
     }
 
     #[test]

@@ -392,8 +392,9 @@ async fn act_on_batch(
     Ok(core.act_on_batch(&req).await?)
 }
 
-/// How long shutdown waits for open gRPC connections once in-flight work is done.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// Core's share of the shutdown when the front-ends used the whole grace period: the
+/// sequences they were waiting for still get their commit and reply.
+const CORE_MIN_DRAIN: Duration = Duration::from_secs(1);
 
 type Stopped = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + Sync>>;
 
@@ -449,11 +450,13 @@ async fn serve_alone(cfg: &Config, name: &str, parts: Parts) -> anyhow::Result<(
     serve(cfg, &token, parts).await
 }
 
-/// Run the chosen components until Ctrl-C or SIGTERM, then drain: the front-ends first (they
-/// finish in-flight requests and transfers, which still need core), then core.
+/// Run the chosen components until Ctrl-C or SIGTERM, then drain within
+/// `WHARF_SHUTDOWN_GRACE_SECS`: the front-ends first (they stop accepting and finish
+/// in-flight requests and transfers, which still need core), then core, then the admin
+/// listener (probes keep answering while the process drains).
 async fn serve(cfg: &Config, token: &str, parts: Parts) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(0u8);
-    // Stage 1 stops the front-ends, stage 2 core.
+    // Stage 1 stops the front-ends, stage 2 core, stage 3 the admin listener.
     let stopped = |stage: u8| -> Stopped {
         let mut rx = stop_rx.clone();
         Box::pin(async move {
@@ -461,8 +464,11 @@ async fn serve(cfg: &Config, token: &str, parts: Parts) -> anyhow::Result<()> {
         })
     };
     let mut core_tasks = Vec::new();
+    // Core's probes and metrics, or (FTP alone) a front-end's probe, on WHARF_ADMIN_ADDR.
+    let mut admin = None;
     let core_url = if parts.core {
         let core = build_core(cfg).await?;
+        admin = Some(core_admin(core.clone()));
         let listener = TcpListener::bind(cfg.grpc_addr)
             .await
             .with_context(|| format!("binding core's gRPC on {}", cfg.grpc_addr))?;
@@ -516,6 +522,11 @@ async fn serve(cfg: &Config, token: &str, parts: Parts) -> anyhow::Result<()> {
     let (fatal_tx, mut fatal_rx) = tokio::sync::mpsc::channel::<String>(4);
     if parts.ftp {
         let client = wharf_proto::connect(&core_url, token)?;
+        if admin.is_none() {
+            admin = Some(wharf_gateway::health::Admin::for_core_client(
+                client.clone(),
+            ));
+        }
         tracing::info!(
             ftp = %cfg.ftp_addr,
             env = ?cfg.ftp.env,
@@ -579,6 +590,23 @@ async fn serve(cfg: &Config, token: &str, parts: Parts) -> anyhow::Result<()> {
             stopped(1),
         )));
     }
+    let admin_task = match admin {
+        Some(admin) => {
+            let listener = TcpListener::bind(cfg.admin_addr).await.with_context(|| {
+                format!(
+                    "binding the admin listener (WHARF_ADMIN_ADDR) on {}",
+                    cfg.admin_addr
+                )
+            })?;
+            tracing::info!(admin = %listener.local_addr()?, "wharf admin listening (/healthz, /readyz, /metrics)");
+            Some(tokio::spawn(wharf_gateway::health::serve_admin(
+                listener,
+                admin,
+                stopped(3),
+            )))
+        }
+        None => None,
+    };
     drop(fatal_tx);
     let failure = tokio::select! {
         _ = shutdown_signal() => None,
@@ -587,26 +615,59 @@ async fn serve(cfg: &Config, token: &str, parts: Parts) -> anyhow::Result<()> {
     if let Some(e) = &failure {
         tracing::error!(error = %e, "a component failed; shutting down");
     }
-    tracing::info!("shutting down: finishing in-flight requests and sequences");
+    let grace = cfg.shutdown_grace;
+    let deadline = tokio::time::Instant::now() + grace;
+    tracing::info!(
+        grace_secs = grace.as_secs(),
+        "shutting down: finishing in-flight requests, sequences and transfers"
+    );
     let _ = stop_tx.send(1);
-    for task in front_ends {
-        task.await.context("front-end task")?;
+    for mut task in front_ends {
+        if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+            tracing::warn!(
+                grace_secs = grace.as_secs(),
+                "a front-end was still busy after the grace period; closing it"
+            );
+            task.abort();
+        }
     }
     let _ = stop_tx.send(2);
-    for (grpc, housekeeping, scheduler, dispatcher) in core_tasks {
+    let core_deadline = deadline.max(tokio::time::Instant::now() + CORE_MIN_DRAIN);
+    for (mut grpc, housekeeping, scheduler, dispatcher) in core_tasks {
         // In-flight calls finish; idle connections get no longer than the grace period.
-        match tokio::time::timeout(SHUTDOWN_GRACE, grpc).await {
+        match tokio::time::timeout_at(core_deadline, &mut grpc).await {
             Ok(joined) => joined.context("gRPC task")??,
-            Err(_) => tracing::warn!(
-                grace_secs = SHUTDOWN_GRACE.as_secs(),
-                "connections still open after the grace period; closing them"
-            ),
+            Err(_) => {
+                tracing::warn!(
+                    grace_secs = grace.as_secs(),
+                    "gRPC connections still open after the grace period; closing them"
+                );
+                grpc.abort();
+            }
         }
         housekeeping.await.context("housekeeping task")?;
         scheduler.await.context("scheduler task")?;
-        if let Some(d) = dispatcher {
-            // In-flight sequences finish (bounded by the push timeout); their pushes go back.
-            d.await.context("dispatcher task")??;
+        if let Some(mut d) = dispatcher {
+            // In-flight sequences finish and their pushes go back, within the grace period;
+            // a send cut off there is resent later under the same batch_id and seq_id.
+            match tokio::time::timeout_at(core_deadline, &mut d).await {
+                Ok(joined) => joined.context("dispatcher task")??,
+                Err(_) => {
+                    tracing::warn!(
+                        "outbound sequences still in flight after the grace period; stopping them"
+                    );
+                    d.abort();
+                }
+            }
+        }
+    }
+    let _ = stop_tx.send(3);
+    if let Some(mut task) = admin_task {
+        if tokio::time::timeout(CORE_MIN_DRAIN, &mut task)
+            .await
+            .is_err()
+        {
+            task.abort();
         }
     }
     tracing::info!("stopped");
@@ -614,6 +675,24 @@ async fn serve(cfg: &Config, token: &str, parts: Parts) -> anyhow::Result<()> {
         Some(e) => bail!(e),
         None => Ok(()),
     }
+}
+
+/// Core's admin listener: ready when its store is (`Core::ready`), and its metrics.
+fn core_admin(core: Core) -> wharf_gateway::health::Admin {
+    let probe = core.clone();
+    wharf_gateway::health::Admin::new(move || {
+        let core = probe.clone();
+        async move { core.ready().await }
+    })
+    .with_metrics(move || {
+        let core = core.clone();
+        async move {
+            (
+                wharf_core::metrics::CONTENT_TYPE,
+                wharf_core::metrics::render(&core).await,
+            )
+        }
+    })
 }
 
 /// Ctrl-C or SIGTERM.

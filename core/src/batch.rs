@@ -63,6 +63,8 @@ macro_rules! text_enum {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum $name { $($variant),+ }
         impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [Self] = &[$($name::$variant),+];
             pub fn as_str(&self) -> &'static str {
                 match self { $($name::$variant => $text),+ }
             }

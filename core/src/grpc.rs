@@ -270,6 +270,23 @@ impl pb::core_server::Core for CoreService {
         .await
     }
 
+    async fn ready(
+        &self,
+        _request: Request<pb::ReadyRequest>,
+    ) -> Result<Response<pb::ReadyResponse>, Status> {
+        let answer = match self.core.ready().await {
+            Ok(()) => pb::ReadyResponse {
+                ready: true,
+                reason: String::new(),
+            },
+            Err(reason) => pb::ReadyResponse {
+                ready: false,
+                reason,
+            },
+        };
+        Ok(Response::new(answer))
+    }
+
     async fn push_to_partner(
         &self,
         request: Request<tonic::Streaming<pb::PushChunk>>,

@@ -18,6 +18,7 @@
 //! - [`limiter`]: login rate limiting per user name.
 //! - [`outbound`]: outbound push: endpoints, intake, the dispatcher (SPEC §7.1).
 //! - [`secret`]: sealing outbound credentials with `WHARF_SECRET_KEY`.
+//! - [`metrics`]: Prometheus counters of every door's sequences, and the scrape.
 //! - [`service`]: `Core`, the facade used by gRPC and the CLI.
 //! - [`grpc`]: the tonic server and its internal-token guard.
 #![forbid(unsafe_code)]
@@ -31,6 +32,7 @@ pub mod error;
 pub mod grpc;
 pub mod interfaces;
 pub mod limiter;
+pub mod metrics;
 pub mod outbound;
 pub mod schedule;
 pub mod secret;

@@ -12,6 +12,8 @@ use crate::clock::{self, Clock};
 use crate::error::{CoreError, Result};
 use crate::interfaces::{Interface, Registry};
 use crate::limiter::{self, LoginLimiter};
+use crate::metrics::Metrics;
+use crate::store::sql::latest_schema_version;
 use crate::store::{FileRow, PartnerRow, Scope, Store, TokenRow, UserRow};
 use crate::validate::SequenceInput;
 
@@ -25,6 +27,9 @@ fn file_info(f: &FileRow) -> pb::FileInfo {
         created_unix: f.created_unix,
     }
 }
+
+/// Longest a readiness check waits for the store.
+pub const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A request that names a data space: partner, environment and interface.
 trait ScopedRequest {
@@ -96,6 +101,8 @@ pub struct Core {
     logins: Arc<LoginLimiter>,
     /// Every "now" of core comes from here (the system clock unless a test set another).
     clock: Clock,
+    /// Shared by every clone: what `/metrics` reports for this process.
+    metrics: Arc<Metrics>,
 }
 
 fn check_name(what: &str, name: &str) -> Result<()> {
@@ -127,6 +134,7 @@ impl Core {
             logins: Arc::new(logins),
             clock: clock::system(),
             secret_key: None,
+            metrics: Arc::new(Metrics::default()),
         }
     }
 
@@ -153,6 +161,33 @@ impl Core {
 
     pub fn store(&self) -> &dyn Store {
         self.store.as_ref()
+    }
+
+    /// This process's counters (rendered by `metrics::render`).
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Whether core can serve: its store answers within [`READY_TIMEOUT`] and has every
+    /// migration this build knows. `Err` says why, briefly (no addresses, no credentials;
+    /// the detail goes to the log).
+    pub async fn ready(&self) -> std::result::Result<(), String> {
+        // A broken PostgreSQL pool can wait on a connect or a full pool: never hang a probe.
+        match tokio::time::timeout(READY_TIMEOUT, self.store.schema_version()).await {
+            Err(_) => Err(format!(
+                "store did not answer within {} s",
+                READY_TIMEOUT.as_secs()
+            )),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "readiness: store unreachable");
+                Err("store unreachable".into())
+            }
+            Ok(Ok(v)) if v < latest_schema_version() => Err(format!(
+                "store migrations pending (at version {v}, this build needs {})",
+                latest_schema_version()
+            )),
+            Ok(Ok(_)) => Ok(()),
+        }
     }
 
     /// Create a partner (client_id = name) allowed `interfaces` (`None`: all of them).
@@ -361,10 +396,26 @@ impl Core {
         Ok(iface)
     }
 
-    /// One sequence through every rule (see `batch`). A file door's delivery (transport FTP
+    /// One sequence through every rule (see `batch`), counted in [`Metrics`] by door and
+    /// answer code whichever door sent it. A file door's delivery (transport FTP
     /// with a file name in `source`) is answered once per name; the answer is kept as the
     /// file's feedback.
     pub async fn ingest(&self, req: &pb::IngestBatchRequest) -> Result<pb::IngestBatchResponse> {
+        let started = std::time::Instant::now();
+        let res = self.ingest_counted(req).await;
+        self.metrics.sequence(
+            Transport::from_proto(req.transport).batch_source(),
+            req.rows.len(),
+            res.as_ref().ok().map(|r| r.code.as_str()),
+            started.elapsed(),
+        );
+        res
+    }
+
+    async fn ingest_counted(
+        &self,
+        req: &pb::IngestBatchRequest,
+    ) -> Result<pb::IngestBatchResponse> {
         let file_door =
             Transport::from_proto(req.transport) == Transport::Ftp && !req.source.is_empty();
         if !file_door {

@@ -12,6 +12,7 @@ use unftp_core::storage::{Error, ErrorKind, Fileinfo, Metadata, StorageBackend};
 use wharf_proto::v1::{self as pb, value::Kind, Value};
 use wharf_proto::CoreClient;
 
+use crate::drain::Transfers;
 use crate::login::FtpUser;
 use crate::names::{self, Content};
 use crate::tree::{self, Folder, Node, FEEDBACK_SUFFIX};
@@ -73,14 +74,22 @@ pub struct CoreTree {
     env: pb::Environment,
     /// Largest upload accepted, in bytes.
     max_file_bytes: u64,
+    /// Uploads in progress, shared by every session: shutdown waits for them.
+    transfers: Transfers,
 }
 
 impl CoreTree {
-    pub fn new(core: CoreClient, env: pb::Environment, max_file_bytes: u64) -> CoreTree {
+    pub fn new(
+        core: CoreClient,
+        env: pb::Environment,
+        max_file_bytes: u64,
+        transfers: Transfers,
+    ) -> CoreTree {
         CoreTree {
             core,
             env,
             max_file_bytes,
+            transfers,
         }
     }
 
@@ -302,6 +311,13 @@ impl StorageBackend<FtpUser> for CoreTree {
                 "resuming or appending an upload is not supported: send the whole file",
             ));
         }
+        // Held until the answer is back: a stopping server waits for it (see `drain`).
+        let Some(_transfer) = self.transfers.start() else {
+            return Err(Error::new(
+                ErrorKind::TransientFileNotAvailable,
+                "the server is shutting down: send the file again in a moment".to_string(),
+            ));
+        };
         // Bounded: never hold more than the limit (plus one byte to notice it was crossed).
         let mut bytes = Vec::new();
         input

@@ -10,9 +10,11 @@
 //! - [`tree`]: the per-partner virtual tree and path normalization.
 //! - [`login`]: libunftp authenticator backed by core.
 //! - [`backend`]: libunftp storage back-end backed by core.
+//! - [`drain`]: uploads in flight, so shutdown lets them finish.
 #![forbid(unsafe_code)]
 
 pub mod backend;
+pub mod drain;
 pub mod login;
 pub mod names;
 pub mod tree;
@@ -32,6 +34,10 @@ use wharf_proto::CoreClient;
 use backend::CoreTree;
 use login::{CoreLogin, FtpUser};
 
+/// After the last upload of a draining server ended, how long its reply gets to reach the
+/// control connection before the sessions are closed.
+const REPLY_FLUSH: Duration = Duration::from_millis(500);
+
 /// Default largest upload (64 MiB).
 pub const DEFAULT_MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
@@ -49,6 +55,8 @@ pub struct FtpConfig {
     pub max_file_bytes: u64,
     /// Idle sessions are closed after this.
     pub idle_timeout: Duration,
+    /// On shutdown, how long uploads in progress may take to finish.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for FtpConfig {
@@ -60,6 +68,7 @@ impl Default for FtpConfig {
             require_tls: false,
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
             idle_timeout: Duration::from_secs(600),
+            shutdown_grace: Duration::from_secs(25),
         }
     }
 }
@@ -76,7 +85,8 @@ impl std::fmt::Display for FtpError {
 
 impl std::error::Error for FtpError {}
 
-/// Serve FTP on `addr` until `shutdown`, then give open sessions a grace period.
+/// Serve FTP on `addr` until `shutdown`; then refuse new uploads, let those in progress
+/// finish and answer (at most `cfg.shutdown_grace`), and close the sessions.
 ///
 /// libunftp binds its own control listener, so this takes an address, not a listener.
 pub async fn serve(
@@ -86,7 +96,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> Result<(), FtpError> {
     let login = CoreLogin::new(core.clone());
-    let tree = CoreTree::new(core, cfg.env, cfg.max_file_bytes);
+    let transfers = drain::Transfers::default();
+    let tree = CoreTree::new(core, cfg.env, cfg.max_file_bytes, transfers.clone());
+    let grace = cfg.shutdown_grace;
     let mut builder = ServerBuilder::<CoreTree, FtpUser>::with_user_detail_provider(
         Box::new(move || tree.clone()),
         Arc::new(login.users()),
@@ -97,7 +109,25 @@ pub async fn serve(
     .idle_session_timeout(cfg.idle_timeout.as_secs())
     .shutdown_indicator(async move {
         shutdown.await;
-        Shutdown::new().grace_period(Duration::from_secs(30))
+        let in_progress = transfers.in_progress();
+        if in_progress > 0 {
+            tracing::info!(
+                uploads = in_progress,
+                "FTP: letting uploads in progress finish"
+            );
+        }
+        if !transfers.drain(grace).await {
+            tracing::warn!(
+                uploads = transfers.in_progress(),
+                grace_secs = grace.as_secs(),
+                "FTP: uploads still running after the grace period; closing them"
+            );
+        } else if in_progress > 0 {
+            // The last answer is on its way to the control connection: let it be written
+            // before libunftp closes the connections.
+            tokio::time::sleep(REPLY_FLUSH).await;
+        }
+        Shutdown::new().grace_period(Duration::from_secs(1))
     });
     if let Some((cert, key)) = &cfg.tls {
         builder = builder.ftps(cert.clone(), key.clone());

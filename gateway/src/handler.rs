@@ -74,6 +74,12 @@ impl Gateway {
                 }
                 _ => reply::method_not_allowed("GET"),
             },
+            Route::Ready => match method {
+                Method::GET | Method::HEAD => {
+                    crate::health::ready_json(crate::health::core_ready(&self.core).await)
+                }
+                _ => reply::method_not_allowed("GET"),
+            },
             Route::Token => match method {
                 Method::POST => self.token(req).await,
                 _ => reply::method_not_allowed("POST"),

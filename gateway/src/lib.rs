@@ -8,12 +8,15 @@
 //! - [`routes`]: paths and methods → what to do (percent-decoded segments).
 //! - [`reply`]: every response this door sends is built there.
 //! - [`body`]: bodies under a limit, form encoding (shared with the upload page).
+//! - [`health`]: `/readyz` (core reachable and ready), and the admin listener of processes
+//!   without a web door (core's `/metrics`, FTP's probes).
 //! - `handler`: the request flow (auth, body limit, core call).
 //! - [`tls`]: the rustls acceptor for HTTPS.
 #![forbid(unsafe_code)]
 
 pub mod body;
 mod handler;
+pub mod health;
 pub mod reply;
 pub mod routes;
 pub mod tls;

@@ -12,6 +12,8 @@ pub enum Route {
     Token,
     /// `GET /healthz`
     Health,
+    /// `GET /readyz`
+    Ready,
     /// `POST|PUT|DELETE|PATCH [/uat]/v1.0/scc/data/sync/{data_category}/{biz_key}`
     Sync {
         env: Environment,
@@ -62,6 +64,7 @@ pub fn route(path: &str) -> Route {
     match s.as_slice() {
         ["oauth", "token"] => return Route::Token,
         ["healthz"] => return Route::Health,
+        ["readyz"] => return Route::Ready,
         _ => {}
     }
     let (env, s) = match s.as_slice() {
@@ -147,6 +150,7 @@ mod tests {
             ("/v1.0/scc/data/sync/t1/%ff", Route::NotFound),
             ("/oauth/token", Route::Token),
             ("/healthz", Route::Health),
+            ("/readyz", Route::Ready),
             ("/", Route::NotFound),
             ("", Route::NotFound),
             (

@@ -11,6 +11,7 @@ pub mod browser;
 pub mod data;
 pub mod ftp;
 pub mod http;
+pub mod pgcluster;
 pub mod receiver;
 pub mod upload;
 
@@ -45,6 +46,9 @@ pub struct Wharf {
     pub ftp_passive_port: u16,
     /// Where `wharf serve` puts the upload page.
     pub upload_port: u16,
+    /// Where `wharf serve` puts the admin listener (`/healthz`, `/readyz`, `/metrics`):
+    /// never the default 9090, tests run side by side (`start` gives each process its own).
+    pub admin_port: u16,
     pub extra_env: Vec<(String, String)>,
 }
 
@@ -138,7 +142,13 @@ impl Wharf {
             })),
         };
         // Distinct: free_port never hands out a port twice.
-        let ports = [free_port(), free_port(), free_port(), free_port()];
+        let ports = [
+            free_port(),
+            free_port(),
+            free_port(),
+            free_port(),
+            free_port(),
+        ];
         Wharf {
             data_dir: std::env::temp_dir().join(unique("wharf-e2e-")),
             database_url,
@@ -147,6 +157,7 @@ impl Wharf {
             ftp_port: ports[2],
             ftp_passive_port: free_port_range(PASSIVE_PORTS),
             upload_port: ports[3],
+            admin_port: ports[4],
             extra_env: Vec::new(),
         }
     }
@@ -173,6 +184,7 @@ impl Wharf {
                 "WHARF_UPLOAD_ADDR",
                 format!("127.0.0.1:{}", self.upload_port),
             )
+            .env("WHARF_ADMIN_ADDR", format!("127.0.0.1:{}", self.admin_port))
             .env("WHARF_INTERNAL_TOKEN", TOKEN);
         if let Some(url) = &self.database_url {
             c.env("WHARF_DATABASE_URL", url);
@@ -248,13 +260,16 @@ impl Wharf {
     }
 
     /// Start `wharf {args}` (one component alone, say) with `env` on top of the
-    /// installation's, logging to a file, and wait until `port` accepts connections.
+    /// installation's, logging to a file, and wait until `port` accepts connections. Each
+    /// process started so gets an admin listener port of its own (several components of one
+    /// installation run side by side) unless `env` names `WHARF_ADMIN_ADDR`.
     pub fn start(&self, args: &[&str], env: &[(&str, String)], port: u16) -> Server {
         std::fs::create_dir_all(&self.data_dir).expect("data dir");
         let log = self
             .data_dir
             .join(format!("{}-{}.log", args.join("-"), unique("")));
         let mut cmd = self.command(args);
+        cmd.env("WHARF_ADMIN_ADDR", format!("127.0.0.1:{}", free_port()));
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -287,6 +302,11 @@ impl Wharf {
     /// The upload page's base URL (plain HTTP).
     pub fn upload_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.upload_port)
+    }
+
+    /// The admin listener's base URL.
+    pub fn admin_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.admin_port)
     }
 
     /// The HTTP API's base URL (plain HTTP; tests serving HTTPS build their own).

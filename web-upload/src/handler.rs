@@ -219,6 +219,9 @@ impl Upload {
             (&Method::GET, ["healthz"]) => {
                 pages::bytes(StatusCode::OK, "text/plain; charset=utf-8", "ok\n")
             }
+            (&Method::GET, ["readyz"]) => wharf_gateway::health::ready_text(
+                wharf_gateway::health::core_ready(&self.core).await,
+            ),
             (&Method::GET, ["static", name]) => {
                 pages::static_file(name).unwrap_or_else(|| self.not_found(None))
             }
@@ -284,12 +287,14 @@ impl Upload {
                     (Err(r), _) => r,
                 }
             }
-            (_, ["login" | "logout" | "upload" | "batches" | "healthz"]) => pages::message(
-                StatusCode::METHOD_NOT_ALLOWED,
-                None,
-                "Not allowed",
-                "This page does not take that kind of request.",
-            ),
+            (_, ["login" | "logout" | "upload" | "batches" | "healthz" | "readyz"]) => {
+                pages::message(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    None,
+                    "Not allowed",
+                    "This page does not take that kind of request.",
+                )
+            }
             _ => self.not_found(None),
         }
     }

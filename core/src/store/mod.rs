@@ -298,6 +298,12 @@ pub trait Store: Send + Sync {
     /// The scope's delivered files, by name.
     async fn files(&self, scope: &Scope) -> Result<Vec<FileRow>>;
     async fn delete_file(&self, scope: &Scope, name: &str) -> Result<bool>;
+
+    /// The highest migration applied (`schema_migrations`): a cheap round trip that proves
+    /// the store answers, for readiness probes.
+    async fn schema_version(&self) -> Result<i64>;
+    /// How many batches are in each state (states without batches may be left out).
+    async fn batch_counts(&self) -> Result<Vec<(BatchState, u64)>>;
 }
 
 /// The proposal columns as both backends read them (see `sql::BATCH_COLUMNS`).
@@ -364,4 +370,11 @@ pub(crate) fn parse_batch_fields(
         Transport::parse(transport).ok_or_else(|| bad("transport", transport))?,
         Environment::parse(env).ok_or_else(|| bad("environment", env))?,
     ))
+}
+
+/// One row of `sql::BATCH_COUNTS`, as both backends read it.
+pub(crate) fn state_count(state: &str, n: i64) -> Result<(BatchState, u64)> {
+    let state = BatchState::parse(state)
+        .ok_or_else(|| crate::error::CoreError::Store(format!("stored state {state:?}")))?;
+    Ok((state, u64::try_from(n).unwrap_or(0)))
 }

@@ -800,6 +800,20 @@ impl Store for PgStore {
             .await?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
+
+    async fn schema_version(&self) -> Result<i64> {
+        let c = self.pool.get().await?;
+        Ok(c.query_one(sql::SCHEMA_VERSION, &[]).await?.get(0))
+    }
+
+    async fn batch_counts(&self) -> Result<Vec<(BatchState, u64)>> {
+        let c = self.pool.get().await?;
+        c.query(sql::BATCH_COUNTS, &[])
+            .await?
+            .iter()
+            .map(|r| state_count(r.get(0), r.get(1)))
+            .collect()
+    }
 }
 
 fn file_from_row(r: &tokio_postgres::Row) -> FileRow {

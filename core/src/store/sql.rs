@@ -158,6 +158,17 @@ pub fn revert_sql(op: Operation) -> RevertSql {
     }
 }
 
+/// The highest migration applied (readiness probes).
+pub const SCHEMA_VERSION: &str = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations";
+
+/// Batches per state (the `wharf_batches` gauge).
+pub const BATCH_COUNTS: &str = "SELECT state, COUNT(*) FROM batches GROUP BY state";
+
+/// The version the code expects: the last of [`MIGRATIONS`].
+pub fn latest_schema_version() -> i64 {
+    MIGRATIONS.last().map_or(0, |(v, _)| *v)
+}
+
 /// Records of a scope, for export.
 pub const SELECT_RECORDS: &str =
     "SELECT data FROM records WHERE partner = $1 AND env = $2 AND iface = $3 ORDER BY rkey";

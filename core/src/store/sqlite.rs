@@ -770,6 +770,22 @@ impl Store for SqliteStore {
         })
         .await
     }
+
+    async fn schema_version(&self) -> Result<i64> {
+        self.with(|c| c.query_row(sql::SCHEMA_VERSION, [], |r| r.get(0)))
+            .await
+    }
+
+    async fn batch_counts(&self) -> Result<Vec<(BatchState, u64)>> {
+        let rows = self
+            .with(|c| {
+                let mut stmt = c.prepare_cached(sql::BATCH_COUNTS)?;
+                let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))?;
+                rows.collect::<rusqlite::Result<Vec<(String, i64)>>>()
+            })
+            .await?;
+        rows.iter().map(|(s, n)| state_count(s, *n)).collect()
+    }
 }
 
 fn file_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileRow> {

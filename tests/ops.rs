@@ -1,0 +1,449 @@
+//! Operations end to end (SPEC §7.3), against the real binary: readiness follows the store
+//! (a private PostgreSQL stopped and started again), `/metrics` counts exactly what the doors
+//! pushed, and SIGTERM lets in-flight HTTP requests and FTP uploads finish before exit 0.
+
+mod util;
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use util::data::{bom_row, bom_row_with, envelope, export};
+use util::ftp::{bom_dir, deliver, login};
+use util::http::{client_token, request, send, Auth, Reply};
+use util::pgcluster::PgCluster;
+use util::{add_partner, add_user, free_port, Backend, Server, Wharf, PASSWORD, SECRET, TOKEN};
+
+const BOM: &str = "/v1.0/scc/data/sync/t1/bom";
+
+fn get(url: &str) -> Reply {
+    request("GET", url, &Auth::None, None, &[])
+}
+
+/// Poll `url` until it answers `status`, at most `limit`; the last answer on failure.
+#[track_caller]
+fn wait_for_status(url: &str, status: u16, limit: Duration) -> Reply {
+    let deadline = Instant::now() + limit;
+    loop {
+        let r = get(url);
+        if r.status == status {
+            return r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{url} did not answer {status} within {} s; last answer: {r:?}",
+            limit.as_secs()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// readiness
+
+/// `/readyz` on core's admin listener, the gateway and FTP's admin listener goes 503 when
+/// PostgreSQL stops and 200 again when it is back; `/healthz` stays 200 throughout, and a
+/// scrape does not hang on the dead store.
+#[test]
+fn readyz_follows_postgresql() {
+    let pg = PgCluster::start();
+    let mut w = Wharf::new(Backend::Sqlite);
+    w.database_url = Some(pg.url());
+    let ftp_admin = free_port();
+    let core_url = ("WHARF_CORE_URL", w.grpc_url());
+    let core_admin = ("WHARF_ADMIN_ADDR", format!("127.0.0.1:{}", w.admin_port));
+    let mut core: Server = w.start(&["core"], &[core_admin], w.grpc_port);
+    let mut gateway = w.start(&["gateway"], std::slice::from_ref(&core_url), w.http_port);
+    let mut ftp = w.start(
+        &["ftp"],
+        &[
+            core_url.clone(),
+            ("WHARF_ADMIN_ADDR", format!("127.0.0.1:{ftp_admin}")),
+        ],
+        w.ftp_port,
+    );
+    let core_ready = format!("{}/readyz", w.admin_url());
+    let gateway_ready = format!("{}/readyz", w.http_url());
+    let ftp_ready = format!("http://127.0.0.1:{ftp_admin}/readyz");
+    let healthz = [
+        format!("{}/healthz", w.admin_url()),
+        format!("{}/healthz", w.http_url()),
+        format!("http://127.0.0.1:{ftp_admin}/healthz"),
+    ];
+    let limit = Duration::from_secs(30);
+
+    let r = wait_for_status(&core_ready, 200, limit);
+    assert_eq!(r.body, "ready\n");
+    let r = wait_for_status(&gateway_ready, 200, limit);
+    assert_eq!(r.json(), json!({ "status": "ready" }));
+    let r = wait_for_status(&ftp_ready, 200, limit);
+    assert_eq!(r.body, "ready\n");
+
+    pg.stop();
+    let r = wait_for_status(&core_ready, 503, limit);
+    assert_eq!(r.body, "not ready: store unreachable\n");
+    let r = wait_for_status(&gateway_ready, 503, limit);
+    assert_eq!(
+        r.json(),
+        json!({ "status": "unavailable", "reason": "core not ready: store unreachable" })
+    );
+    assert_eq!(r.header("cache-control"), Some("no-store"), "{r:?}");
+    let r = wait_for_status(&ftp_ready, 503, limit);
+    assert_eq!(r.body, "not ready: core not ready: store unreachable\n");
+    for url in &healthz {
+        assert_eq!(get(url).status, 200, "{url} while PostgreSQL is down");
+    }
+    let started = Instant::now();
+    let m = get(&format!("{}/metrics", w.admin_url()));
+    assert_eq!(m.status, 200, "{m:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "a scrape is bounded"
+    );
+    assert!(
+        m.body.lines().any(|l| l == "wharf_store_up 0"),
+        "{}",
+        m.body
+    );
+    assert!(!m.body.contains("wharf_batches{"), "{}", m.body);
+
+    pg.resume();
+    for url in [&core_ready, &gateway_ready, &ftp_ready] {
+        wait_for_status(url, 200, Duration::from_secs(60));
+    }
+    let m = get(&format!("{}/metrics", w.admin_url()));
+    assert!(
+        m.body.lines().any(|l| l == "wharf_store_up 1"),
+        "{}",
+        m.body
+    );
+
+    // Each component alone stops cleanly on SIGTERM, its admin listener too.
+    for (name, server) in [
+        ("ftp", &mut ftp),
+        ("gateway", &mut gateway),
+        ("core", &mut core),
+    ] {
+        let status = server.terminate();
+        assert!(
+            status.success(),
+            "wharf {name}: {status}: {}",
+            server.stderr()
+        );
+    }
+}
+
+/// A front-end whose core is not there is alive but not ready.
+#[test]
+fn a_front_end_without_core_is_not_ready() {
+    let w = Wharf::new(Backend::Sqlite);
+    let nowhere = (
+        "WHARF_CORE_URL",
+        format!("http://127.0.0.1:{}", free_port()),
+    );
+    let _gateway = w.start(&["gateway"], std::slice::from_ref(&nowhere), w.http_port);
+    let _upload = w.start(&["upload"], std::slice::from_ref(&nowhere), w.upload_port);
+    assert_eq!(get(&format!("{}/healthz", w.http_url())).status, 200);
+    let r = get(&format!("{}/readyz", w.http_url()));
+    assert_eq!(r.status, 503, "{r:?}");
+    assert_eq!(
+        r.json(),
+        json!({ "status": "unavailable", "reason": "core unreachable" })
+    );
+    let r = get(&format!("{}/readyz", w.upload_url()));
+    assert_eq!(r.status, 503, "{r:?}");
+    assert_eq!(r.body, "not ready: core unreachable\n");
+}
+
+// ---------------------------------------------------------------------------------------------
+// metrics
+
+/// A scrape: every sample line, `name{labels}` → value.
+fn scrape(w: &Wharf) -> BTreeMap<String, f64> {
+    let r = get(&format!("{}/metrics", w.admin_url()));
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(
+        r.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    for family in [
+        "wharf_requests_total counter",
+        "wharf_rows_total counter",
+        "wharf_sequence_seconds histogram",
+        "wharf_batches gauge",
+        "wharf_store_up gauge",
+    ] {
+        assert!(
+            r.body.contains(&format!("# TYPE {family}\n")),
+            "{family}: {}",
+            r.body
+        );
+    }
+    r.body
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let (series, value) = l.rsplit_once(' ').expect("`series value`");
+            let value = value
+                .parse::<f64>()
+                .unwrap_or_else(|_| panic!("not a number: {l}"));
+            (series.to_string(), value)
+        })
+        .collect()
+}
+
+/// Every label of every series, (name, value).
+fn labels(series: &str) -> Vec<(String, String)> {
+    let Some((_, rest)) = series.split_once('{') else {
+        return Vec::new();
+    };
+    rest.trim_end_matches('}')
+        .split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.trim_matches('"').to_string()))
+        .collect()
+}
+
+fn delta(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>, series: &str) -> f64 {
+    after.get(series).copied().unwrap_or(0.0) - before.get(series).copied().unwrap_or(0.0)
+}
+
+/// The counters move by exactly what the HTTP API and FTP pushed, per door and code; no
+/// label carries a batch id, a partner, a user or a secret.
+fn metrics_count_what_the_doors_pushed(backend: Backend) {
+    let w = Wharf::new(backend);
+    let partner = add_partner(&w, None);
+    let user = add_user(&w, &partner);
+    let _server = w.serve();
+    let before = scrape(&w);
+
+    // The HTTP API: one batch of 3 rows in two sequences (0, 0), its first sequence again
+    // (E00A00), and a sequence with a bad date (E00V00).
+    let url = format!("{}{BOM}", w.http_url());
+    let auth = Auth::Basic(&user, PASSWORD);
+    let batch = util::unique("M");
+    let first = envelope(&batch, 3, "1", vec![bom_row("m1"), bom_row("m2")]);
+    send("POST", &url, &auth, &first).expect(200, "0");
+    let second = envelope(&batch, 3, "2", vec![bom_row("m3")]);
+    send("POST", &url, &auth, &second).expect(200, "0");
+    send("POST", &url, &auth, &first).expect(200, "E00A00");
+    let bad_batch = util::unique("X");
+    let bad = envelope(
+        &bad_batch,
+        2,
+        "1",
+        vec![
+            bom_row("m4"),
+            bom_row_with("m5", &[("effective_start_date", "2022-02-30")]),
+        ],
+    );
+    send("POST", &url, &auth, &bad).expect(200, "E00V00");
+
+    // FTP: a file of 2 rows (0), then the same file name again (E00A00, its 2 rows sent again).
+    let ftp_batch = util::unique("F");
+    let file = envelope(&ftp_batch, 2, "1", vec![bom_row("f1"), bom_row("f2")]);
+    let mut ftp = login(&w, &user);
+    let dir = bom_dir(&partner);
+    let name = "bom_insert_20221001003000_001.json";
+    let fb = deliver(&mut ftp, &dir, name, file.as_bytes());
+    assert_eq!(fb["code"], "0", "{fb}");
+    let fb = deliver(&mut ftp, &dir, name, file.as_bytes());
+    assert_eq!(fb["code"], "E00A00", "{fb}");
+    let _ = ftp.quit();
+
+    let after = scrape(&w);
+    let want = [
+        ("api", "0", 2.0, 3.0),
+        ("api", "E00A00", 1.0, 2.0),
+        ("api", "E00V00", 1.0, 2.0),
+        ("ftp", "0", 1.0, 2.0),
+        ("ftp", "E00A00", 1.0, 2.0),
+    ];
+    for (door, code, requests, rows) in want {
+        let labels = format!("{{door=\"{door}\",code=\"{code}\"}}");
+        assert_eq!(
+            delta(&before, &after, &format!("wharf_requests_total{labels}")),
+            requests,
+            "requests {labels}"
+        );
+        assert_eq!(
+            delta(&before, &after, &format!("wharf_rows_total{labels}")),
+            rows,
+            "rows {labels}"
+        );
+    }
+    // Nothing else moved: the other series' deltas are zero.
+    let moved: Vec<&String> = after
+        .keys()
+        .filter(|s| s.starts_with("wharf_requests_total") || s.starts_with("wharf_rows_total"))
+        .filter(|s| delta(&before, &after, s) != 0.0)
+        .collect();
+    assert_eq!(moved.len(), 2 * want.len(), "{moved:?}");
+    for (door, n) in [("api", 4.0), ("ftp", 2.0), ("excel", 0.0)] {
+        let count = format!("wharf_sequence_seconds_count{{door=\"{door}\"}}");
+        assert_eq!(delta(&before, &after, &count), n, "{count}");
+        let inf = format!("wharf_sequence_seconds_bucket{{door=\"{door}\",le=\"+Inf\"}}");
+        assert_eq!(delta(&before, &after, &inf), n, "{inf}");
+    }
+    let applied = delta(&before, &after, "wharf_batches{state=\"applied\"}");
+    match backend {
+        // The installation's own store: exactly the API batch and the FTP file.
+        Backend::Sqlite => assert_eq!(applied, 2.0),
+        // Shared with the tests running beside this one: at least those two.
+        Backend::Postgres => assert!(applied >= 2.0, "{applied}"),
+    }
+    assert_eq!(after.get("wharf_store_up"), Some(&1.0));
+
+    // Low cardinality: every label value is from a closed set, and nothing of the caller's
+    // shows anywhere in the scrape.
+    for series in after.keys() {
+        for (k, v) in labels(series) {
+            let allowed = match k.as_str() {
+                "door" => ["api", "ftp", "excel"].contains(&v.as_str()),
+                "code" => v == "error" || v == "0" || v == "-1" || v.starts_with("E00"),
+                "le" => v == "+Inf" || v.parse::<f64>().is_ok(),
+                "state" => v.chars().all(|c| c.is_ascii_lowercase()),
+                _ => false,
+            };
+            assert!(allowed, "label {k}={v:?} in {series}");
+        }
+    }
+    let text = get(&format!("{}/metrics", w.admin_url())).body;
+    for secret in [
+        batch.as_str(),
+        bad_batch.as_str(),
+        ftp_batch.as_str(),
+        partner.as_str(),
+        user.as_str(),
+        SECRET,
+        PASSWORD,
+        TOKEN,
+    ] {
+        assert!(!text.contains(secret), "{secret:?} in the scrape");
+    }
+}
+
+#[test]
+fn metrics_sqlite() {
+    metrics_count_what_the_doors_pushed(Backend::Sqlite);
+}
+
+#[test]
+fn metrics_postgres() {
+    metrics_count_what_the_doors_pushed(Backend::Postgres);
+}
+
+// ---------------------------------------------------------------------------------------------
+// graceful shutdown
+
+/// Read an HTTP/1.1 response (the server closes the connection after it); (status, body).
+fn read_response(mut s: TcpStream) -> (u16, String) {
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read the response");
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {text:?}"));
+    (status, body.to_string())
+}
+
+/// SIGTERM while an HTTP request and an FTP upload are half sent: no new connection is taken,
+/// both finish with their answers, their rows land, and the process exits 0 within the grace.
+#[test]
+fn sigterm_lets_in_flight_work_finish() {
+    const GRACE_SECS: u64 = 10;
+    let mut w = Wharf::new(Backend::Sqlite);
+    w.extra_env
+        .push(("WHARF_SHUTDOWN_GRACE_SECS".into(), GRACE_SECS.to_string()));
+    let partner = add_partner(&w, None);
+    let user = add_user(&w, &partner);
+    let mut server = w.serve();
+    let token = client_token(&w.http_url(), &partner);
+
+    // HTTP: headers and half the body.
+    let body = envelope(&util::unique("S"), 1, "1", vec![bom_row("http")]);
+    let (head, tail) = body.as_bytes().split_at(body.len() / 2);
+    let mut http = TcpStream::connect(("127.0.0.1", w.http_port)).expect("connect HTTP");
+    http.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        http,
+        "POST {BOM} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    http.write_all(head).unwrap();
+    http.flush().unwrap();
+
+    // FTP: STOR accepted, half the file sent.
+    let file = envelope(&util::unique("T"), 1, "1", vec![bom_row("ftp")]);
+    let (fhead, ftail) = file.as_bytes().split_at(file.len() / 2);
+    let mut ftp = login(&w, &user);
+    ftp.cwd(bom_dir(&partner)).expect("CWD");
+    let mut upload = ftp
+        .put_with_stream("bom_insert_20221001003000_001.json")
+        .expect("STOR");
+    upload.write_all(fhead).unwrap();
+    upload.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+
+    let stopping = Instant::now();
+    let pid = server.child.id().to_string();
+    let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(sent.success());
+    std::thread::sleep(Duration::from_secs(1));
+
+    // Stopped accepting: the HTTP port takes no new connection.
+    assert!(
+        TcpStream::connect(("127.0.0.1", w.http_port)).is_err(),
+        "the HTTP API still accepts connections after SIGTERM"
+    );
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "wharf exited with work in flight: {}",
+        server.stderr()
+    );
+
+    // The rest of both: each gets its answer.
+    http.write_all(tail).unwrap();
+    let (status, answer) = read_response(http);
+    assert_eq!(status, 200, "{answer}");
+    let answer: Value = serde_json::from_str(&answer).expect("JSON answer");
+    assert_eq!(answer["code"], "0", "{answer}");
+    upload.write_all(ftail).unwrap();
+    upload
+        .finish()
+        .unwrap_or_else(|e| panic!("the upload completes (226): {e:?}\n{}", server.stderr()));
+
+    // Then it exits 0, within the grace period.
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            stopping.elapsed() < Duration::from_secs(GRACE_SECS + 5),
+            "wharf did not exit within the grace period: {}",
+            server.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit {status}: {}", server.stderr());
+    assert!(
+        stopping.elapsed() < Duration::from_secs(GRACE_SECS),
+        "took {:?}",
+        stopping.elapsed()
+    );
+    let rows = export(&w, &partner, "t1/bom", None);
+    let keys: Vec<&str> = rows
+        .iter()
+        .filter_map(|r| r["vendor_father_item"].as_str())
+        .collect();
+    assert_eq!(keys, ["ftp", "http"], "both in-flight sequences landed");
+}
