@@ -379,10 +379,7 @@ async fn act_on_batch(
     });
     let req = pb::BatchActionRequest {
         partner: t.partner,
-        environment: match env {
-            Environment::Uat => pb::Environment::Uat,
-            Environment::Prod => pb::Environment::Prod,
-        } as i32,
+        environment: env.to_proto() as i32,
         data_category: category.to_string(),
         biz_key: biz_key.to_string(),
         batch_id: t.batch_id,

@@ -280,11 +280,7 @@ fn write_table(out: &mut impl Write, pushes: &[pb::PushView]) -> std::io::Result
             .iter()
             .filter(|s| s.state == "delivered")
             .count();
-        let env = if p.environment == pb::Environment::Uat as i32 {
-            "uat"
-        } else {
-            "prod"
-        };
+        let env = Environment::from_proto(p.environment).as_str();
         writeln!(
             out,
             "{:<16} {:<16} {:<4} {:<16} {:<6} {:>8} {:<9} {:>9} {}",

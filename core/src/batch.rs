@@ -121,6 +121,13 @@ impl Environment {
             _ => Environment::Prod,
         }
     }
+
+    pub fn to_proto(self) -> pb::Environment {
+        match self {
+            Environment::Prod => pb::Environment::Prod,
+            Environment::Uat => pb::Environment::Uat,
+        }
+    }
 }
 
 impl Operation {

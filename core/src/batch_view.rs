@@ -2,7 +2,7 @@
 
 use wharf_proto::v1 as pb;
 
-use crate::batch::{self, ActionStatus, Environment};
+use crate::batch::{self, ActionStatus};
 use crate::error::Result;
 use crate::store::{BatchRow, RejectionRow};
 
@@ -18,13 +18,6 @@ pub fn page_size(asked: u32) -> u32 {
     }
 }
 
-fn env_to_proto(env: Environment) -> pb::Environment {
-    match env {
-        Environment::Prod => pb::Environment::Prod,
-        Environment::Uat => pb::Environment::Uat,
-    }
-}
-
 /// A batch as reported, without rejections; `cursor` is its pk (ListBatches paging).
 pub fn response(b: BatchRow) -> pb::GetBatchResponse {
     let p = b.proposal;
@@ -33,7 +26,7 @@ pub fn response(b: BatchRow) -> pb::GetBatchResponse {
     let (category, biz_key) = b.iface.split_once('/').unwrap_or((b.iface.as_str(), ""));
     pb::GetBatchResponse {
         found: true,
-        environment: env_to_proto(b.env) as i32,
+        environment: b.env.to_proto() as i32,
         data_category: category.to_string(),
         biz_key: biz_key.to_string(),
         cursor: u64::try_from(b.pk).unwrap_or(0),

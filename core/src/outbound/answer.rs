@@ -36,12 +36,18 @@ fn code_and_msg(body: &[u8]) -> Option<(String, String)> {
     Some((code, msg))
 }
 
+/// HTTP statuses worth another try whatever the body says (the partner, or a proxy in
+/// front of it, is busy or broken).
+pub fn retryable_status(status: u16) -> bool {
+    matches!(status, 500..=599 | 408 | 429)
+}
+
 /// Classify an HTTP answer (a 401 is the caller's business first: it refetches a token once).
 pub fn classify(status: u16, body: &[u8]) -> Classified {
     let said = code_and_msg(body);
     let (code, msg) = said.clone().unwrap_or_default();
     let verdict = match status {
-        500..=599 | 408 | 429 => Verdict::Retry,
+        _ if retryable_status(status) => Verdict::Retry,
         200..=299 => match said.as_ref().map(|(c, _)| c.as_str()) {
             Some("0") | Some("E00A00") => Verdict::Delivered,
             Some("-1") => Verdict::Retry,

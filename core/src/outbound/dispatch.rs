@@ -19,7 +19,7 @@ use hyper::Method;
 use rand::Rng;
 use tokio::sync::{watch, Semaphore};
 
-use super::answer::{classify, Classified, Verdict};
+use super::answer::{classify, retryable_status, Classified, Verdict};
 use super::endpoint::{Auth, Endpoint};
 use super::http::{basic, form, Answer, Client, Conn, Failure, Target};
 use crate::store::outbox::{PushProgress, PushRow, SeqBody, SeqUpdate};
@@ -570,9 +570,10 @@ async fn fetch_token(
             a
         })?;
     let refused = |why: &str| {
-        let verdict = match answer.status {
-            500..=599 | 408 | 429 => Verdict::Retry,
-            _ => Verdict::Failed,
+        let verdict = if retryable_status(answer.status) {
+            Verdict::Retry
+        } else {
+            Verdict::Failed
         };
         Attempt {
             verdict,

@@ -115,7 +115,7 @@ pub fn check_url(what: &str, url: &str, env: Environment, allow_http: bool) -> R
 }
 
 impl Core {
-    fn secret_key(&self) -> Result<&SecretKey> {
+    pub(crate) fn secret_key(&self) -> Result<&SecretKey> {
         self.secret_key.as_deref().ok_or_else(|| {
             CoreError::Invalid(
                 "outbound push needs WHARF_SECRET_KEY (32 random bytes, base64) to seal and open partners' credentials".into(),

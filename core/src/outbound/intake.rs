@@ -144,7 +144,7 @@ impl Core {
     /// it whole. Needs the partner's endpoint for the interface and environment.
     pub async fn push(&self, req: PushRequest, source: &mut dyn RowSource) -> Result<PushOutcome> {
         // Without the key nothing could be sent: say so now, not after a silent queue.
-        self.secret_key_for_push()?;
+        self.secret_key()?;
         let iface = self
             .interface_for(&req.partner, &req.data_category, &req.biz_key)
             .await?;
@@ -192,15 +192,6 @@ impl Core {
                 let _ = outbox.drop_push(pk).await;
                 Err(e)
             }
-        }
-    }
-
-    fn secret_key_for_push(&self) -> Result<()> {
-        match self.secret_key {
-            Some(_) => Ok(()),
-            None => Err(CoreError::Invalid(
-                "outbound push needs WHARF_SECRET_KEY (32 random bytes, base64)".into(),
-            )),
         }
     }
 

@@ -2,7 +2,6 @@
 
 use wharf_proto::v1 as pb;
 
-use crate::batch::Environment;
 use crate::error::{CoreError, Result};
 use crate::store::outbox::{PushFilter, PushRow, SeqRow};
 use crate::Core;
@@ -10,19 +9,12 @@ use crate::Core;
 /// Pushes `outbox list` shows at most.
 pub const LIST_LIMIT: u32 = 1000;
 
-fn env_proto(env: Environment) -> i32 {
-    match env {
-        Environment::Prod => pb::Environment::Prod as i32,
-        Environment::Uat => pb::Environment::Uat as i32,
-    }
-}
-
 fn view(p: PushRow, seqs: Vec<SeqRow>) -> pb::PushView {
     let (category, biz_key) = p.iface.split_once('/').unwrap_or((p.iface.as_str(), ""));
     pb::PushView {
         push_id: p.push_id.clone(),
         partner: p.partner.clone(),
-        environment: env_proto(p.env),
+        environment: p.env.to_proto() as i32,
         data_category: category.to_string(),
         biz_key: biz_key.to_string(),
         operation: p.operation.clone(),
