@@ -4,6 +4,7 @@
 
 mod config;
 mod outbound_cli;
+mod telemetry;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
@@ -82,6 +83,20 @@ enum Command {
     },
 }
 
+impl Command {
+    /// The service name spans are exported under (unless `OTEL_SERVICE_NAME` says).
+    fn service_name(&self) -> &'static str {
+        match self {
+            Command::Serve => "wharf",
+            Command::Core => "wharf-core",
+            Command::Gateway => "wharf-gateway",
+            Command::Ftp => "wharf-ftp",
+            Command::Upload => "wharf-upload",
+            _ => "wharf-cli",
+        }
+    }
+}
+
 /// Bad usage or configuration: exit 64.
 #[derive(Debug)]
 struct Usage(String);
@@ -144,16 +159,6 @@ enum UserCmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
-    let cfg = match Config::from_source(&ProcessEnv) {
-        Ok(c) => c,
-        Err(errors) => {
-            for e in errors {
-                eprintln!("wharf: configuration: {e}");
-            }
-            return ExitCode::from(64);
-        }
-    };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -164,7 +169,29 @@ fn main() -> ExitCode {
             return ExitCode::from(70);
         }
     };
-    match rt.block_on(run(cli, cfg)) {
+    let telemetry = {
+        let _in_runtime = rt.enter();
+        match telemetry::init(cli.command.service_name()) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("wharf: configuration: {e}");
+                return ExitCode::from(64);
+            }
+        }
+    };
+    let cfg = match Config::from_source(&ProcessEnv) {
+        Ok(c) => c,
+        Err(errors) => {
+            for e in errors {
+                eprintln!("wharf: configuration: {e}");
+            }
+            return ExitCode::from(64);
+        }
+    };
+    let outcome = rt.block_on(run(cli, cfg));
+    // Spans still buffered go out before the process ends (the runtime still runs).
+    telemetry.shutdown();
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("wharf: {e:#}");
@@ -180,20 +207,6 @@ fn main() -> ExitCode {
             }
         }
     }
-}
-
-fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new(
-            "info,tonic=warn,h2=warn,tower=warn,hyper=warn,libunftp=warn,unftp_core=warn",
-        )
-    });
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
 }
 
 async fn build_core(cfg: &Config) -> anyhow::Result<Core> {

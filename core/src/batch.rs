@@ -24,6 +24,7 @@
 //! sender that gives up ([`abandon`]) fails the batch with the code its rejections carry.
 
 use prost::Message;
+use tracing::{info_span, Instrument};
 use wharf_proto::v1::{self as pb, CodeGroup, IngestBatchResponse, RowProblem, Value, Verify};
 
 use crate::batch_actions;
@@ -337,8 +338,16 @@ pub async fn ingest(
         source: seq.source.chars().take(MAX_SOURCE_CHARS).collect(),
         schedule: Schedule::default(),
     };
-    let mut tx = store.begin().await?;
-    let (mut b, mut seq_row) = tx.lock_batch(seq.scope, batch_id, seq_id, &init).await?;
+    // Spans for the store's part of a sequence, so a trace shows where its time went.
+    let db = store.backend();
+    let mut tx = store
+        .begin()
+        .instrument(info_span!("store begin", db.system = db))
+        .await?;
+    let (mut b, mut seq_row) = tx
+        .lock_batch(seq.scope, batch_id, seq_id, &init)
+        .instrument(info_span!("store lock batch", db.system = db))
+        .await?;
     let expired = b.state == BatchState::Expired
         || (b.state == BatchState::Open
             && b.created_unix.saturating_add(policy.expiry_secs) <= now_unix);
@@ -456,6 +465,11 @@ pub async fn ingest(
         let uids: Vec<&str> = rows.iter().filter_map(|r| r.uid.as_deref()).collect();
         let (keys_taken, uids_taken) = tx
             .taken(seq.scope, b.pk, &keys, &uids, op == Operation::Insert)
+            .instrument(info_span!(
+                "store dedupe",
+                db.system = db,
+                rows = keys.len()
+            ))
             .await?;
         if !keys_taken.is_empty() || !uids_taken.is_empty() {
             for r in &rows {
@@ -511,6 +525,7 @@ pub async fn ingest(
         })
         .collect();
     tx.stage(b.pk, b.sequences, seq_id, &stage, now_unix)
+        .instrument(info_span!("store stage", db.system = db, rows = n))
         .await?;
     let staged = b.staged_rows + n;
     let mut r = if staged == size {
@@ -519,7 +534,9 @@ pub async fn ingest(
             .lock_existing(seq.scope, batch_id)
             .await?
             .ok_or_else(|| CoreError::Store(format!("batch {batch_id} vanished under lock")))?;
-        complete(&mut *tx, &mut done, now_unix).await?
+        complete(&mut *tx, &mut done, now_unix)
+            .instrument(info_span!("store apply", db.system = db, rows = size))
+            .await?
     } else {
         answer(
             code::OK,
@@ -530,7 +547,9 @@ pub async fn ingest(
             vec![],
         )
     };
-    tx.commit().await?;
+    tx.commit()
+        .instrument(info_span!("store commit", db.system = db))
+        .await?;
     progress(&mut r, staged, size);
     Ok(r)
 }

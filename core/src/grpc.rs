@@ -5,10 +5,12 @@
 use std::future::Future;
 
 use tokio::net::TcpListener;
-use tonic::metadata::MetadataMap;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
+use tracing::field::Empty;
 use tracing::{info_span, Instrument};
+use wharf_proto::json::value_text;
+use wharf_proto::trace;
 use wharf_proto::v1::{self as pb, core_server::CoreServer};
 
 use crate::auth::constant_time_eq;
@@ -44,14 +46,20 @@ fn principal(p: Principal) -> pb::Principal {
     }
 }
 
-/// The W3C trace id of the caller's `traceparent`, so logs of one push line up across doors.
-fn trace_id(md: &MetadataMap) -> String {
-    md.get("traceparent")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|tp| tp.split('-').nth(1))
-        .filter(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()))
-        .unwrap_or("")
-        .to_string()
+/// One span per call, a child of the caller's W3C context (gateway, FTP, upload page or
+/// CLI), carrying its trace id for the logs of one push to line up across doors.
+fn rpc_span(req: &tonic::codegen::http::Request<()>) -> tracing::Span {
+    let caller = trace::from_headers(req.headers());
+    let method = req.uri().path().trim_start_matches('/');
+    let span = info_span!(
+        "grpc",
+        otel.name = method,
+        otel.kind = "server",
+        rpc.system = "grpc",
+        trace_id = %trace::trace_id(&caller),
+    );
+    trace::adopt(&span, &caller);
+    span
 }
 
 /// The tonic service over [`Core`].
@@ -65,29 +73,32 @@ impl pb::core_server::Core for CoreService {
         &self,
         request: Request<pb::IngestBatchRequest>,
     ) -> Result<Response<pb::IngestBatchResponse>, Status> {
-        let trace = trace_id(request.metadata());
         let req = request.into_inner();
-        let text = |v: &Option<pb::Value>| match v.as_ref().and_then(|v| v.kind.as_ref()) {
-            Some(pb::value::Kind::Text(s)) | Some(pb::value::Kind::Number(s)) => {
-                s.chars().take(64).collect()
-            }
-            _ => String::new(),
-        };
         let span = info_span!(
             "ingest",
-            trace_id = %trace,
             partner = %req.partner,
             interface = %format_args!("{}/{}", req.data_category, req.biz_key),
-            batch_id = %text(&req.batch_id),
-            seq_id = %text(&req.seq_id),
+            transport = req.transport().as_str_name(),
+            batch_id = %value_text(&req.batch_id),
+            seq_id = %value_text(&req.seq_id),
             rows = req.rows.len(),
+            code = Empty,
+            otel.status_code = Empty,
         );
         async move {
             let started = std::time::Instant::now();
             let res = self.core.ingest(&req).await;
+            let span = tracing::Span::current();
             match &res {
-                Ok(r) => tracing::info!(code = %r.code, micros = started.elapsed().as_micros() as u64, "sequence answered"),
-                Err(e) => tracing::warn!(error = %e, "sequence failed"),
+                Ok(r) => {
+                    span.record("code", r.code.as_str());
+                    tracing::info!(code = %r.code, micros = started.elapsed().as_micros() as u64, "sequence answered")
+                }
+                Err(e) => {
+                    span.record("code", "-1");
+                    span.record("otel.status_code", "ERROR");
+                    tracing::warn!(error = %e, "sequence failed")
+                }
             }
             Ok(Response::new(res?))
         }
@@ -398,6 +409,7 @@ pub async fn serve(
     );
     tonic::transport::Server::builder()
         .timeout(std::time::Duration::from_secs(120))
+        .trace_fn(rpc_span)
         .add_service(svc)
         .serve_with_incoming_shutdown(
             TcpIncoming::from(listener).with_nodelay(Some(true)),

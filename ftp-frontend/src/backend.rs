@@ -8,7 +8,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use tokio::io::AsyncReadExt;
+use tracing::field::Empty;
+use tracing::Instrument;
 use unftp_core::storage::{Error, ErrorKind, Fileinfo, Metadata, StorageBackend};
+use wharf_proto::json::value_text;
+use wharf_proto::trace;
 use wharf_proto::v1::{self as pb, value::Kind, Value};
 use wharf_proto::CoreClient;
 
@@ -114,6 +118,51 @@ impl CoreTree {
             .await
             .map(tonic::Response::into_inner)
             .map_err(core_down)
+    }
+
+    /// Read one upload (bounded), hand it to core, log core's answer.
+    async fn upload<R: tokio::io::AsyncRead + Send + Sync + Unpin + 'static>(
+        &self,
+        user: &FtpUser,
+        input: R,
+        folder: Folder,
+        name: &str,
+    ) -> unftp_core::storage::Result<u64> {
+        // Bounded: never hold more than the limit (plus one byte to notice it was crossed).
+        let mut bytes = Vec::new();
+        input
+            .take(self.max_file_bytes + 1)
+            .read_to_end(&mut bytes)
+            .await
+            .map_err(|e| Error::new(ErrorKind::ConnectionClosed, e))?;
+        if bytes.len() as u64 > self.max_file_bytes {
+            return Err(Error::new(
+                ErrorKind::ExceededStorageAllocationError,
+                format!("the file is larger than {} bytes", self.max_file_bytes),
+            ));
+        }
+        let req = upload_request(
+            &user.partner,
+            &user.username,
+            self.env,
+            &folder,
+            name,
+            &bytes,
+        );
+        let span = tracing::Span::current();
+        span.record("bytes", bytes.len());
+        span.record("batch_id", value_text(&req.batch_id).as_str());
+        span.record("seq_id", value_text(&req.seq_id).as_str());
+        span.record("rows", req.rows.len());
+        let mut core = self.core.clone();
+        let answer = core
+            .ingest_batch(req)
+            .await
+            .map_err(core_down)?
+            .into_inner();
+        span.record("code", answer.code.as_str());
+        tracing::info!(partner = %user.partner, file = %name, code = %answer.code, bytes = bytes.len(), "file delivered");
+        Ok(bytes.len() as u64)
     }
 }
 
@@ -318,35 +367,22 @@ impl StorageBackend<FtpUser> for CoreTree {
                 "the server is shutting down: send the file again in a moment".to_string(),
             ));
         };
-        // Bounded: never hold more than the limit (plus one byte to notice it was crossed).
-        let mut bytes = Vec::new();
-        input
-            .take(self.max_file_bytes + 1)
-            .read_to_end(&mut bytes)
-            .await
-            .map_err(|e| Error::new(ErrorKind::ConnectionClosed, e))?;
-        if bytes.len() as u64 > self.max_file_bytes {
-            return Err(Error::new(
-                ErrorKind::ExceededStorageAllocationError,
-                format!("the file is larger than {} bytes", self.max_file_bytes),
-            ));
-        }
-        let req = upload_request(
-            &user.partner,
-            &user.username,
-            self.env,
-            &folder,
-            &name,
-            &bytes,
+        let span = tracing::info_span!(
+            "ftp upload",
+            otel.kind = "server",
+            partner = %user.partner,
+            interface = %format_args!("{}/{}", folder.data_category, folder.biz_key),
+            file = %name,
+            bytes = Empty,
+            batch_id = Empty,
+            seq_id = Empty,
+            rows = Empty,
+            code = Empty,
         );
-        let mut core = self.core.clone();
-        let answer = core
-            .ingest_batch(req)
+        trace::adopt(&span, &user.session);
+        self.upload(user, input, folder, &name)
+            .instrument(span)
             .await
-            .map_err(core_down)?
-            .into_inner();
-        tracing::info!(partner = %user.partner, file = %name, code = %answer.code, bytes = bytes.len(), "file delivered");
-        Ok(bytes.len() as u64)
     }
 
     async fn del<P: AsRef<Path> + Send + Debug>(

@@ -5,10 +5,13 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use tracing::field::Empty;
+use tracing::Instrument;
 use unftp_core::auth::{
     AuthenticationError, Authenticator, Credentials, Principal, UserDetail, UserDetailError,
     UserDetailProvider,
 };
+use wharf_proto::trace::{self, Context};
 use wharf_proto::v1 as pb;
 use wharf_proto::CoreClient;
 
@@ -19,6 +22,10 @@ pub struct FtpUser {
     pub partner: String,
     /// `data_category/biz_key`
     pub interfaces: Vec<String>,
+    /// The FTP session's trace: its login span; every upload of the session is a child of it.
+    /// (libunftp 0.24 shows its own session trace id only to notification listeners, after
+    /// the fact, so the session's trace is made here at login.)
+    pub session: Context,
 }
 
 impl fmt::Display for FtpUser {
@@ -66,20 +73,32 @@ impl Authenticator for CoreLogin {
         let Some(password) = creds.password.as_deref().filter(|p| !p.is_empty()) else {
             return Err(AuthenticationError::BadPassword);
         };
+        let span = tracing::info_span!(
+            "ftp login",
+            otel.kind = "server",
+            user = %username,
+            source = %creds.source_ip,
+            partner = Empty,
+            code = Empty,
+        );
         let mut core = self.core.clone();
         let answer = core
             .authenticate(pb::AuthenticateRequest {
                 username: username.to_string(),
                 password: password.to_string(),
             })
+            .instrument(span.clone())
             .await;
+        span.record("code", if answer.is_ok() { "0" } else { "401" });
         match answer {
             Ok(p) => {
                 let p = p.into_inner();
+                span.record("partner", p.partner.as_str());
                 let user = FtpUser {
                     username: username.to_string(),
                     partner: p.partner,
                     interfaces: p.interfaces,
+                    session: trace::of(&span),
                 };
                 if let Ok(mut map) = self.confirmed.lock() {
                     map.insert(username.to_string(), user);

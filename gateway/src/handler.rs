@@ -8,7 +8,10 @@ use hyper::body::Incoming;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE};
 use hyper::{HeaderMap, Method, Request, StatusCode};
 use serde_json::json;
+use tracing::field::Empty;
 use tracing::Instrument;
+use wharf_proto::json::value_text;
+use wharf_proto::trace::{self, Context};
 use wharf_proto::v1::{self as pb, Environment, Transport};
 
 use crate::body::{form_decode, form_field, parse_form, read_body, BodyError};
@@ -25,12 +28,11 @@ struct Caller {
     user: String,
 }
 
-/// Copy the W3C trace context onto a core call.
-fn traced<T>(msg: T, traceparent: &Option<String>) -> tonic::Request<T> {
+/// A core call carrying the caller's W3C context (the client's interceptor puts the current
+/// span's in its place when spans are exported).
+fn traced<T>(msg: T, cx: &Context) -> tonic::Request<T> {
     let mut req = tonic::Request::new(msg);
-    if let Some(tp) = traceparent.as_deref().and_then(|v| v.parse().ok()) {
-        req.metadata_mut().insert("traceparent", tp);
-    }
+    trace::to_metadata(cx, req.metadata_mut());
     req
 }
 
@@ -39,25 +41,45 @@ impl Gateway {
         let started = Instant::now();
         let method = req.method().clone();
         let path = req.uri().path().to_string();
-        let traceparent = req
-            .headers()
-            .get("traceparent")
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| v.len() <= 128)
-            .map(str::to_string);
-        let span = tracing::info_span!("http", %method, %path, %peer);
+        let route = routes::route(&path);
+        let caller = trace::from_headers(req.headers());
+        // One span per request, named for its unit of work; the sequence's attributes are
+        // recorded as they become known. No secrets, no bodies, no query strings.
+        let span = tracing::info_span!(
+            "http",
+            otel.name = route.span_name(),
+            otel.kind = "server",
+            otel.status_code = Empty,
+            trace_id = %trace::trace_id(&caller),
+            %method,
+            %path,
+            %peer,
+            partner = Empty,
+            interface = Empty,
+            batch_id = Empty,
+            seq_id = Empty,
+            rows = Empty,
+            code = Empty,
+            status = Empty,
+        );
+        trace::adopt(&span, &caller);
         let timeout = self.request_timeout;
-        let reply = match tokio::time::timeout(timeout, self.dispatch(req, traceparent))
+        let reply = match tokio::time::timeout(timeout, self.dispatch(req, route, caller))
             .instrument(span.clone())
             .await
         {
             Ok(r) => r,
             Err(_) => reply::system_error("the request took longer than 60 s, safe to retry"),
         };
+        let status = reply.status().as_u16();
+        span.record("status", status);
+        if status >= 500 {
+            span.record("otel.status_code", "ERROR");
+        }
         // The access log: no secrets, no bodies, no query strings.
         span.in_scope(|| {
             tracing::info!(
-                status = reply.status().as_u16(),
+                status,
                 micros = started.elapsed().as_micros() as u64,
                 "request"
             )
@@ -65,9 +87,9 @@ impl Gateway {
         reply
     }
 
-    async fn dispatch(self, req: Request<Incoming>, traceparent: Option<String>) -> Reply {
+    async fn dispatch(self, req: Request<Incoming>, route: Route, cx: Context) -> Reply {
         let method = req.method().clone();
-        match routes::route(req.uri().path()) {
+        match route {
             Route::Health => match method {
                 Method::GET | Method::HEAD => {
                     reply::json(StatusCode::OK, &json!({ "status": "ok" }))
@@ -81,7 +103,7 @@ impl Gateway {
                 _ => reply::method_not_allowed("GET"),
             },
             Route::Token => match method {
-                Method::POST => self.token(req).await,
+                Method::POST => self.token(req, &cx).await,
                 _ => reply::method_not_allowed("POST"),
             },
             Route::Sync {
@@ -92,7 +114,7 @@ impl Gateway {
                 let Some(op) = routes::operation(&method) else {
                     return reply::method_not_allowed("POST, PUT, DELETE, PATCH");
                 };
-                let caller = match self.authenticate(req.headers(), &traceparent).await {
+                let caller = match self.authenticate(req.headers(), &cx).await {
                     Ok(c) => c,
                     Err(r) => return r,
                 };
@@ -115,9 +137,21 @@ impl Gateway {
                     ..Default::default()
                 };
                 wharf_proto::json::read_envelope(&body, &mut msg);
+                let span = tracing::Span::current();
+                span.record("partner", msg.partner.as_str());
+                span.record(
+                    "interface",
+                    format_args!("{}/{}", msg.data_category, msg.biz_key),
+                );
+                span.record("batch_id", value_text(&msg.batch_id).as_str());
+                span.record("seq_id", value_text(&msg.seq_id).as_str());
+                span.record("rows", msg.rows.len());
                 let mut core = self.core.clone();
-                match core.ingest_batch(traced(msg, &traceparent)).await {
-                    Ok(r) => reply::answer(r.get_ref()),
+                match core.ingest_batch(traced(msg, &cx)).await {
+                    Ok(r) => {
+                        span.record("code", r.get_ref().code.as_str());
+                        reply::answer(r.get_ref())
+                    }
                     Err(s) => reply::from_status(&s),
                 }
             }
@@ -130,11 +164,11 @@ impl Gateway {
                 if method != Method::GET {
                     return reply::method_not_allowed("GET");
                 }
-                let caller = match self.authenticate(req.headers(), &traceparent).await {
+                let caller = match self.authenticate(req.headers(), &cx).await {
                     Ok(c) => c,
                     Err(r) => return r,
                 };
-                self.batch(caller, env, data_category, biz_key, batch_id, &traceparent)
+                self.batch(caller, env, data_category, biz_key, batch_id, &cx)
                     .await
             }
             Route::BatchAction {
@@ -147,7 +181,7 @@ impl Gateway {
                 if method != Method::POST {
                     return reply::method_not_allowed("POST");
                 }
-                let caller = match self.authenticate(req.headers(), &traceparent).await {
+                let caller = match self.authenticate(req.headers(), &cx).await {
                     Ok(c) => c,
                     Err(r) => return r,
                 };
@@ -166,7 +200,7 @@ impl Gateway {
                     actor,
                 };
                 let mut core = self.core.clone();
-                match core.act_on_batch(traced(msg, &traceparent)).await {
+                match core.act_on_batch(traced(msg, &cx)).await {
                     Ok(b) => reply::batch(b.get_ref()),
                     Err(s) => reply::from_status(&s),
                 }
@@ -176,11 +210,7 @@ impl Gateway {
     }
 
     /// HTTP Basic (a user) or a bearer token, checked by core.
-    async fn authenticate(
-        &self,
-        headers: &HeaderMap,
-        traceparent: &Option<String>,
-    ) -> Result<Caller, Reply> {
+    async fn authenticate(&self, headers: &HeaderMap, cx: &Context) -> Result<Caller, Reply> {
         let header = headers
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -195,7 +225,7 @@ impl Gateway {
                     username: user,
                     password,
                 },
-                traceparent,
+                cx,
             ))
             .await
         } else if let Some(token) = header.strip_prefix("Bearer ") {
@@ -203,7 +233,7 @@ impl Gateway {
                 pb::VerifyTokenRequest {
                     token: token.trim().to_string(),
                 },
-                traceparent,
+                cx,
             ))
             .await
         } else {
@@ -228,7 +258,7 @@ impl Gateway {
         data_category: String,
         biz_key: String,
         batch_id: String,
-        traceparent: &Option<String>,
+        cx: &Context,
     ) -> Reply {
         let mut core = self.core.clone();
         let req = pb::GetBatchRequest {
@@ -239,7 +269,7 @@ impl Gateway {
             batch_id,
             with_rejections: false,
         };
-        match core.get_batch(traced(req, traceparent)).await {
+        match core.get_batch(traced(req, cx)).await {
             Ok(b) => {
                 let b = b.into_inner();
                 if !b.found {
@@ -253,7 +283,7 @@ impl Gateway {
 
     /// `POST /oauth/token`, RFC 6749 form encoding; client credentials in the form or in a
     /// Basic header.
-    async fn token(&self, req: Request<Incoming>) -> Reply {
+    async fn token(&self, req: Request<Incoming>, cx: &Context) -> Reply {
         let form_type = req
             .headers()
             .get(CONTENT_TYPE)
@@ -290,13 +320,16 @@ impl Gateway {
         }
         let mut core = self.core.clone();
         let answer = core
-            .issue_token(pb::IssueTokenRequest {
-                grant_type,
-                client_id,
-                client_secret,
-                username: field("username"),
-                password: field("password"),
-            })
+            .issue_token(traced(
+                pb::IssueTokenRequest {
+                    grant_type,
+                    client_id,
+                    client_secret,
+                    username: field("username"),
+                    password: field("password"),
+                },
+                cx,
+            ))
             .await;
         match answer {
             Ok(t) => reply::token(&t.get_ref().access_token, t.get_ref().expires_in),

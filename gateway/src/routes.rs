@@ -39,6 +39,21 @@ pub enum Route {
     NotFound,
 }
 
+impl Route {
+    /// The unit of work a request to this route is, as its span's name.
+    pub fn span_name(&self) -> &'static str {
+        match self {
+            Route::Token => "api token",
+            Route::Health => "api healthz",
+            Route::Ready => "api readyz",
+            Route::Sync { .. } => "api sequence",
+            Route::Batch { .. } => "api batch",
+            Route::BatchAction { .. } => "api batch action",
+            Route::NotFound => "api not found",
+        }
+    }
+}
+
 fn decode(segment: &str) -> Option<String> {
     match percent_encoding::percent_decode_str(segment).decode_utf8() {
         Ok(Cow::Borrowed(s)) => Some(s.to_string()),

@@ -98,6 +98,15 @@ pub fn read_envelope(body: &[u8], req: &mut IngestBatchRequest) {
         .collect();
 }
 
+/// A text or number envelope value as at most 64 characters, for logs and span attributes;
+/// anything else is "".
+pub fn value_text(v: &Option<Value>) -> String {
+    match v.as_ref().and_then(|v| v.kind.as_ref()) {
+        Some(Kind::Text(s)) | Some(Kind::Number(s)) => s.chars().take(64).collect(),
+        _ => String::new(),
+    }
+}
+
 fn json_value(v: &Value) -> Json {
     match v.kind.as_ref() {
         None | Some(Kind::Null(_)) => Json::Null,

@@ -13,6 +13,7 @@ pub mod v1 {
 
 pub mod json;
 pub mod time;
+pub mod trace;
 
 use std::time::Duration;
 use tonic::metadata::AsciiMetadataValue;
@@ -22,13 +23,15 @@ use tokio::sync::mpsc::Sender;
 use tonic::transport::channel::Change;
 use tonic::transport::{Channel, Endpoint};
 
-/// Adds `authorization: Bearer <internal token>` to every call.
+/// Adds `authorization: Bearer <internal token>` to every call, and the W3C context of the
+/// calling span when spans are exported (else a context the caller set stays as it is).
 #[derive(Clone)]
 pub struct WithToken(AsciiMetadataValue);
 
 impl tonic::service::Interceptor for WithToken {
     fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
         req.metadata_mut().insert("authorization", self.0.clone());
+        trace::to_metadata(&trace::current(), req.metadata_mut());
         Ok(req)
     }
 }

@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -183,7 +184,25 @@ impl Upload {
         let started = Instant::now();
         let method = req.method().clone();
         let path = req.uri().path().to_string();
-        let reply = match tokio::time::timeout(REQUEST_TIMEOUT, self.route(req)).await {
+        // One span per request, named by its first path segment (low cardinality: batch ids
+        // stay in the path attribute).
+        let first = path.split('/').nth(1).unwrap_or("");
+        let caller = wharf_proto::trace::from_headers(req.headers());
+        let span = tracing::info_span!(
+            "upload page",
+            otel.name = format!("upload {method} /{first}").as_str(),
+            otel.kind = "server",
+            trace_id = %wharf_proto::trace::trace_id(&caller),
+            %peer,
+            %method,
+            path = %path,
+            status = tracing::field::Empty,
+        );
+        wharf_proto::trace::adopt(&span, &caller);
+        let reply = match tokio::time::timeout(REQUEST_TIMEOUT, self.route(req))
+            .instrument(span.clone())
+            .await
+        {
             Ok(r) => r,
             Err(_) => pages::message(
                 StatusCode::REQUEST_TIMEOUT,
@@ -193,14 +212,15 @@ impl Upload {
             ),
         };
         // No query strings, cookies or bodies in the log: they can carry secrets.
-        tracing::info!(
-            %peer,
-            %method,
-            path = %path,
-            status = reply.status().as_u16(),
-            ms = started.elapsed().as_millis() as u64,
-            "upload page"
-        );
+        let status = reply.status().as_u16();
+        span.record("status", status);
+        span.in_scope(|| {
+            tracing::info!(
+                status,
+                ms = started.elapsed().as_millis() as u64,
+                "upload page"
+            )
+        });
         reply
     }
 
