@@ -17,14 +17,31 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 /// state; anything longer is ignored rather than carried).
 const MAX_VALUE: usize = 512;
 
+/// A caller's value for `key`, when it may be used: bounded, and a `traceparent` strictly of
+/// the W3C shape `vv-<32 hex>-<16 hex>-ff` (the SDK's parser takes shorter ids too).
+fn checked<'a>(key: &str, value: Option<&'a str>) -> Option<&'a str> {
+    let v = value.filter(|v| v.len() <= MAX_VALUE)?;
+    if key != "traceparent" {
+        return Some(v);
+    }
+    let parts: Vec<&str> = v.split('-').collect();
+    let hex = |s: &str, n: usize| {
+        s.len() == n && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    let ok = parts.len() >= 4
+        && hex(parts[0], 2)
+        && hex(parts[1], 32)
+        && hex(parts[2], 16)
+        && hex(parts[3], 2)
+        && (parts.len() == 4 || parts[0] != "00");
+    ok.then_some(v)
+}
+
 struct Headers<'a>(&'a HeaderMap);
 
 impl Extractor for Headers<'_> {
     fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .get(key)
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| v.len() <= MAX_VALUE)
+        checked(key, self.0.get(key).and_then(|v| v.to_str().ok()))
     }
     fn keys(&self) -> Vec<&str> {
         self.0.keys().map(HeaderName::as_str).collect()
@@ -48,10 +65,7 @@ struct Metadata<'a>(&'a MetadataMap);
 
 impl Extractor for Metadata<'_> {
     fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .get(key)
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| v.len() <= MAX_VALUE)
+        checked(key, self.0.get(key).and_then(|v| v.to_str().ok()))
     }
     fn keys(&self) -> Vec<&str> {
         Vec::new()
@@ -167,6 +181,9 @@ mod tests {
             "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
             "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
             "00-4bf92f3577b34da6a3ce929d0e0e47-00f067aa0ba902b7-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902-01",
         ] {
             let mut h = HeaderMap::new();
             h.insert("traceparent", HeaderValue::from_str(bad).unwrap());
