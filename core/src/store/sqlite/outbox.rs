@@ -121,9 +121,11 @@ impl Outbox for SqliteStore {
 
     async fn add_push_seqs(&self, pk: i64, seqs: &[(i64, i64, String)], now: i64) -> Result<()> {
         self.tx(|c| {
-            let mut stmt = c.prepare_cached(&for_sqlite(sql::ADD_PUSH_SEQ))?;
+            let mut seq = c.prepare_cached(&for_sqlite(sql::ADD_PUSH_SEQ))?;
+            let mut body = c.prepare_cached(&for_sqlite(sql::ADD_PUSH_BODY))?;
             for (seq_no, rows, data) in seqs {
-                stmt.execute(params![pk, seq_no, rows, data, now])?;
+                seq.execute(params![pk, seq_no, rows, now])?;
+                body.execute(params![pk, seq_no, data])?;
             }
             Ok(())
         })
@@ -141,6 +143,7 @@ impl Outbox for SqliteStore {
 
     async fn drop_push(&self, pk: i64) -> Result<()> {
         self.tx(|c| {
+            c.execute(&for_sqlite(sql::DROP_PUSH_BODIES), [pk])?;
             c.execute(&for_sqlite(sql::DROP_PUSH_SEQS), [pk])?;
             c.execute(&for_sqlite(sql::DROP_PUSH), [pk])?;
             Ok(())
@@ -150,6 +153,7 @@ impl Outbox for SqliteStore {
 
     async fn purge_unsealed(&self, before: i64) -> Result<u64> {
         self.tx(|c| {
+            c.execute(&for_sqlite(sql::PURGE_UNSEALED_BODIES), [before])?;
             c.execute(&for_sqlite(sql::PURGE_UNSEALED_SEQS), [before])?;
             c.execute(&for_sqlite(sql::PURGE_UNSEALED), [before])
         })
