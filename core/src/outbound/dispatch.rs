@@ -66,9 +66,11 @@ impl Default for DispatchSettings {
     }
 }
 
-/// Deliveries recorded per write, at most.
+/// Deliveries a crash may leave unrecorded, at most: they are written behind the sends, half
+/// of them at a time (one write in the background while the next half is sent, and a write
+/// starts only when the one before it has finished).
 const RECORD_EVERY: usize = 32;
-/// …or after this long.
+/// …and for no longer than this (half of it buffered, then the write).
 const RECORD_AFTER: Duration = Duration::from_secs(1);
 /// Sequences composed and waiting ahead of the one in flight, at most (some 160 KiB each).
 const READ_AHEAD: usize = 4;
@@ -229,33 +231,81 @@ struct Recorder<'a> {
     push: &'a PushRow,
     updates: Vec<SeqUpdate>,
     since: Instant,
+    /// A write of deliveries under way behind the sends (at most one); `false` when it found
+    /// the lease gone or the store failing.
+    behind: Option<tokio::task::JoinHandle<bool>>,
+}
+
+/// Record attempts and progress if `owner` still holds the lease. `false`: the lease is gone
+/// (or the store failed): stop working on this push.
+async fn record(
+    store: &dyn Store,
+    push: &PushRow,
+    owner: &str,
+    updates: Vec<SeqUpdate>,
+    progress: PushProgress,
+    now: i64,
+) -> bool {
+    match store
+        .outbox()
+        .record_push(push.pk, owner, &updates, &progress, now)
+        .await
+    {
+        Ok(true) => true,
+        Ok(false) => {
+            tracing::warn!(push_id = %push.push_id, "outbox: lease lost; another dispatcher has the push");
+            false
+        }
+        Err(e) => {
+            tracing::warn!(push_id = %push.push_id, error = %e, "outbox: recording failed; the push is resumed when its lease ends");
+            false
+        }
+    }
 }
 
 impl Recorder<'_> {
-    /// Write the buffered attempts and where the push stands. `false`: the lease is gone (or
-    /// the store failed): stop working on this push.
+    /// Wait for the write behind the sends, if any.
+    async fn settle(&mut self) -> bool {
+        match self.behind.take() {
+            Some(write) => write.await.unwrap_or(false),
+            None => true,
+        }
+    }
+
+    /// Deliveries are due to be written (behind the sends).
+    fn due(&self) -> bool {
+        self.updates.len() >= RECORD_EVERY / 2 || self.since.elapsed() >= RECORD_AFTER / 2
+    }
+
+    /// Write the buffered attempts and where the push stands, now (after the write behind
+    /// the sends, if one is under way). `false`: stop working on this push.
     async fn write(&mut self, progress: PushProgress) -> bool {
+        if !self.settle().await {
+            return false;
+        }
         let updates = std::mem::take(&mut self.updates);
         self.since = Instant::now();
         let now = self.s.core.now();
-        match self
-            .s
-            .core
-            .store
-            .outbox()
-            .record_push(self.push.pk, &self.s.owner, &updates, &progress, now)
-            .await
-        {
-            Ok(true) => true,
-            Ok(false) => {
-                tracing::warn!(push_id = %self.push.push_id, "outbox: lease lost; another dispatcher has the push");
-                false
-            }
-            Err(e) => {
-                tracing::warn!(push_id = %self.push.push_id, error = %e, "outbox: recording failed; the push is resumed when its lease ends");
-                false
-            }
+        let store = self.s.core.store.as_ref();
+        record(store, self.push, &self.s.owner, updates, progress, now).await
+    }
+
+    /// Start writing the buffered deliveries in the background, once the previous such write
+    /// has finished: the next sequence goes out meanwhile. `false`: stop working on this push.
+    async fn write_behind(&mut self, progress: PushProgress) -> bool {
+        if !self.settle().await {
+            return false;
         }
+        let updates = std::mem::take(&mut self.updates);
+        self.since = Instant::now();
+        let now = self.s.core.now();
+        let store = self.s.core.store.clone();
+        let push = self.push.clone();
+        let owner = self.s.owner.clone();
+        self.behind = Some(tokio::spawn(async move {
+            record(store.as_ref(), &push, &owner, updates, progress, now).await
+        }));
+        true
     }
 
     fn keep(&self, state: &'static str, next_seq: i64) -> PushProgress {
@@ -304,6 +354,7 @@ async fn work(s: &Shared, push: PushRow) {
         push: &push,
         updates: Vec::new(),
         since: Instant::now(),
+        behind: None,
     };
     let endpoint = match s
         .core
@@ -402,9 +453,7 @@ async fn work(s: &Shared, push: PushRow) {
             match state {
                 "delivered" => {
                     next = seq.seq_no + 1;
-                    let due =
-                        rec.updates.len() >= RECORD_EVERY || rec.since.elapsed() >= RECORD_AFTER;
-                    if due && !rec.write(rec.keep("pending", next)).await {
+                    if rec.due() && !rec.write_behind(rec.keep("pending", next)).await {
                         return;
                     }
                     break;
