@@ -3,8 +3,9 @@
 //!
 //! - A push is leased by one dispatcher at a time (see `store::outbox`); the lease is renewed
 //!   with every write, so a replica that dies loses its pushes to another after `lease`.
-//! - Deliveries are recorded a few sequences at a time: a crash re-sends at most those, under
-//!   the same batch_id and seq_id, and the partner answers them `E00A00` (delivered).
+//! - Deliveries are recorded a few sequences at a time, written behind the sends (one write
+//!   in flight): a crash re-sends at most `RECORD_EVERY` of them, under the same batch_id and
+//!   seq_id, and the partner answers them `E00A00` (delivered).
 //! - Retries back off exponentially with jitter; short waits are slept holding the lease, long
 //!   ones give the push back with its due time.
 //! - At most `concurrency` pushes are in flight, at most `partner_concurrency` of one partner,
