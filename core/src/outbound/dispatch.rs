@@ -3,12 +3,17 @@
 //!
 //! - A push is leased by one dispatcher at a time (see `store::outbox`); the lease is renewed
 //!   with every write, so a replica that dies loses its pushes to another after `lease`.
-//! - Deliveries are recorded a few sequences at a time: a crash re-sends at most those, under
-//!   the same batch_id and seq_id, and the partner answers them `E00A00` (delivered).
+//! - Deliveries are recorded a few sequences at a time, written behind the sends (one write
+//!   in flight): a crash re-sends at most `RECORD_EVERY` of them, under the same batch_id and
+//!   seq_id, and the partner answers them `E00A00` (delivered).
 //! - Retries back off exponentially with jitter; short waits are slept holding the lease, long
 //!   ones give the push back with its due time.
 //! - At most `concurrency` pushes are in flight, at most `partner_concurrency` of one partner,
 //!   so one slow partner cannot take every worker.
+//! - A worker's sequences are read from the store and their envelopes composed by a reader
+//!   task a few sequences ahead (bounded), so the next body is ready when an answer arrives;
+//!   the wire still carries one sequence at a time, the next only after the previous one was
+//!   answered and classified delivered.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -17,12 +22,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use hyper::Method;
 use rand::Rng;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{mpsc, watch, Semaphore};
 
 use super::answer::{classify, retryable_status, Classified, Verdict};
 use super::endpoint::{Auth, Endpoint};
 use super::http::{basic, form, Answer, Client, Conn, Failure, Target};
 use crate::store::outbox::{PushProgress, PushRow, SeqBody, SeqUpdate};
+use crate::store::Store;
 use crate::Core;
 
 /// The dispatcher's tunables.
@@ -61,12 +67,16 @@ impl Default for DispatchSettings {
     }
 }
 
-/// Deliveries recorded per write, at most.
+/// Deliveries a crash may leave unrecorded, at most: they are written behind the sends, half
+/// of them at a time (one write in the background while the next half is sent, and a write
+/// starts only when the one before it has finished).
 const RECORD_EVERY: usize = 32;
-/// …or after this long.
+/// …and for no longer than this (half of it buffered, then the write).
 const RECORD_AFTER: Duration = Duration::from_secs(1);
+/// Sequences composed and waiting ahead of the one in flight, at most (some 160 KiB each).
+const READ_AHEAD: usize = 4;
 /// Sequences read from the store at a time.
-const READ_AHEAD: i64 = 16;
+const READ_CHUNK: i64 = 4;
 /// Retry waits up to this long are slept holding the lease.
 const SLEEP_UP_TO: Duration = Duration::from_secs(5);
 
@@ -222,33 +232,81 @@ struct Recorder<'a> {
     push: &'a PushRow,
     updates: Vec<SeqUpdate>,
     since: Instant,
+    /// A write of deliveries under way behind the sends (at most one); `false` when it found
+    /// the lease gone or the store failing.
+    behind: Option<tokio::task::JoinHandle<bool>>,
+}
+
+/// Record attempts and progress if `owner` still holds the lease. `false`: the lease is gone
+/// (or the store failed): stop working on this push.
+async fn record(
+    store: &dyn Store,
+    push: &PushRow,
+    owner: &str,
+    updates: Vec<SeqUpdate>,
+    progress: PushProgress,
+    now: i64,
+) -> bool {
+    match store
+        .outbox()
+        .record_push(push.pk, owner, &updates, &progress, now)
+        .await
+    {
+        Ok(true) => true,
+        Ok(false) => {
+            tracing::warn!(push_id = %push.push_id, "outbox: lease lost; another dispatcher has the push");
+            false
+        }
+        Err(e) => {
+            tracing::warn!(push_id = %push.push_id, error = %e, "outbox: recording failed; the push is resumed when its lease ends");
+            false
+        }
+    }
 }
 
 impl Recorder<'_> {
-    /// Write the buffered attempts and where the push stands. `false`: the lease is gone (or
-    /// the store failed): stop working on this push.
+    /// Wait for the write behind the sends, if any.
+    async fn settle(&mut self) -> bool {
+        match self.behind.take() {
+            Some(write) => write.await.unwrap_or(false),
+            None => true,
+        }
+    }
+
+    /// Deliveries are due to be written (behind the sends).
+    fn due(&self) -> bool {
+        self.updates.len() >= RECORD_EVERY / 2 || self.since.elapsed() >= RECORD_AFTER / 2
+    }
+
+    /// Write the buffered attempts and where the push stands, now (after the write behind
+    /// the sends, if one is under way). `false`: stop working on this push.
     async fn write(&mut self, progress: PushProgress) -> bool {
+        if !self.settle().await {
+            return false;
+        }
         let updates = std::mem::take(&mut self.updates);
         self.since = Instant::now();
         let now = self.s.core.now();
-        match self
-            .s
-            .core
-            .store
-            .outbox()
-            .record_push(self.push.pk, &self.s.owner, &updates, &progress, now)
-            .await
-        {
-            Ok(true) => true,
-            Ok(false) => {
-                tracing::warn!(push_id = %self.push.push_id, "outbox: lease lost; another dispatcher has the push");
-                false
-            }
-            Err(e) => {
-                tracing::warn!(push_id = %self.push.push_id, error = %e, "outbox: recording failed; the push is resumed when its lease ends");
-                false
-            }
+        let store = self.s.core.store.as_ref();
+        record(store, self.push, &self.s.owner, updates, progress, now).await
+    }
+
+    /// Start writing the buffered deliveries in the background, once the previous such write
+    /// has finished: the next sequence goes out meanwhile. `false`: stop working on this push.
+    async fn write_behind(&mut self, progress: PushProgress) -> bool {
+        if !self.settle().await {
+            return false;
         }
+        let updates = std::mem::take(&mut self.updates);
+        self.since = Instant::now();
+        let now = self.s.core.now();
+        let store = self.s.core.store.clone();
+        let push = self.push.clone();
+        let owner = self.s.owner.clone();
+        self.behind = Some(tokio::spawn(async move {
+            record(store.as_ref(), &push, &owner, updates, progress, now).await
+        }));
+        true
     }
 
     fn keep(&self, state: &'static str, next_seq: i64) -> PushProgress {
@@ -297,6 +355,7 @@ async fn work(s: &Shared, push: PushRow) {
         push: &push,
         updates: Vec::new(),
         since: Instant::now(),
+        behind: None,
     };
     let endpoint = match s
         .core
@@ -329,99 +388,96 @@ async fn work(s: &Shared, push: PushRow) {
             return;
         }
     };
+    let auth = AuthHeader::new(&endpoint);
+    let method = method(&push.operation);
     let mut conn: Option<Conn> = None;
     let mut stop = s.stop.clone();
     let mut next = push.next_seq;
+    let (mut ready, _reader) = read_ahead(s.core.store.clone(), &push, next);
     loop {
-        let batch = match s
-            .core
-            .store
-            .outbox()
-            .seq_bodies(push.pk, next, READ_AHEAD)
-            .await
-        {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::warn!(push_id = %push.push_id, error = %e, "outbox: reading sequences failed");
+        let seq = match ready.recv().await {
+            Some(Read::Seq(seq)) => seq,
+            Some(Read::End) => {
+                let now = s.core.now();
+                if rec.write(rec.release("delivered", next, now)).await {
+                    tracing::info!(push_id = %push.push_id, partner = %push.partner, interface = %push.iface, rows = push.rows, sequences = push.seqs, "outbox: push delivered");
+                }
+                return;
+            }
+            failed => {
+                let error = match failed {
+                    Some(Read::Failed(e)) => e.to_string(),
+                    _ => "the reader stopped".to_string(),
+                };
+                tracing::warn!(push_id = %push.push_id, error = %error, "outbox: reading sequences failed");
                 rec.write(rec.release("pending", next, s.core.now() + 5))
                     .await;
                 return;
             }
         };
-        if batch.is_empty() {
-            let now = s.core.now();
-            if rec.write(rec.release("delivered", next, now)).await {
-                tracing::info!(push_id = %push.push_id, partner = %push.partner, interface = %push.iface, rows = push.rows, sequences = push.seqs, "outbox: push delivered");
+        let mut attempts = seq.attempts;
+        loop {
+            if *stop.borrow() {
+                rec.write(rec.release("pending", seq.seq_no, s.core.now()))
+                    .await;
+                return;
             }
-            return;
-        }
-        for seq in batch {
-            let mut attempts = seq.attempts;
-            loop {
-                if *stop.borrow() {
-                    rec.write(rec.release("pending", seq.seq_no, s.core.now()))
-                        .await;
-                    return;
-                }
-                attempts += 1;
-                let started = Instant::now();
-                let a = send(s, &push, &endpoint, &target, &mut conn, &seq).await;
-                tracing::info!(
-                    push_id = %push.push_id,
-                    seq_id = seq.seq_no,
-                    partner = %push.partner,
-                    interface = %push.iface,
-                    attempt = attempts,
-                    http_status = a.http_status,
-                    code = %a.code,
-                    outcome = ?a.verdict,
-                    ms = started.elapsed().as_millis() as u64,
-                    "outbox: attempt"
-                );
-                let state = match a.verdict {
-                    Verdict::Delivered => "delivered",
-                    Verdict::Retry if attempts < i64::from(s.settings.max_attempts) => "pending",
-                    _ => "failed",
-                };
-                rec.updates.push(SeqUpdate {
-                    seq_no: seq.seq_no,
-                    state,
-                    attempts,
-                    http_status: i64::from(a.http_status),
-                    code: a.code,
-                    msg: a.msg,
-                    answer: a.answer,
-                });
-                match state {
-                    "delivered" => {
-                        next = seq.seq_no + 1;
-                        let due = rec.updates.len() >= RECORD_EVERY
-                            || rec.since.elapsed() >= RECORD_AFTER;
-                        if due && !rec.write(rec.keep("pending", next)).await {
-                            return;
-                        }
-                        break;
-                    }
-                    "failed" => {
-                        tracing::warn!(push_id = %push.push_id, seq_id = seq.seq_no, attempts, "outbox: push failed");
-                        let now = s.core.now();
-                        rec.write(rec.release("failed", seq.seq_no, now)).await;
+            attempts += 1;
+            let started = Instant::now();
+            let a = send(s, &endpoint, &auth, &target, &mut conn, &method, &seq).await;
+            tracing::info!(
+                push_id = %push.push_id,
+                seq_id = seq.seq_no,
+                partner = %push.partner,
+                interface = %push.iface,
+                attempt = attempts,
+                http_status = a.http_status,
+                code = %a.code,
+                outcome = ?a.verdict,
+                ms = started.elapsed().as_millis() as u64,
+                "outbox: attempt"
+            );
+            let state = match a.verdict {
+                Verdict::Delivered => "delivered",
+                Verdict::Retry if attempts < i64::from(s.settings.max_attempts) => "pending",
+                _ => "failed",
+            };
+            rec.updates.push(SeqUpdate {
+                seq_no: seq.seq_no,
+                state,
+                attempts,
+                http_status: i64::from(a.http_status),
+                code: a.code,
+                msg: a.msg,
+                answer: a.answer,
+            });
+            match state {
+                "delivered" => {
+                    next = seq.seq_no + 1;
+                    if rec.due() && !rec.write_behind(rec.keep("pending", next)).await {
                         return;
                     }
-                    _ => {
-                        let wait = backoff(&s.settings, attempts as u32);
-                        if wait > SLEEP_UP_TO {
-                            let due = s.core.now() + wait.as_secs().max(1) as i64;
-                            rec.write(rec.release("pending", seq.seq_no, due)).await;
-                            return;
-                        }
-                        if !rec.write(rec.keep("pending", seq.seq_no)).await {
-                            return;
-                        }
-                        tokio::select! {
-                            _ = tokio::time::sleep(wait) => {}
-                            _ = stop.changed() => {}
-                        }
+                    break;
+                }
+                "failed" => {
+                    tracing::warn!(push_id = %push.push_id, seq_id = seq.seq_no, attempts, "outbox: push failed");
+                    let now = s.core.now();
+                    rec.write(rec.release("failed", seq.seq_no, now)).await;
+                    return;
+                }
+                _ => {
+                    let wait = backoff(&s.settings, attempts as u32);
+                    if wait > SLEEP_UP_TO {
+                        let due = s.core.now() + wait.as_secs().max(1) as i64;
+                        rec.write(rec.release("pending", seq.seq_no, due)).await;
+                        return;
+                    }
+                    if !rec.write(rec.keep("pending", seq.seq_no)).await {
+                        return;
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = stop.changed() => {}
                     }
                 }
             }
@@ -429,53 +485,142 @@ async fn work(s: &Shared, push: PushRow) {
     }
 }
 
-/// The envelope of seed 000 around a sequence's rows.
-fn envelope(push: &PushRow, seq: &SeqBody) -> Bytes {
-    let mut body = String::with_capacity(seq.data.len() + 128);
-    body.push_str("{\"batch_id\":\"");
-    body.push_str(&push.push_id);
-    body.push_str("\",\"batch_size\":");
-    body.push_str(&push.rows.to_string());
-    body.push_str(",\"seq_id\":\"");
-    body.push_str(&seq.seq_no.to_string());
-    body.push_str("\",\"seq_size\":");
-    body.push_str(&seq.rows.to_string());
-    body.push_str(",\"data\":");
-    body.push_str(&seq.data);
-    body.push('}');
-    Bytes::from(body)
+/// The envelope of seed 000 around a sequence's rows; the push's part written once.
+struct Envelope {
+    /// `{"batch_id":"…","batch_size":N,"seq_id":"`
+    head: String,
+}
+
+impl Envelope {
+    fn new(push: &PushRow) -> Envelope {
+        Envelope {
+            head: format!(
+                "{{\"batch_id\":\"{}\",\"batch_size\":{},\"seq_id\":\"",
+                push.push_id, push.rows
+            ),
+        }
+    }
+
+    fn compose(&self, seq: &SeqBody) -> Bytes {
+        use std::fmt::Write as _;
+        let mut body = String::with_capacity(self.head.len() + seq.data.len() + 48);
+        body.push_str(&self.head);
+        let _ = write!(body, "{}\",\"seq_size\":{},\"data\":", seq.seq_no, seq.rows);
+        body.push_str(&seq.data);
+        body.push('}');
+        Bytes::from(body)
+    }
+}
+
+/// A sequence ready to send.
+struct Ready {
+    seq_no: i64,
+    attempts: i64,
+    body: Bytes,
+}
+
+/// What the reader hands the sender, in sequence order.
+enum Read {
+    Seq(Ready),
+    /// No sequence left: the push is delivered once the last one sent was.
+    End,
+    Failed(crate::CoreError),
+}
+
+/// Ends the reader task when the worker is done with the push, however it ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// A task reading the push's sequences from `from` on and composing their envelopes, at most
+/// `READ_AHEAD` ahead of the sender (memory per worker stays bounded whatever the push's
+/// size). A channel closed without `End` means the reader died: not delivered.
+fn read_ahead(
+    store: Arc<dyn Store>,
+    push: &PushRow,
+    from: i64,
+) -> (mpsc::Receiver<Read>, AbortOnDrop) {
+    let (tx, rx) = mpsc::channel(READ_AHEAD);
+    let envelope = Envelope::new(push);
+    let pk = push.pk;
+    let task = tokio::spawn(async move {
+        let mut next = from;
+        loop {
+            let chunk = match store.outbox().seq_bodies(pk, next, READ_CHUNK).await {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = tx.send(Read::Failed(e)).await;
+                    return;
+                }
+            };
+            if chunk.is_empty() {
+                let _ = tx.send(Read::End).await;
+                return;
+            }
+            for seq in chunk {
+                next = seq.seq_no + 1;
+                let ready = Ready {
+                    seq_no: seq.seq_no,
+                    attempts: seq.attempts,
+                    body: envelope.compose(&seq),
+                };
+                if tx.send(Read::Seq(ready)).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    (rx, AbortOnDrop(task))
+}
+
+/// The `Authorization` of an endpoint, worked out once per push: Basic's header, or the key
+/// of OAuth2 tokens in the cache.
+enum AuthHeader {
+    Basic(String),
+    /// The sealed value is new at every `endpoint set` (fresh nonce): a replaced endpoint
+    /// never reuses the old one's token, even within the same second.
+    Token(String),
+}
+
+impl AuthHeader {
+    fn new(e: &Endpoint) -> AuthHeader {
+        match e.auth {
+            Auth::Basic => AuthHeader::Basic(basic(&e.row.username, &e.secrets.password)),
+            Auth::Client | Auth::Password => AuthHeader::Token(format!(
+                "{}/{}/{}/{}",
+                e.row.partner,
+                e.row.env.as_str(),
+                e.row.iface,
+                e.row.sealed
+            )),
+        }
+    }
 }
 
 /// One attempt at one sequence: auth, send, and for OAuth2 one token refetch on a 401.
 async fn send(
     s: &Shared,
-    push: &PushRow,
     e: &Endpoint,
+    auth: &AuthHeader,
     target: &Target,
     conn: &mut Option<Conn>,
-    seq: &SeqBody,
+    method: &Method,
+    seq: &Ready,
 ) -> Attempt {
-    let body = envelope(push, seq);
-    // The sealed value is new at every `endpoint set` (fresh nonce): a replaced endpoint
-    // never reuses the old one's token, even within the same second.
-    let token_key = format!(
-        "{}/{}/{}/{}",
-        e.row.partner,
-        e.row.env.as_str(),
-        e.row.iface,
-        e.row.sealed
-    );
     let mut refetched = false;
     loop {
-        let authorization = match e.auth {
-            Auth::Basic => basic(&e.row.username, &e.secrets.password),
-            Auth::Client | Auth::Password => match s.tokens.get(&token_key) {
+        let authorization = match auth {
+            AuthHeader::Basic(header) => header.clone(),
+            AuthHeader::Token(token_key) => match s.tokens.get(token_key) {
                 Some(t) => format!("Bearer {t}"),
                 // Its own connection: the token server is often another host.
                 None => match fetch_token(s, e, &mut None).await {
                     Ok((token, ttl)) => {
-                        s.tokens
-                            .put(&token_key, token.clone(), Instant::now() + ttl);
+                        s.tokens.put(token_key, token.clone(), Instant::now() + ttl);
                         format!("Bearer {token}")
                     }
                     Err(a) => return a,
@@ -488,21 +633,15 @@ async fn send(
         ];
         let answer = match s
             .client
-            .exchange(
-                conn,
-                target,
-                method(&push.operation),
-                &headers,
-                body.clone(),
-            )
+            .exchange(conn, target, method.clone(), &headers, seq.body.clone())
             .await
         {
             Ok(a) => a,
             Err(f) => return Attempt::failure(&f),
         };
-        if answer.status == 401 && e.auth != Auth::Basic && !refetched {
+        if let (401, AuthHeader::Token(token_key), false) = (answer.status, auth, refetched) {
             // The token may have been revoked or expired early: one fresh one, at once.
-            s.tokens.forget(&token_key);
+            s.tokens.forget(token_key);
             refetched = true;
             continue;
         }
@@ -645,7 +784,8 @@ mod tests {
             data: r#"[{"A":"1"}]"#.into(),
             attempts: 0,
         };
-        let doc: serde_json::Value = serde_json::from_slice(&envelope(&push, &seq)).unwrap();
+        let doc: serde_json::Value =
+            serde_json::from_slice(&Envelope::new(&push).compose(&seq)).unwrap();
         assert_eq!(
             doc,
             serde_json::json!({"batch_id":"ABCDEF0123456789","batch_size":501,"seq_id":"2","seq_size":1,"data":[{"A":"1"}]})

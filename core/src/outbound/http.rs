@@ -202,12 +202,20 @@ impl Client {
         headers: &[(&str, String)],
         body: Bytes,
     ) -> Result<Answer, Failure> {
+        // A kept-alive connection that is ready takes the request; one the server closed
+        // (or to another server) is replaced.
         let reusable = match conn.as_mut() {
             Some(c) if c.server.same_server(t) => c.sender.ready().await.is_ok(),
             _ => false,
         };
         if !reusable {
-            *conn = Some(self.connect(t).await?);
+            let mut fresh = self.connect(t).await?;
+            fresh
+                .sender
+                .ready()
+                .await
+                .map_err(|e| Failure::Broken(e.to_string()))?;
+            *conn = Some(fresh);
         }
         let Some(c) = conn.as_mut() else {
             return Err(Failure::Connect("no connection".into()));
@@ -229,10 +237,6 @@ impl Client {
         let req = req
             .body(Full::new(body))
             .map_err(|e| Failure::Broken(format!("request: {e}")))?;
-        c.sender
-            .ready()
-            .await
-            .map_err(|e| Failure::Broken(e.to_string()))?;
         let resp = c
             .sender
             .send_request(req)

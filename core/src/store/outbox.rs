@@ -7,6 +7,11 @@
 //! `delivered`, or `failed` when one failed. `next_seq` is the push's current sequence: all
 //! before it are delivered. A dispatcher claims a whole push with a lease (`lease_owner`,
 //! `lease_until`), so each sequence is sent by one dispatcher at a time.
+//!
+//! A sequence's rows (up to 500 rows, some 160 KiB of JSON) live in `push_bodies`, written
+//! once and only read after; its state (`push_seqs`) is a small row that every attempt
+//! rewrites. Kept in one row, each recorded attempt rewrote the whole body too (SQLite
+//! rewrites a record whole when its size changes): migration 6 splits them.
 
 use async_trait::async_trait;
 
@@ -79,7 +84,8 @@ pub struct SeqRow {
     pub answer: String,
 }
 
-/// A sequence to send: its rows as a JSON array, and how often it was tried.
+/// A sequence to send: its rows as a JSON array (from `push_bodies`), and how often it was
+/// tried.
 #[derive(Debug, Clone)]
 pub struct SeqBody {
     pub seq_no: i64,
@@ -134,7 +140,8 @@ pub trait Outbox: Send + Sync {
 
     /// A new push in state `writing`; returns its pk.
     async fn create_push(&self, p: &NewPush) -> Result<i64>;
-    /// Add sequences (seq_no, rows, data) to a `writing` push, in one transaction.
+    /// Add sequences (seq_no, rows, data) to a `writing` push, in one transaction (a
+    /// `push_seqs` row and a `push_bodies` row each).
     async fn add_push_seqs(&self, pk: i64, seqs: &[(i64, i64, String)], now: i64) -> Result<()>;
     /// The push is complete: `pending`, due at once.
     async fn seal_push(&self, pk: i64, rows: i64, seqs: i64, now: i64) -> Result<()>;
@@ -198,6 +205,14 @@ pub const MIGRATION: &str = "CREATE TABLE endpoints (partner TEXT NOT NULL, env 
        msg TEXT NOT NULL DEFAULT '', answer TEXT NOT NULL DEFAULT '', \
        updated_unix BIGINT NOT NULL, PRIMARY KEY (push_pk, seq_no));";
 
+/// Migration 6: the sequences' bodies move to `push_bodies`, so recording an attempt (a
+/// `push_seqs` update) no longer rewrites 160 KiB of rows with it.
+pub const BODIES_MIGRATION: &str = "CREATE TABLE push_bodies (push_pk BIGINT NOT NULL \
+       REFERENCES pushes (pk) ON DELETE CASCADE, seq_no BIGINT NOT NULL, data TEXT NOT NULL, \
+       PRIMARY KEY (push_pk, seq_no));
+     INSERT INTO push_bodies (push_pk, seq_no, data) SELECT push_pk, seq_no, data FROM push_seqs;
+     ALTER TABLE push_seqs DROP COLUMN data;";
+
 pub const ENDPOINT_COLUMNS: &str =
     "partner, env, iface, url, auth, auth_path, client_id, username, sealed, updated_unix";
 
@@ -229,18 +244,25 @@ pub const PUSH_COLUMNS: &str = "pk, push_id, partner, env, iface, operation, row
 pub const CREATE_PUSH: &str = "INSERT INTO pushes (push_id, partner, env, iface, operation, \
     state, created_unix, updated_unix) VALUES ($1, $2, $3, $4, $5, 'writing', $6, $6) RETURNING pk";
 
-/// `$1` pk, `$2` seq_no, `$3` rows, `$4` data, `$5` now.
-pub const ADD_PUSH_SEQ: &str = "INSERT INTO push_seqs (push_pk, seq_no, row_count, data, \
-    updated_unix) VALUES ($1, $2, $3, $4, $5)";
+/// `$1` pk, `$2` seq_no, `$3` rows, `$4` now.
+pub const ADD_PUSH_SEQ: &str = "INSERT INTO push_seqs (push_pk, seq_no, row_count, \
+    updated_unix) VALUES ($1, $2, $3, $4)";
+
+/// `$1` pk, `$2` seq_no, `$3` data.
+pub const ADD_PUSH_BODY: &str =
+    "INSERT INTO push_bodies (push_pk, seq_no, data) VALUES ($1, $2, $3)";
 
 /// `$1` pk, `$2` rows, `$3` sequences, `$4` now.
 pub const SEAL_PUSH: &str = "UPDATE pushes SET state = 'pending', row_count = $2, seq_count = $3, \
     next_seq = 1, next_unix = $4, updated_unix = $4 WHERE pk = $1 AND state = 'writing'";
 
+pub const DROP_PUSH_BODIES: &str = "DELETE FROM push_bodies WHERE push_pk = $1";
 pub const DROP_PUSH_SEQS: &str = "DELETE FROM push_seqs WHERE push_pk = $1";
 pub const DROP_PUSH: &str = "DELETE FROM pushes WHERE pk = $1";
 
 /// `$1` created before.
+pub const PURGE_UNSEALED_BODIES: &str = "DELETE FROM push_bodies WHERE push_pk IN \
+    (SELECT pk FROM pushes WHERE state = 'writing' AND created_unix < $1)";
 pub const PURGE_UNSEALED_SEQS: &str = "DELETE FROM push_seqs WHERE push_pk IN \
     (SELECT pk FROM pushes WHERE state = 'writing' AND created_unix < $1)";
 pub const PURGE_UNSEALED: &str = "DELETE FROM pushes WHERE state = 'writing' AND created_unix < $1";
@@ -259,8 +281,9 @@ pub fn select_due_pushes() -> String {
 pub const LEASE_PUSH: &str = "UPDATE pushes SET lease_owner = $2, lease_until = $3 WHERE pk = $1";
 
 /// `$1` pk, `$2` from seq_no, `$3` limit.
-pub const SEQ_BODIES: &str = "SELECT seq_no, row_count, data, attempts FROM push_seqs \
-    WHERE push_pk = $1 AND seq_no >= $2 ORDER BY seq_no LIMIT $3";
+pub const SEQ_BODIES: &str = "SELECT s.seq_no, s.row_count, b.data, s.attempts FROM push_seqs s \
+    JOIN push_bodies b ON b.push_pk = s.push_pk AND b.seq_no = s.seq_no \
+    WHERE s.push_pk = $1 AND s.seq_no >= $2 ORDER BY s.seq_no LIMIT $3";
 
 /// `$1` pk, `$2` owner: does this dispatcher still hold the lease? (locks the row)
 pub const HOLDS_LEASE: &str = "SELECT pk FROM pushes WHERE pk = $1 AND lease_owner = $2";

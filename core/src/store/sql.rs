@@ -250,6 +250,8 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     ),
     // Outbound push (SPEC §7.1): endpoints, the outbox of pushes and their sequences.
     (5, super::outbox::MIGRATION),
+    // The outbox's sequence bodies apart from their state (recording an attempt rewrote both).
+    (6, super::outbox::BODIES_MIGRATION),
 ];
 
 /// Every column of a batch row, in the order both stores read them.

@@ -108,9 +108,11 @@ impl Outbox for PgStore {
     async fn add_push_seqs(&self, pk: i64, seqs: &[(i64, i64, String)], now: i64) -> Result<()> {
         let mut c = self.pool.get().await?;
         let tx = c.transaction().await?;
-        let stmt = tx.prepare_cached(sql::ADD_PUSH_SEQ).await?;
+        let seq = tx.prepare_cached(sql::ADD_PUSH_SEQ).await?;
+        let body = tx.prepare_cached(sql::ADD_PUSH_BODY).await?;
         for (seq_no, rows, data) in seqs {
-            tx.execute(&stmt, &[&pk, seq_no, rows, data, &now]).await?;
+            tx.execute(&seq, &[&pk, seq_no, rows, &now]).await?;
+            tx.execute(&body, &[&pk, seq_no, data]).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -126,6 +128,7 @@ impl Outbox for PgStore {
     async fn drop_push(&self, pk: i64) -> Result<()> {
         let mut c = self.pool.get().await?;
         let tx = c.transaction().await?;
+        tx.execute(sql::DROP_PUSH_BODIES, &[&pk]).await?;
         tx.execute(sql::DROP_PUSH_SEQS, &[&pk]).await?;
         tx.execute(sql::DROP_PUSH, &[&pk]).await?;
         tx.commit().await?;
@@ -135,6 +138,7 @@ impl Outbox for PgStore {
     async fn purge_unsealed(&self, before: i64) -> Result<u64> {
         let mut c = self.pool.get().await?;
         let tx = c.transaction().await?;
+        tx.execute(sql::PURGE_UNSEALED_BODIES, &[&before]).await?;
         tx.execute(sql::PURGE_UNSEALED_SEQS, &[&before]).await?;
         let n = tx.execute(sql::PURGE_UNSEALED, &[&before]).await?;
         tx.commit().await?;

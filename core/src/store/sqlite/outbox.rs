@@ -121,9 +121,11 @@ impl Outbox for SqliteStore {
 
     async fn add_push_seqs(&self, pk: i64, seqs: &[(i64, i64, String)], now: i64) -> Result<()> {
         self.tx(|c| {
-            let mut stmt = c.prepare_cached(&for_sqlite(sql::ADD_PUSH_SEQ))?;
+            let mut seq = c.prepare_cached(&for_sqlite(sql::ADD_PUSH_SEQ))?;
+            let mut body = c.prepare_cached(&for_sqlite(sql::ADD_PUSH_BODY))?;
             for (seq_no, rows, data) in seqs {
-                stmt.execute(params![pk, seq_no, rows, data, now])?;
+                seq.execute(params![pk, seq_no, rows, now])?;
+                body.execute(params![pk, seq_no, data])?;
             }
             Ok(())
         })
@@ -141,6 +143,7 @@ impl Outbox for SqliteStore {
 
     async fn drop_push(&self, pk: i64) -> Result<()> {
         self.tx(|c| {
+            c.execute(&for_sqlite(sql::DROP_PUSH_BODIES), [pk])?;
             c.execute(&for_sqlite(sql::DROP_PUSH_SEQS), [pk])?;
             c.execute(&for_sqlite(sql::DROP_PUSH), [pk])?;
             Ok(())
@@ -150,6 +153,7 @@ impl Outbox for SqliteStore {
 
     async fn purge_unsealed(&self, before: i64) -> Result<u64> {
         self.tx(|c| {
+            c.execute(&for_sqlite(sql::PURGE_UNSEALED_BODIES), [before])?;
             c.execute(&for_sqlite(sql::PURGE_UNSEALED_SEQS), [before])?;
             c.execute(&for_sqlite(sql::PURGE_UNSEALED), [before])
         })
@@ -310,5 +314,58 @@ impl Outbox for SqliteStore {
             .with(|c| c.query_row(sql::OUTBOX_DEPTH, [], |r| r.get(0)))
             .await?;
         Ok(n as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    /// A version-5 outbox (bodies inside `push_seqs`) reads the same after migration 6.
+    #[tokio::test]
+    async fn migration_6_moves_the_bodies_and_keeps_the_state() {
+        let mut c = Connection::open_in_memory().unwrap();
+        super::super::migrate_to(&mut c, 5).unwrap();
+        c.execute_batch(
+            r#"INSERT INTO pushes (push_id, partner, env, iface, operation, row_count, seq_count,
+                 state, next_seq, created_unix, updated_unix)
+               VALUES ('ABCDEF0123456789', 'P', 'prod', 't1/bom', 'insert', 3, 2, 'pending', 2, 1, 1);
+               INSERT INTO push_seqs (push_pk, seq_no, row_count, data, state, attempts,
+                 http_status, code, updated_unix)
+               VALUES (1, 1, 2, '[{"A":"1"},{"A":"2"}]', 'delivered', 1, 200, '0', 1),
+                      (1, 2, 1, '[{"A":"3"}]', 'pending', 2, 500, '-1', 1);"#,
+        )
+        .unwrap();
+        super::super::migrate_to(&mut c, i64::MAX).unwrap();
+        let store = SqliteStore {
+            conn: Arc::new(tokio::sync::Mutex::new(c)),
+        };
+        let bodies = store.seq_bodies(1, 1, 10).await.unwrap();
+        let got: Vec<_> = bodies
+            .iter()
+            .map(|b| (b.seq_no, b.rows, b.data.as_str(), b.attempts))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (1, 2, r#"[{"A":"1"},{"A":"2"}]"#, 1),
+                (2, 1, r#"[{"A":"3"}]"#, 2)
+            ]
+        );
+        let seqs = store.push_seqs(1).await.unwrap();
+        let got: Vec<_> = seqs
+            .iter()
+            .map(|s| (s.seq_no, s.state.as_str(), s.http_status, s.code.as_str()))
+            .collect();
+        assert_eq!(got, [(1, "delivered", 200, "0"), (2, "pending", 500, "-1")]);
+        // A dropped push takes its bodies along.
+        store.drop_push(1).await.unwrap();
+        let left: i64 = store
+            .with(|c| c.query_row("SELECT COUNT(*) FROM push_bodies", [], |r| r.get(0)))
+            .await
+            .unwrap();
+        assert_eq!(left, 0);
     }
 }
