@@ -133,7 +133,8 @@ helm_check_with() {
   "$py" "$HELM_CHART/ci/check_manifests.py" "$work/default.yaml" || return 1
   "$py" "$HELM_CHART/ci/check_manifests.py" "$work/production.yaml" --database --ingress \
     --expect-replicas core=2 --expect-replicas gateway=3 --expect-replicas ftp=2 --expect-replicas upload=2 \
-    --otel-endpoint http://otel-collector.observability.svc:4317 || return 1
+    --otel-endpoint http://otel-collector.observability.svc:4317 \
+    --ftp-passive-host ftp.partners.example.com || return 1
   "$py" "$HELM_CHART/ci/check_manifests.py" "$work/inline.yaml" --database \
     --secret "$db_url" --secret "$token" --secret "$key" --secret pg-password-not-real || return 1
   # Values the schema or the chart refuses.
@@ -143,13 +144,15 @@ helm_check_with() {
     helm_expect_failure "$helm" "ftp.passivePorts: last (50000) is below first (50100)" \
       --set ftp.passivePorts.first=50100 --set ftp.passivePorts.last=50000 &&
     helm_expect_failure "$helm" "at most 1000" --set ftp.passivePorts.last=52000 &&
+    helm_expect_failure "$helm" "passiveHost" --set "ftp.passiveHost=ftp example" &&
+    helm_expect_failure "$helm" "protocol" --set otel.protocol=http/protobuf &&
     helm_expect_failure "$helm" "secretKey" --set secrets.secretKey=short &&
     helm_expect_failure "$helm" "internalToken" --set secrets.internalToken=short &&
     helm_expect_failure "$helm" "core.replicas > 1 needs PostgreSQL" --set core.replicas=2 &&
     helm_expect_failure "$helm" "readOnlyRootFilesystem" --set securityContext.readOnlyRootFilesystem=false &&
     helm_expect_failure "$helm" "either existingSecret" --set secrets.existingSecret=s --set "secrets.internalToken=$token" ||
     return 1
-  echo "values breaking the schema or the chart's rules are refused (10 cases)"
+  echo "values breaking the schema or the chart's rules are refused (12 cases)"
 }
 
 helm_check() {

@@ -11,6 +11,7 @@ pub const ENV_CORE_URL: &str = "WHARF_CORE_URL";
 pub const ENV_GRPC_ADDR: &str = "WHARF_GRPC_ADDR";
 pub const ENV_FTP_ADDR: &str = "WHARF_FTP_ADDR";
 pub const ENV_FTP_PASSIVE_PORTS: &str = "WHARF_FTP_PASSIVE_PORTS";
+pub const ENV_FTP_PASSIVE_HOST: &str = "WHARF_FTP_PASSIVE_HOST";
 pub const ENV_FTP_ENV: &str = "WHARF_FTP_ENV";
 pub const ENV_FTP_REQUIRE_TLS: &str = "WHARF_FTP_REQUIRE_TLS";
 pub const ENV_FTP_MAX_FILE_BYTES: &str = "WHARF_FTP_MAX_FILE_BYTES";
@@ -221,6 +222,12 @@ impl Config {
                 "{ENV_FTP_PASSIVE_PORTS}={ports:?} is not a range like 50000-50100"
             )),
         }
+        if let Some(host) = src.get(ENV_FTP_PASSIVE_HOST).filter(|h| !h.is_empty()) {
+            match passive_host(&host) {
+                Ok(()) => ftp.passive_host = Some(host),
+                Err(why) => errors.push(format!("{ENV_FTP_PASSIVE_HOST}={host:?} {why}")),
+            }
+        }
         match src.get(ENV_FTP_ENV).as_deref() {
             None | Some("prod") => {}
             Some("uat") => ftp.env = wharf_proto::v1::Environment::Uat,
@@ -395,6 +402,31 @@ impl Config {
     }
 }
 
+/// The address FTP advertises for passive data connections (PASV answers carry an IPv4
+/// address): an IPv4 address, or a DNS name resolved when a client asks.
+fn passive_host(host: &str) -> Result<(), &'static str> {
+    match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(_)) => Ok(()),
+        Ok(std::net::IpAddr::V6(_)) => {
+            Err("must be an IPv4 address or a DNS name (PASV carries IPv4)")
+        }
+        Err(_) => {
+            let label = |l: &str| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+            };
+            if host.len() <= 253 && host.trim_end_matches('.').split('.').all(label) {
+                Ok(())
+            } else {
+                Err("is neither an IPv4 address nor a DNS name")
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -436,6 +468,35 @@ mod tests {
             assert_eq!(errors.len(), 1, "{key}={bad}: {errors:?}");
             assert!(errors[0].starts_with(key), "{errors:?}");
         }
+    }
+
+    #[test]
+    fn the_passive_host_is_an_ipv4_address_or_a_dns_name() {
+        for ok in [
+            "203.0.113.7",
+            "ftp.example.com",
+            "ftp-gw.partners.example.com.",
+            "localhost",
+        ] {
+            let cfg = Config::from_source(&HashMap::from([(ENV_FTP_PASSIVE_HOST, ok)])).unwrap();
+            assert_eq!(cfg.ftp.passive_host.as_deref(), Some(ok));
+        }
+        for bad in [
+            "2001:db8::1",
+            "ftp example",
+            "-bad.example",
+            "a..b",
+            "host:2121",
+        ] {
+            let errors =
+                Config::from_source(&HashMap::from([(ENV_FTP_PASSIVE_HOST, bad)])).unwrap_err();
+            assert!(
+                errors[0].starts_with(ENV_FTP_PASSIVE_HOST),
+                "{bad}: {errors:?}"
+            );
+        }
+        let cfg = Config::from_source(&HashMap::new()).unwrap();
+        assert_eq!(cfg.ftp.passive_host, None);
     }
 
     #[test]

@@ -470,3 +470,63 @@ fn split_deployment_sqlite() {
 fn split_deployment_postgres() {
     split_deployment(Backend::Postgres);
 }
+
+/// The address a PASV answer names, as "a,b,c,d".
+fn pasv_address(ftp: &mut suppaftp::FtpStream) -> String {
+    let r = ftp
+        .custom_command("PASV", &[suppaftp::Status::PassiveMode])
+        .expect("PASV");
+    let text = String::from_utf8_lossy(&r.body).to_string();
+    let inside = text
+        .split_once('(')
+        .and_then(|(_, rest)| rest.split_once(')'))
+        .map(|(inside, _)| inside.to_string())
+        .unwrap_or_else(|| panic!("a 227 answer with (h1,h2,h3,h4,p1,p2): {text}"));
+    inside.splitn(5, ',').take(4).collect::<Vec<_>>().join(",")
+}
+
+/// Behind NAT or a load balancer the server must name its public address in PASV answers,
+/// not the one the control connection reached: WHARF_FTP_PASSIVE_HOST sets it, as an IPv4
+/// address or a DNS name (resolved when asked; a delivery through it works end to end).
+#[test]
+fn the_passive_host_is_what_pasv_advertises() {
+    let mut w = Wharf::new(Backend::Sqlite);
+    let partner = add_partner(&w, None);
+    let user = add_user(&w, &partner);
+    {
+        let _server = w.serve();
+        let mut ftp = login(&w, &user);
+        assert_eq!(pasv_address(&mut ftp), "127,0,0,1", "by default: the control connection's");
+        let _ = ftp.quit();
+    }
+    w.extra_env
+        .push(("WHARF_FTP_PASSIVE_HOST".into(), "203.0.113.7".into()));
+    {
+        let _server = w.serve();
+        let mut ftp = login(&w, &user);
+        assert_eq!(pasv_address(&mut ftp), "203,0,113,7");
+        let _ = ftp.quit();
+    }
+    w.extra_env.pop();
+    w.extra_env
+        .push(("WHARF_FTP_PASSIVE_HOST".into(), "localhost".into()));
+    let _server = w.serve();
+    let mut ftp = login(&w, &user);
+    assert_eq!(pasv_address(&mut ftp), "127,0,0,1");
+    let body = envelope("pasv-host-1", 1, "1", vec![bom_row("P-1")]);
+    let answer = deliver(
+        &mut ftp,
+        &bom_dir(&partner),
+        "bom_insert_20260101000000_1.json",
+        body.as_bytes(),
+    );
+    expect_code(&answer, "0");
+    let _ = ftp.quit();
+    // A value PASV cannot carry stops start-up, naming the variable.
+    w.extra_env.pop();
+    w.extra_env
+        .push(("WHARF_FTP_PASSIVE_HOST".into(), "2001:db8::1".into()));
+    let out = w.run(&["serve"], "");
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("WHARF_FTP_PASSIVE_HOST"));
+}

@@ -48,6 +48,10 @@ pub struct FtpConfig {
     pub env: Environment,
     /// Passive data ports.
     pub passive_ports: RangeInclusive<u16>,
+    /// The address PASV answers advertise (an IPv4 address or a DNS name): the public
+    /// address when the server sits behind NAT or a load balancer. None: the address the
+    /// client's control connection reached.
+    pub passive_host: Option<String>,
     /// PEM certificate and key: FTPS (explicit, AUTH TLS) is offered when set.
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Refuse logins and transfers without TLS (needs `tls`).
@@ -64,6 +68,7 @@ impl Default for FtpConfig {
         FtpConfig {
             env: Environment::Prod,
             passive_ports: 50000..=50100,
+            passive_host: None,
             tls: None,
             require_tls: false,
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
@@ -106,6 +111,10 @@ pub async fn serve(
     .authenticator(Arc::new(login))
     .greeting("wharf FTP: log in with your wharf user")
     .passive_ports(cfg.passive_ports.clone())
+    .passive_host(match &cfg.passive_host {
+        Some(host) => libunftp::options::PassiveHost::from(host.as_str()),
+        None => libunftp::options::PassiveHost::FromConnection,
+    })
     .idle_session_timeout(cfg.idle_timeout.as_secs())
     .shutdown_indicator(async move {
         shutdown.await;

@@ -6,6 +6,7 @@ Reads the rendered YAML (parsed with PyYAML, never grepped) and checks what the 
   - the four Deployments exist, run `wharf COMPONENT`, bind 0.0.0.0 on their ports, and probe
     /healthz (liveness) and /readyz (readiness) on the right port: core and ftp on the admin
     port 9090, gateway on 8080, upload on 8081;
+  - the ftp pods advertise the passive host asked for (WHARF_FTP_PASSIVE_HOST);
   - the ftp Service exposes exactly the passive range the ftp pods get in
     WHARF_FTP_PASSIVE_PORTS (same numbers, targetPort = port), plus the control port;
   - no secret value is in a ConfigMap or a plain env `value`, and the three secrets reach the
@@ -232,11 +233,14 @@ def check_secrets(c, deps, extra_secret_values, database):
             c.check(not ct.get("envFrom"), f"{name}: envFrom would hide where secrets go")
 
 
-def check_ftp_service(c, deps):
+def check_ftp_service(c, deps, passive_host):
     ftp = deps.get("ftp")
     if ftp is None:
         return
     ct = ftp["spec"]["template"]["spec"]["containers"][0]
+    host = (env_map(ct).get("WHARF_FTP_PASSIVE_HOST") or {}).get("value", "")
+    c.check(host == passive_host,
+            f"ftp: WHARF_FTP_PASSIVE_HOST={host!r}, expected {passive_host!r}")
     text = (env_map(ct).get("WHARF_FTP_PASSIVE_PORTS") or {}).get("value", "")
     try:
         first, last = (int(x) for x in text.split("-"))
@@ -361,13 +365,14 @@ def main():
     ap.add_argument("--database", action="store_true", help="core must get WHARF_DATABASE_URL")
     ap.add_argument("--ingress", action="store_true", help="Ingresses for gateway and upload expected")
     ap.add_argument("--otel-endpoint", help="the OTLP endpoint every component must get")
+    ap.add_argument("--ftp-passive-host", default="", help="the address PASV must advertise")
     args = ap.parse_args()
     replicas = {k: int(v) for k, v in (x.split("=", 1) for x in args.expect_replicas)}
     c = Checker(args.rendered)
     deps = check_deployments(c, replicas, args.otel_endpoint)
     check_security(c, deps)
     check_secrets(c, deps, args.secret, args.database)
-    check_ftp_service(c, deps)
+    check_ftp_service(c, deps, args.ftp_passive_host)
     check_network_policy(c, deps)
     check_prometheus(c, deps)
     check_ingress(c, deps, args.ingress)
