@@ -207,12 +207,20 @@ impl RowSource for StdinRows {
 
 pub async fn push(core: &Core, a: PushArgs) -> anyhow::Result<()> {
     let op = Operation::parse(&a.op).ok_or_else(|| Usage(format!("--op {}", a.op)))?;
+    let span = tracing::info_span!(
+        "cli push",
+        partner = %a.partner,
+        interface = %format_args!("{}/{}", a.data_category, a.biz_key),
+        operation = op.as_str(),
+    );
     let req = PushRequest {
         partner: a.partner,
         env: env_of(&a.env),
         data_category: a.data_category,
         biz_key: a.biz_key,
         op,
+        // The push's delivery continues this command's trace (when spans are exported).
+        traceparent: wharf_proto::trace::to_traceparent(&wharf_proto::trace::of(&span)),
     };
     let mut source = StdinRows {
         lines: tokio::io::BufReader::new(tokio::io::stdin()).lines(),

@@ -496,7 +496,11 @@ fn the_passive_host_is_what_pasv_advertises() {
     {
         let _server = w.serve();
         let mut ftp = login(&w, &user);
-        assert_eq!(pasv_address(&mut ftp), "127,0,0,1", "by default: the control connection's");
+        assert_eq!(
+            pasv_address(&mut ftp),
+            "127,0,0,1",
+            "by default: the control connection's"
+        );
         let _ = ftp.quit();
     }
     w.extra_env

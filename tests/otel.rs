@@ -1,8 +1,9 @@
 //! OpenTelemetry end to end (issue #10): the real binary exports spans over OTLP gRPC to a
 //! receiver in the test (a tonic server of the collector's trace service). One API push is
 //! one trace from the gateway through core into the store, across processes too; FTP uploads
-//! hang off their session's login; spans are flushed on SIGTERM; no attribute carries a
-//! password, client secret or token.
+//! hang off their session's login; an outbound push is delivered in the trace of the
+//! `wharf push` that made it, and the partner gets that context as `traceparent`; spans are
+//! flushed on SIGTERM; no attribute carries a password, client secret or token.
 
 mod util;
 
@@ -201,7 +202,7 @@ fn one_api_push_is_one_trace_from_the_gateway_into_the_store() {
 
     // No secret anywhere in what was exported.
     let raw = rx.raw();
-    let basic = base64_of(&format!("{user}:{PASSWORD}"));
+    let basic = util::receiver::base64(format!("{user}:{PASSWORD}").as_bytes());
     for secret in [PASSWORD, SECRET, token.as_str(), TOKEN, basic.as_str()] {
         assert!(
             !raw.contains(secret),
@@ -221,28 +222,6 @@ fn wait_for_span(rx: &Receiver, pred: impl Fn(&Span) -> bool) -> Span {
         assert!(std::time::Instant::now() < deadline, "no such span arrived");
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-fn base64_of(text: &str) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let bytes = text.as_bytes();
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// `wharf gateway` and `wharf core` as two processes: the trace crosses from one to the
@@ -391,4 +370,101 @@ fn unsupported_otel_settings_are_refused_at_start() {
     assert_eq!(out.status.code(), Some(64));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("OTEL_EXPORTER_OTLP_PROTOCOL"), "{err}");
+}
+
+/// `wharf push` (the CLI exports its own span) → the dispatcher's "push send" span per
+/// sequence, children of the CLI's span; each request to the partner carries `traceparent`
+/// naming that very span; the endpoint's password is nowhere in the spans.
+#[test]
+fn an_outbound_push_is_delivered_in_the_trace_it_was_made_in() {
+    use util::receiver::{secret_key, wait_for, Receiver as Partner};
+    let rx = Receiver::start();
+    let partner_api = Partner::start();
+    let mut w = Wharf::new(Backend::Sqlite);
+    exporting(&mut w, &rx, 100);
+    w.extra_env.push(("WHARF_SECRET_KEY".into(), secret_key()));
+    let partner = add_partner(&w, None);
+    let endpoint_password = "endpoint-pw-Zq81";
+    let url = partner_api.url("/push/bom");
+    w.ok(
+        &[
+            "endpoint",
+            "set",
+            &partner,
+            "t1/bom",
+            "--url",
+            &url,
+            "--auth",
+            "basic",
+            "--username",
+            "wharf",
+            "--allow-http",
+        ],
+        &format!("{endpoint_password}\n"),
+    );
+    let _server = w.serve();
+    let rows: String = (0..600)
+        .map(|i| format!("{}\n", bom_row(&format!("T{i:05}"))))
+        .collect();
+    let out = w.ok(
+        &["push", "t1", "bom", "--partner", &partner, "--op", "insert"],
+        &rows,
+    );
+    let push_id = out
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_else(|| panic!("push PUSH_ID queued: {out}"))
+        .to_string();
+    wait_for(30, "both sequences delivered", || {
+        partner_api.delivered(&push_id, "1") == 1 && partner_api.delivered(&push_id, "2") == 1
+    });
+    let cli = wait_for_span(&rx, |s| {
+        s.name == "cli push" && s.attr("partner") == partner
+    });
+    assert_eq!(cli.service, "wharf-cli");
+    let spans = rx.trace(&cli.trace_id, &["cli push", "push send"], WAIT);
+    let deadline = std::time::Instant::now() + WAIT;
+    let mut sends: Vec<Span> = Vec::new();
+    while sends.len() < 2 && std::time::Instant::now() < deadline {
+        sends = rx
+            .spans()
+            .into_iter()
+            .filter(|s| s.trace_id == cli.trace_id && s.name == "push send")
+            .collect();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(sends.len(), 2, "one span per sequence: {spans:#?}");
+    sends.sort_by(|a, b| a.attr("seq_id").cmp(b.attr("seq_id")));
+    for (send, (seq, n)) in sends.iter().zip([("1", "500"), ("2", "100")]) {
+        assert_eq!(send.service, "wharf");
+        assert_eq!(
+            send.parent_id, cli.span_id,
+            "delivery continues the push's trace"
+        );
+        assert_eq!(send.kind, 3, "a client span");
+        assert_eq!(send.attr("partner"), partner);
+        assert_eq!(send.attr("interface"), "t1/bom");
+        assert_eq!(send.attr("batch_id"), push_id);
+        assert_eq!(send.attr("seq_id"), seq);
+        assert_eq!(send.attr("rows"), n);
+        assert_eq!(send.attr("attempt"), "1");
+        assert_eq!(send.attr("http_status"), "200");
+        assert_eq!(send.attr("code"), "0");
+        // The partner got this span's context.
+        let got = partner_api
+            .seen()
+            .into_iter()
+            .find(|r| r.seq_id == Value::String(seq.to_string()))
+            .expect("the request of the sequence");
+        assert_eq!(
+            got.header("traceparent"),
+            Some(format!("00-{}-{}-01", cli.trace_id, send.span_id).as_str()),
+            "seq {seq}"
+        );
+    }
+    let raw = rx.raw();
+    assert!(
+        !raw.contains(endpoint_password),
+        "the endpoint's password was exported"
+    );
 }

@@ -302,6 +302,9 @@ impl pb::core_server::Core for CoreService {
         &self,
         request: Request<tonic::Streaming<pb::PushChunk>>,
     ) -> Result<Response<pb::PushResponse>, Status> {
+        // The caller's context, or this call's span when spans are exported.
+        let traceparent =
+            trace::to_traceparent(&trace::outgoing(&trace::from_metadata(request.metadata())));
         let mut stream = request.into_inner();
         let first = stream
             .message()
@@ -315,6 +318,7 @@ impl pb::core_server::Core for CoreService {
             data_category: first.data_category,
             biz_key: first.biz_key,
             op,
+            traceparent,
         };
         let span = info_span!(
             "push_to_partner",

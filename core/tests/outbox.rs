@@ -64,6 +64,7 @@ fn request(partner: &str) -> PushRequest {
         data_category: "t1".into(),
         biz_key: "bom".into(),
         op: Operation::Insert,
+        traceparent: String::new(),
     }
 }
 
@@ -372,6 +373,7 @@ async fn interrupted_intake_is_purged(store: Arc<dyn Store>) {
             iface: "t1/bom".into(),
             operation: "insert".into(),
             created_unix: 1000,
+            traceparent: String::new(),
         })
         .await
         .unwrap();

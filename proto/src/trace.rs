@@ -26,7 +26,9 @@ fn checked<'a>(key: &str, value: Option<&'a str>) -> Option<&'a str> {
     }
     let parts: Vec<&str> = v.split('-').collect();
     let hex = |s: &str, n: usize| {
-        s.len() == n && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        s.len() == n
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     };
     let ok = parts.len() >= 4
         && hex(parts[0], 2)
@@ -124,6 +126,25 @@ pub fn to_metadata(cx: &Context, md: &mut MetadataMap) {
     }
 }
 
+/// `cx` as one `traceparent` value ("" when it names no trace), to be stored.
+pub fn to_traceparent(cx: &Context) -> String {
+    let mut h = HeaderMap::new();
+    to_headers(cx, &mut h);
+    h.get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// A stored `traceparent` as a context (empty when "" or malformed).
+pub fn from_traceparent(tp: &str) -> Context {
+    let mut h = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(tp) {
+        h.insert("traceparent", v);
+    }
+    from_headers(&h)
+}
+
 /// Make `span` a child of the caller's context `cx`. Without an OpenTelemetry layer this does
 /// nothing, which is right: there is no span to parent.
 pub fn adopt(span: &tracing::Span, cx: &Context) {
@@ -171,6 +192,9 @@ mod tests {
         assert_eq!(md.get("traceparent").unwrap().to_str().unwrap(), TP);
         assert_eq!(md.get("tracestate").unwrap().to_str().unwrap(), "vendor=x");
         assert_eq!(trace_id(&from_metadata(&md)), trace_id(&cx));
+        assert_eq!(to_traceparent(&cx), TP);
+        assert_eq!(to_traceparent(&from_traceparent(TP)), TP);
+        assert_eq!(to_traceparent(&from_traceparent("")), "");
     }
 
     #[test]

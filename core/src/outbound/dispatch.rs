@@ -23,6 +23,9 @@ use bytes::Bytes;
 use hyper::Method;
 use rand::Rng;
 use tokio::sync::{mpsc, watch, Semaphore};
+use tracing::field::Empty;
+use tracing::{info_span, Instrument};
+use wharf_proto::trace;
 
 use super::answer::{classify, retryable_status, Classified, Verdict};
 use super::endpoint::{Auth, Endpoint};
@@ -394,6 +397,7 @@ async fn work(s: &Shared, push: PushRow) {
     let mut stop = s.stop.clone();
     let mut next = push.next_seq;
     let (mut ready, _reader) = read_ahead(s.core.store.clone(), &push, next);
+    let parent = trace::from_traceparent(&push.traceparent);
     loop {
         let seq = match ready.recv().await {
             Some(Read::Seq(seq)) => seq,
@@ -424,7 +428,36 @@ async fn work(s: &Shared, push: PushRow) {
             }
             attempts += 1;
             let started = Instant::now();
-            let a = send(s, &endpoint, &auth, &target, &mut conn, &method, &seq).await;
+            // One span per attempt, in the trace the push was made in; its context goes to
+            // the partner as `traceparent`.
+            let span = info_span!(
+                "push send",
+                otel.kind = "client",
+                otel.status_code = Empty,
+                partner = %push.partner,
+                interface = %push.iface,
+                batch_id = %push.push_id,
+                seq_id = seq.seq_no,
+                rows = seq.rows,
+                attempt = attempts,
+                http_status = Empty,
+                code = Empty,
+            );
+            trace::adopt(&span, &parent);
+            let to = To {
+                endpoint: &endpoint,
+                auth: &auth,
+                target: &target,
+                method: &method,
+            };
+            let a = send(s, &to, &mut conn, &seq, &parent)
+                .instrument(span.clone())
+                .await;
+            span.record("http_status", a.http_status);
+            span.record("code", a.code.as_str());
+            if a.verdict != Verdict::Delivered {
+                span.record("otel.status_code", "ERROR");
+            }
             tracing::info!(
                 push_id = %push.push_id,
                 seq_id = seq.seq_no,
@@ -515,6 +548,7 @@ impl Envelope {
 /// A sequence ready to send.
 struct Ready {
     seq_no: i64,
+    rows: i64,
     attempts: i64,
     body: Bytes,
 }
@@ -565,6 +599,7 @@ fn read_ahead(
                 next = seq.seq_no + 1;
                 let ready = Ready {
                     seq_no: seq.seq_no,
+                    rows: seq.rows,
                     attempts: seq.attempts,
                     body: envelope.compose(&seq),
                 };
@@ -602,15 +637,28 @@ impl AuthHeader {
 }
 
 /// One attempt at one sequence: auth, send, and for OAuth2 one token refetch on a 401.
+/// Where and how a push's sequences go.
+struct To<'a> {
+    endpoint: &'a Endpoint,
+    auth: &'a AuthHeader,
+    target: &'a Target,
+    method: &'a Method,
+}
+
 async fn send(
     s: &Shared,
-    e: &Endpoint,
-    auth: &AuthHeader,
-    target: &Target,
+    to: &To<'_>,
     conn: &mut Option<Conn>,
-    method: &Method,
     seq: &Ready,
+    parent: &trace::Context,
 ) -> Attempt {
+    let To {
+        endpoint: e,
+        auth,
+        target,
+        method,
+    } = *to;
+    let traceparent = trace::to_traceparent(&trace::outgoing(parent));
     let mut refetched = false;
     loop {
         let authorization = match auth {
@@ -627,10 +675,13 @@ async fn send(
                 },
             },
         };
-        let headers = [
+        let mut headers = vec![
             ("content-type", "application/json".to_string()),
             ("authorization", authorization),
         ];
+        if !traceparent.is_empty() {
+            headers.push(("traceparent", traceparent.clone()));
+        }
         let answer = match s
             .client
             .exchange(conn, target, method.clone(), &headers, seq.body.clone())
@@ -777,6 +828,7 @@ mod tests {
             next_unix: 0,
             created_unix: 0,
             updated_unix: 0,
+            traceparent: String::new(),
         };
         let seq = SeqBody {
             seq_no: 2,

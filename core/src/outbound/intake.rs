@@ -39,6 +39,8 @@ pub struct PushRequest {
     pub data_category: String,
     pub biz_key: String,
     pub op: Operation,
+    /// The W3C `traceparent` of the call ("" when none); the delivery continues its trace.
+    pub traceparent: String,
 }
 
 /// A push taken in.
@@ -169,6 +171,7 @@ impl Core {
                 iface: iface.id(),
                 operation: req.op.as_str().to_string(),
                 created_unix: self.now(),
+                traceparent: req.traceparent.clone(),
             })
             .await?;
         match self.take_rows(pk, iface, req.op, source).await {

@@ -46,6 +46,9 @@ pub struct NewPush {
     /// insert | update | delete | all.
     pub operation: String,
     pub created_unix: i64,
+    /// The W3C `traceparent` of the call that made the push ("" when none): its delivery
+    /// continues that trace.
+    pub traceparent: String,
 }
 
 /// A push as stored.
@@ -65,6 +68,8 @@ pub struct PushRow {
     pub next_unix: i64,
     pub created_unix: i64,
     pub updated_unix: i64,
+    /// See [`NewPush::traceparent`].
+    pub traceparent: String,
 }
 
 /// A sequence as reported (no body).
@@ -213,6 +218,10 @@ pub const BODIES_MIGRATION: &str = "CREATE TABLE push_bodies (push_pk BIGINT NOT
      INSERT INTO push_bodies (push_pk, seq_no, data) SELECT push_pk, seq_no, data FROM push_seqs;
      ALTER TABLE push_seqs DROP COLUMN data;";
 
+/// Migration 7: the trace a push was made in, for its delivery to continue.
+pub const TRACE_MIGRATION: &str =
+    "ALTER TABLE pushes ADD COLUMN traceparent TEXT NOT NULL DEFAULT ''";
+
 pub const ENDPOINT_COLUMNS: &str =
     "partner, env, iface, url, auth, auth_path, client_id, username, sealed, updated_unix";
 
@@ -238,11 +247,12 @@ pub fn select_endpoints() -> String {
 }
 
 pub const PUSH_COLUMNS: &str = "pk, push_id, partner, env, iface, operation, row_count, \
-    seq_count, state, next_seq, next_unix, created_unix, updated_unix";
+    seq_count, state, next_seq, next_unix, created_unix, updated_unix, traceparent";
 
-/// `$1` push_id … `$6` now.
+/// `$1` push_id … `$6` now, `$7` traceparent.
 pub const CREATE_PUSH: &str = "INSERT INTO pushes (push_id, partner, env, iface, operation, \
-    state, created_unix, updated_unix) VALUES ($1, $2, $3, $4, $5, 'writing', $6, $6) RETURNING pk";
+    state, created_unix, updated_unix, traceparent) \
+    VALUES ($1, $2, $3, $4, $5, 'writing', $6, $6, $7) RETURNING pk";
 
 /// `$1` pk, `$2` seq_no, `$3` rows, `$4` now.
 pub const ADD_PUSH_SEQ: &str = "INSERT INTO push_seqs (push_pk, seq_no, row_count, \

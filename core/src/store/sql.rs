@@ -252,6 +252,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (5, super::outbox::MIGRATION),
     // The outbox's sequence bodies apart from their state (recording an attempt rewrote both).
     (6, super::outbox::BODIES_MIGRATION),
+    (7, super::outbox::TRACE_MIGRATION),
 ];
 
 /// Every column of a batch row, in the order both stores read them.

@@ -38,6 +38,7 @@ fn push_row(r: &Row) -> PushRow {
         next_unix: r.get(10),
         created_unix: r.get(11),
         updated_unix: r.get(12),
+        traceparent: r.get(13),
     }
 }
 
@@ -99,6 +100,7 @@ impl Outbox for PgStore {
                     &p.iface,
                     &p.operation,
                     &p.created_unix,
+                    &p.traceparent,
                 ],
             )
             .await?;

@@ -39,6 +39,7 @@ fn push_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PushRow> {
         next_unix: r.get(10)?,
         created_unix: r.get(11)?,
         updated_unix: r.get(12)?,
+        traceparent: r.get(13)?,
     })
 }
 
@@ -111,7 +112,8 @@ impl Outbox for SqliteStore {
                     p.env.as_str(),
                     p.iface,
                     p.operation,
-                    p.created_unix
+                    p.created_unix,
+                    p.traceparent
                 ],
                 |r| r.get(0),
             )
