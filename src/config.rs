@@ -188,12 +188,20 @@ impl Config {
         if let Some(urls) = &core_url {
             // One URL, or a comma-separated list of core replicas to balance over.
             let items: Vec<&str> = urls.split(',').map(str::trim).collect();
-            if items.iter().any(|u| {
-                !(u.starts_with("http://") || u.starts_with("https://")) || u.ends_with("//")
-            }) {
+            if items.iter().any(|u| u.starts_with("https://")) {
+                // Refused here rather than failing every call later with a confusing error.
                 errors.push(format!(
-                    "{ENV_CORE_URL} must be a URL starting with http:// or https://, or a \
-                     comma-separated list of them (e.g. http://core-a:50051,http://core-b:50051)"
+                    "{ENV_CORE_URL}: https:// is not supported (front-ends and core have no TLS \
+                     between them in this build); use http:// on a private network, where the \
+                     internal token authenticates every call"
+                ));
+            } else if items
+                .iter()
+                .any(|u| !u.starts_with("http://") || u.ends_with("//"))
+            {
+                errors.push(format!(
+                    "{ENV_CORE_URL} must be a URL starting with http://, or a comma-separated \
+                     list of them (e.g. http://core-a:50051,http://core-b:50051)"
                 ));
             }
         }
@@ -527,9 +535,8 @@ mod tests {
     fn the_core_url_is_one_url_or_a_list() {
         for ok in [
             "http://core:50051",
-            "https://core:50051",
             "http://127.0.0.1:5001,http://127.0.0.1:5002",
-            "http://127.0.0.1:5001, https://core-b:50051",
+            "http://127.0.0.1:5001, http://core-b:50051",
         ] {
             let env = HashMap::from([(ENV_CORE_URL, ok)]);
             let cfg = Config::from_source(&env).unwrap_or_else(|e| panic!("{ok}: {e:?}"));
@@ -542,6 +549,8 @@ mod tests {
             "http://a:1,",
             "http://a:1,,http://b:2",
             "http://",
+            "https://core:50051",
+            "http://127.0.0.1:5001, https://core-b:50051",
         ] {
             let env = HashMap::from([(ENV_CORE_URL, bad)]);
             let errors = Config::from_source(&env).unwrap_err();
