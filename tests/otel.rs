@@ -47,6 +47,15 @@ fn exporting(w: &mut Wharf, rx: &Receiver, schedule_delay_ms: u64) {
     ]);
 }
 
+/// A SQLite installation exporting to `rx`, with a partner and a user of it.
+fn installation(rx: &Receiver, schedule_delay_ms: u64) -> (Wharf, String, String) {
+    let mut w = Wharf::new(Backend::Sqlite);
+    exporting(&mut w, rx, schedule_delay_ms);
+    let partner = add_partner(&w, None);
+    let user = add_user(&w, &partner);
+    (w, partner, user)
+}
+
 fn push(base: &str, auth: &Auth, body: &str, extra: &[&str]) -> Reply {
     request(
         "POST",
@@ -94,10 +103,7 @@ const STORE_SPANS: [&str; 5] = [
 #[test]
 fn one_api_push_is_one_trace_from_the_gateway_into_the_store() {
     let rx = Receiver::start();
-    let mut w = Wharf::new(Backend::Sqlite);
-    exporting(&mut w, &rx, 100);
-    let partner = add_partner(&w, None);
-    let user = add_user(&w, &partner);
+    let (w, partner, user) = installation(&rx, 100);
     let _server = w.serve();
     let base = w.http_url();
 
@@ -230,11 +236,8 @@ fn wait_for_span(rx: &Receiver, pred: impl Fn(&Span) -> bool) -> Span {
 #[test]
 fn a_trace_crosses_processes_and_is_flushed_on_sigterm() {
     let rx = Receiver::start();
-    let mut w = Wharf::new(Backend::Sqlite);
     // Ten minutes: nothing is exported before shutdown unless the processes flush.
-    exporting(&mut w, &rx, 600_000);
-    let partner = add_partner(&w, None);
-    let user = add_user(&w, &partner);
+    let (w, _partner, user) = installation(&rx, 600_000);
     let mut core = w.start(&["core"], &[], w.grpc_port);
     let mut gateway = w.start(
         &["gateway"],
@@ -284,10 +287,7 @@ fn a_trace_crosses_processes_and_is_flushed_on_sigterm() {
 #[test]
 fn an_ftp_session_is_one_trace() {
     let rx = Receiver::start();
-    let mut w = Wharf::new(Backend::Sqlite);
-    exporting(&mut w, &rx, 100);
-    let partner = add_partner(&w, None);
-    let user = add_user(&w, &partner);
+    let (w, partner, user) = installation(&rx, 100);
     let _server = w.serve();
     let mut ftp = login(&w, &user);
     let dir = bom_dir(&partner);

@@ -89,10 +89,10 @@ impl Authenticator for CoreLogin {
             })
             .instrument(span.clone())
             .await;
-        span.record("code", if answer.is_ok() { "0" } else { "401" });
         match answer {
             Ok(p) => {
                 let p = p.into_inner();
+                span.record("code", "0");
                 span.record("partner", p.partner.as_str());
                 let user = FtpUser {
                     username: username.to_string(),
@@ -112,9 +112,11 @@ impl Authenticator for CoreLogin {
                 if s.code() == tonic::Code::Unauthenticated
                     || s.code() == tonic::Code::ResourceExhausted =>
             {
+                span.record("code", "530");
                 Err(AuthenticationError::BadPassword)
             }
             Err(s) => {
+                span.record("code", "-1");
                 if s.code() == tonic::Code::PermissionDenied {
                     tracing::error!(
                         msg = s.message(),
