@@ -14,8 +14,8 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
-use wharf_core::batch::{BatchPolicy, Environment};
 use wharf_core::grpc::InternalToken;
+use wharf_core::model::{BatchPolicy, Environment};
 use wharf_core::{Core, CoreError, Settings};
 
 use config::{Config, ProcessEnv};
@@ -223,8 +223,8 @@ async fn build_core(cfg: &Config) -> anyhow::Result<Core> {
             max_attempts: cfg.max_attempts,
             expiry_secs: cfg.batch_expiry_secs,
             schedule: match cfg.schedule_min_lead_secs {
-                Some(secs) => wharf_core::schedule::Bounds::with_min_lead(secs),
-                None => wharf_core::schedule::Bounds::default(),
+                Some(secs) => wharf_core::model::Bounds::with_min_lead(secs),
+                None => wharf_core::model::Bounds::default(),
             },
         },
         token_ttl_secs: cfg.token_ttl_secs,
@@ -699,7 +699,7 @@ fn core_admin(core: Core) -> wharf_gateway::health::Admin {
         async move {
             (
                 wharf_core::metrics::CONTENT_TYPE,
-                wharf_core::metrics::render(&core).await,
+                wharf_core::metrics::render(core.metrics(), core.store()).await,
             )
         }
     })

@@ -5,7 +5,7 @@ use std::io::Write;
 
 use clap::Subcommand;
 use tokio::io::AsyncBufReadExt;
-use wharf_core::batch::{Environment, Operation};
+use wharf_core::model::{Environment, Operation};
 use wharf_core::outbound::endpoint::{Auth, EndpointInput, Secrets};
 use wharf_core::outbound::intake::{PushOutcome, PushRequest, RowSource};
 use wharf_core::{Core, CoreError};

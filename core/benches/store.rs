@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::SinkExt;
-use wharf_core::batch::BatchPolicy;
 use wharf_core::interfaces::Registry;
+use wharf_core::model::BatchPolicy;
 use wharf_core::store::{pg::PgStore, sqlite::SqliteStore, Store};
 use wharf_core::{Core, Settings};
 use wharf_proto::v1::{self as pb, value::Kind, Field, Row, Value};
@@ -168,7 +168,7 @@ fn main() {
     let iface = registry.get("t1", "bom").expect("t1/bom");
     let mut text = String::with_capacity(n * 400);
     for r in &rows {
-        let clean = wharf_core::validate::check_row(iface, wharf_core::batch::Operation::Insert, r)
+        let clean = wharf_core::validate::check_row(iface, wharf_core::model::Operation::Insert, r)
             .expect("valid row");
         let rkey = clean.rkey.unwrap_or_default();
         text.push_str(&format!(

@@ -1,8 +1,8 @@
 //! Validation throughput: t1/bom rows per second on one core (`cargo bench --bench validate`).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use wharf_core::batch::{Operation, Transport};
 use wharf_core::interfaces::Registry;
+use wharf_core::model::{Operation, Transport};
 use wharf_core::validate::{check_sequence, SequenceInput};
 use wharf_proto::v1::{value::Kind, Field, Row, Value};
 

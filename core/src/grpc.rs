@@ -310,11 +310,11 @@ impl pb::core_server::Core for CoreService {
             .message()
             .await?
             .ok_or_else(|| Status::invalid_argument("an empty push stream"))?;
-        let op = crate::batch::Operation::from_proto(first.operation)
+        let op = crate::model::Operation::from_proto(first.operation)
             .ok_or_else(|| Status::invalid_argument("operation: insert, update, delete or all"))?;
         let req = crate::outbound::intake::PushRequest {
             partner: first.partner,
-            env: crate::batch::Environment::from_proto(first.environment),
+            env: crate::model::Environment::from_proto(first.environment),
             data_category: first.data_category,
             biz_key: first.biz_key,
             op,

@@ -5,12 +5,19 @@
 //! about any transport's format: front-ends translate into `IngestBatch` and back.
 //!
 //! # Layout
+//! The floor, importing nothing of core:
+//! - [`model`]: the nouns (environment, operation, door, batch/action/push states, scope,
+//!   schedule, batch policy) and their stored and proto forms.
+//! - [`codes`]: the answer vocabulary: result codes and messages, row-error kinds, seed 003's
+//!   numbers, and the one builder of a problem entry and of an answer.
+//!
+//! The rooms above it:
 //! - [`interfaces`]: definition files → typed field rules.
 //! - [`validate`]: envelope and row rules (pure).
-//! - [`batch`]: the decisions for one sequence and the atomic apply of a batch, and abandon.
-//! - [`batch_actions`]: execute / revert / cancel of a complete batch (scheduler and by hand).
-//! - [`batch_view`]: how a stored batch is reported (GetBatch, ListBatches).
 //! - [`schedule`]: a batch's schedule and its windows (pure).
+//! - [`batch`]: the decisions for one sequence and the atomic apply of a batch
+//!   (`batch::ingest`), abandon, execute / revert / cancel (`batch::actions`), and how a
+//!   stored batch is reported (`batch::view`).
 //! - [`timestamp`]: ISO-8601 in, RFC 3339 out.
 //! - [`clock`]: the one clock of core, injectable in tests.
 //! - [`store`]: the `Store` trait, `store::pg` and `store::sqlite`, and their shared SQL.
@@ -25,14 +32,14 @@
 
 pub mod auth;
 pub mod batch;
-pub mod batch_actions;
-pub mod batch_view;
 pub mod clock;
+pub mod codes;
 pub mod error;
 pub mod grpc;
 pub mod interfaces;
 pub mod limiter;
 pub mod metrics;
+pub mod model;
 pub mod outbound;
 pub mod schedule;
 pub mod secret;

@@ -16,9 +16,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::batch::{code, BatchState};
+use crate::codes::code;
 use crate::error::Result;
-use crate::service::Core;
+use crate::model::BatchState;
+use crate::store::Store;
 
 /// The `Content-Type` of [`render`]'s text.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -218,10 +219,10 @@ const GAUGE_TIMEOUT: Duration = Duration::from_secs(2);
 /// The whole scrape: core's counters, then the gauges read from the store now. A gauge is one
 /// `out.gauge…` line here. When the store does not answer, its gauges are left out (the
 /// counters still come) and `wharf_store_up` says 0.
-pub async fn render(core: &Core) -> String {
+pub async fn render(metrics: &Metrics, store: &dyn Store) -> String {
     let mut out = Exposition::default();
-    core.metrics().write(&mut out);
-    let gauges = tokio::time::timeout(GAUGE_TIMEOUT, store_gauges(core, &mut out)).await;
+    metrics.write(&mut out);
+    let gauges = tokio::time::timeout(GAUGE_TIMEOUT, store_gauges(store, &mut out)).await;
     let up = matches!(gauges, Ok(Ok(())));
     if !up {
         tracing::warn!(error = %match gauges {
@@ -238,8 +239,8 @@ pub async fn render(core: &Core) -> String {
 }
 
 /// The gauges computed by store queries at scrape time.
-async fn store_gauges(core: &Core, out: &mut Exposition) -> Result<()> {
-    let counts = core.store().batch_counts().await?;
+async fn store_gauges(store: &dyn Store, out: &mut Exposition) -> Result<()> {
+    let counts = store.batch_counts().await?;
     out.family("wharf_batches", "gauge", "Batches in the store, by state.");
     for state in BatchState::ALL {
         let n = counts
@@ -253,7 +254,11 @@ async fn store_gauges(core: &Core, out: &mut Exposition) -> Result<()> {
         "gauge",
         "Outbound sequences not delivered yet, of pushes still pending (SPEC §7.1).",
     );
-    out.sample("wharf_outbox_depth", &[], core.outbox_depth().await?);
+    out.sample(
+        "wharf_outbox_depth",
+        &[],
+        store.outbox().outbox_depth().await?,
+    );
     Ok(())
 }
 
@@ -331,14 +336,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_scrape_reads_batches_by_state_from_the_store() {
-        let store = std::sync::Arc::new(crate::store::sqlite::SqliteStore::in_memory().unwrap());
-        let registry = crate::interfaces::Registry::load(None).unwrap();
-        let core = Core::new(
-            store,
-            std::sync::Arc::new(registry),
-            crate::Settings::default(),
-        );
-        let text = render(&core).await;
+        let store = crate::store::sqlite::SqliteStore::in_memory().unwrap();
+        let text = render(&Metrics::default(), &store).await;
         assert!(text.contains("# TYPE wharf_batches gauge\n"), "{text}");
         for state in BatchState::ALL {
             let line = format!("wharf_batches{{state=\"{}\"}} 0", state.as_str());

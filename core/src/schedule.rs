@@ -13,79 +13,15 @@
 //!
 //! Every problem is an envelope problem of E00V00 whose `Verify.code` carries the seed's number.
 
-use wharf_proto::v1::{value::Kind, RowProblem, Value, Verify};
+use wharf_proto::v1::{value::Kind, RowProblem, Value};
 
-use crate::validate::kind;
-
-/// Seed 003's error numbers, kept in `Verify.code`.
-pub mod code {
-    pub const INVALID_ISO8601: &str = "40000011";
-    pub const REVERT_WITHOUT_EXECUTE: &str = "40009214";
-    pub const REVERT_TOO_SOON: &str = "40009215";
-    pub const EXECUTE_WINDOW: &str = "40009216";
-    pub const REVERT_WINDOW: &str = "40009217";
-}
+use crate::codes::{envelope_problem, kind, proposal, proposal_msg};
+use crate::model::{Bounds, Schedule};
 
 /// The envelope's names for the three fields.
 pub const INSTANT_EXECUTE: &str = "instantExecute";
 pub const EXECUTE_TS: &str = "executeTs";
 pub const REVERT_TS: &str = "revertTs";
-
-/// The seed's message for each number (the answer's `msg` names the first problem's).
-pub fn code_msg(code: &str) -> &'static str {
-    match code {
-        code::INVALID_ISO8601 => "Invalid ISO-8601 format",
-        code::REVERT_WITHOUT_EXECUTE => {
-            "Batch proposal revert time must appear in pairs with execute time"
-        }
-        code::REVERT_TOO_SOON => {
-            "Batch proposal revert time should be at least 15 minutes after execute time"
-        }
-        code::EXECUTE_WINDOW => "Batch proposal execute time must within +2 hours and +30 days",
-        code::REVERT_WINDOW => "Batch proposal revert time must within +3 hours and +60 days",
-        _ => "Invalid input",
-    }
-}
-
-const HOUR: i64 = 3600;
-const DAY: i64 = 24 * HOUR;
-
-/// The windows, in seconds from now (inclusive).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Bounds {
-    pub execute_min: i64,
-    pub execute_max: i64,
-    pub revert_min: i64,
-    pub revert_max: i64,
-    /// The least time from execute to revert.
-    pub revert_after_execute: i64,
-}
-
-impl Default for Bounds {
-    /// Seed 003: execute within +2 h … +30 d, revert within +3 h … +60 d and ≥ execute + 15 min.
-    fn default() -> Self {
-        Bounds {
-            execute_min: 2 * HOUR,
-            execute_max: 30 * DAY,
-            revert_min: 3 * HOUR,
-            revert_max: 60 * DAY,
-            revert_after_execute: 15 * 60,
-        }
-    }
-}
-
-impl Bounds {
-    /// The seed's bounds with the three minima set to `secs` (end-to-end tests, which cannot
-    /// wait two hours; `WHARF_SCHEDULE_MIN_LEAD`). The maxima stay.
-    pub fn with_min_lead(secs: i64) -> Bounds {
-        Bounds {
-            execute_min: secs,
-            revert_min: secs,
-            revert_after_execute: secs,
-            ..Bounds::default()
-        }
-    }
-}
 
 /// The schedule fields one sequence sent, each read (format checked) but not yet judged.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -98,39 +34,6 @@ pub struct Sent {
 impl Sent {
     pub fn is_empty(&self) -> bool {
         *self == Sent::default()
-    }
-}
-
-/// The schedule a batch keeps from its first accepted sequence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Schedule {
-    /// Applied as soon as it is complete.
-    pub instant: bool,
-    /// When a scheduled batch runs (`None` for an instant one until it ran).
-    pub execute_unix: Option<i64>,
-    pub revert_unix: Option<i64>,
-}
-
-impl Default for Schedule {
-    /// A batch that says nothing about time: applied when complete, never reverted by itself.
-    fn default() -> Self {
-        Schedule {
-            instant: true,
-            execute_unix: None,
-            revert_unix: None,
-        }
-    }
-}
-
-fn problem(ty: &str, field: &str, code: &str) -> RowProblem {
-    RowProblem {
-        index: None,
-        row: None,
-        verify: vec![Verify {
-            r#type: ty.to_string(),
-            fields: field.to_string(),
-            code: code.to_string(),
-        }],
     }
 }
 
@@ -158,7 +61,7 @@ pub fn read(
         Some(Kind::Text(s)) if s.trim().eq_ignore_ascii_case("true") => Some(true),
         Some(Kind::Text(s)) if s.trim().eq_ignore_ascii_case("false") => Some(false),
         Some(_) => {
-            problems.push(problem(kind::TYPE, INSTANT_EXECUTE, ""));
+            problems.push(envelope_problem(kind::TYPE, INSTANT_EXECUTE, ""));
             None
         }
     };
@@ -167,12 +70,20 @@ pub fn read(
         Ok(Some(s)) => {
             let t = crate::timestamp::parse_iso8601(s);
             if t.is_none() {
-                problems.push(problem(kind::DATE, field, code::INVALID_ISO8601));
+                problems.push(envelope_problem(
+                    kind::DATE,
+                    field,
+                    proposal::INVALID_ISO8601,
+                ));
             }
             t
         }
         Err(()) => {
-            problems.push(problem(kind::DATE, field, code::INVALID_ISO8601));
+            problems.push(envelope_problem(
+                kind::DATE,
+                field,
+                proposal::INVALID_ISO8601,
+            ));
             None
         }
     };
@@ -198,23 +109,35 @@ pub fn resolve(sent: &Sent, now: i64, b: &Bounds) -> Result<Schedule, Vec<RowPro
     } else {
         let Some(t) = sent.execute else {
             let code = if sent.revert.is_some() {
-                code::REVERT_WITHOUT_EXECUTE
+                proposal::REVERT_WITHOUT_EXECUTE
             } else {
                 ""
             };
-            return Err(vec![problem(kind::REQUIRED, EXECUTE_TS, code)]);
+            return Err(vec![envelope_problem(kind::REQUIRED, EXECUTE_TS, code)]);
         };
         if t < now.saturating_add(b.execute_min) || t > now.saturating_add(b.execute_max) {
-            problems.push(problem(kind::NOT_ALLOWED, EXECUTE_TS, code::EXECUTE_WINDOW));
+            problems.push(envelope_problem(
+                kind::NOT_ALLOWED,
+                EXECUTE_TS,
+                proposal::EXECUTE_WINDOW,
+            ));
         }
         t
     };
     if let Some(r) = sent.revert {
         if r < now.saturating_add(b.revert_min) || r > now.saturating_add(b.revert_max) {
-            problems.push(problem(kind::NOT_ALLOWED, REVERT_TS, code::REVERT_WINDOW));
+            problems.push(envelope_problem(
+                kind::NOT_ALLOWED,
+                REVERT_TS,
+                proposal::REVERT_WINDOW,
+            ));
         }
         if r < execute.saturating_add(b.revert_after_execute) {
-            problems.push(problem(kind::NOT_ALLOWED, REVERT_TS, code::REVERT_TOO_SOON));
+            problems.push(envelope_problem(
+                kind::NOT_ALLOWED,
+                REVERT_TS,
+                proposal::REVERT_TOO_SOON,
+            ));
         }
     }
     if !problems.is_empty() {
@@ -232,17 +155,17 @@ pub fn resolve(sent: &Sent, now: i64, b: &Bounds) -> Result<Schedule, Vec<RowPro
 pub fn differences(sent: &Sent, kept: &Schedule) -> Vec<RowProblem> {
     let mut problems = Vec::new();
     if sent.instant.is_some_and(|i| i != kept.instant) {
-        problems.push(problem(kind::NOT_ALLOWED, INSTANT_EXECUTE, ""));
+        problems.push(envelope_problem(kind::NOT_ALLOWED, INSTANT_EXECUTE, ""));
     }
     // With instantExecute true an executeTs is not used (see the module doc), here as on
     // the first sequence.
     if let Some(t) = sent.execute {
         if sent.instant != Some(true) && (kept.instant || kept.execute_unix != Some(t)) {
-            problems.push(problem(kind::NOT_ALLOWED, EXECUTE_TS, ""));
+            problems.push(envelope_problem(kind::NOT_ALLOWED, EXECUTE_TS, ""));
         }
     }
     if sent.revert.is_some() && sent.revert != kept.revert_unix {
-        problems.push(problem(kind::NOT_ALLOWED, REVERT_TS, ""));
+        problems.push(envelope_problem(kind::NOT_ALLOWED, REVERT_TS, ""));
     }
     problems
 }
@@ -253,12 +176,13 @@ pub fn first_code_msg(problems: &[RowProblem]) -> Option<&'static str> {
         .iter()
         .flat_map(|p| p.verify.iter())
         .find(|v| v.code.starts_with('4'))
-        .map(|v| code_msg(&v.code))
+        .map(|v| proposal_msg(&v.code))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{DAY, HOUR};
 
     const NOW: i64 = 1_712_714_400; // 2024-04-10T02:00:00Z
     const MIN: i64 = 60;

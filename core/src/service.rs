@@ -5,16 +5,16 @@ use std::sync::Arc;
 use wharf_proto::v1 as pb;
 
 use crate::auth;
-use crate::batch::{self, BatchPolicy, Environment, Operation, Transport};
-use crate::batch_actions::{self, Action};
-use crate::batch_view;
+use crate::batch::{self, actions, actions::Action, view};
 use crate::clock::{self, Clock};
+use crate::codes::{self, code};
 use crate::error::{CoreError, Result};
 use crate::interfaces::{Interface, Registry};
 use crate::limiter::{self, LoginLimiter};
 use crate::metrics::Metrics;
+use crate::model::{BatchPolicy, Environment, Operation, Scope, Transport};
 use crate::store::sql::latest_schema_version;
-use crate::store::{FileRow, PartnerRow, Scope, Store, TokenRow, UserRow};
+use crate::store::{FileRow, PartnerRow, Store, TokenRow, UserRow};
 use crate::validate::SequenceInput;
 
 pub use crate::clock::now_unix;
@@ -424,10 +424,10 @@ impl Core {
         let scope = self.scope_of(req).await?;
         if let Some(first) = self.store.file(&scope, &req.source).await? {
             // Not read again. Its feedback now says so, naming how it was first answered.
-            if first.code == batch::code::CONSUMED {
-                return Ok(batch::file_consumed(&req.source, "earlier"));
+            if first.code == code::CONSUMED {
+                return Ok(codes::file_consumed(&req.source, "earlier"));
             }
-            let answer = batch::file_consumed(&req.source, &first.code);
+            let answer = codes::file_consumed(&req.source, &first.code);
             let again = FileRow {
                 name: req.source.clone(),
                 code: answer.code.clone(),
@@ -441,7 +441,7 @@ impl Core {
         let answer = if req.bad_source.is_empty() {
             self.ingest_sequence(req).await?
         } else {
-            batch::refuse_source(&req.bad_source)
+            codes::refuse_source(&req.bad_source)
         };
         let file = FileRow {
             name: req.source.clone(),
@@ -452,7 +452,7 @@ impl Core {
         if !self.store.insert_file(&scope, &file).await? {
             // Delivered twice at the same moment: the first answer recorded stands.
             if let Some(first) = self.store.file(&scope, &req.source).await? {
-                return Ok(batch::file_consumed(&req.source, &first.code));
+                return Ok(codes::file_consumed(&req.source, &first.code));
             }
         }
         Ok(answer)
@@ -571,9 +571,9 @@ impl Core {
             });
         };
         let pk = b.pk;
-        let mut r = batch_view::response(b);
+        let mut r = view::response(b);
         if with_rejections {
-            r.rejections = batch_view::rejections(self.store.rejections(pk).await?)?;
+            r.rejections = view::rejections(self.store.rejections(pk).await?)?;
         }
         Ok(r)
     }
@@ -613,7 +613,7 @@ impl Core {
             ));
         }
         let scope = self.scope_of(req).await?;
-        batch_actions::act(
+        actions::act(
             self.store.as_ref(),
             &scope,
             &req.batch_id,
@@ -628,7 +628,7 @@ impl Core {
     /// Run the scheduled executes and reverts that are due now (the scheduler's tick);
     /// returns how many ran.
     pub async fn run_due(&self) -> Result<usize> {
-        batch_actions::run_due(self.store.as_ref(), self.now()).await
+        actions::run_due(self.store.as_ref(), self.now()).await
     }
 
     /// The partner's interfaces (`data_category/biz_key`) holding a batch with this id in
@@ -676,15 +676,10 @@ impl Core {
         };
         let rows = self
             .store
-            .user_batches(
-                &req.partner,
-                &req.user,
-                before,
-                batch_view::page_size(req.limit),
-            )
+            .user_batches(&req.partner, &req.user, before, view::page_size(req.limit))
             .await?;
         Ok(pb::ListBatchesResponse {
-            batches: rows.into_iter().map(batch_view::response).collect(),
+            batches: rows.into_iter().map(view::response).collect(),
         })
     }
 

@@ -1,27 +1,9 @@
 //! Reading ISO-8601 date-times with an offset (a schedule's `executeTs` / `revertTs`) as unix
 //! seconds. No time crate: the calendar arithmetic is the proleptic Gregorian day count, a few
-//! lines. Writing times back (RFC 3339, UTC) is `wharf_proto::time::rfc3339`, shared by every
+//! lines in `wharf_proto::time`, shared with every door. Writing times back (RFC 3339, UTC) is `wharf_proto::time::rfc3339`, shared by every
 //! door.
 
-/// Days since 1970-01-01 of a civil date (any valid y/m/d).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = i64::from((m + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn days_in_month(y: i64, m: u32) -> u32 {
-    match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        _ if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        _ => 28,
-    }
-}
+use wharf_proto::time::{days_from_civil, days_in_month};
 
 /// Exactly `n` ASCII digits at `s[at..]`, as a number.
 fn digits(s: &[u8], at: usize, n: usize) -> Option<u32> {
@@ -53,7 +35,7 @@ pub fn parse_iso8601(text: &str) -> Option<i64> {
     let year = i64::from(year);
     if !(1..=12).contains(&month)
         || day == 0
-        || day > days_in_month(year, month)
+        || days_in_month(year, month).is_none_or(|n| day > n)
         || hour > 23
         || minute > 59
         || second > 59

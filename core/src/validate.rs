@@ -1,25 +1,13 @@
 //! Validation: the envelope rules of SPEC §4 and the row rules of SPEC §3, answering in the
-//! fixed vocabulary of SPEC §5. Pure functions: no store, no clock, no transport.
+//! fixed vocabulary of SPEC §5 (`codes`). Pure functions: no store, no clock, no transport.
 
 use std::collections::HashMap;
 
 use wharf_proto::v1::{value::Kind, Field, Row, RowProblem, Value, Verify};
 
-use crate::batch::{Operation, Transport};
+use crate::codes::{self, kind};
 use crate::interfaces::{FieldRule, FieldType, Interface};
-
-/// The fixed vocabulary of row and envelope error types (SPEC §5).
-pub mod kind {
-    pub const REQUIRED: &str = "required field missing";
-    pub const LENGTH: &str = "value length exceed";
-    pub const NUMBER: &str = "invalid number";
-    pub const PRECISION: &str = "number precision exceed";
-    pub const DATE: &str = "invalid date";
-    pub const NOT_ALLOWED: &str = "value not allowed";
-    pub const UNKNOWN: &str = "unknown field";
-    pub const TYPE: &str = "invalid type";
-    pub const DUPLICATE: &str = "duplicate key";
-}
+use crate::model::{Operation, Transport};
 
 /// Longest `batch_id` (SPEC §4).
 pub const MAX_BATCH_ID_CHARS: usize = 16;
@@ -77,22 +65,6 @@ fn scalar(v: Option<&Value>) -> Result<Option<&str>, ()> {
     }
 }
 
-fn verify(ty: &str, fields: &str) -> Verify {
-    Verify {
-        r#type: ty.to_string(),
-        fields: fields.to_string(),
-        code: String::new(),
-    }
-}
-
-fn envelope_problem(ty: &str, field: &str) -> RowProblem {
-    RowProblem {
-        index: None,
-        row: None,
-        verify: vec![verify(ty, field)],
-    }
-}
-
 /// A whole non-negative integer given as a JSON number or numeric string ("250000", 2, "2.0" is not).
 fn parse_count(text: &str) -> Option<u64> {
     if text.is_empty() || text.len() > 19 || !text.bytes().all(|b| b.is_ascii_digit()) {
@@ -108,13 +80,13 @@ fn check_id(
     max: usize,
 ) -> Option<String> {
     match scalar(v) {
-        Err(()) => problems.push(envelope_problem(kind::TYPE, name)),
-        Ok(None) | Ok(Some("")) => problems.push(envelope_problem(kind::REQUIRED, name)),
+        Err(()) => problems.push(codes::envelope_problem(kind::TYPE, name, "")),
+        Ok(None) | Ok(Some("")) => problems.push(codes::envelope_problem(kind::REQUIRED, name, "")),
         Ok(Some(s)) if s.chars().count() > max => {
-            problems.push(envelope_problem(kind::LENGTH, name))
+            problems.push(codes::envelope_problem(kind::LENGTH, name, ""))
         }
         Ok(Some(s)) if s.chars().any(char::is_control) => {
-            problems.push(envelope_problem(kind::NOT_ALLOWED, name))
+            problems.push(codes::envelope_problem(kind::NOT_ALLOWED, name, ""))
         }
         Ok(Some(s)) => return Some(s.to_string()),
     }
@@ -128,12 +100,12 @@ fn check_count(
     max: u64,
 ) -> Option<u64> {
     match scalar(v) {
-        Err(()) => problems.push(envelope_problem(kind::TYPE, name)),
-        Ok(None) | Ok(Some("")) => problems.push(envelope_problem(kind::REQUIRED, name)),
+        Err(()) => problems.push(codes::envelope_problem(kind::TYPE, name, "")),
+        Ok(None) | Ok(Some("")) => problems.push(codes::envelope_problem(kind::REQUIRED, name, "")),
         Ok(Some(s)) => match parse_count(s) {
-            None => problems.push(envelope_problem(kind::NUMBER, name)),
+            None => problems.push(codes::envelope_problem(kind::NUMBER, name, "")),
             Some(n) if n == 0 || n > max => {
-                problems.push(envelope_problem(kind::NOT_ALLOWED, name))
+                problems.push(codes::envelope_problem(kind::NOT_ALLOWED, name, ""))
             }
             Some(n) => return Some(n),
         },
@@ -166,12 +138,13 @@ pub fn check_sequence(iface: &Interface, input: &SequenceInput<'_>) -> Checked {
     let mut out = Checked::default();
     if !input.unreadable.is_empty() {
         // Nothing else can be said about a payload that is not an envelope.
-        out.invalid.push(envelope_problem(kind::TYPE, "body"));
+        out.invalid
+            .push(codes::envelope_problem(kind::TYPE, "body", ""));
         return out;
     }
     let p = &mut out.invalid;
     for field in input.mistyped_envelope_fields {
-        p.push(envelope_problem(kind::TYPE, field));
+        p.push(codes::envelope_problem(kind::TYPE, field, ""));
     }
     out.envelope.batch_id = check_id(p, input.batch_id, "batch_id", MAX_BATCH_ID_CHARS);
     out.envelope.batch_size = check_count(p, input.batch_size, "batch_size", MAX_BATCH_SIZE);
@@ -179,25 +152,26 @@ pub fn check_sequence(iface: &Interface, input: &SequenceInput<'_>) -> Checked {
     out.envelope.seq_size =
         check_count(p, input.seq_size, "seq_size", max_seq_size(input.transport));
     match scalar(input.app_name) {
-        Err(()) => p.push(envelope_problem(kind::TYPE, "appName")),
+        Err(()) => p.push(codes::envelope_problem(kind::TYPE, "appName", "")),
         Ok(Some(name)) if name != input.partner => {
-            p.push(envelope_problem(kind::NOT_ALLOWED, "appName"))
+            p.push(codes::envelope_problem(kind::NOT_ALLOWED, "appName", ""))
         }
         Ok(_) => {}
     }
     if !input.unknown_envelope_fields.is_empty() {
-        p.push(envelope_problem(
+        p.push(codes::envelope_problem(
             kind::UNKNOWN,
             &input.unknown_envelope_fields.join(","),
+            "",
         ));
     }
     if !input.has_data {
-        p.push(envelope_problem(kind::REQUIRED, "data"));
+        p.push(codes::envelope_problem(kind::REQUIRED, "data", ""));
     } else if input.mistyped_envelope_fields.iter().any(|f| f == "data") {
         // Already reported as an invalid type.
     } else if let Some(n) = out.envelope.seq_size {
         if n != input.rows.len() as u64 {
-            p.push(envelope_problem(kind::NOT_ALLOWED, "seq_size"));
+            p.push(codes::envelope_problem(kind::NOT_ALLOWED, "seq_size", ""));
         }
     }
     if input.rows.len() as u64 > max_seq_size(input.transport) {
@@ -208,7 +182,7 @@ pub fn check_sequence(iface: &Interface, input: &SequenceInput<'_>) -> Checked {
             .any(|p| p.index.is_none() && p.verify.iter().any(|v| v.fields == "seq_size"));
         if !said {
             out.invalid
-                .push(envelope_problem(kind::NOT_ALLOWED, "seq_size"));
+                .push(codes::envelope_problem(kind::NOT_ALLOWED, "seq_size", ""));
         }
         return out;
     }
@@ -217,11 +191,9 @@ pub fn check_sequence(iface: &Interface, input: &SequenceInput<'_>) -> Checked {
     for (i, row) in input.rows.iter().enumerate() {
         let index = i as u32;
         match check_row(iface, input.operation, row) {
-            Err(verify) => out.invalid.push(RowProblem {
-                index: Some(index),
-                row: Some(row.clone()),
-                verify,
-            }),
+            Err(verify) => out
+                .invalid
+                .push(codes::problem(Some(index), Some(row.clone()), verify)),
             Ok(mut clean) => {
                 clean.index = index;
                 if input.operation != Operation::Delete {
@@ -253,11 +225,11 @@ pub fn duplicate_problem(iface: &Interface, index: u32, row: &Row, by_key: bool)
     } else {
         iface.uid_field.clone().unwrap_or_default()
     };
-    RowProblem {
-        index: Some(index),
-        row: Some(row.clone()),
-        verify: vec![verify(kind::DUPLICATE, &fields)],
-    }
+    codes::problem(
+        Some(index),
+        Some(row.clone()),
+        vec![codes::verify(kind::DUPLICATE, &fields, "")],
+    )
 }
 
 /// Collects failing field names per error type, so each type is reported once per row.
@@ -275,7 +247,7 @@ impl RowFaults {
     fn into_verify(self) -> Vec<Verify> {
         self.0
             .into_iter()
-            .map(|(ty, fields)| verify(ty, &fields.join(",")))
+            .map(|(ty, fields)| codes::verify(ty, &fields.join(","), ""))
             .collect()
     }
 }
@@ -283,7 +255,7 @@ impl RowFaults {
 /// Check one row against the interface. On success, the row's key, uid and stored form.
 pub fn check_row(iface: &Interface, op: Operation, row: &Row) -> Result<CleanRow, Vec<Verify>> {
     if !row.not_object.is_empty() {
-        return Err(vec![verify(kind::TYPE, "data")]);
+        return Err(vec![codes::verify(kind::TYPE, "data", "")]);
     }
     let mut faults = RowFaults::default();
     let mut given: HashMap<&str, &Field> = HashMap::with_capacity(row.fields.len());
@@ -458,15 +430,8 @@ pub fn is_calendar_date(text: &str) -> bool {
     let (Some(y), Some(m), Some(d)) = (num(0..4), num(5..7), num(8..10)) else {
         return false;
     };
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days = match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return false,
-    };
-    y >= 1 && d >= 1 && d <= days
+    y >= 1
+        && wharf_proto::time::days_in_month(i64::from(y), m).is_some_and(|n| (1..=n).contains(&d))
 }
 
 #[cfg(test)]

@@ -6,8 +6,9 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use wharf_core::batch::{self, BatchPolicy, Environment, Operation, Transport};
-use wharf_core::store::{Scope, Store};
+use wharf_core::batch;
+use wharf_core::model::{BatchPolicy, Environment, Operation, Scope, Transport};
+use wharf_core::store::Store;
 use wharf_core::validate::SequenceInput;
 use wharf_core::Core;
 use wharf_proto::v1::{self as pb, Operation as Op};

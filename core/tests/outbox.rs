@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use common::*;
-use wharf_core::batch::{BatchPolicy, Environment, Operation};
+use wharf_core::model::{BatchPolicy, Environment, Operation, PushState, SeqState};
 use wharf_core::outbound::endpoint::{Auth, EndpointInput, Secrets};
 use wharf_core::outbound::intake::{PushOutcome, PushRequest, RowSource};
 use wharf_core::secret::SecretKey;
@@ -173,14 +173,14 @@ async fn claims_keep_order_and_leases(store: Arc<dyn Store>) {
     // Someone else cannot write to a push leased by owner-1.
     let pa1 = ob.push(&a1).await.unwrap().unwrap();
     let done = PushProgress {
-        state: "delivered",
+        state: PushState::Delivered,
         next_seq: 2,
         next_unix: now,
         lease_until: None,
     };
     let delivered = SeqUpdate {
         seq_no: 1,
-        state: "delivered",
+        state: SeqState::Delivered,
         attempts: 1,
         http_status: 200,
         code: "0".into(),
@@ -219,7 +219,7 @@ async fn claims_keep_order_and_leases(store: Arc<dyn Store>) {
             "owner-2",
             &[],
             &PushProgress {
-                state: "delivered",
+                state: PushState::Delivered,
                 next_seq: 2,
                 next_unix: now,
                 lease_until: None
@@ -292,7 +292,7 @@ async fn failed_pushes_are_retried_and_counted(store: Arc<dyn Store>) {
         }
     }
     assert!(claimed.is_some());
-    let up = |seq_no, state: &'static str, code: &str| SeqUpdate {
+    let up = |seq_no, state: SeqState, code: &str| SeqUpdate {
         seq_no,
         state,
         attempts: 1,
@@ -302,7 +302,7 @@ async fn failed_pushes_are_retried_and_counted(store: Arc<dyn Store>) {
         answer: format!("{{\"code\":\"{code}\"}}"),
     };
     let failed = PushProgress {
-        state: "failed",
+        state: PushState::Failed,
         next_seq: 2,
         next_unix: now,
         lease_until: None,
@@ -311,7 +311,10 @@ async fn failed_pushes_are_retried_and_counted(store: Arc<dyn Store>) {
         .record_push(
             row.pk,
             "d",
-            &[up(1, "delivered", "0"), up(2, "failed", "E00V00")],
+            &[
+                up(1, SeqState::Delivered, "0"),
+                up(2, SeqState::Failed, "E00V00")
+            ],
             &failed,
             now
         )

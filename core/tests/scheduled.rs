@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use wharf_core::batch::Environment;
 use wharf_core::clock::ManualClock;
+use wharf_core::model::Environment;
 use wharf_core::store::Store;
 use wharf_core::{Core, CoreError, Settings};
 use wharf_proto::v1::{self as pb, Operation as Op, Row};

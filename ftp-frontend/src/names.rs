@@ -89,15 +89,11 @@ fn is_timestamp(t: &str) -> bool {
     }
     let n = |a: usize, b: usize| t[a..b].parse::<u32>().unwrap_or(u32::MAX);
     let (y, m, d, hh, mm, ss) = (n(0, 4), n(4, 6), n(6, 8), n(8, 10), n(10, 12), n(12, 14));
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days = match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return false,
-    };
-    y >= 1 && (1..=days).contains(&d) && hh < 24 && mm < 60 && ss < 60
+    y >= 1
+        && wharf_proto::time::days_in_month(i64::from(y), m).is_some_and(|n| (1..=n).contains(&d))
+        && hh < 24
+        && mm < 60
+        && ss < 60
 }
 
 #[cfg(test)]

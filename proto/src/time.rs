@@ -25,6 +25,30 @@ pub fn civil(unix: i64) -> (i64, u32, u32, u32, u32, u32) {
     )
 }
 
+/// Days since 1970-01-01 of a civil date (any valid y/m/d): the inverse of [`civil`].
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The days of month `m` (1-12) of year `y` in the proleptic Gregorian calendar; `None` for
+/// a month that does not exist. The one leap-year rule of wharf.
+pub fn days_in_month(y: i64, m: u32) -> Option<u32> {
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    Some(match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    })
+}
+
 /// `2026-11-23T10:42:01Z`.
 pub fn rfc3339(unix: i64) -> String {
     let (y, mo, d, h, mi, s) = civil(unix);
@@ -49,5 +73,21 @@ mod tests {
         assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
         assert_eq!(rfc3339(4_107_542_399), "2100-02-28T23:59:59Z");
         assert_eq!(readable(1_795_430_521), "2026-11-23 10:42:01 UTC");
+    }
+
+    #[test]
+    fn the_calendar_knows_its_months_and_leap_years() {
+        assert_eq!(days_in_month(2024, 2), Some(29));
+        assert_eq!(days_in_month(2023, 2), Some(28));
+        assert_eq!(days_in_month(1900, 2), Some(28));
+        assert_eq!(days_in_month(2000, 2), Some(29));
+        assert_eq!(days_in_month(2026, 4), Some(30));
+        assert_eq!(days_in_month(2026, 12), Some(31));
+        assert_eq!(days_in_month(2026, 0), None);
+        assert_eq!(days_in_month(2026, 13), None);
+        for unix in [0, 951_782_400, 1_795_430_521, -86_400, 4_107_542_399] {
+            let (y, m, d, ..) = civil(unix);
+            assert_eq!(days_from_civil(y, m, d), unix.div_euclid(86_400));
+        }
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use wharf_core::batch::Environment;
+use wharf_core::model::Environment;
 use wharf_core::{Core, Settings};
 use wharf_upload::{serve, Upload, UploadConfig};
 

@@ -30,6 +30,7 @@ use wharf_proto::trace;
 use super::answer::{classify, retryable_status, Classified, Verdict};
 use super::endpoint::{Auth, Endpoint};
 use super::http::{basic, form, Answer, Client, Conn, Failure, Target};
+use crate::model::{PushState, SeqState};
 use crate::store::outbox::{PushProgress, PushRow, SeqBody, SeqUpdate};
 use crate::store::Store;
 use crate::Core;
@@ -312,7 +313,7 @@ impl Recorder<'_> {
         true
     }
 
-    fn keep(&self, state: &'static str, next_seq: i64) -> PushProgress {
+    fn keep(&self, state: PushState, next_seq: i64) -> PushProgress {
         let now = self.s.core.now();
         PushProgress {
             state,
@@ -322,7 +323,7 @@ impl Recorder<'_> {
         }
     }
 
-    fn release(&self, state: &'static str, next_seq: i64, next_unix: i64) -> PushProgress {
+    fn release(&self, state: PushState, next_seq: i64, next_unix: i64) -> PushProgress {
         PushProgress {
             state,
             next_seq,
@@ -376,7 +377,7 @@ async fn work(s: &Shared, push: PushRow) {
             // Not the partner's doing and not an attempt: look again in a minute.
             tracing::error!(push_id = %push.push_id, partner = %push.partner, interface = %push.iface, error = %e, "outbox: cannot use the endpoint");
             let again = s.core.now() + 60;
-            rec.write(rec.release("pending", push.next_seq, again))
+            rec.write(rec.release(PushState::Pending, push.next_seq, again))
                 .await;
             return;
         }
@@ -386,7 +387,7 @@ async fn work(s: &Shared, push: PushRow) {
         Err(e) => {
             tracing::error!(push_id = %push.push_id, error = %e, "outbox: endpoint URL unusable");
             let again = s.core.now() + 60;
-            rec.write(rec.release("pending", push.next_seq, again))
+            rec.write(rec.release(PushState::Pending, push.next_seq, again))
                 .await;
             return;
         }
@@ -403,7 +404,10 @@ async fn work(s: &Shared, push: PushRow) {
             Some(Read::Seq(seq)) => seq,
             Some(Read::End) => {
                 let now = s.core.now();
-                if rec.write(rec.release("delivered", next, now)).await {
+                if rec
+                    .write(rec.release(PushState::Delivered, next, now))
+                    .await
+                {
                     tracing::info!(push_id = %push.push_id, partner = %push.partner, interface = %push.iface, rows = push.rows, sequences = push.seqs, "outbox: push delivered");
                 }
                 return;
@@ -414,7 +418,7 @@ async fn work(s: &Shared, push: PushRow) {
                     _ => "the reader stopped".to_string(),
                 };
                 tracing::warn!(push_id = %push.push_id, error = %error, "outbox: reading sequences failed");
-                rec.write(rec.release("pending", next, s.core.now() + 5))
+                rec.write(rec.release(PushState::Pending, next, s.core.now() + 5))
                     .await;
                 return;
             }
@@ -422,7 +426,7 @@ async fn work(s: &Shared, push: PushRow) {
         let mut attempts = seq.attempts;
         loop {
             if *stop.borrow() {
-                rec.write(rec.release("pending", seq.seq_no, s.core.now()))
+                rec.write(rec.release(PushState::Pending, seq.seq_no, s.core.now()))
                     .await;
                 return;
             }
@@ -471,9 +475,11 @@ async fn work(s: &Shared, push: PushRow) {
                 "outbox: attempt"
             );
             let state = match a.verdict {
-                Verdict::Delivered => "delivered",
-                Verdict::Retry if attempts < i64::from(s.settings.max_attempts) => "pending",
-                _ => "failed",
+                Verdict::Delivered => SeqState::Delivered,
+                Verdict::Retry if attempts < i64::from(s.settings.max_attempts) => {
+                    SeqState::Pending
+                }
+                _ => SeqState::Failed,
             };
             rec.updates.push(SeqUpdate {
                 seq_no: seq.seq_no,
@@ -485,27 +491,29 @@ async fn work(s: &Shared, push: PushRow) {
                 answer: a.answer,
             });
             match state {
-                "delivered" => {
+                SeqState::Delivered => {
                     next = seq.seq_no + 1;
-                    if rec.due() && !rec.write_behind(rec.keep("pending", next)).await {
+                    if rec.due() && !rec.write_behind(rec.keep(PushState::Pending, next)).await {
                         return;
                     }
                     break;
                 }
-                "failed" => {
+                SeqState::Failed => {
                     tracing::warn!(push_id = %push.push_id, seq_id = seq.seq_no, attempts, "outbox: push failed");
                     let now = s.core.now();
-                    rec.write(rec.release("failed", seq.seq_no, now)).await;
+                    rec.write(rec.release(PushState::Failed, seq.seq_no, now))
+                        .await;
                     return;
                 }
-                _ => {
+                SeqState::Pending => {
                     let wait = backoff(&s.settings, attempts as u32);
                     if wait > SLEEP_UP_TO {
                         let due = s.core.now() + wait.as_secs().max(1) as i64;
-                        rec.write(rec.release("pending", seq.seq_no, due)).await;
+                        rec.write(rec.release(PushState::Pending, seq.seq_no, due))
+                            .await;
                         return;
                     }
-                    if !rec.write(rec.keep("pending", seq.seq_no)).await {
+                    if !rec.write(rec.keep(PushState::Pending, seq.seq_no)).await {
                         return;
                     }
                     tokio::select! {
@@ -818,12 +826,12 @@ mod tests {
             pk: 1,
             push_id: "ABCDEF0123456789".into(),
             partner: "p".into(),
-            env: crate::batch::Environment::Prod,
+            env: crate::model::Environment::Prod,
             iface: "t1/bom".into(),
             operation: "insert".into(),
             rows: 501,
             seqs: 2,
-            state: "pending".into(),
+            state: PushState::Pending,
             next_seq: 1,
             next_unix: 0,
             created_unix: 0,

@@ -5,8 +5,8 @@
 use hyper::Uri;
 use serde::{Deserialize, Serialize};
 
-use crate::batch::Environment;
 use crate::error::{CoreError, Result};
+use crate::model::Environment;
 use crate::secret::SecretKey;
 use crate::store::outbox::EndpointRow;
 use crate::Core;

@@ -11,8 +11,9 @@ use async_trait::async_trait;
 use rand::RngCore;
 use wharf_proto::v1 as pb;
 
-use crate::batch::{self, Environment, Operation};
+use crate::codes;
 use crate::error::{CoreError, Result};
+use crate::model::{Environment, Operation};
 use crate::store::outbox::NewPush;
 use crate::validate;
 use crate::Core;
@@ -65,7 +66,7 @@ impl PushOutcome {
     pub fn into_response(self) -> pb::PushResponse {
         match self {
             PushOutcome::Queued(q) => pb::PushResponse {
-                code: batch::code::OK.into(),
+                code: codes::code::OK.into(),
                 msg: format!("queued: {} rows in {} sequences", q.rows, q.sequences),
                 answer: None,
                 push_id: q.push_id,
@@ -222,11 +223,7 @@ impl Core {
                     Err(verify) => {
                         failing += 1;
                         if invalid.len() + duplicates.len() < MAX_LISTED {
-                            invalid.push(pb::RowProblem {
-                                index: Some(at),
-                                row: Some(row),
-                                verify,
-                            });
+                            invalid.push(codes::problem(Some(at), Some(row), verify));
                         }
                     }
                     Ok(clean) => {
@@ -267,7 +264,7 @@ impl Core {
             } else {
                 String::new()
             };
-            return Ok(Taken::Refused(batch::rejection(invalid, duplicates, &why)));
+            return Ok(Taken::Refused(codes::rejection(invalid, duplicates, &why)));
         }
         if index == 0 {
             return Err(CoreError::Invalid("no rows to push".into()));

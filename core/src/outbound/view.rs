@@ -3,6 +3,7 @@
 use wharf_proto::v1 as pb;
 
 use crate::error::{CoreError, Result};
+use crate::model::PushState;
 use crate::store::outbox::{PushFilter, PushRow, SeqRow};
 use crate::Core;
 
@@ -19,7 +20,7 @@ fn view(p: PushRow, seqs: Vec<SeqRow>) -> pb::PushView {
         biz_key: biz_key.to_string(),
         operation: p.operation.clone(),
         rows: p.rows.max(0) as u64,
-        state: p.state.clone(),
+        state: p.state.as_str().to_string(),
         created_unix: p.created_unix,
         updated_unix: p.updated_unix,
         sequences: seqs
@@ -27,7 +28,7 @@ fn view(p: PushRow, seqs: Vec<SeqRow>) -> pb::PushView {
             .map(|s| pb::PushSequence {
                 seq_id: s.seq_no.to_string(),
                 rows: s.rows.max(0) as u64,
-                state: s.state,
+                state: s.state.as_str().to_string(),
                 attempts: u32::try_from(s.attempts).unwrap_or(u32::MAX),
                 http_status: u32::try_from(s.http_status).unwrap_or(0),
                 code: s.code,
@@ -41,7 +42,7 @@ fn view(p: PushRow, seqs: Vec<SeqRow>) -> pb::PushView {
 impl Core {
     async fn push_row(&self, push_id: &str) -> Result<PushRow> {
         match self.store.outbox().push(push_id).await? {
-            Some(p) if p.state != "writing" => Ok(p),
+            Some(p) if p.state != PushState::Writing => Ok(p),
             _ => Err(CoreError::NotFound(format!("push {push_id}"))),
         }
     }
@@ -59,13 +60,15 @@ impl Core {
         partner: Option<String>,
         state: Option<String>,
     ) -> Result<Vec<pb::PushView>> {
-        if let Some(s) = &state {
-            if !matches!(s.as_str(), "pending" | "delivered" | "failed") {
+        let state = match state.as_deref().map(|s| (s, PushState::parse(s))) {
+            None => None,
+            Some((_, Some(s))) if s != PushState::Writing => Some(s),
+            Some((s, _)) => {
                 return Err(CoreError::Invalid(format!(
                     "state {s:?}: use pending, delivered or failed"
-                )));
+                )))
             }
-        }
+        };
         let filter = PushFilter {
             partner,
             state,
@@ -86,7 +89,7 @@ impl Core {
         if !self.store.outbox().retry_push(p.pk, self.now()).await? {
             return Err(CoreError::Precondition(format!(
                 "push {push_id} is {}; only a failed push is retried",
-                p.state
+                p.state.as_str()
             )));
         }
         self.get_push(push_id).await

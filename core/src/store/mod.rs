@@ -6,23 +6,16 @@
 
 use async_trait::async_trait;
 
-use crate::batch::{ActionStatus, BatchState, Environment, Operation, Transport};
-use crate::error::Result;
-use crate::schedule::Schedule;
+use prost::Message;
+use wharf_proto::v1::IngestBatchResponse;
+
+use crate::error::{CoreError, Result};
+use crate::model::{ActionStatus, BatchState, Environment, Operation, Schedule, Scope, Transport};
 
 pub mod outbox;
 pub mod pg;
 pub mod sql;
 pub mod sqlite;
-
-/// Where a partner's records of one interface live: partners and environments never mix.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Scope {
-    pub partner: String,
-    pub env: Environment,
-    /// `data_category/biz_key`.
-    pub iface: String,
-}
 
 /// A partner as stored.
 #[derive(Debug, Clone)]
@@ -145,6 +138,15 @@ pub enum Reverted {
 pub struct RejectionRow {
     pub seq_id: String,
     pub answer: Vec<u8>,
+}
+
+impl RejectionRow {
+    /// The stored answer, read back.
+    pub fn decode(&self) -> Result<IngestBatchResponse> {
+        IngestBatchResponse::decode(self.answer.as_slice()).map_err(|e| {
+            CoreError::Store(format!("stored answer of sequence {:?}: {e}", self.seq_id))
+        })
+    }
 }
 
 /// A sequence's dedupe record.

@@ -15,8 +15,8 @@
 
 use async_trait::async_trait;
 
-use crate::batch::Environment;
 use crate::error::Result;
+use crate::model::{Environment, PushState, SeqState};
 
 /// A partner's receiving address for one interface and environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,8 +62,7 @@ pub struct PushRow {
     pub operation: String,
     pub rows: i64,
     pub seqs: i64,
-    /// writing | pending | delivered | failed.
-    pub state: String,
+    pub state: PushState,
     pub next_seq: i64,
     pub next_unix: i64,
     pub created_unix: i64,
@@ -77,8 +76,7 @@ pub struct PushRow {
 pub struct SeqRow {
     pub seq_no: i64,
     pub rows: i64,
-    /// pending | delivered | failed.
-    pub state: String,
+    pub state: SeqState,
     pub attempts: i64,
     /// The last HTTP status (0: none, the exchange did not get that far).
     pub http_status: i64,
@@ -103,7 +101,7 @@ pub struct SeqBody {
 #[derive(Debug, Clone)]
 pub struct SeqUpdate {
     pub seq_no: i64,
-    pub state: &'static str,
+    pub state: SeqState,
     pub attempts: i64,
     pub http_status: i64,
     pub code: String,
@@ -115,7 +113,7 @@ pub struct SeqUpdate {
 /// when it may be tried next, and whether the lease is kept (still working) or given back.
 #[derive(Debug, Clone)]
 pub struct PushProgress {
-    pub state: &'static str,
+    pub state: PushState,
     pub next_seq: i64,
     pub next_unix: i64,
     /// `Some(until)`: keep the lease until then; `None`: release it.
@@ -126,7 +124,7 @@ pub struct PushProgress {
 #[derive(Debug, Clone, Default)]
 pub struct PushFilter {
     pub partner: Option<String>,
-    pub state: Option<String>,
+    pub state: Option<PushState>,
     pub limit: u32,
 }
 

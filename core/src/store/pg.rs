@@ -852,7 +852,7 @@ mod tests {
         let schema = format!(
             "upgrade_{}_{}",
             std::process::id(),
-            crate::service::now_unix()
+            crate::clock::now_unix()
         );
         let mut cfg = tokio_postgres::Config::from_str(&url).unwrap();
         let (client, conn) = cfg.connect(NoTls).await.unwrap();

@@ -4,7 +4,7 @@
 //! drift apart. Parameters of every apply statement: `$1` partner, `$2` env, `$3` interface,
 //! `$4` the batch's pk.
 
-use crate::batch::Operation;
+use crate::model::Operation;
 
 const SCOPE: &str = "r.partner = $1 AND r.env = $2 AND r.iface = $3";
 

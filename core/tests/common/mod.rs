@@ -4,8 +4,8 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
-use wharf_core::batch::BatchPolicy;
 use wharf_core::interfaces::Registry;
+use wharf_core::model::BatchPolicy;
 use wharf_core::store::{pg::PgStore, sqlite::SqliteStore, Store};
 use wharf_core::{Core, Settings};
 use wharf_proto::v1::{self as pb, value::Kind, Field, Row, Value};
@@ -216,7 +216,7 @@ pub async fn send(
 pub async fn owners(
     core: &Core,
     partner: &str,
-    env: wharf_core::batch::Environment,
+    env: wharf_core::model::Environment,
 ) -> Vec<String> {
     core.export(partner, env, "t1", "bom")
         .await
@@ -230,7 +230,7 @@ pub async fn owners(
 }
 
 pub async fn count(core: &Core, partner: &str) -> usize {
-    core.export(partner, wharf_core::batch::Environment::Prod, "t1", "bom")
+    core.export(partner, wharf_core::model::Environment::Prod, "t1", "bom")
         .await
         .expect("export")
         .len()

@@ -4,8 +4,9 @@
 use tokio_postgres::Row;
 
 use super::PgStore;
-use crate::batch::Environment;
+use crate::error::CoreError;
 use crate::error::Result;
+use crate::model::{Environment, PushState, SeqState};
 use crate::store::outbox::{self as sql, *};
 
 fn endpoint_row(r: &Row) -> EndpointRow {
@@ -23,8 +24,8 @@ fn endpoint_row(r: &Row) -> EndpointRow {
     }
 }
 
-fn push_row(r: &Row) -> PushRow {
-    PushRow {
+fn push_row(r: &Row) -> Result<PushRow> {
+    Ok(PushRow {
         pk: r.get(0),
         push_id: r.get(1),
         partner: r.get(2),
@@ -33,13 +34,19 @@ fn push_row(r: &Row) -> PushRow {
         operation: r.get(5),
         rows: r.get(6),
         seqs: r.get(7),
-        state: r.get(8),
+        state: state(PushState::parse, r.get(8))?,
         next_seq: r.get(9),
         next_unix: r.get(10),
         created_unix: r.get(11),
         updated_unix: r.get(12),
         traceparent: r.get(13),
-    }
+    })
+}
+
+/// A state column read back: text wharf never writes is a store error.
+fn state<T>(parse: fn(&str) -> Option<T>, text: &str) -> Result<T> {
+    parse(text)
+        .ok_or_else(|| CoreError::Store(format!("outbox state {text:?} is not one of wharf's")))
 }
 
 #[async_trait::async_trait]
@@ -164,11 +171,8 @@ impl Outbox for PgStore {
             ))
             .await?;
         let due = tx.query(&stmt, &[&now]).await?;
-        let Some(p) = due
-            .iter()
-            .map(push_row)
-            .find(|p| !busy.contains(&p.partner))
-        else {
+        let due = due.iter().map(push_row).collect::<Result<Vec<_>>>()?;
+        let Some(p) = due.into_iter().find(|p| !busy.contains(&p.partner)) else {
             tx.commit().await?;
             return Ok(None);
         };
@@ -221,7 +225,7 @@ impl Outbox for PgStore {
                     &[
                         &pk,
                         &u.seq_no,
-                        &u.state,
+                        &u.state.as_str(),
                         &u.attempts,
                         &u.http_status,
                         &u.code,
@@ -241,7 +245,7 @@ impl Outbox for PgStore {
             sql::PROGRESS_PUSH,
             &[
                 &pk,
-                &progress.state,
+                &progress.state.as_str(),
                 &progress.next_seq,
                 &progress.next_unix,
                 &lease_owner,
@@ -265,7 +269,8 @@ impl Outbox for PgStore {
         Ok(c.query_opt(&stmt, &[&push_id])
             .await?
             .as_ref()
-            .map(push_row))
+            .map(push_row)
+            .transpose()?)
     }
 
     async fn pushes(&self, f: &PushFilter) -> Result<Vec<PushRow>> {
@@ -276,31 +281,32 @@ impl Outbox for PgStore {
                 &stmt,
                 &[
                     &f.partner.as_deref().unwrap_or(""),
-                    &f.state.as_deref().unwrap_or(""),
+                    &f.state.map_or("", |s| s.as_str()),
                     &i64::from(f.limit),
                 ],
             )
             .await?;
-        Ok(rows.iter().map(push_row).collect())
+        rows.iter().map(push_row).collect()
     }
 
     async fn push_seqs(&self, pk: i64) -> Result<Vec<SeqRow>> {
         let c = self.pool.get().await?;
         let stmt = c.prepare_cached(sql::SELECT_SEQS).await?;
         let rows = c.query(&stmt, &[&pk]).await?;
-        Ok(rows
-            .iter()
-            .map(|r| SeqRow {
-                seq_no: r.get(0),
-                rows: r.get(1),
-                state: r.get(2),
-                attempts: r.get(3),
-                http_status: r.get(4),
-                code: r.get(5),
-                msg: r.get(6),
-                answer: r.get(7),
+        rows.iter()
+            .map(|r| {
+                Ok(SeqRow {
+                    seq_no: r.get(0),
+                    rows: r.get(1),
+                    state: state(SeqState::parse, r.get(2))?,
+                    attempts: r.get(3),
+                    http_status: r.get(4),
+                    code: r.get(5),
+                    msg: r.get(6),
+                    answer: r.get(7),
+                })
             })
-            .collect())
+            .collect()
     }
 
     async fn retry_push(&self, pk: i64, now: i64) -> Result<bool> {

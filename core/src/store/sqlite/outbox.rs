@@ -4,8 +4,8 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{blocking, SqliteStore};
-use crate::batch::Environment;
 use crate::error::Result;
+use crate::model::{Environment, PushState, SeqState};
 use crate::store::outbox::{self as sql, *};
 use crate::store::sql::for_sqlite;
 
@@ -34,12 +34,24 @@ fn push_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PushRow> {
         operation: r.get(5)?,
         rows: r.get(6)?,
         seqs: r.get(7)?,
-        state: r.get(8)?,
+        state: state(PushState::parse, 8, r)?,
         next_seq: r.get(9)?,
         next_unix: r.get(10)?,
         created_unix: r.get(11)?,
         updated_unix: r.get(12)?,
         traceparent: r.get(13)?,
+    })
+}
+
+/// A state column read back: text wharf never writes is a conversion error.
+fn state<T>(parse: fn(&str) -> Option<T>, at: usize, r: &rusqlite::Row<'_>) -> rusqlite::Result<T> {
+    let text: String = r.get(at)?;
+    parse(&text).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            at,
+            rusqlite::types::Type::Text,
+            format!("outbox state {text:?} is not one of wharf's").into(),
+        )
     })
 }
 
@@ -222,7 +234,7 @@ impl Outbox for SqliteStore {
                 stmt.execute(params![
                     pk,
                     u.seq_no,
-                    u.state,
+                    u.state.as_str(),
                     u.attempts,
                     u.http_status,
                     u.code,
@@ -238,7 +250,7 @@ impl Outbox for SqliteStore {
             c.prepare_cached(&for_sqlite(sql::PROGRESS_PUSH))?
                 .execute(params![
                     pk,
-                    progress.state,
+                    progress.state.as_str(),
                     progress.next_seq,
                     progress.next_unix,
                     lease_owner,
@@ -270,7 +282,7 @@ impl Outbox for SqliteStore {
             let rows = stmt.query_map(
                 params![
                     f.partner.as_deref().unwrap_or(""),
-                    f.state.as_deref().unwrap_or(""),
+                    f.state.map_or("", |s| s.as_str()),
                     f.limit
                 ],
                 push_row,
@@ -287,7 +299,7 @@ impl Outbox for SqliteStore {
                 Ok(SeqRow {
                     seq_no: r.get(0)?,
                     rows: r.get(1)?,
-                    state: r.get(2)?,
+                    state: state(SeqState::parse, 2, r)?,
                     attempts: r.get(3)?,
                     http_status: r.get(4)?,
                     code: r.get(5)?,

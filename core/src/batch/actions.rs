@@ -16,9 +16,10 @@
 //! or after, two replicas never run one action twice (`Tx::claim_due` skips locked rows), and
 //! a revert runs once (the state leaves `applied`).
 
-use crate::batch::{code, ActionStatus, BatchState};
+use crate::codes::code;
 use crate::error::{CoreError, Result};
-use crate::store::{Applied, BatchRow, Reverted, Scope, Store, Tx};
+use crate::model::{ActionStatus, BatchState, Scope};
+use crate::store::{Applied, BatchRow, Reverted, Store, Tx};
 
 /// The executor / reverter name of work the scheduler did (seed 003).
 pub const SCHEDULER: &str = "Scheduler";
@@ -306,7 +307,7 @@ async fn mark_failed(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::{Environment, Operation, Transport};
+    use crate::model::{Environment, Operation, Transport};
     use crate::store::Proposal;
 
     fn batch(state: BatchState, revert: Option<ActionStatus>) -> BatchRow {

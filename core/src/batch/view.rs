@@ -2,8 +2,8 @@
 
 use wharf_proto::v1 as pb;
 
-use crate::batch::{self, ActionStatus};
 use crate::error::Result;
+use crate::model::ActionStatus;
 use crate::store::{BatchRow, RejectionRow};
 
 /// ListBatches' page size when the caller gives none, and the most it may ask for.
@@ -80,7 +80,7 @@ pub fn rejections(mut rows: Vec<RejectionRow>) -> Result<Vec<pb::SequenceAnswer>
     rows.iter()
         .map(|r| {
             Ok(pb::SequenceAnswer {
-                answer: Some(batch::decode_answer(r)?),
+                answer: Some(r.decode()?),
                 seq_id: r.seq_id.clone(),
             })
         })

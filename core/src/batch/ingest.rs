@@ -12,7 +12,7 @@
 //!    fails the batch;
 //! 6. otherwise the rows are staged, and when they reach batch_size the batch is applied in
 //!    the same transaction — or, when its schedule sets a future executeTs, held for the
-//!    scheduler (`batch_actions`).
+//!    scheduler (`batch::actions`).
 //!
 //! The schedule (`instantExecute`, `executeTs`, `revertTs`) is one of the terms at step 3:
 //! judged against its windows on the first accepted sequence (`schedule::resolve`), and a
@@ -21,257 +21,20 @@
 //!
 //! The answer of a rejection at step 4/5 is kept with the sequence (until it is accepted), so
 //! a result page can show every failing row of a batch sent as several sequences, and so a
-//! sender that gives up ([`abandon`]) fails the batch with the code its rejections carry.
+//! sender that gives up (`batch::abandon`) fails the batch with the code its rejections carry.
 
 use prost::Message;
 use tracing::{info_span, Instrument};
-use wharf_proto::v1::{self as pb, CodeGroup, IngestBatchResponse, RowProblem, Value, Verify};
+use wharf_proto::v1::{IngestBatchResponse, Value};
 
-use crate::batch_actions;
+use super::actions;
+use crate::codes::{answer, code, code_msg, envelope_problem, kind, rejection};
 use crate::error::{CoreError, Result};
 use crate::interfaces::Interface;
-use crate::schedule::{self, Schedule};
-use crate::store::{Applied, NewBatch, RejectionRow, Scope, StageRow, Store};
-use crate::validate::{self, kind, Checked, SequenceInput};
-
-/// Result codes, identical on every transport (SPEC §5).
-pub mod code {
-    pub const OK: &str = "0";
-    pub const SYSTEM: &str = "-1";
-    pub const CONSUMED: &str = "E00A00";
-    pub const RETRY_LIMIT: &str = "E00P00";
-    pub const VERIFY: &str = "E00V00";
-    pub const WRITE: &str = "E00W00";
-    pub const MULTIPLE: &str = "E00M00";
-}
-
-/// The standard message of each failure code.
-pub fn code_msg(code: &str) -> &'static str {
-    match code {
-        code::OK => "request success",
-        code::CONSUMED => "the sequence data has been successfully consumed",
-        code::RETRY_LIMIT => "retry upper limit reached",
-        code::VERIFY => "data verification failed!",
-        code::WRITE => "write exception, unique constraint violation",
-        code::MULTIPLE => "multiple exceptions",
-        _ => "system error, safe to retry",
-    }
-}
-
-macro_rules! text_enum {
-    ($(#[$m:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
-        $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum $name { $($variant),+ }
-        impl $name {
-            /// Every value, in declaration order.
-            pub const ALL: &'static [Self] = &[$($name::$variant),+];
-            pub fn as_str(&self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-            pub fn parse(text: &str) -> Option<Self> {
-                match text { $($text => Some($name::$variant),)+ _ => None }
-            }
-        }
-    };
-}
-
-text_enum!(
-    /// Separate data spaces: `/uat/…` on the API, configuration on FTP, a choice on upload.
-    Environment { Prod = "prod", Uat = "uat" }
-);
-text_enum!(
-    /// What a batch does to the partner's records.
-    Operation { Insert = "insert", Update = "update", Delete = "delete", All = "all" }
-);
-text_enum!(
-    /// The door a batch came through.
-    Transport { Api = "api", Ftp = "ftp", Upload = "upload", Grpc = "grpc" }
-);
-text_enum!(
-    /// Where a batch is in its life. `held`: complete, waiting for its executeTs (nothing of
-    /// it in the records); `applied`: its rows are in the records; `reverted`: they were taken
-    /// back out (see `batch_actions`); `cancelled`: stopped by hand before it ran.
-    BatchState {
-        Open = "open",
-        Held = "held",
-        Applied = "applied",
-        Failed = "failed",
-        Expired = "expired",
-        Reverted = "reverted",
-        Cancelled = "cancelled",
-    }
-);
-text_enum!(
-    /// Seed 003's execute / revert status. `running` is never stored for long: each action
-    /// runs in one transaction, so readers see it before or after.
-    ActionStatus {
-        Idle = "idle",
-        Running = "running",
-        Finished = "finished",
-        Failed = "failed",
-        Cancelled = "cancelled",
-        Conflict = "conflict",
-    }
-);
-
-impl Environment {
-    pub fn from_proto(v: i32) -> Environment {
-        match pb::Environment::try_from(v) {
-            Ok(pb::Environment::Uat) => Environment::Uat,
-            _ => Environment::Prod,
-        }
-    }
-
-    pub fn to_proto(self) -> pb::Environment {
-        match self {
-            Environment::Prod => pb::Environment::Prod,
-            Environment::Uat => pb::Environment::Uat,
-        }
-    }
-}
-
-impl Operation {
-    pub fn from_proto(v: i32) -> Option<Operation> {
-        match pb::Operation::try_from(v).ok()? {
-            pb::Operation::Insert => Some(Operation::Insert),
-            pb::Operation::Update => Some(Operation::Update),
-            pb::Operation::Delete => Some(Operation::Delete),
-            pb::Operation::All => Some(Operation::All),
-            pb::Operation::Unspecified => None,
-        }
-    }
-
-    pub fn to_proto(self) -> pb::Operation {
-        match self {
-            Operation::Insert => pb::Operation::Insert,
-            Operation::Update => pb::Operation::Update,
-            Operation::Delete => pb::Operation::Delete,
-            Operation::All => pb::Operation::All,
-        }
-    }
-}
-
-impl Transport {
-    /// Seed 003's `batchSource`: `api` (the HTTP API and any gRPC caller), `ftp`, `excel`
-    /// (the upload page's sheets).
-    pub fn batch_source(self) -> &'static str {
-        match self {
-            Transport::Api | Transport::Grpc => "api",
-            Transport::Ftp => "ftp",
-            Transport::Upload => "excel",
-        }
-    }
-
-    pub fn from_proto(v: i32) -> Transport {
-        match pb::Transport::try_from(v) {
-            Ok(pb::Transport::Api) => Transport::Api,
-            Ok(pb::Transport::Ftp) => Transport::Ftp,
-            Ok(pb::Transport::Upload) => Transport::Upload,
-            _ => Transport::Grpc,
-        }
-    }
-}
-
-/// Batch rules that are configuration, not code.
-#[derive(Debug, Clone, Copy)]
-pub struct BatchPolicy {
-    /// Rejections of one sequence before E00P00 fails the batch.
-    pub max_attempts: u32,
-    /// Seconds an incomplete batch stays open.
-    pub expiry_secs: i64,
-    /// The windows a schedule's times must fall in.
-    pub schedule: schedule::Bounds,
-}
-
-impl Default for BatchPolicy {
-    fn default() -> Self {
-        BatchPolicy {
-            max_attempts: 10,
-            expiry_secs: 24 * 3600,
-            schedule: schedule::Bounds::default(),
-        }
-    }
-}
-
-fn answer(code: &str, msg: String, problems: Vec<RowProblem>) -> IngestBatchResponse {
-    IngestBatchResponse {
-        code: code.to_string(),
-        msg,
-        problems,
-        ..Default::default()
-    }
-}
-
-fn envelope_problem(ty: &str, field: &str) -> RowProblem {
-    RowProblem {
-        index: None,
-        row: None,
-        verify: vec![Verify {
-            r#type: ty.to_string(),
-            fields: field.to_string(),
-            code: String::new(),
-        }],
-    }
-}
-
-/// The failure answer for a rejected sequence: E00V00, E00W00, or E00M00 when both.
-pub(crate) fn rejection(
-    invalid: Vec<RowProblem>,
-    duplicates: Vec<RowProblem>,
-    why: &str,
-) -> IngestBatchResponse {
-    let with_why = |code: &str| {
-        if why.is_empty() {
-            code_msg(code).to_string()
-        } else {
-            format!("{} {why}", code_msg(code))
-        }
-    };
-    match (invalid.is_empty(), duplicates.is_empty()) {
-        (false, true) => answer(code::VERIFY, with_why(code::VERIFY), invalid),
-        (true, false) => answer(code::WRITE, with_why(code::WRITE), duplicates),
-        _ => IngestBatchResponse {
-            code: code::MULTIPLE.into(),
-            msg: with_why(code::MULTIPLE),
-            groups: vec![
-                CodeGroup {
-                    code: code::VERIFY.into(),
-                    msg: code_msg(code::VERIFY).into(),
-                    problems: invalid,
-                },
-                CodeGroup {
-                    code: code::WRITE.into(),
-                    msg: code_msg(code::WRITE).into(),
-                    problems: duplicates,
-                },
-            ],
-            ..Default::default()
-        },
-    }
-}
-
-/// The answer for a delivered file whose name breaks the door's naming rule: nothing of it
-/// is read.
-pub fn refuse_source(why: &str) -> IngestBatchResponse {
-    rejection(
-        vec![envelope_problem(kind::NOT_ALLOWED, "file name")],
-        vec![],
-        &format!("({why})"),
-    )
-}
-
-/// The answer for a file name delivered before: the file is not read again.
-pub fn file_consumed(name: &str, first_code: &str) -> IngestBatchResponse {
-    answer(
-        code::CONSUMED,
-        format!(
-            "{}: file {name} was already delivered (it was answered {first_code})",
-            code_msg(code::CONSUMED)
-        ),
-        vec![],
-    )
-}
+use crate::model::{BatchPolicy, BatchState, Operation, Schedule, Scope};
+use crate::schedule;
+use crate::store::{Applied, BatchRow, NewBatch, StageRow, Store, Tx};
+use crate::validate::{self, Checked, SequenceInput};
 
 /// One sequence, already authorized for `scope`.
 pub struct Sequence<'a> {
@@ -411,7 +174,7 @@ pub async fn ingest(
                 ),
             )
         };
-        invalid.insert(0, envelope_problem(kind::NOT_ALLOWED, field));
+        invalid.insert(0, envelope_problem(kind::NOT_ALLOWED, field, ""));
         let mut r = rejection(invalid, duplicates, &why);
         progress(&mut r, b.staged_rows, b.batch_size);
         tx.commit().await?;
@@ -421,11 +184,11 @@ pub async fn ingest(
     let first = b.sequences == 0;
     let size = if first { init.batch_size } else { b.batch_size };
     if !first && b.op != op {
-        invalid.push(envelope_problem(kind::NOT_ALLOWED, "operation"));
+        invalid.push(envelope_problem(kind::NOT_ALLOWED, "operation", ""));
         why = format!("(batch {batch_id} is a {} batch)", b.op.as_str());
     }
     if !first && envelope.batch_size.is_some_and(|n| n != b.batch_size) {
-        invalid.push(envelope_problem(kind::NOT_ALLOWED, "batch_size"));
+        invalid.push(envelope_problem(kind::NOT_ALLOWED, "batch_size", ""));
         why = format!("(batch {batch_id} has batch_size {})", b.batch_size);
     }
     if schedule_problems.is_empty() {
@@ -453,7 +216,7 @@ pub async fn ingest(
     }
     let n = seq.input.rows.len() as u64;
     if size > 0 && b.staged_rows + n > size {
-        invalid.push(envelope_problem(kind::NOT_ALLOWED, "batch_size"));
+        invalid.push(envelope_problem(kind::NOT_ALLOWED, "batch_size", ""));
         why = format!(
             "({} rows beyond batch_size {size}: {} staged, {n} sent)",
             b.staged_rows + n - size,
@@ -557,8 +320,8 @@ pub async fn ingest(
 /// The last sequence of a batch arrived: an instant batch is applied now (executed by its
 /// creator), a scheduled one is held for its executeTs.
 async fn complete(
-    tx: &mut (dyn crate::store::Tx + '_),
-    b: &mut crate::store::BatchRow,
+    tx: &mut (dyn Tx + '_),
+    b: &mut BatchRow,
     now_unix: i64,
 ) -> Result<IngestBatchResponse> {
     let batch_id = b.batch_id.clone();
@@ -579,102 +342,27 @@ async fn complete(
         ));
     }
     let creator = b.creator.clone();
-    Ok(
-        match batch_actions::execute(tx, b, &creator, now_unix).await? {
-            Applied::Done => {
-                let mut r = answer(
-                    code::OK,
-                    format!(
-                        "{}: batch {batch_id} applied ({size} rows)",
-                        code_msg(code::OK)
-                    ),
-                    vec![],
-                );
-                r.applied = true;
-                r
-            }
-            Applied::KeyClash(_) => answer(
-                code::WRITE,
+    Ok(match actions::execute(tx, b, &creator, now_unix).await? {
+        Applied::Done => {
+            let mut r = answer(
+                code::OK,
                 format!(
-                    "{}: batch {batch_id} failed: {}",
-                    code_msg(code::WRITE),
-                    b.failure_msg
+                    "{}: batch {batch_id} applied ({size} rows)",
+                    code_msg(code::OK)
                 ),
                 vec![],
-            ),
-        },
-    )
-}
-
-/// A stored rejection answer, read back.
-pub fn decode_answer(row: &RejectionRow) -> Result<IngestBatchResponse> {
-    IngestBatchResponse::decode(row.answer.as_slice())
-        .map_err(|e| CoreError::Store(format!("stored answer of sequence {:?}: {e}", row.seq_id)))
-}
-
-/// The failure of a batch its sender abandoned: the code its stored rejections share,
-/// E00M00 when they differ, `-1` when none was stored; and why, in words.
-pub fn abandon_failure(codes: &[String]) -> (String, String) {
-    let code = match codes.split_first() {
-        None => code::SYSTEM.to_string(),
-        Some((first, rest)) if rest.iter().all(|c| c == first) => first.clone(),
-        Some(_) => code::MULTIPLE.to_string(),
-    };
-    let msg = match codes.len() {
-        0 => "abandoned by its sender: none of its sequences was rejected".to_string(),
-        1 => "abandoned by its sender: 1 of its sequences was rejected".to_string(),
-        n => format!("abandoned by its sender: {n} of its sequences were rejected"),
-    };
-    (code, msg)
-}
-
-/// The sender gives up on an open batch: it fails with [`abandon_failure`], its staged rows
-/// go, and every later sequence gets the failure (step 2). A batch that is not open (applied,
-/// failed, expired, or open past its expiry, which is expired in all but name) stays as it
-/// is. `false` when the batch does not exist.
-pub async fn abandon(
-    store: &dyn Store,
-    policy: BatchPolicy,
-    scope: &Scope,
-    batch_id: &str,
-    now_unix: i64,
-) -> Result<bool> {
-    let mut tx = store.begin().await?;
-    let Some(b) = tx.lock_existing(scope, batch_id).await? else {
-        tx.commit().await?;
-        return Ok(false);
-    };
-    let past_expiry = b.created_unix.saturating_add(policy.expiry_secs) <= now_unix;
-    if b.state == BatchState::Open && !past_expiry {
-        let mut codes = Vec::new();
-        for row in tx.rejections(b.pk).await? {
-            codes.push(decode_answer(&row)?.code);
+            );
+            r.applied = true;
+            r
         }
-        let (code, msg) = abandon_failure(&codes);
-        tx.drop_staged(b.pk).await?;
-        tx.set_state(b.pk, BatchState::Failed, Some((&code, &msg)), now_unix)
-            .await?;
-    }
-    tx.commit().await?;
-    Ok(true)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_abandoned_batch_fails_with_the_code_of_its_rejections() {
-        let codes = |c: &[&str]| c.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let (code, msg) = abandon_failure(&codes(&["E00V00", "E00V00"]));
-        assert_eq!(code, "E00V00");
-        assert_eq!(
-            msg,
-            "abandoned by its sender: 2 of its sequences were rejected"
-        );
-        assert_eq!(abandon_failure(&codes(&["E00W00"])).0, "E00W00");
-        assert_eq!(abandon_failure(&codes(&["E00V00", "E00W00"])).0, "E00M00");
-        assert_eq!(abandon_failure(&codes(&["E00M00", "E00M00"])).0, "E00M00");
-        assert_eq!(abandon_failure(&[]).0, "-1");
-    }
+        Applied::KeyClash(_) => answer(
+            code::WRITE,
+            format!(
+                "{}: batch {batch_id} failed: {}",
+                code_msg(code::WRITE),
+                b.failure_msg
+            ),
+            vec![],
+        ),
+    })
 }
