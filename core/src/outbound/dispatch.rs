@@ -31,9 +31,9 @@ use super::answer::{classify, retryable_status, Classified, Verdict};
 use super::endpoint::{Auth, Endpoint};
 use super::http::{basic, form, Answer, Client, Conn, Failure, Target};
 use crate::model::{PushState, SeqState};
+use crate::service::Core;
 use crate::store::outbox::{PushProgress, PushRow, SeqBody, SeqUpdate};
 use crate::store::Store;
-use crate::Core;
 
 /// The dispatcher's tunables.
 #[derive(Debug, Clone)]
@@ -368,7 +368,7 @@ async fn work(s: &Shared, push: PushRow) {
         .endpoint(&push.partner, push.env, &push.iface)
         .await
         .and_then(|row| {
-            row.ok_or_else(|| crate::CoreError::NotFound("the endpoint is gone".into()))
+            row.ok_or_else(|| crate::error::CoreError::NotFound("the endpoint is gone".into()))
         })
         .and_then(|row| s.core.open_endpoint(row))
     {
@@ -566,7 +566,7 @@ enum Read {
     Seq(Ready),
     /// No sequence left: the push is delivered once the last one sent was.
     End,
-    Failed(crate::CoreError),
+    Failed(crate::error::CoreError),
 }
 
 /// Ends the reader task when the worker is done with the push, however it ends.

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{CoreError, Result};
 use crate::model::Environment;
 use crate::secret::SecretKey;
+use crate::service::Core;
 use crate::store::outbox::EndpointRow;
-use crate::Core;
 
 /// The seed's auth methods.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

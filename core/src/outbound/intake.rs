@@ -14,9 +14,9 @@ use wharf_proto::v1 as pb;
 use crate::codes;
 use crate::error::{CoreError, Result};
 use crate::model::{Environment, Operation};
+use crate::service::Core;
 use crate::store::outbox::NewPush;
 use crate::validate;
-use crate::Core;
 
 /// Rows per sequence (seed 000: 500 ≥ seq_size ≥ 1).
 pub const SEQ_ROWS: usize = 500;

@@ -4,8 +4,8 @@ use wharf_proto::v1 as pb;
 
 use crate::error::{CoreError, Result};
 use crate::model::PushState;
+use crate::service::Core;
 use crate::store::outbox::{PushFilter, PushRow, SeqRow};
-use crate::Core;
 
 /// Pushes `outbox list` shows at most.
 pub const LIST_LIMIT: u32 = 1000;

@@ -308,49 +308,61 @@ pub trait Store: Send + Sync {
     async fn batch_counts(&self) -> Result<Vec<(BatchState, u64)>>;
 }
 
-/// The proposal columns as both backends read them (see `sql::BATCH_COLUMNS`).
-pub(crate) struct ProposalColumns {
-    pub batch_source: String,
-    pub instant_execute: i64,
-    pub execute_unix: Option<i64>,
-    pub execute_status: String,
-    pub executor: String,
-    pub execute_detail: String,
-    pub revert_unix: Option<i64>,
-    pub revert_status: String,
-    pub reverter: String,
-    pub revert_detail: String,
-    pub modifier: String,
-    pub modified_unix: i64,
+/// A stored row read by column position: what each backend's row gives.
+pub(crate) trait Columns {
+    fn text(&self, at: usize) -> Result<String>;
+    fn int(&self, at: usize) -> Result<i64>;
+    fn opt_int(&self, at: usize) -> Result<Option<i64>>;
 }
 
-impl ProposalColumns {
-    pub(crate) fn parse(self) -> Result<Proposal> {
-        let status = |v: &str| -> Result<Option<ActionStatus>> {
-            match v {
-                "" => Ok(None),
-                v => ActionStatus::parse(v)
-                    .map(Some)
-                    .ok_or_else(|| crate::error::CoreError::Store(format!("stored status {v:?}"))),
-            }
-        };
-        Ok(Proposal {
-            execute_status: status(&self.execute_status)?,
-            revert_status: status(&self.revert_status)?,
-            batch_source: self.batch_source,
+/// A batch from the columns of `sql::BATCH_COLUMNS`, in their order: the one mapping both
+/// backends use.
+pub(crate) fn batch_from(r: &dyn Columns) -> Result<BatchRow> {
+    let (state, op, transport, env) =
+        parse_batch_fields(&r.text(2)?, &r.text(3)?, &r.text(9)?, &r.text(13)?)?;
+    let status = |at: usize| -> Result<Option<ActionStatus>> {
+        match r.text(at)?.as_str() {
+            "" => Ok(None),
+            v => ActionStatus::parse(v)
+                .map(Some)
+                .ok_or_else(|| CoreError::Store(format!("stored status {v:?}"))),
+        }
+    };
+    Ok(BatchRow {
+        pk: r.int(0)?,
+        batch_id: r.text(1)?,
+        state,
+        op,
+        batch_size: r.int(4)? as u64,
+        staged_rows: r.int(5)? as u64,
+        sequences: r.int(6)? as u32,
+        failure_code: r.text(7)?,
+        failure_msg: r.text(8)?,
+        transport,
+        creator: r.text(10)?,
+        created_unix: r.int(11)?,
+        updated_unix: r.int(12)?,
+        env,
+        iface: r.text(14)?,
+        source: r.text(15)?,
+        partner: r.text(16)?,
+        proposal: Proposal {
+            batch_source: r.text(17)?,
             schedule: Schedule {
-                instant: self.instant_execute != 0,
-                execute_unix: self.execute_unix,
-                revert_unix: self.revert_unix,
+                instant: r.int(18)? != 0,
+                execute_unix: r.opt_int(19)?,
+                revert_unix: r.opt_int(23)?,
             },
-            executor: self.executor,
-            execute_detail: self.execute_detail,
-            reverter: self.reverter,
-            revert_detail: self.revert_detail,
-            modifier: self.modifier,
-            modified_unix: self.modified_unix,
-        })
-    }
+            execute_status: status(20)?,
+            executor: r.text(21)?,
+            execute_detail: r.text(22)?,
+            revert_status: status(24)?,
+            reverter: r.text(25)?,
+            revert_detail: r.text(26)?,
+            modifier: r.text(27)?,
+            modified_unix: r.int(28)?,
+        },
+    })
 }
 
 /// A proposal's statuses as stored ("" for none).
@@ -359,13 +371,13 @@ pub(crate) fn status_text(s: Option<ActionStatus>) -> &'static str {
 }
 
 /// Parse the textual forms stored in both backends.
-pub(crate) fn parse_batch_fields(
+fn parse_batch_fields(
     state: &str,
     op: &str,
     transport: &str,
     env: &str,
 ) -> Result<(BatchState, Operation, Transport, Environment)> {
-    let bad = |what: &str, v: &str| crate::error::CoreError::Store(format!("stored {what} {v:?}"));
+    let bad = |what: &str, v: &str| CoreError::Store(format!("stored {what} {v:?}"));
     Ok((
         BatchState::parse(state).ok_or_else(|| bad("state", state))?,
         Operation::parse(op).ok_or_else(|| bad("operation", op))?,
@@ -377,6 +389,6 @@ pub(crate) fn parse_batch_fields(
 /// One row of `sql::BATCH_COUNTS`, as both backends read it.
 pub(crate) fn state_count(state: &str, n: i64) -> Result<(BatchState, u64)> {
     let state = BatchState::parse(state)
-        .ok_or_else(|| crate::error::CoreError::Store(format!("stored state {state:?}")))?;
+        .ok_or_else(|| CoreError::Store(format!("stored state {state:?}")))?;
     Ok((state, u64::try_from(n).unwrap_or(0)))
 }

@@ -376,6 +376,34 @@ pub const INSERT_FILE: &str =
 pub const DELETE_FILE: &str =
     "DELETE FROM files WHERE partner = $1 AND env = $2 AND iface = $3 AND name = $4";
 
+/// Migration bookkeeping: the table of applied versions.
+pub const CREATE_MIGRATIONS: &str =
+    "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_unix BIGINT NOT NULL)";
+/// `$1` a migration version: a row when it was applied.
+pub const MIGRATION_DONE: &str = "SELECT version FROM schema_migrations WHERE version = $1";
+/// `$1` a migration version applied at `$2`.
+pub const RECORD_MIGRATION: &str =
+    "INSERT INTO schema_migrations (version, applied_unix) VALUES ($1, $2)";
+/// `$1` a batch's pk: its sequences go (an expired batch started afresh).
+pub const DROP_SEQUENCES: &str = "DELETE FROM sequences WHERE batch_pk = $1";
+/// `$1` name, `$2` secret hash, `$3` interfaces, `$4` now.
+pub const INSERT_PARTNER: &str =
+    "INSERT INTO partners (name, secret_hash, interfaces, created_unix) VALUES ($1, $2, $3, $4)";
+pub const SELECT_PARTNER: &str =
+    "SELECT name, secret_hash, interfaces FROM partners WHERE name = $1";
+/// `$1` username, `$2` partner, `$3` password hash, `$4` now.
+pub const INSERT_USER: &str =
+    "INSERT INTO users (username, partner, password_hash, created_unix) VALUES ($1, $2, $3, $4)";
+pub const SELECT_USER: &str =
+    "SELECT username, partner, password_hash FROM users WHERE username = $1";
+/// `$1` the token's hash (never the token), `$2` partner, `$3` username or NULL, `$4` expiry.
+pub const INSERT_TOKEN: &str =
+    "INSERT INTO tokens (token_hash, partner, username, expires_unix) VALUES ($1, $2, $3, $4)";
+pub const SELECT_TOKEN: &str =
+    "SELECT partner, username, expires_unix FROM tokens WHERE token_hash = $1";
+/// Tokens expired at `$1`.
+pub const PURGE_TOKENS: &str = "DELETE FROM tokens WHERE expires_unix <= $1";
+
 /// SQLite spells positional parameters `?n`.
 pub fn for_sqlite(sql: &str) -> String {
     sql.replace('$', "?")

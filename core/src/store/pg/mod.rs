@@ -69,17 +69,9 @@ impl PgStore {
         let tx = client.transaction().await?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
             .await?;
-        tx.batch_execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_unix BIGINT NOT NULL)",
-        )
-        .await?;
+        tx.batch_execute(sql::CREATE_MIGRATIONS).await?;
         for (version, ddl) in sql::MIGRATIONS.iter().filter(|(v, _)| *v <= last) {
-            let done = tx
-                .query_opt(
-                    "SELECT version FROM schema_migrations WHERE version = $1",
-                    &[version],
-                )
-                .await?;
+            let done = tx.query_opt(sql::MIGRATION_DONE, &[version]).await?;
             if done.is_none() {
                 tx.batch_execute(
                     &ddl.replace("{PK}", "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY")
@@ -87,11 +79,8 @@ impl PgStore {
                         .replace("{BLOB}", "BYTEA"),
                 )
                 .await?;
-                tx.execute(
-                    "INSERT INTO schema_migrations (version, applied_unix) VALUES ($1, extract(epoch from now())::bigint)",
-                    &[version],
-                )
-                .await?;
+                tx.execute(sql::RECORD_MIGRATION, &[version, &crate::clock::now_unix()])
+                    .await?;
             }
         }
         tx.commit().await?;
@@ -131,42 +120,16 @@ async fn run_or_clash(
     Ok(None)
 }
 
-fn batch_from_row(r: &tokio_postgres::Row) -> Result<BatchRow> {
-    let (state, op, transport, env) = parse_batch_fields(r.get(2), r.get(3), r.get(9), r.get(13))?;
-    Ok(BatchRow {
-        pk: r.get(0),
-        batch_id: r.get(1),
-        state,
-        op,
-        batch_size: r.get::<_, i64>(4) as u64,
-        staged_rows: r.get::<_, i64>(5) as u64,
-        sequences: r.get::<_, i64>(6) as u32,
-        failure_code: r.get(7),
-        failure_msg: r.get(8),
-        transport,
-        creator: r.get(10),
-        created_unix: r.get(11),
-        updated_unix: r.get(12),
-        env,
-        iface: r.get(14),
-        source: r.get(15),
-        partner: r.get(16),
-        proposal: ProposalColumns {
-            batch_source: r.get(17),
-            instant_execute: r.get(18),
-            execute_unix: r.get(19),
-            execute_status: r.get(20),
-            executor: r.get(21),
-            execute_detail: r.get(22),
-            revert_unix: r.get(23),
-            revert_status: r.get(24),
-            reverter: r.get(25),
-            revert_detail: r.get(26),
-            modifier: r.get(27),
-            modified_unix: r.get(28),
-        }
-        .parse()?,
-    })
+impl Columns for tokio_postgres::Row {
+    fn text(&self, at: usize) -> Result<String> {
+        Ok(self.try_get(at)?)
+    }
+    fn int(&self, at: usize) -> Result<i64> {
+        Ok(self.try_get(at)?)
+    }
+    fn opt_int(&self, at: usize) -> Result<Option<i64>> {
+        Ok(self.try_get(at)?)
+    }
 }
 
 fn rejection_from_row(r: &tokio_postgres::Row) -> RejectionRow {
@@ -243,16 +206,14 @@ impl Tx for PgTx {
             accepted: r.get::<_, i64>(0) != 0,
             attempts: r.get::<_, i64>(1) as u32,
         });
-        Ok((batch_from_row(&row)?, seq))
+        Ok((batch_from(&row)?, seq))
     }
 
     async fn reinit_batch(&mut self, pk: i64, init: &NewBatch, drop_sequences: bool) -> Result<()> {
         let c = self.c()?;
         if drop_sequences {
-            c.execute("DELETE FROM staged_rows WHERE batch_pk = $1", &[&pk])
-                .await?;
-            c.execute("DELETE FROM sequences WHERE batch_pk = $1", &[&pk])
-                .await?;
+            c.execute(sql::DROP_STAGED_ROWS, &[&pk]).await?;
+            c.execute(sql::DROP_SEQUENCES, &[&pk]).await?;
         }
         let batch_size = init.batch_size as i64;
         let stmt = c.prepare_cached(sql::REINIT_BATCH).await?;
@@ -293,7 +254,7 @@ impl Tx for PgTx {
                 &[&scope.partner, &scope.env.as_str(), &scope.iface, &batch_id],
             )
             .await?;
-        row.as_ref().map(batch_from_row).transpose()
+        row.as_ref().map(|r| batch_from(r)).transpose()
     }
 
     async fn record_rejection(
@@ -491,7 +452,7 @@ impl Tx for PgTx {
             .prepare_cached(&format!("{} FOR UPDATE SKIP LOCKED", sql::select_due()))
             .await?;
         let row = c.query_opt(&stmt, &[&now_unix]).await?;
-        row.as_ref().map(batch_from_row).transpose()
+        row.as_ref().map(|r| batch_from(r)).transpose()
     }
 
     async fn revert(
@@ -593,7 +554,7 @@ impl Store for PgStore {
         let c = self.pool.get().await?;
         let res = c
             .execute(
-                "INSERT INTO partners (name, secret_hash, interfaces, created_unix) VALUES ($1, $2, $3, $4)",
+                sql::INSERT_PARTNER,
                 &[&p.name, &p.secret_hash, &interfaces, &now_unix],
             )
             .await;
@@ -603,9 +564,7 @@ impl Store for PgStore {
     async fn partner(&self, name: &str) -> Result<Option<PartnerRow>> {
         let c = self.pool.get().await?;
         // Asked on every sequence: keep it prepared.
-        let stmt = c
-            .prepare_cached("SELECT name, secret_hash, interfaces FROM partners WHERE name = $1")
-            .await?;
+        let stmt = c.prepare_cached(sql::SELECT_PARTNER).await?;
         let row = c.query_opt(&stmt, &[&name]).await?;
         row.map(|r| {
             Ok(PartnerRow {
@@ -621,7 +580,7 @@ impl Store for PgStore {
         let c = self.pool.get().await?;
         let res = c
             .execute(
-                "INSERT INTO users (username, partner, password_hash, created_unix) VALUES ($1, $2, $3, $4)",
+                sql::INSERT_USER,
                 &[&u.username, &u.partner, &u.password_hash, &now_unix],
             )
             .await;
@@ -630,12 +589,7 @@ impl Store for PgStore {
 
     async fn user(&self, username: &str) -> Result<Option<UserRow>> {
         let c = self.pool.get().await?;
-        let row = c
-            .query_opt(
-                "SELECT username, partner, password_hash FROM users WHERE username = $1",
-                &[&username],
-            )
-            .await?;
+        let row = c.query_opt(sql::SELECT_USER, &[&username]).await?;
         Ok(row.map(|r| UserRow {
             username: r.get(0),
             partner: r.get(1),
@@ -646,7 +600,7 @@ impl Store for PgStore {
     async fn insert_token(&self, hash: &str, t: &TokenRow) -> Result<()> {
         let c = self.pool.get().await?;
         c.execute(
-            "INSERT INTO tokens (token_hash, partner, username, expires_unix) VALUES ($1, $2, $3, $4)",
+            sql::INSERT_TOKEN,
             &[&hash, &t.partner, &t.username, &t.expires_unix],
         )
         .await?;
@@ -655,12 +609,7 @@ impl Store for PgStore {
 
     async fn token(&self, hash: &str) -> Result<Option<TokenRow>> {
         let c = self.pool.get().await?;
-        let row = c
-            .query_opt(
-                "SELECT partner, username, expires_unix FROM tokens WHERE token_hash = $1",
-                &[&hash],
-            )
-            .await?;
+        let row = c.query_opt(sql::SELECT_TOKEN, &[&hash]).await?;
         Ok(row.map(|r| TokenRow {
             partner: r.get(0),
             username: r.get(1),
@@ -675,10 +624,7 @@ impl Store for PgStore {
 
     async fn purge_tokens(&self, now_unix: i64) -> Result<u64> {
         let c = self.pool.get().await?;
-        Ok(
-            c.execute("DELETE FROM tokens WHERE expires_unix <= $1", &[&now_unix])
-                .await?,
-        )
+        Ok(c.execute(sql::PURGE_TOKENS, &[&now_unix]).await?)
     }
 
     async fn batch(&self, scope: &Scope, batch_id: &str) -> Result<Option<BatchRow>> {
@@ -690,7 +636,7 @@ impl Store for PgStore {
                 &[&scope.partner, &scope.env.as_str(), &scope.iface, &batch_id],
             )
             .await?;
-        row.as_ref().map(batch_from_row).transpose()
+        row.as_ref().map(|r| batch_from(r)).transpose()
     }
 
     async fn rejections(&self, pk: i64) -> Result<Vec<RejectionRow>> {
@@ -722,7 +668,7 @@ impl Store for PgStore {
         c.query(&stmt, &[&partner, &creator, &before_pk, &limit])
             .await?
             .iter()
-            .map(batch_from_row)
+            .map(|r| batch_from(r))
             .collect()
     }
 

@@ -100,17 +100,11 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 
 /// Apply the migrations up to version `last` that the database has not had yet.
 fn migrate_to(conn: &mut Connection, last: i64) -> Result<()> {
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_unix BIGINT NOT NULL)",
-    )?;
+    conn.execute_batch(&for_sqlite(sql::CREATE_MIGRATIONS))?;
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     for (version, ddl) in sql::MIGRATIONS.iter().filter(|(v, _)| *v <= last) {
         let done: Option<i64> = tx
-            .query_row(
-                "SELECT version FROM schema_migrations WHERE version = ?1",
-                [version],
-                |r| r.get(0),
-            )
+            .query_row(&for_sqlite(sql::MIGRATION_DONE), [version], |r| r.get(0))
             .optional()?;
         if done.is_none() {
             let ddl = ddl
@@ -119,8 +113,8 @@ fn migrate_to(conn: &mut Connection, last: i64) -> Result<()> {
                 .replace("{BLOB}", "BLOB");
             tx.execute_batch(&ddl)?;
             tx.execute(
-                "INSERT INTO schema_migrations (version, applied_unix) VALUES (?1, strftime('%s','now'))",
-                [version],
+                &for_sqlite(sql::RECORD_MIGRATION),
+                [*version, crate::clock::now_unix()],
             )?;
         }
     }
@@ -128,58 +122,29 @@ fn migrate_to(conn: &mut Connection, last: i64) -> Result<()> {
     Ok(())
 }
 
-type RawBatch = (BatchRow, [String; 4], ProposalColumns);
+impl Columns for rusqlite::Row<'_> {
+    fn text(&self, at: usize) -> Result<String> {
+        Ok(self.get(at)?)
+    }
+    fn int(&self, at: usize) -> Result<i64> {
+        Ok(self.get(at)?)
+    }
+    fn opt_int(&self, at: usize) -> Result<Option<i64>> {
+        Ok(self.get(at)?)
+    }
+}
 
-fn batch_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawBatch> {
-    let text = |i| r.get::<_, String>(i);
-    Ok((
-        BatchRow {
-            pk: r.get(0)?,
-            batch_id: text(1)?,
-            state: BatchState::Open,
-            op: Operation::Insert,
-            batch_size: r.get::<_, i64>(4)? as u64,
-            staged_rows: r.get::<_, i64>(5)? as u64,
-            sequences: r.get::<_, i64>(6)? as u32,
-            failure_code: text(7)?,
-            failure_msg: text(8)?,
-            transport: Transport::Api,
-            creator: text(10)?,
-            created_unix: r.get(11)?,
-            updated_unix: r.get(12)?,
-            env: Environment::Prod,
-            iface: text(14)?,
-            source: text(15)?,
-            partner: text(16)?,
-            proposal: Proposal {
-                batch_source: String::new(),
-                schedule: Default::default(),
-                execute_status: None,
-                executor: String::new(),
-                execute_detail: String::new(),
-                revert_status: None,
-                reverter: String::new(),
-                revert_detail: String::new(),
-                modifier: String::new(),
-                modified_unix: 0,
-            },
-        },
-        [text(2)?, text(3)?, text(9)?, text(13)?],
-        ProposalColumns {
-            batch_source: text(17)?,
-            instant_execute: r.get(18)?,
-            execute_unix: r.get(19)?,
-            execute_status: text(20)?,
-            executor: text(21)?,
-            execute_detail: text(22)?,
-            revert_unix: r.get(23)?,
-            revert_status: text(24)?,
-            reverter: text(25)?,
-            revert_detail: text(26)?,
-            modifier: text(27)?,
-            modified_unix: r.get(28)?,
-        },
-    ))
+/// The batches a statement returns (columns of `sql::BATCH_COLUMNS`).
+fn batches(
+    stmt: &mut rusqlite::Statement<'_>,
+    params: impl rusqlite::Params,
+) -> Result<Vec<BatchRow>> {
+    let mut rows = stmt.query(params)?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(batch_from(r)?);
+    }
+    Ok(out)
 }
 
 fn seq_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SeqRow> {
@@ -187,12 +152,6 @@ fn seq_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SeqRow> {
         accepted: r.get::<_, i64>(0)? != 0,
         attempts: r.get::<_, i64>(1)? as u32,
     })
-}
-
-fn finish_batch_row((mut b, [state, op, transport, env], proposal): RawBatch) -> Result<BatchRow> {
-    (b.state, b.op, b.transport, b.env) = parse_batch_fields(&state, &op, &transport, &env)?;
-    b.proposal = proposal.parse()?;
-    Ok(b)
 }
 
 fn rejection_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RejectionRow> {
@@ -209,14 +168,12 @@ fn select_rejections(conn: &Connection, pk: i64) -> rusqlite::Result<Vec<Rejecti
 }
 
 fn select_batch(conn: &Connection, scope: &Scope, batch_id: &str) -> Result<Option<BatchRow>> {
-    let row = conn
-        .prepare_cached(&for_sqlite(&sql::select_batch()))?
-        .query_row(
-            params![scope.partner, scope.env.as_str(), scope.iface, batch_id],
-            batch_row,
-        )
-        .optional()?;
-    row.map(finish_batch_row).transpose()
+    let mut stmt = conn.prepare_cached(&for_sqlite(&sql::select_batch()))?;
+    let found = batches(
+        &mut stmt,
+        params![scope.partner, scope.env.as_str(), scope.iface, batch_id],
+    )?;
+    Ok(found.into_iter().next())
 }
 
 struct SqliteTx {
@@ -281,8 +238,8 @@ impl Tx for SqliteTx {
         let c = &*self.conn;
         blocking(|| {
             if drop_sequences {
-                c.execute("DELETE FROM staged_rows WHERE batch_pk = ?1", [pk])?;
-                c.execute("DELETE FROM sequences WHERE batch_pk = ?1", [pk])?;
+                c.execute(&for_sqlite(sql::DROP_STAGED_ROWS), [pk])?;
+                c.execute(&for_sqlite(sql::DROP_SEQUENCES), [pk])?;
             }
             let revert_status = if init.schedule.revert_unix.is_some() {
                 "idle"
@@ -456,12 +413,10 @@ impl Tx for SqliteTx {
     async fn claim_due(&mut self, now_unix: i64) -> Result<Option<BatchRow>> {
         // BEGIN IMMEDIATE holds the only write lock: whatever is read here is ours.
         let c = &*self.conn;
-        let row = blocking(|| {
-            c.prepare_cached(&for_sqlite(&sql::select_due()))?
-                .query_row([now_unix], batch_row)
-                .optional()
-        })?;
-        row.map(finish_batch_row).transpose()
+        blocking(|| {
+            let mut stmt = c.prepare_cached(&for_sqlite(&sql::select_due()))?;
+            Ok(batches(&mut stmt, [now_unix])?.into_iter().next())
+        })
     }
 
     async fn revert(
@@ -546,7 +501,7 @@ impl Store for SqliteStore {
         let res = self
             .with(|c| {
                 c.execute(
-                    "INSERT INTO partners (name, secret_hash, interfaces, created_unix) VALUES (?1, ?2, ?3, ?4)",
+                    &for_sqlite(sql::INSERT_PARTNER),
                     params![p.name, p.secret_hash, interfaces, now_unix],
                 )
             })
@@ -557,17 +512,13 @@ impl Store for SqliteStore {
     async fn partner(&self, name: &str) -> Result<Option<PartnerRow>> {
         let row = self
             .with(|c| {
-                c.query_row(
-                    "SELECT name, secret_hash, interfaces FROM partners WHERE name = ?1",
-                    [name],
-                    |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, Option<String>>(2)?,
-                        ))
-                    },
-                )
+                c.query_row(&for_sqlite(sql::SELECT_PARTNER), [name], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                    ))
+                })
                 .optional()
             })
             .await?;
@@ -585,7 +536,7 @@ impl Store for SqliteStore {
         let res = self
             .with(|c| {
                 c.execute(
-                    "INSERT INTO users (username, partner, password_hash, created_unix) VALUES (?1, ?2, ?3, ?4)",
+                    &for_sqlite(sql::INSERT_USER),
                     params![u.username, u.partner, u.password_hash, now_unix],
                 )
             })
@@ -595,17 +546,13 @@ impl Store for SqliteStore {
 
     async fn user(&self, username: &str) -> Result<Option<UserRow>> {
         self.with(|c| {
-            c.query_row(
-                "SELECT username, partner, password_hash FROM users WHERE username = ?1",
-                [username],
-                |r| {
-                    Ok(UserRow {
-                        username: r.get(0)?,
-                        partner: r.get(1)?,
-                        password_hash: r.get(2)?,
-                    })
-                },
-            )
+            c.query_row(&for_sqlite(sql::SELECT_USER), [username], |r| {
+                Ok(UserRow {
+                    username: r.get(0)?,
+                    partner: r.get(1)?,
+                    password_hash: r.get(2)?,
+                })
+            })
             .optional()
         })
         .await
@@ -614,7 +561,7 @@ impl Store for SqliteStore {
     async fn insert_token(&self, hash: &str, t: &TokenRow) -> Result<()> {
         self.with(|c| {
             c.execute(
-                "INSERT INTO tokens (token_hash, partner, username, expires_unix) VALUES (?1, ?2, ?3, ?4)",
+                &for_sqlite(sql::INSERT_TOKEN),
                 params![hash, t.partner, t.username, t.expires_unix],
             )
         })
@@ -624,17 +571,13 @@ impl Store for SqliteStore {
 
     async fn token(&self, hash: &str) -> Result<Option<TokenRow>> {
         self.with(|c| {
-            c.query_row(
-                "SELECT partner, username, expires_unix FROM tokens WHERE token_hash = ?1",
-                [hash],
-                |r| {
-                    Ok(TokenRow {
-                        partner: r.get(0)?,
-                        username: r.get(1)?,
-                        expires_unix: r.get(2)?,
-                    })
-                },
-            )
+            c.query_row(&for_sqlite(sql::SELECT_TOKEN), [hash], |r| {
+                Ok(TokenRow {
+                    partner: r.get(0)?,
+                    username: r.get(1)?,
+                    expires_unix: r.get(2)?,
+                })
+            })
             .optional()
         })
         .await
@@ -649,7 +592,7 @@ impl Store for SqliteStore {
 
     async fn purge_tokens(&self, now_unix: i64) -> Result<u64> {
         let n = self
-            .with(|c| c.execute("DELETE FROM tokens WHERE expires_unix <= ?1", [now_unix]))
+            .with(|c| c.execute(&for_sqlite(sql::PURGE_TOKENS), [now_unix]))
             .await?;
         Ok(n as u64)
     }
@@ -677,15 +620,11 @@ impl Store for SqliteStore {
         before_pk: i64,
         limit: u32,
     ) -> Result<Vec<BatchRow>> {
-        let rows = self
-            .with(|c| {
-                let mut stmt = c.prepare_cached(&for_sqlite(&sql::select_user_batches()))?;
-                let rows =
-                    stmt.query_map(params![partner, creator, before_pk, limit], batch_row)?;
-                rows.collect::<rusqlite::Result<Vec<_>>>()
-            })
-            .await?;
-        rows.into_iter().map(finish_batch_row).collect()
+        let c = self.conn.lock().await;
+        blocking(|| {
+            let mut stmt = c.prepare_cached(&for_sqlite(&sql::select_user_batches()))?;
+            batches(&mut stmt, params![partner, creator, before_pk, limit])
+        })
     }
 
     async fn expire_batches(&self, before_unix: i64, now_unix: i64) -> Result<u64> {
