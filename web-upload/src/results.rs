@@ -89,6 +89,7 @@ impl Upload {
             Ok(b) => b,
             Err(r) => return r,
         };
+        let base = result_href(env, category, biz_key, batch_id);
         // A reverted batch was applied first: its rows landed, then went back.
         let applied = b.state == "applied" || b.state == "reverted";
         let (code, msg) = match b.state.as_str() {
@@ -148,10 +149,9 @@ impl Upload {
             rows_applied: if applied { b.batch_size } else { 0 },
             plan: schedule::plan(&b),
             actions: schedule::actions(&b),
-            href: result_href(env, category, biz_key, batch_id),
+            href: base.clone(),
         };
         let lines = report::error_lines(b.rejections.iter().filter_map(|r| r.answer.as_ref()));
-        let base = result_href(env, category, biz_key, batch_id);
         self.result_page(s, summary, lines, page, &base)
     }
 
