@@ -60,3 +60,37 @@ impl Upload {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::UploadConfig;
+
+    #[tokio::test]
+    async fn each_failure_gets_its_page() {
+        // Never called: the pages are built from the failure alone.
+        let client = wharf_proto::connect("http://127.0.0.1:9", "t").expect("a lazy client");
+        let up = Upload::new(client, UploadConfig::default());
+        let s = Session {
+            token: "t".into(),
+            partner: "p".into(),
+            user: "u".into(),
+            interfaces: Vec::new(),
+        };
+        let down = Status::unavailable("down");
+        for (call, st, want) in [
+            (Call::Session, Status::unauthenticated("x"), 303),
+            (Call::Session, down.clone(), 503),
+            (Call::Login("u"), Status::unauthenticated("x"), 401),
+            (Call::Login("u"), Status::resource_exhausted("x"), 429),
+            (Call::Login("u"), down.clone(), 503),
+            (Call::Page(&s), Status::not_found("x"), 404),
+            (Call::Page(&s), Status::failed_precondition("x"), 409),
+            (Call::Page(&s), Status::unauthenticated("x"), 503),
+            (Call::Page(&s), down, 503),
+        ] {
+            let code = st.code();
+            assert_eq!(up.core_error(call, &st).status().as_u16(), want, "{code:?}");
+        }
+    }
+}
