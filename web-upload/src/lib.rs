@@ -8,22 +8,35 @@
 //! a rule: validation, dedupe and codes are core's (SPEC §6 "Upload page").
 //!
 //! # Layout
-//! - `handler`: routes and the flow of each page and form.
-//! - `session`: the session cookie, the login cookie and CSRF tokens.
+//! - `routes`: each request's span and time limit, method and path → page, and the links.
+//! - `session`: the session cookie, the login cookie, CSRF tokens, the signed-in user.
+//! - `login`: the login form, login and logout.
+//! - `upload`: the upload page and a sent sheet; `multipart` reads its form.
 //! - `schedule`: the form's "apply at" and "revert at" inputs → the batch's schedule.
 //! - `send`: a sheet's rows → sequences of one batch → core; gives up on a rejected batch.
+//! - `results`: a batch's result page and the CSV of its errors.
 //! - `report`: a batch's rejections → the error table (spreadsheet row, field, type, value).
-//! - `pages`: every response this door sends (askama templates in `templates/`).
-//! - `workbook`: the template `.xlsx` of an interface.
+//! - `actions`: the execute, revert and cancel buttons.
+//! - `history`: the user's own batches.
+//! - `workbook`: the template `.xlsx` of an interface, and its download.
+//! - `core_error`: a failed call to core → its page (the only place that decides one).
+//! - `pages`: every page and response this door sends (askama templates in `templates/`).
 #![forbid(unsafe_code)]
 #![deny(unreachable_pub)]
 
-mod handler;
+mod actions;
+mod core_error;
+mod history;
+mod login;
+mod multipart;
 mod pages;
 mod report;
+mod results;
+mod routes;
 mod schedule;
 mod send;
 mod session;
+mod upload;
 mod workbook;
 
 use std::future::Future;

@@ -241,6 +241,26 @@ pub(crate) fn message(status: StatusCode, nav: Option<Nav>, title: &str, message
     )
 }
 
+/// 404: a page that does not exist, or a batch or interface that is not the user's.
+pub(crate) fn not_found(nav: Option<Nav>) -> Reply {
+    message(
+        StatusCode::NOT_FOUND,
+        nav,
+        "Not found",
+        "There is no such page, or it is not yours to see.",
+    )
+}
+
+/// 403: a form without its session's CSRF token.
+pub(crate) fn csrf_refused(nav: Option<Nav>) -> Reply {
+    message(
+        StatusCode::FORBIDDEN,
+        nav,
+        "Form refused",
+        "This form was not sent from this site, or it is too old. Nothing was done; open the page again and resend.",
+    )
+}
+
 /// 303 See Other to `to`, optionally setting cookies.
 pub(crate) fn redirect(to: &str, cookies: &[String]) -> Reply {
     let mut r = bytes(StatusCode::SEE_OTHER, "text/plain; charset=utf-8", "");

@@ -1,12 +1,18 @@
 //! Sessions without server state: the session cookie holds a token core issued (core keeps
 //! its hash and its expiry), and every form's CSRF token is derived from it, so any replica
 //! can check both. Before login, a random cookie and the login form carry the same value
-//! (double submit).
+//! (double submit). A request's cookie becomes a [`Session`] by asking core.
 
 use hyper::header::COOKIE;
 use hyper::HeaderMap;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use tonic::Status;
+use wharf_proto::v1 as pb;
+
+use crate::core_error::Call;
+use crate::pages::{self, Nav, Reply};
+use crate::Upload;
 
 /// The session cookie's name.
 pub(crate) const SESSION_COOKIE: &str = "wharf_session";
@@ -77,6 +83,62 @@ pub(crate) fn same_secret(a: &str, b: &str) -> bool {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A signed-in user, as core knows the session.
+pub(crate) struct Session {
+    pub(crate) token: String,
+    pub(crate) partner: String,
+    pub(crate) user: String,
+    pub(crate) interfaces: Vec<String>,
+}
+
+impl Session {
+    pub(crate) fn nav(&self) -> Nav {
+        Nav {
+            user: self.user.clone(),
+            partner: self.partner.clone(),
+            csrf: csrf_token(&self.token),
+        }
+    }
+
+    pub(crate) fn csrf_ok(&self, sent: &str) -> bool {
+        same_secret(sent, &csrf_token(&self.token))
+    }
+}
+
+impl Upload {
+    /// The session behind the request's cookie, or the response to send instead (the login
+    /// page when there is none or it has expired).
+    pub(crate) async fn session(&self, headers: &HeaderMap) -> Result<Session, Reply> {
+        let Some(token) = cookie(headers, SESSION_COOKIE) else {
+            return Err(pages::redirect("/login", &[]));
+        };
+        let mut core = self.core.clone();
+        let principal = core
+            .verify_token(pb::VerifyTokenRequest {
+                token: token.clone(),
+            })
+            .await
+            .map(tonic::Response::into_inner)
+            .and_then(|p| {
+                // A client-credentials token names no user: it is not a session.
+                if p.user.is_empty() {
+                    Err(Status::unauthenticated("not a session"))
+                } else {
+                    Ok(p)
+                }
+            });
+        match principal {
+            Ok(p) => Ok(Session {
+                token,
+                partner: p.partner,
+                user: p.user,
+                interfaces: p.interfaces,
+            }),
+            Err(st) => Err(self.core_error(Call::Session, &st)),
+        }
+    }
 }
 
 #[cfg(test)]

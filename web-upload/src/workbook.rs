@@ -1,10 +1,17 @@
 //! The template workbook of an interface: sheet one holds the field names in row 1 (the row
 //! the upload reads as its header), sheet two explains each field. Columns of text and digits
 //! are formatted as text, so a part number like `00123` keeps its zeros; date columns as
-//! dates, so a typed date is stored as a real date cell.
+//! dates, so a typed date is stored as a real date cell. Served as a download to the users
+//! of the interface.
 
+use hyper::StatusCode;
 use rust_xlsxwriter::{Color, Format, FormatBorder, Workbook, XlsxError};
 use wharf_proto::v1 as pb;
+
+use crate::core_error::Call;
+use crate::pages::{self, Reply};
+use crate::session::Session;
+use crate::Upload;
 
 /// The `.xlsx` bytes of `iface`'s template.
 pub(crate) fn template(iface: &pb::InterfaceDef) -> Result<Vec<u8>, XlsxError> {
@@ -76,6 +83,44 @@ pub(crate) fn template(iface: &pb::InterfaceDef) -> Result<Vec<u8>, XlsxError> {
         about.set_column_width(col as u16, *width)?;
     }
     book.save_to_buffer()
+}
+
+impl Upload {
+    /// The template workbook of one of the user's interfaces, as a download.
+    pub(crate) async fn template(&self, s: &Session, category: &str, biz_key: &str) -> Reply {
+        let mut core = self.core.clone();
+        let defs = match core
+            .list_interfaces(pb::ListInterfacesRequest {
+                partner: s.partner.clone(),
+            })
+            .await
+        {
+            Ok(d) => d.into_inner().interfaces,
+            Err(st) => return self.core_error(Call::Page(s), &st),
+        };
+        let Some(def) = defs
+            .iter()
+            .find(|d| d.data_category == category && d.biz_key == biz_key)
+        else {
+            return pages::not_found(Some(s.nav()));
+        };
+        match template(def) {
+            Ok(bytes) => pages::download(
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                &format!("{category}_{biz_key}_template.xlsx"),
+                bytes,
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, "template workbook failed");
+                pages::message(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    Some(s.nav()),
+                    "Internal error",
+                    "The template could not be built.",
+                )
+            }
+        }
+    }
 }
 
 #[cfg(test)]

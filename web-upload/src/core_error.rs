@@ -1,0 +1,96 @@
+//! A failed call to core becomes a page here, and only here: [`Upload::core_error`] decides
+//! every status and text the door shows for a `tonic::Status`.
+
+use hyper::StatusCode;
+use tonic::{Code, Status};
+
+use crate::pages::{self, Reply};
+use crate::session::{self, Session};
+use crate::Upload;
+
+/// What the failed call was made for: the same failure reads differently on each.
+pub(crate) enum Call<'a> {
+    /// Checking a request's session cookie.
+    Session,
+    /// Logging in with the login form, as this user name.
+    Login(&'a str),
+    /// A signed-in user's page or form.
+    Page(&'a Session),
+}
+
+impl Upload {
+    /// The page for core's failure `st` to answer a call made for `call`.
+    pub(crate) fn core_error(&self, call: Call<'_>, st: &Status) -> Reply {
+        match (call, st.code()) {
+            // The session has expired or was ended: log in again.
+            (Call::Session, Code::Unauthenticated) => pages::redirect(
+                "/login",
+                &[session::clear_session_cookie(self.cfg.secure_cookies)],
+            ),
+            (Call::Login(username), Code::Unauthenticated) => self.login_form(
+                StatusCode::UNAUTHORIZED,
+                username,
+                "Wrong user name or password.",
+            ),
+            // Too many wrong passwords for this user: core says for how long.
+            (Call::Login(username), Code::ResourceExhausted) => {
+                self.login_form(StatusCode::TOO_MANY_REQUESTS, username, st.message())
+            }
+            (Call::Page(s), Code::NotFound) => pages::not_found(Some(s.nav())),
+            // The batch is not in a state that allows the action (a second revert, ...).
+            (Call::Page(s), Code::FailedPrecondition) => pages::message(
+                StatusCode::CONFLICT,
+                Some(s.nav()),
+                "Not possible now",
+                st.message(),
+            ),
+            (call, code) => {
+                tracing::warn!(code = ?code, "core call failed");
+                let nav = match call {
+                    Call::Page(s) => Some(s.nav()),
+                    Call::Session | Call::Login(_) => None,
+                };
+                pages::message(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    nav,
+                    "wharf is not available",
+                    "The wharf core could not be reached or failed. Nothing was applied; try again in a moment.",
+                )
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::UploadConfig;
+
+    #[tokio::test]
+    async fn each_failure_gets_its_page() {
+        // Never called: the pages are built from the failure alone.
+        let client = wharf_proto::connect("http://127.0.0.1:9", "t").expect("a lazy client");
+        let up = Upload::new(client, UploadConfig::default());
+        let s = Session {
+            token: "t".into(),
+            partner: "p".into(),
+            user: "u".into(),
+            interfaces: Vec::new(),
+        };
+        let down = Status::unavailable("down");
+        for (call, st, want) in [
+            (Call::Session, Status::unauthenticated("x"), 303),
+            (Call::Session, down.clone(), 503),
+            (Call::Login("u"), Status::unauthenticated("x"), 401),
+            (Call::Login("u"), Status::resource_exhausted("x"), 429),
+            (Call::Login("u"), down.clone(), 503),
+            (Call::Page(&s), Status::not_found("x"), 404),
+            (Call::Page(&s), Status::failed_precondition("x"), 409),
+            (Call::Page(&s), Status::unauthenticated("x"), 503),
+            (Call::Page(&s), down, 503),
+        ] {
+            let code = st.code();
+            assert_eq!(up.core_error(call, &st).status().as_u16(), want, "{code:?}");
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! The history page: the user's own batches, newest first, a page at a time.
+
+use hyper::StatusCode;
+use wharf_proto::v1 as pb;
+
+use crate::core_error::Call;
+use crate::pages::{self, HistoryRow, Reply};
+use crate::routes::{env_name, result_href};
+use crate::schedule;
+use crate::session::{self, Session};
+use crate::Upload;
+
+/// Batches per history page.
+const HISTORY_PAGE: u32 = 50;
+
+impl Upload {
+    /// The page of batches older than the cursor `before` (0: the newest).
+    pub(crate) async fn history(&self, s: &Session, before: u64) -> Reply {
+        let mut core = self.core.clone();
+        let list = match core
+            .list_batches(pb::ListBatchesRequest {
+                partner: s.partner.clone(),
+                user: s.user.clone(),
+                limit: HISTORY_PAGE,
+                before,
+            })
+            .await
+        {
+            Ok(l) => l.into_inner().batches,
+            Err(st) => return self.core_error(Call::Page(s), &st),
+        };
+        let older_href = match list.last() {
+            Some(last) if list.len() == HISTORY_PAGE as usize => {
+                format!("/batches?before={}", last.cursor)
+            }
+            _ => String::new(),
+        };
+        let batches = list
+            .iter()
+            .map(|b| {
+                let env = env_name(b.environment);
+                HistoryRow {
+                    time: pages::utc(b.created_unix),
+                    interface: format!("{}/{}", b.data_category, b.biz_key),
+                    environment: env.into(),
+                    operation: b.operation.clone(),
+                    rows: b.batch_size,
+                    state: b.state.clone(),
+                    code: match b.state.as_str() {
+                        "applied" | "held" | "reverted" => "0".into(),
+                        _ => b.failure_code.clone(),
+                    },
+                    file: b.source.clone(),
+                    href: result_href(env, &b.data_category, &b.biz_key, &b.batch_id),
+                    plan: schedule::plan(b),
+                    actions: schedule::actions(b),
+                }
+            })
+            .collect();
+        pages::page(
+            StatusCode::OK,
+            &pages::HistoryPage {
+                nav: Some(s.nav()),
+                csrf: session::csrf_token(&s.token),
+                batches,
+                older_href,
+            },
+        )
+    }
+}
