@@ -356,29 +356,8 @@ async fn act_on_batch(
     let iface = match t.interface {
         Some(i) => i,
         None => {
-            let found = core
-                .interfaces_with_batch(&t.partner, env, &t.batch_id)
-                .await?;
-            match found.as_slice() {
-                [one] => one.clone(),
-                [] => {
-                    return Err(CoreError::NotFound(format!(
-                        "batch {} of partner {} in {}",
-                        t.batch_id,
-                        t.partner,
-                        env.as_str()
-                    ))
-                    .into())
-                }
-                many => {
-                    return Err(CoreError::Invalid(format!(
-                    "batch id {} is used in several interfaces ({}): say which with --interface",
-                    t.batch_id,
-                    many.join(", ")
-                ))
-                    .into())
-                }
-            }
+            core.interface_of_batch(&t.partner, env, &t.batch_id)
+                .await?
         }
     };
     let (category, biz_key) = iface.split_once('/').ok_or_else(|| {
