@@ -37,6 +37,9 @@ pub const ENV_PUSH_PARTNER_CONCURRENCY: &str = "WHARF_PUSH_PARTNER_CONCURRENCY";
 pub const ENV_PUSH_CA_FILE: &str = "WHARF_PUSH_CA_FILE";
 pub const ENV_ADMIN_ADDR: &str = "WHARF_ADMIN_ADDR";
 pub const ENV_SHUTDOWN_GRACE_SECS: &str = "WHARF_SHUTDOWN_GRACE_SECS";
+/// Not wharf's own (so not in the README's table): who runs an admin command; `wharf batch`
+/// acts as `cli:$USER` unless told `--as`.
+pub const USER_VAR: &str = "USER";
 
 /// Defaults of SPEC §2.
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
@@ -107,6 +110,8 @@ pub struct Config {
     pub secret_key: Option<Redacted>,
     /// The outbound dispatcher's tunables (`WHARF_PUSH_*`).
     pub push: wharf_core::outbound::DispatchSettings,
+    /// `$USER` (`unknown` when unset): the admin commands' default actor.
+    pub user: String,
 }
 
 /// A secret configuration value: never shown by `Debug`.
@@ -401,6 +406,7 @@ impl Config {
                 DEFAULT_DB_MAX_CONNECTIONS,
                 |n| (2..=1000).contains(n),
             ),
+            user: src.get(USER_VAR).unwrap_or_else(|| "unknown".into()),
         };
         if errors.is_empty() {
             Ok(cfg)
@@ -505,6 +511,16 @@ mod tests {
         }
         let cfg = Config::from_source(&HashMap::new()).unwrap();
         assert_eq!(cfg.ftp.passive_host, None);
+    }
+
+    #[test]
+    fn the_user_is_read_here() {
+        let cfg = Config::from_source(&HashMap::from([(USER_VAR, "ana")])).unwrap();
+        assert_eq!(cfg.user, "ana");
+        assert_eq!(
+            Config::from_source(&HashMap::new()).unwrap().user,
+            "unknown"
+        );
     }
 
     #[test]

@@ -171,7 +171,7 @@ fn main() -> ExitCode {
     };
     let telemetry = {
         let _in_runtime = rt.enter();
-        match telemetry::init(cli.command.service_name()) {
+        match telemetry::init(cli.command.service_name(), &ProcessEnv) {
             Ok(t) => t,
             Err(e) => {
                 eprintln!("wharf: configuration: {e}");
@@ -335,7 +335,7 @@ async fn run(cli: Cli, cfg: Config) -> anyhow::Result<()> {
                 BatchCmd::Cancel(t) => ("cancel", t),
             };
             let core = build_core(&cfg).await?;
-            let b = act_on_batch(&core, name, target).await?;
+            let b = act_on_batch(&core, name, target, &cfg.user).await?;
             println!(
                 "{}",
                 serde_json::to_string_pretty(&wharf_proto::json::batch_json(&b))?
@@ -345,11 +345,13 @@ async fn run(cli: Cli, cfg: Config) -> anyhow::Result<()> {
     }
 }
 
-/// `wharf batch execute|revert|cancel`: find the batch's interface, act as the CLI user.
+/// `wharf batch execute|revert|cancel`: find the batch's interface, act as `--as` or
+/// `cli:$USER` (`user`).
 async fn act_on_batch(
     core: &Core,
     action: &str,
     t: BatchTarget,
+    user: &str,
 ) -> anyhow::Result<wharf_proto::v1::GetBatchResponse> {
     use wharf_proto::v1 as pb;
     let env = Environment::parse(&t.env).unwrap_or(Environment::Prod);
@@ -365,10 +367,7 @@ async fn act_on_batch(
             "--interface {iface:?}: use DATA_CATEGORY/BIZ_KEY, e.g. t1/bom"
         ))
     })?;
-    let actor = t.as_user.unwrap_or_else(|| {
-        let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-        format!("cli:{user}")
-    });
+    let actor = t.as_user.unwrap_or_else(|| format!("cli:{user}"));
     let req = pb::BatchActionRequest {
         partner: t.partner,
         environment: env.to_proto() as i32,
