@@ -18,7 +18,7 @@ use wharf_core::batch::{BatchPolicy, Environment};
 use wharf_core::grpc::InternalToken;
 use wharf_core::{Core, CoreError, Settings};
 
-use config::{Config, ProcessEnv};
+use config::{Config, CoreConfig, ProcessEnv};
 
 #[derive(Parser)]
 #[command(
@@ -209,7 +209,9 @@ fn main() -> ExitCode {
     }
 }
 
-async fn build_core(cfg: &Config) -> anyhow::Result<Core> {
+/// Core as configured: its store opened (migrated), its interfaces loaded, its settings, and
+/// the secret key, which core keeps.
+async fn build_core(cfg: CoreConfig) -> anyhow::Result<Core> {
     let registry = wharf_core::interfaces::Registry::load(cfg.interfaces_dir.as_deref())?;
     let store = wharf_core::open_store(
         cfg.database_url.as_deref(),
@@ -232,8 +234,8 @@ async fn build_core(cfg: &Config) -> anyhow::Result<Core> {
         ..Settings::default()
     };
     let core = Core::new(store, Arc::new(registry), settings);
-    Ok(match &cfg.secret_key {
-        Some(key) => core.with_secret_key(wharf_core::secret::SecretKey::from_base64(&key.0)?),
+    Ok(match cfg.secret_key {
+        Some(key) => core.with_secret_key(key),
         None => core,
     })
 }
@@ -268,12 +270,12 @@ async fn run(cli: Cli, cfg: Config) -> anyhow::Result<()> {
                 .internal_token
                 .clone()
                 .unwrap_or_else(|| wharf_core::auth::new_token().0);
-            serve(&cfg, &token, Parts::ALL).await
+            serve(cfg, &token, Parts::ALL).await
         }
-        Command::Core => serve_alone(&cfg, "core", Parts::NONE.with_core()).await,
-        Command::Gateway => serve_alone(&cfg, "gateway", Parts::NONE.with_gateway()).await,
-        Command::Ftp => serve_alone(&cfg, "ftp", Parts::NONE.with_ftp()).await,
-        Command::Upload => serve_alone(&cfg, "upload", Parts::NONE.with_upload()).await,
+        Command::Core => serve_alone(cfg, "core", Parts::NONE.with_core()).await,
+        Command::Gateway => serve_alone(cfg, "gateway", Parts::NONE.with_gateway()).await,
+        Command::Ftp => serve_alone(cfg, "ftp", Parts::NONE.with_ftp()).await,
+        Command::Upload => serve_alone(cfg, "upload", Parts::NONE.with_upload()).await,
         Command::Partner {
             action:
                 PartnerCmd::Add {
@@ -281,7 +283,7 @@ async fn run(cli: Cli, cfg: Config) -> anyhow::Result<()> {
                     interfaces,
                 },
         } => {
-            let core = build_core(&cfg).await?;
+            let core = build_core(cfg.core).await?;
             let secret = read_secret("client secret")?;
             core.add_partner(&app_name, &secret, interfaces).await?;
             println!("partner {app_name} created");
@@ -290,7 +292,7 @@ async fn run(cli: Cli, cfg: Config) -> anyhow::Result<()> {
         Command::User {
             action: UserCmd::Add { username, partner },
         } => {
-            let core = build_core(&cfg).await?;
+            let core = build_core(cfg.core).await?;
             let password = read_secret("password")?;
             core.add_user(&username, &partner, &password).await?;
             println!("user {username} created for partner {partner}");
@@ -302,7 +304,7 @@ async fn run(cli: Cli, cfg: Config) -> anyhow::Result<()> {
             partner,
             env,
         } => {
-            let core = build_core(&cfg).await?;
+            let core = build_core(cfg.core).await?;
             let env = Environment::parse(&env).unwrap_or(Environment::Prod);
             let rows = core.export(&partner, env, &data_category, &biz_key).await?;
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -314,18 +316,18 @@ async fn run(cli: Cli, cfg: Config) -> anyhow::Result<()> {
         }
         Command::Endpoint { action } => {
             if matches!(action, outbound_cli::EndpointCmd::Set { .. }) {
-                outbound_cli::need_key(cfg.secret_key.is_some())?;
+                outbound_cli::need_key(cfg.core.secret_key.is_some())?;
             }
-            let core = build_core(&cfg).await?;
+            let core = build_core(cfg.core).await?;
             outbound_cli::endpoint(&core, action).await
         }
         Command::Push(args) => {
-            outbound_cli::need_key(cfg.secret_key.is_some())?;
-            let core = build_core(&cfg).await?;
+            outbound_cli::need_key(cfg.core.secret_key.is_some())?;
+            let core = build_core(cfg.core).await?;
             outbound_cli::push(&core, args).await
         }
         Command::Outbox { action } => {
-            let core = build_core(&cfg).await?;
+            let core = build_core(cfg.core).await?;
             outbound_cli::outbox(&core, action).await
         }
         Command::Batch { action } => {
@@ -334,7 +336,7 @@ async fn run(cli: Cli, cfg: Config) -> anyhow::Result<()> {
                 BatchCmd::Revert(t) => ("revert", t),
                 BatchCmd::Cancel(t) => ("cancel", t),
             };
-            let core = build_core(&cfg).await?;
+            let core = build_core(cfg.core).await?;
             let b = act_on_batch(&core, name, target, &cfg.user).await?;
             println!(
                 "{}",
@@ -430,7 +432,7 @@ impl Parts {
 }
 
 /// One component alone (for Helm): it needs the internal token its peers share.
-async fn serve_alone(cfg: &Config, name: &str, parts: Parts) -> anyhow::Result<()> {
+async fn serve_alone(cfg: Config, name: &str, parts: Parts) -> anyhow::Result<()> {
     let token = cfg
         .internal_token
         .clone()
@@ -442,7 +444,7 @@ async fn serve_alone(cfg: &Config, name: &str, parts: Parts) -> anyhow::Result<(
 /// `WHARF_SHUTDOWN_GRACE_SECS`: the front-ends first (they stop accepting and finish
 /// in-flight requests and transfers, which still need core), then core, then the admin
 /// listener (probes keep answering while the process drains).
-async fn serve(cfg: &Config, token: &str, parts: Parts) -> anyhow::Result<()> {
+async fn serve(cfg: Config, token: &str, parts: Parts) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(0u8);
     // Stage 1 stops the front-ends, stage 2 core, stage 3 the admin listener.
     let stopped = |stage: u8| -> Stopped {
@@ -455,7 +457,8 @@ async fn serve(cfg: &Config, token: &str, parts: Parts) -> anyhow::Result<()> {
     // Core's probes and metrics, or (FTP alone) a front-end's probe, on WHARF_ADMIN_ADDR.
     let mut admin = None;
     let core_url = if parts.core {
-        let core = build_core(cfg).await?;
+        let push_on = cfg.core.secret_key.is_some();
+        let core = build_core(cfg.core).await?;
         admin = Some(core_admin(core.clone()));
         let listener = TcpListener::bind(cfg.grpc_addr)
             .await
@@ -475,7 +478,7 @@ async fn serve(cfg: &Config, token: &str, parts: Parts) -> anyhow::Result<()> {
             stopped(2),
         ));
         // Outbound push (SPEC §7.1): only with the key that opens partners' credentials.
-        let dispatcher = if cfg.secret_key.is_some() {
+        let dispatcher = if push_on {
             tracing::info!(
                 concurrency = cfg.push.concurrency,
                 per_partner = cfg.push.partner_concurrency,
@@ -501,9 +504,10 @@ async fn serve(cfg: &Config, token: &str, parts: Parts) -> anyhow::Result<()> {
         core_tasks.push((grpc, housekeeping, scheduler, dispatcher));
         format!("http://{addr}")
     } else {
-        cfg.core_url
-            .clone()
-            .context("WHARF_CORE_URL must be set for a front-end run alone")?
+        if cfg.core_urls.is_empty() {
+            bail!("WHARF_CORE_URL must be set for a front-end run alone");
+        }
+        cfg.core_urls.join(",")
     };
     let mut front_ends = Vec::new();
     // A front-end that cannot run (its port taken, say) stops the whole process.
@@ -531,12 +535,15 @@ async fn serve(cfg: &Config, token: &str, parts: Parts) -> anyhow::Result<()> {
             }
         }));
     }
+    // The HTTP API and the upload page serve the same certificate, read once.
+    let tls = match &cfg.tls {
+        Some((cert, key)) if parts.gateway || parts.upload => {
+            Some(wharf_gateway::tls::acceptor(cert, key)?)
+        }
+        _ => None,
+    };
     if parts.gateway {
         let client = wharf_proto::connect(&core_url, token)?;
-        let tls = match &cfg.tls {
-            Some((cert, key)) => Some(wharf_gateway::tls::acceptor(cert, key)?),
-            None => None,
-        };
         let listener = TcpListener::bind(cfg.http_addr)
             .await
             .with_context(|| format!("binding the HTTP API on {}", cfg.http_addr))?;
@@ -549,16 +556,12 @@ async fn serve(cfg: &Config, token: &str, parts: Parts) -> anyhow::Result<()> {
         front_ends.push(tokio::spawn(wharf_gateway::serve(
             listener,
             wharf_gateway::Gateway::new(client),
-            tls,
+            tls.clone(),
             stopped(1),
         )));
     }
     if parts.upload {
         let client = wharf_proto::connect(&core_url, token)?;
-        let tls = match &cfg.tls {
-            Some((cert, key)) => Some(wharf_gateway::tls::acceptor(cert, key)?),
-            None => None,
-        };
         let listener = TcpListener::bind(cfg.upload_addr)
             .await
             .with_context(|| format!("binding the upload page on {}", cfg.upload_addr))?;
