@@ -37,6 +37,9 @@ pub const ENV_PUSH_PARTNER_CONCURRENCY: &str = "WHARF_PUSH_PARTNER_CONCURRENCY";
 pub const ENV_PUSH_CA_FILE: &str = "WHARF_PUSH_CA_FILE";
 pub const ENV_ADMIN_ADDR: &str = "WHARF_ADMIN_ADDR";
 pub const ENV_SHUTDOWN_GRACE_SECS: &str = "WHARF_SHUTDOWN_GRACE_SECS";
+/// Not wharf's own (so not in the README's table): who runs an admin command; `wharf batch`
+/// acts as `cli:$USER` unless told `--as`.
+pub const USER_VAR: &str = "USER";
 
 /// Defaults of SPEC §2.
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
@@ -55,16 +58,17 @@ pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:9090";
 /// Below Kubernetes' default 30 s termination grace, so wharf exits before it is killed.
 pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 25;
 
-/// Everything wharf reads from its environment.
-#[derive(Debug, Clone)]
+/// Everything wharf reads from its environment, parsed once.
+#[derive(Debug)]
 pub struct Config {
     /// Where the HTTP API listens.
     pub http_addr: SocketAddr,
     /// PEM certificate chain and key: the HTTP API serves HTTPS when both are set.
     pub tls: Option<(PathBuf, PathBuf)>,
-    /// Where a front-end run alone finds core (`wharf gateway`): one URL, or a comma-separated
-    /// list of core replicas that `wharf_proto::connect` balances over.
-    pub core_url: Option<String>,
+    /// Where a front-end run alone finds core (`wharf gateway`): `WHARF_CORE_URL`, one URL or
+    /// a comma-separated list of core replicas that `wharf_proto::connect` balances over, as
+    /// its checked items; empty when unset.
+    pub core_urls: Vec<String>,
     /// Where the FTP server listens.
     pub ftp_addr: SocketAddr,
     /// Where the upload page listens.
@@ -74,8 +78,6 @@ pub struct Config {
     /// Mark the upload page's cookies `Secure` though it serves plain HTTP (TLS ends at a
     /// proxy in front of it). Always on when it serves HTTPS itself.
     pub upload_secure_cookies: bool,
-    /// How long an upload page login lasts.
-    pub session_ttl_secs: u64,
     /// The FTP door's settings (environment, passive ports, TLS, size limit).
     pub ftp: wharf_ftp::FtpConfig,
     /// Where core's gRPC listens (loopback only under `serve`).
@@ -85,17 +87,31 @@ pub struct Config {
     /// How long a stopping process (SIGTERM) lets in-flight requests, sequences and FTP
     /// transfers finish before it closes what is left and exits.
     pub shutdown_grace: std::time::Duration,
+    /// Shared secret between front-ends and core; generated per process under `serve`.
+    pub internal_token: Option<String>,
+    /// What core is built from (`serve`, `core` and the admin commands).
+    pub core: CoreConfig,
+    /// The outbound dispatcher's tunables (`WHARF_PUSH_*`).
+    pub push: wharf_core::outbound::DispatchSettings,
+    /// `$USER` (`unknown` when unset): the admin commands' default actor.
+    pub user: String,
+}
+
+/// What core is built from: its store, its interfaces, its settings and the secret key. Kept
+/// apart so that building core can take it whole (core keeps the key, which has one owner).
+#[derive(Debug)]
+pub struct CoreConfig {
     /// Holds the SQLite file when no database URL is set.
     pub data_dir: PathBuf,
     /// PostgreSQL when set; never logged (it may carry a password).
     pub database_url: Option<String>,
     /// Extra interface definitions.
     pub interfaces_dir: Option<PathBuf>,
-    /// Shared secret between front-ends and core; generated per process under `serve`.
-    pub internal_token: Option<String>,
     pub max_attempts: u32,
     pub batch_expiry_secs: i64,
     pub token_ttl_secs: u64,
+    /// How long an upload page login lasts.
+    pub session_ttl_secs: u64,
     pub db_max_connections: usize,
     /// TEST-ONLY (`WHARF_SCHEDULE_MIN_LEAD`, seconds): when set, the three minimum bounds of
     /// a batch schedule (seed 003: execute at least now plus 2 h, revert at least now plus
@@ -103,20 +119,9 @@ pub struct Config {
     /// tests need not wait hours. The maxima (30 d, 60 d) stay. Never set it in production:
     /// partners rely on the seed's windows. Unset (the default): seed 003's bounds.
     pub schedule_min_lead_secs: Option<i64>,
-    /// `WHARF_SECRET_KEY`, checked (base64 of 32 bytes); `None`: outbound push is off.
-    pub secret_key: Option<Redacted>,
-    /// The outbound dispatcher's tunables (`WHARF_PUSH_*`).
-    pub push: wharf_core::outbound::DispatchSettings,
-}
-
-/// A secret configuration value: never shown by `Debug`.
-#[derive(Clone)]
-pub struct Redacted(pub String);
-
-impl std::fmt::Debug for Redacted {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<redacted>")
-    }
+    /// `WHARF_SECRET_KEY` (base64 of 32 bytes), decoded; `None`: outbound push is off. Its
+    /// `Debug` never shows the key.
+    pub secret_key: Option<wharf_core::secret::SecretKey>,
 }
 
 /// Where configuration values come from: the process environment, or a map in tests.
@@ -184,8 +189,8 @@ impl Config {
                 None
             }
         };
-        let core_url = src.get(ENV_CORE_URL);
-        if let Some(urls) = &core_url {
+        let mut core_urls = Vec::new();
+        if let Some(urls) = src.get(ENV_CORE_URL) {
             // One URL, or a comma-separated list of core replicas to balance over.
             let items: Vec<&str> = urls.split(',').map(str::trim).collect();
             if items.iter().any(|u| u.starts_with("https://")) {
@@ -203,6 +208,8 @@ impl Config {
                     "{ENV_CORE_URL} must be a URL starting with http://, or a comma-separated \
                      list of them (e.g. http://core-a:50051,http://core-b:50051)"
                 ));
+            } else {
+                core_urls = items.into_iter().map(String::from).collect();
             }
         }
         let database_url = src.get(ENV_DATABASE_URL);
@@ -293,7 +300,7 @@ impl Config {
                 });
         let secret_key = src.get(ENV_SECRET_KEY).and_then(|v| {
             match wharf_core::secret::SecretKey::from_base64(&v) {
-                Ok(_) => Some(Redacted(v)),
+                Ok(key) => Some(key),
                 Err(e) => {
                     // The message names the variable and the rule, never the value.
                     errors.push(e.to_string().trim_start_matches("invalid: ").to_string());
@@ -342,9 +349,7 @@ impl Config {
             ..defaults
         };
         let cfg = Config {
-            secret_key,
             push,
-            schedule_min_lead_secs,
             ftp_addr,
             upload_addr,
             upload_secure_cookies,
@@ -355,52 +360,57 @@ impl Config {
                 wharf_upload::DEFAULT_MAX_FILE_BYTES,
                 |n| (1..=1 << 30).contains(n),
             ),
-            session_ttl_secs: num(
-                &mut errors,
-                src,
-                ENV_SESSION_TTL_SECS,
-                DEFAULT_SESSION_TTL_SECS,
-                |n| (60..=30 * 86400).contains(n),
-            ),
             ftp,
             http_addr,
             tls,
-            core_url,
+            core_urls,
             grpc_addr,
             admin_addr,
             shutdown_grace,
-            data_dir,
-            database_url,
-            interfaces_dir: src.get(ENV_INTERFACES_DIR).map(PathBuf::from),
             internal_token,
-            max_attempts: num(
-                &mut errors,
-                src,
-                ENV_MAX_ATTEMPTS,
-                DEFAULT_MAX_ATTEMPTS,
-                |n| (1..=1000).contains(n),
-            ),
-            batch_expiry_secs: num(
-                &mut errors,
-                src,
-                ENV_BATCH_EXPIRY_SECS,
-                DEFAULT_BATCH_EXPIRY_SECS,
-                |n| (1..=366 * 86400).contains(n),
-            ),
-            token_ttl_secs: num(
-                &mut errors,
-                src,
-                ENV_TOKEN_TTL_SECS,
-                DEFAULT_TOKEN_TTL_SECS,
-                |n| (60..=30 * 86400).contains(n),
-            ),
-            db_max_connections: num(
-                &mut errors,
-                src,
-                ENV_DB_MAX_CONNECTIONS,
-                DEFAULT_DB_MAX_CONNECTIONS,
-                |n| (2..=1000).contains(n),
-            ),
+            core: CoreConfig {
+                data_dir,
+                database_url,
+                interfaces_dir: src.get(ENV_INTERFACES_DIR).map(PathBuf::from),
+                session_ttl_secs: num(
+                    &mut errors,
+                    src,
+                    ENV_SESSION_TTL_SECS,
+                    DEFAULT_SESSION_TTL_SECS,
+                    |n| (60..=30 * 86400).contains(n),
+                ),
+                max_attempts: num(
+                    &mut errors,
+                    src,
+                    ENV_MAX_ATTEMPTS,
+                    DEFAULT_MAX_ATTEMPTS,
+                    |n| (1..=1000).contains(n),
+                ),
+                batch_expiry_secs: num(
+                    &mut errors,
+                    src,
+                    ENV_BATCH_EXPIRY_SECS,
+                    DEFAULT_BATCH_EXPIRY_SECS,
+                    |n| (1..=366 * 86400).contains(n),
+                ),
+                token_ttl_secs: num(
+                    &mut errors,
+                    src,
+                    ENV_TOKEN_TTL_SECS,
+                    DEFAULT_TOKEN_TTL_SECS,
+                    |n| (60..=30 * 86400).contains(n),
+                ),
+                db_max_connections: num(
+                    &mut errors,
+                    src,
+                    ENV_DB_MAX_CONNECTIONS,
+                    DEFAULT_DB_MAX_CONNECTIONS,
+                    |n| (2..=1000).contains(n),
+                ),
+                schedule_min_lead_secs,
+                secret_key,
+            },
+            user: src.get(USER_VAR).unwrap_or_else(|| "unknown".into()),
         };
         if errors.is_empty() {
             Ok(cfg)
@@ -443,10 +453,10 @@ mod tests {
     fn defaults_need_no_configuration() {
         let cfg = Config::from_source(&HashMap::new()).unwrap();
         assert_eq!(cfg.grpc_addr.to_string(), DEFAULT_GRPC_ADDR);
-        assert!(cfg.database_url.is_none());
-        assert_eq!(cfg.max_attempts, 10);
+        assert!(cfg.core.database_url.is_none());
+        assert_eq!(cfg.core.max_attempts, 10);
         assert_eq!(
-            cfg.schedule_min_lead_secs, None,
+            cfg.core.schedule_min_lead_secs, None,
             "seed 003's windows by default"
         );
         assert_eq!(cfg.admin_addr.to_string(), DEFAULT_ADMIN_ADDR);
@@ -508,10 +518,23 @@ mod tests {
     }
 
     #[test]
+    fn the_user_is_read_here() {
+        let cfg = Config::from_source(&HashMap::from([(USER_VAR, "ana")])).unwrap();
+        assert_eq!(cfg.user, "ana");
+        assert_eq!(
+            Config::from_source(&HashMap::new()).unwrap().user,
+            "unknown"
+        );
+    }
+
+    #[test]
     fn schedule_min_lead_is_seconds() {
         let env = HashMap::from([(ENV_SCHEDULE_MIN_LEAD, "5")]);
         assert_eq!(
-            Config::from_source(&env).unwrap().schedule_min_lead_secs,
+            Config::from_source(&env)
+                .unwrap()
+                .core
+                .schedule_min_lead_secs,
             Some(5)
         );
         let env = HashMap::from([(ENV_SCHEDULE_MIN_LEAD, "soon")]);
@@ -523,7 +546,7 @@ mod tests {
         let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
         let env = HashMap::from([(ENV_SECRET_KEY, key)]);
         let cfg = Config::from_source(&env).unwrap();
-        assert!(cfg.secret_key.is_some());
+        assert!(cfg.core.secret_key.is_some());
         assert!(!format!("{cfg:?}").contains(key));
         let env = HashMap::from([(ENV_SECRET_KEY, "c2hvcnQ=")]);
         let errors = Config::from_source(&env).unwrap_err();
@@ -540,8 +563,12 @@ mod tests {
         ] {
             let env = HashMap::from([(ENV_CORE_URL, ok)]);
             let cfg = Config::from_source(&env).unwrap_or_else(|e| panic!("{ok}: {e:?}"));
-            assert_eq!(cfg.core_url.as_deref(), Some(ok));
+            assert_eq!(cfg.core_urls.join(","), ok.replace(' ', ""));
         }
+        assert!(Config::from_source(&HashMap::new())
+            .unwrap()
+            .core_urls
+            .is_empty());
         for bad in [
             "core:50051",
             "",

@@ -14,6 +14,8 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::Layer;
 
+use crate::config::Source;
+
 /// The exporter, when spans are exported; flushed by [`Telemetry::shutdown`].
 pub struct Telemetry {
     provider: Option<SdkTracerProvider>,
@@ -78,9 +80,10 @@ pub fn export_from(var: impl Fn(&str) -> Option<String>) -> Result<Export, Strin
 }
 
 /// Install the log (and, when configured, span export) subscriber. `component` names the
-/// service unless `OTEL_SERVICE_NAME` or `OTEL_RESOURCE_ATTRIBUTES` does. Must be called
-/// inside the Tokio runtime: the OTLP client runs on it.
-pub fn init(component: &str) -> Result<Telemetry, String> {
+/// service unless `OTEL_SERVICE_NAME` or `OTEL_RESOURCE_ATTRIBUTES` does; `src` is where the
+/// `OTEL_*` variables are read. Must be called inside the Tokio runtime: the OTLP client runs
+/// on it.
+pub fn init(component: &str, src: &dyn Source) -> Result<Telemetry, String> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         EnvFilter::new(
             "info,tonic=warn,h2=warn,tower=warn,hyper=warn,libunftp=warn,unftp_core=warn",
@@ -90,7 +93,7 @@ pub fn init(component: &str) -> Result<Telemetry, String> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_filter(filter);
-    let var = |name: &str| std::env::var(name).ok();
+    let var = |name: &str| src.get(name);
     let provider = match export_from(var)? {
         Export::Off => None,
         Export::Otlp => {

@@ -658,6 +658,29 @@ impl Core {
         Ok(found)
     }
 
+    /// The one interface of the partner holding a batch with this id in `env`, for acting on
+    /// a batch by id alone: none is NotFound, and an id used in several interfaces is refused
+    /// (the caller must name the interface).
+    pub async fn interface_of_batch(
+        &self,
+        partner: &str,
+        env: Environment,
+        batch_id: &str,
+    ) -> Result<String> {
+        let mut found = self.interfaces_with_batch(partner, env, batch_id).await?;
+        match found.len() {
+            1 => Ok(found.remove(0)),
+            0 => Err(CoreError::NotFound(format!(
+                "batch {batch_id} of partner {partner} in {}",
+                env.as_str()
+            ))),
+            _ => Err(CoreError::Invalid(format!(
+                "batch id {batch_id} is used in several interfaces ({}): say which with --interface",
+                found.join(", ")
+            ))),
+        }
+    }
+
     /// The batches one user of the partner created, over every interface and environment,
     /// newest first, a page at a time (`before` = the last `cursor` seen).
     pub async fn list_batches(

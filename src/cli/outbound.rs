@@ -11,7 +11,7 @@ use wharf_core::outbound::intake::{PushOutcome, PushRequest, RowSource};
 use wharf_core::{Core, CoreError};
 use wharf_proto::v1 as pb;
 
-use crate::{read_secret, Usage};
+use super::{read_secret, Usage};
 
 #[derive(Subcommand)]
 pub enum EndpointCmd {

@@ -1,0 +1,140 @@
+//! `wharf partner add`, `wharf user add`, `wharf export` and `wharf batch
+//! execute|revert|cancel`: their arguments and bodies. Parse, call core, print; the rules are
+//! core's.
+
+use std::io::Write;
+
+use clap::Subcommand;
+use wharf_core::model::Environment;
+use wharf_core::{Core, CoreError};
+use wharf_proto::v1 as pb;
+
+use super::read_secret;
+
+#[derive(Subcommand)]
+pub enum PartnerCmd {
+    /// Create a partner; its client secret is read from stdin (client_id = APP_NAME).
+    Add {
+        app_name: String,
+        /// Limit the partner to these interfaces (default: all), e.g. t1/bom,odm/master_data.
+        #[arg(long, value_delimiter = ',')]
+        interfaces: Option<Vec<String>>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum UserCmd {
+    /// Create a user of a partner; the password is read from stdin.
+    Add {
+        username: String,
+        #[arg(long)]
+        partner: String,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct ExportArgs {
+    data_category: String,
+    biz_key: String,
+    #[arg(long)]
+    partner: String,
+    #[arg(long, default_value = "prod", value_parser = ["prod", "uat"])]
+    env: String,
+}
+
+#[derive(Subcommand)]
+pub enum BatchCmd {
+    /// Apply a held (scheduled) batch now instead of at its executeTs.
+    Execute(BatchTarget),
+    /// Take an applied batch's rows back out (once).
+    Revert(BatchTarget),
+    /// Stop a batch that has not been executed yet.
+    Cancel(BatchTarget),
+}
+
+#[derive(clap::Args)]
+pub struct BatchTarget {
+    batch_id: String,
+    #[arg(long)]
+    partner: String,
+    #[arg(long, default_value = "prod", value_parser = ["prod", "uat"])]
+    env: String,
+    /// The batch's interface, DATA_CATEGORY/BIZ_KEY (e.g. t1/bom). Batch ids are unique per
+    /// interface only: without it the id is looked up in every interface of the partner, and
+    /// the command refuses when more than one has it.
+    #[arg(long, value_name = "DATA_CATEGORY/BIZ_KEY")]
+    interface: Option<String>,
+    /// Who acts (the batch's executor / reverter / modifier); default `cli:$USER`.
+    #[arg(long = "as", value_name = "NAME")]
+    as_user: Option<String>,
+}
+
+pub async fn partner(core: &Core, cmd: PartnerCmd) -> anyhow::Result<()> {
+    let PartnerCmd::Add {
+        app_name,
+        interfaces,
+    } = cmd;
+    let secret = read_secret("client secret")?;
+    core.add_partner(&app_name, &secret, interfaces).await?;
+    println!("partner {app_name} created");
+    Ok(())
+}
+
+pub async fn user(core: &Core, cmd: UserCmd) -> anyhow::Result<()> {
+    let UserCmd::Add { username, partner } = cmd;
+    let password = read_secret("password")?;
+    core.add_user(&username, &partner, &password).await?;
+    println!("user {username} created for partner {partner}");
+    Ok(())
+}
+
+pub async fn export(core: &Core, a: ExportArgs) -> anyhow::Result<()> {
+    let env = Environment::parse(&a.env).unwrap_or(Environment::Prod);
+    let rows = core
+        .export(&a.partner, env, &a.data_category, &a.biz_key)
+        .await?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for row in rows {
+        writeln!(out, "{row}")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// `wharf batch execute|revert|cancel`: find the batch's interface, act as `--as` or
+/// `cli:$USER` (`user`), print the batch.
+pub async fn batch(core: &Core, cmd: BatchCmd, user: &str) -> anyhow::Result<()> {
+    let (action, t) = match cmd {
+        BatchCmd::Execute(t) => ("execute", t),
+        BatchCmd::Revert(t) => ("revert", t),
+        BatchCmd::Cancel(t) => ("cancel", t),
+    };
+    let env = Environment::parse(&t.env).unwrap_or(Environment::Prod);
+    let iface = match t.interface {
+        Some(i) => i,
+        None => {
+            core.interface_of_batch(&t.partner, env, &t.batch_id)
+                .await?
+        }
+    };
+    let (category, biz_key) = iface.split_once('/').ok_or_else(|| {
+        CoreError::Invalid(format!(
+            "--interface {iface:?}: use DATA_CATEGORY/BIZ_KEY, e.g. t1/bom"
+        ))
+    })?;
+    let req = pb::BatchActionRequest {
+        partner: t.partner,
+        environment: env.to_proto() as i32,
+        data_category: category.to_string(),
+        biz_key: biz_key.to_string(),
+        batch_id: t.batch_id,
+        action: action.to_string(),
+        actor: t.as_user.unwrap_or_else(|| format!("cli:{user}")),
+    };
+    let b = core.act_on_batch(&req).await?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&wharf_proto::json::batch_json(&b))?
+    );
+    Ok(())
+}

@@ -1,0 +1,143 @@
+//! The command line: the clap schema of every `wharf` command, the admin commands' dispatch,
+//! and what they share ([`Usage`], [`read_secret`]). The commands that serve are run by
+//! [`crate::serve`]; the admin commands' bodies are in [`admin`] and [`outbound`].
+
+mod admin;
+mod outbound;
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::serve::build_core;
+
+#[derive(Parser)]
+#[command(
+    name = "wharf",
+    version,
+    about = "wharf: one integration gateway for partners' supply-chain data"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// All-in-one: core, the HTTP API, FTP and the upload page in one process.
+    Serve,
+    /// Core alone: gRPC for the front-ends (needs WHARF_INTERNAL_TOKEN).
+    Core,
+    /// The HTTP API alone, against core at WHARF_CORE_URL (needs WHARF_INTERNAL_TOKEN).
+    Gateway,
+    /// The FTP server alone, against core at WHARF_CORE_URL (needs WHARF_INTERNAL_TOKEN).
+    Ftp,
+    /// The upload page alone, against core at WHARF_CORE_URL (needs WHARF_INTERNAL_TOKEN).
+    Upload,
+    #[command(flatten)]
+    Admin(Admin),
+}
+
+/// The admin commands: each runs core in-process against the configured store, acts, prints.
+#[derive(Subcommand)]
+pub enum Admin {
+    /// Manage partners.
+    Partner {
+        #[command(subcommand)]
+        action: admin::PartnerCmd,
+    },
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        action: admin::UserCmd,
+    },
+    /// Print a partner's current records as JSON lines.
+    Export(admin::ExportArgs),
+    /// Act on a batch by hand (SPEC §7.2): execute a held batch now, revert an applied one,
+    /// cancel one that has not run. Prints the batch's proposal view as JSON.
+    Batch {
+        #[command(subcommand)]
+        action: admin::BatchCmd,
+    },
+    /// Partners' receiving addresses for outbound push (SPEC §7.1).
+    Endpoint {
+        #[command(subcommand)]
+        action: outbound::EndpointCmd,
+    },
+    /// Push JSON lines (stdin) to a partner's endpoint: checked, queued, sent by the
+    /// dispatcher of `wharf serve` / `wharf core`.
+    Push(outbound::PushArgs),
+    /// The outbound queue: what was pushed, what got through, what failed.
+    Outbox {
+        #[command(subcommand)]
+        action: outbound::OutboxCmd,
+    },
+}
+
+impl Command {
+    /// The service name spans are exported under (unless `OTEL_SERVICE_NAME` says).
+    pub fn service_name(&self) -> &'static str {
+        match self {
+            Command::Serve => "wharf",
+            Command::Core => "wharf-core",
+            Command::Gateway => "wharf-gateway",
+            Command::Ftp => "wharf-ftp",
+            Command::Upload => "wharf-upload",
+            Command::Admin(_) => "wharf-cli",
+        }
+    }
+}
+
+/// Bad usage or configuration: exit 64.
+#[derive(Debug)]
+pub struct Usage(pub String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+/// Run one admin command against core built from `cfg`.
+pub async fn run(cmd: Admin, cfg: Config) -> anyhow::Result<()> {
+    let needs_key = matches!(
+        cmd,
+        Admin::Push(_)
+            | Admin::Endpoint {
+                action: outbound::EndpointCmd::Set { .. }
+            }
+    );
+    if needs_key {
+        outbound::need_key(cfg.core.secret_key.is_some())?;
+    }
+    let core = build_core(cfg.core).await?;
+    match cmd {
+        Admin::Partner { action } => admin::partner(&core, action).await,
+        Admin::User { action } => admin::user(&core, action).await,
+        Admin::Export(args) => admin::export(&core, args).await,
+        Admin::Batch { action } => admin::batch(&core, action, &cfg.user).await,
+        Admin::Endpoint { action } => outbound::endpoint(&core, action).await,
+        Admin::Push(args) => outbound::push(&core, args).await,
+        Admin::Outbox { action } => outbound::outbox(&core, action).await,
+    }
+}
+
+/// One secret from stdin: the first line, without its line ending.
+fn read_secret(what: &str) -> anyhow::Result<String> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("{what}: ");
+        std::io::stderr().flush().ok();
+    }
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line).context("reading stdin")?;
+    let secret = line.trim_end_matches(['\r', '\n']).to_string();
+    if secret.is_empty() {
+        bail!("no {what} on stdin");
+    }
+    Ok(secret)
+}

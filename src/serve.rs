@@ -1,0 +1,383 @@
+//! Serving: `wharf serve` (everything in one process) and `wharf core|gateway|ftp|upload`
+//! (one component alone), their listeners, and the staged shutdown that drains them. Also
+//! [`build_core`], the core that serving and the admin commands run.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use tokio::net::TcpListener;
+use wharf_core::grpc::InternalToken;
+use wharf_core::model::BatchPolicy;
+use wharf_core::{Core, Settings};
+
+use crate::config::{Config, CoreConfig};
+
+/// Core as configured: its store opened (migrated), its interfaces loaded, its settings, and
+/// the secret key, which core keeps.
+pub async fn build_core(cfg: CoreConfig) -> anyhow::Result<Core> {
+    let registry = wharf_core::interfaces::Registry::load(cfg.interfaces_dir.as_deref())?;
+    let store = wharf_core::open_store(
+        cfg.database_url.as_deref(),
+        &cfg.data_dir,
+        cfg.db_max_connections,
+    )
+    .await
+    .context("opening the store")?;
+    let settings = Settings {
+        batch: BatchPolicy {
+            max_attempts: cfg.max_attempts,
+            expiry_secs: cfg.batch_expiry_secs,
+            schedule: match cfg.schedule_min_lead_secs {
+                Some(secs) => wharf_core::model::Bounds::with_min_lead(secs),
+                None => wharf_core::model::Bounds::default(),
+            },
+        },
+        token_ttl_secs: cfg.token_ttl_secs,
+        session_ttl_secs: cfg.session_ttl_secs,
+        ..Settings::default()
+    };
+    let core = Core::new(store, Arc::new(registry), settings);
+    Ok(match cfg.secret_key {
+        Some(key) => core.with_secret_key(key),
+        None => core,
+    })
+}
+
+/// `wharf serve`: every component in this process, core's gRPC on loopback.
+pub async fn serve_all(cfg: Config) -> anyhow::Result<()> {
+    if !cfg.grpc_addr.ip().is_loopback() {
+        bail!(
+            "under `wharf serve` core's gRPC binds loopback only; {} is not",
+            cfg.grpc_addr
+        );
+    }
+    // All-in-one: the front-ends in this process share a token nobody else knows.
+    let token = cfg
+        .internal_token
+        .clone()
+        .unwrap_or_else(|| wharf_core::auth::new_token().0);
+    serve(cfg, &token, Parts::ALL).await
+}
+
+/// Core's share of the shutdown when the front-ends used the whole grace period: the
+/// sequences they were waiting for still get their commit and reply.
+const CORE_MIN_DRAIN: Duration = Duration::from_secs(1);
+
+type Stopped = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + Sync>>;
+
+/// Which components one process runs.
+#[derive(Clone, Copy)]
+pub struct Parts {
+    core: bool,
+    gateway: bool,
+    ftp: bool,
+    upload: bool,
+}
+
+impl Parts {
+    pub const ALL: Parts = Parts {
+        core: true,
+        gateway: true,
+        ftp: true,
+        upload: true,
+    };
+    pub const NONE: Parts = Parts {
+        core: false,
+        gateway: false,
+        ftp: false,
+        upload: false,
+    };
+    pub const fn with_core(self) -> Parts {
+        Parts { core: true, ..self }
+    }
+    pub const fn with_gateway(self) -> Parts {
+        Parts {
+            gateway: true,
+            ..self
+        }
+    }
+    pub const fn with_ftp(self) -> Parts {
+        Parts { ftp: true, ..self }
+    }
+    pub const fn with_upload(self) -> Parts {
+        Parts {
+            upload: true,
+            ..self
+        }
+    }
+}
+
+/// One component alone (for Helm): it needs the internal token its peers share.
+pub async fn serve_alone(cfg: Config, name: &str, parts: Parts) -> anyhow::Result<()> {
+    let token = cfg
+        .internal_token
+        .clone()
+        .with_context(|| format!("WHARF_INTERNAL_TOKEN must be set for `wharf {name}`"))?;
+    serve(cfg, &token, parts).await
+}
+
+/// Run the chosen components until Ctrl-C or SIGTERM, then drain within
+/// `WHARF_SHUTDOWN_GRACE_SECS`: the front-ends first (they stop accepting and finish
+/// in-flight requests and transfers, which still need core), then core, then the admin
+/// listener (probes keep answering while the process drains).
+async fn serve(cfg: Config, token: &str, parts: Parts) -> anyhow::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(0u8);
+    // Stage 1 stops the front-ends, stage 2 core, stage 3 the admin listener.
+    let stopped = |stage: u8| -> Stopped {
+        let mut rx = stop_rx.clone();
+        Box::pin(async move {
+            let _ = rx.wait_for(|s| *s >= stage).await;
+        })
+    };
+    let mut core_tasks = Vec::new();
+    // Core's probes and metrics, or (FTP alone) a front-end's probe, on WHARF_ADMIN_ADDR.
+    let mut admin = None;
+    let core_url = if parts.core {
+        let push_on = cfg.core.secret_key.is_some();
+        let core = build_core(cfg.core).await?;
+        admin = Some(core_admin(core.clone()));
+        let listener = TcpListener::bind(cfg.grpc_addr)
+            .await
+            .with_context(|| format!("binding core's gRPC on {}", cfg.grpc_addr))?;
+        let addr = listener.local_addr()?;
+        tracing::info!(grpc = %addr, store = core.store().backend(), "wharf core listening");
+        let housekeeping = tokio::spawn(wharf_core::run_housekeeping(
+            core.clone(),
+            Duration::from_secs(60),
+            stopped(2),
+        ));
+        // Scheduled executes and reverts (SPEC §7.2); its first tick runs what fell due while
+        // no core was up.
+        let scheduler = tokio::spawn(wharf_core::run_scheduler(
+            core.clone(),
+            Duration::from_secs(1),
+            stopped(2),
+        ));
+        // Outbound push (SPEC §7.1): only with the key that opens partners' credentials.
+        let dispatcher = if push_on {
+            tracing::info!(
+                concurrency = cfg.push.concurrency,
+                per_partner = cfg.push.partner_concurrency,
+                "outbound push dispatcher running"
+            );
+            Some(tokio::spawn(wharf_core::run_dispatcher(
+                core.clone(),
+                cfg.push.clone(),
+                stopped(2),
+            )))
+        } else {
+            tracing::warn!(
+                "outbound push is off: WHARF_SECRET_KEY is not set (see README, outbound push)"
+            );
+            None
+        };
+        let grpc = tokio::spawn(wharf_core::grpc::serve(
+            listener,
+            core,
+            InternalToken::new(token),
+            stopped(2),
+        ));
+        core_tasks.push((grpc, housekeeping, scheduler, dispatcher));
+        format!("http://{addr}")
+    } else {
+        if cfg.core_urls.is_empty() {
+            bail!("WHARF_CORE_URL must be set for a front-end run alone");
+        }
+        cfg.core_urls.join(",")
+    };
+    let mut front_ends = Vec::new();
+    // A front-end that cannot run (its port taken, say) stops the whole process.
+    let (fatal_tx, mut fatal_rx) = tokio::sync::mpsc::channel::<String>(4);
+    if parts.ftp {
+        let client = wharf_proto::connect(&core_url, token)?;
+        if admin.is_none() {
+            admin = Some(wharf_gateway::health::Admin::for_core_client(
+                client.clone(),
+            ));
+        }
+        tracing::info!(
+            ftp = %cfg.ftp_addr,
+            env = ?cfg.ftp.env,
+            tls = cfg.ftp.tls.is_some(),
+            "wharf FTP listening"
+        );
+        let addr = cfg.ftp_addr;
+        let ftp_cfg = cfg.ftp.clone();
+        let stop = stopped(1);
+        let fatal = fatal_tx.clone();
+        front_ends.push(tokio::spawn(async move {
+            if let Err(e) = wharf_ftp::serve(addr, client, ftp_cfg, stop).await {
+                let _ = fatal.send(e.to_string()).await;
+            }
+        }));
+    }
+    // The HTTP API and the upload page serve the same certificate, read once.
+    let tls = match &cfg.tls {
+        Some((cert, key)) if parts.gateway || parts.upload => {
+            Some(wharf_gateway::tls::acceptor(cert, key)?)
+        }
+        _ => None,
+    };
+    if parts.gateway {
+        let client = wharf_proto::connect(&core_url, token)?;
+        let listener = TcpListener::bind(cfg.http_addr)
+            .await
+            .with_context(|| format!("binding the HTTP API on {}", cfg.http_addr))?;
+        tracing::info!(
+            http = %listener.local_addr()?,
+            tls = tls.is_some(),
+            core = %core_url,
+            "wharf HTTP API listening"
+        );
+        front_ends.push(tokio::spawn(wharf_gateway::serve(
+            listener,
+            wharf_gateway::Gateway::new(client),
+            tls.clone(),
+            stopped(1),
+        )));
+    }
+    if parts.upload {
+        let client = wharf_proto::connect(&core_url, token)?;
+        let listener = TcpListener::bind(cfg.upload_addr)
+            .await
+            .with_context(|| format!("binding the upload page on {}", cfg.upload_addr))?;
+        tracing::info!(
+            upload = %listener.local_addr()?,
+            tls = tls.is_some(),
+            "wharf upload page listening"
+        );
+        let upload_cfg = wharf_upload::UploadConfig {
+            secure_cookies: tls.is_some() || cfg.upload_secure_cookies,
+            ..wharf_upload::UploadConfig::with_max_file_bytes(cfg.upload_max_file_bytes)
+        };
+        front_ends.push(tokio::spawn(wharf_upload::serve(
+            listener,
+            wharf_upload::Upload::new(client, upload_cfg),
+            tls,
+            stopped(1),
+        )));
+    }
+    let admin_task = match admin {
+        Some(admin) => {
+            let listener = TcpListener::bind(cfg.admin_addr).await.with_context(|| {
+                format!(
+                    "binding the admin listener (WHARF_ADMIN_ADDR) on {}",
+                    cfg.admin_addr
+                )
+            })?;
+            tracing::info!(admin = %listener.local_addr()?, "wharf admin listening (/healthz, /readyz, /metrics)");
+            Some(tokio::spawn(wharf_gateway::health::serve_admin(
+                listener,
+                admin,
+                stopped(3),
+            )))
+        }
+        None => None,
+    };
+    drop(fatal_tx);
+    let failure = tokio::select! {
+        _ = shutdown_signal() => None,
+        Some(e) = fatal_rx.recv() => Some(e),
+    };
+    if let Some(e) = &failure {
+        tracing::error!(error = %e, "a component failed; shutting down");
+    }
+    let grace = cfg.shutdown_grace;
+    let deadline = tokio::time::Instant::now() + grace;
+    tracing::info!(
+        grace_secs = grace.as_secs(),
+        "shutting down: finishing in-flight requests, sequences and transfers"
+    );
+    let _ = stop_tx.send(1);
+    for mut task in front_ends {
+        if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+            tracing::warn!(
+                grace_secs = grace.as_secs(),
+                "a front-end was still busy after the grace period; closing it"
+            );
+            task.abort();
+        }
+    }
+    let _ = stop_tx.send(2);
+    let core_deadline = deadline.max(tokio::time::Instant::now() + CORE_MIN_DRAIN);
+    for (mut grpc, housekeeping, scheduler, dispatcher) in core_tasks {
+        // In-flight calls finish; idle connections get no longer than the grace period.
+        match tokio::time::timeout_at(core_deadline, &mut grpc).await {
+            Ok(joined) => joined.context("gRPC task")??,
+            Err(_) => {
+                tracing::warn!(
+                    grace_secs = grace.as_secs(),
+                    "gRPC connections still open after the grace period; closing them"
+                );
+                grpc.abort();
+            }
+        }
+        housekeeping.await.context("housekeeping task")?;
+        scheduler.await.context("scheduler task")?;
+        if let Some(mut d) = dispatcher {
+            // In-flight sequences finish and their pushes go back, within the grace period;
+            // a send cut off there is resent later under the same batch_id and seq_id.
+            match tokio::time::timeout_at(core_deadline, &mut d).await {
+                Ok(joined) => joined.context("dispatcher task")??,
+                Err(_) => {
+                    tracing::warn!(
+                        "outbound sequences still in flight after the grace period; stopping them"
+                    );
+                    d.abort();
+                }
+            }
+        }
+    }
+    let _ = stop_tx.send(3);
+    if let Some(mut task) = admin_task {
+        if tokio::time::timeout(CORE_MIN_DRAIN, &mut task)
+            .await
+            .is_err()
+        {
+            task.abort();
+        }
+    }
+    tracing::info!("stopped");
+    match failure {
+        Some(e) => bail!(e),
+        None => Ok(()),
+    }
+}
+
+/// Core's admin listener: ready when its store is (`Core::ready`), and its metrics.
+fn core_admin(core: Core) -> wharf_gateway::health::Admin {
+    let probe = core.clone();
+    wharf_gateway::health::Admin::new(move || {
+        let core = probe.clone();
+        async move { core.ready().await }
+    })
+    .with_metrics(move || {
+        let core = core.clone();
+        async move {
+            (
+                wharf_core::metrics::CONTENT_TYPE,
+                wharf_core::metrics::render(core.metrics(), core.store()).await,
+            )
+        }
+    })
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
