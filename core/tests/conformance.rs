@@ -50,14 +50,7 @@ async fn staged_then_applied_atomically(store: Arc<dyn Store>) {
     assert!(r.applied && r.msg.contains("applied"), "{r:?}");
     assert_eq!(count(&core, &p).await, 4);
     let b = core
-        .get_batch(&pb::GetBatchRequest {
-            partner: p.clone(),
-            environment: pb::Environment::Prod as i32,
-            data_category: "t1".into(),
-            biz_key: "bom".into(),
-            batch_id: "B1".into(),
-            ..Default::default()
-        })
+        .get_batch(&batch_ref(&p, pb::Environment::Prod, "B1"))
         .await
         .unwrap();
     assert!(b.found);
@@ -750,22 +743,6 @@ async fn file_deliveries_are_answered_once_and_kept(store: Arc<dyn Store>) {
     assert_eq!(list(core.clone(), p.clone()).await.len(), 1);
 }
 
-fn batch_ref(p: &str, env: pb::Environment, batch_id: &str) -> pb::GetBatchRequest {
-    pb::GetBatchRequest {
-        partner: p.to_string(),
-        environment: env as i32,
-        data_category: "t1".into(),
-        biz_key: "bom".into(),
-        batch_id: batch_id.into(),
-        with_rejections: false,
-    }
-}
-
-fn with_rejections(mut req: pb::GetBatchRequest) -> pb::GetBatchRequest {
-    req.with_rejections = true;
-    req
-}
-
 /// A t1/bom row whose `quantity_per` breaks its decimal rule, read from sheet row `line`.
 fn invalid_row(key: &str, line: u32) -> pb::Row {
     let mut r = bom(key, "bad");
@@ -1146,20 +1123,8 @@ async fn sessions_start_and_end(store: Arc<dyn Store>) {
     assert!(core.start_session("ghost", "password-1").await.is_err());
 }
 
-macro_rules! conformance {
-    ($($name:ident),+ $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::sqlite_store()).await })+
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::pg_store().await).await })+
-        }
-    };
-}
-
-conformance!(
+both_stores!(
+    postgres: pg_store;
     staged_then_applied_atomically,
     resent_sequence_is_consumed_and_changes_nothing,
     retry_limit_fails_the_batch,

@@ -16,6 +16,8 @@ pub mod pgcluster;
 pub mod receiver;
 pub mod upload;
 
+pub use wharf_testkit::{pg_url, unique};
+
 /// Passive ports per test server: libunftp picks one at random per transfer, and a port
 /// just used may still be held.
 const PASSIVE_PORTS: u16 = 16;
@@ -96,21 +98,6 @@ pub fn free_port_range(n: u16) -> u16 {
     panic!("no {n} consecutive free ports")
 }
 
-pub fn unique(prefix: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!(
-        "{prefix}{}x{}x{}",
-        std::process::id() % 100_000,
-        nanos % 1_000_000,
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
 /// A new partner (a unique name, secret `SECRET`) made with the CLI, limited to `interfaces`
 /// (a comma-separated list such as `odm/master_data`) when given; returns its name.
 pub fn add_partner(w: &Wharf, interfaces: Option<&str>) -> String {
@@ -138,9 +125,7 @@ impl Wharf {
     pub fn new(backend: Backend) -> Wharf {
         let database_url = match backend {
             Backend::Sqlite => None,
-            Backend::Postgres => Some(std::env::var("WHARF_TEST_DATABASE_URL").unwrap_or_else(|_| {
-                panic!("WHARF_TEST_DATABASE_URL is not set: run scripts/test (PostgreSQL tests never skip)")
-            })),
+            Backend::Postgres => Some(pg_url()),
         };
         // Distinct: free_port never hands out a port twice.
         let ports = [

@@ -10,6 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use wharf_core::batch::Environment;
 use wharf_core::{Core, Settings};
+use wharf_testkit::unique;
 use wharf_upload::{serve, Upload, UploadConfig};
 
 const TOKEN: &str = "internal-token-for-upload-tests";
@@ -30,16 +31,6 @@ fn bom_csv(n: usize) -> String {
         s.push('\n');
     }
     s
-}
-
-fn unique(prefix: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "{prefix}{}x{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 /// Core, its gRPC server and the upload page, all on loopback.
