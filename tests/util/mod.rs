@@ -121,6 +121,22 @@ pub fn add_user(w: &Wharf, partner: &str) -> String {
     name
 }
 
+/// A new partner allowed every interface and a user of it, made with the CLI:
+/// (partner, user).
+pub fn add_partner_and_user(w: &Wharf) -> (String, String) {
+    let partner = add_partner(w, None);
+    let user = add_user(w, &partner);
+    (partner, user)
+}
+
+/// A new installation on `backend`, not serving yet, with a partner allowed every interface
+/// and a user of it: (wharf, partner, user).
+pub fn installation(backend: Backend) -> (Wharf, String, String) {
+    let w = Wharf::new(backend);
+    let (partner, user) = add_partner_and_user(&w);
+    (w, partner, user)
+}
+
 impl Wharf {
     pub fn new(backend: Backend) -> Wharf {
         let database_url = match backend {
@@ -279,6 +295,23 @@ impl Wharf {
             std::thread::sleep(Duration::from_millis(50));
         }
         server
+    }
+
+    /// `wharf core` alone, on the installation's gRPC port.
+    pub fn start_core(&self) -> Server {
+        self.start(&["core"], &[], self.grpc_port)
+    }
+
+    /// Front-end `component` (`gateway`, `ftp` or `upload`) alone, on the installation's port
+    /// for it, calling the installation's core (`WHARF_CORE_URL`).
+    pub fn start_front_end(&self, component: &str) -> Server {
+        let port = match component {
+            "gateway" => self.http_port,
+            "ftp" => self.ftp_port,
+            "upload" => self.upload_port,
+            other => panic!("no front-end {other:?}"),
+        };
+        self.start(&[component], &[("WHARF_CORE_URL", self.grpc_url())], port)
     }
 
     pub fn grpc_url(&self) -> String {
