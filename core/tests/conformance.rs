@@ -570,8 +570,7 @@ async fn credentials_round_trip(store: Arc<dyn Store>) {
         core.add_partner(&p, "client-secret-1", None).await,
         Err(wharf_core::CoreError::Conflict(_))
     ));
-    let u = unique("u");
-    core.add_user(&u, &p, "password-1").await.unwrap();
+    let u = user_of(&core, &p).await;
     assert!(core
         .add_user(&unique("u"), "nobody", "password-1")
         .await
@@ -1091,8 +1090,7 @@ async fn list_batches_of_one_user(store: Arc<dyn Store>) {
 async fn sessions_start_and_end(store: Arc<dyn Store>) {
     let core = core_with(store, policy());
     let p = partner(&core).await;
-    let u = unique("u");
-    core.add_user(&u, &p, "password-1").await.unwrap();
+    let u = user_of(&core, &p).await;
     let s = core.start_session(&u, "password-1").await.unwrap();
     assert_eq!((s.token_type.as_str(), s.expires_in), ("Bearer", 8 * 3600));
     assert_eq!(s.access_token.len(), 64);

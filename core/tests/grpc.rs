@@ -17,11 +17,9 @@ async fn start() -> (String, String, String) {
 }
 
 async fn start_with(settings: Settings) -> (String, String, String) {
-    let registry = std::sync::Arc::new(wharf_core::interfaces::Registry::load(None).unwrap());
-    let core = wharf_core::Core::new(sqlite_store(), registry, settings);
+    let core = core_on(sqlite_store(), settings);
     let p = partner(&core).await;
-    let u = unique("u");
-    core.add_user(&u, &p, "password-1").await.unwrap();
+    let u = user_of(&core, &p).await;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(serve(

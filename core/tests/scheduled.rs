@@ -24,8 +24,7 @@ fn iso(unix: i64) -> Option<pb::Value> {
 }
 
 fn core_at(store: Arc<dyn Store>, clock: &ManualClock) -> Core {
-    let registry = Arc::new(wharf_core::interfaces::Registry::load(None).expect("built-ins"));
-    Core::new(store, registry, Settings::default()).with_clock(clock.clock())
+    core_on(store, Settings::default()).with_clock(clock.clock())
 }
 
 /// The schedule fields of a sequence: (instantExecute, executeTs, revertTs).

@@ -77,17 +77,30 @@ pub fn sqlite_store() -> Arc<dyn Store> {
     Arc::new(SqliteStore::open(&dir).expect("open sqlite"))
 }
 
-pub fn core_with(store: Arc<dyn Store>, policy: BatchPolicy) -> Core {
+/// Core on `store` with the built-in interfaces and `settings`.
+pub fn core_on(store: Arc<dyn Store>, settings: Settings) -> Core {
     let registry = Arc::new(Registry::load(None).expect("built-in interfaces"));
-    Core::new(
+    Core::new(store, registry, settings)
+}
+
+pub fn core_with(store: Arc<dyn Store>, policy: BatchPolicy) -> Core {
+    core_on(
         store,
-        registry,
         Settings {
             batch: policy,
             token_ttl_secs: 3600,
             ..Settings::default()
         },
     )
+}
+
+/// A fresh user of `partner`, password `password-1`.
+pub async fn user_of(core: &Core, partner: &str) -> String {
+    let name = unique("u");
+    core.add_user(&name, partner, "password-1")
+        .await
+        .expect("add user");
+    name
 }
 
 /// A fresh partner allowed every interface.
