@@ -12,7 +12,7 @@ use serde_json::Value;
 use util::data::{bom_row, envelope, expect_code, export, keys, problem, problems, BOM_FIELDS};
 use util::ftp::{bom_dir, deliver, login, names, put, reply_code};
 use util::http::{client_token, curl};
-use util::{add_partner_and_user, free_port, installation, upload, Backend, Server, Wharf, TOKEN};
+use util::{add_partner_and_user, free_port, installation, upload, Backend, Wharf, TOKEN};
 
 // ---------------------------------------------------------------------------------------------
 // answers
@@ -231,17 +231,6 @@ fn unreadable_content(backend: Backend) {
     let _ = ftp.quit();
 }
 
-/// SIGTERM and a clean exit.
-#[track_caller]
-fn stop(what: &str, server: &mut Server) {
-    let status = server.terminate();
-    assert!(
-        status.success(),
-        "{what} exits cleanly on SIGTERM, got {status}: {}",
-        server.stderr()
-    );
-}
-
 /// `wharf core`, `wharf gateway`, `wharf ftp` and two `wharf upload` as separate processes:
 /// every door reaches the one core, and the upload pages share sessions through it; a
 /// front-end with the wrong internal token is refused by core; a front-end without
@@ -348,8 +337,8 @@ fn split_deployment(backend: Backend) {
         after.starts_with("303 ") && after.ends_with("/login"),
         "{after}"
     );
-    stop("an upload page", &mut upload_one);
-    stop("the other upload page", &mut upload_two);
+    upload_one.stop("an upload page");
+    upload_two.stop("the other upload page");
 
     // A gateway with the wrong internal token: core refuses it, the partner sees -1 (500).
     let wrong_port = free_port();
@@ -407,10 +396,10 @@ fn split_deployment(backend: Backend) {
     );
 
     // Front-ends first, then core; each exits cleanly.
-    stop("wharf gateway (wrong token)", &mut wrong);
-    stop("wharf gateway", &mut gateway);
-    stop("wharf ftp", &mut ftp_server);
-    stop("wharf core", &mut core);
+    wrong.stop("wharf gateway (wrong token)");
+    gateway.stop("wharf gateway");
+    ftp_server.stop("wharf ftp");
+    core.stop("wharf core");
 
     // Checked last so that a failure here still lets the checks above run.
     let (status, body) = wrong_token_answer;

@@ -129,12 +129,7 @@ fn readyz_follows_postgresql() {
         ("gateway", &mut gateway),
         ("core", &mut core),
     ] {
-        let status = server.terminate();
-        assert!(
-            status.success(),
-            "wharf {name}: {status}: {}",
-            server.stderr()
-        );
+        server.stop(&format!("wharf {name}"));
     }
 }
 

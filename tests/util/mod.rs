@@ -369,6 +369,17 @@ impl Server {
         }
     }
 
+    /// SIGTERM, and assert a clean exit (`what` names the process in the failure).
+    #[track_caller]
+    pub fn stop(&mut self, what: &str) {
+        let status = self.terminate();
+        assert!(
+            status.success(),
+            "{what} exits cleanly on SIGTERM, got {status}: {}",
+            self.stderr()
+        );
+    }
+
     pub fn stderr(&mut self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
