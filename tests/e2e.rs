@@ -147,12 +147,7 @@ async fn operator_journey(backend: Backend) {
     assert_eq!(uat, "", "uat is a separate space");
 
     drop(c);
-    let status = server.terminate();
-    assert!(
-        status.success(),
-        "clean exit on SIGTERM: {status}: {}",
-        server.stderr()
-    );
+    server.stop("wharf serve");
     let log = server.stderr();
     assert!(
         log.contains("wharf core listening") && log.contains("stopped"),

@@ -12,7 +12,10 @@ use util::data::{
 };
 use util::ftp::{bom_dir, connect, deliver, get_json, login, names, put, refused, reply_code};
 use util::http::curl;
-use util::{add_partner, add_user, make_cert, Backend, KeyType, Wharf, PASSWORD};
+use util::{
+    add_partner, add_partner_and_user, add_user, installation, make_cert, Backend, KeyType, Wharf,
+    PASSWORD,
+};
 
 // ---------------------------------------------------------------------------------------------
 // curl (the HTTP API for comparison, and FTPS)
@@ -55,9 +58,7 @@ fn http_post_bom(w: &Wharf, user: &str, body: &str) -> Value {
 /// Logins (wrong password, unknown user, anonymous refused), the virtual tree and the
 /// interfaces a partner may use.
 fn login_and_tree(backend: Backend) {
-    let w = Wharf::new(backend);
-    let partner = add_partner(&w, None);
-    let user = add_user(&w, &partner);
+    let (w, partner, user) = installation(backend);
     let limited = add_partner(&w, Some("odm/master_data"));
     let limited_user = add_user(&w, &limited);
     let _server = w.serve();
@@ -144,11 +145,8 @@ fn login_and_tree(backend: Backend) {
 
 /// Seed 002's example as a `.json` file and without an extension.
 fn seed_json(backend: Backend) {
-    let w = Wharf::new(backend);
-    let partner = add_partner(&w, None);
-    let user = add_user(&w, &partner);
-    let lcfc = add_partner(&w, None);
-    let lcfc_user = add_user(&w, &lcfc);
+    let (w, partner, user) = installation(backend);
+    let (lcfc, lcfc_user) = add_partner_and_user(&w);
     let _server = w.serve();
     let dir = bom_dir(&partner);
 
@@ -210,9 +208,7 @@ fn seed_json(backend: Backend) {
 
 /// Invalid rows: the same `result` as the HTTP API gives for the same body.
 fn invalid_content(backend: Backend) {
-    let w = Wharf::new(backend);
-    let partner = add_partner(&w, None);
-    let user = add_user(&w, &partner);
+    let (w, partner, user) = installation(backend);
     let _server = w.serve();
     let dir = bom_dir(&partner);
     let rows = || {
@@ -257,9 +253,7 @@ fn invalid_content(backend: Backend) {
 
 /// Names that break the rule: a feedback file with E00V00 on `file name`, nothing read.
 fn malformed_names(backend: Backend) {
-    let w = Wharf::new(backend);
-    let partner = add_partner(&w, None);
-    let user = add_user(&w, &partner);
+    let (w, partner, user) = installation(backend);
     let _server = w.serve();
     let dir = bom_dir(&partner);
     let body = envelope("NAMES", 1, "1", vec![bom_row("n")]);
@@ -304,9 +298,7 @@ fn malformed_names(backend: Backend) {
 
 /// The same name delivered twice: E00A00, nothing applied twice.
 fn duplicate_name(backend: Backend) {
-    let w = Wharf::new(backend);
-    let partner = add_partner(&w, None);
-    let user = add_user(&w, &partner);
+    let (w, partner, user) = installation(backend);
     let _server = w.serve();
     let dir = bom_dir(&partner);
     let name = "bom_insert_20221001003000_5.json";
@@ -333,9 +325,7 @@ fn duplicate_name(backend: Backend) {
 
 /// 5,000 rows per file is the FTP limit (SPEC §4); 5,001 is an envelope error.
 fn seq_size_limit(backend: Backend) {
-    let w = Wharf::new(backend);
-    let partner = add_partner(&w, None);
-    let user = add_user(&w, &partner);
+    let (w, partner, user) = installation(backend);
     let _server = w.serve();
     let dir = bom_dir(&partner);
     let rows = |n: usize| {
@@ -374,9 +364,7 @@ fn seq_size_limit(backend: Backend) {
 
 /// crud `all`: the partner's whole set is replaced by the file's rows.
 fn crud_all(backend: Backend) {
-    let w = Wharf::new(backend);
-    let partner = add_partner(&w, None);
-    let user = add_user(&w, &partner);
+    let (w, partner, user) = installation(backend);
     let _server = w.serve();
     let dir = bom_dir(&partner);
 
@@ -421,11 +409,8 @@ fn crud_all(backend: Backend) {
 /// Traversal, other partners' folders, writes outside an interface folder, mkdir/rename/rmdir:
 /// all refused; feedback files can be deleted once.
 fn hostile_paths(backend: Backend) {
-    let w = Wharf::new(backend);
-    let partner = add_partner(&w, None);
-    let user = add_user(&w, &partner);
-    let other = add_partner(&w, None);
-    let other_user = add_user(&w, &other);
+    let (w, partner, user) = installation(backend);
+    let (other, other_user) = add_partner_and_user(&w);
     let _server = w.serve();
     let dir = bom_dir(&partner);
     let good = envelope("HOST", 1, "1", vec![bom_row("h")]);
@@ -635,9 +620,7 @@ fn sheet(rows: &[Value]) -> String {
 
 /// A CSV file: header row = field names, the whole file one batch.
 fn csv_upload(backend: Backend) {
-    let w = Wharf::new(backend);
-    let partner = add_partner(&w, None);
-    let user = add_user(&w, &partner);
+    let (w, partner, user) = installation(backend);
     let _server = w.serve();
     let dir = bom_dir(&partner);
 
@@ -694,8 +677,7 @@ fn ftps(backend: Backend, require: bool) {
         w.extra_env
             .push(("WHARF_FTP_REQUIRE_TLS".into(), "true".into()));
     }
-    let partner = add_partner(&w, None);
-    let user = add_user(&w, &partner);
+    let (partner, user) = add_partner_and_user(&w);
     let _server = w.serve();
     let base = format!("ftp://127.0.0.1:{}{}", w.ftp_port, bom_dir(&partner));
     let auth = format!("{user}:{PASSWORD}");

@@ -12,7 +12,7 @@ use serde_json::Value;
 use util::data::{bom_row, envelope, expect_code, export, keys, problem, problems, BOM_FIELDS};
 use util::ftp::{bom_dir, deliver, login, names, put, reply_code};
 use util::http::{client_token, curl};
-use util::{add_partner, add_user, free_port, upload, Backend, Server, Wharf, TOKEN};
+use util::{add_partner_and_user, free_port, installation, upload, Backend, Wharf, TOKEN};
 
 // ---------------------------------------------------------------------------------------------
 // answers
@@ -80,8 +80,7 @@ fn post_bom(base: &str, token: &str, body: &str) -> (u16, Value) {
 fn size_limit(backend: Backend) {
     let mut w = Wharf::new(backend);
     w.extra_env = vec![("WHARF_FTP_MAX_FILE_BYTES".into(), "2000".into())];
-    let partner = add_partner(&w, None);
-    let user = add_user(&w, &partner);
+    let (partner, user) = add_partner_and_user(&w);
     let _server = w.serve();
     let dir = bom_dir(&partner);
     let name = "bom_insert_20221001003000_1.json";
@@ -150,9 +149,7 @@ fn bom_workbook() -> Vec<u8> {
 /// An .xlsx upload is one batch: numbers and real dates become the values a partner sees in
 /// Excel; a file that is no workbook is answered E00V00 on `body`.
 fn xlsx_upload(backend: Backend) {
-    let w = Wharf::new(backend);
-    let partner = add_partner(&w, None);
-    let user = add_user(&w, &partner);
+    let (w, partner, user) = installation(backend);
     let _server = w.serve();
     let dir = bom_dir(&partner);
 
@@ -193,9 +190,7 @@ fn xlsx_upload(backend: Backend) {
 
 /// Content that is no envelope at all: E00V00 on `body`, nothing imported.
 fn unreadable_content(backend: Backend) {
-    let w = Wharf::new(backend);
-    let partner = add_partner(&w, None);
-    let user = add_user(&w, &partner);
+    let (w, partner, user) = installation(backend);
     let _server = w.serve();
     let dir = bom_dir(&partner);
 
@@ -236,30 +231,17 @@ fn unreadable_content(backend: Backend) {
     let _ = ftp.quit();
 }
 
-/// SIGTERM and a clean exit.
-#[track_caller]
-fn stop(what: &str, server: &mut Server) {
-    let status = server.terminate();
-    assert!(
-        status.success(),
-        "{what} exits cleanly on SIGTERM, got {status}: {}",
-        server.stderr()
-    );
-}
-
 /// `wharf core`, `wharf gateway`, `wharf ftp` and two `wharf upload` as separate processes:
 /// every door reaches the one core, and the upload pages share sessions through it; a
 /// front-end with the wrong internal token is refused by core; a front-end without
 /// WHARF_CORE_URL does not start.
 fn split_deployment(backend: Backend) {
-    let w = Wharf::new(backend);
-    let partner = add_partner(&w, None);
-    let user = add_user(&w, &partner);
+    let (w, partner, user) = installation(backend);
     let core_url = ("WHARF_CORE_URL", w.grpc_url());
 
-    let mut core = w.start(&["core"], &[], w.grpc_port);
-    let mut gateway = w.start(&["gateway"], std::slice::from_ref(&core_url), w.http_port);
-    let mut ftp_server = w.start(&["ftp"], std::slice::from_ref(&core_url), w.ftp_port);
+    let mut core = w.start_core();
+    let mut gateway = w.start_front_end("gateway");
+    let mut ftp_server = w.start_front_end("ftp");
     let base = w.http_url();
 
     // HTTP: a bearer token, then a batch.
@@ -287,7 +269,7 @@ fn split_deployment(backend: Backend) {
     // Two upload pages: a login on one is a session on the other (sessions live in core),
     // and a logout on either ends it on both.
     let (one, two) = (w.upload_port, free_port());
-    let mut upload_one = w.start(&["upload"], std::slice::from_ref(&core_url), one);
+    let mut upload_one = w.start_front_end("upload");
     let mut upload_two = w.start(
         &["upload"],
         &[
@@ -355,8 +337,8 @@ fn split_deployment(backend: Backend) {
         after.starts_with("303 ") && after.ends_with("/login"),
         "{after}"
     );
-    stop("an upload page", &mut upload_one);
-    stop("the other upload page", &mut upload_two);
+    upload_one.stop("an upload page");
+    upload_two.stop("the other upload page");
 
     // A gateway with the wrong internal token: core refuses it, the partner sees -1 (500).
     let wrong_port = free_port();
@@ -414,10 +396,10 @@ fn split_deployment(backend: Backend) {
     );
 
     // Front-ends first, then core; each exits cleanly.
-    stop("wharf gateway (wrong token)", &mut wrong);
-    stop("wharf gateway", &mut gateway);
-    stop("wharf ftp", &mut ftp_server);
-    stop("wharf core", &mut core);
+    wrong.stop("wharf gateway (wrong token)");
+    gateway.stop("wharf gateway");
+    ftp_server.stop("wharf ftp");
+    core.stop("wharf core");
 
     // Checked last so that a failure here still lets the checks above run.
     let (status, body) = wrong_token_answer;
@@ -490,9 +472,7 @@ fn pasv_address(ftp: &mut suppaftp::FtpStream) -> String {
 /// address or a DNS name (resolved when asked; a delivery through it works end to end).
 #[test]
 fn the_passive_host_is_what_pasv_advertises() {
-    let mut w = Wharf::new(Backend::Sqlite);
-    let partner = add_partner(&w, None);
-    let user = add_user(&w, &partner);
+    let (mut w, partner, user) = installation(Backend::Sqlite);
     {
         let _server = w.serve();
         let mut ftp = login(&w, &user);

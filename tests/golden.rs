@@ -17,10 +17,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
-use util::ftp::{deliver, login};
+use util::ftp::{deliver, login, login_at};
 use util::http::{client_token, send, Auth};
 use util::upload::{self, by_id};
-use util::{free_port, free_port_range, unique, Backend, Server, Wharf, PASSWORD, SECRET, TOKEN};
+use util::{
+    add_partner_and_user, free_port, free_port_range, unique, Backend, Server, Wharf, TOKEN,
+};
 
 /// One problem as the corpus writes it: `[row index | null, type, fields]`.
 type Problem = (Option<u64>, String, String);
@@ -414,19 +416,6 @@ impl Site {
         }
     }
 
-    /// A partner with every interface, and a user of it (password [`PASSWORD`]).
-    fn partner(&self) -> (String, String) {
-        let partner = unique("G");
-        self.w
-            .ok(&["partner", "add", &partner], &format!("{SECRET}\n"));
-        let user = unique("g");
-        self.w.ok(
-            &["user", "add", &user, "--partner", &partner],
-            &format!("{PASSWORD}\n"),
-        );
-        (partner, user)
-    }
-
     fn grpc_ingest(&self, partner: &str, iface: &str, op: &str, env: &str, body: &[u8]) -> Value {
         use wharf_proto::v1 as pb;
         let (cat, biz) = iface.split_once('/').expect("iface");
@@ -477,7 +466,7 @@ struct Seat {
 
 impl Seat {
     fn open(site: &Site, door: Door) -> Seat {
-        let (partner, user) = site.partner();
+        let (partner, user) = add_partner_and_user(&site.w);
         let token = if door == Door::Http {
             client_token(&site.w.http_url(), &partner)
         } else {
@@ -501,14 +490,8 @@ impl Seat {
     fn ftp(&mut self, site: &Site, env: &str) -> &mut suppaftp::FtpStream {
         let user = self.user.clone();
         if env == "uat" {
-            self.ftp_uat.get_or_insert_with(|| {
-                let mut ftp = suppaftp::FtpStream::connect(("127.0.0.1", site.ftp_uat_port))
-                    .expect("connect");
-                ftp.login(user.as_str(), PASSWORD).expect("login");
-                ftp.transfer_type(suppaftp::types::FileType::Binary)
-                    .expect("TYPE I");
-                ftp
-            })
+            self.ftp_uat
+                .get_or_insert_with(|| login_at(site.ftp_uat_port, &user))
         } else {
             self.ftp.get_or_insert_with(|| login(&site.w, &user))
         }

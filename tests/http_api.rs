@@ -9,7 +9,9 @@ use util::data::{
     seed_002_stored, SEED_002,
 };
 use util::http::{client_token, curl, request, send, token_request, Auth};
-use util::{add_partner, add_user, make_cert, Backend, KeyType, Wharf, PASSWORD, SECRET};
+use util::{
+    add_partner, add_user, installation, make_cert, Backend, KeyType, Wharf, PASSWORD, SECRET,
+};
 
 const SYNC: &str = "/v1.0/scc/data/sync";
 const BOM_KEY: &str = "vendor_code,vendor_father_item,father_item,vendor_child_item,version";
@@ -40,9 +42,7 @@ const SEED_000: &str = r#"{
 /// Every way in (Basic, both OAuth2 grants, client credentials in the form or a Basic header)
 /// and every way to be turned away.
 fn auth(backend: Backend) {
-    let w = Wharf::new(backend);
-    let partner = add_partner(&w, None);
-    let user = add_user(&w, &partner);
+    let (w, partner, user) = installation(backend);
     let limited = add_partner(&w, Some("odm/master_data"));
     let victim = add_user(&w, &partner);
     let _server = w.serve();

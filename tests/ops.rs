@@ -15,7 +15,9 @@ use util::data::{bom_row, bom_row_with, envelope, export};
 use util::ftp::{bom_dir, deliver, login};
 use util::http::{client_token, request, send, Auth, Reply};
 use util::pgcluster::PgCluster;
-use util::{add_partner, add_user, free_port, Backend, Server, Wharf, PASSWORD, SECRET, TOKEN};
+use util::{
+    add_partner_and_user, free_port, installation, Backend, Server, Wharf, PASSWORD, SECRET, TOKEN,
+};
 
 const BOM: &str = "/v1.0/scc/data/sync/t1/bom";
 
@@ -56,7 +58,7 @@ fn readyz_follows_postgresql() {
     let core_url = ("WHARF_CORE_URL", w.grpc_url());
     let core_admin = ("WHARF_ADMIN_ADDR", format!("127.0.0.1:{}", w.admin_port));
     let mut core: Server = w.start(&["core"], &[core_admin], w.grpc_port);
-    let mut gateway = w.start(&["gateway"], std::slice::from_ref(&core_url), w.http_port);
+    let mut gateway = w.start_front_end("gateway");
     let mut ftp = w.start(
         &["ftp"],
         &[
@@ -127,12 +129,7 @@ fn readyz_follows_postgresql() {
         ("gateway", &mut gateway),
         ("core", &mut core),
     ] {
-        let status = server.terminate();
-        assert!(
-            status.success(),
-            "wharf {name}: {status}: {}",
-            server.stderr()
-        );
+        server.stop(&format!("wharf {name}"));
     }
 }
 
@@ -214,9 +211,7 @@ fn delta(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>, series: 
 /// The counters move by exactly what the HTTP API and FTP pushed, per door and code; no
 /// label carries a batch id, a partner, a user or a secret.
 fn metrics_count_what_the_doors_pushed(backend: Backend) {
-    let w = Wharf::new(backend);
-    let partner = add_partner(&w, None);
-    let user = add_user(&w, &partner);
+    let (w, partner, user) = installation(backend);
     let _server = w.serve();
     let before = scrape(&w);
 
@@ -361,8 +356,7 @@ fn sigterm_lets_in_flight_work_finish() {
     let mut w = Wharf::new(Backend::Sqlite);
     w.extra_env
         .push(("WHARF_SHUTDOWN_GRACE_SECS".into(), GRACE_SECS.to_string()));
-    let partner = add_partner(&w, None);
-    let user = add_user(&w, &partner);
+    let (partner, user) = add_partner_and_user(&w);
     let mut server = w.serve();
     let token = client_token(&w.http_url(), &partner);
 

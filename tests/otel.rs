@@ -14,7 +14,7 @@ use util::data::{bom_row, envelope};
 use util::ftp::{bom_dir, deliver, login};
 use util::http::{client_token, request, Auth, Reply};
 use util::otlp::{one, Receiver, Span};
-use util::{add_partner, add_user, unique, Backend, Wharf, PASSWORD, SECRET, TOKEN};
+use util::{add_partner, add_partner_and_user, unique, Backend, Wharf, PASSWORD, SECRET, TOKEN};
 
 const BOM: &str = "/v1.0/scc/data/sync/t1/bom";
 const WAIT: Duration = Duration::from_secs(20);
@@ -48,11 +48,10 @@ fn exporting(w: &mut Wharf, rx: &Receiver, schedule_delay_ms: u64) {
 }
 
 /// A SQLite installation exporting to `rx`, with a partner and a user of it.
-fn installation(rx: &Receiver, schedule_delay_ms: u64) -> (Wharf, String, String) {
+fn exporting_installation(rx: &Receiver, schedule_delay_ms: u64) -> (Wharf, String, String) {
     let mut w = Wharf::new(Backend::Sqlite);
     exporting(&mut w, rx, schedule_delay_ms);
-    let partner = add_partner(&w, None);
-    let user = add_user(&w, &partner);
+    let (partner, user) = add_partner_and_user(&w);
     (w, partner, user)
 }
 
@@ -103,7 +102,7 @@ const STORE_SPANS: [&str; 5] = [
 #[test]
 fn one_api_push_is_one_trace_from_the_gateway_into_the_store() {
     let rx = Receiver::start();
-    let (w, partner, user) = installation(&rx, 100);
+    let (w, partner, user) = exporting_installation(&rx, 100);
     let _server = w.serve();
     let base = w.http_url();
 
@@ -237,13 +236,9 @@ fn wait_for_span(rx: &Receiver, pred: impl Fn(&Span) -> bool) -> Span {
 fn a_trace_crosses_processes_and_is_flushed_on_sigterm() {
     let rx = Receiver::start();
     // Ten minutes: nothing is exported before shutdown unless the processes flush.
-    let (w, _partner, user) = installation(&rx, 600_000);
-    let mut core = w.start(&["core"], &[], w.grpc_port);
-    let mut gateway = w.start(
-        &["gateway"],
-        &[("WHARF_CORE_URL", w.grpc_url())],
-        w.http_port,
-    );
+    let (w, _partner, user) = exporting_installation(&rx, 600_000);
+    let mut core = w.start_core();
+    let mut gateway = w.start_front_end("gateway");
     let trace = new_trace_id();
     let batch = batch_id();
     let body = envelope(&batch, 1, "1", vec![bom_row("C-1")]);
@@ -287,7 +282,7 @@ fn a_trace_crosses_processes_and_is_flushed_on_sigterm() {
 #[test]
 fn an_ftp_session_is_one_trace() {
     let rx = Receiver::start();
-    let (w, partner, user) = installation(&rx, 100);
+    let (w, partner, user) = exporting_installation(&rx, 100);
     let _server = w.serve();
     let mut ftp = login(&w, &user);
     let dir = bom_dir(&partner);

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use util::data::{bom_key, bom_row, export, keys};
 use util::http::{request, Auth};
 use util::receiver::{base64, code, secret_key, wait_for, Behaviour, Receiver, Seen};
-use util::{add_partner, add_user, free_port, Backend, Wharf, PASSWORD, SECRET};
+use util::{add_partner, free_port, installation, Backend, Wharf, PASSWORD, SECRET};
 
 const SYNC: &str = "/v1.0/scc/data/sync/t1/bom";
 
@@ -303,9 +303,7 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 /// stores exactly the rows, under the push's batch_id.
 #[test]
 fn pushes_to_a_second_wharf_with_every_auth_method() {
-    let recv = Wharf::new(Backend::Sqlite);
-    let partner = add_partner(&recv, None);
-    let user = add_user(&recv, &partner);
+    let (recv, partner, user) = installation(Backend::Sqlite);
     let mut recv_server = recv.serve();
     let url = format!("{}{SYNC}", recv.http_url());
     let token_url = format!("{}/oauth/token", recv.http_url());

@@ -249,17 +249,13 @@ fn two_core_replicas_execute_each_batch_once() {
         .push(("WHARF_SCHEDULE_MIN_LEAD".into(), "2".into()));
     let partner = add_partner(&w, None);
     let second = util::free_port();
-    let _core_a = w.start(&["core"], &[], w.grpc_port);
+    let _core_a = w.start_core();
     let _core_b = w.start(
         &["core"],
         &[("WHARF_GRPC_ADDR", format!("127.0.0.1:{second}"))],
         second,
     );
-    let _gateway = w.start(
-        &["gateway"],
-        &[("WHARF_CORE_URL", w.grpc_url())],
-        w.http_port,
-    );
+    let _gateway = w.start_front_end("gateway");
     let base = w.http_url();
     let token = client_token(&base, &partner);
     let url = format!("{base}{SYNC}");

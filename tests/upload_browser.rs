@@ -17,7 +17,7 @@ use rust_xlsxwriter::{ExcelDateTime, Format as XFormat, Workbook};
 use serde_json::json;
 use util::browser::{base64_decode, Browser};
 use util::data::{export, keys, BOM_FIELDS};
-use util::{add_partner, add_user, Backend, Wharf, PASSWORD};
+use util::{installation, Backend, Wharf, PASSWORD};
 
 // ---------------------------------------------------------------------------------------------
 // the client on a static page
@@ -348,9 +348,7 @@ fn result_page(b: &Browser) -> Outcome {
 #[test]
 fn upload_page_in_a_browser() {
     let started = Instant::now();
-    let w = Wharf::new(Backend::Sqlite);
-    let partner = add_partner(&w, None);
-    let user = add_user(&w, &partner);
+    let (w, partner, user) = installation(Backend::Sqlite);
     let _server = w.serve();
     let base = w.upload_url();
     let sheets = w.data_dir.join("sheets");

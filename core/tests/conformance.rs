@@ -51,14 +51,7 @@ async fn staged_then_applied_atomically(store: Arc<dyn Store>) {
     assert!(r.applied && r.msg.contains("applied"), "{r:?}");
     assert_eq!(count(&core, &p).await, 4);
     let b = core
-        .get_batch(&pb::GetBatchRequest {
-            partner: p.clone(),
-            environment: pb::Environment::Prod as i32,
-            data_category: "t1".into(),
-            biz_key: "bom".into(),
-            batch_id: "B1".into(),
-            ..Default::default()
-        })
+        .get_batch(&batch_ref(&p, pb::Environment::Prod, "B1"))
         .await
         .unwrap();
     assert!(b.found);
@@ -578,8 +571,7 @@ async fn credentials_round_trip(store: Arc<dyn Store>) {
         core.add_partner(&p, "client-secret-1", None).await,
         Err(wharf_core::CoreError::Conflict(_))
     ));
-    let u = unique("u");
-    core.add_user(&u, &p, "password-1").await.unwrap();
+    let u = user_of(&core, &p).await;
     assert!(core
         .add_user(&unique("u"), "nobody", "password-1")
         .await
@@ -749,22 +741,6 @@ async fn file_deliveries_are_answered_once_and_kept(store: Arc<dyn Store>) {
     assert!(core.delete_file(&file_ref(bad)).await.unwrap());
     assert!(!core.delete_file(&file_ref(bad)).await.unwrap());
     assert_eq!(list(core.clone(), p.clone()).await.len(), 1);
-}
-
-fn batch_ref(p: &str, env: pb::Environment, batch_id: &str) -> pb::GetBatchRequest {
-    pb::GetBatchRequest {
-        partner: p.to_string(),
-        environment: env as i32,
-        data_category: "t1".into(),
-        biz_key: "bom".into(),
-        batch_id: batch_id.into(),
-        with_rejections: false,
-    }
-}
-
-fn with_rejections(mut req: pb::GetBatchRequest) -> pb::GetBatchRequest {
-    req.with_rejections = true;
-    req
 }
 
 /// A t1/bom row whose `quantity_per` breaks its decimal rule, read from sheet row `line`.
@@ -1115,8 +1091,7 @@ async fn list_batches_of_one_user(store: Arc<dyn Store>) {
 async fn sessions_start_and_end(store: Arc<dyn Store>) {
     let core = core_with(store, policy());
     let p = partner(&core).await;
-    let u = unique("u");
-    core.add_user(&u, &p, "password-1").await.unwrap();
+    let u = user_of(&core, &p).await;
     let s = core.start_session(&u, "password-1").await.unwrap();
     assert_eq!((s.token_type.as_str(), s.expires_in), ("Bearer", 8 * 3600));
     assert_eq!(s.access_token.len(), 64);
@@ -1147,20 +1122,8 @@ async fn sessions_start_and_end(store: Arc<dyn Store>) {
     assert!(core.start_session("ghost", "password-1").await.is_err());
 }
 
-macro_rules! conformance {
-    ($($name:ident),+ $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::sqlite_store()).await })+
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::pg_store().await).await })+
-        }
-    };
-}
-
-conformance!(
+both_stores!(
+    postgres: pg_store;
     staged_then_applied_atomically,
     resent_sequence_is_consumed_and_changes_nothing,
     retry_limit_fails_the_batch,

@@ -17,11 +17,9 @@ async fn start() -> (String, String, String) {
 }
 
 async fn start_with(settings: Settings) -> (String, String, String) {
-    let registry = std::sync::Arc::new(wharf_core::interfaces::Registry::load(None).unwrap());
-    let core = wharf_core::Core::new(sqlite_store(), registry, settings);
+    let core = core_on(sqlite_store(), settings);
     let p = partner(&core).await;
-    let u = unique("u");
-    core.add_user(&u, &p, "password-1").await.unwrap();
+    let u = user_of(&core, &p).await;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(serve(
@@ -164,14 +162,7 @@ async fn ingest_and_batch_state_over_grpc() {
         .into_inner();
     assert!(r.code == "0" && r.applied, "{r:?}");
     let b = c
-        .get_batch(pb::GetBatchRequest {
-            partner: p.clone(),
-            environment: pb::Environment::Prod as i32,
-            data_category: "t1".into(),
-            biz_key: "bom".into(),
-            batch_id: "G1".into(),
-            ..Default::default()
-        })
+        .get_batch(batch_ref(&p, pb::Environment::Prod, "G1"))
         .await
         .unwrap()
         .into_inner();
@@ -283,25 +274,18 @@ async fn batches_over_grpc() {
     for (seq_id, rows) in [("1", bom_rows(0, 1, "g")), ("2", vec![bad])] {
         c.ingest_batch(send("G", seq_id, rows)).await.unwrap();
     }
-    let batch = |batch_id: &str, with_rejections: bool| pb::GetBatchRequest {
-        partner: p.clone(),
-        environment: pb::Environment::Prod as i32,
-        data_category: "t1".into(),
-        biz_key: "bom".into(),
-        batch_id: batch_id.into(),
-        with_rejections,
-    };
-    let b = c.get_batch(batch("G", true)).await.unwrap().into_inner();
+    let batch = |batch_id: &str| batch_ref(&p, pb::Environment::Prod, batch_id);
+    let b = c
+        .get_batch(with_rejections(batch("G")))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!((b.source.as_str(), b.biz_key.as_str()), ("G.csv", "bom"));
     assert_eq!(b.rejections.len(), 1);
     let answer = b.rejections[0].answer.as_ref().unwrap();
     assert_eq!(answer.code, "E00V00");
     assert_eq!(answer.problems[0].row.as_ref().unwrap().line, 12);
-    let b = c
-        .abandon_batch(batch("G", false))
-        .await
-        .unwrap()
-        .into_inner();
+    let b = c.abandon_batch(batch("G")).await.unwrap().into_inner();
     assert_eq!(
         (
             b.state.as_str(),
@@ -310,7 +294,7 @@ async fn batches_over_grpc() {
         ),
         ("failed", "E00V00", 1)
     );
-    let err = c.abandon_batch(batch("NOPE", false)).await.unwrap_err();
+    let err = c.abandon_batch(batch("NOPE")).await.unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
     c.ingest_batch(send("H", "1", bom_rows(5, 1, "h")))
         .await
@@ -367,15 +351,7 @@ async fn act_on_batch_over_grpc() {
         !r.applied && r.msg.contains("scheduled to execute"),
         "{r:?}"
     );
-    let action = |action: &str, batch_id: &str| pb::BatchActionRequest {
-        partner: p.clone(),
-        environment: pb::Environment::Prod as i32,
-        data_category: "t1".into(),
-        biz_key: "bom".into(),
-        batch_id: batch_id.into(),
-        action: action.into(),
-        actor: "ops-user".into(),
-    };
+    let action = |action: &str, batch_id: &str| action_ref(&p, batch_id, action, "ops-user");
     let err = c.act_on_batch(action("revert", "SCH")).await.unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
     let b = c
@@ -419,14 +395,7 @@ async fn act_on_batch_over_grpc() {
     let err = c.act_on_batch(action("undo", "SCH")).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
     let got = c
-        .get_batch(pb::GetBatchRequest {
-            partner: p.clone(),
-            environment: pb::Environment::Prod as i32,
-            data_category: "t1".into(),
-            biz_key: "bom".into(),
-            batch_id: "SCH".into(),
-            with_rejections: false,
-        })
+        .get_batch(batch_ref(&p, pb::Environment::Prod, "SCH"))
         .await
         .unwrap()
         .into_inner();

@@ -387,21 +387,9 @@ async fn interrupted_intake_is_purged(store: Arc<dyn Store>) {
     assert!(ob.seq_bodies(pk, 1, 10).await.unwrap().is_empty());
 }
 
-macro_rules! outbox_tests {
-    ($($name:ident),+ $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::sqlite_store()).await })+
-        }
-        mod postgres {
-            // A schema of its own: claims take any due push of the store.
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::pg_store_at(&super::pg_private_url().await).await).await })+
-        }
-    };
-}
-
-outbox_tests!(
+// A schema of its own: claims take any due push of the store.
+both_stores!(
+    postgres: pg_private_store;
     intake_checks_rows_and_queues_sequences,
     claims_keep_order_and_leases,
     concurrent_claims_never_share_a_push,

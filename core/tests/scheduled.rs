@@ -24,8 +24,7 @@ fn iso(unix: i64) -> Option<pb::Value> {
 }
 
 fn core_at(store: Arc<dyn Store>, clock: &ManualClock) -> Core {
-    let registry = Arc::new(wharf_core::interfaces::Registry::load(None).expect("built-ins"));
-    Core::new(store, registry, Settings::default()).with_clock(clock.clock())
+    core_on(store, Settings::default()).with_clock(clock.clock())
 }
 
 /// The schedule fields of a sequence: (instantExecute, executeTs, revertTs).
@@ -59,19 +58,10 @@ async fn send_when(
     core.ingest(&req).await.expect("ingest")
 }
 
-fn batch_req(p: &str, batch_id: &str) -> pb::GetBatchRequest {
-    pb::GetBatchRequest {
-        partner: p.into(),
-        environment: pb::Environment::Prod as i32,
-        data_category: "t1".into(),
-        biz_key: "bom".into(),
-        batch_id: batch_id.into(),
-        with_rejections: false,
-    }
-}
-
 async fn get(core: &Core, p: &str, batch_id: &str) -> pb::GetBatchResponse {
-    core.get_batch(&batch_req(p, batch_id)).await.expect("get")
+    core.get_batch(&batch_ref(p, pb::Environment::Prod, batch_id))
+        .await
+        .expect("get")
 }
 
 async fn act(
@@ -81,16 +71,8 @@ async fn act(
     action: &str,
     actor: &str,
 ) -> Result<pb::GetBatchResponse, CoreError> {
-    core.act_on_batch(&pb::BatchActionRequest {
-        partner: p.into(),
-        environment: pb::Environment::Prod as i32,
-        data_category: "t1".into(),
-        biz_key: "bom".into(),
-        batch_id: batch_id.into(),
-        action: action.into(),
-        actor: actor.into(),
-    })
-    .await
+    core.act_on_batch(&action_ref(p, batch_id, action, actor))
+        .await
 }
 
 async fn records(core: &Core, p: &str) -> Vec<String> {
@@ -629,24 +611,9 @@ async fn a_failed_execute_is_reported(store: Arc<dyn Store>) {
     assert_eq!(owners(&core, &p, Environment::Prod).await, ["n"]);
 }
 
-/// PostgreSQL runs each test in a schema of its own (see `pg_private_url`).
-macro_rules! on_both_stores {
-    ($($name:ident),+ $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::sqlite_store()).await })+
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                let url = super::pg_private_url().await;
-                super::$name(super::pg_store_at(&url).await).await
-            })+
-        }
-    };
-}
-
-on_both_stores!(
+// A schema of its own per test: the scheduler serves every partner of its store.
+both_stores!(
+    postgres: pg_private_store;
     held_until_execute_then_reverted_by_the_scheduler,
     instant_batches_record_their_execution,
     schedule_rules_answer_e00v00_with_seed_codes,

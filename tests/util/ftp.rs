@@ -16,7 +16,12 @@ pub fn bom_dir(partner: &str) -> String {
 
 /// A control connection to the server's FTP port, not logged in yet.
 pub fn connect(w: &Wharf) -> FtpStream {
-    let ftp = FtpStream::connect(("127.0.0.1", w.ftp_port)).expect("connect to the FTP port");
+    connect_at(w.ftp_port)
+}
+
+/// A control connection to the FTP door on loopback port `port`, not logged in yet.
+pub fn connect_at(port: u16) -> FtpStream {
+    let ftp = FtpStream::connect(("127.0.0.1", port)).expect("connect to the FTP port");
     ftp.get_ref()
         .set_read_timeout(Some(Duration::from_secs(30)))
         .expect("read timeout");
@@ -25,7 +30,13 @@ pub fn connect(w: &Wharf) -> FtpStream {
 
 /// Logged in, binary transfers (bytes go as they are: no CRLF conversion).
 pub fn login(w: &Wharf, user: &str) -> FtpStream {
-    let mut ftp = connect(w);
+    login_at(w.ftp_port, user)
+}
+
+/// Logged in at the FTP door on loopback port `port` (a second door of the installation),
+/// binary transfers.
+pub fn login_at(port: u16, user: &str) -> FtpStream {
+    let mut ftp = connect_at(port);
     ftp.login(user, PASSWORD)
         .unwrap_or_else(|e| panic!("{user} logs in: {e:?}"));
     ftp.transfer_type(FileType::Binary).expect("TYPE I");

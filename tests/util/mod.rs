@@ -16,6 +16,8 @@ pub mod pgcluster;
 pub mod receiver;
 pub mod upload;
 
+pub use wharf_testkit::{pg_url, unique};
+
 /// Passive ports per test server: libunftp picks one at random per transfer, and a port
 /// just used may still be held.
 const PASSIVE_PORTS: u16 = 16;
@@ -96,21 +98,6 @@ pub fn free_port_range(n: u16) -> u16 {
     panic!("no {n} consecutive free ports")
 }
 
-pub fn unique(prefix: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!(
-        "{prefix}{}x{}x{}",
-        std::process::id() % 100_000,
-        nanos % 1_000_000,
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
 /// A new partner (a unique name, secret `SECRET`) made with the CLI, limited to `interfaces`
 /// (a comma-separated list such as `odm/master_data`) when given; returns its name.
 pub fn add_partner(w: &Wharf, interfaces: Option<&str>) -> String {
@@ -134,13 +121,27 @@ pub fn add_user(w: &Wharf, partner: &str) -> String {
     name
 }
 
+/// A new partner allowed every interface and a user of it, made with the CLI:
+/// (partner, user).
+pub fn add_partner_and_user(w: &Wharf) -> (String, String) {
+    let partner = add_partner(w, None);
+    let user = add_user(w, &partner);
+    (partner, user)
+}
+
+/// A new installation on `backend`, not serving yet, with a partner allowed every interface
+/// and a user of it: (wharf, partner, user).
+pub fn installation(backend: Backend) -> (Wharf, String, String) {
+    let w = Wharf::new(backend);
+    let (partner, user) = add_partner_and_user(&w);
+    (w, partner, user)
+}
+
 impl Wharf {
     pub fn new(backend: Backend) -> Wharf {
         let database_url = match backend {
             Backend::Sqlite => None,
-            Backend::Postgres => Some(std::env::var("WHARF_TEST_DATABASE_URL").unwrap_or_else(|_| {
-                panic!("WHARF_TEST_DATABASE_URL is not set: run scripts/test (PostgreSQL tests never skip)")
-            })),
+            Backend::Postgres => Some(pg_url()),
         };
         // Distinct: free_port never hands out a port twice.
         let ports = [
@@ -296,6 +297,23 @@ impl Wharf {
         server
     }
 
+    /// `wharf core` alone, on the installation's gRPC port.
+    pub fn start_core(&self) -> Server {
+        self.start(&["core"], &[], self.grpc_port)
+    }
+
+    /// Front-end `component` (`gateway`, `ftp` or `upload`) alone, on the installation's port
+    /// for it, calling the installation's core (`WHARF_CORE_URL`).
+    pub fn start_front_end(&self, component: &str) -> Server {
+        let port = match component {
+            "gateway" => self.http_port,
+            "ftp" => self.ftp_port,
+            "upload" => self.upload_port,
+            other => panic!("no front-end {other:?}"),
+        };
+        self.start(&[component], &[("WHARF_CORE_URL", self.grpc_url())], port)
+    }
+
     pub fn grpc_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.grpc_port)
     }
@@ -349,6 +367,17 @@ impl Server {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// SIGTERM, and assert a clean exit (`what` names the process in the failure).
+    #[track_caller]
+    pub fn stop(&mut self, what: &str) {
+        let status = self.terminate();
+        assert!(
+            status.success(),
+            "{what} exits cleanly on SIGTERM, got {status}: {}",
+            self.stderr()
+        );
     }
 
     pub fn stderr(&mut self) -> String {

@@ -10,6 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use wharf_core::model::Environment;
 use wharf_core::{Core, Settings};
+use wharf_testkit::unique;
 use wharf_upload::{serve, Upload, UploadConfig};
 
 const TOKEN: &str = "internal-token-for-upload-tests";
@@ -32,14 +33,20 @@ fn bom_csv(n: usize) -> String {
     s
 }
 
-fn unique(prefix: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "{prefix}{}x{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+/// A new partner of `core`, allowed every interface.
+async fn add_partner(core: &Core) -> String {
+    let partner = unique("p");
+    core.add_partner(&partner, "client-secret-1", None)
+        .await
+        .expect("partner");
+    partner
+}
+
+/// A new user of `partner` (password `PASSWORD`).
+async fn add_user(core: &Core, partner: &str) -> String {
+    let user = unique("u");
+    core.add_user(&user, partner, PASSWORD).await.expect("user");
+    user
 }
 
 /// Core, its gRPC server and the upload page, all on loopback.
@@ -58,14 +65,8 @@ async fn site_with(cfg: UploadConfig) -> Site {
         .expect("sqlite store");
     let registry = wharf_core::interfaces::Registry::load(None).expect("interfaces");
     let core = Core::new(store, Arc::new(registry), Settings::default());
-    let partner = unique("p");
-    core.add_partner(&partner, "client-secret-1", None)
-        .await
-        .expect("partner");
-    let user = unique("u");
-    core.add_user(&user, &partner, PASSWORD)
-        .await
-        .expect("user");
+    let partner = add_partner(&core).await;
+    let user = add_user(&core, &partner).await;
     let grpc = TcpListener::bind("127.0.0.1:0").await.expect("bind grpc");
     let grpc_url = format!("http://{}", grpc.local_addr().expect("addr"));
     tokio::spawn(wharf_core::grpc::serve(
@@ -94,6 +95,19 @@ async fn site_with(cfg: UploadConfig) -> Site {
 
 async fn site() -> Site {
     site_with(UploadConfig::default()).await
+}
+
+/// A site with `cfg` and a browser logged in as its user.
+async fn logged_in_with(cfg: UploadConfig) -> (Site, Browser) {
+    let site = site_with(cfg).await;
+    let mut b = Browser::new(&site);
+    b.login(&site.user).await;
+    (site, b)
+}
+
+/// A site and a browser logged in as its user.
+async fn logged_in() -> (Site, Browser) {
+    logged_in_with(UploadConfig::default()).await
 }
 
 /// One HTTP response.
@@ -300,16 +314,20 @@ impl Browser {
             .await
     }
 
+    /// Send the login form with `csrf`, `user` and `password`; returns the answer.
+    async fn post_login(&mut self, csrf: &str, user: &str, password: &str) -> Page {
+        self.post_form(
+            "/login",
+            &[("csrf", csrf), ("username", user), ("password", password)],
+        )
+        .await
+    }
+
     /// Log in as `user`; returns the upload page.
     async fn login(&mut self, user: &str) -> Page {
         let form = self.get("/login").await;
         let csrf = form.csrf();
-        let r = self
-            .post_form(
-                "/login",
-                &[("csrf", &csrf), ("username", user), ("password", PASSWORD)],
-            )
-            .await;
+        let r = self.post_login(&csrf, user, PASSWORD).await;
         assert_eq!(r.status, 303, "{}", r.text());
         assert_eq!(r.header("location"), Some("/upload"));
         let page = self.get("/upload").await;
@@ -385,41 +403,14 @@ async fn login_sets_a_strict_http_only_session_and_checks_its_form() {
     let csrf = form.csrf();
     // A form not from this page: no cookie, or a different token.
     let mut stranger = Browser::new(&site);
-    let r = stranger
-        .post_form(
-            "/login",
-            &[
-                ("csrf", &csrf),
-                ("username", &site.user),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
+    let r = stranger.post_login(&csrf, &site.user, PASSWORD).await;
     assert_eq!(r.status, 403, "no login cookie");
-    let r = b
-        .post_form(
-            "/login",
-            &[
-                ("csrf", "forged"),
-                ("username", &site.user),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
+    let r = b.post_login("forged", &site.user, PASSWORD).await;
     assert_eq!(r.status, 403, "wrong token");
     assert!(!b.cookies.contains_key("wharf_session"));
     // Wrong password.
     let csrf = b.get("/login").await.csrf();
-    let r = b
-        .post_form(
-            "/login",
-            &[
-                ("csrf", &csrf),
-                ("username", &site.user),
-                ("password", "nope"),
-            ],
-        )
-        .await;
+    let r = b.post_login(&csrf, &site.user, "nope").await;
     assert_eq!(r.status, 401);
     assert!(
         r.text().contains("Wrong user name or password."),
@@ -428,16 +419,7 @@ async fn login_sets_a_strict_http_only_session_and_checks_its_form() {
     );
     // The right one.
     let csrf = b.get("/login").await.csrf();
-    let r = b
-        .post_form(
-            "/login",
-            &[
-                ("csrf", &csrf),
-                ("username", &site.user),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
+    let r = b.post_login(&csrf, &site.user, PASSWORD).await;
     assert_eq!((r.status, r.header("location")), (303, Some("/upload")));
     let session = r
         .set_cookies()
@@ -490,40 +472,20 @@ async fn repeated_wrong_passwords_are_refused_for_a_while() {
     let mut last = 0;
     for _ in 0..12 {
         let csrf = b.get("/login").await.csrf();
-        let r = b
-            .post_form(
-                "/login",
-                &[
-                    ("csrf", &csrf),
-                    ("username", &site.user),
-                    ("password", "wrong"),
-                ],
-            )
-            .await;
+        let r = b.post_login(&csrf, &site.user, "wrong").await;
         last = r.status;
     }
     assert_eq!(last, 429);
     // Even the right password waits now.
     let csrf = b.get("/login").await.csrf();
-    let r = b
-        .post_form(
-            "/login",
-            &[
-                ("csrf", &csrf),
-                ("username", &site.user),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
+    let r = b.post_login(&csrf, &site.user, PASSWORD).await;
     assert_eq!(r.status, 429);
     assert!(r.text().contains("too many failed logins"), "{}", r.text());
 }
 
 #[tokio::test]
 async fn a_valid_csv_is_applied_and_its_result_and_history_show_it() {
-    let site = site().await;
-    let mut b = Browser::new(&site);
-    b.login(&site.user).await;
+    let (site, mut b) = logged_in().await;
     let result = b
         .upload_result("bom.csv", bom_csv(3).as_bytes(), "insert", &[])
         .await;
@@ -545,9 +507,7 @@ async fn a_valid_csv_is_applied_and_its_result_and_history_show_it() {
 
 #[tokio::test]
 async fn failing_rows_are_listed_with_their_sheet_row_numbers_and_nothing_is_applied() {
-    let site = site().await;
-    let mut b = Browser::new(&site);
-    b.login(&site.user).await;
+    let (site, mut b) = logged_in().await;
     let mut csv = bom_csv(4);
     // Row 3 (the second data row): a date that is not one; row 5: a too-long vendor code and
     // an escaped-looking value that must come back escaped.
@@ -616,9 +576,7 @@ async fn failing_rows_are_listed_with_their_sheet_row_numbers_and_nothing_is_app
 
 #[tokio::test]
 async fn a_sheet_bigger_than_one_sequence_is_one_all_or_nothing_batch() {
-    let site = site().await;
-    let mut b = Browser::new(&site);
-    b.login(&site.user).await;
+    let (site, mut b) = logged_in().await;
     // 5,003 rows with one bad row in the second sequence (sheet row 5,004).
     let mut csv = bom_csv(5003);
     csv = csv.replacen(
@@ -654,9 +612,7 @@ async fn a_sheet_bigger_than_one_sequence_is_one_all_or_nothing_batch() {
 
 #[tokio::test]
 async fn forms_without_the_csrf_token_change_nothing() {
-    let site = site().await;
-    let mut b = Browser::new(&site);
-    b.login(&site.user).await;
+    let (site, mut b) = logged_in().await;
     let fields = [
         ("interface", "t1/bom"),
         ("environment", "prod"),
@@ -682,9 +638,7 @@ async fn forms_without_the_csrf_token_change_nothing() {
 
 #[tokio::test]
 async fn an_oversized_file_is_refused_with_a_clear_message() {
-    let site = site_with(UploadConfig::with_max_file_bytes(4096)).await;
-    let mut b = Browser::new(&site);
-    b.login(&site.user).await;
+    let (site, mut b) = logged_in_with(UploadConfig::with_max_file_bytes(4096)).await;
     let r = b
         .upload("big.csv", bom_csv(200).as_bytes(), "insert", &[])
         .await;
@@ -698,9 +652,7 @@ async fn a_zip_bomb_and_a_broken_workbook_get_a_code_and_a_reason() {
     let mut cfg = UploadConfig::default();
     // A workbook that unpacks to more than this is treated as a bomb.
     cfg.sheet_limits.max_unzipped_bytes = 64 * 1024;
-    let site = site_with(cfg).await;
-    let mut b = Browser::new(&site);
-    b.login(&site.user).await;
+    let (site, mut b) = logged_in_with(cfg).await;
     let mut book = rust_xlsxwriter::Workbook::new();
     let sheet = book.add_worksheet();
     for r in 0..3000u32 {
@@ -736,9 +688,7 @@ async fn a_zip_bomb_and_a_broken_workbook_get_a_code_and_a_reason() {
 
 #[tokio::test]
 async fn a_wrong_header_row_and_an_empty_sheet_are_answered_by_core() {
-    let site = site().await;
-    let mut b = Browser::new(&site);
-    b.login(&site.user).await;
+    let (site, mut b) = logged_in().await;
     let wrong = bom_csv(1).replacen("vendor_code", "supplier", 1);
     let result = b
         .upload_result("wrong.csv", wrong.as_bytes(), "insert", &[])
@@ -773,9 +723,7 @@ async fn a_wrong_header_row_and_an_empty_sheet_are_answered_by_core() {
 
 #[tokio::test]
 async fn dates_as_excel_date_cells_and_as_text_land_alike() {
-    let site = site().await;
-    let mut b = Browser::new(&site);
-    b.login(&site.user).await;
+    let (site, mut b) = logged_in().await;
     let mut book = rust_xlsxwriter::Workbook::new();
     let sheet = book.add_worksheet();
     let date = rust_xlsxwriter::Format::new().set_num_format("yyyy-mm-dd");
@@ -815,9 +763,7 @@ async fn dates_as_excel_date_cells_and_as_text_land_alike() {
 
 #[tokio::test]
 async fn all_needs_its_confirmation_and_then_replaces_the_data_set() {
-    let site = site().await;
-    let mut b = Browser::new(&site);
-    b.login(&site.user).await;
+    let (site, mut b) = logged_in().await;
     b.upload_result("first.csv", bom_csv(3).as_bytes(), "insert", &[])
         .await;
     let only_one = format!("{BOM_HEADER}\n{}\n", bom_line("NEW"));
@@ -841,9 +787,7 @@ async fn all_needs_its_confirmation_and_then_replaces_the_data_set() {
 
 #[tokio::test]
 async fn history_is_the_users_own_newest_first_and_results_are_not_shared_across_partners() {
-    let site = site().await;
-    let mut b = Browser::new(&site);
-    b.login(&site.user).await;
+    let (site, mut b) = logged_in().await;
     b.upload_result("one.csv", bom_csv(1).as_bytes(), "insert", &[])
         .await;
     let second = b
@@ -854,25 +798,13 @@ async fn history_is_the_users_own_newest_first_and_results_are_not_shared_across
     let two = history.find(">two.csv<").expect("two");
     assert!(two < one, "newest first");
     // Another user of the same partner sees their own (empty) history.
-    let other = unique("u");
-    site.core
-        .add_user(&other, &site.partner, PASSWORD)
-        .await
-        .expect("user");
+    let other = add_user(&site.core, &site.partner).await;
     let mut b2 = Browser::new(&site);
     b2.login(&other).await;
     assert!(b2.get("/batches").await.text().contains("No batches yet"));
     // A user of another partner cannot open this partner's result.
-    let stranger_partner = unique("p");
-    site.core
-        .add_partner(&stranger_partner, "client-secret-1", None)
-        .await
-        .expect("partner");
-    let stranger = unique("u");
-    site.core
-        .add_user(&stranger, &stranger_partner, PASSWORD)
-        .await
-        .expect("user");
+    let stranger_partner = add_partner(&site.core).await;
+    let stranger = add_user(&site.core, &stranger_partner).await;
     let mut b3 = Browser::new(&site);
     b3.login(&stranger).await;
     let batch_id = second.by_id("batch-id");
@@ -886,9 +818,7 @@ async fn history_is_the_users_own_newest_first_and_results_are_not_shared_across
 
 #[tokio::test]
 async fn the_template_is_a_workbook_whose_header_is_the_interface() {
-    let site = site().await;
-    let mut b = Browser::new(&site);
-    b.login(&site.user).await;
+    let (site, mut b) = logged_in().await;
     let r = b.get("/templates/t1/bom.xlsx").await;
     assert_eq!(r.status, 200);
     assert!(r
@@ -938,9 +868,7 @@ async fn unknown_pages_and_methods_get_pages_not_errors() {
 
 #[tokio::test]
 async fn thousands_of_errors_are_paged_and_counted() {
-    let site = site().await;
-    let mut b = Browser::new(&site);
-    b.login(&site.user).await;
+    let (_site, mut b) = logged_in().await;
     // 250 rows, every one with a quantity that is not a number.
     let csv = bom_csv(250).replace(",123,10.1,", ",123,many,");
     let r = b.upload("many.csv", csv.as_bytes(), "insert", &[]).await;
@@ -973,9 +901,7 @@ async fn thousands_of_errors_are_paged_and_counted() {
 
 #[tokio::test]
 async fn a_scheduled_sheet_is_held_then_applied_and_reverted_by_hand() {
-    let site = site().await;
-    let mut b = Browser::new(&site);
-    b.login(&site.user).await;
+    let (site, mut b) = logged_in().await;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")

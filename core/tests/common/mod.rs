@@ -1,7 +1,6 @@
 //! Shared helpers for core's integration tests: stores, partners and request builders.
 #![allow(dead_code)]
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use wharf_core::interfaces::Registry;
@@ -9,16 +8,7 @@ use wharf_core::model::BatchPolicy;
 use wharf_core::store::{pg::PgStore, sqlite::SqliteStore, Store};
 use wharf_core::{Core, Settings};
 use wharf_proto::v1::{self as pb, value::Kind, Field, Row, Value};
-
-/// The PostgreSQL the test command started. Missing or unreachable is a failure, never a skip.
-pub fn pg_url() -> String {
-    std::env::var("WHARF_TEST_DATABASE_URL").unwrap_or_else(|_| {
-        panic!(
-            "WHARF_TEST_DATABASE_URL is not set: run the suite with scripts/test, which starts \
-             a private PostgreSQL (the PostgreSQL store tests never skip)"
-        )
-    })
-}
+pub use wharf_testkit::{pg_url, unique};
 
 pub async fn pg_store() -> Arc<dyn Store> {
     let url = pg_url();
@@ -53,6 +43,31 @@ pub async fn pg_store_at(url: &str) -> Arc<dyn Store> {
     }
 }
 
+/// The test PostgreSQL, in a schema of its own (see `pg_private_url`).
+pub async fn pg_private_store() -> Arc<dyn Store> {
+    pg_store_at(&pg_private_url().await).await
+}
+
+/// Each named `async fn(Arc<dyn Store>)` of the calling test file as two tests: `sqlite::NAME`
+/// on a fresh SQLite store and `postgres::NAME` on the store `$pg` (`pg_store`, or
+/// `pg_private_store` for a schema of the test's own) connects to. An unreachable PostgreSQL
+/// fails the test, never skips it.
+#[allow(unused_macros)]
+macro_rules! both_stores {
+    (postgres: $pg:ident; $($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::common::sqlite_store()).await })+
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::common::$pg().await).await })+
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use both_stores;
+
 pub fn sqlite_store() -> Arc<dyn Store> {
     let dir = std::env::temp_dir().join(format!(
         "wharf-test-{}-{}",
@@ -62,11 +77,15 @@ pub fn sqlite_store() -> Arc<dyn Store> {
     Arc::new(SqliteStore::open(&dir).expect("open sqlite"))
 }
 
-pub fn core_with(store: Arc<dyn Store>, policy: BatchPolicy) -> Core {
+/// Core on `store` with the built-in interfaces and `settings`.
+pub fn core_on(store: Arc<dyn Store>, settings: Settings) -> Core {
     let registry = Arc::new(Registry::load(None).expect("built-in interfaces"));
-    Core::new(
+    Core::new(store, registry, settings)
+}
+
+pub fn core_with(store: Arc<dyn Store>, policy: BatchPolicy) -> Core {
+    core_on(
         store,
-        registry,
         Settings {
             batch: policy,
             token_ttl_secs: 3600,
@@ -75,19 +94,13 @@ pub fn core_with(store: Arc<dyn Store>, policy: BatchPolicy) -> Core {
     )
 }
 
-/// A name no other test (or earlier run against the same database) uses.
-pub fn unique(prefix: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!(
-        "{prefix}{}x{}x{}",
-        std::process::id() % 100_000,
-        nanos % 1_000_000,
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+/// A fresh user of `partner`, password `password-1`.
+pub async fn user_of(core: &Core, partner: &str) -> String {
+    let name = unique("u");
+    core.add_user(&name, partner, "password-1")
+        .await
+        .expect("add user");
+    name
 }
 
 /// A fresh partner allowed every interface.
@@ -188,6 +201,36 @@ impl Seq<'_> {
             unknown_envelope_fields: vec![],
             ..Default::default()
         }
+    }
+}
+
+/// Asks for t1/bom batch `batch_id` of `p` in `env`, without its rejections.
+pub fn batch_ref(p: &str, env: pb::Environment, batch_id: &str) -> pb::GetBatchRequest {
+    pb::GetBatchRequest {
+        partner: p.to_string(),
+        environment: env as i32,
+        data_category: "t1".into(),
+        biz_key: "bom".into(),
+        batch_id: batch_id.into(),
+        with_rejections: false,
+    }
+}
+
+pub fn with_rejections(mut req: pb::GetBatchRequest) -> pb::GetBatchRequest {
+    req.with_rejections = true;
+    req
+}
+
+/// `action` (execute, cancel, revert) on prod t1/bom batch `batch_id` of `p`, by `actor`.
+pub fn action_ref(p: &str, batch_id: &str, action: &str, actor: &str) -> pb::BatchActionRequest {
+    pb::BatchActionRequest {
+        partner: p.into(),
+        environment: pb::Environment::Prod as i32,
+        data_category: "t1".into(),
+        biz_key: "bom".into(),
+        batch_id: batch_id.into(),
+        action: action.into(),
+        actor: actor.into(),
     }
 }
 
