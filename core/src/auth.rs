@@ -1,10 +1,10 @@
 //! Credentials: argon2 hashes for partner secrets and user passwords; random access tokens
 //! stored only as their SHA-256.
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
-use argon2::{Argon2, PasswordVerifier};
+use argon2::password_hash::{PasswordHash, PasswordHasher, Salt, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -19,15 +19,65 @@ pub fn hash_secret(secret: &str) -> Result<String> {
         .map_err(|e| CoreError::Invalid(format!("cannot hash secret: {e}")))
 }
 
+/// Most argon2 memory one check may use (64 MiB): a stored hash asking for more never
+/// matches, so a bad row cannot make a login allocate without bound. wharf's own hashes use
+/// argon2's default, 19 MiB.
+const MAX_BLOCKS: usize = 64 * 1024;
+
+/// argon2 working memory, kept for the next check: at most [`PARALLEL_CHECKS`] buffers.
+/// Allocating 19 MiB afresh for every check made the process grow with every HTTP Basic
+/// request (the allocator keeps freed blocks in the arena of whichever blocking-pool thread
+/// ran the check), so checks borrow a buffer and give it back.
+static MEMORY: Mutex<Vec<Vec<Block>>> = Mutex::new(Vec::new());
+
 /// Whether `secret` matches the stored PHC string. A malformed hash never matches.
 pub fn verify_secret(secret: &str, phc: &str) -> bool {
-    PasswordHash::new(phc)
-        .map(|h| {
-            Argon2::default()
-                .verify_password(secret.as_bytes(), &h)
-                .is_ok()
-        })
-        .unwrap_or(false)
+    let Ok(h) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(params)) = (Algorithm::try_from(h.algorithm), Params::try_from(&h))
+    else {
+        return false;
+    };
+    let version = match h.version.map(Version::try_from) {
+        None => Version::default(),
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    let (Some(salt), Some(expected)) = (h.salt, h.hash) else {
+        return false;
+    };
+    let mut salt_bytes = [0u8; Salt::MAX_LENGTH];
+    let Ok(salt) = salt.decode_b64(&mut salt_bytes) else {
+        return false;
+    };
+    let blocks = params.block_count();
+    if blocks > MAX_BLOCKS {
+        return false;
+    }
+    let mut out = [0u8; 64];
+    let Some(out) = out.get_mut(..expected.len()) else {
+        return false;
+    };
+    let mut memory = MEMORY
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .pop()
+        .unwrap_or_default();
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::new());
+    }
+    let hashed = Argon2::new(algorithm, version, params).hash_password_into_with_memory(
+        secret.as_bytes(),
+        salt,
+        out,
+        &mut memory[..blocks],
+    );
+    let mut kept = MEMORY.lock().unwrap_or_else(|p| p.into_inner());
+    if kept.len() < PARALLEL_CHECKS {
+        kept.push(memory);
+    }
+    hashed.is_ok() && constant_time_eq(out, expected.as_bytes())
 }
 
 /// Spend the same time as a real check when there is nothing to check against, so a caller
@@ -40,7 +90,8 @@ pub fn verify_nothing(secret: &str) {
 
 /// Checks running at once: argon2 costs tens of milliseconds of CPU, so a flood of logins
 /// waits here instead of taking every core from ingest.
-static CHECKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+const PARALLEL_CHECKS: usize = 2;
+static CHECKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(PARALLEL_CHECKS);
 
 /// [`verify_secret`] on the blocking pool, at most two at a time. `phc = None` spends the
 /// same time and fails (an unknown name must not answer faster than a wrong password).
@@ -98,7 +149,28 @@ mod tests {
         assert!(verify_secret("s3cret", &h));
         assert!(!verify_secret("s3cret ", &h));
         assert!(!verify_secret("s3cret", "not-a-hash"));
+        assert!(!verify_secret("", &h));
+        // The argon2 crate's own verifier agrees with the pooled one.
+        use argon2::PasswordVerifier;
+        let parsed = PasswordHash::new(&h).unwrap();
+        assert!(Argon2::default()
+            .verify_password(b"s3cret", &parsed)
+            .is_ok());
         assert_ne!(hash_secret("s3cret").unwrap(), h, "salted");
+    }
+
+    #[test]
+    fn hashes_asking_for_too_much_memory_never_match() {
+        // m = 1 GiB: refused without allocating it.
+        let params = Params::new(1 << 20, 1, 1, None).unwrap();
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        let phc = format!(
+            "$argon2id$v=19$m={},t=1,p=1${}$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            params.m_cost(),
+            salt.as_str()
+        );
+        assert!(PasswordHash::new(&phc).is_ok(), "{phc}");
+        assert!(!verify_secret("s3cret", &phc));
     }
 
     #[test]

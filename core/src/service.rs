@@ -260,15 +260,15 @@ impl Core {
     /// Check a user's name and password, unless the name had too many wrong ones lately
     /// (then `TooManyAttempts`, without a check: see `limiter`).
     pub async fn authenticate(&self, username: &str, password: &str) -> Result<Principal> {
-        self.logins
-            .begin(username, self.now())
+        let attempt = self
+            .logins
+            .begin(username, || self.now())
+            .await
             .map_err(|retry_after_secs| CoreError::TooManyAttempts { retry_after_secs })?;
         let res = self.check_password(username, password).await;
-        match &res {
-            Ok(_) => self.logins.succeeded(username),
-            Err(CoreError::Unauthenticated) => {}
-            // Not a wrong password: the store failed. It must not lock the user out.
-            Err(_) => self.logins.forget_attempt(username),
+        // Only a wrong password counts; a store failure must not lock the user out.
+        if let Err(CoreError::Unauthenticated) = res {
+            attempt.failed(self.now());
         }
         res
     }
