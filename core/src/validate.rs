@@ -880,6 +880,24 @@ mod tests {
     }
 
     #[test]
+    fn a_field_sent_twice_in_a_row_is_an_invalid_type() {
+        // A JSON object with a repeated key reaches core with the key twice (the reader keeps
+        // every member): refused, as a sheet with a column name twice is.
+        let mut row = bom_row(&[]);
+        let again = row
+            .fields
+            .iter()
+            .find(|f| f.name == "quantity_per")
+            .cloned()
+            .unwrap();
+        row.fields.push(again);
+        assert_eq!(
+            insert(&row).err(),
+            Some(expect(&[(kind::TYPE, "quantity_per")]))
+        );
+    }
+
+    #[test]
     fn numbers_as_strings_or_json_numbers_and_invalid_types() {
         for v in [text("10.1"), num("10.1")] {
             let clean = insert(&bom_row(&[("quantity_per", Some(v.clone()))])).unwrap();
