@@ -230,8 +230,11 @@ impl Gateway {
             .await
         } else if let Some(token) = header.strip_prefix("Bearer ") {
             core.verify_token(traced(
+                // An API bearer token only: an upload page session is refused like any bad
+                // token (core checks what the token was issued for).
                 pb::VerifyTokenRequest {
                     token: token.trim().to_string(),
+                    kind: pb::TokenKind::Api as i32,
                 },
                 cx,
             ))

@@ -94,6 +94,7 @@ impl Upload {
         if let Err(st) = core
             .end_session(pb::VerifyTokenRequest {
                 token: s.token.clone(),
+                kind: pb::TokenKind::Session as i32,
             })
             .await
         {
