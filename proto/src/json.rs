@@ -112,10 +112,8 @@ pub fn read_envelope(body: &[u8], req: &mut IngestBatchRequest) {
     for (name, raw) in &members {
         if seen.contains(&name.as_str()) {
             let listed = |list: &[String]| list.iter().any(|f| f == name);
-            if ENVELOPE_FIELDS.contains(&name.as_str()) {
-                if !listed(&req.mistyped_envelope_fields) {
-                    req.mistyped_envelope_fields.push(name.clone());
-                }
+            if ENVELOPE_FIELDS.contains(&name.as_str()) && !listed(&req.mistyped_envelope_fields) {
+                req.mistyped_envelope_fields.push(name.clone());
             }
             continue;
         }
