@@ -37,6 +37,7 @@ pub const ENV_PUSH_PARTNER_CONCURRENCY: &str = "WHARF_PUSH_PARTNER_CONCURRENCY";
 pub const ENV_PUSH_CA_FILE: &str = "WHARF_PUSH_CA_FILE";
 pub const ENV_ADMIN_ADDR: &str = "WHARF_ADMIN_ADDR";
 pub const ENV_SHUTDOWN_GRACE_SECS: &str = "WHARF_SHUTDOWN_GRACE_SECS";
+pub const ENV_HTTP_TIMEOUT_SECS: &str = "WHARF_HTTP_TIMEOUT_SECS";
 /// Not wharf's own (so not in the README's table): who runs an admin command; `wharf batch`
 /// acts as `cli:$USER` unless told `--as`.
 pub const USER_VAR: &str = "USER";
@@ -87,6 +88,8 @@ pub struct Config {
     /// How long a stopping process (SIGTERM) lets in-flight requests, sequences and FTP
     /// transfers finish before it closes what is left and exits.
     pub shutdown_grace: std::time::Duration,
+    /// The HTTP API's request time limit (SPEC §6: 60 s); a body not in by then gets 408.
+    pub http_timeout: std::time::Duration,
     /// Shared secret between front-ends and core; generated per process under `serve`.
     pub internal_token: Option<String>,
     /// What core is built from (`serve`, `core` and the admin commands).
@@ -272,6 +275,13 @@ impl Config {
             |n| (1..=3600).contains(n),
         ));
         ftp.shutdown_grace = shutdown_grace;
+        let http_timeout = std::time::Duration::from_secs(num(
+            &mut errors,
+            src,
+            ENV_HTTP_TIMEOUT_SECS,
+            wharf_gateway::REQUEST_TIMEOUT.as_secs(),
+            |n| (1..=3600).contains(n),
+        ));
         if ftp.require_tls && ftp.tls.is_none() {
             errors.push(format!(
                 "{ENV_FTP_REQUIRE_TLS} needs {ENV_TLS_CERT} and {ENV_TLS_KEY}"
@@ -367,6 +377,7 @@ impl Config {
             grpc_addr,
             admin_addr,
             shutdown_grace,
+            http_timeout,
             internal_token,
             core: CoreConfig {
                 data_dir,

@@ -232,7 +232,7 @@ async fn serve(cfg: Config, token: &str, parts: Parts) -> anyhow::Result<()> {
         );
         front_ends.push(tokio::spawn(wharf_gateway::serve(
             listener,
-            wharf_gateway::Gateway::new(client),
+            wharf_gateway::Gateway::new(client).with_request_timeout(cfg.http_timeout),
             tls.clone(),
             stopped(1),
         )));

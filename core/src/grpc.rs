@@ -15,6 +15,7 @@ use wharf_proto::v1::{self as pb, core_server::CoreServer};
 
 use crate::auth::constant_time_eq;
 use crate::error::CoreError;
+use crate::model::TokenKind;
 use crate::service::{Core, Principal};
 
 /// Metadata key carrying the internal token (`authorization: Bearer <token>`).
@@ -147,9 +148,11 @@ impl pb::core_server::Core for CoreService {
         request: Request<pb::VerifyTokenRequest>,
     ) -> Result<Response<pb::Principal>, Status> {
         let req = request.into_inner();
+        let kind = TokenKind::from_proto(req.kind)
+            .ok_or_else(|| Status::invalid_argument("unknown token kind"))?;
         let p = self
             .core
-            .verify_token(&req.token)
+            .verify_token(&req.token, kind)
             .instrument(info_span!("verify_token"))
             .await?;
         Ok(Response::new(principal(p)))

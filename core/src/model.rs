@@ -61,6 +61,21 @@ text_enum!(
     }
 );
 
+text_enum!(
+    /// What a token was issued for: `api`, an OAuth2 access token (IssueToken) for the HTTP
+    /// API; `session`, an upload page login (StartSession). Each opens only its own door.
+    TokenKind { Api = "api", Session = "session" }
+);
+
+impl TokenKind {
+    pub fn from_proto(v: i32) -> Option<TokenKind> {
+        match pb::TokenKind::try_from(v).ok()? {
+            pb::TokenKind::Api => Some(TokenKind::Api),
+            pb::TokenKind::Session => Some(TokenKind::Session),
+        }
+    }
+}
+
 impl Environment {
     pub fn from_proto(v: i32) -> Environment {
         match pb::Environment::try_from(v) {

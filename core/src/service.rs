@@ -12,7 +12,7 @@ use crate::error::{CoreError, Result};
 use crate::interfaces::{Interface, Registry};
 use crate::limiter::{self, LoginLimiter};
 use crate::metrics::Metrics;
-use crate::model::{BatchPolicy, Environment, Operation, Scope, Transport};
+use crate::model::{BatchPolicy, Environment, Operation, Scope, TokenKind, Transport};
 use crate::store::sql::latest_schema_version;
 use crate::store::{FileRow, PartnerRow, Store, TokenRow, UserRow};
 use crate::validate::SequenceInput;
@@ -320,15 +320,22 @@ impl Core {
                 )))
             }
         };
-        self.new_token(partner.name, user, self.settings.token_ttl_secs)
-            .await
+        self.new_token(
+            partner.name,
+            user,
+            TokenKind::Api,
+            self.settings.token_ttl_secs,
+        )
+        .await
     }
 
-    /// A random bearer token for `partner`/`user`, stored hashed, living `ttl` seconds.
+    /// A random bearer token of `kind` for `partner`/`user`, stored hashed, living `ttl`
+    /// seconds.
     async fn new_token(
         &self,
         partner: String,
         user: Option<String>,
+        kind: TokenKind,
         ttl: u64,
     ) -> Result<pb::IssueTokenResponse> {
         let (token, hash) = auth::new_token();
@@ -338,6 +345,7 @@ impl Core {
             expires_unix: self
                 .now()
                 .saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX)),
+            kind: kind.as_str().to_string(),
         };
         self.store.insert_token(&hash, &row).await?;
         Ok(pb::IssueTokenResponse {
@@ -348,15 +356,21 @@ impl Core {
     }
 
     /// Upload page login: the user's password (rate limited like every login), then a
-    /// session token living `session_ttl_secs`. VerifyToken resolves it like any token.
+    /// session token living `session_ttl_secs`. It opens the upload page only: VerifyToken
+    /// resolves it when asked for a session, never as an API token.
     pub async fn start_session(
         &self,
         username: &str,
         password: &str,
     ) -> Result<pb::IssueTokenResponse> {
         let p = self.authenticate(username, password).await?;
-        self.new_token(p.partner, p.user, self.settings.session_ttl_secs)
-            .await
+        self.new_token(
+            p.partner,
+            p.user,
+            TokenKind::Session,
+            self.settings.session_ttl_secs,
+        )
+        .await
     }
 
     /// Upload page logout: the token stops working at once. `false` when it was unknown
@@ -365,10 +379,13 @@ impl Core {
         self.store.delete_token(&auth::token_hash(token)).await
     }
 
-    /// Resolve a bearer token; unknown and expired tokens are the same failure.
-    pub async fn verify_token(&self, token: &str) -> Result<Principal> {
+    /// Resolve a token issued for `kind` (an API bearer token, or an upload page session);
+    /// unknown, expired and other-kind tokens are the same failure.
+    pub async fn verify_token(&self, token: &str, kind: TokenKind) -> Result<Principal> {
         match self.store.token(&auth::token_hash(token)).await? {
-            Some(t) if t.expires_unix > self.now() => self.principal(&t.partner, t.username).await,
+            Some(t) if t.expires_unix > self.now() && t.kind == kind.as_str() => {
+                self.principal(&t.partner, t.username).await
+            }
             _ => Err(CoreError::Unauthenticated),
         }
     }

@@ -1,6 +1,7 @@
 //! Validation: the envelope rules of SPEC §4 and the row rules of SPEC §3, answering in the
 //! fixed vocabulary of SPEC §5 (`codes`). Pure functions: no store, no clock, no transport.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use wharf_proto::v1::{value::Kind, Field, Row, RowProblem, Value, Verify};
@@ -299,11 +300,24 @@ pub fn check_row(iface: &Interface, op: Operation, row: &Row) -> Result<CleanRow
                 continue;
             }
         };
-        if let Some(ty) = check_value(rule, text) {
+        // A JSON number for a decimal may be written with an exponent (`1e2`, `-1.5e-3`):
+        // exact all the same, so it is judged (and stored) as its plain decimal text.
+        let is_number = matches!(raw.and_then(|v| v.kind.as_ref()), Some(Kind::Number(_)));
+        let text = match rule.ty {
+            FieldType::Decimal { .. } if is_number => match plain_decimal(text) {
+                Some(t) => t,
+                None => {
+                    faults.add(kind::NUMBER, &rule.name);
+                    continue;
+                }
+            },
+            _ => Cow::Borrowed(text),
+        };
+        if let Some(ty) = check_value(rule, &text) {
             faults.add(ty, &rule.name);
             continue;
         }
-        values.push((&rule.name, text.to_string()));
+        values.push((&rule.name, text.into_owned()));
     }
     if iface.allow_extra_fields {
         for f in &row.fields {
@@ -393,6 +407,94 @@ pub fn check_value(rule: &FieldRule, text: &str) -> Option<&'static str> {
         return Some(kind::NOT_ALLOWED);
     }
     None
+}
+
+/// The largest exponent magnitude a JSON number may carry (`1e100`): far beyond any decimal
+/// field's 38 digits, small enough that writing the number out costs nothing.
+pub const MAX_EXPONENT: u32 = 100;
+
+/// A JSON number's exact value as plain decimal text (`-?digits(.digits)?`): `1e2` is `100`,
+/// `-1.5e-3` is `-0.0015`, `1.50E+1` is `15`. A number without an exponent is returned as it
+/// is. `None` when it is not a JSON number or its exponent is beyond [`MAX_EXPONENT`].
+pub fn plain_decimal(number: &str) -> Option<Cow<'_, str>> {
+    let Some(at) = number.find(['e', 'E']) else {
+        return Some(Cow::Borrowed(number));
+    };
+    let (mantissa, exponent) = (&number[..at], &number[at + 1..]);
+    let (negative, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => (true, m),
+        None => (false, mantissa),
+    };
+    let (int, frac) = match mantissa.split_once('.') {
+        Some((i, f)) => (i, f),
+        None => (mantissa, ""),
+    };
+    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if int.is_empty()
+        || !all_digits(int)
+        || !all_digits(frac)
+        || (mantissa.contains('.') && frac.is_empty())
+    {
+        return None;
+    }
+    let (exp_negative, exp_digits) = match exponent.as_bytes().first() {
+        Some(b'-') => (true, &exponent[1..]),
+        Some(b'+') => (false, &exponent[1..]),
+        _ => (false, exponent),
+    };
+    if exp_digits.is_empty() || !all_digits(exp_digits) {
+        return None;
+    }
+    // Leading zeros first, so `1e0000000002` is 2 and a long exponent cannot overflow.
+    let exp_digits = exp_digits.trim_start_matches('0');
+    if exp_digits.len() > 3 {
+        return None;
+    }
+    let magnitude: u32 = if exp_digits.is_empty() {
+        0
+    } else {
+        exp_digits.parse().ok()?
+    };
+    if magnitude > MAX_EXPONENT {
+        return None;
+    }
+    // Every digit of the mantissa, and where the decimal point falls among them.
+    let digits: String = [int, frac].concat();
+    let point = int.len() as i64
+        + if exp_negative {
+            -i64::from(magnitude)
+        } else {
+            i64::from(magnitude)
+        };
+    let (whole, fraction) = if point <= 0 {
+        (
+            String::new(),
+            "0".repeat(point.unsigned_abs() as usize) + &digits,
+        )
+    } else if point as usize >= digits.len() {
+        (
+            digits.clone() + &"0".repeat(point as usize - digits.len()),
+            String::new(),
+        )
+    } else {
+        let (w, f) = digits.split_at(point as usize);
+        (w.to_string(), f.to_string())
+    };
+    let whole = match whole.trim_start_matches('0') {
+        "" => "0",
+        w => w,
+    };
+    let fraction = fraction.trim_end_matches('0');
+    let mut out = String::with_capacity(whole.len() + fraction.len() + 2);
+    if negative && (whole != "0" || !fraction.is_empty()) {
+        out.push('-');
+    }
+    out.push_str(whole);
+    if !fraction.is_empty() {
+        out.push('.');
+        out.push_str(fraction);
+    }
+    Some(Cow::Owned(out))
 }
 
 /// `-?digits(.digits)?`, exactly, with at most `p - s` integer and `s` fraction digits
@@ -673,6 +775,53 @@ mod tests {
     }
 
     #[test]
+    fn plain_decimal_table() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("1e2", Some("100")),
+            ("1E2", Some("100")),
+            ("1e+2", Some("100")),
+            ("-1.5e-3", Some("-0.0015")),
+            ("1.50E+1", Some("15")),
+            ("1.5e1", Some("15")),
+            ("12.345e1", Some("123.45")),
+            ("12.345e-5", Some("0.00012345")),
+            ("123e-2", Some("1.23")),
+            ("123e-3", Some("0.123")),
+            ("0e0", Some("0")),
+            ("-0e5", Some("0")),
+            ("0.0e-7", Some("0")),
+            ("1e0", Some("1")),
+            ("1e-0", Some("1")),
+            ("1e0000000002", Some("100")),
+            // No exponent: as sent, judged by check_decimal as before.
+            ("10.10", Some("10.10")),
+            ("-0", Some("-0")),
+            // Beyond the bound, or not a number.
+            ("1e101", None),
+            ("1e-101", None),
+            ("1e999999999", None),
+            ("1e99999999999999999999999", None),
+            ("1e", None),
+            ("1e+", None),
+            ("e2", None),
+            ("-e2", None),
+            (".5e1", None),
+            ("1.e1", None),
+            ("1e2.5", None),
+            ("1e2e3", None),
+            ("0x1e2", None),
+        ];
+        for &(n, want) in cases {
+            assert_eq!(plain_decimal(n).as_deref(), want, "plain_decimal({n:?})");
+        }
+        // The bound itself is allowed both ways.
+        let big = format!("1{}", "0".repeat(100));
+        assert_eq!(plain_decimal("1e100").as_deref(), Some(big.as_str()));
+        let small = format!("0.{}1", "0".repeat(99));
+        assert_eq!(plain_decimal("1e-100").as_deref(), Some(small.as_str()));
+    }
+
+    #[test]
     fn decimal_fields_in_rows() {
         field_cases(
             "quantity_per",
@@ -687,7 +836,13 @@ mod tests {
                 (text("0000000000001.5"), None),
                 (text("-3.25"), None),
                 (num("-3.25"), None),
-                (num("1e3"), Some(kind::NUMBER)),
+                // A JSON number with an exponent is its exact value (1000); text is not a
+                // JSON number and stays invalid.
+                (num("1e3"), None),
+                (text("1e3"), Some(kind::NUMBER)),
+                (num("1e10"), Some(kind::PRECISION)),
+                (num("1.2345e-1"), Some(kind::PRECISION)),
+                (num("1e999999999"), Some(kind::NUMBER)),
                 (text("abc"), Some(kind::NUMBER)),
                 (text("1."), Some(kind::NUMBER)),
                 (text(".5"), Some(kind::NUMBER)),
@@ -725,6 +880,24 @@ mod tests {
     }
 
     #[test]
+    fn a_field_sent_twice_in_a_row_is_an_invalid_type() {
+        // A JSON object with a repeated key reaches core with the key twice (the reader keeps
+        // every member): refused, as a sheet with a column name twice is.
+        let mut row = bom_row(&[]);
+        let again = row
+            .fields
+            .iter()
+            .find(|f| f.name == "quantity_per")
+            .cloned()
+            .unwrap();
+        row.fields.push(again);
+        assert_eq!(
+            insert(&row).err(),
+            Some(expect(&[(kind::TYPE, "quantity_per")]))
+        );
+    }
+
+    #[test]
     fn numbers_as_strings_or_json_numbers_and_invalid_types() {
         for v in [text("10.1"), num("10.1")] {
             let clean = insert(&bom_row(&[("quantity_per", Some(v.clone()))])).unwrap();
@@ -752,6 +925,25 @@ mod tests {
         field_cases("version", &[(boolean(false), Some(kind::TYPE))]);
         // A JSON number in a string field is its text.
         field_cases("vendor_code", &[(num("12345"), None)]);
+        // A JSON number with an exponent in a decimal field is stored as its plain value; in a
+        // string field it stays the text sent.
+        let clean = insert(&bom_row(&[
+            ("quantity_per", Some(num("-1.5e-2"))),
+            ("split", Some(num("1e1"))),
+            ("vendor_name", Some(num("1e2"))),
+        ]))
+        .unwrap();
+        assert!(
+            clean.data.contains(r#""quantity_per":"-0.015""#),
+            "{}",
+            clean.data
+        );
+        assert!(clean.data.contains(r#""split":"10""#), "{}", clean.data);
+        assert!(
+            clean.data.contains(r#""vendor_name":"1e2""#),
+            "{}",
+            clean.data
+        );
     }
 
     // ---- dates ---------------------------------------------------------------------------

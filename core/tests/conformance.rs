@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use common::*;
 use wharf_core::batch;
-use wharf_core::model::{BatchPolicy, Environment, Operation, Scope, Transport};
+use wharf_core::model::{BatchPolicy, Environment, Operation, Scope, TokenKind, Transport};
 use wharf_core::store::Store;
 use wharf_core::validate::SequenceInput;
 use wharf_core::Core;
@@ -593,7 +593,10 @@ async fn credentials_round_trip(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!((t.token_type.as_str(), t.expires_in), ("Bearer", 3600));
-    let who = core.verify_token(&t.access_token).await.unwrap();
+    let who = core
+        .verify_token(&t.access_token, TokenKind::Api)
+        .await
+        .unwrap();
     assert_eq!(
         (who.partner.as_str(), who.user.as_deref()),
         (p.as_str(), None)
@@ -603,7 +606,7 @@ async fn credentials_round_trip(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(
-        core.verify_token(&t.access_token)
+        core.verify_token(&t.access_token, TokenKind::Api)
             .await
             .unwrap()
             .user
@@ -618,7 +621,7 @@ async fn credentials_round_trip(store: Arc<dyn Store>) {
         .issue_token(&grant("password", "client-secret-1", &u, "nope"))
         .await
         .is_err());
-    assert!(core.verify_token("garbage").await.is_err());
+    assert!(core.verify_token("garbage", TokenKind::Api).await.is_err());
     // The partner may not use t1/bom: it does not exist for it.
     let r = core
         .ingest(
@@ -1095,16 +1098,44 @@ async fn sessions_start_and_end(store: Arc<dyn Store>) {
     let s = core.start_session(&u, "password-1").await.unwrap();
     assert_eq!((s.token_type.as_str(), s.expires_in), ("Bearer", 8 * 3600));
     assert_eq!(s.access_token.len(), 64);
-    let who = core.verify_token(&s.access_token).await.unwrap();
+    let who = core
+        .verify_token(&s.access_token, TokenKind::Session)
+        .await
+        .unwrap();
     assert_eq!(
         (who.partner.as_str(), who.user.as_deref()),
         (p.as_str(), Some(u.as_str()))
     );
+    // A session opens the upload page only: as an API bearer token it is refused like an
+    // unknown one, and an API token is no session.
+    assert!(matches!(
+        core.verify_token(&s.access_token, TokenKind::Api).await,
+        Err(wharf_core::CoreError::Unauthenticated)
+    ));
+    let api = core
+        .issue_token(&pb::IssueTokenRequest {
+            grant_type: "password".into(),
+            client_id: p.clone(),
+            client_secret: "client-secret-1".into(),
+            username: u.clone(),
+            password: "password-1".into(),
+        })
+        .await
+        .unwrap();
+    assert!(core
+        .verify_token(&api.access_token, TokenKind::Api)
+        .await
+        .is_ok());
+    assert!(matches!(
+        core.verify_token(&api.access_token, TokenKind::Session)
+            .await,
+        Err(wharf_core::CoreError::Unauthenticated)
+    ));
     let other = core.start_session(&u, "password-1").await.unwrap();
     assert_ne!(other.access_token, s.access_token);
     assert!(core.end_session(&s.access_token).await.unwrap());
     assert!(matches!(
-        core.verify_token(&s.access_token).await,
+        core.verify_token(&s.access_token, TokenKind::Session).await,
         Err(wharf_core::CoreError::Unauthenticated)
     ));
     assert!(
@@ -1112,7 +1143,9 @@ async fn sessions_start_and_end(store: Arc<dyn Store>) {
         "ended once"
     );
     assert!(
-        core.verify_token(&other.access_token).await.is_ok(),
+        core.verify_token(&other.access_token, TokenKind::Session)
+            .await
+            .is_ok(),
         "only that session ends"
     );
     assert!(matches!(

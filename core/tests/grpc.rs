@@ -91,6 +91,7 @@ async fn credentials_over_grpc() {
     let who = c
         .verify_token(pb::VerifyTokenRequest {
             token: t.access_token,
+            kind: pb::TokenKind::Api as i32,
         })
         .await
         .unwrap()
@@ -196,7 +197,17 @@ async fn sessions_over_grpc() {
     assert_eq!((s.token_type.as_str(), s.expires_in), ("Bearer", 28800));
     let token = || pb::VerifyTokenRequest {
         token: s.access_token.clone(),
+        kind: pb::TokenKind::Session as i32,
     };
+    // Not an API bearer token (the default kind asked for).
+    let err = c
+        .verify_token(pb::VerifyTokenRequest {
+            token: s.access_token.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated);
     let who = c.verify_token(token()).await.unwrap().into_inner();
     assert_eq!(
         (who.partner.as_str(), who.user.as_str()),

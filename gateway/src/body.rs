@@ -1,30 +1,116 @@
 //! Reading request bodies under a limit, and HTML/OAuth2 form encoding: shared by the web doors
 //! (the HTTP API's token endpoint and the upload page's forms).
+//!
+//! A door puts its request's deadline on the request ([`BodyDeadline`], in its extensions)
+//! when it starts handling it; every body read here ([`read_body`], [`timed_body`]) ends with
+//! [`BodyTimedOut`] when the body is not complete by then, so a client that stalls while
+//! sending is told 408 (its fault), never a system error.
+
+use std::error::Error;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::header::CONTENT_LENGTH;
 use hyper::Request;
+use tokio::time::{Instant, Sleep};
 
 /// Why a body could not be read.
 #[derive(Debug)]
 pub enum BodyError {
     /// Over the limit (declared or actual).
     TooLarge,
+    /// Not complete by the request's deadline: the client stalled or was too slow.
+    TimedOut,
     /// The connection broke or the framing was bad.
     Broken(String),
 }
 
+/// When a request's body must have arrived in full (a request extension set by the door).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyDeadline(pub Instant);
+
+/// The error of a body read past its [`BodyDeadline`].
+#[derive(Debug)]
+pub struct BodyTimedOut;
+
+impl fmt::Display for BodyTimedOut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the request body did not arrive in time")
+    }
+}
+
+impl Error for BodyTimedOut {}
+
+/// A request's body that fails with [`BodyTimedOut`] once its deadline has passed without it
+/// being complete (no deadline on the request: no time limit here).
+pub struct TimedBody {
+    inner: Incoming,
+    deadline: Option<(Instant, Pin<Box<Sleep>>)>,
+}
+
+/// The body of `req`, bounded by the request's [`BodyDeadline`].
+pub fn timed_body(req: Request<Incoming>) -> TimedBody {
+    let deadline = req
+        .extensions()
+        .get::<BodyDeadline>()
+        .map(|d| (d.0, Box::pin(tokio::time::sleep_until(d.0))));
+    TimedBody {
+        inner: req.into_body(),
+        deadline,
+    }
+}
+
+impl Body for TimedBody {
+    type Data = Bytes;
+    type Error = Box<dyn Error + Send + Sync>;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => Poll::Ready(frame.map(|r| r.map_err(Into::into))),
+            Poll::Pending => {
+                let Some((at, sleep)) = &mut this.deadline else {
+                    return Poll::Pending;
+                };
+                // The clock is read too: a caller woken by its own timer at the same deadline
+                // sees the body's time out, whichever of the two timers fired first.
+                if sleep.as_mut().poll(cx).is_ready() || Instant::now() >= *at {
+                    Poll::Ready(Some(Err(Box::new(BodyTimedOut))))
+                } else {
+                    Poll::Pending
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// The whole body, refusing one over `limit` bytes before reading it when its length is
-/// declared, and as soon as it passes the limit otherwise.
+/// declared, and as soon as it passes the limit otherwise; [`BodyError::TimedOut`] when it is
+/// not complete by the request's [`BodyDeadline`].
 pub async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, BodyError> {
     if declared_length(&req).is_some_and(|n| n > limit as u64) {
         return Err(BodyError::TooLarge);
     }
-    match Limited::new(req.into_body(), limit).collect().await {
+    match Limited::new(timed_body(req), limit).collect().await {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),
+        Err(e) if e.is::<BodyTimedOut>() => Err(BodyError::TimedOut),
         Err(e) => Err(BodyError::Broken(e.to_string())),
     }
 }

@@ -14,7 +14,7 @@ use wharf_proto::json::value_text;
 use wharf_proto::trace::{self, Context};
 use wharf_proto::v1::{self as pb, Environment, Transport};
 
-use crate::body::{form_decode, form_field, parse_form, read_body, BodyError};
+use crate::body::{form_decode, form_field, parse_form, read_body, BodyDeadline, BodyError};
 use crate::reply::{self, Reply};
 use crate::routes::{self, Route};
 use crate::{Gateway, Peer};
@@ -64,12 +64,21 @@ impl Gateway {
         );
         trace::adopt(&span, &caller);
         let timeout = self.request_timeout;
-        let reply = match tokio::time::timeout(timeout, self.dispatch(req, route, caller))
+        // One deadline: the body must be in by it (else 408, read in `body`), the answer too
+        // (else -1). At the deadline the body's read is polled first, so a stalled body is
+        // always the 408.
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut req = req;
+        req.extensions_mut().insert(BodyDeadline(deadline));
+        let reply = match tokio::time::timeout_at(deadline, self.dispatch(req, route, caller))
             .instrument(span.clone())
             .await
         {
             Ok(r) => r,
-            Err(_) => reply::system_error("the request took longer than 60 s, safe to retry"),
+            Err(_) => reply::system_error(&format!(
+                "the request took longer than {} s, safe to retry",
+                timeout.as_secs()
+            )),
         };
         let status = reply.status().as_u16();
         span.record("status", status);
@@ -121,6 +130,7 @@ impl Gateway {
                 let body = match read_body(req, self.body_limit).await {
                     Ok(b) => b,
                     Err(BodyError::TooLarge) => return reply::too_large(self.body_limit),
+                    Err(BodyError::TimedOut) => return reply::body_timeout(self.request_timeout),
                     Err(BodyError::Broken(e)) => {
                         return reply::bad_request(&format!("could not read the body: {e}"))
                     }
@@ -230,8 +240,11 @@ impl Gateway {
             .await
         } else if let Some(token) = header.strip_prefix("Bearer ") {
             core.verify_token(traced(
+                // An API bearer token only: an upload page session is refused like any bad
+                // token (core checks what the token was issued for).
                 pb::VerifyTokenRequest {
                     token: token.trim().to_string(),
+                    kind: pb::TokenKind::Api as i32,
                 },
                 cx,
             ))
@@ -300,6 +313,7 @@ impl Gateway {
             .and_then(basic_pair);
         let body = match read_body(req, FORM_LIMIT).await {
             Ok(b) => b,
+            Err(BodyError::TimedOut) => return reply::body_timeout(self.request_timeout),
             Err(_) => return reply::oauth_error("invalid_request", "unreadable form"),
         };
         let form = parse_form(&body);

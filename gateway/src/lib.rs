@@ -62,6 +62,14 @@ impl Gateway {
             request_timeout: REQUEST_TIMEOUT,
         }
     }
+
+    /// The same gateway with another request time limit (`WHARF_HTTP_TIMEOUT_SECS`).
+    pub fn with_request_timeout(self, request_timeout: Duration) -> Gateway {
+        Gateway {
+            request_timeout,
+            ..self
+        }
+    }
 }
 
 /// Serve HTTP (or HTTPS with `tls`) on an already-bound listener until `shutdown`; then stop

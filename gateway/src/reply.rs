@@ -1,5 +1,5 @@
 //! Every response the HTTP API sends is built here: core's answers with SPEC §5's statuses,
-//! and the door's own refusals (401, 404, 405, 413, 500).
+//! and the door's own refusals (401, 404, 405, 408, 413, 500).
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -68,6 +68,18 @@ pub fn too_large(limit: usize) -> Reply {
             "msg": format!("data verification failed! the body is larger than {limit} bytes"),
             "result": [{ "verify": [{ "type": "value length exceed", "fields": "body" }] }],
         }),
+    )
+}
+
+/// 408: the request's body did not arrive in full within the request timeout (the client
+/// stalled or is too slow); nothing was done. The client's fault, not a system error.
+pub fn body_timeout(timeout: std::time::Duration) -> Reply {
+    refusal(
+        StatusCode::REQUEST_TIMEOUT,
+        &format!(
+            "the request body did not arrive within {} s",
+            timeout.as_secs()
+        ),
     )
 }
 

@@ -4,7 +4,15 @@
 //! Translation only. It reports what it saw (a body that is not JSON, a field of the wrong JSON
 //! type, a `data` item that is not an object) and core decides what that means. Numbers keep
 //! their literal text (serde_json's `arbitrary_precision`): a decimal never becomes an f64.
+//! Objects keep every key as sent, a repeated one included ([`Pairs`]): a row with a field
+//! twice reaches core with it twice (core refuses it, as a sheet with a column name twice is
+//! refused), and an envelope field sent twice is reported as mistyped.
 
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{Map, Number, Value as Json};
 
 use crate::v1::{
@@ -35,67 +43,102 @@ fn value(j: Json) -> Value {
     Value { kind: Some(kind) }
 }
 
-fn row(j: Json) -> Row {
-    match j {
-        Json::Object(map) => Row {
-            fields: map
-                .into_iter()
-                .map(|(name, v)| Field {
-                    name,
-                    value: Some(value(v)),
-                })
-                .collect(),
-            not_object: String::new(),
-            line: 0,
-        },
-        other => Row {
-            fields: Vec::new(),
-            not_object: other.to_string(),
-            line: 0,
-        },
+/// A JSON object's members in the order sent, a repeated key kept as often as it was sent
+/// (a map would keep only one). Read in the same single pass as any value.
+struct Pairs<V>(Vec<(String, V)>);
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for Pairs<V> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Members<V>(PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for Members<V> {
+            type Value = Pairs<V>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Pairs<V>, A::Error> {
+                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(0).min(64));
+                while let Some(member) = map.next_entry::<String, V>()? {
+                    out.push(member);
+                }
+                Ok(Pairs(out))
+            }
+        }
+        d.deserialize_map(Members(PhantomData))
+    }
+}
+
+/// One `data` item: an object's members become the row's fields, every one as sent (a field
+/// sent twice is there twice, for core to refuse); anything else is a row that is not one.
+fn row(item: &RawValue) -> Row {
+    let text = item.get();
+    if text.starts_with('{') {
+        if let Ok(Pairs(members)) = serde_json::from_str::<Pairs<Json>>(text) {
+            return Row {
+                fields: members
+                    .into_iter()
+                    .map(|(name, v)| Field {
+                        name,
+                        value: Some(value(v)),
+                    })
+                    .collect(),
+                not_object: String::new(),
+                line: 0,
+            };
+        }
+    }
+    let other = serde_json::from_str::<Json>(text).unwrap_or(Json::Null);
+    Row {
+        fields: Vec::new(),
+        not_object: other.to_string(),
+        line: 0,
     }
 }
 
 /// Fill the envelope fields of `req` from a JSON body. Never fails: what cannot be read is
-/// recorded in `unreadable` / `mistyped_envelope_fields` for core to answer.
+/// recorded in `unreadable` / `mistyped_envelope_fields` for core to answer. An envelope field
+/// sent twice is mistyped (the first one is read).
 pub fn read_envelope(body: &[u8], req: &mut IngestBatchRequest) {
-    let doc: Json = match serde_json::from_slice(body) {
-        Ok(doc) => doc,
+    let members = match serde_json::from_slice::<Pairs<&RawValue>>(body) {
+        Ok(Pairs(members)) => members,
         Err(e) => {
-            req.unreadable = format!("the body is not valid JSON: {e}");
+            req.unreadable = match serde_json::from_slice::<IgnoredAny>(body) {
+                Ok(_) => "the body is not a JSON object".into(),
+                Err(_) => format!("the body is not valid JSON: {e}"),
+            };
             return;
         }
     };
-    let Json::Object(mut map) = doc else {
-        req.unreadable = "the body is not a JSON object".into();
-        return;
-    };
-    let mut take = |name: &str| map.remove(name).map(value);
-    req.batch_id = take("batch_id");
-    req.batch_size = take("batch_size");
-    req.seq_id = take("seq_id");
-    req.seq_size = take("seq_size");
-    req.app_name = take("appName");
-    // The batch's schedule (SPEC §7.2); core checks it.
-    req.instant_execute = take("instantExecute");
-    req.execute_ts = take("executeTs");
-    req.revert_ts = take("revertTs");
-    match map.remove("data") {
-        None => req.has_data = false,
-        Some(Json::Array(items)) => {
-            req.has_data = true;
-            req.rows = items.into_iter().map(row).collect();
+    let mut seen: Vec<&str> = Vec::with_capacity(members.len());
+    for (name, raw) in &members {
+        if seen.contains(&name.as_str()) {
+            let listed = |list: &[String]| list.iter().any(|f| f == name);
+            if ENVELOPE_FIELDS.contains(&name.as_str()) && !listed(&req.mistyped_envelope_fields) {
+                req.mistyped_envelope_fields.push(name.clone());
+            }
+            continue;
         }
-        Some(_) => {
-            req.has_data = true;
-            req.mistyped_envelope_fields.push("data".into());
+        seen.push(name);
+        let scalar = || serde_json::from_str::<Json>(raw.get()).ok().map(value);
+        match name.as_str() {
+            "batch_id" => req.batch_id = scalar(),
+            "batch_size" => req.batch_size = scalar(),
+            "seq_id" => req.seq_id = scalar(),
+            "seq_size" => req.seq_size = scalar(),
+            "appName" => req.app_name = scalar(),
+            // The batch's schedule (SPEC §7.2); core checks it.
+            "instantExecute" => req.instant_execute = scalar(),
+            "executeTs" => req.execute_ts = scalar(),
+            "revertTs" => req.revert_ts = scalar(),
+            "data" => {
+                req.has_data = true;
+                match serde_json::from_str::<Vec<&RawValue>>(raw.get()) {
+                    Ok(items) => req.rows = items.into_iter().map(row).collect(),
+                    Err(_) => req.mistyped_envelope_fields.push("data".into()),
+                }
+            }
+            _ => req.unknown_envelope_fields.push(name.clone()),
         }
     }
-    req.unknown_envelope_fields = map
-        .keys()
-        .filter(|k| !ENVELOPE_FIELDS.contains(&k.as_str()))
-        .cloned()
-        .collect();
 }
 
 /// A text or number envelope value as at most 64 characters, for logs and span attributes;
@@ -231,10 +274,10 @@ pub fn batch_json(b: &crate::v1::GetBatchResponse) -> Json {
 
 /// One line of a JSON-lines file as a row (`wharf push`): an object's fields, or — for a
 /// line that is not an object or not JSON — the line as text in `not_object`, for core to
-/// refuse. `line` is the 1-based line number.
+/// refuse (a field twice is kept twice, as in a `data` item). `line` is the 1-based line number.
 pub fn row_from_line(text: &str, line: u32) -> Row {
-    let mut r = match serde_json::from_str::<Json>(text) {
-        Ok(j) => row(j),
+    let mut r = match serde_json::from_str::<&RawValue>(text) {
+        Ok(raw) => row(raw),
         Err(_) => Row {
             fields: Vec::new(),
             not_object: Json::String(text.chars().take(200).collect()).to_string(),
@@ -337,6 +380,26 @@ mod tests {
         assert!(
             req.instant_execute.is_none() && req.execute_ts.is_none() && req.revert_ts.is_none()
         );
+    }
+
+    #[test]
+    fn a_key_sent_twice_is_kept_twice_for_core_to_refuse() {
+        let body = br#"{"batch_id":"b","seq_id":"1","seq_id":"2","x":1,"x":2,
+            "data":[{"QTY":"1","PLANT":"H1","QTY":"2"},{"QTY":"3"}]}"#;
+        let mut req = IngestBatchRequest::default();
+        read_envelope(body, &mut req);
+        assert_eq!(req.unreadable, "");
+        let names: Vec<&str> = req.rows[0].fields.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["QTY", "PLANT", "QTY"], "every member, in order");
+        assert_eq!(req.rows[1].fields.len(), 1);
+        // An envelope field twice is mistyped (the first is read); an unknown one is listed once.
+        assert_eq!(req.mistyped_envelope_fields, vec!["seq_id".to_string()]);
+        assert_eq!(req.seq_id.unwrap().kind, Some(Kind::Text("1".into())));
+        assert_eq!(req.unknown_envelope_fields, vec!["x".to_string()]);
+        // The same for a JSON-lines row.
+        let r = row_from_line(r#" {"a":1,"a":2} "#, 3);
+        assert_eq!((r.fields.len(), r.line), (2, 3));
+        assert_eq!(row_from_line("[1]", 1).not_object, "[1]");
     }
 
     #[test]

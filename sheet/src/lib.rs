@@ -13,9 +13,13 @@
 //! filled cell under a column with no field name under a synthetic name (`column F`) so that
 //! core reports it instead of the data being dropped. Errors here are only about the file
 //! itself (not a sheet, damaged, too large, the header row unusable).
+//!
+//! [`out`] is the other direction: every cell of every CSV or workbook wharf writes goes
+//! through it, so no cell runs as a formula when a person opens the file.
 #![forbid(unsafe_code)]
 
 mod csv;
+pub mod out;
 mod xlsx;
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
-use wharf_gateway::body::{form_field, parse_form, read_body};
+use wharf_gateway::body::{form_field, parse_form, read_body, BodyError};
 use wharf_proto::v1 as pb;
 
 use crate::core_error::Call;
@@ -23,6 +23,7 @@ impl Upload {
     ) -> Reply {
         let form = match read_body(req, FORM_LIMIT).await {
             Ok(b) => parse_form(&b),
+            Err(BodyError::TimedOut) => return pages::too_slow(Some(s.nav())),
             Err(_) => Vec::new(),
         };
         let field = |name: &str| form_field(&form, name);

@@ -3,7 +3,7 @@
 
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
-use wharf_gateway::body::{form_field, parse_form, read_body};
+use wharf_gateway::body::{form_field, parse_form, read_body, BodyError};
 use wharf_proto::v1 as pb;
 
 use crate::core_error::Call;
@@ -36,6 +36,7 @@ impl Upload {
         let expected = session::cookie(req.headers(), session::LOGIN_COOKIE).unwrap_or_default();
         let body = match read_body(req, FORM_LIMIT).await {
             Ok(b) => b,
+            Err(BodyError::TimedOut) => return pages::too_slow(None),
             Err(_) => {
                 return self.login_form(StatusCode::BAD_REQUEST, "", "The form could not be read.")
             }
@@ -85,6 +86,7 @@ impl Upload {
         };
         let sent = match read_body(req, FORM_LIMIT).await {
             Ok(b) => form_field(&parse_form(&b), "csrf"),
+            Err(BodyError::TimedOut) => return pages::too_slow(Some(s.nav())),
             Err(_) => String::new(),
         };
         if !s.csrf_ok(&sent) {
@@ -94,6 +96,7 @@ impl Upload {
         if let Err(st) = core
             .end_session(pb::VerifyTokenRequest {
                 token: s.token.clone(),
+                kind: pb::TokenKind::Session as i32,
             })
             .await
         {

@@ -7,7 +7,7 @@ use http_body_util::BodyDataStream;
 use hyper::body::Incoming;
 use hyper::header::CONTENT_TYPE;
 use hyper::Request;
-use wharf_gateway::body::declared_length;
+use wharf_gateway::body::{declared_length, timed_body, BodyTimedOut};
 
 use crate::schedule::ScheduleForm;
 use crate::Upload;
@@ -31,6 +31,8 @@ pub(crate) struct UploadForm {
 /// Why the upload form could not be read.
 pub(crate) enum FormError {
     TooLarge,
+    /// Not complete by the request's deadline.
+    TimedOut,
     Unreadable(String),
 }
 
@@ -39,6 +41,23 @@ pub(crate) enum FormError {
 fn clean_file_name(raw: &str) -> String {
     let base = raw.rsplit(['/', '\\']).next().unwrap_or_default();
     base.chars().filter(|c| !c.is_control()).take(200).collect()
+}
+
+/// Whether a stream error is the body's deadline passing (under the `io::Error` it was put in).
+fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if err.is::<BodyTimedOut>() {
+            return true;
+        }
+        cur = match err.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
+    }
+    false
 }
 
 impl Upload {
@@ -63,7 +82,7 @@ impl Upload {
             .whole_stream(whole)
             .per_field(FIELD_LIMIT)
             .for_field("file", self.cfg.max_file_bytes());
-        let stream = BodyDataStream::new(req.into_body()).map(|r| r.map_err(std::io::Error::other));
+        let stream = BodyDataStream::new(timed_body(req)).map(|r| r.map_err(std::io::Error::other));
         let mut mp = multer::Multipart::with_constraints(
             stream,
             boundary,
@@ -73,6 +92,7 @@ impl Upload {
             multer::Error::FieldSizeExceeded { .. } | multer::Error::StreamSizeExceeded { .. } => {
                 FormError::TooLarge
             }
+            multer::Error::StreamReadFailed(e) if timed_out(e.as_ref()) => FormError::TimedOut,
             other => FormError::Unreadable(other.to_string()),
         };
         let mut f = UploadForm::default();

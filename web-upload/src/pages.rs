@@ -252,6 +252,16 @@ pub(crate) fn not_found(nav: Option<Nav>) -> Reply {
 }
 
 /// 403: a form without its session's CSRF token.
+/// 408: the request (its body included) did not arrive in time; nothing was done.
+pub(crate) fn too_slow(nav: Option<Nav>) -> Reply {
+    message(
+        StatusCode::REQUEST_TIMEOUT,
+        nav,
+        "Too slow",
+        "The request took too long and was stopped. Nothing was applied.",
+    )
+}
+
 pub(crate) fn csrf_refused(nav: Option<Nav>) -> Reply {
     message(
         StatusCode::FORBIDDEN,

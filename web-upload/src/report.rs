@@ -63,39 +63,22 @@ pub(crate) fn error_lines<'a>(
     out
 }
 
-/// One CSV cell (RFC 4180). A cell that a spreadsheet would run as a formula gets a leading
-/// `'` so opening the download cannot execute what a sheet carried.
-fn csv_cell(s: &str) -> String {
-    let formula = s.starts_with(['=', '+', '@', '\t', '\r'])
-        || (s.starts_with('-') && !s[1..].starts_with(|c: char| c.is_ascii_digit()));
-    let s = if formula {
-        format!("'{s}")
-    } else {
-        s.to_string()
-    };
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s
-    }
-}
-
-/// The whole error table as CSV, with a header row.
+/// The whole error table as CSV, with a header row; every cell defused and quoted by
+/// `wharf_sheet::out` (a field name or value a sheet carried cannot run as a formula).
 pub(crate) fn errors_csv(lines: &[ErrorLine]) -> String {
-    let mut out = String::from("row,field,error,value\r\n");
+    let mut out = wharf_sheet::out::csv_record(["row", "field", "error", "value"]);
     for e in lines {
         let row = if e.line == 0 {
             String::new()
         } else {
             e.line.to_string()
         };
-        out.push_str(&format!(
-            "{},{},{},{}\r\n",
-            row,
-            csv_cell(&e.field),
-            csv_cell(&e.kind),
-            csv_cell(&e.value)
-        ));
+        out.push_str(&wharf_sheet::out::csv_record([
+            row.as_str(),
+            &e.field,
+            &e.kind,
+            &e.value,
+        ]));
     }
     out
 }
@@ -229,6 +212,7 @@ mod tests {
              3,x,invalid number,\"'=HYPERLINK(\"\"http://evil\"\")\"\r\n\
              ,seq_size,value not allowed,-12.5\r\n"
         );
+        use wharf_sheet::out::csv_cell;
         assert_eq!(csv_cell("-cmd"), "'-cmd");
         assert_eq!(csv_cell("@SUM(A1)"), "'@SUM(A1)");
     }

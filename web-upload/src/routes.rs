@@ -8,7 +8,7 @@ use tracing::Instrument;
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use wharf_gateway::body::{form_field, parse_form};
+use wharf_gateway::body::{form_field, parse_form, BodyDeadline};
 use wharf_proto::v1 as pb;
 
 use crate::multipart::UploadForm;
@@ -78,17 +78,16 @@ impl Upload {
             status = tracing::field::Empty,
         );
         wharf_proto::trace::adopt(&span, &caller);
-        let reply = match tokio::time::timeout(REQUEST_TIMEOUT, self.route(req))
+        // The body must be in by the deadline too (the shared body reader answers 408 for it).
+        let deadline = tokio::time::Instant::now() + REQUEST_TIMEOUT;
+        let mut req = req;
+        req.extensions_mut().insert(BodyDeadline(deadline));
+        let reply = match tokio::time::timeout_at(deadline, self.route(req))
             .instrument(span.clone())
             .await
         {
             Ok(r) => r,
-            Err(_) => pages::message(
-                StatusCode::REQUEST_TIMEOUT,
-                None,
-                "Too slow",
-                "The request took too long and was stopped. Nothing was applied.",
-            ),
+            Err(_) => pages::too_slow(None),
         };
         // No query strings, cookies or bodies in the log: they can carry secrets.
         let status = reply.status().as_u16();

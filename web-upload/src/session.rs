@@ -118,6 +118,8 @@ impl Upload {
         let principal = core
             .verify_token(pb::VerifyTokenRequest {
                 token: token.clone(),
+                // A login of this page; an API token opens nothing here.
+                kind: pb::TokenKind::Session as i32,
             })
             .await
             .map(tonic::Response::into_inner)

@@ -89,6 +89,7 @@ impl Upload {
                     ),
                 )
             }
+            Err(FormError::TimedOut) => return pages::too_slow(Some(s.nav())),
             Err(FormError::Unreadable(why)) => {
                 return self.upload_form(
                     s,

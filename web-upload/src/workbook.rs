@@ -2,11 +2,13 @@
 //! the upload reads as its header), sheet two explains each field. Columns of text and digits
 //! are formatted as text, so a part number like `00123` keeps its zeros; date columns as
 //! dates, so a typed date is stored as a real date cell. Served as a download to the users
-//! of the interface.
+//! of the interface. Every text cell goes through `wharf_sheet::out::xlsx_text`, so a name,
+//! allowed value or default that starts like a formula stays text.
 
 use hyper::StatusCode;
 use rust_xlsxwriter::{Color, Format, FormatBorder, Workbook, XlsxError};
 use wharf_proto::v1 as pb;
+use wharf_sheet::out::xlsx_text;
 
 use crate::core_error::Call;
 use crate::pages::{self, Reply};
@@ -27,7 +29,7 @@ pub(crate) fn template(iface: &pb::InterfaceDef) -> Result<Vec<u8>, XlsxError> {
     data.set_name("data")?;
     for (col, f) in iface.fields.iter().enumerate() {
         let col = u16::try_from(col).map_err(|_| XlsxError::RowColumnLimitError)?;
-        data.write_string_with_format(0, col, &f.name, &header)?;
+        xlsx_text(data, 0, col, &f.name, &header)?;
         data.set_column_width(col, (f.name.chars().count() as f64 + 4.0).max(12.0))?;
         if f.r#type == "date" {
             data.set_column_format(col, &as_date)?;
@@ -49,7 +51,7 @@ pub(crate) fn template(iface: &pb::InterfaceDef) -> Result<Vec<u8>, XlsxError> {
         "business key",
     ];
     for (col, t) in titles.iter().enumerate() {
-        about.write_string_with_format(0, col as u16, *t, &header)?;
+        xlsx_text(about, 0, col as u16, t, &header)?;
     }
     for (i, f) in iface.fields.iter().enumerate() {
         let row = u32::try_from(i + 1).map_err(|_| XlsxError::RowColumnLimitError)?;
@@ -72,8 +74,9 @@ pub(crate) fn template(iface: &pb::InterfaceDef) -> Result<Vec<u8>, XlsxError> {
             }
             .to_string(),
         ];
+        let plain = Format::new();
         for (col, c) in cells.iter().enumerate() {
-            about.write_string(row, col as u16, c)?;
+            xlsx_text(about, row, col as u16, c, &plain)?;
         }
     }
     for (col, width) in [24.0, 16.0, 10.0, 12.0, 40.0, 12.0, 14.0]

@@ -574,6 +574,55 @@ async fn failing_rows_are_listed_with_their_sheet_row_numbers_and_nothing_is_app
     );
 }
 
+/// Header names and values a sheet carried come back in the errors CSV defused: what starts
+/// like a formula gets a leading `'` (and RFC 4180 quotes), a plain negative number stays.
+#[tokio::test]
+async fn the_errors_csv_defuses_formulas_in_values_and_header_names() {
+    let site = site().await;
+    let mut b = Browser::new(&site);
+    b.login(&site.user).await;
+    // An unknown column named like a formula, a number field holding a formula, and a
+    // negative number where a digits field is expected.
+    let csv = format!(
+        "{BOM_HEADER},-1+1|cmd\n{}\n",
+        "eee,K1,213,eee,123,\"-2+3+cmd|' /C calc'!A0\",2022-09-14,2022-09-14,10.2,0.28,-12,@x"
+    );
+    let result = b
+        .upload_result("evil.csv", csv.as_bytes(), "insert", &[])
+        .await;
+    assert_eq!(result.by_id("result-code"), "E00V00");
+    let csv_href = format!(
+        "{}/errors.csv",
+        b.get("/batches")
+            .await
+            .text()
+            .split("class=\"result-link\" href=\"")
+            .nth(1)
+            .expect("link")
+            .split('"')
+            .next()
+            .expect("href")
+    );
+    let download = b.get(&csv_href).await;
+    assert_eq!(download.status, 200);
+    let text = download.text();
+    assert!(
+        text.contains("2,quantity_per,invalid number,'-2+3+cmd|' /C calc'!A0\r\n"),
+        "{text}"
+    );
+    assert!(text.contains("2,'-1+1|cmd,unknown field,'@x\r\n"), "{text}");
+    assert!(text.contains("2,version,invalid number,-12\r\n"), "{text}");
+    for line in text.lines().skip(1) {
+        for cell in line.split(',') {
+            let cell = cell.trim_start_matches('"');
+            assert!(
+                !cell.starts_with(['=', '+', '@', '\t', '\r']) && !cell.starts_with("-2+"),
+                "{cell:?} in {text}"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_sheet_bigger_than_one_sequence_is_one_all_or_nothing_batch() {
     let (site, mut b) = logged_in().await;

@@ -40,6 +40,8 @@ pub struct TokenRow {
     pub partner: String,
     pub username: Option<String>,
     pub expires_unix: i64,
+    /// What it was issued for (`model::TokenKind`'s text).
+    pub kind: String,
 }
 
 /// A file a file door delivered, and the answer it got (FTP's feedback).

@@ -253,6 +253,14 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     // The outbox's sequence bodies apart from their state (recording an attempt rewrote both).
     (6, super::outbox::BODIES_MIGRATION),
     (7, super::outbox::TRACE_MIGRATION),
+    // What each token was issued for (an API access token or an upload page session), so a
+    // session cannot be used as an API bearer token. A token issued before cannot say what it
+    // was for: every one ends (API clients fetch a new token, page users log in again).
+    (
+        8,
+        "DELETE FROM tokens;
+     ALTER TABLE tokens ADD COLUMN kind TEXT NOT NULL DEFAULT 'api';",
+    ),
 ];
 
 /// Every column of a batch row, in the order both stores read them.
@@ -398,9 +406,9 @@ pub const SELECT_USER: &str =
     "SELECT username, partner, password_hash FROM users WHERE username = $1";
 /// `$1` the token's hash (never the token), `$2` partner, `$3` username or NULL, `$4` expiry.
 pub const INSERT_TOKEN: &str =
-    "INSERT INTO tokens (token_hash, partner, username, expires_unix) VALUES ($1, $2, $3, $4)";
+    "INSERT INTO tokens (token_hash, partner, username, expires_unix, kind) VALUES ($1, $2, $3, $4, $5)";
 pub const SELECT_TOKEN: &str =
-    "SELECT partner, username, expires_unix FROM tokens WHERE token_hash = $1";
+    "SELECT partner, username, expires_unix, kind FROM tokens WHERE token_hash = $1";
 /// Tokens expired at `$1`.
 pub const PURGE_TOKENS: &str = "DELETE FROM tokens WHERE expires_unix <= $1";
 

@@ -601,7 +601,7 @@ impl Store for PgStore {
         let c = self.pool.get().await?;
         c.execute(
             sql::INSERT_TOKEN,
-            &[&hash, &t.partner, &t.username, &t.expires_unix],
+            &[&hash, &t.partner, &t.username, &t.expires_unix, &t.kind],
         )
         .await?;
         Ok(())
@@ -614,6 +614,7 @@ impl Store for PgStore {
             partner: r.get(0),
             username: r.get(1),
             expires_unix: r.get(2),
+            kind: r.get(3),
         }))
     }
 

@@ -562,7 +562,7 @@ impl Store for SqliteStore {
         self.with(|c| {
             c.execute(
                 &for_sqlite(sql::INSERT_TOKEN),
-                params![hash, t.partner, t.username, t.expires_unix],
+                params![hash, t.partner, t.username, t.expires_unix, t.kind],
             )
         })
         .await?;
@@ -576,6 +576,7 @@ impl Store for SqliteStore {
                     partner: r.get(0)?,
                     username: r.get(1)?,
                     expires_unix: r.get(2)?,
+                    kind: r.get(3)?,
                 })
             })
             .optional()
