@@ -1147,6 +1147,128 @@ async fn sessions_start_and_end(store: Arc<dyn Store>) {
     assert!(core.start_session("ghost", "password-1").await.is_err());
 }
 
+/// Ids and names no store could hold (control characters, over-long): a lookup finds nothing
+/// and a file door's name is refused E00V00, never a store error, on every store alike.
+async fn ids_no_store_can_hold_are_not_found(store: Arc<dyn Store>) {
+    let core = core_with(store, policy());
+    let p = partner(&core).await;
+    let long_id = "B".repeat(10_000);
+    for id in ["B\0", "B\r", "\u{7f}", long_id.as_str()] {
+        let b = core
+            .get_batch(&batch_ref(&p, pb::Environment::Prod, id))
+            .await
+            .unwrap_or_else(|e| panic!("get_batch {id:?}: {e:?}"));
+        assert!(!b.found, "{id:?}");
+        for r in [
+            core.abandon_batch(&batch_ref(&p, pb::Environment::Prod, id))
+                .await,
+            core.act_on_batch(&pb::BatchActionRequest {
+                partner: p.clone(),
+                environment: pb::Environment::Prod as i32,
+                data_category: "t1".into(),
+                biz_key: "bom".into(),
+                batch_id: id.into(),
+                action: "cancel".into(),
+                actor: "someone".into(),
+            })
+            .await,
+        ] {
+            assert!(
+                matches!(r, Err(wharf_core::CoreError::NotFound(_))),
+                "{id:?}: {r:?}"
+            );
+        }
+        assert!(core
+            .interfaces_with_batch(&p, Environment::Prod, id)
+            .await
+            .unwrap()
+            .is_empty());
+        let listed = core
+            .list_batches(&pb::ListBatchesRequest {
+                partner: p.clone(),
+                user: id.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert!(listed.batches.is_empty(), "{id:?}");
+        // A user or partner name that cannot be one is a failed login, not a store error.
+        let r = core.authenticate(id, "password-1").await;
+        assert!(
+            matches!(r, Err(wharf_core::CoreError::Unauthenticated)),
+            "{id:?}: {r:?}"
+        );
+        let r = core
+            .issue_token(&pb::IssueTokenRequest {
+                grant_type: "client_credentials".into(),
+                client_id: id.into(),
+                client_secret: "client-secret-1".into(),
+                ..Default::default()
+            })
+            .await;
+        assert!(
+            matches!(r, Err(wharf_core::CoreError::Unauthenticated)),
+            "{id:?}: {r:?}"
+        );
+    }
+    // File names: NUL, CR, 10,000 characters. E00V00 on "file name", not kept (the door says
+    // it in its own reply), nothing read; asking for its feedback finds none.
+    let long_name = format!("bom_insert_20221001003000_{}", "1".repeat(10_000));
+    for name in [
+        "bom_insert_20221001003000_1\0.json",
+        "bom_insert_20221001003000_1\r",
+        long_name.as_str(),
+    ] {
+        let mut req = Seq {
+            partner: &p,
+            env: pb::Environment::Prod,
+            op: Op::Insert,
+            batch_id: "F1",
+            batch_size: 1,
+            seq_id: "1",
+        }
+        .request(bom_rows(0, 1, "ftp"));
+        req.transport = pb::Transport::Ftp as i32;
+        req.source = name.to_string();
+        req.bad_source = "the door's own reason".into();
+        let r = core
+            .ingest(&req)
+            .await
+            .unwrap_or_else(|e| panic!("{name:?}: {e:?}"));
+        assert_eq!(
+            codes(&r),
+            (
+                "E00V00",
+                vec![(None, "value not allowed".into(), "file name".into())]
+            ),
+            "{name:?}"
+        );
+        assert!(r.not_kept, "{name:?}");
+        let fref = pb::FileRef {
+            partner: p.clone(),
+            environment: pb::Environment::Prod as i32,
+            data_category: "t1".into(),
+            biz_key: "bom".into(),
+            name: name.into(),
+        };
+        assert!(!core.get_file(&fref).await.unwrap().found);
+        assert!(!core.delete_file(&fref).await.unwrap());
+    }
+    assert_eq!(count(&core, &p).await, 0, "nothing was read");
+    // A value PostgreSQL cannot store is refused like any invalid value, on both stores.
+    let mut rows = bom_rows(0, 2, "nul");
+    rows[1] = bom_with_uid("k1", "nul", "u\0");
+    let r = send(&core, &p, Op::Insert, "NUL", 2, "1", rows).await;
+    assert_eq!(
+        codes(&r),
+        (
+            "E00V00",
+            vec![(Some(1), "value not allowed".into(), "uid".into())]
+        ),
+        "{r:?}"
+    );
+}
+
 macro_rules! conformance {
     ($($name:ident),+ $(,)?) => {
         mod sqlite {
@@ -1179,4 +1301,5 @@ conformance!(
     abandon_fails_an_open_batch,
     list_batches_of_one_user,
     sessions_start_and_end,
+    ids_no_store_can_hold_are_not_found,
 );

@@ -98,7 +98,13 @@ pub async fn ingest(
         transport: seq.input.transport,
         creator: seq.creator.to_string(),
         now_unix,
-        source: seq.source.chars().take(MAX_SOURCE_CHARS).collect(),
+        // A label for people: control characters are dropped, never stored.
+        source: seq
+            .source
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(MAX_SOURCE_CHARS)
+            .collect(),
         schedule: Schedule::default(),
     };
     // Spans for the store's part of a sequence, so a trace shows where its time went.
