@@ -1269,6 +1269,99 @@ async fn ids_no_store_can_hold_are_not_found(store: Arc<dyn Store>) {
     );
 }
 
+const BOM_KEY: &str = "vendor_code,vendor_father_item,father_item,vendor_child_item,version";
+
+/// A key taken by another batch between staging and apply: E00W00 listing the rows that lost
+/// their key or uid, as a duplicate in a sequence is listed, and a message (and stored
+/// failure) in the partner's words, never the store's constraint names.
+async fn key_clash_at_apply_lists_the_rows(store: Arc<dyn Store>) {
+    let core = core_with(store, policy());
+    let p = partner(&core).await;
+    let slow = vec![
+        bom("0", "slow"),
+        bom_with_uid("x", "slow", "U1"),
+        bom("1", "slow"),
+    ];
+    let r = send(&core, &p, Op::Insert, "SLOW", 4, "1", slow).await;
+    assert_eq!(r.code, "0", "{r:?}");
+    let fast = vec![bom("0", "fast"), bom_with_uid("y", "fast", "U1")];
+    let r = send(&core, &p, Op::Insert, "FAST", 2, "1", fast).await;
+    assert_eq!(r.code, "0", "{r:?}");
+    let r = send(
+        &core,
+        &p,
+        Op::Insert,
+        "SLOW",
+        4,
+        "2",
+        vec![bom("9", "slow")],
+    )
+    .await;
+    assert_eq!(
+        codes(&r),
+        (
+            "E00W00",
+            vec![
+                (Some(0), "duplicate key".into(), BOM_KEY.into()),
+                (Some(1), "duplicate key".into(), "uid".into()),
+            ]
+        ),
+        "{r:?}"
+    );
+    // The rows as staged, values as sent.
+    let listed = r.problems[1].row.as_ref().expect("the row");
+    assert!(
+        listed
+            .fields
+            .iter()
+            .any(|f| f.name == "uid" && f.value == text("U1")),
+        "{listed:?}"
+    );
+    for internal in [
+        "UNIQUE",
+        "constraint failed",
+        "records",
+        "pkey",
+        "duplicate key value",
+    ] {
+        assert!(!r.msg.contains(internal), "{internal}: {}", r.msg);
+    }
+    assert!(
+        r.msg.contains("sequence 1 row 0, sequence 1 row 1"),
+        "{}",
+        r.msg
+    );
+    let b = core
+        .get_batch(&batch_ref(&p, pb::Environment::Prod, "SLOW"))
+        .await
+        .unwrap();
+    assert_eq!(b.failure_code, "E00W00");
+    for internal in ["UNIQUE", "constraint", "records", "pkey"] {
+        assert!(!b.failure_msg.contains(internal), "{}", b.failure_msg);
+    }
+    assert!(
+        b.failure_msg.contains("2 row(s) clash"),
+        "{}",
+        b.failure_msg
+    );
+    assert_eq!(owners(&core, &p, Environment::Prod).await, ["fast", "fast"]);
+}
+
+/// A delete says how many records it removed: keys that were not there remove nothing.
+async fn delete_says_how_many_it_removed(store: Arc<dyn Store>) {
+    let core = core_with(store, policy());
+    let p = partner(&core).await;
+    let r = send(&core, &p, Op::Insert, "I", 2, "1", bom_rows(0, 2, "ins")).await;
+    assert_eq!(r.code, "0", "{r:?}");
+    assert!(r.msg.ends_with("applied (2 rows)"), "{}", r.msg);
+    let r = send(&core, &p, Op::Delete, "D0", 1, "1", bom_rows(7, 1, "x")).await;
+    assert_eq!(r.code, "0", "{r:?}");
+    assert!(r.msg.ends_with("applied (1 rows: 0 deleted)"), "{}", r.msg);
+    let r = send(&core, &p, Op::Delete, "D1", 2, "1", bom_rows(1, 2, "x")).await;
+    assert!(r.msg.ends_with("applied (2 rows: 1 deleted)"), "{}", r.msg);
+    assert_eq!(count(&core, &p).await, 1);
+}
+
 macro_rules! conformance {
     ($($name:ident),+ $(,)?) => {
         mod sqlite {
@@ -1302,4 +1395,6 @@ conformance!(
     list_batches_of_one_user,
     sessions_start_and_end,
     ids_no_store_can_hold_are_not_found,
+    key_clash_at_apply_lists_the_rows,
+    delete_says_how_many_it_removed,
 );

@@ -25,7 +25,7 @@
 
 use prost::Message;
 use tracing::{info_span, Instrument};
-use wharf_proto::v1::{IngestBatchResponse, Value};
+use wharf_proto::v1::{value::Kind, Field, IngestBatchResponse, Row, Value};
 
 use super::actions;
 use crate::codes::{answer, code, code_msg, envelope_problem, kind, rejection};
@@ -303,7 +303,7 @@ pub async fn ingest(
             .lock_existing(seq.scope, batch_id)
             .await?
             .ok_or_else(|| CoreError::Store(format!("batch {batch_id} vanished under lock")))?;
-        complete(&mut *tx, &mut done, now_unix)
+        complete(&mut *tx, &mut done, seq.iface, now_unix)
             .instrument(info_span!("store apply", db.system = db, rows = size))
             .await?
     } else {
@@ -328,6 +328,7 @@ pub async fn ingest(
 async fn complete(
     tx: &mut (dyn Tx + '_),
     b: &mut BatchRow,
+    iface: &Interface,
     now_unix: i64,
 ) -> Result<IngestBatchResponse> {
     let batch_id = b.batch_id.clone();
@@ -348,27 +349,53 @@ async fn complete(
         ));
     }
     let creator = b.creator.clone();
-    Ok(match actions::execute(tx, b, &creator, now_unix).await? {
-        Applied::Done => {
+    let applied = actions::execute(tx, b, &creator, now_unix).await?;
+    Ok(match &applied {
+        Applied::Done { .. } => {
             let mut r = answer(
                 code::OK,
                 format!(
-                    "{}: batch {batch_id} applied ({size} rows)",
-                    code_msg(code::OK)
+                    "{}: batch {batch_id} applied ({})",
+                    code_msg(code::OK),
+                    actions::applied_rows(b.op, size, &applied)
                 ),
                 vec![],
             );
             r.applied = true;
             r
         }
-        Applied::KeyClash(_) => answer(
+        // The rows that lost their key, listed like a duplicate in a sequence.
+        Applied::KeyClash(rows) => answer(
             code::WRITE,
             format!(
                 "{}: batch {batch_id} failed: {}",
                 code_msg(code::WRITE),
                 b.failure_msg
             ),
-            vec![],
+            rows.iter()
+                .map(|c| validate::duplicate_problem(iface, c.idx, &staged_row(&c.data), c.by_key))
+                .collect(),
         ),
     })
+}
+
+/// A staged row (a JSON object of strings) as a row of text values.
+fn staged_row(data: &str) -> Row {
+    let fields = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(data)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(name, v)| Field {
+            name,
+            value: Some(Value {
+                kind: Some(Kind::Text(match v {
+                    serde_json::Value::String(s) => s,
+                    other => other.to_string(),
+                })),
+            }),
+        })
+        .collect();
+    Row {
+        fields,
+        ..Default::default()
+    }
 }

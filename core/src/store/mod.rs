@@ -168,10 +168,27 @@ pub struct StageRow<'a> {
 /// How an apply ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Applied {
-    /// Every row landed.
-    Done,
+    /// Every row landed. `deleted`: the records a delete batch removed (keys that were not
+    /// there remove nothing); 0 for the other operations.
+    Done { deleted: u64 },
     /// A unique key clashed (a concurrent batch took it first); nothing of the batch landed.
-    KeyClash(String),
+    /// The staged rows whose key or uid is taken (at most [`MAX_LISTED_CLASHES`], in
+    /// sequence and row order).
+    KeyClash(Vec<ClashRow>),
+}
+
+/// Most clashing rows an apply lists.
+pub const MAX_LISTED_CLASHES: u32 = 1000;
+
+/// A staged row whose business key (`by_key`) or else uid was taken when its batch applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClashRow {
+    /// The row's sequence and its index in it.
+    pub seq_id: String,
+    pub idx: u32,
+    /// The row as staged: a JSON object of strings.
+    pub data: String,
+    pub by_key: bool,
 }
 
 /// One open transaction. Dropping it without `commit` rolls everything back.
