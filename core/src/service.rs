@@ -426,8 +426,12 @@ impl Core {
     pub async fn ingest(&self, req: &pb::IngestBatchRequest) -> Result<pb::IngestBatchResponse> {
         let started = std::time::Instant::now();
         let res = self.ingest_counted(req).await;
+        let door = Transport::from_proto(req.transport).batch_source();
+        if res.as_ref().is_ok_and(|r| r.content_differs) {
+            self.metrics.resend_conflict(door);
+        }
         self.metrics.sequence(
-            Transport::from_proto(req.transport).batch_source(),
+            door,
             req.rows.len(),
             res.as_ref().ok().map(|r| r.code.as_str()),
             started.elapsed(),

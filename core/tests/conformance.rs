@@ -1362,6 +1362,40 @@ async fn delete_says_how_many_it_removed(store: Arc<dyn Store>) {
     assert_eq!(count(&core, &p).await, 1);
 }
 
+/// A consumed sequence sent again answers E00A00 either way (the seeds' contract), but one
+/// with other content than it had is told so, and counted.
+async fn resend_with_other_content_is_told_apart(store: Arc<dyn Store>) {
+    let core = core_with(store.clone(), policy());
+    let p = partner(&core).await;
+    let r = send(&core, &p, Op::Insert, "R", 4, "1", bom_rows(0, 2, "a")).await;
+    assert_eq!(r.code, "0", "{r:?}");
+    let same = send(&core, &p, Op::Insert, "R", 4, "1", bom_rows(0, 2, "a")).await;
+    assert_eq!(same.code, "E00A00", "{same:?}");
+    assert!(!same.content_differs, "{same:?}");
+    assert!(!same.msg.contains("different"), "{}", same.msg);
+    let other = send(&core, &p, Op::Insert, "R", 4, "1", bom_rows(0, 2, "b")).await;
+    assert_eq!(other.code, "E00A00", "{other:?}");
+    assert!(other.content_differs, "{other:?}");
+    assert!(
+        other.msg.ends_with(
+            "batch R sequence 1 already consumed with different content: \
+             nothing of this one was applied"
+        ),
+        "{}",
+        other.msg
+    );
+    assert_eq!((other.staged_rows, other.batch_size), (2, 4));
+    // Fewer rows, or another operation, is other content too.
+    let fewer = send(&core, &p, Op::Insert, "R", 4, "1", bom_rows(0, 1, "a")).await;
+    assert!(fewer.content_differs, "{fewer:?}");
+    let scrape = wharf_core::metrics::render(core.metrics(), store.as_ref()).await;
+    assert!(
+        scrape.contains("wharf_resend_conflicts_total{door=\"api\"} 2"),
+        "{scrape}"
+    );
+    assert_eq!(count(&core, &p).await, 0, "nothing applied");
+}
+
 macro_rules! conformance {
     ($($name:ident),+ $(,)?) => {
         mod sqlite {
@@ -1397,4 +1431,5 @@ conformance!(
     ids_no_store_can_hold_are_not_found,
     key_clash_at_apply_lists_the_rows,
     delete_says_how_many_it_removed,
+    resend_with_other_content_is_told_apart,
 );

@@ -153,15 +153,32 @@ pub async fn ingest(
         tx.commit().await?;
         return Ok(r);
     }
-    if seq_row.is_some_and(|s| s.accepted) {
+    let fingerprint = fingerprint(op, seq.input.rows);
+    if let Some(consumed) = seq_row.as_ref().filter(|s| s.accepted) {
+        // Consumed sequences answer E00A00 whatever they hold now (the seeds' contract); one
+        // sent again with other content is told so, since none of it is applied. A sequence
+        // consumed before fingerprints were kept cannot be compared: the plain answer.
+        let differs = consumed
+            .fingerprint
+            .as_deref()
+            .is_some_and(|f| f != fingerprint);
         let mut r = answer(
             code::CONSUMED,
-            format!(
-                "{}: batch {batch_id} sequence {seq_id}",
-                code_msg(code::CONSUMED)
-            ),
+            if differs {
+                format!(
+                    "{}: batch {batch_id} sequence {seq_id} already consumed with different \
+                     content: nothing of this one was applied",
+                    code_msg(code::CONSUMED)
+                )
+            } else {
+                format!(
+                    "{}: batch {batch_id} sequence {seq_id}",
+                    code_msg(code::CONSUMED)
+                )
+            },
             vec![],
         );
+        r.content_differs = differs;
         progress(&mut r, b.staged_rows, b.batch_size);
         r.applied = b.state == BatchState::Applied;
         tx.commit().await?;
@@ -293,7 +310,7 @@ pub async fn ingest(
             data: &r.data,
         })
         .collect();
-    tx.stage(b.pk, b.sequences, seq_id, &stage, now_unix)
+    tx.stage(b.pk, b.sequences, seq_id, &fingerprint, &stage, now_unix)
         .instrument(info_span!("store stage", db.system = db, rows = n))
         .await?;
     let staged = b.staged_rows + n;
@@ -377,6 +394,23 @@ async fn complete(
                 .collect(),
         ),
     })
+}
+
+/// What a sequence holds, for telling a true resend from one with other content: SHA-256
+/// (hex) over its operation and each row as sent (prost's encoding is deterministic), each
+/// part length-prefixed so no two different sequences run together alike.
+fn fingerprint(op: Operation, rows: &[Row]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let mut part = |bytes: &[u8]| {
+        h.update((bytes.len() as u64).to_be_bytes());
+        h.update(bytes);
+    };
+    part(op.as_str().as_bytes());
+    for row in rows {
+        part(&row.encode_to_vec());
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A staged row (a JSON object of strings) as a row of text values.

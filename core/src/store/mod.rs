@@ -150,10 +150,13 @@ impl RejectionRow {
 }
 
 /// A sequence's dedupe record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeqRow {
     pub accepted: bool,
     pub attempts: u32,
+    /// What the consumed sequence held (`batch::ingest`'s fingerprint); `None` when it was
+    /// consumed before fingerprints were kept (or is not consumed).
+    pub fingerprint: Option<String>,
 }
 
 /// A validated row on its way into staging.
@@ -232,12 +235,13 @@ pub trait Tx: Send {
         in_records: bool,
     ) -> Result<(Vec<String>, Vec<String>)>;
     /// Stage an accepted sequence's rows as the batch's `seq_no`-th (0-based) sequence and
-    /// mark the sequence consumed.
+    /// mark the sequence consumed, keeping the `fingerprint` of what it held.
     async fn stage(
         &mut self,
         pk: i64,
         seq_no: u32,
         seq_id: &str,
+        fingerprint: &str,
         rows: &[StageRow<'_>],
         now_unix: i64,
     ) -> Result<()>;

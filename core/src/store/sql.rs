@@ -272,6 +272,9 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     // The outbox's sequence bodies apart from their state (recording an attempt rewrote both).
     (6, super::outbox::BODIES_MIGRATION),
     (7, super::outbox::TRACE_MIGRATION),
+    // What each consumed sequence held (SHA-256, hex, of its operation and rows), so a resend
+    // with other content is told apart from a true resend. NULL: consumed before this version.
+    (8, "ALTER TABLE sequences ADD COLUMN fingerprint TEXT;"),
 ];
 
 /// Every column of a batch row, in the order both stores read them.
@@ -341,7 +344,7 @@ pub const SET_STATE: &str = "UPDATE batches SET state = $2, failure_code = $3, f
     updated_unix = $5 WHERE pk = $1";
 
 /// A sequence's dedupe record by scope, batch_id (`$1..$4`) and seq_id (`$5`).
-pub const SELECT_SEQUENCE: &str = "SELECT s.accepted, s.attempts FROM sequences s \
+pub const SELECT_SEQUENCE: &str = "SELECT s.accepted, s.attempts, s.fingerprint FROM sequences s \
     JOIN batches b ON b.pk = s.batch_pk \
     WHERE b.partner = $1 AND b.env = $2 AND b.iface = $3 AND b.batch_id = $4 AND s.seq_id = $5";
 
@@ -352,13 +355,14 @@ pub const COUNT_REJECTION: &str = "INSERT INTO sequences (batch_pk, seq_id, seq_
     ON CONFLICT (batch_pk, seq_id) DO UPDATE SET attempts = sequences.attempts + 1, updated_unix = $3, \
     answer = $4 RETURNING attempts";
 
-/// Mark a sequence consumed as the batch's next: `$1` pk, `$2` seq_id, `$3` seq_no, `$4` now.
-/// An accepted sequence is no longer a rejection: its stored answer goes.
+/// Mark a sequence consumed as the batch's next: `$1` pk, `$2` seq_id, `$3` seq_no, `$4` now,
+/// `$5` its content's fingerprint. An accepted sequence is no longer a rejection: its stored
+/// answer goes.
 pub const ACCEPT_SEQUENCE: &str =
-    "INSERT INTO sequences (batch_pk, seq_id, seq_no, accepted, attempts, updated_unix) \
-    VALUES ($1, $2, $3, 1, 0, $4) \
+    "INSERT INTO sequences (batch_pk, seq_id, seq_no, accepted, attempts, updated_unix, fingerprint) \
+    VALUES ($1, $2, $3, 1, 0, $4, $5) \
     ON CONFLICT (batch_pk, seq_id) DO UPDATE SET accepted = 1, seq_no = $3, updated_unix = $4, \
-    answer = NULL";
+    answer = NULL, fingerprint = $5";
 
 /// The stored rejection answers of a batch (`$1` pk): seq_id, answer.
 pub const SELECT_REJECTIONS: &str =

@@ -206,6 +206,7 @@ impl Tx for PgTx {
         let seq = seq_row.map(|r| SeqRow {
             accepted: r.get::<_, i64>(0) != 0,
             attempts: r.get::<_, i64>(1) as u32,
+            fingerprint: r.get(2),
         });
         Ok((batch_from(&row)?, seq))
     }
@@ -372,6 +373,7 @@ impl Tx for PgTx {
         pk: i64,
         seq_no: u32,
         seq_id: &str,
+        fingerprint: &str,
         rows: &[StageRow<'_>],
         now_unix: i64,
     ) -> Result<()> {
@@ -393,7 +395,8 @@ impl Tx for PgTx {
         let params: [&(dyn ToSql + Sync); 6] = [&pk, &seq_no, &idx, &rkeys, &uids, &data];
         let added = rows.len() as i64;
         // Pipelined: one round trip for the rows, the dedupe record and the count.
-        let accept_params: [&(dyn ToSql + Sync); 4] = [&pk, &seq_id, &seq_no, &now_unix];
+        let accept_params: [&(dyn ToSql + Sync); 5] =
+            [&pk, &seq_id, &seq_no, &now_unix, &fingerprint];
         let count_params: [&(dyn ToSql + Sync); 3] = [&pk, &added, &now_unix];
         tokio::try_join!(
             c.execute(&ins, &params),

@@ -153,6 +153,7 @@ fn seq_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SeqRow> {
     Ok(SeqRow {
         accepted: r.get::<_, i64>(0)? != 0,
         attempts: r.get::<_, i64>(1)? as u32,
+        fingerprint: r.get(2)?,
     })
 }
 
@@ -352,6 +353,7 @@ impl Tx for SqliteTx {
         pk: i64,
         seq_no: u32,
         seq_id: &str,
+        fingerprint: &str,
         rows: &[StageRow<'_>],
         now_unix: i64,
     ) -> Result<()> {
@@ -364,7 +366,7 @@ impl Tx for SqliteTx {
                 ins.execute(params![pk, seq_no, r.idx, r.rkey, r.uid, r.data])?;
             }
             c.prepare_cached(&for_sqlite(sql::ACCEPT_SEQUENCE))?
-                .execute(params![pk, seq_id, seq_no, now_unix])?;
+                .execute(params![pk, seq_id, seq_no, now_unix, fingerprint])?;
             c.prepare_cached(&for_sqlite(sql::COUNT_STAGED))?
                 .execute(params![pk, rows.len() as i64, now_unix])?;
             Ok(())
