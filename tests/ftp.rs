@@ -296,6 +296,40 @@ fn malformed_names(backend: Backend) {
     let _ = ftp.quit();
 }
 
+/// Names no store can key a feedback file by (NUL, 10,000 characters; CR is core's test, as
+/// an FTP client cannot send it in a command): a permanent 553
+/// reply (core's E00V00 on "file name", kept nowhere), never a transient 451 retried forever;
+/// nothing read, nothing listed, and the server keeps serving.
+fn unstorable_names(backend: Backend) {
+    let w = Wharf::new(backend);
+    let partner = add_partner(&w, None);
+    let user = add_user(&w, &partner);
+    let _server = w.serve();
+    let dir = bom_dir(&partner);
+    let body = envelope("UNSTORABLE", 1, "1", vec![bom_row("u")]);
+
+    let mut ftp = login(&w, &user);
+    let long = format!("bom_insert_20221001003000_{}", "1".repeat(10_000));
+    for name in ["bom_insert_20221001003000_1\0.json", long.as_str()] {
+        let code = reply_code(put(&mut ftp, &format!("{dir}/{name}"), body.as_bytes()));
+        assert_eq!(code, 553, "{name:.40?}: want 553 file name not allowed");
+    }
+    assert!(names(&mut ftp, &format!("{dir}/feedback")).is_empty());
+    assert!(
+        export(&w, &partner, "t1/bom", None).is_empty(),
+        "nothing read"
+    );
+    // The session is still good: a proper name is delivered and answered.
+    let fb = deliver(
+        &mut ftp,
+        &dir,
+        "bom_insert_20221001003000_1.json",
+        body.as_bytes(),
+    );
+    expect_code(&fb, "0");
+    let _ = ftp.quit();
+}
+
 /// The same name delivered twice: E00A00, nothing applied twice.
 fn duplicate_name(backend: Backend) {
     let (w, partner, user) = installation(backend);
@@ -796,6 +830,16 @@ fn malformed_names_sqlite() {
 #[test]
 fn malformed_names_postgres() {
     malformed_names(Backend::Postgres);
+}
+
+#[test]
+fn unstorable_names_sqlite() {
+    unstorable_names(Backend::Sqlite);
+}
+
+#[test]
+fn unstorable_names_postgres() {
+    unstorable_names(Backend::Postgres);
 }
 
 #[test]

@@ -284,8 +284,15 @@ impl Door {
     /// The cell a JSON value becomes in this door's sheet, if it can be one. Empty text would
     /// read back as an absent field, so it cannot.
     fn cell(self, v: &Value) -> Option<Cell> {
+        // XML 1.0 has no place for C0 control characters other than TAB, LF and CR.
+        let xml_text = |s: &str| {
+            s.chars()
+                .all(|c| c >= ' ' || matches!(c, '\t' | '\n' | '\r'))
+        };
         match v {
-            Value::String(s) if !s.is_empty() => Some(Cell::Text(s.clone())),
+            Value::String(s) if s.is_empty() => None,
+            Value::String(s) if self == Door::UploadXlsx && !xml_text(s) => None,
+            Value::String(s) => Some(Cell::Text(s.clone())),
             Value::Number(n) if self == Door::UploadXlsx => {
                 let lit = n.to_string();
                 let back = lit.parse::<f64>().ok()?.to_string();

@@ -519,6 +519,44 @@ fn batches(backend: Backend) {
     assert_eq!(state("B-ALL")["operation"], "all");
 }
 
+/// Ids and values no store could hold (control characters, over-long) get the same clear
+/// answer on every store: a batch that cannot exist is 404, a NUL in a value is E00V00 naming
+/// the field, never a 500.
+fn unstorable_ids(backend: Backend) {
+    let w = Wharf::new(backend);
+    let partner = add_partner(&w, None);
+    let _server = w.serve();
+    let base = w.http_url();
+    let bom = format!("{base}{SYNC}/t1/bom");
+    let token = client_token(&base, &partner);
+    let auth = Auth::Bearer(&token);
+    let long = "B".repeat(10_000);
+    for id in ["%00", "B%00", "B%0D", "%7F", long.as_str()] {
+        let r = request("GET", &format!("{bom}/batches/{id}"), &auth, None, &[]);
+        assert_eq!(r.status, 404, "GET batches/{id:.20}: {r:?}");
+        let r = request(
+            "POST",
+            &format!("{bom}/batches/{id}/cancel"),
+            &auth,
+            None,
+            &[],
+        );
+        assert_eq!(r.status, 404, "cancel batches/{id:.20}: {r:?}");
+    }
+    let mut row = bom_row("nul");
+    row["owner"] = json!("a\u{0}b");
+    let body = json!({"batch_id": "B-NUL", "batch_size": 1, "seq_id": "1", "seq_size": 1,
+        "data": [row]});
+    let r = send("POST", &bom, &auth, &body.to_string());
+    r.expect(200, "E00V00");
+    assert_eq!(
+        problems(&r.json()),
+        [problem(Some(0), "value not allowed", "owner")],
+        "{r:?}"
+    );
+    assert!(export(&w, &partner, "t1/bom", Some("prod")).is_empty());
+}
+
 /// UAT and prod are separate spaces; so are partners, even with the same keys and batch_id.
 fn isolation(backend: Backend) {
     let w = Wharf::new(backend);
@@ -678,6 +716,16 @@ fn isolation_sqlite() {
 #[test]
 fn isolation_postgres() {
     isolation(Backend::Postgres);
+}
+
+#[test]
+fn unstorable_ids_sqlite() {
+    unstorable_ids(Backend::Sqlite);
+}
+
+#[test]
+fn unstorable_ids_postgres() {
+    unstorable_ids(Backend::Postgres);
 }
 
 #[test]

@@ -109,6 +109,8 @@ pub struct Metrics {
     rows: Counters,
     /// `wharf_sequence_seconds{door}`: IngestBatch latency, one histogram per door.
     sequence_seconds: [Histogram; DOORS.len()],
+    /// `wharf_resend_conflicts_total{door}`: consumed sequences sent again with other content.
+    resend_conflicts: Counters,
 }
 
 impl Metrics {
@@ -122,6 +124,11 @@ impl Metrics {
         if let Some(i) = DOORS.iter().position(|d| *d == door) {
             self.sequence_seconds[i].observe(took);
         }
+    }
+
+    /// Count a consumed sequence sent again from `door` with other content than it had.
+    pub fn resend_conflict(&self, door: &str) {
+        self.resend_conflicts.add((door_label(door), ""), 1);
     }
 
     /// The counters and histograms in the text format.
@@ -141,6 +148,14 @@ impl Metrics {
         );
         for ((door, code), n) in self.rows.snapshot() {
             out.sample("wharf_rows_total", &[("door", door), ("code", code)], n);
+        }
+        out.family(
+            "wharf_resend_conflicts_total",
+            "counter",
+            "Consumed sequences sent again with other content (answered E00A00, nothing applied), by door.",
+        );
+        for ((door, _), n) in self.resend_conflicts.snapshot() {
+            out.sample("wharf_resend_conflicts_total", &[("door", door)], n);
         }
         out.family(
             "wharf_sequence_seconds",

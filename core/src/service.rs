@@ -15,7 +15,7 @@ use crate::metrics::Metrics;
 use crate::model::{BatchPolicy, Environment, Operation, Scope, TokenKind, Transport};
 use crate::store::sql::latest_schema_version;
 use crate::store::{FileRow, PartnerRow, Store, TokenRow, UserRow};
-use crate::validate::SequenceInput;
+use crate::validate::{self, SequenceInput, MAX_BATCH_ID_CHARS};
 
 pub use crate::clock::now_unix;
 
@@ -105,9 +105,17 @@ pub struct Core {
     metrics: Arc<Metrics>,
 }
 
+/// Whether a batch with this id could exist (see `validate::could_be_key`).
+fn could_be_batch_id(id: &str) -> bool {
+    validate::could_be_key(id, MAX_BATCH_ID_CHARS)
+}
+
+/// Longest partner or user name.
+const MAX_NAME_CHARS: usize = 64;
+
 fn check_name(what: &str, name: &str) -> Result<()> {
     let ok = !name.is_empty()
-        && name.len() <= 64
+        && name.len() <= MAX_NAME_CHARS
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
@@ -190,6 +198,23 @@ impl Core {
         }
     }
 
+    /// The partner named `name`, if there is one. A name that could never have been given
+    /// (control characters, too long) is not looked up: it is simply not found, on every store.
+    async fn partner_named(&self, name: &str) -> Result<Option<PartnerRow>> {
+        if !validate::could_be_key(name, MAX_NAME_CHARS) {
+            return Ok(None);
+        }
+        self.store.partner(name).await
+    }
+
+    /// The user named `name`, if there is one (looked up like [`Core::partner_named`]).
+    async fn user_named(&self, name: &str) -> Result<Option<UserRow>> {
+        if !validate::could_be_key(name, MAX_NAME_CHARS) {
+            return Ok(None);
+        }
+        self.store.user(name).await
+    }
+
     /// Create a partner (client_id = name) allowed `interfaces` (`None`: all of them).
     pub async fn add_partner(
         &self,
@@ -226,7 +251,7 @@ impl Core {
                 "the password must be at least 8 characters".into(),
             ));
         }
-        if self.store.partner(partner).await?.is_none() {
+        if self.partner_named(partner).await?.is_none() {
             return Err(CoreError::NotFound(format!("partner {partner}")));
         }
         let row = UserRow {
@@ -246,8 +271,7 @@ impl Core {
 
     async fn principal(&self, partner: &str, user: Option<String>) -> Result<Principal> {
         let p = self
-            .store
-            .partner(partner)
+            .partner_named(partner)
             .await?
             .ok_or(CoreError::Unauthenticated)?;
         Ok(Principal {
@@ -274,7 +298,7 @@ impl Core {
     }
 
     async fn check_password(&self, username: &str, password: &str) -> Result<Principal> {
-        let user = self.store.user(username).await?;
+        let user = self.user_named(username).await?;
         let hash = user.as_ref().map(|u| u.password_hash.as_str());
         match user {
             Some(u) if auth::check_secret(password, hash).await => {
@@ -289,7 +313,7 @@ impl Core {
     }
 
     async fn check_client(&self, client_id: &str, client_secret: &str) -> Result<PartnerRow> {
-        match self.store.partner(client_id).await? {
+        match self.partner_named(client_id).await? {
             Some(p) if auth::check_secret(client_secret, Some(&p.secret_hash)).await => Ok(p),
             Some(_) => Err(CoreError::Unauthenticated),
             None => {
@@ -400,8 +424,7 @@ impl Core {
         let not_found = || CoreError::NotFound(format!("interface {category}/{biz_key}"));
         let iface = self.registry.get(category, biz_key).ok_or_else(not_found)?;
         let p = self
-            .store
-            .partner(partner)
+            .partner_named(partner)
             .await?
             .ok_or_else(|| CoreError::NotFound(format!("partner {partner}")))?;
         if p.interfaces
@@ -420,8 +443,12 @@ impl Core {
     pub async fn ingest(&self, req: &pb::IngestBatchRequest) -> Result<pb::IngestBatchResponse> {
         let started = std::time::Instant::now();
         let res = self.ingest_counted(req).await;
+        let door = Transport::from_proto(req.transport).batch_source();
+        if res.as_ref().is_ok_and(|r| r.content_differs) {
+            self.metrics.resend_conflict(door);
+        }
         self.metrics.sequence(
-            Transport::from_proto(req.transport).batch_source(),
+            door,
             req.rows.len(),
             res.as_ref().ok().map(|r| r.code.as_str()),
             started.elapsed(),
@@ -439,6 +466,13 @@ impl Core {
             return self.ingest_sequence(req).await;
         }
         let scope = self.scope_of(req).await?;
+        if let Some(why) = validate::file_name_fault(&req.source) {
+            // The name cannot be the key of its feedback: nothing of the file is read or kept,
+            // and the door gives this answer in its own reply.
+            let mut answer = codes::refuse_source(&why);
+            answer.not_kept = true;
+            return Ok(answer);
+        }
         if let Some(first) = self.store.file(&scope, &req.source).await? {
             // Not read again. Its feedback now says so, naming how it was first answered.
             if first.code == code::CONSUMED {
@@ -501,6 +535,9 @@ impl Core {
     /// One delivered file and its answer.
     pub async fn get_file(&self, req: &pb::FileRef) -> Result<pb::GetFileResponse> {
         let scope = self.scope_of(req).await?;
+        if validate::file_name_fault(&req.name).is_some() {
+            return Ok(pb::GetFileResponse::default());
+        }
         Ok(match self.store.file(&scope, &req.name).await? {
             Some(f) => pb::GetFileResponse {
                 found: true,
@@ -515,6 +552,9 @@ impl Core {
     /// may then be delivered again.
     pub async fn delete_file(&self, req: &pb::FileRef) -> Result<bool> {
         let scope = self.scope_of(req).await?;
+        if validate::file_name_fault(&req.name).is_some() {
+            return Ok(false);
+        }
         self.store.delete_file(&scope, &req.name).await
     }
 
@@ -580,7 +620,12 @@ impl Core {
         batch_id: &str,
         with_rejections: bool,
     ) -> Result<pb::GetBatchResponse> {
-        let Some(b) = self.store.batch(scope, batch_id).await? else {
+        let found = if could_be_batch_id(batch_id) {
+            self.store.batch(scope, batch_id).await?
+        } else {
+            None
+        };
+        let Some(b) = found else {
             return Ok(pb::GetBatchResponse {
                 found: false,
                 batch_id: batch_id.to_string(),
@@ -599,6 +644,9 @@ impl Core {
     /// with rejections. An unknown batch is NotFound.
     pub async fn abandon_batch(&self, req: &pb::GetBatchRequest) -> Result<pb::GetBatchResponse> {
         let scope = self.scope_of(req).await?;
+        if !could_be_batch_id(&req.batch_id) {
+            return Err(CoreError::NotFound(format!("batch {:?}", req.batch_id)));
+        }
         let found = batch::abandon(
             self.store.as_ref(),
             self.settings.batch,
@@ -630,6 +678,9 @@ impl Core {
             ));
         }
         let scope = self.scope_of(req).await?;
+        if !could_be_batch_id(&req.batch_id) {
+            return Err(CoreError::NotFound(format!("batch {:?}", req.batch_id)));
+        }
         actions::act(
             self.store.as_ref(),
             &scope,
@@ -657,11 +708,13 @@ impl Core {
         batch_id: &str,
     ) -> Result<Vec<String>> {
         let p = self
-            .store
-            .partner(partner)
+            .partner_named(partner)
             .await?
             .ok_or_else(|| CoreError::NotFound(format!("partner {partner}")))?;
         let mut found = Vec::new();
+        if !could_be_batch_id(batch_id) {
+            return Ok(found);
+        }
         for iface in self.interfaces_of(&p) {
             let scope = Scope {
                 partner: partner.to_string(),
@@ -707,7 +760,11 @@ impl Core {
         if req.user.is_empty() {
             return Err(CoreError::Invalid("user is not set".into()));
         }
-        if self.store.partner(&req.partner).await?.is_none() {
+        if !validate::could_be_key(&req.user, MAX_NAME_CHARS) {
+            // No batch was ever created by a name that cannot be one.
+            return Ok(pb::ListBatchesResponse::default());
+        }
+        if self.partner_named(&req.partner).await?.is_none() {
             return Err(CoreError::NotFound(format!("partner {}", req.partner)));
         }
         let before = match req.before {
@@ -726,8 +783,7 @@ impl Core {
     /// The partner's interfaces with their field definitions.
     pub async fn list_interfaces(&self, partner: &str) -> Result<Vec<pb::InterfaceDef>> {
         let p = self
-            .store
-            .partner(partner)
+            .partner_named(partner)
             .await?
             .ok_or_else(|| CoreError::NotFound(format!("partner {partner}")))?;
         let allowed = self.interfaces_of(&p);

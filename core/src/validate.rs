@@ -17,6 +17,37 @@ pub const MAX_SEQ_ID_CHARS: usize = 64;
 /// Largest `batch_size` accepted: far above any real batch, low enough to stay exact everywhere.
 pub const MAX_BATCH_SIZE: u64 = 100_000_000;
 
+/// Longest file name a file door may deliver: the name is the key its feedback is kept under.
+pub const MAX_FILE_NAME_CHARS: usize = 255;
+
+/// Whether a text value holds a character no store keeps alike (NUL: PostgreSQL cannot store
+/// it) or no partner means to send: the C0 control characters other than TAB, LF and CR,
+/// which are legitimate inside a text value (a multi-line remark, a pasted cell).
+pub fn forbidden_in_value(text: &str) -> bool {
+    text.chars()
+        .any(|c| c < ' ' && !matches!(c, '\t' | '\n' | '\r'))
+}
+
+/// Whether `id` could be a key wharf stores (a batch id, a file name, a user or partner name):
+/// 1 to `max` characters and no control character at all. A lookup by an id that cannot be
+/// one finds nothing without asking the store.
+pub fn could_be_key(id: &str, max: usize) -> bool {
+    !id.is_empty() && id.chars().count() <= max && !id.chars().any(char::is_control)
+}
+
+/// Why a file door's file name cannot be kept as the key of its feedback (`None`: it can).
+pub fn file_name_fault(name: &str) -> Option<String> {
+    if name.chars().any(char::is_control) {
+        Some("the file name holds control characters".into())
+    } else if name.chars().count() > MAX_FILE_NAME_CHARS {
+        Some(format!(
+            "the file name is longer than {MAX_FILE_NAME_CHARS} characters"
+        ))
+    } else {
+        None
+    }
+}
+
 /// Most rows one sequence may carry through a transport (SPEC §4).
 pub fn max_seq_size(transport: Transport) -> u64 {
     match transport {
@@ -266,8 +297,13 @@ pub fn check_row(iface: &Interface, op: Operation, row: &Row) -> Result<CleanRow
             faults.add(kind::TYPE, &f.name);
             continue;
         }
-        if iface.field(&f.name).is_none() && !iface.allow_extra_fields {
-            faults.add(kind::UNKNOWN, &f.name);
+        if iface.field(&f.name).is_none() {
+            if !iface.allow_extra_fields {
+                faults.add(kind::UNKNOWN, &f.name);
+            } else if f.name.chars().any(char::is_control) {
+                // An extra field's name is kept with the row: names carry no control character.
+                faults.add(kind::NOT_ALLOWED, &f.name);
+            }
         }
     }
     let uid_given = iface.uid_field.as_deref().is_some_and(|u| {
@@ -289,6 +325,11 @@ pub fn check_row(iface: &Interface, op: Operation, row: &Row) -> Result<CleanRow
             }
             // Blank (empty or only white space) counts as absent.
             Ok(Some(s)) if !s.trim().is_empty() => s,
+            Ok(Some(s)) if forbidden_in_value(s) => {
+                // White space and control characters only: not blank, not storable.
+                faults.add(kind::NOT_ALLOWED, &rule.name);
+                continue;
+            }
             Ok(_) => {
                 if let Some(d) = &rule.default {
                     if op != Operation::Delete {
@@ -300,6 +341,10 @@ pub fn check_row(iface: &Interface, op: Operation, row: &Row) -> Result<CleanRow
                 continue;
             }
         };
+        if forbidden_in_value(text) {
+            faults.add(kind::NOT_ALLOWED, &rule.name);
+            continue;
+        }
         // A JSON number for a decimal may be written with an exponent (`1e2`, `-1.5e-3`):
         // exact all the same, so it is judged (and stored) as its plain decimal text.
         let is_number = matches!(raw.and_then(|v| v.kind.as_ref()), Some(Kind::Number(_)));
@@ -321,9 +366,10 @@ pub fn check_row(iface: &Interface, op: Operation, row: &Row) -> Result<CleanRow
     }
     if iface.allow_extra_fields {
         for f in &row.fields {
-            if iface.field(&f.name).is_none() {
+            if iface.field(&f.name).is_none() && !f.name.chars().any(char::is_control) {
                 match scalar(f.value.as_ref()) {
                     Err(()) => faults.add(kind::TYPE, &f.name),
+                    Ok(Some(s)) if forbidden_in_value(s) => faults.add(kind::NOT_ALLOWED, &f.name),
                     Ok(Some(s)) => values.push((&f.name, s.to_string())),
                     Ok(None) => {}
                 }
@@ -1555,6 +1601,43 @@ mod tests {
             .unwrap_err(),
             expect(&[(kind::TYPE, "z")])
         );
+    }
+
+    #[test]
+    fn control_characters_in_values_ids_and_names() {
+        for bad in ["a\0b", "\0", "x\u{7}", "\u{1b}[0m", "\u{b}"] {
+            assert!(forbidden_in_value(bad), "{bad:?}");
+        }
+        for good in ["a\tb", "line 1\nline 2", "a\r\nb", "深圳", "\u{7f}x"] {
+            assert!(!forbidden_in_value(good), "{good:?}");
+        }
+        assert!(could_be_key("B-1", 16));
+        for bad in [
+            "",
+            "B\0",
+            "B\t",
+            "B\r",
+            "\u{7f}",
+            "\u{85}",
+            "12345678901234567",
+        ] {
+            assert!(!could_be_key(bad, 16), "{bad:?}");
+        }
+        assert!(file_name_fault("bom_insert_20221001003000_1.json").is_none());
+        assert!(file_name_fault("a\rb").is_some() && file_name_fault("a\0").is_some());
+        assert!(file_name_fault(&"n".repeat(MAX_FILE_NAME_CHARS)).is_none());
+        assert!(file_name_fault(&"n".repeat(MAX_FILE_NAME_CHARS + 1)).is_some());
+        // In a row: the field is named with `value not allowed`; TAB and LF are data.
+        let row = bom_row(&[
+            ("owner", Some(text("a\0b"))),
+            ("child_item", Some(text("C\u{7}"))),
+        ]);
+        assert_eq!(
+            insert(&row),
+            Err(expect(&[(kind::NOT_ALLOWED, "child_item,owner")]))
+        );
+        let row = bom_row(&[("owner", Some(text("a\tb\nc")))]);
+        assert!(insert(&row).is_ok());
     }
 
     #[test]

@@ -1155,6 +1155,255 @@ async fn sessions_start_and_end(store: Arc<dyn Store>) {
     assert!(core.start_session("ghost", "password-1").await.is_err());
 }
 
+/// Ids and names no store could hold (control characters, over-long): a lookup finds nothing
+/// and a file door's name is refused E00V00, never a store error, on every store alike.
+async fn ids_no_store_can_hold_are_not_found(store: Arc<dyn Store>) {
+    let core = core_with(store, policy());
+    let p = partner(&core).await;
+    let long_id = "B".repeat(10_000);
+    for id in ["B\0", "B\r", "\u{7f}", long_id.as_str()] {
+        let b = core
+            .get_batch(&batch_ref(&p, pb::Environment::Prod, id))
+            .await
+            .unwrap_or_else(|e| panic!("get_batch {id:?}: {e:?}"));
+        assert!(!b.found, "{id:?}");
+        for r in [
+            core.abandon_batch(&batch_ref(&p, pb::Environment::Prod, id))
+                .await,
+            core.act_on_batch(&pb::BatchActionRequest {
+                partner: p.clone(),
+                environment: pb::Environment::Prod as i32,
+                data_category: "t1".into(),
+                biz_key: "bom".into(),
+                batch_id: id.into(),
+                action: "cancel".into(),
+                actor: "someone".into(),
+            })
+            .await,
+        ] {
+            assert!(
+                matches!(r, Err(wharf_core::CoreError::NotFound(_))),
+                "{id:?}: {r:?}"
+            );
+        }
+        assert!(core
+            .interfaces_with_batch(&p, Environment::Prod, id)
+            .await
+            .unwrap()
+            .is_empty());
+        let listed = core
+            .list_batches(&pb::ListBatchesRequest {
+                partner: p.clone(),
+                user: id.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert!(listed.batches.is_empty(), "{id:?}");
+        // A user or partner name that cannot be one is a failed login, not a store error.
+        let r = core.authenticate(id, "password-1").await;
+        assert!(
+            matches!(r, Err(wharf_core::CoreError::Unauthenticated)),
+            "{id:?}: {r:?}"
+        );
+        let r = core
+            .issue_token(&pb::IssueTokenRequest {
+                grant_type: "client_credentials".into(),
+                client_id: id.into(),
+                client_secret: "client-secret-1".into(),
+                ..Default::default()
+            })
+            .await;
+        assert!(
+            matches!(r, Err(wharf_core::CoreError::Unauthenticated)),
+            "{id:?}: {r:?}"
+        );
+    }
+    // File names: NUL, CR, 10,000 characters. E00V00 on "file name", not kept (the door says
+    // it in its own reply), nothing read; asking for its feedback finds none.
+    let long_name = format!("bom_insert_20221001003000_{}", "1".repeat(10_000));
+    for name in [
+        "bom_insert_20221001003000_1\0.json",
+        "bom_insert_20221001003000_1\r",
+        long_name.as_str(),
+    ] {
+        let mut req = Seq {
+            partner: &p,
+            env: pb::Environment::Prod,
+            op: Op::Insert,
+            batch_id: "F1",
+            batch_size: 1,
+            seq_id: "1",
+        }
+        .request(bom_rows(0, 1, "ftp"));
+        req.transport = pb::Transport::Ftp as i32;
+        req.source = name.to_string();
+        req.bad_source = "the door's own reason".into();
+        let r = core
+            .ingest(&req)
+            .await
+            .unwrap_or_else(|e| panic!("{name:?}: {e:?}"));
+        assert_eq!(
+            codes(&r),
+            (
+                "E00V00",
+                vec![(None, "value not allowed".into(), "file name".into())]
+            ),
+            "{name:?}"
+        );
+        assert!(r.not_kept, "{name:?}");
+        let fref = pb::FileRef {
+            partner: p.clone(),
+            environment: pb::Environment::Prod as i32,
+            data_category: "t1".into(),
+            biz_key: "bom".into(),
+            name: name.into(),
+        };
+        assert!(!core.get_file(&fref).await.unwrap().found);
+        assert!(!core.delete_file(&fref).await.unwrap());
+    }
+    assert_eq!(count(&core, &p).await, 0, "nothing was read");
+    // A value PostgreSQL cannot store is refused like any invalid value, on both stores.
+    let mut rows = bom_rows(0, 2, "nul");
+    rows[1] = bom_with_uid("k1", "nul", "u\0");
+    let r = send(&core, &p, Op::Insert, "NUL", 2, "1", rows).await;
+    assert_eq!(
+        codes(&r),
+        (
+            "E00V00",
+            vec![(Some(1), "value not allowed".into(), "uid".into())]
+        ),
+        "{r:?}"
+    );
+}
+
+const BOM_KEY: &str = "vendor_code,vendor_father_item,father_item,vendor_child_item,version";
+
+/// A key taken by another batch between staging and apply: E00W00 listing the rows that lost
+/// their key or uid, as a duplicate in a sequence is listed, and a message (and stored
+/// failure) in the partner's words, never the store's constraint names.
+async fn key_clash_at_apply_lists_the_rows(store: Arc<dyn Store>) {
+    let core = core_with(store, policy());
+    let p = partner(&core).await;
+    let slow = vec![
+        bom("0", "slow"),
+        bom_with_uid("x", "slow", "U1"),
+        bom("1", "slow"),
+    ];
+    let r = send(&core, &p, Op::Insert, "SLOW", 4, "1", slow).await;
+    assert_eq!(r.code, "0", "{r:?}");
+    let fast = vec![bom("0", "fast"), bom_with_uid("y", "fast", "U1")];
+    let r = send(&core, &p, Op::Insert, "FAST", 2, "1", fast).await;
+    assert_eq!(r.code, "0", "{r:?}");
+    let r = send(
+        &core,
+        &p,
+        Op::Insert,
+        "SLOW",
+        4,
+        "2",
+        vec![bom("9", "slow")],
+    )
+    .await;
+    assert_eq!(
+        codes(&r),
+        (
+            "E00W00",
+            vec![
+                (Some(0), "duplicate key".into(), BOM_KEY.into()),
+                (Some(1), "duplicate key".into(), "uid".into()),
+            ]
+        ),
+        "{r:?}"
+    );
+    // The rows as staged, values as sent.
+    let listed = r.problems[1].row.as_ref().expect("the row");
+    assert!(
+        listed
+            .fields
+            .iter()
+            .any(|f| f.name == "uid" && f.value == text("U1")),
+        "{listed:?}"
+    );
+    for internal in [
+        "UNIQUE",
+        "constraint failed",
+        "records",
+        "pkey",
+        "duplicate key value",
+    ] {
+        assert!(!r.msg.contains(internal), "{internal}: {}", r.msg);
+    }
+    assert!(
+        r.msg.contains("sequence 1 row 0, sequence 1 row 1"),
+        "{}",
+        r.msg
+    );
+    let b = core
+        .get_batch(&batch_ref(&p, pb::Environment::Prod, "SLOW"))
+        .await
+        .unwrap();
+    assert_eq!(b.failure_code, "E00W00");
+    for internal in ["UNIQUE", "constraint", "records", "pkey"] {
+        assert!(!b.failure_msg.contains(internal), "{}", b.failure_msg);
+    }
+    assert!(
+        b.failure_msg.contains("2 row(s) clash"),
+        "{}",
+        b.failure_msg
+    );
+    assert_eq!(owners(&core, &p, Environment::Prod).await, ["fast", "fast"]);
+}
+
+/// A delete says how many records it removed: keys that were not there remove nothing.
+async fn delete_says_how_many_it_removed(store: Arc<dyn Store>) {
+    let core = core_with(store, policy());
+    let p = partner(&core).await;
+    let r = send(&core, &p, Op::Insert, "I", 2, "1", bom_rows(0, 2, "ins")).await;
+    assert_eq!(r.code, "0", "{r:?}");
+    assert!(r.msg.ends_with("applied (2 rows)"), "{}", r.msg);
+    let r = send(&core, &p, Op::Delete, "D0", 1, "1", bom_rows(7, 1, "x")).await;
+    assert_eq!(r.code, "0", "{r:?}");
+    assert!(r.msg.ends_with("applied (1 rows: 0 deleted)"), "{}", r.msg);
+    let r = send(&core, &p, Op::Delete, "D1", 2, "1", bom_rows(1, 2, "x")).await;
+    assert!(r.msg.ends_with("applied (2 rows: 1 deleted)"), "{}", r.msg);
+    assert_eq!(count(&core, &p).await, 1);
+}
+
+/// A consumed sequence sent again answers E00A00 either way (the seeds' contract), but one
+/// with other content than it had is told so, and counted.
+async fn resend_with_other_content_is_told_apart(store: Arc<dyn Store>) {
+    let core = core_with(store.clone(), policy());
+    let p = partner(&core).await;
+    let r = send(&core, &p, Op::Insert, "R", 4, "1", bom_rows(0, 2, "a")).await;
+    assert_eq!(r.code, "0", "{r:?}");
+    let same = send(&core, &p, Op::Insert, "R", 4, "1", bom_rows(0, 2, "a")).await;
+    assert_eq!(same.code, "E00A00", "{same:?}");
+    assert!(!same.content_differs, "{same:?}");
+    assert!(!same.msg.contains("different"), "{}", same.msg);
+    let other = send(&core, &p, Op::Insert, "R", 4, "1", bom_rows(0, 2, "b")).await;
+    assert_eq!(other.code, "E00A00", "{other:?}");
+    assert!(other.content_differs, "{other:?}");
+    assert!(
+        other.msg.ends_with(
+            "batch R sequence 1 already consumed with different content: \
+             nothing of this one was applied"
+        ),
+        "{}",
+        other.msg
+    );
+    assert_eq!((other.staged_rows, other.batch_size), (2, 4));
+    // Fewer rows, or another operation, is other content too.
+    let fewer = send(&core, &p, Op::Insert, "R", 4, "1", bom_rows(0, 1, "a")).await;
+    assert!(fewer.content_differs, "{fewer:?}");
+    let scrape = wharf_core::metrics::render(core.metrics(), store.as_ref()).await;
+    assert!(
+        scrape.contains("wharf_resend_conflicts_total{door=\"api\"} 2"),
+        "{scrape}"
+    );
+    assert_eq!(count(&core, &p).await, 0, "nothing applied");
+}
+
 both_stores!(
     postgres: pg_store;
     staged_then_applied_atomically,
@@ -1175,4 +1424,8 @@ both_stores!(
     abandon_fails_an_open_batch,
     list_batches_of_one_user,
     sessions_start_and_end,
+    ids_no_store_can_hold_are_not_found,
+    key_clash_at_apply_lists_the_rows,
+    delete_says_how_many_it_removed,
+    resend_with_other_content_is_told_apart,
 );

@@ -162,6 +162,11 @@ impl CoreTree {
             .into_inner();
         span.record("code", answer.code.as_str());
         tracing::info!(partner = %user.partner, file = %name, code = %answer.code, bytes = bytes.len(), "file delivered");
+        if answer.not_kept {
+            // Core refused the name itself and could keep no feedback file under it: say so
+            // in the reply, a permanent one (553), so the partner does not retry it.
+            return Err(Error::new(ErrorKind::FileNameNotAllowedError, answer.msg));
+        }
         Ok(bytes.len() as u64)
     }
 }

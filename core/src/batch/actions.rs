@@ -18,8 +18,8 @@
 
 use crate::codes::code;
 use crate::error::{CoreError, Result};
-use crate::model::{ActionStatus, BatchState, Scope};
-use crate::store::{Applied, BatchRow, Reverted, Store, Tx};
+use crate::model::{ActionStatus, BatchState, Operation, Scope};
+use crate::store::{Applied, BatchRow, ClashRow, Reverted, Store, Tx};
 
 /// The executor / reverter name of work the scheduler did (seed 003).
 pub const SCHEDULER: &str = "Scheduler";
@@ -114,13 +114,13 @@ pub(crate) async fn execute(
     p.modifier = actor.to_string();
     p.schedule.execute_unix = Some(now);
     match &applied {
-        Applied::Done => {
+        Applied::Done { .. } => {
             b.state = BatchState::Applied;
             p.execute_status = Some(ActionStatus::Finished);
-            p.execute_detail = format!("applied {} rows", b.staged_rows);
+            p.execute_detail = format!("applied {}", applied_rows(b.op, b.staged_rows, &applied));
         }
-        Applied::KeyClash(detail) => {
-            let msg = format!("a key was taken before the batch was applied ({detail})");
+        Applied::KeyClash(rows) => {
+            let msg = clash_detail(rows);
             b.state = BatchState::Failed;
             b.failure_code = code::WRITE.to_string();
             b.failure_msg = msg.clone();
@@ -134,6 +134,44 @@ pub(crate) async fn execute(
     }
     tx.save_batch(b, now).await?;
     Ok(applied)
+}
+
+/// How many rows an apply wrote, in words: "3 rows", and for a delete how many records it
+/// removed ("3 rows: 1 deleted"; keys that were not there remove nothing).
+pub(crate) fn applied_rows(op: Operation, staged: u64, applied: &Applied) -> String {
+    match (op, applied) {
+        (Operation::Delete, Applied::Done { deleted }) => {
+            format!("{staged} rows: {deleted} deleted")
+        }
+        _ => format!("{staged} rows"),
+    }
+}
+
+/// Most clashing rows a failure message names (the answer's `result` lists them all).
+const MAX_NAMED_CLASHES: usize = 20;
+
+/// Why a batch failed at apply, in the partner's words: which rows lost their key to another
+/// batch (never the store's own message).
+pub(crate) fn clash_detail(rows: &[ClashRow]) -> String {
+    let mut d = String::from("a key was taken by another batch before this one was applied");
+    if rows.is_empty() {
+        return d;
+    }
+    let named: Vec<String> = rows
+        .iter()
+        .take(MAX_NAMED_CLASHES)
+        .map(|r| format!("sequence {} row {}", r.seq_id, r.idx))
+        .collect();
+    d.push_str(&format!(
+        ": {} row(s) clash ({}",
+        rows.len(),
+        named.join(", ")
+    ));
+    if rows.len() > named.len() {
+        d.push_str(&format!(" and {} more", rows.len() - named.len()));
+    }
+    d.push(')');
+    d
 }
 
 /// The detail of a revert that left rows a later batch changed.

@@ -25,7 +25,7 @@
 
 use prost::Message;
 use tracing::{info_span, Instrument};
-use wharf_proto::v1::{IngestBatchResponse, Value};
+use wharf_proto::v1::{value::Kind, Field, IngestBatchResponse, Row, Value};
 
 use super::actions;
 use crate::codes::{answer, code, code_msg, envelope_problem, kind, rejection};
@@ -98,7 +98,13 @@ pub async fn ingest(
         transport: seq.input.transport,
         creator: seq.creator.to_string(),
         now_unix,
-        source: seq.source.chars().take(MAX_SOURCE_CHARS).collect(),
+        // A label for people: control characters are dropped, never stored.
+        source: seq
+            .source
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(MAX_SOURCE_CHARS)
+            .collect(),
         schedule: Schedule::default(),
     };
     // Spans for the store's part of a sequence, so a trace shows where its time went.
@@ -147,15 +153,32 @@ pub async fn ingest(
         tx.commit().await?;
         return Ok(r);
     }
-    if seq_row.is_some_and(|s| s.accepted) {
+    let fingerprint = fingerprint(op, seq.input.rows);
+    if let Some(consumed) = seq_row.as_ref().filter(|s| s.accepted) {
+        // Consumed sequences answer E00A00 whatever they hold now (the seeds' contract); one
+        // sent again with other content is told so, since none of it is applied. A sequence
+        // consumed before fingerprints were kept cannot be compared: the plain answer.
+        let differs = consumed
+            .fingerprint
+            .as_deref()
+            .is_some_and(|f| f != fingerprint);
         let mut r = answer(
             code::CONSUMED,
-            format!(
-                "{}: batch {batch_id} sequence {seq_id}",
-                code_msg(code::CONSUMED)
-            ),
+            if differs {
+                format!(
+                    "{}: batch {batch_id} sequence {seq_id} already consumed with different \
+                     content: nothing of this one was applied",
+                    code_msg(code::CONSUMED)
+                )
+            } else {
+                format!(
+                    "{}: batch {batch_id} sequence {seq_id}",
+                    code_msg(code::CONSUMED)
+                )
+            },
             vec![],
         );
+        r.content_differs = differs;
         progress(&mut r, b.staged_rows, b.batch_size);
         r.applied = b.state == BatchState::Applied;
         tx.commit().await?;
@@ -287,7 +310,7 @@ pub async fn ingest(
             data: &r.data,
         })
         .collect();
-    tx.stage(b.pk, b.sequences, seq_id, &stage, now_unix)
+    tx.stage(b.pk, b.sequences, seq_id, &fingerprint, &stage, now_unix)
         .instrument(info_span!("store stage", db.system = db, rows = n))
         .await?;
     let staged = b.staged_rows + n;
@@ -297,7 +320,7 @@ pub async fn ingest(
             .lock_existing(seq.scope, batch_id)
             .await?
             .ok_or_else(|| CoreError::Store(format!("batch {batch_id} vanished under lock")))?;
-        complete(&mut *tx, &mut done, now_unix)
+        complete(&mut *tx, &mut done, seq.iface, now_unix)
             .instrument(info_span!("store apply", db.system = db, rows = size))
             .await?
     } else {
@@ -322,6 +345,7 @@ pub async fn ingest(
 async fn complete(
     tx: &mut (dyn Tx + '_),
     b: &mut BatchRow,
+    iface: &Interface,
     now_unix: i64,
 ) -> Result<IngestBatchResponse> {
     let batch_id = b.batch_id.clone();
@@ -342,27 +366,70 @@ async fn complete(
         ));
     }
     let creator = b.creator.clone();
-    Ok(match actions::execute(tx, b, &creator, now_unix).await? {
-        Applied::Done => {
+    let applied = actions::execute(tx, b, &creator, now_unix).await?;
+    Ok(match &applied {
+        Applied::Done { .. } => {
             let mut r = answer(
                 code::OK,
                 format!(
-                    "{}: batch {batch_id} applied ({size} rows)",
-                    code_msg(code::OK)
+                    "{}: batch {batch_id} applied ({})",
+                    code_msg(code::OK),
+                    actions::applied_rows(b.op, size, &applied)
                 ),
                 vec![],
             );
             r.applied = true;
             r
         }
-        Applied::KeyClash(_) => answer(
+        // The rows that lost their key, listed like a duplicate in a sequence.
+        Applied::KeyClash(rows) => answer(
             code::WRITE,
             format!(
                 "{}: batch {batch_id} failed: {}",
                 code_msg(code::WRITE),
                 b.failure_msg
             ),
-            vec![],
+            rows.iter()
+                .map(|c| validate::duplicate_problem(iface, c.idx, &staged_row(&c.data), c.by_key))
+                .collect(),
         ),
     })
+}
+
+/// What a sequence holds, for telling a true resend from one with other content: SHA-256
+/// (hex) over its operation and each row as sent (prost's encoding is deterministic), each
+/// part length-prefixed so no two different sequences run together alike.
+fn fingerprint(op: Operation, rows: &[Row]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let mut part = |bytes: &[u8]| {
+        h.update((bytes.len() as u64).to_be_bytes());
+        h.update(bytes);
+    };
+    part(op.as_str().as_bytes());
+    for row in rows {
+        part(&row.encode_to_vec());
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A staged row (a JSON object of strings) as a row of text values.
+fn staged_row(data: &str) -> Row {
+    let fields = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(data)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(name, v)| Field {
+            name,
+            value: Some(Value {
+                kind: Some(Kind::Text(match v {
+                    serde_json::Value::String(s) => s,
+                    other => other.to_string(),
+                })),
+            }),
+        })
+        .collect();
+    Row {
+        fields,
+        ..Default::default()
+    }
 }

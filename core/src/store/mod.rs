@@ -152,10 +152,13 @@ impl RejectionRow {
 }
 
 /// A sequence's dedupe record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeqRow {
     pub accepted: bool,
     pub attempts: u32,
+    /// What the consumed sequence held (`batch::ingest`'s fingerprint); `None` when it was
+    /// consumed before fingerprints were kept (or is not consumed).
+    pub fingerprint: Option<String>,
 }
 
 /// A validated row on its way into staging.
@@ -170,10 +173,27 @@ pub struct StageRow<'a> {
 /// How an apply ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Applied {
-    /// Every row landed.
-    Done,
+    /// Every row landed. `deleted`: the records a delete batch removed (keys that were not
+    /// there remove nothing); 0 for the other operations.
+    Done { deleted: u64 },
     /// A unique key clashed (a concurrent batch took it first); nothing of the batch landed.
-    KeyClash(String),
+    /// The staged rows whose key or uid is taken (at most [`MAX_LISTED_CLASHES`], in
+    /// sequence and row order).
+    KeyClash(Vec<ClashRow>),
+}
+
+/// Most clashing rows an apply lists.
+pub const MAX_LISTED_CLASHES: u32 = 1000;
+
+/// A staged row whose business key (`by_key`) or else uid was taken when its batch applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClashRow {
+    /// The row's sequence and its index in it.
+    pub seq_id: String,
+    pub idx: u32,
+    /// The row as staged: a JSON object of strings.
+    pub data: String,
+    pub by_key: bool,
 }
 
 /// One open transaction. Dropping it without `commit` rolls everything back.
@@ -217,12 +237,13 @@ pub trait Tx: Send {
         in_records: bool,
     ) -> Result<(Vec<String>, Vec<String>)>;
     /// Stage an accepted sequence's rows as the batch's `seq_no`-th (0-based) sequence and
-    /// mark the sequence consumed.
+    /// mark the sequence consumed, keeping the `fingerprint` of what it held.
     async fn stage(
         &mut self,
         pk: i64,
         seq_no: u32,
         seq_id: &str,
+        fingerprint: &str,
         rows: &[StageRow<'_>],
         now_unix: i64,
     ) -> Result<()>;

@@ -69,6 +69,25 @@ pub fn apply_statements(op: Operation) -> Vec<String> {
     }
 }
 
+/// After an apply clashed and was rolled back: the batch's staged rows (`$4`) whose business
+/// key is a record of the scope, or whose uid is another key's record — its sequence's seq_id,
+/// idx, data, 1 when by key — at most `$5`, in sequence and row order.
+pub const CLASHING_ROWS: &str = "SELECT COALESCE((SELECT q.seq_id FROM sequences q \
+      WHERE q.batch_pk = s.batch_pk AND q.seq_no = s.seq_no), ''), s.idx, s.data, \
+    CASE WHEN EXISTS (SELECT 1 FROM records r WHERE r.partner = $1 AND r.env = $2 AND r.iface = $3 \
+      AND r.rkey = s.rkey) THEN 1 ELSE 0 END \
+    FROM staged_rows s WHERE s.batch_pk = $4 AND (\
+      EXISTS (SELECT 1 FROM records r WHERE r.partner = $1 AND r.env = $2 AND r.iface = $3 \
+        AND r.rkey = s.rkey) \
+      OR (s.uid IS NOT NULL AND EXISTS (SELECT 1 FROM records r WHERE r.partner = $1 \
+        AND r.env = $2 AND r.iface = $3 AND r.uid = s.uid AND r.rkey <> s.rkey))) \
+    ORDER BY s.seq_no, s.idx LIMIT $5";
+
+/// Which of [`apply_statements`]' results (rows affected) is the records a delete removed.
+pub fn deleted_by(op: Operation) -> Option<usize> {
+    (op == Operation::Delete).then_some(1)
+}
+
 /// The statements of a revert of batch `$4` (see [`revert_sql`]).
 pub struct RevertSql {
     /// Keys this batch wrote whose record no longer carries it (a later batch changed or
@@ -261,6 +280,9 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
         "DELETE FROM tokens;
      ALTER TABLE tokens ADD COLUMN kind TEXT NOT NULL DEFAULT 'api';",
     ),
+    // What each consumed sequence held (SHA-256, hex, of its operation and rows), so a resend
+    // with other content is told apart from a true resend. NULL: consumed before this version.
+    (9, "ALTER TABLE sequences ADD COLUMN fingerprint TEXT;"),
 ];
 
 /// Every column of a batch row, in the order both stores read them.
@@ -330,7 +352,7 @@ pub const SET_STATE: &str = "UPDATE batches SET state = $2, failure_code = $3, f
     updated_unix = $5 WHERE pk = $1";
 
 /// A sequence's dedupe record by scope, batch_id (`$1..$4`) and seq_id (`$5`).
-pub const SELECT_SEQUENCE: &str = "SELECT s.accepted, s.attempts FROM sequences s \
+pub const SELECT_SEQUENCE: &str = "SELECT s.accepted, s.attempts, s.fingerprint FROM sequences s \
     JOIN batches b ON b.pk = s.batch_pk \
     WHERE b.partner = $1 AND b.env = $2 AND b.iface = $3 AND b.batch_id = $4 AND s.seq_id = $5";
 
@@ -341,13 +363,14 @@ pub const COUNT_REJECTION: &str = "INSERT INTO sequences (batch_pk, seq_id, seq_
     ON CONFLICT (batch_pk, seq_id) DO UPDATE SET attempts = sequences.attempts + 1, updated_unix = $3, \
     answer = $4 RETURNING attempts";
 
-/// Mark a sequence consumed as the batch's next: `$1` pk, `$2` seq_id, `$3` seq_no, `$4` now.
-/// An accepted sequence is no longer a rejection: its stored answer goes.
+/// Mark a sequence consumed as the batch's next: `$1` pk, `$2` seq_id, `$3` seq_no, `$4` now,
+/// `$5` its content's fingerprint. An accepted sequence is no longer a rejection: its stored
+/// answer goes.
 pub const ACCEPT_SEQUENCE: &str =
-    "INSERT INTO sequences (batch_pk, seq_id, seq_no, accepted, attempts, updated_unix) \
-    VALUES ($1, $2, $3, 1, 0, $4) \
+    "INSERT INTO sequences (batch_pk, seq_id, seq_no, accepted, attempts, updated_unix, fingerprint) \
+    VALUES ($1, $2, $3, 1, 0, $4, $5) \
     ON CONFLICT (batch_pk, seq_id) DO UPDATE SET accepted = 1, seq_no = $3, updated_unix = $4, \
-    answer = NULL";
+    answer = NULL, fingerprint = $5";
 
 /// The stored rejection answers of a batch (`$1` pk): seq_id, answer.
 pub const SELECT_REJECTIONS: &str =

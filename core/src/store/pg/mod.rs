@@ -88,36 +88,37 @@ impl PgStore {
     }
 }
 
-/// Run `statements` with `params` inside savepoint `name`. A unique key clash rolls all of
-/// them back and gives its message; any other error is one.
+/// Run `statements` with `params` inside savepoint `name`: the rows each affected, or, when a
+/// unique key clashed, all of them rolled back and the store's message (for the log only);
+/// any other error is one.
 async fn run_or_clash(
     c: &Object,
     name: &str,
     statements: &[String],
     params: &[&(dyn ToSql + Sync)],
-) -> Result<Option<String>> {
+) -> Result<std::result::Result<Vec<u64>, String>> {
     c.batch_execute(&format!("SAVEPOINT {name}")).await?;
+    let mut counts = Vec::with_capacity(statements.len());
     for text in statements {
         let stmt = c.prepare_cached(text).await?;
         match c.execute(&stmt, params).await {
-            Ok(_) => {}
+            Ok(n) => counts.push(n),
             Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
                 c.batch_execute(&format!(
                     "ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}"
                 ))
                 .await?;
-                return Ok(Some(
-                    e.as_db_error()
-                        .map(|d| d.message().to_string())
-                        .unwrap_or_else(|| "unique constraint violation".into()),
-                ));
+                return Ok(Err(e
+                    .as_db_error()
+                    .map(|d| d.message().to_string())
+                    .unwrap_or_else(|| "unique constraint violation".into())));
             }
             Err(e) => return Err(e.into()),
         }
     }
     c.batch_execute(&format!("RELEASE SAVEPOINT {name}"))
         .await?;
-    Ok(None)
+    Ok(Ok(counts))
 }
 
 impl Columns for tokio_postgres::Row {
@@ -205,6 +206,7 @@ impl Tx for PgTx {
         let seq = seq_row.map(|r| SeqRow {
             accepted: r.get::<_, i64>(0) != 0,
             attempts: r.get::<_, i64>(1) as u32,
+            fingerprint: r.get(2),
         });
         Ok((batch_from(&row)?, seq))
     }
@@ -371,6 +373,7 @@ impl Tx for PgTx {
         pk: i64,
         seq_no: u32,
         seq_id: &str,
+        fingerprint: &str,
         rows: &[StageRow<'_>],
         now_unix: i64,
     ) -> Result<()> {
@@ -392,7 +395,8 @@ impl Tx for PgTx {
         let params: [&(dyn ToSql + Sync); 6] = [&pk, &seq_no, &idx, &rkeys, &uids, &data];
         let added = rows.len() as i64;
         // Pipelined: one round trip for the rows, the dedupe record and the count.
-        let accept_params: [&(dyn ToSql + Sync); 4] = [&pk, &seq_id, &seq_no, &now_unix];
+        let accept_params: [&(dyn ToSql + Sync); 5] =
+            [&pk, &seq_id, &seq_no, &now_unix, &fingerprint];
         let count_params: [&(dyn ToSql + Sync); 3] = [&pk, &added, &now_unix];
         tokio::try_join!(
             c.execute(&ins, &params),
@@ -489,7 +493,7 @@ impl Tx for PgTx {
         conflicts.sort();
         conflicts.truncate(max_listed as usize);
         let conflict_count = (lost_n.get::<_, i64>(0) + retaken_n.get::<_, i64>(0)) as u64;
-        if let Some(detail) = run_or_clash(c, "revert", &q.statements, &counted).await? {
+        if let Err(detail) = run_or_clash(c, "revert", &q.statements, &counted).await? {
             return Ok(Reverted::KeyClash(detail));
         }
         Ok(Reverted::Done {
@@ -511,12 +515,31 @@ impl Tx for PgTx {
         c.execute(lock, &[&scope.partner, &env, &scope.iface])
             .await?;
         let params: [&(dyn ToSql + Sync); 4] = [&scope.partner, &env, &scope.iface, &pk];
-        Ok(
-            match run_or_clash(c, "apply", &sql::apply_statements(op), &params).await? {
-                Some(detail) => Applied::KeyClash(detail),
-                None => Applied::Done,
-            },
-        )
+        match run_or_clash(c, "apply", &sql::apply_statements(op), &params).await? {
+            Ok(counts) => Ok(Applied::Done {
+                deleted: sql::deleted_by(op).map_or(0, |i| counts[i]),
+            }),
+            Err(detail) => {
+                tracing::info!(batch_pk = pk, %detail, "apply: unique key clash");
+                let limit = i64::from(MAX_LISTED_CLASHES);
+                let rows = c
+                    .query(
+                        sql::CLASHING_ROWS,
+                        &[&scope.partner, &env, &scope.iface, &pk, &limit],
+                    )
+                    .await?;
+                let mut clashes = Vec::with_capacity(rows.len());
+                for r in rows {
+                    clashes.push(ClashRow {
+                        seq_id: r.try_get(0)?,
+                        idx: u32::try_from(r.try_get::<_, i64>(1)?).unwrap_or(0),
+                        data: r.try_get(2)?,
+                        by_key: r.try_get::<_, i32>(3)? != 0,
+                    });
+                }
+                Ok(Applied::KeyClash(clashes))
+            }
+        }
     }
 
     async fn commit(mut self: Box<Self>) -> Result<()> {

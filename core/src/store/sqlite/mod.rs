@@ -61,37 +61,39 @@ impl SqliteStore {
     }
 }
 
-/// Run `statements` (parameters: the scope and a batch's pk) inside savepoint `name`. A
-/// unique key clash rolls all of them back and gives its message; any other error is one.
+/// Run `statements` (parameters: the scope and a batch's pk) inside savepoint `name`: the
+/// rows each affected, or, when a unique key clashed, all of them rolled back and the store's
+/// message (for the log only); any other error is one.
 fn run_or_clash(
     c: &Connection,
     name: &str,
     statements: &[String],
     scope: &Scope,
     pk: i64,
-) -> Result<Option<String>> {
+) -> Result<std::result::Result<Vec<u64>, String>> {
     c.execute_batch(&format!("SAVEPOINT {name}"))?;
     let env = scope.env.as_str();
+    let mut counts = Vec::with_capacity(statements.len());
     for stmt in statements {
         let res = c
             .prepare_cached(&for_sqlite(stmt))
             .and_then(|mut s| s.execute(params![scope.partner, env, scope.iface, pk]));
         match res {
-            Ok(_) => {}
+            Ok(n) => counts.push(n as u64),
             Err(rusqlite::Error::SqliteFailure(e, msg))
                 if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
                     || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
             {
                 c.execute_batch(&format!("ROLLBACK TO {name}; RELEASE {name}"))?;
-                return Ok(Some(
-                    msg.unwrap_or_else(|| "unique constraint violation".into()),
+                return Ok(Err(
+                    msg.unwrap_or_else(|| "unique constraint violation".into())
                 ));
             }
             Err(e) => return Err(e.into()),
         }
     }
     c.execute_batch(&format!("RELEASE {name}"))?;
-    Ok(None)
+    Ok(Ok(counts))
 }
 
 fn migrate(conn: &mut Connection) -> Result<()> {
@@ -151,6 +153,7 @@ fn seq_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SeqRow> {
     Ok(SeqRow {
         accepted: r.get::<_, i64>(0)? != 0,
         attempts: r.get::<_, i64>(1)? as u32,
+        fingerprint: r.get(2)?,
     })
 }
 
@@ -350,6 +353,7 @@ impl Tx for SqliteTx {
         pk: i64,
         seq_no: u32,
         seq_id: &str,
+        fingerprint: &str,
         rows: &[StageRow<'_>],
         now_unix: i64,
     ) -> Result<()> {
@@ -362,7 +366,7 @@ impl Tx for SqliteTx {
                 ins.execute(params![pk, seq_no, r.idx, r.rkey, r.uid, r.data])?;
             }
             c.prepare_cached(&for_sqlite(sql::ACCEPT_SEQUENCE))?
-                .execute(params![pk, seq_id, seq_no, now_unix])?;
+                .execute(params![pk, seq_id, seq_no, now_unix, fingerprint])?;
             c.prepare_cached(&for_sqlite(sql::COUNT_STAGED))?
                 .execute(params![pk, rows.len() as i64, now_unix])?;
             Ok(())
@@ -447,7 +451,7 @@ impl Tx for SqliteTx {
             conflicts.sort();
             conflicts.truncate(max_listed as usize);
             let conflict_count = (count(&q.lost_count)? + count(&q.retaken_count)?) as u64;
-            if let Some(detail) = run_or_clash(c, "revert", &q.statements, scope, pk)? {
+            if let Err(detail) = run_or_clash(c, "revert", &q.statements, scope, pk)? {
                 return Ok(Reverted::KeyClash(detail));
             }
             Ok(Reverted::Done {
@@ -459,14 +463,30 @@ impl Tx for SqliteTx {
 
     async fn apply(&mut self, scope: &Scope, pk: i64, op: Operation) -> Result<Applied> {
         let c = &*self.conn;
-        blocking(|| {
-            Ok(
-                match run_or_clash(c, "apply", &sql::apply_statements(op), scope, pk)? {
-                    Some(detail) => Applied::KeyClash(detail),
-                    None => Applied::Done,
-                },
-            )
-        })
+        blocking(
+            || match run_or_clash(c, "apply", &sql::apply_statements(op), scope, pk)? {
+                Ok(counts) => Ok(Applied::Done {
+                    deleted: sql::deleted_by(op).map_or(0, |i| counts[i]),
+                }),
+                Err(detail) => {
+                    tracing::info!(batch_pk = pk, %detail, "apply: unique key clash");
+                    let env = scope.env.as_str();
+                    let mut stmt = c.prepare_cached(&for_sqlite(sql::CLASHING_ROWS))?;
+                    let rows = stmt.query_map(
+                        params![scope.partner, env, scope.iface, pk, MAX_LISTED_CLASHES],
+                        |r| {
+                            Ok(ClashRow {
+                                seq_id: r.get(0)?,
+                                idx: u32::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+                                data: r.get(2)?,
+                                by_key: r.get::<_, i64>(3)? != 0,
+                            })
+                        },
+                    )?;
+                    Ok(Applied::KeyClash(rows.collect::<rusqlite::Result<_>>()?))
+                }
+            },
+        )
     }
 
     async fn commit(mut self: Box<Self>) -> Result<()> {
