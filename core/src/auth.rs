@@ -96,16 +96,21 @@ static CHECKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(PARALL
 /// [`verify_secret`] on the blocking pool, at most two at a time. `phc = None` spends the
 /// same time and fails (an unknown name must not answer faster than a wrong password).
 pub async fn check_secret(secret: &str, phc: Option<&str>) -> bool {
-    let Ok(_permit) = CHECKS.acquire().await else {
+    let Ok(permit) = CHECKS.acquire().await else {
         return false;
     };
     let secret = secret.to_string();
     let phc = phc.map(str::to_string);
-    tokio::task::spawn_blocking(move || match phc {
-        Some(phc) => verify_secret(&secret, &phc),
-        None => {
-            verify_nothing(&secret);
-            false
+    // The permit goes with the check: a caller that gives up (a dropped connection) does not
+    // free its slot while argon2 still runs on the blocking pool.
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        match phc {
+            Some(phc) => verify_secret(&secret, &phc),
+            None => {
+                verify_nothing(&secret);
+                false
+            }
         }
     })
     .await
@@ -161,16 +166,19 @@ mod tests {
 
     #[test]
     fn hashes_asking_for_too_much_memory_never_match() {
-        // m = 1 GiB: refused without allocating it.
-        let params = Params::new(1 << 20, 1, 1, None).unwrap();
+        // A real hash of the right secret, one segment (4 blocks with one lane) more than a
+        // check may use: refused unchecked. The same secret at the limit matches, so the size
+        // alone refused it.
         let salt = SaltString::generate(&mut rand::rngs::OsRng);
-        let phc = format!(
-            "$argon2id$v=19$m={},t=1,p=1${}$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
-            params.m_cost(),
-            salt.as_str()
-        );
-        assert!(PasswordHash::new(&phc).is_ok(), "{phc}");
-        assert!(!verify_secret("s3cret", &phc));
+        let with_blocks = |blocks: usize| {
+            let params = Params::new(blocks as u32, 1, 1, None).unwrap();
+            Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+                .hash_password(b"s3cret", &salt)
+                .unwrap()
+                .to_string()
+        };
+        assert!(!verify_secret("s3cret", &with_blocks(MAX_BLOCKS + 4)));
+        assert!(verify_secret("s3cret", &with_blocks(MAX_BLOCKS)));
     }
 
     #[test]

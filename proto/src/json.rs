@@ -8,6 +8,7 @@
 //! twice reaches core with it twice (core refuses it, as a sheet with a column name twice is
 //! refused), and an envelope field sent twice is reported as mistyped.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -108,16 +109,15 @@ pub fn read_envelope(body: &[u8], req: &mut IngestBatchRequest) {
             return;
         }
     };
-    let mut seen: Vec<&str> = Vec::with_capacity(members.len());
+    let mut seen: HashSet<&str> = HashSet::with_capacity(members.len());
     for (name, raw) in &members {
-        if seen.contains(&name.as_str()) {
+        if !seen.insert(name.as_str()) {
             let listed = |list: &[String]| list.iter().any(|f| f == name);
             if ENVELOPE_FIELDS.contains(&name.as_str()) && !listed(&req.mistyped_envelope_fields) {
                 req.mistyped_envelope_fields.push(name.clone());
             }
             continue;
         }
-        seen.push(name);
         let scalar = || serde_json::from_str::<Json>(raw.get()).ok().map(value);
         match name.as_str() {
             "batch_id" => req.batch_id = scalar(),

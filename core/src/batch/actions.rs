@@ -19,7 +19,7 @@
 use crate::codes::code;
 use crate::error::{CoreError, Result};
 use crate::model::{ActionStatus, BatchState, Operation, Scope};
-use crate::store::{Applied, BatchRow, ClashRow, Reverted, Store, Tx};
+use crate::store::{Applied, BatchRow, ClashRow, Reverted, Store, Tx, MAX_LISTED_CLASHES};
 
 /// The executor / reverter name of work the scheduler did (seed 003).
 pub const SCHEDULER: &str = "Scheduler";
@@ -162,8 +162,14 @@ pub(crate) fn clash_detail(rows: &[ClashRow]) -> String {
         .take(MAX_NAMED_CLASHES)
         .map(|r| format!("sequence {} row {}", r.seq_id, r.idx))
         .collect();
+    // The store lists at most MAX_LISTED_CLASHES: a full list may have been cut.
+    let at_least = if rows.len() >= MAX_LISTED_CLASHES as usize {
+        "at least "
+    } else {
+        ""
+    };
     d.push_str(&format!(
-        ": {} row(s) clash ({}",
+        ": {at_least}{} row(s) clash ({}",
         rows.len(),
         named.join(", ")
     ));

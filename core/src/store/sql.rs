@@ -69,16 +69,18 @@ pub fn apply_statements(op: Operation) -> Vec<String> {
     }
 }
 
-/// After an apply clashed and was rolled back: the batch's staged rows (`$4`) whose business
-/// key is a record of the scope, or whose uid is another key's record — its sequence's seq_id,
-/// idx, data, 1 when by key — at most `$5`, in sequence and row order.
+/// After an apply clashed and was rolled back: the batch's staged rows (`$4`) whose uid is
+/// another key's record, or (only when `$6` = 1: an insert, for which a key already in the
+/// records is a clash; an update or `all` replaces it) whose business key is a record of the
+/// scope — its sequence's seq_id, idx, data, 1 when by key — at most `$5`, in sequence and
+/// row order.
 pub const CLASHING_ROWS: &str = "SELECT COALESCE((SELECT q.seq_id FROM sequences q \
       WHERE q.batch_pk = s.batch_pk AND q.seq_no = s.seq_no), ''), s.idx, s.data, \
-    CASE WHEN EXISTS (SELECT 1 FROM records r WHERE r.partner = $1 AND r.env = $2 AND r.iface = $3 \
-      AND r.rkey = s.rkey) THEN 1 ELSE 0 END \
+    CASE WHEN $6 = 1 AND EXISTS (SELECT 1 FROM records r WHERE r.partner = $1 AND r.env = $2 \
+      AND r.iface = $3 AND r.rkey = s.rkey) THEN 1 ELSE 0 END \
     FROM staged_rows s WHERE s.batch_pk = $4 AND (\
-      EXISTS (SELECT 1 FROM records r WHERE r.partner = $1 AND r.env = $2 AND r.iface = $3 \
-        AND r.rkey = s.rkey) \
+      ($6 = 1 AND EXISTS (SELECT 1 FROM records r WHERE r.partner = $1 AND r.env = $2 \
+        AND r.iface = $3 AND r.rkey = s.rkey)) \
       OR (s.uid IS NOT NULL AND EXISTS (SELECT 1 FROM records r WHERE r.partner = $1 \
         AND r.env = $2 AND r.iface = $3 AND r.uid = s.uid AND r.rkey <> s.rkey))) \
     ORDER BY s.seq_no, s.idx LIMIT $5";

@@ -522,10 +522,11 @@ impl Tx for PgTx {
             Err(detail) => {
                 tracing::info!(batch_pk = pk, %detail, "apply: unique key clash");
                 let limit = i64::from(MAX_LISTED_CLASHES);
+                let insert = i32::from(op == Operation::Insert);
                 let rows = c
                     .query(
                         sql::CLASHING_ROWS,
-                        &[&scope.partner, &env, &scope.iface, &pk, &limit],
+                        &[&scope.partner, &env, &scope.iface, &pk, &limit, &insert],
                     )
                     .await?;
                 let mut clashes = Vec::with_capacity(rows.len());

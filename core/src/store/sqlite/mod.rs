@@ -473,7 +473,14 @@ impl Tx for SqliteTx {
                     let env = scope.env.as_str();
                     let mut stmt = c.prepare_cached(&for_sqlite(sql::CLASHING_ROWS))?;
                     let rows = stmt.query_map(
-                        params![scope.partner, env, scope.iface, pk, MAX_LISTED_CLASHES],
+                        params![
+                            scope.partner,
+                            env,
+                            scope.iface,
+                            pk,
+                            MAX_LISTED_CLASHES,
+                            i64::from(op == Operation::Insert)
+                        ],
                         |r| {
                             Ok(ClashRow {
                                 seq_id: r.get(0)?,
