@@ -10,14 +10,12 @@
 mod common;
 
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 
-use common::{connect, env_num, free_port, raw_copy, row_json, rss_kib};
+use common::{client_token, connect, env_num, free_port, raw_copy, row_json, PeakRss};
 use hyper::Request;
 
 const SEQ: usize = 500;
@@ -79,32 +77,8 @@ fn main() {
         }
         let copy = raw_copy(&url, "bench_http_copy", total).await;
         // A token, then clients each pushing their own batches over keep-alive connections.
-        let token = {
-            let (mut send, conn) = connect(http_port).await;
-            tokio::spawn(conn);
-            let req = Request::post("/oauth/token")
-                .header("host", "127.0.0.1")
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(Full::new(Bytes::from(format!(
-                    "grant_type=client_credentials&client_id={partner}&client_secret=bench-secret-1"
-                ))))
-                .expect("request");
-            let body = send.send_request(req).await.expect("token").into_body();
-            let bytes = body.collect().await.expect("body").to_bytes();
-            let v: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
-            v["access_token"].as_str().expect("token").to_string()
-        };
-        let peak = Arc::new(AtomicU64::new(0));
-        let done = Arc::new(AtomicBool::new(false));
-        let sampler = {
-            let (peak, done) = (peak.clone(), done.clone());
-            tokio::spawn(async move {
-                while !done.load(Ordering::Relaxed) {
-                    peak.fetch_max(rss_kib(pid), Ordering::Relaxed);
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            })
-        };
+        let token = client_token(http_port, &partner, "bench-secret-1").await;
+        let rss = PeakRss::start(pid, Duration::from_millis(100));
         let seqs_total = total / SEQ;
         let started = Instant::now();
         let tasks: Vec<_> = (0..clients)
@@ -148,10 +122,8 @@ fn main() {
             latencies.extend(t.await.expect("client"));
         }
         let elapsed = started.elapsed();
-        done.store(true, Ordering::Relaxed);
-        sampler.await.expect("sampler");
         latencies.sort();
-        (copy, elapsed, latencies, peak.load(Ordering::Relaxed))
+        (copy, elapsed, latencies, rss.stop().await)
     });
     let _ = server.kill();
     let _ = server.wait();

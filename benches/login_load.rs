@@ -10,8 +10,6 @@
 mod common;
 
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -19,24 +17,14 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
 
-use common::{connect, env_num, free_port, rss_kib};
+use common::{client_token, connect, env_num, free_port, rss_kib, PeakRss};
 
 const PASSWORD: &str = "bench-password-1";
 
 /// `total` GETs of an unknown batch (404 once authorized) with `auth`, from `clients`
 /// keep-alive connections; the time they took and the server's peak RSS (KiB) meanwhile.
 async fn phase(port: u16, pid: u32, auth: String, total: usize, clients: usize) -> (Duration, u64) {
-    let peak = Arc::new(AtomicU64::new(rss_kib(pid)));
-    let done = Arc::new(AtomicBool::new(false));
-    let sampler = {
-        let (peak, done) = (peak.clone(), done.clone());
-        tokio::spawn(async move {
-            while !done.load(Ordering::Relaxed) {
-                peak.fetch_max(rss_kib(pid), Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-    };
+    let rss = PeakRss::start(pid, Duration::from_millis(20));
     let started = Instant::now();
     let tasks: Vec<_> = (0..clients)
         .map(|c| {
@@ -62,10 +50,7 @@ async fn phase(port: u16, pid: u32, auth: String, total: usize, clients: usize) 
         t.await.expect("client");
     }
     let took = started.elapsed();
-    done.store(true, Ordering::Relaxed);
-    sampler.await.expect("sampler");
-    peak.fetch_max(rss_kib(pid), Ordering::Relaxed);
-    (took, peak.load(Ordering::Relaxed))
+    (took, rss.stop().await)
 }
 
 fn main() {
@@ -125,21 +110,7 @@ fn main() {
             assert!(Instant::now() < deadline, "wharf serve did not listen");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let token = {
-            let (mut send, conn) = connect(http_port).await;
-            tokio::spawn(conn);
-            let req = Request::post("/oauth/token")
-                .header("host", "127.0.0.1")
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(Full::new(Bytes::from(format!(
-                    "grant_type=client_credentials&client_id={partner}&client_secret=bench-secret-1"
-                ))))
-                .expect("request");
-            let body = send.send_request(req).await.expect("token").into_body();
-            let bytes = body.collect().await.expect("body").to_bytes();
-            let v: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
-            v["access_token"].as_str().expect("token").to_string()
-        };
+        let token = client_token(http_port, partner, "bench-secret-1").await;
         let before = rss_kib(pid);
         let (bearer_took, bearer_peak) =
             phase(http_port, pid, format!("Bearer {token}"), total, clients).await;

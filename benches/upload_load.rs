@@ -11,15 +11,13 @@
 mod common;
 
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
 
-use common::{connect, env_num, free_port, raw_copy, rss_kib};
+use common::{connect, env_num, free_port, raw_copy, PeakRss};
 
 const PASSWORD: &str = "bench-password-1";
 
@@ -237,17 +235,7 @@ fn main() {
             );
             body.extend_from_slice(sheet);
             body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-            let peak = Arc::new(AtomicU64::new(0));
-            let done = Arc::new(AtomicBool::new(false));
-            let sampler = {
-                let (peak, done) = (peak.clone(), done.clone());
-                tokio::spawn(async move {
-                    while !done.load(Ordering::Relaxed) {
-                        peak.fetch_max(rss_kib(pid), Ordering::Relaxed);
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                    }
-                })
-            };
+            let rss = PeakRss::start(pid, Duration::from_millis(20));
             let started = Instant::now();
             let (status, location, page) = c
                 .call(
@@ -262,14 +250,13 @@ fn main() {
                 .call("GET", &location.expect("location"), None, Bytes::new())
                 .await;
             let elapsed = started.elapsed();
-            done.store(true, Ordering::Relaxed);
-            sampler.await.expect("sampler");
+            let peak = rss.stop().await;
             assert_eq!(status, 200);
             assert!(
                 page.contains("<code id=\"result-code\">0</code>"),
                 "not applied: {page}"
             );
-            results.push((elapsed, peak.load(Ordering::Relaxed)));
+            results.push((elapsed, peak));
         }
         (copy, results)
     });

@@ -99,24 +99,7 @@ fn parallel_correct_logins_all_get_in_on_every_door() {
     let (d, u) = (dir.clone(), user.clone());
     let statuses = all_at_once(move |i| {
         let jar: PathBuf = d.join(format!("{i}.jar"));
-        let page = util::upload::page(&jar, &format!("{upload}/login"));
-        let csrf = util::upload::csrf(&page);
-        util::upload::curl_jar(
-            &jar,
-            &[
-                "-o",
-                "/dev/null",
-                "-w",
-                "%{http_code}",
-                "--data-urlencode",
-                &format!("csrf={csrf}"),
-                "--data-urlencode",
-                &format!("username={u}"),
-                "--data-urlencode",
-                &format!("password={PASSWORD}"),
-                &format!("{upload}/login"),
-            ],
-        )
+        util::upload::login_status(&upload, &jar, &u)
     });
     let _ = std::fs::remove_dir_all(&dir);
     assert!(

@@ -690,23 +690,7 @@ fn split_deployment_survives_a_core_and_a_gateway_killed() {
     let jar = w.data_dir.join("split.cookies");
     for i in 0..4 {
         let base = w.upload_url();
-        let csrf = upload::csrf(&upload::page(&jar, &format!("{base}/login")));
-        let status = upload::curl_jar(
-            &jar,
-            &[
-                "-o",
-                "/dev/null",
-                "-w",
-                "%{http_code}",
-                "--data-urlencode",
-                &format!("csrf={csrf}"),
-                "--data-urlencode",
-                &format!("username={user}"),
-                "--data-urlencode",
-                &format!("password={PASSWORD}"),
-                &format!("{base}/login"),
-            ],
-        );
+        let status = upload::login_status(&base, &jar, &user);
         if status != "303" {
             failures.push(format!(
                 "upload page login {i} after the kills: HTTP {status}, want 303"

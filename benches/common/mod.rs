@@ -97,3 +97,62 @@ pub async fn connect(
         let _ = conn.await;
     })
 }
+
+/// A client-credentials token of `partner` from the HTTP API on `port`.
+pub async fn client_token(port: u16, partner: &str, secret: &str) -> String {
+    use http_body_util::BodyExt;
+    let (mut send, conn) = connect(port).await;
+    tokio::spawn(conn);
+    let req = hyper::Request::post("/oauth/token")
+        .header("host", "127.0.0.1")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Full::new(Bytes::from(format!(
+            "grant_type=client_credentials&client_id={partner}&client_secret={secret}"
+        ))))
+        .expect("request");
+    let body = send.send_request(req).await.expect("token").into_body();
+    let bytes = body.collect().await.expect("body").to_bytes();
+    let v: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+    v["access_token"].as_str().expect("token").to_string()
+}
+
+/// The peak RSS of a process, sampled every `every` from [`PeakRss::start`] to
+/// [`PeakRss::stop`].
+pub struct PeakRss {
+    peak: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    sampler: tokio::task::JoinHandle<()>,
+    pid: u32,
+}
+
+impl PeakRss {
+    pub fn start(pid: u32, every: Duration) -> PeakRss {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        let peak = std::sync::Arc::new(AtomicU64::new(rss_kib(pid)));
+        let done = std::sync::Arc::new(AtomicBool::new(false));
+        let sampler = {
+            let (peak, done) = (peak.clone(), done.clone());
+            tokio::spawn(async move {
+                while !done.load(Ordering::Relaxed) {
+                    peak.fetch_max(rss_kib(pid), Ordering::Relaxed);
+                    tokio::time::sleep(every).await;
+                }
+            })
+        };
+        PeakRss {
+            peak,
+            done,
+            sampler,
+            pid,
+        }
+    }
+
+    /// The peak, KiB.
+    pub async fn stop(self) -> u64 {
+        use std::sync::atomic::Ordering;
+        self.done.store(true, Ordering::Relaxed);
+        self.sampler.await.expect("sampler");
+        self.peak.fetch_max(rss_kib(self.pid), Ordering::Relaxed);
+        self.peak.load(Ordering::Relaxed)
+    }
+}

@@ -31,8 +31,15 @@ pub fn page(jar: &Path, url: &str) -> String {
 
 /// Log `user` in at the upload page at `base`; the session cookie lands in `jar`.
 pub fn login(base: &str, jar: &Path, user: &str) {
+    let status = login_status(base, jar, user);
+    assert_eq!(status, "303", "upload page login of {user}");
+}
+
+/// The HTTP status the login form's POST of `user` (password `PASSWORD`) gets ("303" when
+/// logged in); the session cookie lands in `jar`.
+pub fn login_status(base: &str, jar: &Path, user: &str) -> String {
     let token = csrf(&page(jar, &format!("{base}/login")));
-    let status = curl_jar(
+    curl_jar(
         jar,
         &[
             "-o",
@@ -47,8 +54,7 @@ pub fn login(base: &str, jar: &Path, user: &str) {
             &format!("password={PASSWORD}"),
             &format!("{base}/login"),
         ],
-    );
-    assert_eq!(status, "303", "upload page login of {user}");
+    )
 }
 
 /// Upload `file` through the form (confirming `all`); returns the result page's URL.
