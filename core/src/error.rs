@@ -34,6 +34,10 @@ pub enum CoreError {
     /// checking the password, for this many more seconds.
     #[error("too many failed logins for this user; try again in {retry_after_secs} s")]
     TooManyAttempts { retry_after_secs: u64 },
+
+    /// Too much at once (a user name's password checks stayed busy): safe to retry.
+    #[error("busy: {0}")]
+    Busy(String),
 }
 
 impl From<tokio_postgres::Error> for CoreError {

@@ -30,6 +30,7 @@ impl From<CoreError> for Status {
             CoreError::Conflict(m) => Status::already_exists(m),
             CoreError::Precondition(m) => Status::failed_precondition(m),
             CoreError::TooManyAttempts { .. } => Status::resource_exhausted(e.to_string()),
+            CoreError::Busy(m) => Status::unavailable(m),
             CoreError::Store(m) => {
                 tracing::error!(error = %m, "store failure");
                 Status::unavailable("store unavailable, safe to retry")

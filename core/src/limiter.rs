@@ -33,6 +33,16 @@ pub const DEFAULT_CAPACITY: usize = 10_000;
 /// Longest a login waits for other checks of its name before it is refused as busy.
 pub const MAX_WAIT: Duration = Duration::from_secs(30);
 
+/// Why a login may not be checked now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// Too many wrong passwords: locked for this many seconds more.
+    Locked { retry_after_secs: u64 },
+    /// Other checks of the name held its budget for [`MAX_WAIT`]: nothing is wrong with the
+    /// name, try again.
+    Busy,
+}
+
 #[derive(Debug, Clone, Copy, Default)]
 struct Entry {
     /// Wrong passwords since `since`.
@@ -52,6 +62,7 @@ pub struct LoginLimiter {
     names: Mutex<HashMap<[u8; 32], Entry>>,
     /// Woken whenever a check ends, so waiting logins look again.
     ended: Notify,
+    max_wait: Duration,
 }
 
 fn key(username: &str) -> [u8; 32] {
@@ -96,7 +107,14 @@ impl LoginLimiter {
             capacity: capacity.max(1),
             names: Mutex::new(HashMap::new()),
             ended: Notify::new(),
+            max_wait: MAX_WAIT,
         }
+    }
+
+    /// The same limiter waiting at most `max_wait` for a busy name (tests).
+    pub fn with_max_wait(mut self, max_wait: Duration) -> LoginLimiter {
+        self.max_wait = max_wait;
+        self
     }
 
     fn open(&self, e: &Entry, now: i64) -> bool {
@@ -108,12 +126,15 @@ impl LoginLimiter {
         self.names.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Before a password check: an [`Attempt`] to run it, or `Err(seconds to wait)` when
-    /// `username` is locked out (or its checks stayed busy for [`MAX_WAIT`]). `now` is read
-    /// again after every wait.
-    pub async fn begin(&self, username: &str, now: impl Fn() -> i64) -> Result<Attempt<'_>, u64> {
+    /// Before a password check: an [`Attempt`] to run it, or why not: `username` is locked
+    /// out, or its checks stayed busy for [`MAX_WAIT`]. `now` is read again after every wait.
+    pub async fn begin(
+        &self,
+        username: &str,
+        now: impl Fn() -> i64,
+    ) -> Result<Attempt<'_>, Refused> {
         let k = key(username);
-        let deadline = tokio::time::Instant::now() + MAX_WAIT;
+        let deadline = tokio::time::Instant::now() + self.max_wait;
         loop {
             // Registered before looking, so an end between the look and the wait is not missed.
             let ended = self.ended.notified();
@@ -127,10 +148,14 @@ impl LoginLimiter {
                         wrong_at: None,
                     })
                 }
-                Turn::Refused(secs) => return Err(secs),
+                Turn::Refused(secs) => {
+                    return Err(Refused::Locked {
+                        retry_after_secs: secs,
+                    })
+                }
                 Turn::Wait => {
                     if tokio::time::timeout_at(deadline, ended).await.is_err() {
-                        return Err(1);
+                        return Err(Refused::Busy);
                     }
                 }
             }
@@ -209,14 +234,19 @@ mod tests {
         for i in 0..n {
             match l.begin(name, || now).await {
                 Ok(a) => a.failed(now),
-                Err(s) => panic!("attempt {} refused ({s} s)", i + 1),
+                Err(r) => panic!("attempt {} refused ({r:?})", i + 1),
             }
         }
     }
 
-    /// Whether a login of `name` at `now` may be checked (the check then succeeds).
+    /// Whether a login of `name` at `now` may be checked (the check then succeeds), else
+    /// the seconds it is locked for.
     async fn may(l: &LoginLimiter, name: &str, now: i64) -> Result<(), u64> {
-        l.begin(name, || now).await.map(drop)
+        match l.begin(name, || now).await {
+            Ok(_) => Ok(()),
+            Err(Refused::Locked { retry_after_secs }) => Err(retry_after_secs),
+            Err(Refused::Busy) => panic!("{name} busy"),
+        }
     }
 
     #[tokio::test]
@@ -297,6 +327,15 @@ mod tests {
         drop(held);
         assert_eq!(waiting.await.unwrap(), Ok(()));
         assert_eq!(l.tracked(), 0, "nothing left to remember");
+    }
+
+    #[tokio::test]
+    async fn a_login_that_waited_too_long_is_busy_not_locked() {
+        let l = LoginLimiter::new(1, 300, 100).with_max_wait(Duration::from_millis(50));
+        let held = l.begin("alice", || T0).await.unwrap();
+        assert_eq!(l.begin("alice", || T0).await.map(drop), Err(Refused::Busy));
+        drop(held);
+        assert_eq!(may(&l, "alice", T0).await, Ok(()), "nothing was counted");
     }
 
     #[tokio::test]

@@ -10,7 +10,7 @@ use crate::clock::{self, Clock};
 use crate::codes::{self, code};
 use crate::error::{CoreError, Result};
 use crate::interfaces::{Interface, Registry};
-use crate::limiter::{self, LoginLimiter};
+use crate::limiter::{self, LoginLimiter, Refused};
 use crate::metrics::Metrics;
 use crate::model::{BatchPolicy, Environment, Operation, Scope, TokenKind, Transport};
 use crate::store::sql::latest_schema_version;
@@ -288,7 +288,15 @@ impl Core {
             .logins
             .begin(username, || self.now())
             .await
-            .map_err(|retry_after_secs| CoreError::TooManyAttempts { retry_after_secs })?;
+            .map_err(|refused| match refused {
+                Refused::Locked { retry_after_secs } => {
+                    CoreError::TooManyAttempts { retry_after_secs }
+                }
+                Refused::Busy => CoreError::Busy(format!(
+                    "other logins of this user were checked for {} s; try again",
+                    limiter::MAX_WAIT.as_secs()
+                )),
+            })?;
         let res = self.check_password(username, password).await;
         // Only a wrong password counts; a store failure must not lock the user out.
         if let Err(CoreError::Unauthenticated) = res {
