@@ -5,20 +5,18 @@
 //!
 //! Environment: `WHARF_BENCH_DATABASE_URL` (required), `WHARF_BENCH_FTP_FILES` (default 50).
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::io::Cursor;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use suppaftp::FtpStream;
 
-const ROWS: usize = 5000;
+use common::{free_port, wait_listening};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
+const ROWS: usize = 5000;
 
 fn envelope(file: usize) -> Vec<u8> {
     let rows: Vec<String> = (0..ROWS)
@@ -117,11 +115,7 @@ fn run(url: Option<&str>) {
         "bench-password-1\n",
     );
     let mut server = command(&["serve"]).spawn().expect("wharf serve");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", ftp_port)).is_err() {
-        assert!(Instant::now() < deadline, "wharf serve did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_listening(ftp_port);
     let dir = format!("/Planning/SCC/{partner}/t1/bom");
 
     let mut ftp = session(ftp_port, &user, &dir);

@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 
-use common::{client_token, connect, env_num, free_port, raw_copy, row_json, PeakRss};
+use common::{
+    client_token, connect, env_num, free_port, raw_copy, row_json, wait_listening, PeakRss,
+};
 use hyper::Request;
 
 const SEQ: usize = 500;
@@ -65,16 +67,12 @@ fn main() {
     };
     let mut server = serve.spawn().expect("wharf serve");
     let pid = server.id();
+    wait_listening(http_port);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
     let result = rt.block_on(async {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while tokio::net::TcpStream::connect(("127.0.0.1", http_port)).await.is_err() {
-            assert!(Instant::now() < deadline, "wharf serve did not listen");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
         let copy = raw_copy(&url, "bench_http_copy", total).await;
         // A token, then clients each pushing their own batches over keep-alive connections.
         let token = client_token(http_port, &partner, "bench-secret-1").await;

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
 
-use common::{client_token, connect, env_num, free_port, rss_kib, PeakRss};
+use common::{client_token, connect, env_num, free_port, rss_kib, wait_listening, PeakRss};
 
 const PASSWORD: &str = "bench-password-1";
 
@@ -97,19 +97,12 @@ fn main() {
         .spawn()
         .expect("wharf serve");
     let pid = server.id();
+    wait_listening(http_port);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while tokio::net::TcpStream::connect(("127.0.0.1", http_port))
-            .await
-            .is_err()
-        {
-            assert!(Instant::now() < deadline, "wharf serve did not listen");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
         let token = client_token(http_port, partner, "bench-secret-1").await;
         let before = rss_kib(pid);
         let (bearer_took, bearer_peak) =

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
 
-use common::{connect, env_num, free_port, raw_copy, PeakRss};
+use common::{connect, env_num, free_port, raw_copy, wait_listening, PeakRss};
 
 const PASSWORD: &str = "bench-password-1";
 
@@ -185,19 +185,12 @@ fn main() {
         .spawn()
         .expect("wharf serve");
     let pid = server.id();
+    wait_listening(upload_port);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
     let (copy, results) = rt.block_on(async {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while tokio::net::TcpStream::connect(("127.0.0.1", upload_port))
-            .await
-            .is_err()
-        {
-            assert!(Instant::now() < deadline, "wharf serve did not listen");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
         let copy = raw_copy(&url, "bench_upload_copy", rows).await;
         let mut c = Client {
             port: upload_port,

@@ -156,3 +156,12 @@ impl PeakRss {
         self.peak.load(Ordering::Relaxed)
     }
 }
+
+/// Wait (up to 30 s) until something listens on `port` of 127.0.0.1: the server started.
+pub fn wait_listening(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "wharf serve did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
