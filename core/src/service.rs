@@ -110,6 +110,15 @@ fn could_be_batch_id(id: &str) -> bool {
     validate::could_be_key(id, MAX_BATCH_ID_CHARS)
 }
 
+/// NotFound for a batch id no batch can have (nothing to look up).
+fn batch_id_could_exist(id: &str) -> Result<()> {
+    if could_be_batch_id(id) {
+        Ok(())
+    } else {
+        Err(CoreError::NotFound(format!("batch {id:?}")))
+    }
+}
+
 /// Longest partner or user name.
 const MAX_NAME_CHARS: usize = 64;
 
@@ -652,9 +661,7 @@ impl Core {
     /// with rejections. An unknown batch is NotFound.
     pub async fn abandon_batch(&self, req: &pb::GetBatchRequest) -> Result<pb::GetBatchResponse> {
         let scope = self.scope_of(req).await?;
-        if !could_be_batch_id(&req.batch_id) {
-            return Err(CoreError::NotFound(format!("batch {:?}", req.batch_id)));
-        }
+        batch_id_could_exist(&req.batch_id)?;
         let found = batch::abandon(
             self.store.as_ref(),
             self.settings.batch,
@@ -686,9 +693,7 @@ impl Core {
             ));
         }
         let scope = self.scope_of(req).await?;
-        if !could_be_batch_id(&req.batch_id) {
-            return Err(CoreError::NotFound(format!("batch {:?}", req.batch_id)));
-        }
+        batch_id_could_exist(&req.batch_id)?;
         actions::act(
             self.store.as_ref(),
             &scope,

@@ -260,6 +260,19 @@ impl Browser {
         page
     }
 
+    /// The errors CSV of the newest batch in the history.
+    async fn latest_errors_csv(&mut self) -> String {
+        let history = self.get("/batches").await.text();
+        let href = history
+            .split("class=\"result-link\" href=\"")
+            .nth(1)
+            .expect("link")
+            .split('"')
+            .next()
+            .expect("href");
+        format!("{href}/errors.csv")
+    }
+
     async fn get(&mut self, path: &str) -> Page {
         self.send("GET", path, &[], b"").await
     }
@@ -547,18 +560,7 @@ async fn failing_rows_are_listed_with_their_sheet_row_numbers_and_nothing_is_app
     assert!(!result.text().contains("<b>x</b>"));
     assert!(export(&site).await.is_empty(), "all or nothing");
     // The CSV download holds the same lines.
-    let csv_href = format!(
-        "{}/errors.csv",
-        b.get("/batches")
-            .await
-            .text()
-            .split("class=\"result-link\" href=\"")
-            .nth(1)
-            .expect("link")
-            .split('"')
-            .next()
-            .expect("href")
-    );
+    let csv_href = b.latest_errors_csv().await;
     let download = b.get(&csv_href).await;
     assert_eq!(download.status, 200);
     assert!(download
@@ -591,18 +593,7 @@ async fn the_errors_csv_defuses_formulas_in_values_and_header_names() {
         .upload_result("evil.csv", csv.as_bytes(), "insert", &[])
         .await;
     assert_eq!(result.by_id("result-code"), "E00V00");
-    let csv_href = format!(
-        "{}/errors.csv",
-        b.get("/batches")
-            .await
-            .text()
-            .split("class=\"result-link\" href=\"")
-            .nth(1)
-            .expect("link")
-            .split('"')
-            .next()
-            .expect("href")
-    );
+    let csv_href = b.latest_errors_csv().await;
     let download = b.get(&csv_href).await;
     assert_eq!(download.status, 200);
     let text = download.text();

@@ -410,7 +410,7 @@ fn fingerprint(op: Operation, rows: &[Row]) -> String {
     for row in rows {
         part(&row.encode_to_vec());
     }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    crate::auth::hex(&h.finalize())
 }
 
 /// A staged row (a JSON object of strings) as a row of text values.
