@@ -71,9 +71,9 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
     }
 }
 
-/// Bad usage or configuration: 64; a request core refused: 65; anything else: 1.
+/// Bad usage or configuration (a listener's address taken included): 64; a request core refused: 65; anything else: 1.
 fn exit_code(e: &anyhow::Error) -> ExitCode {
-    if e.downcast_ref::<Usage>().is_some() {
+    if e.downcast_ref::<Usage>().is_some() || e.downcast_ref::<serve::BindError>().is_some() {
         return ExitCode::from(64);
     }
     match e.downcast_ref::<CoreError>() {

@@ -11,7 +11,11 @@ use wharf_core::grpc::InternalToken;
 use wharf_core::model::BatchPolicy;
 use wharf_core::{Core, Settings};
 
-use crate::config::{Config, CoreConfig};
+use std::net::SocketAddr;
+
+use crate::config::{
+    Config, CoreConfig, ENV_ADMIN_ADDR, ENV_FTP_ADDR, ENV_GRPC_ADDR, ENV_HTTP_ADDR, ENV_UPLOAD_ADDR,
+};
 
 /// Core as configured: its store opened (migrated), its interfaces loaded, its settings, and
 /// the secret key, which core keeps.
@@ -130,16 +134,17 @@ async fn serve(cfg: Config, token: &str, parts: Parts) -> anyhow::Result<()> {
             let _ = rx.wait_for(|s| *s >= stage).await;
         })
     };
+    // Every listener is bound before anything is announced or started: a port that is taken
+    // stops the process with nothing listening and no "listening" line (exit 64).
+    let bound = Bound::all(&cfg, parts).await?;
     let mut core_tasks = Vec::new();
-    // Core's probes and metrics, or (FTP alone) a front-end's probe, on WHARF_ADMIN_ADDR.
-    let mut admin = None;
-    let core_url = if parts.core {
+    let metrics = wharf_metrics::Metrics::new(env!("CARGO_PKG_VERSION"));
+    // Readiness of this process: core's own when it runs core, else core's as its client sees it.
+    let mut ready = None;
+    let core_url = if let Some(listener) = bound.grpc {
         let push_on = cfg.core.secret_key.is_some();
-        let core = build_core(cfg.core).await?;
-        admin = Some(core_admin(core.clone()));
-        let listener = TcpListener::bind(cfg.grpc_addr)
-            .await
-            .with_context(|| format!("binding core's gRPC on {}", cfg.grpc_addr))?;
+        let core = build_core(cfg.core).await?.with_metrics(metrics.clone());
+        ready = Some(core_admin(core.clone()));
         let addr = listener.local_addr()?;
         tracing::info!(grpc = %addr, store = core.store().backend(), "wharf core listening");
         let housekeeping = tokio::spawn(wharf_core::run_housekeeping(
@@ -187,12 +192,12 @@ async fn serve(cfg: Config, token: &str, parts: Parts) -> anyhow::Result<()> {
         cfg.core_urls.join(",")
     };
     let mut front_ends = Vec::new();
-    // A front-end that cannot run (its port taken, say) stops the whole process.
+    // A front-end that cannot run stops the whole process.
     let (fatal_tx, mut fatal_rx) = tokio::sync::mpsc::channel::<String>(4);
     if parts.ftp {
         let client = wharf_proto::connect(&core_url, token)?;
-        if admin.is_none() {
-            admin = Some(wharf_gateway::health::Admin::for_core_client(
+        if ready.is_none() {
+            ready = Some(wharf_gateway::health::Admin::for_core_client(
                 client.clone(),
             ));
         }
@@ -206,8 +211,9 @@ async fn serve(cfg: Config, token: &str, parts: Parts) -> anyhow::Result<()> {
         let ftp_cfg = cfg.ftp.clone();
         let stop = stopped(1);
         let fatal = fatal_tx.clone();
+        let metrics = metrics.clone();
         front_ends.push(tokio::spawn(async move {
-            if let Err(e) = wharf_ftp::serve(addr, client, ftp_cfg, stop).await {
+            if let Err(e) = wharf_ftp::serve(addr, client, ftp_cfg, metrics, stop).await {
                 let _ = fatal.send(e.to_string()).await;
             }
         }));
@@ -219,11 +225,13 @@ async fn serve(cfg: Config, token: &str, parts: Parts) -> anyhow::Result<()> {
         }
         _ => None,
     };
-    if parts.gateway {
+    if let Some(listener) = bound.http {
         let client = wharf_proto::connect(&core_url, token)?;
-        let listener = TcpListener::bind(cfg.http_addr)
-            .await
-            .with_context(|| format!("binding the HTTP API on {}", cfg.http_addr))?;
+        if ready.is_none() {
+            ready = Some(wharf_gateway::health::Admin::for_core_client(
+                client.clone(),
+            ));
+        }
         tracing::info!(
             http = %listener.local_addr()?,
             tls = tls.is_some(),
@@ -232,16 +240,20 @@ async fn serve(cfg: Config, token: &str, parts: Parts) -> anyhow::Result<()> {
         );
         front_ends.push(tokio::spawn(wharf_gateway::serve(
             listener,
-            wharf_gateway::Gateway::new(client).with_request_timeout(cfg.http_timeout),
+            wharf_gateway::Gateway::new(client)
+                .with_request_timeout(cfg.http_timeout)
+                .with_metrics(metrics.clone()),
             tls.clone(),
             stopped(1),
         )));
     }
-    if parts.upload {
+    if let Some(listener) = bound.upload {
         let client = wharf_proto::connect(&core_url, token)?;
-        let listener = TcpListener::bind(cfg.upload_addr)
-            .await
-            .with_context(|| format!("binding the upload page on {}", cfg.upload_addr))?;
+        if ready.is_none() {
+            ready = Some(wharf_gateway::health::Admin::for_core_client(
+                client.clone(),
+            ));
+        }
         tracing::info!(
             upload = %listener.local_addr()?,
             tls = tls.is_some(),
@@ -253,20 +265,27 @@ async fn serve(cfg: Config, token: &str, parts: Parts) -> anyhow::Result<()> {
         };
         front_ends.push(tokio::spawn(wharf_upload::serve(
             listener,
-            wharf_upload::Upload::new(client, upload_cfg),
+            wharf_upload::Upload::new(client, upload_cfg).with_metrics(metrics.clone()),
             tls,
             stopped(1),
         )));
     }
-    let admin_task = match admin {
+    // Every process answers probes and /metrics on its admin listener.
+    let admin_task = match ready {
         Some(admin) => {
-            let listener = TcpListener::bind(cfg.admin_addr).await.with_context(|| {
-                format!(
-                    "binding the admin listener (WHARF_ADMIN_ADDR) on {}",
-                    cfg.admin_addr
-                )
-            })?;
+            let listener = bound.admin;
             tracing::info!(admin = %listener.local_addr()?, "wharf admin listening (/healthz, /readyz, /metrics)");
+            let admin = match parts.core {
+                // Core's scrape adds the store's gauges; its Admin already has it.
+                true => admin,
+                false => {
+                    let m = metrics.clone();
+                    admin.with_metrics(move || {
+                        let m = m.clone();
+                        async move { (wharf_metrics::CONTENT_TYPE, m.render()) }
+                    })
+                }
+            };
             Some(tokio::spawn(wharf_gateway::health::serve_admin(
                 listener,
                 admin,
@@ -342,6 +361,58 @@ async fn serve(cfg: Config, token: &str, parts: Parts) -> anyhow::Result<()> {
     match failure {
         Some(e) => bail!(e),
         None => Ok(()),
+    }
+}
+
+/// A listener that could not be bound: bad configuration, so exit 64 naming the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {addr} ({var}): {source}")]
+pub struct BindError {
+    pub var: &'static str,
+    pub addr: SocketAddr,
+    source: std::io::Error,
+}
+
+async fn bind(var: &'static str, addr: SocketAddr) -> Result<TcpListener, BindError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| BindError { var, addr, source })
+}
+
+/// The listeners of one process, all bound before any is announced.
+struct Bound {
+    grpc: Option<TcpListener>,
+    http: Option<TcpListener>,
+    upload: Option<TcpListener>,
+    admin: TcpListener,
+}
+
+impl Bound {
+    async fn all(cfg: &Config, parts: Parts) -> Result<Bound, BindError> {
+        let grpc = match parts.core {
+            true => Some(bind(ENV_GRPC_ADDR, cfg.grpc_addr).await?),
+            false => None,
+        };
+        if parts.ftp {
+            // libunftp binds its control port itself when it starts; trying it first here
+            // means a taken port is reported like every other one, before anything starts.
+            drop(bind(ENV_FTP_ADDR, cfg.ftp_addr).await?);
+        }
+        let http = match parts.gateway {
+            true => Some(bind(ENV_HTTP_ADDR, cfg.http_addr).await?),
+            false => None,
+        };
+        let upload = match parts.upload {
+            true => Some(bind(ENV_UPLOAD_ADDR, cfg.upload_addr).await?),
+            false => None,
+        };
+        let admin = bind(ENV_ADMIN_ADDR, cfg.admin_addr).await?;
+        Ok(Bound {
+            grpc,
+            http,
+            upload,
+            admin,
+        })
     }
 }
 

@@ -15,6 +15,7 @@ use util::data::{bom_row, bom_row_with, envelope, export};
 use util::ftp::{bom_dir, deliver, login};
 use util::http::{client_token, request, send, Auth, Reply};
 use util::pgcluster::PgCluster;
+use util::upload;
 use util::{
     add_partner_and_user, free_port, installation, Backend, Server, Wharf, PASSWORD, SECRET, TOKEN,
 };
@@ -158,27 +159,17 @@ fn a_front_end_without_core_is_not_ready() {
 // ---------------------------------------------------------------------------------------------
 // metrics
 
-/// A scrape: every sample line, `name{labels}` → value.
-fn scrape(w: &Wharf) -> BTreeMap<String, f64> {
-    let r = get(&format!("{}/metrics", w.admin_url()));
+/// A scrape of `admin_url`: every sample line, `name{labels}` → value. The text must parse
+/// with the Prometheus project's own parser (Python's `prometheus_client`, installed by
+/// scripts/test).
+fn scrape_at(admin_url: &str) -> BTreeMap<String, f64> {
+    let r = get(&format!("{admin_url}/metrics"));
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(
         r.header("content-type"),
         Some("text/plain; version=0.0.4; charset=utf-8")
     );
-    for family in [
-        "wharf_requests_total counter",
-        "wharf_rows_total counter",
-        "wharf_sequence_seconds histogram",
-        "wharf_batches gauge",
-        "wharf_store_up gauge",
-    ] {
-        assert!(
-            r.body.contains(&format!("# TYPE {family}\n")),
-            "{family}: {}",
-            r.body
-        );
-    }
+    prometheus_parses(&r.body);
     r.body
         .lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
@@ -192,13 +183,55 @@ fn scrape(w: &Wharf) -> BTreeMap<String, f64> {
         .collect()
 }
 
+fn scrape(w: &Wharf) -> BTreeMap<String, f64> {
+    scrape_at(&w.admin_url())
+}
+
+/// The scrape through `prometheus_client.parser.text_string_to_metric_families`: it must
+/// parse, and every family wharf documents must be there with its type.
+fn prometheus_parses(text: &str) {
+    let script = r#"
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+types = {f.name: f.type for f in text_string_to_metric_families(sys.stdin.read())}
+for name, kind in [a.split(":") for a in sys.argv[1:]]:
+    if types.get(name) != kind:
+        sys.exit(f"{name}: want {kind}, got {types.get(name)}")
+"#;
+    let mut child = Command::new("python3")
+        .args(["-c", script])
+        .args([
+            "wharf_build_info:gauge",
+            "process_resident_memory_bytes:gauge",
+            "process_open_fds:gauge",
+            "process_cpu_seconds:counter",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write the scrape");
+    let out = child.wait_with_output().expect("python3");
+    assert!(
+        out.status.success(),
+        "the scrape does not parse as Prometheus text (is prometheus_client installed? \
+         scripts/test installs it): {}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Every label of every series, (name, value).
 fn labels(series: &str) -> Vec<(String, String)> {
     let Some((_, rest)) = series.split_once('{') else {
         return Vec::new();
     };
     rest.trim_end_matches('}')
-        .split(',')
+        .split("\",")
         .filter_map(|kv| kv.split_once('='))
         .map(|(k, v)| (k.to_string(), v.trim_matches('"').to_string()))
         .collect()
@@ -208,9 +241,20 @@ fn delta(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>, series: 
     after.get(series).copied().unwrap_or(0.0) - before.get(series).copied().unwrap_or(0.0)
 }
 
-/// The counters move by exactly what the HTTP API and FTP pushed, per door and code; no
-/// label carries a batch id, a partner, a user or a secret.
-fn metrics_count_what_the_doors_pushed(backend: Backend) {
+/// A one-row t1/bom CSV at `path`.
+fn bom_sheet(path: &std::path::Path, key: &str) {
+    let row = bom_row(key);
+    let row = row.as_object().expect("a row");
+    let header: Vec<&str> = row.keys().map(String::as_str).collect();
+    let cells: Vec<&str> = row.values().map(|v| v.as_str().unwrap_or("")).collect();
+    std::fs::write(path, format!("{}\n{}\n", header.join(","), cells.join(","))).expect("sheet");
+}
+
+/// Every counter moves by exactly what a known mix of requests on every door did: core's
+/// sequences by door and code, HTTP requests by route template and status (good, 401, 404,
+/// 413, 429), logins by door and outcome, FTP sessions, transfers, bytes and replies, page
+/// uploads. No label carries a path, a batch id, a partner, a user or a secret.
+fn metrics_count_what_the_doors_did(backend: Backend) {
     let (w, partner, user) = installation(backend);
     let _server = w.serve();
     let before = scrape(&w);
@@ -236,8 +280,23 @@ fn metrics_count_what_the_doors_pushed(backend: Backend) {
         ],
     );
     send("POST", &url, &auth, &bad).expect(200, "E00V00");
+    // 401: a wrong password; 404: no such path; 413: a body over 1 MiB (after a good login).
+    let wrong = Auth::Basic(&user, "not-the-password");
+    assert_eq!(send("POST", &url, &wrong, &first).status, 401);
+    let nowhere = format!("{}/v1.0/scc/data/sync/t1/bom/extra/{batch}", w.http_url());
+    assert_eq!(get(&nowhere).status, 404);
+    let huge = format!("{{\"pad\":\"{}\"}}", "x".repeat(1100 * 1024));
+    assert_eq!(send("POST", &url, &auth, &huge).status, 413);
+    // 429: an unknown name guessed at past the limit (10 wrong, then refused unchecked).
+    let ghost = util::unique("ghost");
+    let guess = Auth::Basic(&ghost, "guess");
+    for _ in 0..10 {
+        assert_eq!(send("POST", &url, &guess, &first).status, 401);
+    }
+    assert_eq!(send("POST", &url, &guess, &first).status, 429);
 
-    // FTP: a file of 2 rows (0), then the same file name again (E00A00, its 2 rows sent again).
+    // FTP: a file of 2 rows (0), then the same file name again (E00A00, its 2 rows sent
+    // again), its feedback fetched; and a login with a wrong password.
     let ftp_batch = util::unique("F");
     let file = envelope(&ftp_batch, 2, "1", vec![bom_row("f1"), bom_row("f2")]);
     let mut ftp = login(&w, &user);
@@ -248,59 +307,152 @@ fn metrics_count_what_the_doors_pushed(backend: Backend) {
     let fb = deliver(&mut ftp, &dir, name, file.as_bytes());
     assert_eq!(fb["code"], "E00A00", "{fb}");
     let _ = ftp.quit();
+    let mut bad_ftp = util::ftp::connect(&w);
+    assert!(bad_ftp.login(user.as_str(), "not-the-password").is_err());
+    let _ = bad_ftp.quit();
 
+    // The upload page: a login and a one-row sheet.
+    let jar = w.data_dir.join("metrics.cookies");
+    let sheet = w.data_dir.join("metrics.csv");
+    bom_sheet(&sheet, "u1");
+    upload::login(&w.upload_url(), &jar, &user);
+    upload::send(&w.upload_url(), &jar, "t1/bom", "prod", "insert", &sheet);
+
+    // FTP sessions end after their QUIT: give the last one a moment to be counted down.
+    std::thread::sleep(Duration::from_millis(300));
     let after = scrape(&w);
+    let moved = |series: &str| delta(&before, &after, series);
     let want = [
         ("api", "0", 2.0, 3.0),
         ("api", "E00A00", 1.0, 2.0),
         ("api", "E00V00", 1.0, 2.0),
         ("ftp", "0", 1.0, 2.0),
         ("ftp", "E00A00", 1.0, 2.0),
+        ("upload", "0", 1.0, 1.0),
     ];
-    for (door, code, requests, rows) in want {
+    for (door, code, sequences, rows) in want {
         let labels = format!("{{door=\"{door}\",code=\"{code}\"}}");
         assert_eq!(
-            delta(&before, &after, &format!("wharf_requests_total{labels}")),
-            requests,
-            "requests {labels}"
+            moved(&format!("wharf_sequences_total{labels}")),
+            sequences,
+            "{labels}"
         );
         assert_eq!(
-            delta(&before, &after, &format!("wharf_rows_total{labels}")),
+            moved(&format!("wharf_rows_total{labels}")),
             rows,
             "rows {labels}"
         );
     }
     // Nothing else moved: the other series' deltas are zero.
-    let moved: Vec<&String> = after
+    let others: Vec<&String> = after
         .keys()
-        .filter(|s| s.starts_with("wharf_requests_total") || s.starts_with("wharf_rows_total"))
-        .filter(|s| delta(&before, &after, s) != 0.0)
+        .filter(|s| s.starts_with("wharf_sequences_total") || s.starts_with("wharf_rows_total"))
+        .filter(|s| moved(s) != 0.0)
         .collect();
-    assert_eq!(moved.len(), 2 * want.len(), "{moved:?}");
-    for (door, n) in [("api", 4.0), ("ftp", 2.0), ("excel", 0.0)] {
-        let count = format!("wharf_sequence_seconds_count{{door=\"{door}\"}}");
-        assert_eq!(delta(&before, &after, &count), n, "{count}");
-        let inf = format!("wharf_sequence_seconds_bucket{{door=\"{door}\",le=\"+Inf\"}}");
-        assert_eq!(delta(&before, &after, &inf), n, "{inf}");
+    assert_eq!(others.len(), 2 * want.len(), "{others:?}");
+    for (door, n) in [("api", 4.0), ("ftp", 2.0), ("upload", 1.0)] {
+        let count = format!("wharf_sequence_duration_seconds_count{{door=\"{door}\"}}");
+        assert_eq!(moved(&count), n, "{count}");
+        let inf = format!("wharf_sequence_duration_seconds_bucket{{door=\"{door}\",le=\"+Inf\"}}");
+        assert_eq!(moved(&inf), n, "{inf}");
     }
-    let applied = delta(&before, &after, "wharf_batches{state=\"applied\"}");
+
+    // HTTP requests by route template and status.
+    let sync = "/v1.0/scc/data/sync/{data_category}/{biz_key}";
+    let http = |door: &str, route: &str, method: &str, status: u16| {
+        moved(&format!(
+            "wharf_http_requests_total{{door=\"{door}\",route=\"{route}\",method=\"{method}\",status=\"{status}\"}}"
+        ))
+    };
+    assert_eq!(http("api", sync, "POST", 200), 4.0);
+    assert_eq!(http("api", sync, "POST", 401), 11.0);
+    assert_eq!(http("api", sync, "POST", 413), 1.0);
+    assert_eq!(http("api", sync, "POST", 429), 1.0);
+    assert_eq!(http("api", "unmatched", "GET", 404), 1.0);
+    assert_eq!(http("upload", "/login", "POST", 303), 1.0);
+    assert_eq!(http("upload", "/upload", "POST", 303), 1.0);
+    let api_requests: f64 = after
+        .keys()
+        .filter(|s| s.starts_with("wharf_http_requests_total{door=\"api\""))
+        .map(|s| moved(s))
+        .sum();
+    assert_eq!(api_requests, 18.0, "every API request counted once");
+    assert_eq!(
+        moved(&format!(
+            "wharf_http_request_duration_seconds_count{{door=\"api\",route=\"{sync}\",method=\"POST\"}}"
+        )),
+        17.0
+    );
+    assert_eq!(moved("wharf_bodies_too_large_total{door=\"api\"}"), 1.0);
+
+    // Logins by door and outcome: every Basic call is a login.
+    let logins = |door: &str, outcome: &str| {
+        moved(&format!(
+            "wharf_logins_total{{door=\"{door}\",outcome=\"{outcome}\"}}"
+        ))
+    };
+    assert_eq!(logins("api", "success"), 5.0);
+    assert_eq!(logins("api", "refused"), 11.0);
+    assert_eq!(logins("api", "locked"), 1.0);
+    assert_eq!(logins("ftp", "success"), 1.0);
+    assert_eq!(logins("ftp", "refused"), 1.0);
+    assert_eq!(logins("upload", "success"), 1.0);
+
+    // FTP: one session logged in and ended, two uploads, two feedback downloads.
+    assert_eq!(moved("wharf_ftp_sessions_total"), 1.0);
+    assert_eq!(after.get("wharf_ftp_sessions_active"), Some(&0.0));
+    assert_eq!(
+        moved("wharf_ftp_transfers_total{direction=\"upload\",outcome=\"ok\"}"),
+        2.0
+    );
+    assert_eq!(
+        moved("wharf_ftp_transfer_bytes_total{direction=\"upload\"}"),
+        2.0 * file.len() as f64
+    );
+    assert_eq!(
+        moved("wharf_ftp_transfers_total{direction=\"download\",outcome=\"ok\"}"),
+        2.0
+    );
+    // 230 for the login, 226 for each upload and download; 530 for the wrong password.
+    assert_eq!(moved("wharf_ftp_replies_total{class=\"2xx\"}"), 5.0);
+    assert_eq!(moved("wharf_ftp_replies_total{class=\"5xx\"}"), 1.0);
+    assert_eq!(moved("wharf_upload_files_total{outcome=\"ok\"}"), 1.0);
+
+    let applied = moved("wharf_batches{state=\"applied\"}");
     match backend {
-        // The installation's own store: exactly the API batch and the FTP file.
-        Backend::Sqlite => assert_eq!(applied, 2.0),
-        // Shared with the tests running beside this one: at least those two.
-        Backend::Postgres => assert!(applied >= 2.0, "{applied}"),
+        // The installation's own store: the API batch, the FTP file and the sheet.
+        Backend::Sqlite => assert_eq!(applied, 3.0),
+        // Shared with the tests running beside this one: at least those.
+        Backend::Postgres => assert!(applied >= 3.0, "{applied}"),
     }
     assert_eq!(after.get("wharf_store_up"), Some(&1.0));
+    assert_eq!(
+        after.get(&format!(
+            "wharf_build_info{{version=\"{}\"}}",
+            env!("CARGO_PKG_VERSION")
+        )),
+        Some(&1.0)
+    );
 
     // Low cardinality: every label value is from a closed set, and nothing of the caller's
     // shows anywhere in the scrape.
     for series in after.keys() {
         for (k, v) in labels(series) {
             let allowed = match k.as_str() {
-                "door" => ["api", "ftp", "excel"].contains(&v.as_str()),
+                "door" => ["api", "ftp", "upload"].contains(&v.as_str()),
                 "code" => v == "error" || v == "0" || v == "-1" || v.starts_with("E00"),
                 "le" => v == "+Inf" || v.parse::<f64>().is_ok(),
                 "state" => v.chars().all(|c| c.is_ascii_lowercase()),
+                "route" => v == "unmatched" || (v.starts_with('/') && !v.contains(&partner)),
+                "method" => {
+                    ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "other"].contains(&v.as_str())
+                }
+                "status" => v.parse::<u16>().is_ok(),
+                "outcome" => ["success", "refused", "locked", "unavailable", "ok", "error"]
+                    .contains(&v.as_str()),
+                "direction" => v == "upload" || v == "download",
+                "class" => ["1xx", "2xx", "3xx", "4xx", "5xx"].contains(&v.as_str()),
+                "version" => v == env!("CARGO_PKG_VERSION"),
                 _ => false,
             };
             assert!(allowed, "label {k}={v:?} in {series}");
@@ -313,6 +465,7 @@ fn metrics_count_what_the_doors_pushed(backend: Backend) {
         ftp_batch.as_str(),
         partner.as_str(),
         user.as_str(),
+        ghost.as_str(),
         SECRET,
         PASSWORD,
         TOKEN,
@@ -323,12 +476,12 @@ fn metrics_count_what_the_doors_pushed(backend: Backend) {
 
 #[test]
 fn metrics_sqlite() {
-    metrics_count_what_the_doors_pushed(Backend::Sqlite);
+    metrics_count_what_the_doors_did(Backend::Sqlite);
 }
 
 #[test]
 fn metrics_postgres() {
-    metrics_count_what_the_doors_pushed(Backend::Postgres);
+    metrics_count_what_the_doors_did(Backend::Postgres);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -11,11 +11,11 @@ use crate::codes::{self, code};
 use crate::error::{CoreError, Result};
 use crate::interfaces::{Interface, Registry};
 use crate::limiter::{self, LoginLimiter, Refused};
-use crate::metrics::Metrics;
 use crate::model::{BatchPolicy, Environment, Operation, Scope, TokenKind, Transport};
 use crate::store::sql::latest_schema_version;
 use crate::store::{FileRow, PartnerRow, Store, TokenRow, UserRow};
 use crate::validate::{self, SequenceInput, MAX_BATCH_ID_CHARS};
+use wharf_metrics::Metrics;
 
 pub use crate::clock::now_unix;
 
@@ -102,7 +102,7 @@ pub struct Core {
     /// Every "now" of core comes from here (the system clock unless a test set another).
     clock: Clock,
     /// Shared by every clone: what `/metrics` reports for this process.
-    metrics: Arc<Metrics>,
+    metrics: Metrics,
 }
 
 /// Whether a batch with this id could exist (see `validate::could_be_key`).
@@ -151,7 +151,7 @@ impl Core {
             logins: Arc::new(logins),
             clock: clock::system(),
             secret_key: None,
-            metrics: Arc::new(Metrics::default()),
+            metrics: Metrics::default(),
         }
     }
 
@@ -183,6 +183,13 @@ impl Core {
     /// This process's counters (rendered by `metrics::render`).
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// The same core counting into `metrics` (the process's one registry, shared with the
+    /// front-ends `wharf serve` runs beside it).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Core {
+        self.metrics = metrics;
+        self
     }
 
     /// Whether core can serve: its store answers within [`READY_TIMEOUT`] and has every
@@ -462,9 +469,10 @@ impl Core {
         let res = self.ingest_counted(req).await;
         let door = Transport::from_proto(req.transport).batch_source();
         if res.as_ref().is_ok_and(|r| r.content_differs) {
-            self.metrics.resend_conflict(door);
+            crate::metrics::resend_conflict(&self.metrics, door);
         }
-        self.metrics.sequence(
+        crate::metrics::sequence(
+            &self.metrics,
             door,
             req.rows.len(),
             res.as_ref().ok().map(|r| r.code.as_str()),

@@ -80,6 +80,7 @@ pub struct CoreTree {
     max_file_bytes: u64,
     /// Uploads in progress, shared by every session: shutdown waits for them.
     transfers: Transfers,
+    metrics: wharf_metrics::Metrics,
 }
 
 impl CoreTree {
@@ -88,12 +89,14 @@ impl CoreTree {
         env: pb::Environment,
         max_file_bytes: u64,
         transfers: Transfers,
+        metrics: wharf_metrics::Metrics,
     ) -> CoreTree {
         CoreTree {
             core,
             env,
             max_file_bytes,
             transfers,
+            metrics,
         }
     }
 
@@ -168,6 +171,54 @@ impl CoreTree {
             return Err(Error::new(ErrorKind::FileNameNotAllowedError, answer.msg));
         }
         Ok(bytes.len() as u64)
+    }
+
+    /// A STOR: refused unless it goes into an interface folder, else read and ingested.
+    async fn store<
+        P: AsRef<Path> + Send + Debug,
+        R: tokio::io::AsyncRead + Send + Sync + Unpin + 'static,
+    >(
+        &self,
+        user: &FtpUser,
+        input: R,
+        path: P,
+        start_pos: u64,
+    ) -> unftp_core::storage::Result<u64> {
+        let Node::Upload(folder, name) =
+            tree::resolve(path.as_ref(), &user.partner, &user.interfaces)
+        else {
+            return Err(denied(
+                "uploads go into a /Planning/SCC/{appName}/{data_category}/{biz_key}/ folder",
+            ));
+        };
+        if start_pos != 0 {
+            return Err(denied(
+                "resuming or appending an upload is not supported: send the whole file",
+            ));
+        }
+        // Held until the answer is back: a stopping server waits for it (see `drain`).
+        let Some(_transfer) = self.transfers.start() else {
+            return Err(Error::new(
+                ErrorKind::TransientFileNotAvailable,
+                "the server is shutting down: send the file again in a moment".to_string(),
+            ));
+        };
+        let span = tracing::info_span!(
+            "ftp upload",
+            otel.kind = "server",
+            partner = %user.partner,
+            interface = %format_args!("{}/{}", folder.data_category, folder.biz_key),
+            file = %name,
+            bytes = Empty,
+            batch_id = Empty,
+            seq_id = Empty,
+            rows = Empty,
+            code = Empty,
+        );
+        trace::adopt(&span, &user.session);
+        self.upload(user, input, folder, &name)
+            .instrument(span)
+            .await
     }
 }
 
@@ -353,41 +404,9 @@ impl StorageBackend<FtpUser> for CoreTree {
         path: P,
         start_pos: u64,
     ) -> unftp_core::storage::Result<u64> {
-        let Node::Upload(folder, name) =
-            tree::resolve(path.as_ref(), &user.partner, &user.interfaces)
-        else {
-            return Err(denied(
-                "uploads go into a /Planning/SCC/{appName}/{data_category}/{biz_key}/ folder",
-            ));
-        };
-        if start_pos != 0 {
-            return Err(denied(
-                "resuming or appending an upload is not supported: send the whole file",
-            ));
-        }
-        // Held until the answer is back: a stopping server waits for it (see `drain`).
-        let Some(_transfer) = self.transfers.start() else {
-            return Err(Error::new(
-                ErrorKind::TransientFileNotAvailable,
-                "the server is shutting down: send the file again in a moment".to_string(),
-            ));
-        };
-        let span = tracing::info_span!(
-            "ftp upload",
-            otel.kind = "server",
-            partner = %user.partner,
-            interface = %format_args!("{}/{}", folder.data_category, folder.biz_key),
-            file = %name,
-            bytes = Empty,
-            batch_id = Empty,
-            seq_id = Empty,
-            rows = Empty,
-            code = Empty,
-        );
-        trace::adopt(&span, &user.session);
-        self.upload(user, input, folder, &name)
-            .instrument(span)
-            .await
+        let result = self.store(user, input, path, start_pos).await;
+        crate::counting::upload(&self.metrics, &result);
+        result
     }
 
     async fn del<P: AsRef<Path> + Send + Debug>(

@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod backend;
+mod counting;
 pub mod drain;
 pub mod login;
 pub mod names;
@@ -98,11 +99,18 @@ pub async fn serve(
     addr: SocketAddr,
     core: CoreClient,
     cfg: FtpConfig,
+    metrics: wharf_metrics::Metrics,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> Result<(), FtpError> {
-    let login = CoreLogin::new(core.clone());
+    let login = CoreLogin::new(core.clone()).with_metrics(metrics.clone());
     let transfers = drain::Transfers::default();
-    let tree = CoreTree::new(core, cfg.env, cfg.max_file_bytes, transfers.clone());
+    let tree = CoreTree::new(
+        core,
+        cfg.env,
+        cfg.max_file_bytes,
+        transfers.clone(),
+        metrics.clone(),
+    );
     let grace = cfg.shutdown_grace;
     let mut builder = ServerBuilder::<CoreTree, FtpUser>::with_user_detail_provider(
         Box::new(move || tree.clone()),
@@ -110,6 +118,8 @@ pub async fn serve(
     )
     .authenticator(Arc::new(login))
     .greeting("wharf FTP: log in with your wharf user")
+    .notify_presence(counting::Sessions::new(metrics.clone()))
+    .notify_data(counting::Downloads(metrics))
     .passive_ports(cfg.passive_ports.clone())
     .passive_host(match &cfg.passive_host {
         Some(host) => libunftp::options::PassiveHost::from(host.as_str()),

@@ -45,6 +45,7 @@ type Confirmed = Arc<Mutex<HashMap<String, FtpUser>>>;
 pub struct CoreLogin {
     core: CoreClient,
     confirmed: Confirmed,
+    metrics: wharf_metrics::Metrics,
 }
 
 impl CoreLogin {
@@ -52,7 +53,13 @@ impl CoreLogin {
         CoreLogin {
             core,
             confirmed: Arc::default(),
+            metrics: wharf_metrics::Metrics::default(),
         }
+    }
+
+    /// The same login counting into `metrics` (the process's registry).
+    pub fn with_metrics(self, metrics: wharf_metrics::Metrics) -> CoreLogin {
+        CoreLogin { metrics, ..self }
     }
 
     /// The user-detail side of this login.
@@ -89,6 +96,12 @@ impl Authenticator for CoreLogin {
             })
             .instrument(span.clone())
             .await;
+        self.metrics.login(
+            wharf_metrics::Door::ftp,
+            wharf_metrics::Login::of_grpc(answer.as_ref().err().map(|s| s.code() as i32)),
+        );
+        self.metrics
+            .ftp_reply(if answer.is_ok() { 230 } else { 530 });
         match answer {
             Ok(p) => {
                 let p = p.into_inner();

@@ -10,6 +10,7 @@ use hyper::{HeaderMap, Method, Request, StatusCode};
 use serde_json::json;
 use tracing::field::Empty;
 use tracing::Instrument;
+use wharf_metrics::{Door, Login};
 use wharf_proto::json::value_text;
 use wharf_proto::trace::{self, Context};
 use wharf_proto::v1::{self as pb, Environment, Transport};
@@ -42,6 +43,9 @@ impl Gateway {
         let method = req.method().clone();
         let path = req.uri().path().to_string();
         let route = routes::route(&path);
+        let template = route.template();
+        let metrics = self.metrics.clone();
+        let probe = matches!(route, Route::Health | Route::Ready);
         let caller = trace::from_headers(req.headers());
         // One span per request, named for its unit of work; the sequence's attributes are
         // recorded as they become known. No secrets, no bodies, no query strings.
@@ -85,13 +89,16 @@ impl Gateway {
         if status >= 500 {
             span.record("otel.status_code", "ERROR");
         }
-        // The access log: no secrets, no bodies, no query strings.
-        span.in_scope(|| {
-            tracing::info!(
-                status,
-                micros = started.elapsed().as_micros() as u64,
-                "request"
-            )
+        let took = started.elapsed();
+        metrics.http_request(Door::api, template, method.as_str(), status, took);
+        if status == 413 {
+            metrics.too_large(Door::api);
+        }
+        // The access log: no secrets, no bodies, no query strings. Probes only at debug.
+        let micros = took.as_micros() as u64;
+        span.in_scope(|| match probe {
+            true => tracing::debug!(status, micros, "request"),
+            false => tracing::info!(status, micros, "request"),
         });
         reply
     }
@@ -252,6 +259,10 @@ impl Gateway {
         } else {
             return Err(reply::unauthorized());
         };
+        self.metrics.login(
+            Door::api,
+            Login::of_grpc(answer.as_ref().err().map(|s| s.code() as i32)),
+        );
         match answer {
             Ok(p) => {
                 let p = p.into_inner();
@@ -345,6 +356,10 @@ impl Gateway {
                 cx,
             ))
             .await;
+        self.metrics.login(
+            Door::api,
+            Login::of_grpc(answer.as_ref().err().map(|s| s.code() as i32)),
+        );
         match answer {
             Ok(t) => reply::token(&t.get_ref().access_token, t.get_ref().expires_in),
             Err(s) if s.code() == tonic::Code::Unauthenticated => {

@@ -52,6 +52,8 @@ pub struct Gateway {
     body_limit: usize,
     /// Whole-request time limit.
     request_timeout: Duration,
+    /// Where its requests and logins are counted.
+    metrics: wharf_metrics::Metrics,
 }
 
 impl Gateway {
@@ -60,7 +62,13 @@ impl Gateway {
             core,
             body_limit: BODY_LIMIT,
             request_timeout: REQUEST_TIMEOUT,
+            metrics: wharf_metrics::Metrics::default(),
         }
+    }
+
+    /// The same gateway counting into `metrics` (the process's registry).
+    pub fn with_metrics(self, metrics: wharf_metrics::Metrics) -> Gateway {
+        Gateway { metrics, ..self }
     }
 
     /// The same gateway with another request time limit (`WHARF_HTTP_TIMEOUT_SECS`).

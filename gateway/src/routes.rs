@@ -40,6 +40,34 @@ pub enum Route {
 }
 
 impl Route {
+    /// The route's template, the `route` label of its metrics: never a raw path (ids and
+    /// interface names stay out of labels; an unknown path is `unmatched`).
+    pub fn template(&self) -> &'static str {
+        let uat = |env: &Environment| *env == Environment::Uat;
+        match self {
+            Route::Token => "/oauth/token",
+            Route::Health => "/healthz",
+            Route::Ready => "/readyz",
+            Route::Sync { env, .. } if uat(env) => {
+                "/uat/v1.0/scc/data/sync/{data_category}/{biz_key}"
+            }
+            Route::Sync { .. } => "/v1.0/scc/data/sync/{data_category}/{biz_key}",
+            Route::Batch { env, .. } if uat(env) => {
+                "/uat/v1.0/scc/data/sync/{data_category}/{biz_key}/batches/{batch_id}"
+            }
+            Route::Batch { .. } => {
+                "/v1.0/scc/data/sync/{data_category}/{biz_key}/batches/{batch_id}"
+            }
+            Route::BatchAction { env, .. } if uat(env) => {
+                "/uat/v1.0/scc/data/sync/{data_category}/{biz_key}/batches/{batch_id}/{action}"
+            }
+            Route::BatchAction { .. } => {
+                "/v1.0/scc/data/sync/{data_category}/{biz_key}/batches/{batch_id}/{action}"
+            }
+            Route::NotFound => "unmatched",
+        }
+    }
+
     /// The unit of work a request to this route is, as its span's name.
     pub fn span_name(&self) -> &'static str {
         match self {

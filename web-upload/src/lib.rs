@@ -88,11 +88,21 @@ impl Default for UploadConfig {
 pub struct Upload {
     core: CoreClient,
     cfg: UploadConfig,
+    metrics: wharf_metrics::Metrics,
 }
 
 impl Upload {
     pub fn new(core: CoreClient, cfg: UploadConfig) -> Upload {
-        Upload { core, cfg }
+        Upload {
+            core,
+            cfg,
+            metrics: wharf_metrics::Metrics::default(),
+        }
+    }
+
+    /// The same page counting into `metrics` (the process's registry).
+    pub fn with_metrics(self, metrics: wharf_metrics::Metrics) -> Upload {
+        Upload { metrics, ..self }
     }
 }
 

@@ -58,6 +58,10 @@ impl Upload {
                 password: field("password"),
             })
             .await;
+        self.metrics.login(
+            wharf_metrics::Door::upload,
+            wharf_metrics::Login::of_grpc(answer.as_ref().err().map(|s| s.code() as i32)),
+        );
         match answer {
             Ok(t) => {
                 let t = t.into_inner();

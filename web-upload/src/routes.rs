@@ -9,6 +9,7 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use wharf_gateway::body::{form_field, parse_form, BodyDeadline};
+use wharf_metrics::Door;
 use wharf_proto::v1 as pb;
 
 use crate::multipart::UploadForm;
@@ -66,6 +67,8 @@ impl Upload {
         // One span per request, named by its first path segment (low cardinality: batch ids
         // stay in the path attribute).
         let first = path.split('/').nth(1).unwrap_or("");
+        let template = template(&path);
+        let probe = matches!(template, "/healthz" | "/readyz");
         let caller = wharf_proto::trace::from_headers(req.headers());
         let span = tracing::info_span!(
             "upload page",
@@ -92,12 +95,17 @@ impl Upload {
         // No query strings, cookies or bodies in the log: they can carry secrets.
         let status = reply.status().as_u16();
         span.record("status", status);
-        span.in_scope(|| {
-            tracing::info!(
-                status,
-                ms = started.elapsed().as_millis() as u64,
-                "upload page"
-            )
+        let took = started.elapsed();
+        self.metrics
+            .http_request(Door::upload, template, method.as_str(), status, took);
+        if status == 413 {
+            self.metrics.too_large(Door::upload);
+        }
+        // Probes only at debug: a load balancer asks every few seconds.
+        let ms = took.as_millis() as u64;
+        span.in_scope(|| match probe {
+            true => tracing::debug!(status, ms, "upload page"),
+            false => tracing::info!(status, ms, "upload page"),
         });
         reply
     }
@@ -204,9 +212,50 @@ impl Upload {
     }
 }
 
+/// A path's route template, the `route` label of its metrics (never the raw path: batch ids
+/// and interface names stay out of labels).
+fn template(path: &str) -> &'static str {
+    let segs: Vec<&str> = path.split('/').skip(1).collect();
+    match segs.as_slice() {
+        [""] => "/",
+        ["healthz"] => "/healthz",
+        ["readyz"] => "/readyz",
+        ["static", _] => "/static/{file}",
+        ["login"] => "/login",
+        ["logout"] => "/logout",
+        ["upload"] => "/upload",
+        ["batches"] => "/batches",
+        ["batches", _, _, _, _] => "/batches/{env}/{data_category}/{biz_key}/{batch_id}",
+        ["batches", _, _, _, _, "errors.csv"] => {
+            "/batches/{env}/{data_category}/{biz_key}/{batch_id}/errors.csv"
+        }
+        ["batches", _, _, _, _, "execute" | "revert" | "cancel"] => {
+            "/batches/{env}/{data_category}/{biz_key}/{batch_id}/{action}"
+        }
+        ["templates", _, _] => "/templates/{data_category}/{file}",
+        _ => "unmatched",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metrics_see_route_templates_not_paths() {
+        assert_eq!(template("/"), "/");
+        assert_eq!(template("/readyz"), "/readyz");
+        assert_eq!(
+            template("/batches/prod/t1/bom/100055"),
+            "/batches/{env}/{data_category}/{biz_key}/{batch_id}"
+        );
+        assert_eq!(
+            template("/batches/prod/t1/bom/100055/revert"),
+            "/batches/{env}/{data_category}/{biz_key}/{batch_id}/{action}"
+        );
+        assert_eq!(template("/batches/prod/t1/bom/1/drop"), "unmatched");
+        assert_eq!(template("/etc/passwd"), "unmatched");
+    }
 
     #[test]
     fn result_links_encode_every_segment() {

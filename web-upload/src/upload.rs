@@ -5,6 +5,8 @@ use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use wharf_proto::v1 as pb;
 
+use wharf_metrics::Outcome;
+
 use crate::core_error::Call;
 use crate::multipart::{FormError, UploadForm};
 use crate::pages::{self, Choice, Reply, Summary};
@@ -154,7 +156,13 @@ impl Upload {
             schedule: f.schedule.schedule(),
         };
         let mut core = self.core.clone();
-        match send::send_sheet(&mut core, &target, sheet).await {
+        let sent = send::send_sheet(&mut core, &target, sheet).await;
+        self.metrics.upload(match &sent {
+            Ok(Sent::Batch { .. }) => Outcome::ok,
+            Ok(Sent::Unreadable(_)) => Outcome::refused,
+            Err(_) => Outcome::error,
+        });
+        match sent {
             Ok(Sent::Batch { batch_id }) => pages::redirect(
                 &result_href(&f.environment, category, biz_key, &batch_id),
                 &[],
