@@ -38,6 +38,7 @@ pub const ENV_PUSH_CA_FILE: &str = "WHARF_PUSH_CA_FILE";
 pub const ENV_ADMIN_ADDR: &str = "WHARF_ADMIN_ADDR";
 pub const ENV_SHUTDOWN_GRACE_SECS: &str = "WHARF_SHUTDOWN_GRACE_SECS";
 pub const ENV_HTTP_TIMEOUT_SECS: &str = "WHARF_HTTP_TIMEOUT_SECS";
+pub const ENV_LOG_FORMAT: &str = "WHARF_LOG_FORMAT";
 /// Not wharf's own (so not in the README's table): who runs an admin command; `wharf batch`
 /// acts as `cli:$USER` unless told `--as`.
 pub const USER_VAR: &str = "USER";
@@ -54,8 +55,10 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
 pub const DEFAULT_BATCH_EXPIRY_SECS: i64 = 24 * 3600;
 pub const DEFAULT_TOKEN_TTL_SECS: u64 = 3600;
 pub const DEFAULT_DB_MAX_CONNECTIONS: usize = 16;
-/// Core's (and FTP's) health and metrics listener (SPEC §7.3).
-pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:9090";
+/// Every process's health and metrics listener (SPEC §7.3). Not 9090 (Prometheus's own) nor
+/// any port of the 9100-9999 exporter range or the usual development ports (3000, 5000,
+/// 8000, 8080, 8443, 8888): a wharf next to a Prometheus or a dev server still starts.
+pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:7321";
 /// Below Kubernetes' default 30 s termination grace, so wharf exits before it is killed.
 pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 25;
 

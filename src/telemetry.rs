@@ -79,6 +79,25 @@ pub fn export_from(var: impl Fn(&str) -> Option<String>) -> Result<Export, Strin
     Ok(Export::Otlp)
 }
 
+/// How log lines are written (`WHARF_LOG_FORMAT`).
+#[derive(Debug, PartialEq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// `text` (the default) or `json`; anything else is refused by name.
+pub fn log_format(value: Option<String>) -> Result<LogFormat, String> {
+    match value.as_deref().map(str::trim) {
+        None | Some("") | Some("text") => Ok(LogFormat::Text),
+        Some("json") => Ok(LogFormat::Json),
+        Some(other) => Err(format!(
+            "{}={other} is not a log format: use text or json",
+            crate::config::ENV_LOG_FORMAT
+        )),
+    }
+}
+
 /// Install the log (and, when configured, span export) subscriber. `component` names the
 /// service unless `OTEL_SERVICE_NAME` or `OTEL_RESOURCE_ATTRIBUTES` does; `src` is where the
 /// `OTEL_*` variables are read. Must be called inside the Tokio runtime: the OTLP client runs
@@ -89,11 +108,23 @@ pub fn init(component: &str, src: &dyn Source) -> Result<Telemetry, String> {
             "info,tonic=warn,h2=warn,tower=warn,hyper=warn,libunftp=warn,unftp_core=warn",
         )
     });
-    let logs = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_filter(filter);
     let var = |name: &str| src.get(name);
+    // Text for people (the default), or one JSON object per line with the fields of the
+    // event and of the spans it happened in (the request's `trace_id` among them).
+    let logs = match log_format(var(crate::config::ENV_LOG_FORMAT))? {
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_filter(filter)
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .with_writer(std::io::stderr)
+            .with_filter(filter)
+            .boxed(),
+    };
     let provider = match export_from(var)? {
         Export::Off => None,
         Export::Otlp => {
@@ -184,6 +215,14 @@ mod tests {
             decide(&[on, ("OTEL_TRACES_EXPORTER", "none")]),
             Ok(Export::Off)
         );
+    }
+
+    #[test]
+    fn log_format_is_text_or_json() {
+        assert_eq!(log_format(None), Ok(LogFormat::Text));
+        assert_eq!(log_format(Some("json".into())), Ok(LogFormat::Json));
+        let e = log_format(Some("xml".into())).unwrap_err();
+        assert!(e.contains("WHARF_LOG_FORMAT=xml"), "{e}");
     }
 
     #[test]

@@ -594,3 +594,116 @@ fn sigterm_lets_in_flight_work_finish() {
         .collect();
     assert_eq!(keys, ["ftp", "http"], "both in-flight sequences landed");
 }
+
+// ---------------------------------------------------------------------------------------------
+// start-up and logs
+
+/// A taken admin port: `wharf serve` exits 64 naming the variable, having announced nothing
+/// (no "listening" line: every listener is bound before any is announced).
+#[test]
+fn a_taken_port_exits_64_with_nothing_announced() {
+    let w = Wharf::new(Backend::Sqlite);
+    let taken = std::net::TcpListener::bind(("127.0.0.1", w.admin_port)).expect("hold the port");
+    let out = w.run(&["serve"], "");
+    drop(taken);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(stderr.contains("WHARF_ADMIN_ADDR"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("127.0.0.1:{}", w.admin_port)),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("listening"), "{stderr}");
+    // The same for a front-end's own port.
+    let taken = std::net::TcpListener::bind(("127.0.0.1", w.upload_port)).expect("hold the port");
+    let out = w.run(&["serve"], "");
+    drop(taken);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(stderr.contains("WHARF_UPLOAD_ADDR"), "{stderr}");
+    assert!(!stderr.contains("listening"), "{stderr}");
+}
+
+/// An admin command run where there is no store says where it looked and how to point it
+/// elsewhere, and creates nothing.
+#[test]
+fn the_cli_never_creates_a_store() {
+    let dir = std::env::temp_dir().join(util::unique("wharf-nostore-"));
+    let out = Command::new(env!("CARGO_BIN_EXE_wharf"))
+        .args(["partner", "add", "LCFC", "--interfaces", "t1/bom"])
+        .env("WHARF_DATA_DIR", &dir)
+        .env_remove("WHARF_DATABASE_URL")
+        .output()
+        .expect("run wharf");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(stderr.contains("no wharf store at"), "{stderr}");
+    assert!(stderr.contains(&dir.display().to_string()), "{stderr}");
+    assert!(stderr.contains("WHARF_DATA_DIR"), "{stderr}");
+    assert!(stderr.contains("wharf migrate"), "{stderr}");
+    assert!(!dir.exists(), "{} was created", dir.display());
+    // `wharf migrate` makes it; then the same command works.
+    let out = Command::new(env!("CARGO_BIN_EXE_wharf"))
+        .arg("migrate")
+        .env("WHARF_DATA_DIR", &dir)
+        .env_remove("WHARF_DATABASE_URL")
+        .output()
+        .expect("run wharf");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("schema version"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `WHARF_LOG_FORMAT=json`: every line is one JSON object, a request's line carries its
+/// trace id, and probes are not logged at info.
+#[test]
+fn json_logs_carry_the_trace_id_and_probes_stay_quiet() {
+    let mut w = Wharf::new(Backend::Sqlite);
+    w.extra_env.push(("WHARF_LOG_FORMAT".into(), "json".into()));
+    let (_partner, user) = add_partner_and_user(&w);
+    let mut server = w.serve();
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let url = format!("{}{BOM}", w.http_url());
+    let batch = util::unique("J");
+    let body = envelope(&batch, 1, "1", vec![bom_row("j1")]);
+    let header = format!("traceparent: 00-{trace_id}-00f067aa0ba902b7-01");
+    let r = request(
+        "POST",
+        &url,
+        &Auth::Basic(&user, PASSWORD),
+        Some(("application/json", body.as_bytes())),
+        &["-H", &header],
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    for probe in ["/healthz", "/readyz"] {
+        assert_eq!(get(&format!("{}{probe}", w.http_url())).status, 200);
+        assert_eq!(get(&format!("{}{probe}", w.upload_url())).status, 200);
+    }
+    server.stop("wharf serve");
+    let log = server.stderr();
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let request = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "request" && l["span"]["path"] == BOM)
+        .unwrap_or_else(|| panic!("no request line in\n{log}"));
+    assert_eq!(request["span"]["trace_id"], trace_id, "{request}");
+    assert_eq!(request["level"], "INFO", "{request}");
+    // Access-log lines of both web doors are there, but none for a probe.
+    let path_of = |l: &Value| l["span"]["path"].as_str().map(str::to_string);
+    assert!(lines.iter().any(|l| l["fields"]["message"] == "request"));
+    for l in &lines {
+        if let Some(path) = path_of(l) {
+            assert!(
+                path != "/healthz" && path != "/readyz",
+                "a probe logged at info: {l}"
+            );
+        }
+    }
+}

@@ -74,6 +74,9 @@ pub enum Admin {
         #[command(subcommand)]
         action: outbound::OutboxCmd,
     },
+    /// Create the store, or bring an existing one to this version's schema (what the servers
+    /// do at start-up). The other admin commands never create a store.
+    Migrate,
 }
 
 impl Command {
@@ -114,6 +117,9 @@ pub async fn run(cmd: Admin, cfg: Config) -> anyhow::Result<()> {
     if needs_key {
         outbound::need_key(cfg.core.secret_key.is_some())?;
     }
+    if !matches!(cmd, Admin::Migrate) {
+        existing_store(&cfg)?;
+    }
     let core = build_core(cfg.core).await?;
     match cmd {
         Admin::Partner { action } => admin::partner(&core, action).await,
@@ -123,7 +129,40 @@ pub async fn run(cmd: Admin, cfg: Config) -> anyhow::Result<()> {
         Admin::Endpoint { action } => outbound::endpoint(&core, action).await,
         Admin::Push(args) => outbound::push(&core, args).await,
         Admin::Outbox { action } => outbound::outbox(&core, action).await,
+        Admin::Migrate => {
+            let version = core.store().schema_version().await?;
+            println!(
+                "store ready: {}, schema version {version}",
+                core.store().backend()
+            );
+            Ok(())
+        }
     }
+}
+
+/// An admin command works on the store the servers keep: one that does not exist yet is an
+/// error that says where wharf looked (run from another directory, a relative
+/// `WHARF_DATA_DIR` points elsewhere), never a new empty store.
+fn existing_store(cfg: &Config) -> anyhow::Result<()> {
+    if cfg.core.database_url.is_some() {
+        // PostgreSQL: core refuses a database without wharf's schema when it connects.
+        return Ok(());
+    }
+    let file = wharf_core::store::sqlite::SqliteStore::file_in(&cfg.core.data_dir);
+    if file.exists() {
+        return Ok(());
+    }
+    let shown = std::path::absolute(&file).unwrap_or(file);
+    Err(Usage(format!(
+        "no wharf store at {} ({} is {:?}): run this where `wharf serve` keeps its data, set \
+         {} (or {} for PostgreSQL), or create a new store with `wharf migrate`",
+        shown.display(),
+        crate::config::ENV_DATA_DIR,
+        cfg.core.data_dir.display().to_string(),
+        crate::config::ENV_DATA_DIR,
+        crate::config::ENV_DATABASE_URL,
+    ))
+    .into())
 }
 
 /// One secret from stdin: the first line, without its line ending.

@@ -151,7 +151,7 @@ impl Wharf {
             free_port(),
             free_port(),
         ];
-        Wharf {
+        let w = Wharf {
             data_dir: std::env::temp_dir().join(unique("wharf-e2e-")),
             database_url,
             grpc_port: ports[0],
@@ -161,7 +161,10 @@ impl Wharf {
             upload_port: ports[3],
             admin_port: ports[4],
             extra_env: Vec::new(),
-        }
+        };
+        // The admin commands never create a store: make it as an operator would.
+        w.ok(&["migrate"], "");
+        w
     }
 
     pub fn command(&self, args: &[&str]) -> Command {

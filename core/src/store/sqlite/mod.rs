@@ -35,8 +35,13 @@ impl SqliteStore {
     pub fn open(dir: &Path) -> Result<SqliteStore> {
         std::fs::create_dir_all(dir)
             .map_err(|e| CoreError::Store(format!("create {}: {e}", dir.display())))?;
-        let conn = Connection::open(dir.join("wharf.sqlite3"))?;
+        let conn = Connection::open(Self::file_in(dir))?;
         Self::from_connection(conn)
+    }
+
+    /// The database file of a store kept in `dir`.
+    pub fn file_in(dir: &Path) -> std::path::PathBuf {
+        dir.join("wharf.sqlite3")
     }
 
     /// A private in-memory database (tests).
