@@ -47,13 +47,17 @@ const INLINE_ELSEWHERE: &[(&str, &str)] = &[
         "CI's entry point: it runs scripts/test (checked below)",
     ),
     (
+        "cargo install --path .",
+        "a release build installed: this test puts the binary it built on the PATH instead",
+    ),
+    (
         "WHARF_SCREENSHOTS=docs cargo test --test upload_browser",
         "scripts/test runs the same test; the variable only makes it write the screenshots",
     ),
 ];
 
 /// Commands written inline that this test runs itself (exit 0 expected).
-const INLINE_RUN: &[&str] = &["wharf --help"];
+const INLINE_RUN: &[&str] = &["wharf --help", "wharf migrate"];
 
 /// The README's default addresses and which of the installation's ports each stands for.
 fn default_ports(w: &Wharf) -> HashMap<u16, u16> {
