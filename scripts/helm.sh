@@ -134,7 +134,7 @@ helm_check_with() {
   "$py" "$HELM_CHART/ci/check_manifests.py" "$work/production.yaml" --database --ingress \
     --expect-replicas core=2 --expect-replicas gateway=3 --expect-replicas ftp=2 --expect-replicas upload=2 \
     --otel-endpoint http://otel-collector.observability.svc:4317 \
-    --ftp-passive-host ftp.partners.example.com || return 1
+    --ftp-passive-host ftp.partners.example.com --metrics-from-namespace monitoring || return 1
   "$py" "$HELM_CHART/ci/check_manifests.py" "$work/inline.yaml" --database \
     --secret "$db_url" --secret "$token" --secret "$key" --secret pg-password-not-real || return 1
   # Values the schema or the chart refuses.

@@ -3,9 +3,13 @@
 
 Reads the rendered YAML (parsed with PyYAML, never grepped) and checks what the chart promises
 (SPEC §7.3 and helm/wharf/README.md):
-  - the four Deployments exist, run `wharf COMPONENT`, bind 0.0.0.0 on their ports, and probe
-    /healthz (liveness) and /readyz (readiness) on the right port: core and ftp on the admin
-    port 9090, gateway on 8080, upload on 8081;
+  - the four Deployments exist, run `wharf COMPONENT`, bind 0.0.0.0 on their ports (every one
+    its admin listener on 7321, WHARF_ADMIN_ADDR, container port "admin"), and probe /healthz
+    (liveness) and /readyz (readiness) on the right port: core and ftp on the admin port 7321,
+    gateway on 8080, upload on 8081;
+  - every component's admin port is on exactly one Service selecting its pods, a ClusterIP one
+    with a port named "admin" (what a ServiceMonitor selects); no load balancer or node port
+    Service carries it;
   - the ftp pods advertise the passive host asked for (WHARF_FTP_PASSIVE_HOST);
   - the ftp Service exposes exactly the passive range the ftp pods get in
     WHARF_FTP_PASSIVE_PORTS (same numbers, targetPort = port), plus the control port;
@@ -15,7 +19,10 @@ Reads the rendered YAML (parsed with PyYAML, never grepped) and checks what the 
     capabilities dropped, /tmp an emptyDir, no service account token;
   - a NetworkPolicy selects core's pods and lets 50051 in only from gateway, ftp and upload
     pods of the release;
-  - core's pods carry the Prometheus scrape annotations for :9090/metrics.
+  - NetworkPolicies select every component: its admin port is reachable from any pod of the
+    namespace (and from the metricsFrom namespace asked for) but not from outside, while the
+    front-ends' own ports (HTTP, FTP control, every passive port) stay reachable from anywhere;
+  - core's pods carry the Prometheus scrape annotations for :7321/metrics.
 
 Usage: check_manifests.py RENDERED.yaml [--expect-replicas COMPONENT=N ...]
        [--secret VALUE ...] [--database] [--ingress] [--otel-endpoint URL]
@@ -32,12 +39,15 @@ import yaml
 COMPONENTS = ("core", "gateway", "ftp", "upload")
 FRONT_ENDS = ("gateway", "ftp", "upload")
 # component -> (port that /healthz and /readyz are on, {bind env var: port})
+ADMIN_PORT = 7321
 PORTS = {
-    "core": (9090, {"WHARF_GRPC_ADDR": 50051, "WHARF_ADMIN_ADDR": 9090}),
-    "gateway": (8080, {"WHARF_HTTP_ADDR": 8080}),
-    "ftp": (9090, {"WHARF_FTP_ADDR": 2121, "WHARF_ADMIN_ADDR": 9090}),
-    "upload": (8081, {"WHARF_UPLOAD_ADDR": 8081}),
+    "core": (ADMIN_PORT, {"WHARF_GRPC_ADDR": 50051, "WHARF_ADMIN_ADDR": ADMIN_PORT}),
+    "gateway": (8080, {"WHARF_HTTP_ADDR": 8080, "WHARF_ADMIN_ADDR": ADMIN_PORT}),
+    "ftp": (ADMIN_PORT, {"WHARF_FTP_ADDR": 2121, "WHARF_ADMIN_ADDR": ADMIN_PORT}),
+    "upload": (8081, {"WHARF_UPLOAD_ADDR": 8081, "WHARF_ADMIN_ADDR": ADMIN_PORT}),
 }
+# The front-ends' own ports, open to every source (besides the ftp passive range).
+PUBLIC_PORTS = {"gateway": [8080], "ftp": [2121], "upload": [8081]}
 SECRET_ENV = {
     "WHARF_DATABASE_URL": "database-url",
     "WHARF_INTERNAL_TOKEN": "internal-token",
@@ -149,6 +159,7 @@ def check_deployments(c, expect_replicas, otel_endpoint):
             value = (env.get(var) or {}).get("value")
             c.check(value == f"0.0.0.0:{port}", f"{name}: {var}={value!r}, expected 0.0.0.0:{port}")
             c.check(port in declared, f"{name}: container port {port} not declared")
+        c.check(container_port(ct, "admin") == ADMIN_PORT, f"{name}: no container port admin={ADMIN_PORT}")
         if comp in FRONT_ENDS:
             url = (env.get("WHARF_CORE_URL") or {}).get("value", "")
             c.check(url.startswith("http://") and url.endswith(f":{GRPC_PORT}"), f"{name}: WHARF_CORE_URL={url!r}")
@@ -250,12 +261,14 @@ def check_ftp_service(c, deps, passive_host):
         return
     pod_labels = ftp["spec"]["template"]["metadata"]["labels"]
     services = [s for s in c.of_kind("Service") if matches({"matchLabels": s["spec"].get("selector")}, pod_labels)]
-    if not c.check(len(services) == 1, f"ftp: {len(services)} Services select the ftp pods, expected 1"):
+    # The passive range is on one Service (the admin port may be on a ClusterIP one of its own).
+    services = [s for s in services if any(p.get("name") != "admin" for p in s["spec"]["ports"])]
+    if not c.check(len(services) == 1, f"ftp: {len(services)} Services carry the ftp ports, expected 1"):
         return
     svc = services[0]
     control = [p for p in svc["spec"]["ports"] if container_port(ct, p.get("targetPort")) == 2121]
     c.check(len(control) == 1, "ftp Service: no port targets the control port 2121")
-    passive = [p for p in svc["spec"]["ports"] if p not in control]
+    passive = [p for p in svc["spec"]["ports"] if p not in control and p.get("name") != "admin"]
     got = {p["port"] for p in passive}
     c.check(got == wanted, f"ftp Service passive ports {min(got, default=0)}-{max(got, default=0)} "
             f"({len(got)}) differ from WHARF_FTP_PASSIVE_PORTS={text}")
@@ -312,14 +325,88 @@ def check_network_policy(c, deps):
                     f"NetworkPolicy {name}: {comp} cannot reach core's 50051",
                 )
     c.check(grpc_rules > 0, "no NetworkPolicy rule lets the front-ends reach 50051")
-    # The admin port stays reachable in the namespace (probes, Prometheus).
-    admin_open = any(
-        any(container_port(core_ct, p.get("port")) == 9090 for p in rule.get("ports") or [])
-        and any(peer.get("podSelector") == {} for peer in rule.get("from") or [])
-        for pol in policies
-        for rule in pol["spec"].get("ingress") or []
-    )
-    c.check(admin_open, "core's admin port 9090 is not open to the namespace")
+
+
+def reachable(c, pod_labels, ct, port, source):
+    """Whether the NetworkPolicies let SOURCE reach PORT of a pod (labels POD_LABELS, container
+    CT). SOURCE: ("pod", labels) a pod of the namespace, ("namespace", name) a pod of another
+    namespace named in a namespaceSelector, or ("outside",) a client outside the cluster."""
+    policies = [p for p in c.of_kind("NetworkPolicy") if matches(p["spec"]["podSelector"], pod_labels)]
+    if not policies:
+        return True
+    for pol in policies:
+        for rule in pol["spec"].get("ingress") or []:
+            ports = rule.get("ports")
+            port_ok = not ports or any(
+                p.get("port") is None
+                or container_port(ct, p["port"]) == port
+                or (isinstance(p["port"], int) and p.get("endPort") and p["port"] <= port <= p["endPort"])
+                for p in ports
+            )
+            if not port_ok:
+                continue
+            peers = rule.get("from")
+            if not peers:
+                return True
+            for peer in peers:
+                if source[0] == "pod" and set(peer) == {"podSelector"} and matches(peer["podSelector"], source[1]):
+                    return True
+                if source[0] == "namespace" and "namespaceSelector" in peer and not peer.get("ipBlock"):
+                    ns = (peer["namespaceSelector"].get("matchLabels") or {}).get("kubernetes.io/metadata.name")
+                    if ns == source[1]:
+                        return True
+                if source[0] == "outside" and (peer.get("ipBlock") or {}).get("cidr") in ("0.0.0.0/0", "::/0"):
+                    return True
+    return False
+
+
+def check_admin_reach(c, deps, metrics_from_namespace):
+    """Every component's admin port: from the namespace (and the metricsFrom namespace), never
+    from outside; the front-ends' own ports from anywhere."""
+    scraper = ("pod", {"app.kubernetes.io/name": "prometheus"})
+    for comp, d in deps.items():
+        name = d["metadata"]["name"]
+        labels = d["spec"]["template"]["metadata"]["labels"]
+        ct = d["spec"]["template"]["spec"]["containers"][0]
+        selected = any(matches(p["spec"]["podSelector"], labels) for p in c.of_kind("NetworkPolicy"))
+        if not c.check(selected, f"no NetworkPolicy selects {name}'s pods"):
+            continue
+        c.check(reachable(c, labels, ct, ADMIN_PORT, scraper), f"{name}: admin port {ADMIN_PORT} closed to the namespace")
+        c.check(not reachable(c, labels, ct, ADMIN_PORT, ("outside",)), f"{name}: admin port {ADMIN_PORT} open to the outside")
+        if metrics_from_namespace:
+            c.check(
+                reachable(c, labels, ct, ADMIN_PORT, ("namespace", metrics_from_namespace)),
+                f"{name}: admin port {ADMIN_PORT} closed to namespace {metrics_from_namespace} (metricsFrom)",
+            )
+        public = list(PUBLIC_PORTS.get(comp, []))
+        if comp == "ftp":
+            first, last = (int(x) for x in env_map(ct)["WHARF_FTP_PASSIVE_PORTS"]["value"].split("-"))
+            public += range(first, last + 1)
+        closed = [p for p in public if not reachable(c, labels, ct, p, ("outside",))]
+        c.check(not closed, f"{name}: its own ports {closed[:5]}{'…' if len(closed) > 5 else ''} closed to the outside")
+
+
+def check_admin_services(c, deps):
+    """Each component's admin port on exactly one Service, a ClusterIP one, port named admin."""
+    services = c.of_kind("Service")
+    for comp, d in deps.items():
+        name = d["metadata"]["name"]
+        labels = d["spec"]["template"]["metadata"]["labels"]
+        ct = d["spec"]["template"]["spec"]["containers"][0]
+        admin = []
+        for s in services:
+            if not matches({"matchLabels": s["spec"].get("selector")}, labels):
+                continue
+            for p in s["spec"]["ports"]:
+                if container_port(ct, p.get("targetPort", p["port"])) == ADMIN_PORT:
+                    admin.append((s, p))
+        if not c.check(len(admin) == 1, f"{name}: {len(admin)} Service ports reach the admin port, expected 1"):
+            continue
+        s, p = admin[0]
+        c.check(p.get("name") == "admin" and p["port"] == ADMIN_PORT,
+                f"Service {s['metadata']['name']}: the admin port is {p.get('name')}:{p['port']}, expected admin:{ADMIN_PORT}")
+        c.check(s["spec"].get("type", "ClusterIP") == "ClusterIP",
+                f"Service {s['metadata']['name']} ({s['spec'].get('type')}) carries {name}'s admin port")
 
 
 def check_prometheus(c, deps):
@@ -328,7 +415,7 @@ def check_prometheus(c, deps):
         return
     ann = core["spec"]["template"]["metadata"].get("annotations") or {}
     c.check(ann.get("prometheus.io/scrape") == "true", "core pods: no prometheus.io/scrape=true")
-    c.check(ann.get("prometheus.io/port") == "9090", "core pods: prometheus.io/port is not 9090")
+    c.check(ann.get("prometheus.io/port") == str(ADMIN_PORT), f"core pods: prometheus.io/port is not {ADMIN_PORT}")
     c.check(ann.get("prometheus.io/path") == "/metrics", "core pods: prometheus.io/path is not /metrics")
 
 
@@ -366,6 +453,7 @@ def main():
     ap.add_argument("--ingress", action="store_true", help="Ingresses for gateway and upload expected")
     ap.add_argument("--otel-endpoint", help="the OTLP endpoint every component must get")
     ap.add_argument("--ftp-passive-host", default="", help="the address PASV must advertise")
+    ap.add_argument("--metrics-from-namespace", help="a namespace networkPolicy.metricsFrom lets reach the admin ports")
     args = ap.parse_args()
     replicas = {k: int(v) for k, v in (x.split("=", 1) for x in args.expect_replicas)}
     c = Checker(args.rendered)
@@ -374,6 +462,8 @@ def main():
     check_secrets(c, deps, args.secret, args.database)
     check_ftp_service(c, deps, args.ftp_passive_host)
     check_network_policy(c, deps)
+    check_admin_reach(c, deps, args.metrics_from_namespace)
+    check_admin_services(c, deps)
     check_prometheus(c, deps)
     check_ingress(c, deps, args.ingress)
     for f in c.failures:

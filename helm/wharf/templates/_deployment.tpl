@@ -4,7 +4,8 @@ in security context, probes, volumes or labels. Call with a dict:
   root       the top context ($)
   component  core | gateway | ftp | upload
   values     the component's values (.Values.core, …)
-  ports      list of container ports (maps: name, containerPort, protocol)
+  ports      list of container ports (maps: name, containerPort, protocol); the admin port
+             (WHARF_ADMIN_ADDR: /healthz, /readyz, /metrics) is added here for every component
   probePort  the named port /healthz and /readyz are served on
   probeScheme HTTP or HTTPS
   env        the component's own env entries (YAML text)
@@ -82,8 +83,13 @@ spec:
             {{- toYaml $root.Values.securityContext | nindent 12 }}
           ports:
             {{- toYaml .ports | nindent 12 }}
+            - name: admin
+              containerPort: {{ include "wharf.port.admin" $root }}
+              protocol: TCP
           env:
             {{- .env | nindent 12 }}
+            - name: WHARF_ADMIN_ADDR
+              value: {{ printf "0.0.0.0:%s" (include "wharf.port.admin" $root) | quote }}
             {{- include "wharf.commonEnv" $ctx | nindent 12 }}
             {{- with $v.extraEnv }}
             {{- toYaml . | nindent 12 }}

@@ -7,7 +7,9 @@ Ports inside the pods are fixed: the chart sets the bind addresses (0.0.0.0:PORT
 {{- define "wharf.port.upload" -}}8081{{- end -}}
 {{- define "wharf.port.ftp" -}}2121{{- end -}}
 {{- define "wharf.port.grpc" -}}50051{{- end -}}
-{{- define "wharf.port.admin" -}}9090{{- end -}}
+{{- /* Every component's admin listener (WHARF_ADMIN_ADDR): /healthz, /readyz and /metrics.
+     wharf's own default; not 9090, which is Prometheus's. */ -}}
+{{- define "wharf.port.admin" -}}7321{{- end -}}
 
 {{- define "wharf.name" -}}
 {{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
@@ -100,7 +102,7 @@ app.kubernetes.io/part-of: wharf
 {{- fail "ftp.passivePorts must not contain the control port 2121" -}}
 {{- end -}}
 {{- if and (le $first (int (include "wharf.port.admin" .))) (ge $last (int (include "wharf.port.admin" .))) -}}
-{{- fail "ftp.passivePorts must not contain the admin port 9090" -}}
+{{- fail (printf "ftp.passivePorts must not contain the admin port %s" (include "wharf.port.admin" .)) -}}
 {{- end -}}
 {{- printf "%d-%d" $first $last -}}
 {{- end -}}
@@ -186,4 +188,49 @@ httpGet:
   mountPath: /etc/wharf/tls
   readOnly: true
 {{- end }}
+{{- end -}}
+
+{{/* The admin port (/healthz, /readyz, /metrics) of a component's ClusterIP Service; a
+     ServiceMonitor finds it by its name. */}}
+{{- define "wharf.adminServicePort" -}}
+- name: admin
+  port: {{ include "wharf.port.admin" . }}
+  targetPort: admin
+  protocol: TCP
+{{- end -}}
+
+{{/* Where a front-end's admin port is served in the cluster: on its own Service when that is a
+     ClusterIP, else on an extra ClusterIP Service NAME-admin, so /metrics is never put on a
+     load balancer or a node port. Call with (dict "root" $ "component" "ftp" "type" SERVICE_TYPE);
+     renders the extra Service (after a "---") or nothing. */}}
+{{- define "wharf.adminService" -}}
+{{- if ne .type "ClusterIP" }}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ printf "%s-admin" (include "wharf.componentName" .) | trunc 63 | trimSuffix "-" }}
+  namespace: {{ .root.Release.Namespace }}
+  labels:
+    {{- include "wharf.labels" . | nindent 4 }}
+spec:
+  type: ClusterIP
+  selector:
+    {{- include "wharf.selectorLabels" . | nindent 4 }}
+  ports:
+    {{- include "wharf.adminServicePort" .root | nindent 4 }}
+{{- end }}
+{{- end -}}
+
+{{/* The NetworkPolicy rule for a component's admin port: any pod of the namespace, and the
+     peers in networkPolicy.metricsFrom (e.g. Prometheus in another namespace). */}}
+{{- define "wharf.adminIngressRule" -}}
+- from:
+    - podSelector: {}
+    {{- with .Values.networkPolicy.metricsFrom }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  ports:
+    - port: admin
+      protocol: TCP
 {{- end -}}
