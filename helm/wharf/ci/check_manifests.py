@@ -22,10 +22,15 @@ Reads the rendered YAML (parsed with PyYAML, never grepped) and checks what the 
   - NetworkPolicies select every component: its admin port is reachable from any pod of the
     namespace (and from the metricsFrom namespace asked for) but not from outside, while the
     front-ends' own ports (HTTP, FTP control, every passive port) stay reachable from anywhere;
-  - core's pods carry the Prometheus scrape annotations for :7321/metrics.
+  - the pods of every component (--scraped) carry the Prometheus scrape annotations for
+    :7321/metrics, the others none;
+  - without --service-monitor no ServiceMonitor; with it exactly one per component, in the
+    namespace asked for, with the labels asked for, known fields only, scraping port admin's
+    /metrics at the interval and timeout asked for, its job the component's name, and its
+    selector reaching that component's admin Service and no other component's pods;
 
 Usage: check_manifests.py RENDERED.yaml [--expect-replicas COMPONENT=N ...]
-       [--secret VALUE ...] [--database] [--ingress] [--otel-endpoint URL]
+       [--secret VALUE ...] [--database] [--ingress] [--otel-endpoint URL] [other options: --help]
 Exits 1 naming every failed check.
 """
 
@@ -409,14 +414,78 @@ def check_admin_services(c, deps):
                 f"Service {s['metadata']['name']} ({s['spec'].get('type')}) carries {name}'s admin port")
 
 
-def check_prometheus(c, deps):
-    core = deps.get("core")
-    if core is None:
+def check_prometheus(c, deps, scraped):
+    """The prometheus.io annotations on the pods of exactly the SCRAPED components."""
+    for comp, d in deps.items():
+        name = d["metadata"]["name"]
+        ann = d["spec"]["template"]["metadata"].get("annotations") or {}
+        if comp not in scraped:
+            c.check(not any(k.startswith("prometheus.io/") for k in ann), f"{name} pods: prometheus.io annotations though off")
+            continue
+        c.check(ann.get("prometheus.io/scrape") == "true", f"{name} pods: no prometheus.io/scrape=true")
+        c.check(ann.get("prometheus.io/port") == str(ADMIN_PORT), f"{name} pods: prometheus.io/port is not {ADMIN_PORT}")
+        c.check(ann.get("prometheus.io/path") == "/metrics", f"{name} pods: prometheus.io/path is not /metrics")
+
+
+# The fields of monitoring.coreos.com/v1 ServiceMonitor the chart may use. kubernetes-validate
+# has no schema for this CRD (scripts/helm.sh takes it out before validating), so its shape is
+# checked here: known fields only, and what each must hold.
+SERVICE_MONITOR_SPEC = {"selector", "namespaceSelector", "endpoints", "jobLabel", "targetLabels", "podTargetLabels"}
+SERVICE_MONITOR_ENDPOINT = {"port", "path", "scheme", "interval", "scrapeTimeout", "relabelings", "metricRelabelings", "honorLabels"}
+
+
+def check_service_monitors(c, deps, expected, namespace, labels, interval, timeout):
+    monitors = c.of_kind("ServiceMonitor")
+    if not expected:
+        c.check(not monitors, "ServiceMonitor rendered though metrics.serviceMonitor is off")
         return
-    ann = core["spec"]["template"]["metadata"].get("annotations") or {}
-    c.check(ann.get("prometheus.io/scrape") == "true", "core pods: no prometheus.io/scrape=true")
-    c.check(ann.get("prometheus.io/port") == str(ADMIN_PORT), f"core pods: prometheus.io/port is not {ADMIN_PORT}")
-    c.check(ann.get("prometheus.io/path") == "/metrics", "core pods: prometheus.io/path is not /metrics")
+    services = c.of_kind("Service")
+    covered = {}
+    for sm in monitors:
+        name = sm["metadata"].get("name")
+        c.check(sm.get("apiVersion") == "monitoring.coreos.com/v1", f"ServiceMonitor {name}: apiVersion {sm.get('apiVersion')}")
+        c.check(sm["metadata"].get("namespace") == namespace,
+                f"ServiceMonitor {name}: namespace {sm['metadata'].get('namespace')}, expected {namespace}")
+        got_labels = sm["metadata"].get("labels") or {}
+        for k, v in labels.items():
+            c.check(got_labels.get(k) == v, f"ServiceMonitor {name}: label {k}={got_labels.get(k)!r}, expected {v!r}")
+        spec = sm.get("spec") or {}
+        c.check(set(spec) <= SERVICE_MONITOR_SPEC, f"ServiceMonitor {name}: unknown spec fields {sorted(set(spec) - SERVICE_MONITOR_SPEC)}")
+        selector = spec.get("selector")
+        if not c.check(isinstance(selector, dict) and bool(selector.get("matchLabels") or selector.get("matchExpressions")),
+                       f"ServiceMonitor {name}: no selector (it would select every Service)"):
+            continue
+        # The Services it selects: in the namespaces its namespaceSelector names.
+        names = (spec.get("namespaceSelector") or {}).get("matchNames") or [sm["metadata"].get("namespace")]
+        selected = [s for s in services if s["metadata"].get("namespace") in names and matches(selector, s["metadata"].get("labels") or {})]
+        # Targets: the selected Services' ports named as the endpoints' ports, and the pods they select.
+        endpoints = spec.get("endpoints") or []
+        if not c.check(len(endpoints) == 1, f"ServiceMonitor {name}: {len(endpoints)} endpoints, expected 1"):
+            continue
+        ep = endpoints[0]
+        c.check(set(ep) <= SERVICE_MONITOR_ENDPOINT, f"ServiceMonitor {name}: unknown endpoint fields {sorted(set(ep) - SERVICE_MONITOR_ENDPOINT)}")
+        c.check(ep.get("port") == "admin", f"ServiceMonitor {name}: endpoint port {ep.get('port')!r}, expected admin")
+        c.check(ep.get("path") == "/metrics", f"ServiceMonitor {name}: endpoint path {ep.get('path')!r}, expected /metrics")
+        c.check(ep.get("interval") == interval, f"ServiceMonitor {name}: interval {ep.get('interval')!r}, expected {interval!r}")
+        c.check(ep.get("scrapeTimeout") == timeout, f"ServiceMonitor {name}: scrapeTimeout {ep.get('scrapeTimeout')!r}, expected {timeout!r}")
+        for r in ep.get("relabelings") or []:
+            c.check(set(r) <= {"action", "sourceLabels", "separator", "targetLabel", "regex", "modulus", "replacement"},
+                    f"ServiceMonitor {name}: unknown relabeling fields {sorted(r)}")
+        jobs = [r.get("replacement") for r in ep.get("relabelings") or [] if r.get("targetLabel") == "job"]
+        targets = set()
+        for svc in selected:
+            if not any(p.get("name") == ep.get("port") for p in svc["spec"]["ports"]):
+                continue
+            for comp, d in deps.items():
+                if matches({"matchLabels": svc["spec"].get("selector")}, d["spec"]["template"]["metadata"]["labels"]):
+                    targets.add(comp)
+        if not c.check(len(targets) == 1, f"ServiceMonitor {name}: scrapes the pods of {sorted(targets)}, expected one component"):
+            continue
+        comp = targets.pop()
+        c.check(comp not in covered, f"ServiceMonitors {covered.get(comp)} and {name} both scrape {comp}")
+        covered[comp] = name
+        c.check(jobs == [deps[comp]["metadata"]["name"]], f"ServiceMonitor {name}: job {jobs}, expected {deps[comp]['metadata']['name']}")
+    c.check(set(covered) == set(deps), f"ServiceMonitors scrape {sorted(covered)}, expected every component {sorted(deps)}")
 
 
 def check_ingress(c, deps, wanted):
@@ -454,6 +523,13 @@ def main():
     ap.add_argument("--otel-endpoint", help="the OTLP endpoint every component must get")
     ap.add_argument("--ftp-passive-host", default="", help="the address PASV must advertise")
     ap.add_argument("--metrics-from-namespace", help="a namespace networkPolicy.metricsFrom lets reach the admin ports")
+    ap.add_argument("--scraped", default=",".join(COMPONENTS),
+                    help="comma-separated components whose pods carry the prometheus.io annotations (default: all)")
+    ap.add_argument("--service-monitor", metavar="NAMESPACE",
+                    help="a ServiceMonitor per component expected, in NAMESPACE (default: none may be rendered)")
+    ap.add_argument("--service-monitor-label", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--scrape-interval", default="30s")
+    ap.add_argument("--scrape-timeout", default="10s")
     args = ap.parse_args()
     replicas = {k: int(v) for k, v in (x.split("=", 1) for x in args.expect_replicas)}
     c = Checker(args.rendered)
@@ -464,7 +540,10 @@ def main():
     check_network_policy(c, deps)
     check_admin_reach(c, deps, args.metrics_from_namespace)
     check_admin_services(c, deps)
-    check_prometheus(c, deps)
+    check_prometheus(c, deps, {x for x in args.scraped.split(",") if x})
+    check_service_monitors(c, deps, args.service_monitor is not None, args.service_monitor,
+                           dict(x.split("=", 1) for x in args.service_monitor_label),
+                           args.scrape_interval, args.scrape_timeout)
     check_ingress(c, deps, args.ingress)
     for f in c.failures:
         print(f"FAIL {args.rendered}: {f}", file=sys.stderr)

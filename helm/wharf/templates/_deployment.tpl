@@ -52,6 +52,11 @@ spec:
       annotations:
         # Roll the pods when the chart's secret values change (env is read at start-up only).
         checksum/secrets: {{ toJson $root.Values.secrets | sha256sum }}
+        {{- if include "wharf.podScrape" $ctx }}
+        prometheus.io/scrape: "true"
+        prometheus.io/port: {{ include "wharf.port.admin" $root | quote }}
+        prometheus.io/path: /metrics
+        {{- end }}
         {{- with .annotations }}
         {{- toYaml . | nindent 8 }}
         {{- end }}

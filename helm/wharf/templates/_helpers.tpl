@@ -120,6 +120,10 @@ app.kubernetes.io/part-of: wharf
 {{- fail "ftp.requireTls needs ftp.tlsSecretName (the FTPS certificate)" -}}
 {{- end -}}
 {{- $_ := include "wharf.ftpPassiveRange" . -}}
+{{- $sm := .Values.metrics.serviceMonitor -}}
+{{- if and $sm.enabled (gt (int64 (include "wharf.durationMs" $sm.scrapeTimeout)) (int64 (include "wharf.durationMs" $sm.interval))) -}}
+{{- fail (printf "metrics.serviceMonitor: scrapeTimeout (%s) is longer than interval (%s)" $sm.scrapeTimeout $sm.interval) -}}
+{{- end -}}
 {{- end -}}
 
 {{/* Environment every component gets: the internal token, logging, OpenTelemetry, extraEnv.
@@ -233,4 +237,26 @@ spec:
   ports:
     - port: admin
       protocol: TCP
+{{- end -}}
+
+{{/* "true" when a component's pods get the prometheus.io scrape annotations: metrics.podAnnotations,
+     except that core.prometheusScrape (the older, core-only setting) decides for core when it
+     is set. Call with (dict "root" $ "component" "core"). */}}
+{{- define "wharf.podScrape" -}}
+{{- $scrape := .root.Values.metrics.podAnnotations -}}
+{{- $v := get .root.Values .component -}}
+{{- if and (eq .component "core") (hasKey $v "prometheusScrape") (not (kindIs "invalid" $v.prometheusScrape)) -}}
+{{- $scrape = $v.prometheusScrape -}}
+{{- end -}}
+{{- if $scrape -}}true{{- end -}}
+{{- end -}}
+
+{{/* A Prometheus duration (30s, 1m30s, 500ms) in milliseconds. */}}
+{{- define "wharf.durationMs" -}}
+{{- $units := dict "ms" 1 "s" 1000 "m" 60000 "h" 3600000 "d" 86400000 "w" 604800000 "y" 31536000000 -}}
+{{- $total := 0 -}}
+{{- range regexFindAll "[0-9]+(ms|[smhdwy])" . -1 -}}
+{{- $total = add $total (mul (regexFind "^[0-9]+" .) (get $units (regexReplaceAll "^[0-9]+" . ""))) -}}
+{{- end -}}
+{{- $total -}}
 {{- end -}}
