@@ -12,7 +12,7 @@
 #     PyPI's PyYAML, in a virtualenv.
 # Then, with each helm: `helm lint`, `helm lint --strict`, `helm template` with the default
 # values and with helm/wharf/ci/production-values.yaml (and with inline secrets, and with
-# helm/wharf/ci/operator-values.yaml: ServiceMonitors), the rendered
+# helm/wharf/ci/autoscaling-values.yaml: ServiceMonitors and HorizontalPodAutoscalers), the rendered
 # manifests validated against the Kubernetes schemas (strict: an unknown field is an error),
 # semantic checks on the parsed manifests (helm/wharf/ci/check_manifests.py), and values that
 # break values.schema.json (or the chart's own rules) must make `helm template` fail.
@@ -135,21 +135,32 @@ helm_expect_failure() {
   fi
 }
 
-# The render with ci/operator-values.yaml (ServiceMonitors, no scrape annotations), and the
-# metrics values the schema or the chart refuses.
-helm_check_operator() {
+# The render with ci/autoscaling-values.yaml (ServiceMonitors instead of scrape annotations,
+# HorizontalPodAutoscalers), and the metrics and autoscaling values the schema or the chart
+# refuses.
+helm_check_autoscaling() {
   local helm=$1 py=$2 work=$3
-  "$py" "$HELM_CHART/ci/check_manifests.py" "$work/operator.yaml" --scraped "" \
+  "$py" "$HELM_CHART/ci/check_manifests.py" "$work/autoscaling.yaml" --scraped "" \
     --service-monitor monitoring --service-monitor-label release=kube-prometheus-stack \
-    --scrape-interval 15s --scrape-timeout 5s --metrics-from-namespace monitoring || return 1
+    --scrape-interval 15s --scrape-timeout 5s --metrics-from-namespace monitoring \
+    --autoscaled gateway=2:10:70:80 --autoscaled upload=1:4:80:0 --autoscaled ftp=1:2:75:0 || return 1
   helm_expect_failure "$helm" "scrapeTimeout (1m1s) is longer than interval (1m)" \
     --set metrics.serviceMonitor.enabled=true --set metrics.serviceMonitor.interval=1m \
     --set metrics.serviceMonitor.scrapeTimeout=1m1s &&
     helm_expect_failure "$helm" "interval" --set metrics.serviceMonitor.interval=fast &&
     helm_expect_failure "$helm" "serviceMonitr" --set metrics.serviceMonitr.enabled=true &&
-    helm_expect_failure "$helm" "admin port 7321" --set ftp.passivePorts.first=7300 --set ftp.passivePorts.last=7400 ||
+    helm_expect_failure "$helm" "admin port 7321" --set ftp.passivePorts.first=7300 --set ftp.passivePorts.last=7400 &&
+    helm_expect_failure "$helm" "gateway.autoscaling: minReplicas (5) is above maxReplicas (3)" \
+      --set gateway.autoscaling.enabled=true --set gateway.autoscaling.minReplicas=5 --set gateway.autoscaling.maxReplicas=3 &&
+    helm_expect_failure "$helm" "ftp.autoscaling needs ftp.resources.requests.cpu" \
+      --set ftp.autoscaling.enabled=true --set ftp.resources.requests.cpu=null &&
+    helm_expect_failure "$helm" "upload.autoscaling.targetMemoryUtilizationPercentage needs upload.resources.requests.memory" \
+      --set upload.autoscaling.enabled=true --set upload.autoscaling.targetMemoryUtilizationPercentage=80 \
+      --set upload.resources.requests.memory=null &&
+    helm_expect_failure "$helm" "minReplicas" --set gateway.autoscaling.minReplicas=0 &&
+    helm_expect_failure "$helm" "autoscaling" --set core.autoscaling.enabled=true ||
     return 1
-  echo "metrics values breaking the schema or the chart's rules are refused (4 cases)"
+  echo "metrics and autoscaling values breaking the schema or the chart's rules are refused (9 cases)"
 }
 
 # Every check with one helm binary. No `set -e` here (it is ignored under `||`): each step
@@ -157,7 +168,7 @@ helm_check_operator() {
 helm_check_with() {
   local helm=$1 py=$2 work=$3 kv
   local -a production=(-f "$HELM_CHART/ci/production-values.yaml")
-  local -a operator=(-f "$HELM_CHART/ci/operator-values.yaml")
+  local -a autoscaling=(-f "$HELM_CHART/ci/autoscaling-values.yaml")
   # Inline secrets (test values, not real ones): they must reach the pods through the Secret only.
   local db_url='postgres://wharf:pg-password-not-real@db.example.com:5432/wharf'
   local token='internal-token-not-real-0123456789'
@@ -166,7 +177,7 @@ helm_check_with() {
     --set "secrets.secretKey=$key" --set core.replicas=2)
   echo "-- helm $("$helm" version --template '{{.Version}}')"
   local lint
-  for lint in "" "--strict" "--strict ${production[*]}" "--strict ${operator[*]}"; do
+  for lint in "" "--strict" "--strict ${production[*]}" "--strict ${autoscaling[*]}"; do
     # shellcheck disable=SC2086 # $lint is a few words on purpose
     "$helm" lint "$HELM_CHART" $lint >"$work/lint.log" 2>&1 || {
       cat "$work/lint.log" >&2
@@ -174,15 +185,15 @@ helm_check_with() {
       return 1
     }
   done
-  echo "helm lint, helm lint --strict (default, production and operator values): ok"
+  echo "helm lint, helm lint --strict (default, production and autoscaling values): ok"
   "$helm" template wharf "$HELM_CHART" --namespace wharf >"$work/default.yaml" &&
     "$helm" template wharf "$HELM_CHART" --namespace wharf "${production[@]}" >"$work/production.yaml" &&
     "$helm" template wharf "$HELM_CHART" --namespace wharf "${inline[@]}" >"$work/inline.yaml" &&
-    "$helm" template wharf "$HELM_CHART" --namespace wharf "${operator[@]}" >"$work/operator.yaml" || return 1
+    "$helm" template wharf "$HELM_CHART" --namespace wharf "${autoscaling[@]}" >"$work/autoscaling.yaml" || return 1
   helm_validate "$py" "$work/default.yaml" "$work/production.yaml" "$work/inline.yaml" \
-    "$work/operator.yaml" || return 1
+    "$work/autoscaling.yaml" || return 1
   echo "rendered manifests valid against the Kubernetes ${KUBE_VERSIONS[*]} schemas (strict; ServiceMonitors checked below)"
-  helm_check_operator "$helm" "$py" "$work" || return 1
+  helm_check_autoscaling "$helm" "$py" "$work" || return 1
   "$py" "$HELM_CHART/ci/check_manifests.py" "$work/default.yaml" || return 1
   "$py" "$HELM_CHART/ci/check_manifests.py" "$work/production.yaml" --database --ingress \
     --expect-replicas core=2 --expect-replicas gateway=3 --expect-replicas ftp=2 --expect-replicas upload=2 \

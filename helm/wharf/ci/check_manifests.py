@@ -28,6 +28,10 @@ Reads the rendered YAML (parsed with PyYAML, never grepped) and checks what the 
     namespace asked for, with the labels asked for, known fields only, scraping port admin's
     /metrics at the interval and timeout asked for, its job the component's name, and its
     selector reaching that component's admin Service and no other component's pods;
+  - with --autoscaled, an autoscaling/v2 HorizontalPodAutoscaler on each of those Deployments
+    (limits and targets asked for) which then set no replicas; no HPA on any other Deployment,
+    which all set replicas; a PodDisruptionBudget for every component that may run more than
+    one pod, none for the others;
 
 Usage: check_manifests.py RENDERED.yaml [--expect-replicas COMPONENT=N ...]
        [--secret VALUE ...] [--database] [--ingress] [--otel-endpoint URL] [other options: --help]
@@ -488,6 +492,58 @@ def check_service_monitors(c, deps, expected, namespace, labels, interval, timeo
     c.check(set(covered) == set(deps), f"ServiceMonitors scrape {sorted(covered)}, expected every component {sorted(deps)}")
 
 
+def check_autoscaling(c, deps, autoscaled, expect_replicas):
+    """AUTOSCALED: component -> (min, max, cpu %, memory % or 0). Those components have one
+    autoscaling/v2 HorizontalPodAutoscaler on their Deployment, which then sets no replicas;
+    every other Deployment sets replicas and has none (core never has one). A component that may
+    run more than one pod has a PodDisruptionBudget."""
+    hpas = c.of_kind("HorizontalPodAutoscaler")
+    c.check("core" not in autoscaled, "core cannot be autoscaled (asked for by the caller)")
+    for comp, d in deps.items():
+        name = d["metadata"]["name"]
+        spec = d["spec"]
+        mine = [h for h in hpas if (h["spec"].get("scaleTargetRef") or {}).get("name") == name]
+        pods = 1
+        if comp not in autoscaled:
+            c.check(not mine, f"{name}: a HorizontalPodAutoscaler though autoscaling is off")
+            c.check(isinstance(spec.get("replicas"), int), f"{name}: no replicas though not autoscaled")
+            pods = spec.get("replicas") or 1
+        else:
+            lo, hi, cpu, mem = autoscaled[comp]
+            c.check("replicas" not in spec, f"{name}: replicas {spec.get('replicas')} set though an HPA owns them")
+            if c.check(len(mine) == 1, f"{name}: {len(mine)} HorizontalPodAutoscalers, expected 1"):
+                h = mine[0]
+                hs = h["spec"]
+                ref = hs["scaleTargetRef"]
+                c.check(h["apiVersion"] == "autoscaling/v2", f"HPA {h['metadata']['name']}: apiVersion {h['apiVersion']}")
+                c.check(ref.get("apiVersion") == "apps/v1" and ref.get("kind") == "Deployment",
+                        f"HPA {h['metadata']['name']}: scaleTargetRef {ref}")
+                c.check(h["metadata"].get("namespace") == d["metadata"].get("namespace"),
+                        f"HPA {h['metadata']['name']}: not in its Deployment's namespace")
+                c.check((hs.get("minReplicas"), hs.get("maxReplicas")) == (lo, hi),
+                        f"HPA {h['metadata']['name']}: replicas {hs.get('minReplicas')}-{hs.get('maxReplicas')}, expected {lo}-{hi}")
+                targets = {}
+                for m in hs.get("metrics") or []:
+                    r = m.get("resource") or {}
+                    t = r.get("target") or {}
+                    c.check(m.get("type") == "Resource" and t.get("type") == "Utilization",
+                            f"HPA {h['metadata']['name']}: a metric that is not a Resource utilization: {m}")
+                    targets[r.get("name")] = t.get("averageUtilization")
+                want = {"cpu": cpu, **({"memory": mem} if mem else {})}
+                c.check(targets == want, f"HPA {h['metadata']['name']}: targets {targets}, expected {want}")
+                requests = (d["spec"]["template"]["spec"]["containers"][0].get("resources") or {}).get("requests") or {}
+                c.check(all(k in requests for k in want), f"{name}: no resources.requests for {sorted(set(want) - set(requests))}")
+            pods = hi
+        if comp in expect_replicas and comp not in autoscaled:
+            pods = expect_replicas[comp]
+        pdbs = [p for p in c.of_kind("PodDisruptionBudget")
+                if matches(p["spec"].get("selector"), spec["template"]["metadata"]["labels"])]
+        if pods > 1:
+            c.check(len(pdbs) == 1, f"{name}: {len(pdbs)} PodDisruptionBudgets for up to {pods} pods, expected 1")
+        else:
+            c.check(not pdbs, f"{name}: a PodDisruptionBudget for one pod")
+
+
 def check_ingress(c, deps, wanted):
     ingresses = c.of_kind("Ingress")
     if not wanted:
@@ -529,6 +585,8 @@ def main():
                     help="a ServiceMonitor per component expected, in NAMESPACE (default: none may be rendered)")
     ap.add_argument("--service-monitor-label", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--scrape-interval", default="30s")
+    ap.add_argument("--autoscaled", action="append", default=[], metavar="COMPONENT=MIN:MAX:CPU%:MEMORY%",
+                    help="an HPA expected for COMPONENT (MEMORY% 0: CPU only); the others must have none")
     ap.add_argument("--scrape-timeout", default="10s")
     args = ap.parse_args()
     replicas = {k: int(v) for k, v in (x.split("=", 1) for x in args.expect_replicas)}
@@ -544,6 +602,8 @@ def main():
     check_service_monitors(c, deps, args.service_monitor is not None, args.service_monitor,
                            dict(x.split("=", 1) for x in args.service_monitor_label),
                            args.scrape_interval, args.scrape_timeout)
+    check_autoscaling(c, deps, {k: tuple(int(x) for x in v.split(":")) for k, v in (x.split("=", 1) for x in args.autoscaled)},
+                      replicas)
     check_ingress(c, deps, args.ingress)
     for f in c.failures:
         print(f"FAIL {args.rendered}: {f}", file=sys.stderr)

@@ -26,7 +26,9 @@ metadata:
   labels:
     {{- include "wharf.labels" $ctx | nindent 4 }}
 spec:
+  {{- if not (dig "autoscaling" "enabled" false $v) }}
   replicas: {{ $v.replicas }}
+  {{- end }}
   revisionHistoryLimit: 5
   selector:
     matchLabels:

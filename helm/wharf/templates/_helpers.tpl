@@ -120,6 +120,21 @@ app.kubernetes.io/part-of: wharf
 {{- fail "ftp.requireTls needs ftp.tlsSecretName (the FTPS certificate)" -}}
 {{- end -}}
 {{- $_ := include "wharf.ftpPassiveRange" . -}}
+{{- range $component := list "gateway" "ftp" "upload" }}
+{{- $v := get $.Values $component }}
+{{- $a := $v.autoscaling }}
+{{- if $a.enabled }}
+{{- if gt (int $a.minReplicas) (int $a.maxReplicas) }}
+{{- fail (printf "%s.autoscaling: minReplicas (%d) is above maxReplicas (%d)" $component (int $a.minReplicas) (int $a.maxReplicas)) }}
+{{- end }}
+{{- if not (dig "requests" "cpu" "" $v.resources) }}
+{{- fail (printf "%s.autoscaling needs %s.resources.requests.cpu (CPU utilization is measured against it)" $component $component) }}
+{{- end }}
+{{- if and $a.targetMemoryUtilizationPercentage (not (dig "requests" "memory" "" $v.resources)) }}
+{{- fail (printf "%s.autoscaling.targetMemoryUtilizationPercentage needs %s.resources.requests.memory" $component $component) }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- $sm := .Values.metrics.serviceMonitor -}}
 {{- if and $sm.enabled (gt (int64 (include "wharf.durationMs" $sm.scrapeTimeout)) (int64 (include "wharf.durationMs" $sm.interval))) -}}
 {{- fail (printf "metrics.serviceMonitor: scrapeTimeout (%s) is longer than interval (%s)" $sm.scrapeTimeout $sm.interval) -}}
@@ -259,4 +274,14 @@ spec:
 {{- $total = add $total (mul (regexFind "^[0-9]+" .) (get $units (regexReplaceAll "^[0-9]+" . ""))) -}}
 {{- end -}}
 {{- $total -}}
+{{- end -}}
+
+{{/* "N replica(s)", or "autoscaled MIN-MAX" with a HorizontalPodAutoscaler; call with the
+     component's values. */}}
+{{- define "wharf.replicasNote" -}}
+{{- if dig "autoscaling" "enabled" false . -}}
+{{- printf "autoscaled %d-%d" (int .autoscaling.minReplicas) (int .autoscaling.maxReplicas) -}}
+{{- else -}}
+{{- printf "%d replica(s)" (int .replicas) -}}
+{{- end -}}
 {{- end -}}
