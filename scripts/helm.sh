@@ -136,14 +136,15 @@ helm_expect_failure() {
 }
 
 # The render with ci/autoscaling-values.yaml (ServiceMonitors instead of scrape annotations,
-# HorizontalPodAutoscalers), and the metrics and autoscaling values the schema or the chart
-# refuses.
+# HorizontalPodAutoscalers, topology spread of its own), and the metrics, autoscaling and
+# topology spread values the schema or the chart refuses.
 helm_check_autoscaling() {
   local helm=$1 py=$2 work=$3
   "$py" "$HELM_CHART/ci/check_manifests.py" "$work/autoscaling.yaml" --scraped "" \
     --service-monitor monitoring --service-monitor-label release=kube-prometheus-stack \
     --scrape-interval 15s --scrape-timeout 5s --metrics-from-namespace monitoring \
-    --autoscaled gateway=2:10:70:80 --autoscaled upload=1:4:80:0 --autoscaled ftp=1:2:75:0 || return 1
+    --autoscaled gateway=2:10:70:80 --autoscaled upload=1:4:80:0 --autoscaled ftp=1:2:75:0 \
+    --spread gateway=topology.kubernetes.io/zone,kubernetes.io/hostname --spread upload= || return 1
   helm_expect_failure "$helm" "scrapeTimeout (1m1s) is longer than interval (1m)" \
     --set metrics.serviceMonitor.enabled=true --set metrics.serviceMonitor.interval=1m \
     --set metrics.serviceMonitor.scrapeTimeout=1m1s &&
@@ -158,9 +159,11 @@ helm_check_autoscaling() {
       --set upload.autoscaling.enabled=true --set upload.autoscaling.targetMemoryUtilizationPercentage=80 \
       --set upload.resources.requests.memory=null &&
     helm_expect_failure "$helm" "minReplicas" --set gateway.autoscaling.minReplicas=0 &&
-    helm_expect_failure "$helm" "autoscaling" --set core.autoscaling.enabled=true ||
+    helm_expect_failure "$helm" "autoscaling" --set core.autoscaling.enabled=true &&
+    helm_expect_failure "$helm" "whenUnsatisfiable" \
+      --set-json 'core.topologySpreadConstraints=[{"maxSkew":1,"topologyKey":"kubernetes.io/hostname"}]' ||
     return 1
-  echo "metrics and autoscaling values breaking the schema or the chart's rules are refused (9 cases)"
+  echo "metrics, autoscaling and spread values breaking the schema or the chart's rules are refused (10 cases)"
 }
 
 # Every check with one helm binary. No `set -e` here (it is ignored under `||`): each step

@@ -32,6 +32,9 @@ Reads the rendered YAML (parsed with PyYAML, never grepped) and checks what the 
     (limits and targets asked for) which then set no replicas; no HPA on any other Deployment,
     which all set replicas; a PodDisruptionBudget for every component that may run more than
     one pod, none for the others;
+  - every Deployment spreads its pods over nodes (kubernetes.io/hostname, maxSkew 1,
+    ScheduleAnyway) unless --spread says otherwise, each constraint counting the component's
+    own pods and no other component's;
 
 Usage: check_manifests.py RENDERED.yaml [--expect-replicas COMPONENT=N ...]
        [--secret VALUE ...] [--database] [--ingress] [--otel-endpoint URL] [other options: --help]
@@ -544,6 +547,30 @@ def check_autoscaling(c, deps, autoscaled, expect_replicas):
             c.check(not pdbs, f"{name}: a PodDisruptionBudget for one pod")
 
 
+def check_spread(c, deps, wanted):
+    """WANTED: component -> the topology keys its pods are spread over, in order (default:
+    kubernetes.io/hostname, soft). Each constraint's labelSelector selects the component's own
+    pods and no other component's."""
+    for comp, d in deps.items():
+        name = d["metadata"]["name"]
+        ps = d["spec"]["template"]["spec"]
+        constraints = ps.get("topologySpreadConstraints") or []
+        keys = wanted.get(comp, ["kubernetes.io/hostname"])
+        got = [t.get("topologyKey") for t in constraints]
+        c.check(got == keys, f"{name}: topologySpreadConstraints over {got}, expected {keys}")
+        for t in constraints:
+            sel = t.get("labelSelector")
+            c.check(matches(sel, d["spec"]["template"]["metadata"]["labels"]),
+                    f"{name}: topology spread over {t.get('topologyKey')} does not count its own pods")
+            for other, od in deps.items():
+                if other != comp:
+                    c.check(not matches(sel, od["spec"]["template"]["metadata"]["labels"]),
+                            f"{name}: topology spread over {t.get('topologyKey')} counts {other}'s pods")
+            if comp not in wanted:
+                c.check(t.get("maxSkew") == 1 and t.get("whenUnsatisfiable") == "ScheduleAnyway",
+                        f"{name}: default spread is not maxSkew 1, ScheduleAnyway: {t}")
+
+
 def check_ingress(c, deps, wanted):
     ingresses = c.of_kind("Ingress")
     if not wanted:
@@ -585,6 +612,9 @@ def main():
                     help="a ServiceMonitor per component expected, in NAMESPACE (default: none may be rendered)")
     ap.add_argument("--service-monitor-label", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--scrape-interval", default="30s")
+    ap.add_argument("--spread", action="append", default=[], metavar="COMPONENT=KEY,KEY",
+                    help="the topology keys COMPONENT's pods are spread over (empty: none); "
+                         "default kubernetes.io/hostname, maxSkew 1, ScheduleAnyway")
     ap.add_argument("--autoscaled", action="append", default=[], metavar="COMPONENT=MIN:MAX:CPU%:MEMORY%",
                     help="an HPA expected for COMPONENT (MEMORY% 0: CPU only); the others must have none")
     ap.add_argument("--scrape-timeout", default="10s")
@@ -604,6 +634,7 @@ def main():
                            args.scrape_interval, args.scrape_timeout)
     check_autoscaling(c, deps, {k: tuple(int(x) for x in v.split(":")) for k, v in (x.split("=", 1) for x in args.autoscaled)},
                       replicas)
+    check_spread(c, deps, {k: [x for x in v.split(",") if x] for k, v in (x.split("=", 1) for x in args.spread)})
     check_ingress(c, deps, args.ingress)
     for f in c.failures:
         print(f"FAIL {args.rendered}: {f}", file=sys.stderr)

@@ -12,6 +12,8 @@ in security context, probes, volumes or labels. Call with a dict:
   volumes, mounts  extra volumes and mounts (YAML text, may be empty)
   annotations extra pod annotations (map, may be empty)
   affinity   the affinity to use when values.affinity is empty (map, may be empty)
+  (values.topologySpreadConstraints is rendered as given, each entry without a labelSelector
+  getting the component's selector labels; an empty list renders none)
   onePerNode true when that affinity allows one pod per node (rolling updates surge no pod)
 */}}
 {{- define "wharf.deployment" -}}
@@ -131,5 +133,17 @@ spec:
       {{- with $v.tolerations }}
       tolerations:
         {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $v.topologySpreadConstraints }}
+      {{- $constraints := list }}
+      {{- range . }}
+      {{- $constraint := deepCopy . }}
+      {{- if not (hasKey $constraint "labelSelector") }}
+      {{- $_ := set $constraint "labelSelector" (dict "matchLabels" (include "wharf.selectorLabels" $ctx | fromYaml)) }}
+      {{- end }}
+      {{- $constraints = append $constraints $constraint }}
+      {{- end }}
+      topologySpreadConstraints:
+        {{- toYaml $constraints | nindent 8 }}
       {{- end }}
 {{- end -}}
