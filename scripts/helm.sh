@@ -169,7 +169,7 @@ helm_check_autoscaling() {
 # Every check with one helm binary. No `set -e` here (it is ignored under `||`): each step
 # returns on failure itself.
 helm_check_with() {
-  local helm=$1 py=$2 work=$3 kv
+  local helm=$1 py=$2 work=$3
   local -a production=(-f "$HELM_CHART/ci/production-values.yaml")
   local -a autoscaling=(-f "$HELM_CHART/ci/autoscaling-values.yaml")
   # Inline secrets (test values, not real ones): they must reach the pods through the Secret only.

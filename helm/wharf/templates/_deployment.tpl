@@ -56,18 +56,14 @@ spec:
       annotations:
         # Roll the pods when the chart's secret values change (env is read at start-up only).
         checksum/secrets: {{ toJson $root.Values.secrets | sha256sum }}
+        {{- /* One map, so a key set twice is rendered once: the component's podAnnotations win
+               over the global ones, which win over the chart's (e.g. the scrape annotations). */}}
+        {{- $annotations := dict }}
         {{- if include "wharf.podScrape" $ctx }}
-        prometheus.io/scrape: "true"
-        prometheus.io/port: {{ include "wharf.port.admin" $root | quote }}
-        prometheus.io/path: /metrics
+        {{- $annotations = dict "prometheus.io/scrape" "true" "prometheus.io/port" (include "wharf.port.admin" $root) "prometheus.io/path" "/metrics" }}
         {{- end }}
-        {{- with .annotations }}
-        {{- toYaml . | nindent 8 }}
-        {{- end }}
-        {{- with $root.Values.podAnnotations }}
-        {{- toYaml . | nindent 8 }}
-        {{- end }}
-        {{- with $v.podAnnotations }}
+        {{- $annotations = merge (deepCopy ($v.podAnnotations | default dict)) (deepCopy ($root.Values.podAnnotations | default dict)) (deepCopy (.annotations | default dict)) $annotations }}
+        {{- with $annotations }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
     spec:
