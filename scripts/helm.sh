@@ -11,7 +11,8 @@
 #   - kubernetes-validate (PyPI), which carries the Kubernetes JSON schemas of 1.25 … 1.37, and
 #     PyPI's PyYAML, in a virtualenv.
 # Then, with each helm: `helm lint`, `helm lint --strict`, `helm template` with the default
-# values and with helm/wharf/ci/production-values.yaml (and with inline secrets), the rendered
+# values and with helm/wharf/ci/production-values.yaml (and with inline secrets, and with
+# helm/wharf/ci/autoscaling-values.yaml: ServiceMonitors and HorizontalPodAutoscalers), the rendered
 # manifests validated against the Kubernetes schemas (strict: an unknown field is an error),
 # semantic checks on the parsed manifests (helm/wharf/ci/check_manifests.py), and values that
 # break values.schema.json (or the chart's own rules) must make `helm template` fail.
@@ -85,6 +86,40 @@ helm_validator_python() {
   echo "$py"
 }
 
+# The custom resources the chart may render: kubernetes-validate has no schema for them (it
+# warns "Couldn't find schema" and passes), so helm_validate takes them out and
+# check_manifests.py checks their shape instead. "apiVersion kind" per line.
+HELM_CRD_KINDS="monitoring.coreos.com/v1 ServiceMonitor"
+
+# Validates rendered manifest files against the Kubernetes schemas (strict), with the custom
+# resources of HELM_CRD_KINDS left out; any other kind without a schema is an error.
+helm_validate() {
+  local py=$1 kv out f
+  shift
+  local -a builtin=()
+  for f in "$@"; do
+    "$py" -c 'import sys, yaml
+crd = {tuple(line.split()) for line in sys.argv[3].splitlines() if line.strip()}
+with open(sys.argv[1], encoding="utf-8") as f:
+    docs = [d for d in yaml.safe_load_all(f) if d]
+keep = [d for d in docs if (d.get("apiVersion"), d.get("kind")) not in crd]
+with open(sys.argv[2], "w", encoding="utf-8") as f:
+    yaml.safe_dump_all(keep, f)' "$f" "$f.builtin" "$HELM_CRD_KINDS" || return 1
+    builtin+=("$f.builtin")
+  done
+  for kv in "${KUBE_VERSIONS[@]}"; do
+    out=$("$py" -m kubernetes_validate --strict --quiet --kubernetes-version "$kv" "${builtin[@]}" 2>&1) || {
+      echo "$out" >&2
+      return 1
+    }
+    if grep -q "Couldn't find schema" <<<"$out"; then
+      echo "$out" >&2
+      echo "helm: FAIL: a rendered kind has no Kubernetes schema and is not in HELM_CRD_KINDS" >&2
+      return 1
+    fi
+  done
+}
+
 # `helm template` must fail for VALUES... (--set arguments) and name WHAT in its error.
 helm_expect_failure() {
   local helm=$1 what=$2 out
@@ -100,11 +135,43 @@ helm_expect_failure() {
   fi
 }
 
+# The render with ci/autoscaling-values.yaml (ServiceMonitors instead of scrape annotations,
+# HorizontalPodAutoscalers, topology spread of its own), and the metrics, autoscaling and
+# topology spread values the schema or the chart refuses.
+helm_check_autoscaling() {
+  local helm=$1 py=$2 work=$3
+  "$py" "$HELM_CHART/ci/check_manifests.py" "$work/autoscaling.yaml" --scraped "" \
+    --service-monitor monitoring --service-monitor-label release=kube-prometheus-stack \
+    --scrape-interval 15s --scrape-timeout 5s --metrics-from-namespace monitoring \
+    --autoscaled gateway=2:10:70:80 --autoscaled upload=1:4:80:0 --autoscaled ftp=1:2:75:0 \
+    --spread gateway=topology.kubernetes.io/zone,kubernetes.io/hostname --spread upload= || return 1
+  helm_expect_failure "$helm" "scrapeTimeout (1m1s) is longer than interval (1m)" \
+    --set metrics.serviceMonitor.enabled=true --set metrics.serviceMonitor.interval=1m \
+    --set metrics.serviceMonitor.scrapeTimeout=1m1s &&
+    helm_expect_failure "$helm" "interval" --set metrics.serviceMonitor.interval=fast &&
+    helm_expect_failure "$helm" "serviceMonitr" --set metrics.serviceMonitr.enabled=true &&
+    helm_expect_failure "$helm" "admin port 7321" --set ftp.passivePorts.first=7300 --set ftp.passivePorts.last=7400 &&
+    helm_expect_failure "$helm" "gateway.autoscaling: minReplicas (5) is above maxReplicas (3)" \
+      --set gateway.autoscaling.enabled=true --set gateway.autoscaling.minReplicas=5 --set gateway.autoscaling.maxReplicas=3 &&
+    helm_expect_failure "$helm" "ftp.autoscaling needs ftp.resources.requests.cpu" \
+      --set ftp.autoscaling.enabled=true --set ftp.resources.requests.cpu=null &&
+    helm_expect_failure "$helm" "upload.autoscaling.targetMemoryUtilizationPercentage needs upload.resources.requests.memory" \
+      --set upload.autoscaling.enabled=true --set upload.autoscaling.targetMemoryUtilizationPercentage=80 \
+      --set upload.resources.requests.memory=null &&
+    helm_expect_failure "$helm" "minReplicas" --set gateway.autoscaling.minReplicas=0 &&
+    helm_expect_failure "$helm" "autoscaling" --set core.autoscaling.enabled=true &&
+    helm_expect_failure "$helm" "whenUnsatisfiable" \
+      --set-json 'core.topologySpreadConstraints=[{"maxSkew":1,"topologyKey":"kubernetes.io/hostname"}]' ||
+    return 1
+  echo "metrics, autoscaling and spread values breaking the schema or the chart's rules are refused (10 cases)"
+}
+
 # Every check with one helm binary. No `set -e` here (it is ignored under `||`): each step
 # returns on failure itself.
 helm_check_with() {
-  local helm=$1 py=$2 work=$3 kv
+  local helm=$1 py=$2 work=$3
   local -a production=(-f "$HELM_CHART/ci/production-values.yaml")
+  local -a autoscaling=(-f "$HELM_CHART/ci/autoscaling-values.yaml")
   # Inline secrets (test values, not real ones): they must reach the pods through the Secret only.
   local db_url='postgres://wharf:pg-password-not-real@db.example.com:5432/wharf'
   local token='internal-token-not-real-0123456789'
@@ -113,7 +180,7 @@ helm_check_with() {
     --set "secrets.secretKey=$key" --set core.replicas=2)
   echo "-- helm $("$helm" version --template '{{.Version}}')"
   local lint
-  for lint in "" "--strict" "--strict ${production[*]}"; do
+  for lint in "" "--strict" "--strict ${production[*]}" "--strict ${autoscaling[*]}"; do
     # shellcheck disable=SC2086 # $lint is a few words on purpose
     "$helm" lint "$HELM_CHART" $lint >"$work/lint.log" 2>&1 || {
       cat "$work/lint.log" >&2
@@ -121,20 +188,20 @@ helm_check_with() {
       return 1
     }
   done
-  echo "helm lint, helm lint --strict (default and production values): ok"
+  echo "helm lint, helm lint --strict (default, production and autoscaling values): ok"
   "$helm" template wharf "$HELM_CHART" --namespace wharf >"$work/default.yaml" &&
     "$helm" template wharf "$HELM_CHART" --namespace wharf "${production[@]}" >"$work/production.yaml" &&
-    "$helm" template wharf "$HELM_CHART" --namespace wharf "${inline[@]}" >"$work/inline.yaml" || return 1
-  for kv in "${KUBE_VERSIONS[@]}"; do
-    "$py" -m kubernetes_validate --strict --quiet --kubernetes-version "$kv" \
-      "$work/default.yaml" "$work/production.yaml" "$work/inline.yaml" || return 1
-  done
-  echo "rendered manifests valid against the Kubernetes ${KUBE_VERSIONS[*]} schemas (strict)"
+    "$helm" template wharf "$HELM_CHART" --namespace wharf "${inline[@]}" >"$work/inline.yaml" &&
+    "$helm" template wharf "$HELM_CHART" --namespace wharf "${autoscaling[@]}" >"$work/autoscaling.yaml" || return 1
+  helm_validate "$py" "$work/default.yaml" "$work/production.yaml" "$work/inline.yaml" \
+    "$work/autoscaling.yaml" || return 1
+  echo "rendered manifests valid against the Kubernetes ${KUBE_VERSIONS[*]} schemas (strict; ServiceMonitors checked below)"
+  helm_check_autoscaling "$helm" "$py" "$work" || return 1
   "$py" "$HELM_CHART/ci/check_manifests.py" "$work/default.yaml" || return 1
   "$py" "$HELM_CHART/ci/check_manifests.py" "$work/production.yaml" --database --ingress \
     --expect-replicas core=2 --expect-replicas gateway=3 --expect-replicas ftp=2 --expect-replicas upload=2 \
     --otel-endpoint http://otel-collector.observability.svc:4317 \
-    --ftp-passive-host ftp.partners.example.com || return 1
+    --ftp-passive-host ftp.partners.example.com --metrics-from-namespace monitoring || return 1
   "$py" "$HELM_CHART/ci/check_manifests.py" "$work/inline.yaml" --database \
     --secret "$db_url" --secret "$token" --secret "$key" --secret pg-password-not-real || return 1
   # Values the schema or the chart refuses.

@@ -3,9 +3,13 @@
 
 Reads the rendered YAML (parsed with PyYAML, never grepped) and checks what the chart promises
 (SPEC §7.3 and helm/wharf/README.md):
-  - the four Deployments exist, run `wharf COMPONENT`, bind 0.0.0.0 on their ports, and probe
-    /healthz (liveness) and /readyz (readiness) on the right port: core and ftp on the admin
-    port 9090, gateway on 8080, upload on 8081;
+  - the four Deployments exist, run `wharf COMPONENT`, bind 0.0.0.0 on their ports (every one
+    its admin listener on 7321, WHARF_ADMIN_ADDR, container port "admin"), and probe /healthz
+    (liveness) and /readyz (readiness) on the right port: core and ftp on the admin port 7321,
+    gateway on 8080, upload on 8081;
+  - every component's admin port is on exactly one Service selecting its pods, a ClusterIP one
+    with a port named "admin" (what a ServiceMonitor selects); no load balancer or node port
+    Service carries it;
   - the ftp pods advertise the passive host asked for (WHARF_FTP_PASSIVE_HOST);
   - the ftp Service exposes exactly the passive range the ftp pods get in
     WHARF_FTP_PASSIVE_PORTS (same numbers, targetPort = port), plus the control port;
@@ -15,10 +19,25 @@ Reads the rendered YAML (parsed with PyYAML, never grepped) and checks what the 
     capabilities dropped, /tmp an emptyDir, no service account token;
   - a NetworkPolicy selects core's pods and lets 50051 in only from gateway, ftp and upload
     pods of the release;
-  - core's pods carry the Prometheus scrape annotations for :9090/metrics.
+  - NetworkPolicies select every component: its admin port is reachable from any pod of the
+    namespace (and from the metricsFrom namespace asked for) but not from outside, while the
+    front-ends' own ports (HTTP, FTP control, every passive port) stay reachable from anywhere;
+  - the pods of every component (--scraped) carry the Prometheus scrape annotations for
+    :7321/metrics, the others none;
+  - without --service-monitor no ServiceMonitor; with it exactly one per component, in the
+    namespace asked for, with the labels asked for, known fields only, scraping port admin's
+    /metrics at the interval and timeout asked for, its job the component's name, and its
+    selector reaching that component's admin Service and no other component's pods;
+  - with --autoscaled, an autoscaling/v2 HorizontalPodAutoscaler on each of those Deployments
+    (limits and targets asked for) which then set no replicas; no HPA on any other Deployment,
+    which all set replicas; a PodDisruptionBudget for every component that may run more than
+    one pod, none for the others;
+  - every Deployment spreads its pods over nodes (kubernetes.io/hostname, maxSkew 1,
+    ScheduleAnyway) unless --spread says otherwise, each constraint counting the component's
+    own pods and no other component's;
 
 Usage: check_manifests.py RENDERED.yaml [--expect-replicas COMPONENT=N ...]
-       [--secret VALUE ...] [--database] [--ingress] [--otel-endpoint URL]
+       [--secret VALUE ...] [--database] [--ingress] [--otel-endpoint URL] [other options: --help]
 Exits 1 naming every failed check.
 """
 
@@ -32,12 +51,15 @@ import yaml
 COMPONENTS = ("core", "gateway", "ftp", "upload")
 FRONT_ENDS = ("gateway", "ftp", "upload")
 # component -> (port that /healthz and /readyz are on, {bind env var: port})
+ADMIN_PORT = 7321
 PORTS = {
-    "core": (9090, {"WHARF_GRPC_ADDR": 50051, "WHARF_ADMIN_ADDR": 9090}),
-    "gateway": (8080, {"WHARF_HTTP_ADDR": 8080}),
-    "ftp": (9090, {"WHARF_FTP_ADDR": 2121, "WHARF_ADMIN_ADDR": 9090}),
-    "upload": (8081, {"WHARF_UPLOAD_ADDR": 8081}),
+    "core": (ADMIN_PORT, {"WHARF_GRPC_ADDR": 50051, "WHARF_ADMIN_ADDR": ADMIN_PORT}),
+    "gateway": (8080, {"WHARF_HTTP_ADDR": 8080, "WHARF_ADMIN_ADDR": ADMIN_PORT}),
+    "ftp": (ADMIN_PORT, {"WHARF_FTP_ADDR": 2121, "WHARF_ADMIN_ADDR": ADMIN_PORT}),
+    "upload": (8081, {"WHARF_UPLOAD_ADDR": 8081, "WHARF_ADMIN_ADDR": ADMIN_PORT}),
 }
+# The front-ends' own ports, open to every source (besides the ftp passive range).
+PUBLIC_PORTS = {"gateway": [8080], "ftp": [2121], "upload": [8081]}
 SECRET_ENV = {
     "WHARF_DATABASE_URL": "database-url",
     "WHARF_INTERNAL_TOKEN": "internal-token",
@@ -149,6 +171,7 @@ def check_deployments(c, expect_replicas, otel_endpoint):
             value = (env.get(var) or {}).get("value")
             c.check(value == f"0.0.0.0:{port}", f"{name}: {var}={value!r}, expected 0.0.0.0:{port}")
             c.check(port in declared, f"{name}: container port {port} not declared")
+        c.check(container_port(ct, "admin") == ADMIN_PORT, f"{name}: no container port admin={ADMIN_PORT}")
         if comp in FRONT_ENDS:
             url = (env.get("WHARF_CORE_URL") or {}).get("value", "")
             c.check(url.startswith("http://") and url.endswith(f":{GRPC_PORT}"), f"{name}: WHARF_CORE_URL={url!r}")
@@ -250,12 +273,14 @@ def check_ftp_service(c, deps, passive_host):
         return
     pod_labels = ftp["spec"]["template"]["metadata"]["labels"]
     services = [s for s in c.of_kind("Service") if matches({"matchLabels": s["spec"].get("selector")}, pod_labels)]
-    if not c.check(len(services) == 1, f"ftp: {len(services)} Services select the ftp pods, expected 1"):
+    # The passive range is on one Service (the admin port may be on a ClusterIP one of its own).
+    services = [s for s in services if any(p.get("name") != "admin" for p in s["spec"]["ports"])]
+    if not c.check(len(services) == 1, f"ftp: {len(services)} Services carry the ftp ports, expected 1"):
         return
     svc = services[0]
     control = [p for p in svc["spec"]["ports"] if container_port(ct, p.get("targetPort")) == 2121]
     c.check(len(control) == 1, "ftp Service: no port targets the control port 2121")
-    passive = [p for p in svc["spec"]["ports"] if p not in control]
+    passive = [p for p in svc["spec"]["ports"] if p not in control and p.get("name") != "admin"]
     got = {p["port"] for p in passive}
     c.check(got == wanted, f"ftp Service passive ports {min(got, default=0)}-{max(got, default=0)} "
             f"({len(got)}) differ from WHARF_FTP_PASSIVE_PORTS={text}")
@@ -312,24 +337,238 @@ def check_network_policy(c, deps):
                     f"NetworkPolicy {name}: {comp} cannot reach core's 50051",
                 )
     c.check(grpc_rules > 0, "no NetworkPolicy rule lets the front-ends reach 50051")
-    # The admin port stays reachable in the namespace (probes, Prometheus).
-    admin_open = any(
-        any(container_port(core_ct, p.get("port")) == 9090 for p in rule.get("ports") or [])
-        and any(peer.get("podSelector") == {} for peer in rule.get("from") or [])
-        for pol in policies
-        for rule in pol["spec"].get("ingress") or []
-    )
-    c.check(admin_open, "core's admin port 9090 is not open to the namespace")
 
 
-def check_prometheus(c, deps):
-    core = deps.get("core")
-    if core is None:
+def reachable(c, pod_labels, ct, port, source):
+    """Whether the NetworkPolicies let SOURCE reach PORT of a pod (labels POD_LABELS, container
+    CT). SOURCE: ("pod", labels) a pod of the namespace, ("namespace", name) a pod of another
+    namespace named in a namespaceSelector, or ("outside",) a client outside the cluster."""
+    policies = [p for p in c.of_kind("NetworkPolicy") if matches(p["spec"]["podSelector"], pod_labels)]
+    if not policies:
+        return True
+    for pol in policies:
+        for rule in pol["spec"].get("ingress") or []:
+            ports = rule.get("ports")
+            port_ok = not ports or any(
+                p.get("port") is None
+                or container_port(ct, p["port"]) == port
+                or (isinstance(p["port"], int) and p.get("endPort") and p["port"] <= port <= p["endPort"])
+                for p in ports
+            )
+            if not port_ok:
+                continue
+            peers = rule.get("from")
+            if not peers:
+                return True
+            for peer in peers:
+                if source[0] == "pod" and set(peer) == {"podSelector"} and matches(peer["podSelector"], source[1]):
+                    return True
+                if source[0] == "namespace" and "namespaceSelector" in peer and not peer.get("ipBlock"):
+                    ns = (peer["namespaceSelector"].get("matchLabels") or {}).get("kubernetes.io/metadata.name")
+                    if ns == source[1]:
+                        return True
+                if source[0] == "outside" and (peer.get("ipBlock") or {}).get("cidr") in ("0.0.0.0/0", "::/0"):
+                    return True
+    return False
+
+
+def check_admin_reach(c, deps, metrics_from_namespace):
+    """Every component's admin port: from the namespace (and the metricsFrom namespace), never
+    from outside; the front-ends' own ports from anywhere."""
+    scraper = ("pod", {"app.kubernetes.io/name": "prometheus"})
+    for comp, d in deps.items():
+        name = d["metadata"]["name"]
+        labels = d["spec"]["template"]["metadata"]["labels"]
+        ct = d["spec"]["template"]["spec"]["containers"][0]
+        selected = any(matches(p["spec"]["podSelector"], labels) for p in c.of_kind("NetworkPolicy"))
+        if not c.check(selected, f"no NetworkPolicy selects {name}'s pods"):
+            continue
+        c.check(reachable(c, labels, ct, ADMIN_PORT, scraper), f"{name}: admin port {ADMIN_PORT} closed to the namespace")
+        c.check(not reachable(c, labels, ct, ADMIN_PORT, ("outside",)), f"{name}: admin port {ADMIN_PORT} open to the outside")
+        if metrics_from_namespace:
+            c.check(
+                reachable(c, labels, ct, ADMIN_PORT, ("namespace", metrics_from_namespace)),
+                f"{name}: admin port {ADMIN_PORT} closed to namespace {metrics_from_namespace} (metricsFrom)",
+            )
+        public = list(PUBLIC_PORTS.get(comp, []))
+        if comp == "ftp":
+            first, last = (int(x) for x in env_map(ct)["WHARF_FTP_PASSIVE_PORTS"]["value"].split("-"))
+            public += range(first, last + 1)
+        closed = [p for p in public if not reachable(c, labels, ct, p, ("outside",))]
+        c.check(not closed, f"{name}: its own ports {closed[:5]}{'…' if len(closed) > 5 else ''} closed to the outside")
+
+
+def check_admin_services(c, deps):
+    """Each component's admin port on exactly one Service, a ClusterIP one, port named admin."""
+    services = c.of_kind("Service")
+    for comp, d in deps.items():
+        name = d["metadata"]["name"]
+        labels = d["spec"]["template"]["metadata"]["labels"]
+        ct = d["spec"]["template"]["spec"]["containers"][0]
+        admin = []
+        for s in services:
+            if not matches({"matchLabels": s["spec"].get("selector")}, labels):
+                continue
+            for p in s["spec"]["ports"]:
+                if container_port(ct, p.get("targetPort", p["port"])) == ADMIN_PORT:
+                    admin.append((s, p))
+        if not c.check(len(admin) == 1, f"{name}: {len(admin)} Service ports reach the admin port, expected 1"):
+            continue
+        s, p = admin[0]
+        c.check(p.get("name") == "admin" and p["port"] == ADMIN_PORT,
+                f"Service {s['metadata']['name']}: the admin port is {p.get('name')}:{p['port']}, expected admin:{ADMIN_PORT}")
+        c.check(s["spec"].get("type", "ClusterIP") == "ClusterIP",
+                f"Service {s['metadata']['name']} ({s['spec'].get('type')}) carries {name}'s admin port")
+
+
+def check_prometheus(c, deps, scraped):
+    """The prometheus.io annotations on the pods of exactly the SCRAPED components."""
+    for comp, d in deps.items():
+        name = d["metadata"]["name"]
+        ann = d["spec"]["template"]["metadata"].get("annotations") or {}
+        if comp not in scraped:
+            c.check(not any(k.startswith("prometheus.io/") for k in ann), f"{name} pods: prometheus.io annotations though off")
+            continue
+        c.check(ann.get("prometheus.io/scrape") == "true", f"{name} pods: no prometheus.io/scrape=true")
+        c.check(ann.get("prometheus.io/port") == str(ADMIN_PORT), f"{name} pods: prometheus.io/port is not {ADMIN_PORT}")
+        c.check(ann.get("prometheus.io/path") == "/metrics", f"{name} pods: prometheus.io/path is not /metrics")
+
+
+# The fields of monitoring.coreos.com/v1 ServiceMonitor the chart may use. kubernetes-validate
+# has no schema for this CRD (scripts/helm.sh takes it out before validating), so its shape is
+# checked here: known fields only, and what each must hold.
+SERVICE_MONITOR_SPEC = {"selector", "namespaceSelector", "endpoints", "jobLabel", "targetLabels", "podTargetLabels"}
+SERVICE_MONITOR_ENDPOINT = {"port", "path", "scheme", "interval", "scrapeTimeout", "relabelings", "metricRelabelings", "honorLabels"}
+
+
+def check_service_monitors(c, deps, expected, namespace, labels, interval, timeout):
+    monitors = c.of_kind("ServiceMonitor")
+    if not expected:
+        c.check(not monitors, "ServiceMonitor rendered though metrics.serviceMonitor is off")
         return
-    ann = core["spec"]["template"]["metadata"].get("annotations") or {}
-    c.check(ann.get("prometheus.io/scrape") == "true", "core pods: no prometheus.io/scrape=true")
-    c.check(ann.get("prometheus.io/port") == "9090", "core pods: prometheus.io/port is not 9090")
-    c.check(ann.get("prometheus.io/path") == "/metrics", "core pods: prometheus.io/path is not /metrics")
+    services = c.of_kind("Service")
+    covered = {}
+    for sm in monitors:
+        name = sm["metadata"].get("name")
+        c.check(sm.get("apiVersion") == "monitoring.coreos.com/v1", f"ServiceMonitor {name}: apiVersion {sm.get('apiVersion')}")
+        c.check(sm["metadata"].get("namespace") == namespace,
+                f"ServiceMonitor {name}: namespace {sm['metadata'].get('namespace')}, expected {namespace}")
+        got_labels = sm["metadata"].get("labels") or {}
+        for k, v in labels.items():
+            c.check(got_labels.get(k) == v, f"ServiceMonitor {name}: label {k}={got_labels.get(k)!r}, expected {v!r}")
+        spec = sm.get("spec") or {}
+        c.check(set(spec) <= SERVICE_MONITOR_SPEC, f"ServiceMonitor {name}: unknown spec fields {sorted(set(spec) - SERVICE_MONITOR_SPEC)}")
+        selector = spec.get("selector")
+        if not c.check(isinstance(selector, dict) and bool(selector.get("matchLabels") or selector.get("matchExpressions")),
+                       f"ServiceMonitor {name}: no selector (it would select every Service)"):
+            continue
+        # The Services it selects: in the namespaces its namespaceSelector names.
+        names = (spec.get("namespaceSelector") or {}).get("matchNames") or [sm["metadata"].get("namespace")]
+        selected = [s for s in services if s["metadata"].get("namespace") in names and matches(selector, s["metadata"].get("labels") or {})]
+        # Targets: the selected Services' ports named as the endpoints' ports, and the pods they select.
+        endpoints = spec.get("endpoints") or []
+        if not c.check(len(endpoints) == 1, f"ServiceMonitor {name}: {len(endpoints)} endpoints, expected 1"):
+            continue
+        ep = endpoints[0]
+        c.check(set(ep) <= SERVICE_MONITOR_ENDPOINT, f"ServiceMonitor {name}: unknown endpoint fields {sorted(set(ep) - SERVICE_MONITOR_ENDPOINT)}")
+        c.check(ep.get("port") == "admin", f"ServiceMonitor {name}: endpoint port {ep.get('port')!r}, expected admin")
+        c.check(ep.get("path") == "/metrics", f"ServiceMonitor {name}: endpoint path {ep.get('path')!r}, expected /metrics")
+        c.check(ep.get("interval") == interval, f"ServiceMonitor {name}: interval {ep.get('interval')!r}, expected {interval!r}")
+        c.check(ep.get("scrapeTimeout") == timeout, f"ServiceMonitor {name}: scrapeTimeout {ep.get('scrapeTimeout')!r}, expected {timeout!r}")
+        for r in ep.get("relabelings") or []:
+            c.check(set(r) <= {"action", "sourceLabels", "separator", "targetLabel", "regex", "modulus", "replacement"},
+                    f"ServiceMonitor {name}: unknown relabeling fields {sorted(r)}")
+        jobs = [r.get("replacement") for r in ep.get("relabelings") or [] if r.get("targetLabel") == "job"]
+        targets = set()
+        for svc in selected:
+            if not any(p.get("name") == ep.get("port") for p in svc["spec"]["ports"]):
+                continue
+            for comp, d in deps.items():
+                if matches({"matchLabels": svc["spec"].get("selector")}, d["spec"]["template"]["metadata"]["labels"]):
+                    targets.add(comp)
+        if not c.check(len(targets) == 1, f"ServiceMonitor {name}: scrapes the pods of {sorted(targets)}, expected one component"):
+            continue
+        comp = targets.pop()
+        c.check(comp not in covered, f"ServiceMonitors {covered.get(comp)} and {name} both scrape {comp}")
+        covered[comp] = name
+        c.check(jobs == [deps[comp]["metadata"]["name"]], f"ServiceMonitor {name}: job {jobs}, expected {deps[comp]['metadata']['name']}")
+    c.check(set(covered) == set(deps), f"ServiceMonitors scrape {sorted(covered)}, expected every component {sorted(deps)}")
+
+
+def check_autoscaling(c, deps, autoscaled, expect_replicas):
+    """AUTOSCALED: component -> (min, max, cpu %, memory % or 0). Those components have one
+    autoscaling/v2 HorizontalPodAutoscaler on their Deployment, which then sets no replicas;
+    every other Deployment sets replicas and has none (core never has one). A component that may
+    run more than one pod has a PodDisruptionBudget."""
+    hpas = c.of_kind("HorizontalPodAutoscaler")
+    c.check("core" not in autoscaled, "core cannot be autoscaled (asked for by the caller)")
+    for comp, d in deps.items():
+        name = d["metadata"]["name"]
+        spec = d["spec"]
+        mine = [h for h in hpas if (h["spec"].get("scaleTargetRef") or {}).get("name") == name]
+        pods = 1
+        if comp not in autoscaled:
+            c.check(not mine, f"{name}: a HorizontalPodAutoscaler though autoscaling is off")
+            c.check(isinstance(spec.get("replicas"), int), f"{name}: no replicas though not autoscaled")
+            pods = spec.get("replicas") or 1
+        else:
+            lo, hi, cpu, mem = autoscaled[comp]
+            c.check("replicas" not in spec, f"{name}: replicas {spec.get('replicas')} set though an HPA owns them")
+            if c.check(len(mine) == 1, f"{name}: {len(mine)} HorizontalPodAutoscalers, expected 1"):
+                h = mine[0]
+                hs = h["spec"]
+                ref = hs["scaleTargetRef"]
+                c.check(h["apiVersion"] == "autoscaling/v2", f"HPA {h['metadata']['name']}: apiVersion {h['apiVersion']}")
+                c.check(ref.get("apiVersion") == "apps/v1" and ref.get("kind") == "Deployment",
+                        f"HPA {h['metadata']['name']}: scaleTargetRef {ref}")
+                c.check(h["metadata"].get("namespace") == d["metadata"].get("namespace"),
+                        f"HPA {h['metadata']['name']}: not in its Deployment's namespace")
+                c.check((hs.get("minReplicas"), hs.get("maxReplicas")) == (lo, hi),
+                        f"HPA {h['metadata']['name']}: replicas {hs.get('minReplicas')}-{hs.get('maxReplicas')}, expected {lo}-{hi}")
+                targets = {}
+                for m in hs.get("metrics") or []:
+                    r = m.get("resource") or {}
+                    t = r.get("target") or {}
+                    c.check(m.get("type") == "Resource" and t.get("type") == "Utilization",
+                            f"HPA {h['metadata']['name']}: a metric that is not a Resource utilization: {m}")
+                    targets[r.get("name")] = t.get("averageUtilization")
+                want = {"cpu": cpu, **({"memory": mem} if mem else {})}
+                c.check(targets == want, f"HPA {h['metadata']['name']}: targets {targets}, expected {want}")
+                requests = (d["spec"]["template"]["spec"]["containers"][0].get("resources") or {}).get("requests") or {}
+                c.check(all(k in requests for k in want), f"{name}: no resources.requests for {sorted(set(want) - set(requests))}")
+            pods = hi
+        if comp in expect_replicas and comp not in autoscaled:
+            pods = expect_replicas[comp]
+        pdbs = [p for p in c.of_kind("PodDisruptionBudget")
+                if matches(p["spec"].get("selector"), spec["template"]["metadata"]["labels"])]
+        if pods > 1:
+            c.check(len(pdbs) == 1, f"{name}: {len(pdbs)} PodDisruptionBudgets for up to {pods} pods, expected 1")
+        else:
+            c.check(not pdbs, f"{name}: a PodDisruptionBudget for one pod")
+
+
+def check_spread(c, deps, wanted):
+    """WANTED: component -> the topology keys its pods are spread over, in order (default:
+    kubernetes.io/hostname, soft). Each constraint's labelSelector selects the component's own
+    pods and no other component's."""
+    for comp, d in deps.items():
+        name = d["metadata"]["name"]
+        ps = d["spec"]["template"]["spec"]
+        constraints = ps.get("topologySpreadConstraints") or []
+        keys = wanted.get(comp, ["kubernetes.io/hostname"])
+        got = [t.get("topologyKey") for t in constraints]
+        c.check(got == keys, f"{name}: topologySpreadConstraints over {got}, expected {keys}")
+        for t in constraints:
+            sel = t.get("labelSelector")
+            c.check(matches(sel, d["spec"]["template"]["metadata"]["labels"]),
+                    f"{name}: topology spread over {t.get('topologyKey')} does not count its own pods")
+            for other, od in deps.items():
+                if other != comp:
+                    c.check(not matches(sel, od["spec"]["template"]["metadata"]["labels"]),
+                            f"{name}: topology spread over {t.get('topologyKey')} counts {other}'s pods")
+            if comp not in wanted:
+                c.check(t.get("maxSkew") == 1 and t.get("whenUnsatisfiable") == "ScheduleAnyway",
+                        f"{name}: default spread is not maxSkew 1, ScheduleAnyway: {t}")
 
 
 def check_ingress(c, deps, wanted):
@@ -366,6 +605,19 @@ def main():
     ap.add_argument("--ingress", action="store_true", help="Ingresses for gateway and upload expected")
     ap.add_argument("--otel-endpoint", help="the OTLP endpoint every component must get")
     ap.add_argument("--ftp-passive-host", default="", help="the address PASV must advertise")
+    ap.add_argument("--metrics-from-namespace", help="a namespace networkPolicy.metricsFrom lets reach the admin ports")
+    ap.add_argument("--scraped", default=",".join(COMPONENTS),
+                    help="comma-separated components whose pods carry the prometheus.io annotations (default: all)")
+    ap.add_argument("--service-monitor", metavar="NAMESPACE",
+                    help="a ServiceMonitor per component expected, in NAMESPACE (default: none may be rendered)")
+    ap.add_argument("--service-monitor-label", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--scrape-interval", default="30s")
+    ap.add_argument("--spread", action="append", default=[], metavar="COMPONENT=KEY,KEY",
+                    help="the topology keys COMPONENT's pods are spread over (empty: none); "
+                         "default kubernetes.io/hostname, maxSkew 1, ScheduleAnyway")
+    ap.add_argument("--autoscaled", action="append", default=[], metavar="COMPONENT=MIN:MAX:CPU%:MEMORY%",
+                    help="an HPA expected for COMPONENT (MEMORY% 0: CPU only); the others must have none")
+    ap.add_argument("--scrape-timeout", default="10s")
     args = ap.parse_args()
     replicas = {k: int(v) for k, v in (x.split("=", 1) for x in args.expect_replicas)}
     c = Checker(args.rendered)
@@ -374,7 +626,15 @@ def main():
     check_secrets(c, deps, args.secret, args.database)
     check_ftp_service(c, deps, args.ftp_passive_host)
     check_network_policy(c, deps)
-    check_prometheus(c, deps)
+    check_admin_reach(c, deps, args.metrics_from_namespace)
+    check_admin_services(c, deps)
+    check_prometheus(c, deps, {x for x in args.scraped.split(",") if x})
+    check_service_monitors(c, deps, args.service_monitor is not None, args.service_monitor,
+                           dict(x.split("=", 1) for x in args.service_monitor_label),
+                           args.scrape_interval, args.scrape_timeout)
+    check_autoscaling(c, deps, {k: tuple(int(x) for x in v.split(":")) for k, v in (x.split("=", 1) for x in args.autoscaled)},
+                      replicas)
+    check_spread(c, deps, {k: [x for x in v.split(",") if x] for k, v in (x.split("=", 1) for x in args.spread)})
     check_ingress(c, deps, args.ingress)
     for f in c.failures:
         print(f"FAIL {args.rendered}: {f}", file=sys.stderr)

@@ -7,7 +7,9 @@ Ports inside the pods are fixed: the chart sets the bind addresses (0.0.0.0:PORT
 {{- define "wharf.port.upload" -}}8081{{- end -}}
 {{- define "wharf.port.ftp" -}}2121{{- end -}}
 {{- define "wharf.port.grpc" -}}50051{{- end -}}
-{{- define "wharf.port.admin" -}}9090{{- end -}}
+{{- /* Every component's admin listener (WHARF_ADMIN_ADDR): /healthz, /readyz and /metrics.
+     wharf's own default; not 9090, which is Prometheus's. */ -}}
+{{- define "wharf.port.admin" -}}7321{{- end -}}
 
 {{- define "wharf.name" -}}
 {{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
@@ -100,7 +102,7 @@ app.kubernetes.io/part-of: wharf
 {{- fail "ftp.passivePorts must not contain the control port 2121" -}}
 {{- end -}}
 {{- if and (le $first (int (include "wharf.port.admin" .))) (ge $last (int (include "wharf.port.admin" .))) -}}
-{{- fail "ftp.passivePorts must not contain the admin port 9090" -}}
+{{- fail (printf "ftp.passivePorts must not contain the admin port %s" (include "wharf.port.admin" .)) -}}
 {{- end -}}
 {{- printf "%d-%d" $first $last -}}
 {{- end -}}
@@ -118,6 +120,25 @@ app.kubernetes.io/part-of: wharf
 {{- fail "ftp.requireTls needs ftp.tlsSecretName (the FTPS certificate)" -}}
 {{- end -}}
 {{- $_ := include "wharf.ftpPassiveRange" . -}}
+{{- range $component := list "gateway" "ftp" "upload" }}
+{{- $v := get $.Values $component }}
+{{- $a := $v.autoscaling }}
+{{- if $a.enabled }}
+{{- if gt (int $a.minReplicas) (int $a.maxReplicas) }}
+{{- fail (printf "%s.autoscaling: minReplicas (%d) is above maxReplicas (%d)" $component (int $a.minReplicas) (int $a.maxReplicas)) }}
+{{- end }}
+{{- if not (dig "requests" "cpu" "" $v.resources) }}
+{{- fail (printf "%s.autoscaling needs %s.resources.requests.cpu (CPU utilization is measured against it)" $component $component) }}
+{{- end }}
+{{- if and $a.targetMemoryUtilizationPercentage (not (dig "requests" "memory" "" $v.resources)) }}
+{{- fail (printf "%s.autoscaling.targetMemoryUtilizationPercentage needs %s.resources.requests.memory" $component $component) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- $sm := .Values.metrics.serviceMonitor -}}
+{{- if and $sm.enabled (gt (int64 (include "wharf.durationMs" $sm.scrapeTimeout)) (int64 (include "wharf.durationMs" $sm.interval))) -}}
+{{- fail (printf "metrics.serviceMonitor: scrapeTimeout (%s) is longer than interval (%s)" $sm.scrapeTimeout $sm.interval) -}}
+{{- end -}}
 {{- end -}}
 
 {{/* Environment every component gets: the internal token, logging, OpenTelemetry, extraEnv.
@@ -186,4 +207,81 @@ httpGet:
   mountPath: /etc/wharf/tls
   readOnly: true
 {{- end }}
+{{- end -}}
+
+{{/* The admin port (/healthz, /readyz, /metrics) of a component's ClusterIP Service; a
+     ServiceMonitor finds it by its name. */}}
+{{- define "wharf.adminServicePort" -}}
+- name: admin
+  port: {{ include "wharf.port.admin" . }}
+  targetPort: admin
+  protocol: TCP
+{{- end -}}
+
+{{/* Where a front-end's admin port is served in the cluster: on its own Service when that is a
+     ClusterIP, else on an extra ClusterIP Service NAME-admin, so /metrics is never put on a
+     load balancer or a node port. Call with (dict "root" $ "component" "ftp" "type" SERVICE_TYPE);
+     renders the extra Service (after a "---") or nothing. */}}
+{{- define "wharf.adminService" -}}
+{{- if ne .type "ClusterIP" }}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ printf "%s-admin" (include "wharf.componentName" .) | trunc 63 | trimSuffix "-" }}
+  namespace: {{ .root.Release.Namespace }}
+  labels:
+    {{- include "wharf.labels" . | nindent 4 }}
+spec:
+  type: ClusterIP
+  selector:
+    {{- include "wharf.selectorLabels" . | nindent 4 }}
+  ports:
+    {{- include "wharf.adminServicePort" .root | nindent 4 }}
+{{- end }}
+{{- end -}}
+
+{{/* The NetworkPolicy rule for a component's admin port: any pod of the namespace, and the
+     peers in networkPolicy.metricsFrom (e.g. Prometheus in another namespace). */}}
+{{- define "wharf.adminIngressRule" -}}
+- from:
+    - podSelector: {}
+    {{- with .Values.networkPolicy.metricsFrom }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  ports:
+    - port: admin
+      protocol: TCP
+{{- end -}}
+
+{{/* "true" when a component's pods get the prometheus.io scrape annotations: metrics.podAnnotations,
+     except that core.prometheusScrape (the older, core-only setting) decides for core when it
+     is set. Call with (dict "root" $ "component" "core"). */}}
+{{- define "wharf.podScrape" -}}
+{{- $scrape := .root.Values.metrics.podAnnotations -}}
+{{- $v := get .root.Values .component -}}
+{{- if and (eq .component "core") (hasKey $v "prometheusScrape") (not (kindIs "invalid" $v.prometheusScrape)) -}}
+{{- $scrape = $v.prometheusScrape -}}
+{{- end -}}
+{{- if $scrape -}}true{{- end -}}
+{{- end -}}
+
+{{/* A Prometheus duration (30s, 1m30s, 500ms) in milliseconds. */}}
+{{- define "wharf.durationMs" -}}
+{{- $units := dict "ms" 1 "s" 1000 "m" 60000 "h" 3600000 "d" 86400000 "w" 604800000 "y" 31536000000 -}}
+{{- $total := 0 -}}
+{{- range regexFindAll "[0-9]+(ms|[smhdwy])" . -1 -}}
+{{- $total = add $total (mul (regexFind "^[0-9]+" .) (get $units (regexReplaceAll "^[0-9]+" . ""))) -}}
+{{- end -}}
+{{- $total -}}
+{{- end -}}
+
+{{/* "N replica(s)", or "autoscaled MIN-MAX" with a HorizontalPodAutoscaler; call with the
+     component's values. */}}
+{{- define "wharf.replicasNote" -}}
+{{- if dig "autoscaling" "enabled" false . -}}
+{{- printf "autoscaled %d-%d" (int .autoscaling.minReplicas) (int .autoscaling.maxReplicas) -}}
+{{- else -}}
+{{- printf "%d replica(s)" (int .replicas) -}}
+{{- end -}}
 {{- end -}}
