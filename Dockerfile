@@ -33,6 +33,6 @@ WORKDIR /var/lib/wharf
 USER 10001:10001
 # HTTP API, upload page, FTP control, core's gRPC and admin listener; FTP's passive ports
 # (WHARF_FTP_PASSIVE_PORTS, 50000-50100 by default) must be published as well.
-EXPOSE 8080 8081 2121 50051 9090
+EXPOSE 8080 8081 2121 50051 7321
 ENTRYPOINT ["wharf"]
 CMD ["--help"]
