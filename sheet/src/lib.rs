@@ -144,6 +144,14 @@ pub enum SheetError {
         "column {column} has no name in row 1 (every column up to the last field name needs one)"
     )]
     BlankHeader { column: String },
+    /// A field name longer than any field has ([`MAX_HEADER_CHARS`]): every data cell is
+    /// named after its header, so a huge one would be repeated in every row.
+    #[error("the name in row 1, column {column} is {chars} characters long; field names have at most {limit}")]
+    LongHeader {
+        column: String,
+        chars: usize,
+        limit: usize,
+    },
     /// The same field name twice in row 1.
     #[error("field {name} appears twice in row 1 (columns {first} and {second})")]
     DuplicateHeader {
@@ -244,8 +252,13 @@ pub(crate) fn assemble(rows: Vec<RawRow>) -> Result<Sheet, SheetError> {
     Ok(Sheet { header, rows })
 }
 
+/// The longest field name a header cell may hold. Interface field names are short words;
+/// every data cell carries its column's name, so this bounds what the names add to a sheet.
+pub const MAX_HEADER_CHARS: usize = 128;
+
 /// Row 1's cells (in column order) into field names: trimmed, none blank up to the last one,
-/// none repeated. The first problem from the left is reported.
+/// none longer than [`MAX_HEADER_CHARS`], none repeated. The first problem from the left is
+/// reported.
 fn header_names(cells: Vec<(u32, Kind)>) -> Result<Vec<String>, SheetError> {
     let mut header: Vec<String> = Vec::new();
     let mut seen: HashMap<String, u32> = HashMap::new();
@@ -258,6 +271,14 @@ fn header_names(cells: Vec<(u32, Kind)>) -> Result<Vec<String>, SheetError> {
         if col != expected {
             return Err(SheetError::BlankHeader {
                 column: column_name(expected),
+            });
+        }
+        let chars = name.chars().count();
+        if chars > MAX_HEADER_CHARS {
+            return Err(SheetError::LongHeader {
+                column: column_name(col),
+                chars,
+                limit: MAX_HEADER_CHARS,
             });
         }
         if let Some(&first) = seen.get(&name) {

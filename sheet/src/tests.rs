@@ -213,6 +213,19 @@ fn header_messages_read_well() {
         dup.to_string(),
         "field vendor_code appears twice in row 1 (columns A and D)"
     );
+    // A 4 KB header cell above many one-cell rows would be repeated in every row: refused.
+    let mut amplifier = format!("a,{}\n", "h".repeat(4096)).into_bytes();
+    for _ in 0..1000 {
+        amplifier.extend_from_slice(b"1,2\n");
+    }
+    let long = read_csv(&amplifier, &Limits::default()).unwrap_err();
+    assert_eq!(
+        long.to_string(),
+        "the name in row 1, column B is 4096 characters long; field names have at most 128"
+    );
+    // The limit counts characters, not bytes.
+    let at_limit = format!("{}\n1\n", "\u{4f9b}".repeat(MAX_HEADER_CHARS));
+    assert!(read_csv(at_limit.as_bytes(), &Limits::default()).is_ok());
 }
 
 #[test]
