@@ -147,9 +147,10 @@ async fn serve(cfg: Config, token: &str, parts: Parts) -> anyhow::Result<()> {
     let mut core_tls = None;
     let core_url = if parts.core {
         let push_on = cfg.core.secret_key.is_some();
+        // Read before the store is opened: a bad file stops start-up at once.
+        let grpc_tls = cfg.grpc_tls.as_ref().map(grpc_tls).transpose()?;
         let core = build_core(cfg.core).await?;
         admin = Some(core_admin(core.clone()));
-        let grpc_tls = cfg.grpc_tls.as_ref().map(grpc_tls).transpose()?;
         let listener = TcpListener::bind(cfg.grpc_addr)
             .await
             .with_context(|| format!("binding core's gRPC on {}", cfg.grpc_addr))?;
