@@ -265,7 +265,7 @@ fn a_gateway_pushes_through_a_tls_core() {
 /// Core requiring client certificates (WHARF_GRPC_CLIENT_CA): a gateway with one signed by
 /// that CA pushes a batch (`0`); one without a certificate, and one with a certificate of the
 /// other CA, are refused in the handshake: their pushes get "core unavailable", they are not
-/// ready, and their logs say why.
+/// ready, and their logs say why. FTP and the upload page with the certificate are ready.
 #[test]
 fn mutual_tls_lets_in_only_front_ends_with_a_certificate() {
     let (w, partner, user) = installation(Backend::Sqlite);
@@ -301,10 +301,36 @@ fn mutual_tls_lets_in_only_front_ends_with_a_certificate() {
 
     // The gateway that was let in still is, after the refusals.
     push(&base, &partner, "MTLS-2").expect(200, "0");
+
+    // FTP and the upload page take the same settings: ready through the mutual-TLS core.
+    let mut env = vec![ca_env(&pki.ca), ("WHARF_CORE_URL", url.clone())];
+    env.extend(client_env(&pki.gateway));
+    let ftp_admin = free_port();
+    let mut ftp_env = env.clone();
+    ftp_env.push(("WHARF_ADMIN_ADDR", format!("127.0.0.1:{ftp_admin}")));
+    let mut ftp = w.start(&["ftp"], &ftp_env, w.ftp_port);
+    let mut upload = w.start(&["upload"], &env, w.upload_port);
+    for ready in [
+        format!("http://127.0.0.1:{ftp_admin}/readyz"),
+        format!("{}/readyz", w.upload_url()),
+    ] {
+        let deadline = Instant::now() + SETTLE;
+        loop {
+            let r = get(&ready);
+            if r.status == 200 {
+                assert_eq!(r.body, "ready\n", "{ready}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "{ready}: {r:?}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
     for (name, g) in [
         ("gateway", &mut gateway),
         ("gateway without a certificate", &mut no_cert),
         ("gateway with the other CA's certificate", &mut stranger),
+        ("ftp", &mut ftp),
+        ("upload page", &mut upload),
     ] {
         g.stop(name);
     }
