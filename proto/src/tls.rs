@@ -11,11 +11,12 @@
 //! the same trust and certificate and reads core's alert (at most once every few seconds).
 
 use std::error::Error as StdError;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use tokio::io::AsyncReadExt;
+use tokio::sync::Mutex;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio_rustls::rustls::{self, AlertDescription, CertificateError};
@@ -275,12 +276,12 @@ pub(crate) struct Diagnosis {
 }
 
 impl Diagnosis {
-    /// What an operator must fix about TLS with the cores, if a handshake shows it.
+    /// What an operator must fix about TLS with the cores, if a handshake shows it. Calls
+    /// failing together wait for one diagnosis and share it.
     async fn why(&self, mode: Mode) -> Option<String> {
-        if let Ok(last) = self.last.lock() {
-            if let Some((_, why)) = last.as_ref().filter(|(at, _)| at.elapsed() < DIAGNOSIS_TTL) {
-                return why.clone();
-            }
+        let mut last = self.last.lock().await;
+        if let Some((_, why)) = last.as_ref().filter(|(at, _)| at.elapsed() < DIAGNOSIS_TTL) {
+            return why.clone();
         }
         let mut found = None;
         for (host, port, name) in &self.targets {
@@ -289,9 +290,7 @@ impl Diagnosis {
                 break;
             }
         }
-        if let Ok(mut last) = self.last.lock() {
-            *last = Some((Instant::now(), found.clone()));
-        }
+        *last = Some((Instant::now(), found.clone()));
         found
     }
 }
