@@ -11,8 +11,9 @@
 #   - kubernetes-validate (PyPI), which carries the Kubernetes JSON schemas of 1.25 … 1.37, and
 #     PyPI's PyYAML, in a virtualenv.
 # Then, with each helm: `helm lint`, `helm lint --strict`, `helm template` with the default
-# values and with helm/wharf/ci/production-values.yaml (and with inline secrets, and with
-# helm/wharf/ci/autoscaling-values.yaml: ServiceMonitors and HorizontalPodAutoscalers), the rendered
+# values and with helm/wharf/ci/production-values.yaml (and with inline secrets, with
+# helm/wharf/ci/autoscaling-values.yaml: ServiceMonitors and HorizontalPodAutoscalers, and with
+# TLS between the front-ends and core, one way and mutual), the rendered
 # manifests validated against the Kubernetes schemas (strict: an unknown field is an error),
 # semantic checks on the parsed manifests (helm/wharf/ci/check_manifests.py), and values that
 # break values.schema.json (or the chart's own rules) must make `helm template` fail.
@@ -189,12 +190,28 @@ helm_check_with() {
     }
   done
   echo "helm lint, helm lint --strict (default, production and autoscaling values): ok"
+  # TLS between the front-ends and core (grpcTls): one way, and mutual with a client CA of its own.
+  local -a grpc_tls=(--set grpcTls.enabled=true --set grpcTls.serverSecretName=wharf-core-grpc-tls
+    --set grpcTls.clientSecretName=wharf-front-ends-grpc-tls)
+  local -a grpc_mtls=("${grpc_tls[@]}" --set grpcTls.mutual=true --set grpcTls.clientCaSecretName=wharf-clients-ca)
+  for lint in "${grpc_tls[*]}" "${grpc_mtls[*]}"; do
+    # shellcheck disable=SC2086 # $lint is a few words on purpose
+    "$helm" lint "$HELM_CHART" --strict $lint >"$work/lint.log" 2>&1 || {
+      cat "$work/lint.log" >&2
+      echo "helm: FAIL: helm lint --strict $lint" >&2
+      return 1
+    }
+  done
+  echo "helm lint --strict with TLS between front-ends and core (one way and mutual): ok"
   "$helm" template wharf "$HELM_CHART" --namespace wharf >"$work/default.yaml" &&
     "$helm" template wharf "$HELM_CHART" --namespace wharf "${production[@]}" >"$work/production.yaml" &&
     "$helm" template wharf "$HELM_CHART" --namespace wharf "${inline[@]}" >"$work/inline.yaml" &&
-    "$helm" template wharf "$HELM_CHART" --namespace wharf "${autoscaling[@]}" >"$work/autoscaling.yaml" || return 1
+    "$helm" template wharf "$HELM_CHART" --namespace wharf "${autoscaling[@]}" >"$work/autoscaling.yaml" &&
+    "$helm" template wharf "$HELM_CHART" --namespace wharf "${grpc_tls[@]}" >"$work/grpc-tls.yaml" &&
+    "$helm" template wharf "$HELM_CHART" --namespace wharf "${production[@]}" "${grpc_mtls[@]}" \
+      >"$work/grpc-mtls.yaml" || return 1
   helm_validate "$py" "$work/default.yaml" "$work/production.yaml" "$work/inline.yaml" \
-    "$work/autoscaling.yaml" || return 1
+    "$work/autoscaling.yaml" "$work/grpc-tls.yaml" "$work/grpc-mtls.yaml" || return 1
   echo "rendered manifests valid against the Kubernetes ${KUBE_VERSIONS[*]} schemas (strict; ServiceMonitors checked below)"
   helm_check_autoscaling "$helm" "$py" "$work" || return 1
   "$py" "$HELM_CHART/ci/check_manifests.py" "$work/default.yaml" || return 1
@@ -204,6 +221,11 @@ helm_check_with() {
     --ftp-passive-host ftp.partners.example.com --metrics-from-namespace monitoring || return 1
   "$py" "$HELM_CHART/ci/check_manifests.py" "$work/inline.yaml" --database \
     --secret "$db_url" --secret "$token" --secret "$key" --secret pg-password-not-real || return 1
+  "$py" "$HELM_CHART/ci/check_manifests.py" "$work/grpc-tls.yaml" --grpc-tls || return 1
+  "$py" "$HELM_CHART/ci/check_manifests.py" "$work/grpc-mtls.yaml" --grpc-tls --grpc-mtls --database --ingress \
+    --expect-replicas core=2 --expect-replicas gateway=3 --expect-replicas ftp=2 --expect-replicas upload=2 \
+    --otel-endpoint http://otel-collector.observability.svc:4317 \
+    --ftp-passive-host ftp.partners.example.com --metrics-from-namespace monitoring || return 1
   # Values the schema or the chart refuses.
   helm_expect_failure "$helm" "gateway" --set gateway.replicas=three &&
     helm_expect_failure "$helm" "gatway" --set gatway.replicas=3 &&
@@ -217,9 +239,18 @@ helm_check_with() {
     helm_expect_failure "$helm" "internalToken" --set secrets.internalToken=short &&
     helm_expect_failure "$helm" "core.replicas > 1 needs PostgreSQL" --set core.replicas=2 &&
     helm_expect_failure "$helm" "readOnlyRootFilesystem" --set securityContext.readOnlyRootFilesystem=false &&
-    helm_expect_failure "$helm" "either existingSecret" --set secrets.existingSecret=s --set "secrets.internalToken=$token" ||
+    helm_expect_failure "$helm" "either existingSecret" --set secrets.existingSecret=s --set "secrets.internalToken=$token" &&
+    helm_expect_failure "$helm" "grpcTls.enabled needs grpcTls.serverSecretName" --set grpcTls.enabled=true \
+      --set grpcTls.clientSecretName=c &&
+    helm_expect_failure "$helm" "grpcTls.enabled needs grpcTls.clientSecretName" --set grpcTls.enabled=true \
+      --set grpcTls.serverSecretName=s &&
+    helm_expect_failure "$helm" "grpcTls.mutual needs grpcTls.enabled" --set grpcTls.mutual=true &&
+    helm_expect_failure "$helm" "grpcTls.clientCaSecretName is used only with grpcTls.mutual" "${grpc_tls[@]}" \
+      --set grpcTls.clientCaSecretName=ca &&
+    helm_expect_failure "$helm" "mutal" "${grpc_tls[@]}" --set grpcTls.mutal=true &&
+    helm_expect_failure "$helm" "serverSecretName" "${grpc_tls[@]}" --set "grpcTls.serverSecretName=Not_A_Name" ||
     return 1
-  echo "values breaking the schema or the chart's rules are refused (12 cases)"
+  echo "values breaking the schema or the chart's rules are refused (18 cases)"
 }
 
 helm_check() {

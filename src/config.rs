@@ -9,6 +9,12 @@ pub const ENV_TLS_CERT: &str = "WHARF_TLS_CERT";
 pub const ENV_TLS_KEY: &str = "WHARF_TLS_KEY";
 pub const ENV_CORE_URL: &str = "WHARF_CORE_URL";
 pub const ENV_GRPC_ADDR: &str = "WHARF_GRPC_ADDR";
+pub const ENV_GRPC_TLS_CERT: &str = "WHARF_GRPC_TLS_CERT";
+pub const ENV_GRPC_TLS_KEY: &str = "WHARF_GRPC_TLS_KEY";
+pub const ENV_GRPC_CLIENT_CA: &str = "WHARF_GRPC_CLIENT_CA";
+pub const ENV_CORE_CA_FILE: &str = "WHARF_CORE_CA_FILE";
+pub const ENV_CORE_CLIENT_CERT: &str = "WHARF_CORE_CLIENT_CERT";
+pub const ENV_CORE_CLIENT_KEY: &str = "WHARF_CORE_CLIENT_KEY";
 pub const ENV_FTP_ADDR: &str = "WHARF_FTP_ADDR";
 pub const ENV_FTP_PASSIVE_PORTS: &str = "WHARF_FTP_PASSIVE_PORTS";
 pub const ENV_FTP_PASSIVE_HOST: &str = "WHARF_FTP_PASSIVE_HOST";
@@ -70,9 +76,14 @@ pub struct Config {
     /// PEM certificate chain and key: the HTTP API serves HTTPS when both are set.
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Where a front-end run alone finds core (`wharf gateway`): `WHARF_CORE_URL`, one URL or
-    /// a comma-separated list of core replicas that `wharf_proto::connect` balances over, as
-    /// its checked items; empty when unset.
+    /// a comma-separated list of core replicas that `wharf_proto::connect_with` balances over,
+    /// as its checked items (all `http://` or all `https://`); empty when unset.
     pub core_urls: Vec<String>,
+    /// TLS towards core for a front-end run alone: set exactly when `core_urls` are
+    /// `https://`.
+    pub core_tls: Option<CoreTlsFiles>,
+    /// TLS of core's gRPC (`wharf core`); `None`: plain HTTP/2, as under `wharf serve`.
+    pub grpc_tls: Option<GrpcTlsFiles>,
     /// Where the FTP server listens.
     pub ftp_addr: SocketAddr,
     /// Where the upload page listens.
@@ -101,6 +112,28 @@ pub struct Config {
     pub push: wharf_core::outbound::DispatchSettings,
     /// `$USER` (`unknown` when unset): the admin commands' default actor.
     pub user: String,
+}
+
+/// A front-end's TLS towards core: PEM files, read at start-up.
+#[derive(Debug, Clone)]
+pub struct CoreTlsFiles {
+    /// `WHARF_CORE_CA_FILE`: the CA core's certificate must chain to.
+    pub ca: PathBuf,
+    /// `WHARF_CORE_CLIENT_CERT` and `WHARF_CORE_CLIENT_KEY`: this front-end's certificate and
+    /// key, shown to a core that asks for one (mutual TLS).
+    pub client: Option<(PathBuf, PathBuf)>,
+}
+
+/// Core's gRPC TLS: PEM files, read at start-up.
+#[derive(Debug, Clone)]
+pub struct GrpcTlsFiles {
+    /// `WHARF_GRPC_TLS_CERT`: core's certificate chain.
+    pub cert: PathBuf,
+    /// `WHARF_GRPC_TLS_KEY`: its private key.
+    pub key: PathBuf,
+    /// `WHARF_GRPC_CLIENT_CA`: with it, mutual TLS: front-ends must show a certificate that
+    /// chains to this CA.
+    pub client_ca: Option<PathBuf>,
 }
 
 /// What core is built from: its store, its interfaces, its settings and the secret key. Kept
@@ -195,29 +228,8 @@ impl Config {
                 None
             }
         };
-        let mut core_urls = Vec::new();
-        if let Some(urls) = src.get(ENV_CORE_URL) {
-            // One URL, or a comma-separated list of core replicas to balance over.
-            let items: Vec<&str> = urls.split(',').map(str::trim).collect();
-            if items.iter().any(|u| u.starts_with("https://")) {
-                // Refused here rather than failing every call later with a confusing error.
-                errors.push(format!(
-                    "{ENV_CORE_URL}: https:// is not supported (front-ends and core have no TLS \
-                     between them in this build); use http:// on a private network, where the \
-                     internal token authenticates every call"
-                ));
-            } else if items
-                .iter()
-                .any(|u| !u.starts_with("http://") || u.ends_with("//"))
-            {
-                errors.push(format!(
-                    "{ENV_CORE_URL} must be a URL starting with http://, or a comma-separated \
-                     list of them (e.g. http://core-a:50051,http://core-b:50051)"
-                ));
-            } else {
-                core_urls = items.into_iter().map(String::from).collect();
-            }
-        }
+        let (core_urls, core_tls) = core_urls(src, &mut errors);
+        let grpc_tls = grpc_tls(src, &mut errors);
         let database_url = src.get(ENV_DATABASE_URL);
         if let Some(url) = &database_url {
             if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
@@ -377,6 +389,8 @@ impl Config {
             http_addr,
             tls,
             core_urls,
+            core_tls,
+            grpc_tls,
             grpc_addr,
             admin_addr,
             shutdown_grace,
@@ -430,6 +444,96 @@ impl Config {
             Ok(cfg)
         } else {
             Err(errors)
+        }
+    }
+}
+
+/// `WHARF_CORE_URL` as its checked items (all `http://`, or all `https://` with
+/// `WHARF_CORE_CA_FILE`), and the front-end's TLS towards core that goes with them.
+fn core_urls(src: &dyn Source, errors: &mut Vec<String>) -> (Vec<String>, Option<CoreTlsFiles>) {
+    let ca = src.get(ENV_CORE_CA_FILE).map(PathBuf::from);
+    let client = match (src.get(ENV_CORE_CLIENT_CERT), src.get(ENV_CORE_CLIENT_KEY)) {
+        (Some(c), Some(k)) => Some((PathBuf::from(c), PathBuf::from(k))),
+        (None, None) => None,
+        _ => {
+            errors.push(format!(
+                "{ENV_CORE_CLIENT_CERT} and {ENV_CORE_CLIENT_KEY} go together"
+            ));
+            None
+        }
+    };
+    let Some(urls) = src.get(ENV_CORE_URL) else {
+        return (Vec::new(), None);
+    };
+    // One URL, or a comma-separated list of core replicas to balance over.
+    let items: Vec<&str> = urls.split(',').map(str::trim).collect();
+    let scheme_of = |u: &str| {
+        ["http://", "https://"]
+            .into_iter()
+            .find(|s| u.starts_with(s) && u.len() > s.len())
+    };
+    if items.iter().any(|u| scheme_of(u).is_none()) {
+        errors.push(format!(
+            "{ENV_CORE_URL} must be a URL starting with http:// or https://, or a \
+             comma-separated list of them (e.g. http://core-a:50051,http://core-b:50051)"
+        ));
+        return (Vec::new(), None);
+    }
+    let https = items.iter().filter(|u| u.starts_with("https://")).count();
+    let items: Vec<String> = items.into_iter().map(String::from).collect();
+    if https == 0 {
+        if ca.is_some() || client.is_some() {
+            // Refused rather than ignored: whoever set them meant core to be reached over TLS.
+            errors.push(format!(
+                "{ENV_CORE_URL} is http://, but {ENV_CORE_CA_FILE} / {ENV_CORE_CLIENT_CERT} \
+                 are set: use https:// URLs to reach core over TLS, or unset them"
+            ));
+        }
+        return (items, None);
+    }
+    if https < items.len() {
+        errors.push(format!(
+            "{ENV_CORE_URL} mixes http:// and https:// URLs: every core is reached alike, all \
+             over TLS (https://) or none"
+        ));
+        return (Vec::new(), None);
+    }
+    match ca {
+        Some(ca) => (items, Some(CoreTlsFiles { ca, client })),
+        None => {
+            errors.push(format!(
+                "{ENV_CORE_URL} is https://: {ENV_CORE_CA_FILE} must name the PEM file of the CA \
+                 that signed core's certificate ({ENV_GRPC_TLS_CERT} of `wharf core`)"
+            ));
+            (Vec::new(), None)
+        }
+    }
+}
+
+/// Core's gRPC TLS: `WHARF_GRPC_TLS_CERT` and `WHARF_GRPC_TLS_KEY` together, and
+/// `WHARF_GRPC_CLIENT_CA` only with them.
+fn grpc_tls(src: &dyn Source, errors: &mut Vec<String>) -> Option<GrpcTlsFiles> {
+    let client_ca = src.get(ENV_GRPC_CLIENT_CA).map(PathBuf::from);
+    match (src.get(ENV_GRPC_TLS_CERT), src.get(ENV_GRPC_TLS_KEY)) {
+        (Some(cert), Some(key)) => Some(GrpcTlsFiles {
+            cert: PathBuf::from(cert),
+            key: PathBuf::from(key),
+            client_ca,
+        }),
+        (None, None) => {
+            if client_ca.is_some() {
+                errors.push(format!(
+                    "{ENV_GRPC_CLIENT_CA} (mutual TLS) needs {ENV_GRPC_TLS_CERT} and \
+                     {ENV_GRPC_TLS_KEY}: core's gRPC must serve TLS to ask for client certificates"
+                ));
+            }
+            None
+        }
+        _ => {
+            errors.push(format!(
+                "{ENV_GRPC_TLS_CERT} and {ENV_GRPC_TLS_KEY} go together"
+            ));
+            None
         }
     }
 }
@@ -590,12 +694,115 @@ mod tests {
             "http://a:1,",
             "http://a:1,,http://b:2",
             "http://",
-            "https://core:50051",
+            "https://",
             "http://127.0.0.1:5001, https://core-b:50051",
         ] {
-            let env = HashMap::from([(ENV_CORE_URL, bad)]);
+            let env = HashMap::from([(ENV_CORE_URL, bad), (ENV_CORE_CA_FILE, "/ca.crt")]);
             let errors = Config::from_source(&env).unwrap_err();
             assert!(errors[0].contains(ENV_CORE_URL), "{bad}: {errors:?}");
+        }
+    }
+
+    #[test]
+    fn https_core_urls_need_the_ca_and_are_not_mixed() {
+        let env = HashMap::from([
+            (ENV_CORE_URL, "https://core-a:50051, https://core-b:50051"),
+            (ENV_CORE_CA_FILE, "/etc/wharf/core-tls/ca.crt"),
+        ]);
+        let cfg = Config::from_source(&env).unwrap();
+        assert_eq!(
+            cfg.core_urls,
+            ["https://core-a:50051", "https://core-b:50051"]
+        );
+        let tls = cfg.core_tls.expect("TLS towards core");
+        assert_eq!(tls.ca, PathBuf::from("/etc/wharf/core-tls/ca.crt"));
+        assert!(tls.client.is_none());
+        let env = HashMap::from([
+            (ENV_CORE_URL, "https://core:50051"),
+            (ENV_CORE_CA_FILE, "/ca.crt"),
+            (ENV_CORE_CLIENT_CERT, "/gw.crt"),
+            (ENV_CORE_CLIENT_KEY, "/gw.key"),
+        ]);
+        let tls = Config::from_source(&env).unwrap().core_tls.unwrap();
+        assert_eq!(
+            tls.client,
+            Some((PathBuf::from("/gw.crt"), PathBuf::from("/gw.key")))
+        );
+        // Plain URLs take no TLS settings.
+        assert!(
+            Config::from_source(&HashMap::from([(ENV_CORE_URL, "http://core:50051")]))
+                .unwrap()
+                .core_tls
+                .is_none()
+        );
+        for (env, names) in [
+            (
+                vec![(ENV_CORE_URL, "https://core:50051")],
+                vec![ENV_CORE_URL, ENV_CORE_CA_FILE],
+            ),
+            (
+                vec![
+                    (ENV_CORE_URL, "https://a:1,http://b:2"),
+                    (ENV_CORE_CA_FILE, "/ca.crt"),
+                ],
+                vec![ENV_CORE_URL, "mixes http:// and https://"],
+            ),
+            (
+                vec![
+                    (ENV_CORE_URL, "http://core:50051"),
+                    (ENV_CORE_CA_FILE, "/ca.crt"),
+                ],
+                vec![ENV_CORE_URL, ENV_CORE_CA_FILE],
+            ),
+            (
+                vec![
+                    (ENV_CORE_URL, "https://core:50051"),
+                    (ENV_CORE_CA_FILE, "/ca.crt"),
+                    (ENV_CORE_CLIENT_CERT, "/gw.crt"),
+                ],
+                vec![ENV_CORE_CLIENT_CERT, ENV_CORE_CLIENT_KEY],
+            ),
+        ] {
+            let errors = Config::from_source(&env.iter().copied().collect::<HashMap<&str, &str>>())
+                .unwrap_err();
+            assert_eq!(errors.len(), 1, "{env:?}: {errors:?}");
+            for name in names {
+                assert!(errors[0].contains(name), "{env:?}: {errors:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn core_grpc_tls_is_a_certificate_and_key_and_maybe_a_client_ca() {
+        assert!(Config::from_source(&HashMap::new())
+            .unwrap()
+            .grpc_tls
+            .is_none());
+        let env = HashMap::from([
+            (ENV_GRPC_TLS_CERT, "/tls.crt"),
+            (ENV_GRPC_TLS_KEY, "/tls.key"),
+            (ENV_GRPC_CLIENT_CA, "/ca.crt"),
+        ]);
+        let tls = Config::from_source(&env).unwrap().grpc_tls.unwrap();
+        assert_eq!(tls.cert, PathBuf::from("/tls.crt"));
+        assert_eq!(tls.key, PathBuf::from("/tls.key"));
+        assert_eq!(tls.client_ca, Some(PathBuf::from("/ca.crt")));
+        for (env, names) in [
+            (
+                vec![(ENV_GRPC_TLS_CERT, "/tls.crt")],
+                [ENV_GRPC_TLS_CERT, ENV_GRPC_TLS_KEY],
+            ),
+            (
+                vec![(ENV_GRPC_CLIENT_CA, "/ca.crt")],
+                [ENV_GRPC_CLIENT_CA, ENV_GRPC_TLS_CERT],
+            ),
+        ] {
+            let errors = Config::from_source(&env.iter().copied().collect::<HashMap<&str, &str>>())
+                .unwrap_err();
+            assert_eq!(errors.len(), 1, "{env:?}: {errors:?}");
+            for name in names {
+                assert!(errors[0].contains(name), "{env:?}: {errors:?}");
+            }
         }
     }
 

@@ -14,7 +14,9 @@ use wharf_core::{Core, Settings};
 use std::net::SocketAddr;
 
 use crate::config::{
-    Config, CoreConfig, ENV_ADMIN_ADDR, ENV_FTP_ADDR, ENV_GRPC_ADDR, ENV_HTTP_ADDR, ENV_UPLOAD_ADDR,
+    Config, CoreConfig, CoreTlsFiles, GrpcTlsFiles, ENV_ADMIN_ADDR, ENV_CORE_CA_FILE,
+    ENV_CORE_CLIENT_CERT, ENV_CORE_CLIENT_KEY, ENV_FTP_ADDR, ENV_GRPC_ADDR, ENV_GRPC_CLIENT_CA,
+    ENV_GRPC_TLS_CERT, ENV_GRPC_TLS_KEY, ENV_HTTP_ADDR, ENV_UPLOAD_ADDR,
 };
 
 /// Core as configured: its store opened (migrated), its interfaces loaded, its settings, and
@@ -49,11 +51,18 @@ pub async fn build_core(cfg: CoreConfig) -> anyhow::Result<Core> {
 }
 
 /// `wharf serve`: every component in this process, core's gRPC on loopback.
-pub async fn serve_all(cfg: Config) -> anyhow::Result<()> {
+pub async fn serve_all(mut cfg: Config) -> anyhow::Result<()> {
     if !cfg.grpc_addr.ip().is_loopback() {
         bail!(
             "under `wharf serve` core's gRPC binds loopback only; {} is not",
             cfg.grpc_addr
+        );
+    }
+    if cfg.grpc_tls.take().is_some() {
+        // Its front-ends are in this process and reach core on loopback: nothing to protect.
+        tracing::warn!(
+            "{ENV_GRPC_TLS_CERT}/{ENV_GRPC_TLS_KEY} are for `wharf core` run alone; under \
+             `wharf serve` core's gRPC stays plain on loopback"
         );
     }
     // All-in-one: the front-ends in this process share a token nobody else knows.
@@ -141,12 +150,25 @@ async fn serve(cfg: Config, token: &str, parts: Parts) -> anyhow::Result<()> {
     let metrics = wharf_metrics::Metrics::new(env!("CARGO_PKG_VERSION"));
     // Readiness of this process: core's own when it runs core, else core's as its client sees it.
     let mut ready = None;
+    // TLS towards core: only for a front-end run alone (in one process, core is on loopback).
+    let mut core_tls = None;
     let core_url = if let Some(listener) = bound.grpc {
         let push_on = cfg.core.secret_key.is_some();
+        // Read before the store is opened: a bad file stops start-up at once.
+        let grpc_tls = cfg.grpc_tls.as_ref().map(grpc_tls).transpose()?;
         let core = build_core(cfg.core).await?.with_metrics(metrics.clone());
         ready = Some(core_admin(core.clone()));
         let addr = listener.local_addr()?;
-        tracing::info!(grpc = %addr, store = core.store().backend(), "wharf core listening");
+        tracing::info!(
+            grpc = %addr,
+            tls = match &grpc_tls {
+                None => "off",
+                Some(t) if t.mutual() => "mutual",
+                Some(_) => "on",
+            },
+            store = core.store().backend(),
+            "wharf core listening"
+        );
         let housekeeping = tokio::spawn(wharf_core::run_housekeeping(
             core.clone(),
             Duration::from_secs(60),
@@ -177,10 +199,11 @@ async fn serve(cfg: Config, token: &str, parts: Parts) -> anyhow::Result<()> {
             );
             None
         };
-        let grpc = tokio::spawn(wharf_core::grpc::serve(
+        let grpc = tokio::spawn(wharf_core::grpc::serve_with(
             listener,
             core,
             InternalToken::new(token),
+            grpc_tls,
             stopped(2),
         ));
         core_tasks.push((grpc, housekeeping, scheduler, dispatcher));
@@ -189,13 +212,19 @@ async fn serve(cfg: Config, token: &str, parts: Parts) -> anyhow::Result<()> {
         if cfg.core_urls.is_empty() {
             bail!("WHARF_CORE_URL must be set for a front-end run alone");
         }
+        core_tls = cfg.core_tls.as_ref().map(core_tls_from).transpose()?;
         cfg.core_urls.join(",")
     };
+    let connect = || wharf_proto::connect_with(&core_url, token, core_tls.as_ref());
+    // The first front-end's client tells at start-up whether core can be reached (a wrong CA,
+    // a missing client certificate), so the log says so before the first partner call does.
+    let mut first_client = None;
     let mut front_ends = Vec::new();
     // A front-end that cannot run stops the whole process.
     let (fatal_tx, mut fatal_rx) = tokio::sync::mpsc::channel::<String>(4);
     if parts.ftp {
-        let client = wharf_proto::connect(&core_url, token)?;
+        let client = connect()?;
+        first_client.get_or_insert_with(|| client.clone());
         if ready.is_none() {
             ready = Some(wharf_gateway::health::Admin::for_core_client(
                 client.clone(),
@@ -226,7 +255,8 @@ async fn serve(cfg: Config, token: &str, parts: Parts) -> anyhow::Result<()> {
         _ => None,
     };
     if let Some(listener) = bound.http {
-        let client = wharf_proto::connect(&core_url, token)?;
+        let client = connect()?;
+        first_client.get_or_insert_with(|| client.clone());
         if ready.is_none() {
             ready = Some(wharf_gateway::health::Admin::for_core_client(
                 client.clone(),
@@ -248,7 +278,8 @@ async fn serve(cfg: Config, token: &str, parts: Parts) -> anyhow::Result<()> {
         )));
     }
     if let Some(listener) = bound.upload {
-        let client = wharf_proto::connect(&core_url, token)?;
+        let client = connect()?;
+        first_client.get_or_insert_with(|| client.clone());
         if ready.is_none() {
             ready = Some(wharf_gateway::health::Admin::for_core_client(
                 client.clone(),
@@ -294,6 +325,9 @@ async fn serve(cfg: Config, token: &str, parts: Parts) -> anyhow::Result<()> {
         }
         None => None,
     };
+    if let (false, Some(client)) = (parts.core, first_client) {
+        tokio::spawn(check_core(client, core_url.clone(), core_tls.is_some()));
+    }
     drop(fatal_tx);
     let failure = tokio::select! {
         _ = shutdown_signal() => None,
@@ -413,6 +447,89 @@ impl Bound {
             upload,
             admin,
         })
+    }
+}
+
+/// Core's gRPC TLS from its PEM files; an error names the variable and file at fault.
+fn grpc_tls(files: &GrpcTlsFiles) -> anyhow::Result<wharf_core::grpc::GrpcTls> {
+    use wharf_core::grpc::GrpcTlsError as E;
+    let cert = read_pem(ENV_GRPC_TLS_CERT, &files.cert)?;
+    let key = read_pem(ENV_GRPC_TLS_KEY, &files.key)?;
+    let ca = match &files.client_ca {
+        Some(path) => Some(read_pem(ENV_GRPC_CLIENT_CA, path)?),
+        None => None,
+    };
+    wharf_core::grpc::GrpcTls::new(&cert, &key, ca.as_deref()).map_err(|e| match e {
+        E::Certificate(why) => {
+            anyhow::anyhow!("{ENV_GRPC_TLS_CERT}={}: {why}", files.cert.display())
+        }
+        E::Key(why) => anyhow::anyhow!("{ENV_GRPC_TLS_KEY}={}: {why}", files.key.display()),
+        E::Pair(why) => anyhow::anyhow!(
+            "{ENV_GRPC_TLS_CERT} and {ENV_GRPC_TLS_KEY} cannot serve TLS together (is the key \
+             the certificate's?): {why}"
+        ),
+        E::ClientCa(why) => anyhow::anyhow!(
+            "{ENV_GRPC_CLIENT_CA}={}: {why}",
+            files
+                .client_ca
+                .as_deref()
+                .unwrap_or(std::path::Path::new(""))
+                .display()
+        ),
+    })
+}
+
+/// A front-end's TLS towards core from its PEM files; an error names the variable and file at
+/// fault.
+fn core_tls_from(files: &CoreTlsFiles) -> anyhow::Result<wharf_proto::CoreTls> {
+    let ca = read_pem(ENV_CORE_CA_FILE, &files.ca)?;
+    let tls = wharf_proto::CoreTls::new(&ca)
+        .map_err(|why| anyhow::anyhow!("{ENV_CORE_CA_FILE}={}: {why}", files.ca.display()))?;
+    let Some((cert_path, key_path)) = &files.client else {
+        return Ok(tls);
+    };
+    let cert = read_pem(ENV_CORE_CLIENT_CERT, cert_path)?;
+    let key = read_pem(ENV_CORE_CLIENT_KEY, key_path)?;
+    tls.with_client_certificate(&cert, &key)
+        .map_err(|e| match e {
+            wharf_proto::tls::ClientCertError::Certificate(why) => {
+                anyhow::anyhow!("{ENV_CORE_CLIENT_CERT}={}: {why}", cert_path.display())
+            }
+            wharf_proto::tls::ClientCertError::Key(why) => {
+                anyhow::anyhow!("{ENV_CORE_CLIENT_KEY}={}: {why}", key_path.display())
+            }
+        })
+}
+
+/// The bytes of the PEM file `path` that variable `var` names.
+fn read_pem(var: &str, path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path)
+        .map_err(|e| anyhow::anyhow!("{var}={}: cannot read it: {e}", path.display()))
+}
+
+/// Ask core once whether it can be reached, and log what a front-end's operator can fix.
+/// Start-up goes on either way: core may simply not be up yet.
+async fn check_core(mut client: wharf_proto::CoreClient, url: String, tls: bool) {
+    let ask = client.ready(wharf_proto::v1::ReadyRequest {});
+    match tokio::time::timeout(Duration::from_secs(10), ask).await {
+        Ok(Ok(_)) => tracing::info!(core = %url, tls, "core reachable"),
+        Ok(Err(status)) if wharf_proto::tls::operator_fault(&status) => tracing::error!(
+            core = %url,
+            error = %status.message(),
+            "cannot use core; calls will fail until this is fixed"
+        ),
+        Ok(Err(status)) if status.code() == tonic::Code::PermissionDenied => tracing::error!(
+            core = %url,
+            error = %status.message(),
+            "core refused this front-end's internal token: WHARF_INTERNAL_TOKEN must be core's"
+        ),
+        Ok(Err(status)) => tracing::warn!(
+            core = %url,
+            code = ?status.code(),
+            error = %status.message(),
+            "core not reachable yet"
+        ),
+        Err(_) => tracing::warn!(core = %url, "core did not answer within 10 s"),
     }
 }
 

@@ -6,6 +6,7 @@ use std::future::Future;
 
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 use tonic::{Request, Response, Status};
 use tracing::field::Empty;
 use tracing::{info_span, Instrument};
@@ -403,6 +404,70 @@ impl tonic::service::Interceptor for InternalToken {
     }
 }
 
+/// Core's gRPC over TLS: its certificate chain and key, and, for mutual TLS, the CA a
+/// front-end's client certificate must chain to (a front-end without one is refused in the
+/// handshake). Checked when made, so a bad file stops start-up, not the first handshake.
+#[derive(Clone, Debug)]
+pub struct GrpcTls {
+    config: ServerTlsConfig,
+    mutual: bool,
+}
+
+/// Which file of core's gRPC TLS cannot be used, and why.
+#[derive(Debug)]
+pub enum GrpcTlsError {
+    /// The certificate chain.
+    Certificate(String),
+    /// The private key.
+    Key(String),
+    /// The certificate and key together (the key is not the certificate's).
+    Pair(String),
+    /// The client CA.
+    ClientCa(String),
+}
+
+/// How long core waits for a front-end's side of the TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl GrpcTls {
+    /// TLS with `cert_pem` (PEM chain, core's own first) and `key_pem`; with `client_ca_pem`,
+    /// mutual TLS: clients must show a certificate that chains to it.
+    pub fn new(
+        cert_pem: &[u8],
+        key_pem: &[u8],
+        client_ca_pem: Option<&[u8]>,
+    ) -> Result<GrpcTls, GrpcTlsError> {
+        wharf_proto::tls::check_certificates(cert_pem).map_err(GrpcTlsError::Certificate)?;
+        wharf_proto::tls::check_private_key(key_pem).map_err(GrpcTlsError::Key)?;
+        let mut config = ServerTlsConfig::new()
+            .identity(Identity::from_pem(cert_pem, key_pem))
+            .timeout(TLS_HANDSHAKE_TIMEOUT);
+        if let Some(ca) = client_ca_pem {
+            wharf_proto::tls::check_ca(ca).map_err(GrpcTlsError::ClientCa)?;
+            config = config.client_ca_root(Certificate::from_pem(ca));
+        }
+        // What tonic builds from it now, rather than when serving starts: a key that is not
+        // the certificate's is refused here.
+        tonic::transport::Server::builder()
+            .tls_config(config.clone())
+            .map_err(|e| {
+                GrpcTlsError::Pair(
+                    std::error::Error::source(&e)
+                        .map_or_else(|| e.to_string(), |s| format!("{e}: {s}")),
+                )
+            })?;
+        Ok(GrpcTls {
+            config,
+            mutual: client_ca_pem.is_some(),
+        })
+    }
+
+    /// Whether clients must show a certificate.
+    pub fn mutual(&self) -> bool {
+        self.mutual
+    }
+}
+
 /// Serve core's gRPC on an already-bound listener until `shutdown` completes; in-flight
 /// calls finish first.
 pub async fn serve(
@@ -411,11 +476,28 @@ pub async fn serve(
     token: InternalToken,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
+    serve_with(listener, core, token, None, shutdown).await
+}
+
+/// [`serve`], over TLS when `tls` is given (mutual when it has a client CA).
+pub async fn serve_with(
+    listener: TcpListener,
+    core: Core,
+    token: InternalToken,
+    tls: Option<GrpcTls>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), tonic::transport::Error> {
     let svc = tonic::service::interceptor::InterceptedService::new(
         CoreServer::new(CoreService { core }).max_decoding_message_size(64 * 1024 * 1024),
         token,
     );
-    tonic::transport::Server::builder()
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        // A handshake a client fails (no certificate, an untrusted one, plain HTTP/2) closes
+        // that connection only; tonic logs it at debug (`tonic::transport::server`).
+        server = server.tls_config(tls.config)?;
+    }
+    server
         .timeout(std::time::Duration::from_secs(120))
         .trace_fn(rpc_span)
         .add_service(svc)

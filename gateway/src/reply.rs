@@ -113,6 +113,15 @@ pub fn from_status(s: &Status) -> Reply {
             );
             system_error("core unavailable, safe to retry")
         }
+        // TLS with core is not set up right (an untrusted certificate, no client certificate
+        // for a core that wants one): nothing a retry fixes until an operator does.
+        _ if wharf_proto::tls::operator_fault(s) => {
+            tracing::error!(
+                msg = s.message(),
+                "core call failed: check TLS towards core"
+            );
+            system_error("core unavailable, safe to retry")
+        }
         _ => {
             tracing::warn!(code = ?s.code(), msg = s.message(), "core call failed");
             system_error("core unavailable, safe to retry")

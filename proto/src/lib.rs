@@ -13,6 +13,7 @@ pub mod v1 {
 
 pub mod json;
 pub mod time;
+pub mod tls;
 pub mod trace;
 
 use std::time::Duration;
@@ -22,6 +23,9 @@ use tonic::service::interceptor::InterceptedService;
 use tokio::sync::mpsc::Sender;
 use tonic::transport::channel::Change;
 use tonic::transport::{Channel, Endpoint};
+
+pub use tls::CoreTls;
+use tls::{Explained, Mode};
 
 /// Adds `authorization: Bearer <internal token>` to every call, and the W3C context of the
 /// calling span when spans are exported (else a context the caller set stays as it is).
@@ -36,8 +40,9 @@ impl tonic::service::Interceptor for WithToken {
     }
 }
 
-/// A client of core that authenticates with the internal token.
-pub type CoreClient = v1::core_client::CoreClient<InterceptedService<Channel, WithToken>>;
+/// A client of core that authenticates with the internal token; its failures that an
+/// operator can fix (TLS trust, a client certificate) read as such ([`tls::Explained`]).
+pub type CoreClient = v1::core_client::CoreClient<InterceptedService<Explained, WithToken>>;
 
 /// Errors reaching core.
 #[derive(Debug)]
@@ -64,9 +69,19 @@ const PROBE_EVERY: Duration = Duration::from_secs(1);
 /// A core that does not accept a TCP connection within this is taken as down.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// Connect lazily to core at `urls` in plain HTTP/2 (`http://` URLs only): see
+/// [`connect_with`].
+pub fn connect(urls: &str, internal_token: &str) -> Result<CoreClient, ConnectError> {
+    connect_with(urls, internal_token, None)
+}
+
 /// Connect lazily to core at `urls`: one URL (e.g. `http://127.0.0.1:50051`, or a Kubernetes
 /// Service that balances by itself), or a comma-separated list of core replicas
 /// (`http://127.0.0.1:5001,http://127.0.0.1:5002`) that calls are balanced over.
+///
+/// `https://` URLs need `tls` (the CA core's certificate must chain to, and a client
+/// certificate when core asks for one); the certificate must name the URL's host. `http://`
+/// URLs take no `tls`, and one list is all `http://` or all `https://`.
 ///
 /// With several URLs, calls go only to the cores that accept connections: a task checks each
 /// core every second (a TCP connect) and takes a core that is down out of the balance until
@@ -75,13 +90,72 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 /// connection breaks; HTTP/2 keepalive pings (every 10 s while calls are open, 10 s to answer)
 /// bound that wait when the connection goes silent instead of breaking. Must be called
 /// inside a tokio runtime.
-pub fn connect(urls: &str, internal_token: &str) -> Result<CoreClient, ConnectError> {
+pub fn connect_with(
+    urls: &str,
+    internal_token: &str,
+    tls: Option<&CoreTls>,
+) -> Result<CoreClient, ConnectError> {
     let endpoints = urls
         .split(',')
         .map(str::trim)
         .filter(|u| !u.is_empty())
         .map(endpoint)
         .collect::<Result<Vec<_>, _>>()?;
+    let https = endpoints
+        .iter()
+        .filter(|e| e.uri().scheme_str() == Some("https"))
+        .count();
+    let mode = match (https, tls) {
+        (0, None) => Mode::Plain,
+        (0, Some(_)) => {
+            return Err(ConnectError::Invalid(format!(
+                "core url {urls:?} is http://, but TLS settings for core were given \
+                 (WHARF_CORE_CA_FILE, WHARF_CORE_CLIENT_CERT): use https:// URLs, or drop them"
+            )))
+        }
+        (n, _) if n < endpoints.len() => {
+            return Err(ConnectError::Invalid(format!(
+                "core url {urls:?} mixes http:// and https://: every core is reached alike, \
+                 all over TLS (https://) or none"
+            )))
+        }
+        (_, None) => {
+            return Err(ConnectError::Invalid(format!(
+                "core url {urls:?} is https://: WHARF_CORE_CA_FILE must name the PEM file of \
+                 the CA that signed core's certificate"
+            )))
+        }
+        (_, Some(t)) if t.has_client_certificate() => Mode::MutualTls,
+        (_, Some(_)) => Mode::Tls,
+    };
+    let client_cert_hint =
+        " (check that WHARF_CORE_CLIENT_KEY is the key of WHARF_CORE_CLIENT_CERT)";
+    let (endpoints, diagnosis) = match tls {
+        None => (endpoints, None),
+        Some(tls) => {
+            let hint = if tls.has_client_certificate() {
+                client_cert_hint
+            } else {
+                ""
+            };
+            let uris: Vec<&tonic::transport::Uri> = endpoints.iter().map(Endpoint::uri).collect();
+            let diagnosis = tls
+                .diagnosis(&uris)
+                .map_err(|e| ConnectError::Invalid(format!("TLS towards core: {e}{hint}")))?;
+            let endpoints = endpoints
+                .into_iter()
+                .map(|e| {
+                    e.tls_config(tls.client_config()).map_err(|e| {
+                        ConnectError::Invalid(format!(
+                            "TLS towards core: {}{hint}",
+                            tls::chain_text(&e)
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            (endpoints, Some(diagnosis))
+        }
+    };
     let value: AsciiMetadataValue = format!("Bearer {internal_token}")
         .parse()
         .map_err(|_| ConnectError::Invalid("internal token is not ASCII".into()))?;
@@ -90,11 +164,12 @@ pub fn connect(urls: &str, internal_token: &str) -> Result<CoreClient, ConnectEr
         [one] => one.connect_lazy(),
         _ => balanced(endpoints),
     };
-    Ok(
-        v1::core_client::CoreClient::with_interceptor(channel, WithToken(value))
-            .max_decoding_message_size(64 * 1024 * 1024)
-            .max_encoding_message_size(64 * 1024 * 1024),
+    Ok(v1::core_client::CoreClient::with_interceptor(
+        Explained::new(channel, mode, diagnosis),
+        WithToken(value),
     )
+    .max_decoding_message_size(64 * 1024 * 1024)
+    .max_encoding_message_size(64 * 1024 * 1024))
 }
 
 /// One core's endpoint with the client's connection settings.
@@ -229,6 +304,46 @@ mod tests {
             "token-0123456789abcdef",
         )
         .expect("two");
+    }
+
+    #[tokio::test]
+    async fn https_urls_take_tls_and_http_urls_do_not() {
+        let dir = std::env::temp_dir().join(wharf_testkit::unique("wharf-proto-tls-"));
+        let ca = wharf_testkit::ca::TestCa::new(&dir, "core-ca");
+        let client = ca.client_cert("gateway");
+        let pem = |p: &std::path::Path| std::fs::read(p).unwrap();
+        let tls = CoreTls::new(&pem(&ca.cert)).expect("a CA");
+        let mutual = tls
+            .clone()
+            .with_client_certificate(&pem(&client.cert), &pem(&client.key))
+            .expect("a client certificate");
+        let token = "token-0123456789abcdef";
+        connect_with("https://localhost:1", token, Some(&tls)).expect("TLS");
+        connect_with(
+            "https://localhost:1,https://127.0.0.1:2",
+            token,
+            Some(&mutual),
+        )
+        .expect("mutual TLS, balanced");
+        let refused = |urls: &str, tls: Option<&CoreTls>| match connect_with(urls, token, tls) {
+            Err(ConnectError::Invalid(why)) => why,
+            Ok(_) => panic!("{urls} accepted"),
+            Err(e) => panic!("{urls}: {e}"),
+        };
+        assert!(refused("https://localhost:1", None).contains("WHARF_CORE_CA_FILE"));
+        assert!(refused("http://localhost:1", Some(&tls)).contains("is http://"));
+        assert!(
+            refused("https://localhost:1,http://localhost:2", Some(&tls))
+                .contains("mixes http:// and https://")
+        );
+        // A key that is not the certificate's is refused before any call.
+        let other = ca.client_cert("other");
+        let mismatched = tls
+            .with_client_certificate(&pem(&client.cert), &pem(&other.key))
+            .expect("each file alone is fine");
+        assert!(refused("https://localhost:1", Some(&mismatched))
+            .contains("WHARF_CORE_CLIENT_KEY is the key of WHARF_CORE_CLIENT_CERT"));
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! What the test crates of the workspace share (core's, the upload page's and the end-to-end
-//! tests of the binary): unique names and the test PostgreSQL's URL. Dev-only and without
-//! dependencies, and never on wharf-core (core's own tests would see two copies of its types).
+//! tests of the binary): unique names, the test PostgreSQL's URL and a throw-away CA for TLS
+//! tests (`ca`, with the openssl CLI). Dev-only and without dependencies, and never on
+//! wharf-core (core's own tests would see two copies of its types).
+
+pub mod ca;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

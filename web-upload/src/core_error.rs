@@ -45,7 +45,14 @@ impl Upload {
                 st.message(),
             ),
             (call, code) => {
-                tracing::warn!(code = ?code, "core call failed");
+                if wharf_proto::tls::operator_fault(st) {
+                    tracing::error!(
+                        msg = st.message(),
+                        "core call failed: check TLS towards core"
+                    );
+                } else {
+                    tracing::warn!(code = ?code, msg = st.message(), "core call failed");
+                }
                 let nav = match call {
                     Call::Page(s) => Some(s.nav()),
                     Call::Session | Call::Login(_) => None,

@@ -35,9 +35,16 @@ Reads the rendered YAML (parsed with PyYAML, never grepped) and checks what the 
   - every Deployment spreads its pods over nodes (kubernetes.io/hostname, maxSkew 1,
     ScheduleAnyway) unless --spread says otherwise, each constraint counting the component's
     own pods and no other component's;
+  - TLS between front-ends and core (--grpc-tls, --grpc-mtls): core's WHARF_GRPC_TLS_CERT/KEY
+    (and with mutual TLS WHARF_GRPC_CLIENT_CA) are files of a mounted Secret, the front-ends
+    reach core at https://<core Service>:50051 with WHARF_CORE_CA_FILE (and with mutual TLS
+    their WHARF_CORE_CLIENT_CERT/KEY) from a mounted Secret, no front-end mounts core's
+    Secret, and without mutual TLS no client key is mounted; without --grpc-tls, no TLS
+    setting for core's gRPC anywhere and plain http:// URLs.
 
 Usage: check_manifests.py RENDERED.yaml [--expect-replicas COMPONENT=N ...]
-       [--secret VALUE ...] [--database] [--ingress] [--otel-endpoint URL] [other options: --help]
+       [--secret VALUE ...] [--database] [--ingress] [--otel-endpoint URL]
+       [--grpc-tls [--grpc-mtls]] [other options: --help]
 Exits 1 naming every failed check.
 """
 
@@ -174,7 +181,7 @@ def check_deployments(c, expect_replicas, otel_endpoint):
         c.check(container_port(ct, "admin") == ADMIN_PORT, f"{name}: no container port admin={ADMIN_PORT}")
         if comp in FRONT_ENDS:
             url = (env.get("WHARF_CORE_URL") or {}).get("value", "")
-            c.check(url.startswith("http://") and url.endswith(f":{GRPC_PORT}"), f"{name}: WHARF_CORE_URL={url!r}")
+            c.check(url.startswith(("http://", "https://")) and url.endswith(f":{GRPC_PORT}"), f"{name}: WHARF_CORE_URL={url!r}")
         res = ct.get("resources") or {}
         c.check(bool(res.get("requests")) and bool(res.get("limits")), f"{name}: resources need requests and limits")
         if otel_endpoint is not None:
@@ -337,6 +344,97 @@ def check_network_policy(c, deps):
                     f"NetworkPolicy {name}: {comp} cannot reach core's 50051",
                 )
     c.check(grpc_rules > 0, "no NetworkPolicy rule lets the front-ends reach 50051")
+
+
+def secret_file(pod_spec, container, path):
+    """(Secret name, key) of the file `path` in `container`, when a Secret volume provides it."""
+    volumes = {v["name"]: v for v in pod_spec.get("volumes") or []}
+    for m in container.get("volumeMounts") or []:
+        mount = m["mountPath"].rstrip("/") + "/"
+        if not path.startswith(mount):
+            continue
+        secret = volumes.get(m["name"], {}).get("secret")
+        if secret is None:
+            return None
+        rel = path[len(mount):]
+        items = secret.get("items")
+        if items is None:
+            return secret["secretName"], rel
+        for item in items:
+            if item["path"] == rel:
+                return secret["secretName"], item["key"]
+        return None
+    return None
+
+
+def check_grpc_tls(c, deps, tls, mutual):
+    """TLS between the front-ends and core's gRPC, as asked for (see the module's doc)."""
+    core = deps.get("core")
+    if core is None:
+        return
+    core_spec = core["spec"]["template"]["spec"]
+    core_ct = core_spec["containers"][0]
+    core_env = env_map(core_ct)
+    core_name = core["metadata"]["name"]
+    core_labels = core["spec"]["template"]["metadata"]["labels"]
+    # The Service the front-ends dial: the one selecting core's pods with the gRPC port (core's
+    # admin port 7321 is on the same Service, so select by port, not by selector alone).
+    services = [
+        s for s in c.of_kind("Service")
+        if matches({"matchLabels": s["spec"].get("selector")}, core_labels)
+        and any(container_port(core_ct, p.get("targetPort", p["port"])) == GRPC_PORT for p in s["spec"]["ports"])
+    ]
+    c.check(len(services) == 1, f"{core_name}: {len(services)} Services carry the gRPC port {GRPC_PORT}, expected 1")
+    service = services[0]["metadata"]["name"] if services else None
+    tls_vars = ("WHARF_GRPC_TLS_CERT", "WHARF_GRPC_TLS_KEY", "WHARF_GRPC_CLIENT_CA",
+                "WHARF_CORE_CA_FILE", "WHARF_CORE_CLIENT_CERT", "WHARF_CORE_CLIENT_KEY")
+    if not tls:
+        for comp, d in deps.items():
+            env = env_map(d["spec"]["template"]["spec"]["containers"][0])
+            c.check(not any(v in env for v in tls_vars), f"{comp}: TLS settings for core's gRPC though it is off")
+            if comp in FRONT_ENDS:
+                url = (env.get("WHARF_CORE_URL") or {}).get("value", "")
+                c.check(url.startswith("http://"), f"{comp}: WHARF_CORE_URL={url!r}, expected http://")
+        return
+    server_secrets = set()
+    wanted = ["WHARF_GRPC_TLS_CERT", "WHARF_GRPC_TLS_KEY"] + (["WHARF_GRPC_CLIENT_CA"] if mutual else [])
+    for var in wanted:
+        path = (core_env.get(var) or {}).get("value", "")
+        found = secret_file(core_spec, core_ct, path)
+        if c.check(found is not None, f"{core_name}: {var}={path!r} is not a file of a mounted Secret"):
+            if var != "WHARF_GRPC_CLIENT_CA":
+                server_secrets.add(found[0])
+            expected = {"WHARF_GRPC_TLS_CERT": "tls.crt", "WHARF_GRPC_TLS_KEY": "tls.key", "WHARF_GRPC_CLIENT_CA": "ca.crt"}[var]
+            c.check(found[1] == expected, f"{core_name}: {var} is key {found[1]!r} of its Secret, expected {expected}")
+    if not mutual:
+        c.check("WHARF_GRPC_CLIENT_CA" not in core_env, f"{core_name}: WHARF_GRPC_CLIENT_CA without mutual TLS")
+    for comp in FRONT_ENDS:
+        d = deps.get(comp)
+        if d is None:
+            continue
+        spec = d["spec"]["template"]["spec"]
+        ct = spec["containers"][0]
+        env = env_map(ct)
+        name = d["metadata"]["name"]
+        url = (env.get("WHARF_CORE_URL") or {}).get("value", "")
+        c.check(url == f"https://{service}:{GRPC_PORT}", f"{name}: WHARF_CORE_URL={url!r}, expected https://{service}:{GRPC_PORT}")
+        files = {"WHARF_CORE_CA_FILE": "ca.crt"}
+        if mutual:
+            files.update({"WHARF_CORE_CLIENT_CERT": "tls.crt", "WHARF_CORE_CLIENT_KEY": "tls.key"})
+        else:
+            c.check("WHARF_CORE_CLIENT_CERT" not in env and "WHARF_CORE_CLIENT_KEY" not in env,
+                    f"{name}: a client certificate without mutual TLS")
+        for var, key in files.items():
+            path = (env.get(var) or {}).get("value", "")
+            found = secret_file(spec, ct, path)
+            if c.check(found is not None, f"{name}: {var}={path!r} is not a file of a mounted Secret"):
+                c.check(found[1] == key, f"{name}: {var} is key {found[1]!r} of its Secret, expected {key}")
+        for v in spec.get("volumes") or []:
+            secret = v.get("secret") or {}
+            c.check(secret.get("secretName") not in server_secrets, f"{name}: mounts core's Secret {secret.get('secretName')}")
+            if not mutual and secret.get("secretName") and "core" in v["name"]:
+                keys = [i["key"] for i in secret.get("items") or [{"key": "(all)"}]]
+                c.check("tls.key" not in keys and "(all)" not in keys, f"{name}: mounts a client key without mutual TLS")
 
 
 def reachable(c, pod_labels, ct, port, source):
@@ -618,6 +716,8 @@ def main():
     ap.add_argument("--autoscaled", action="append", default=[], metavar="COMPONENT=MIN:MAX:CPU%:MEMORY%",
                     help="an HPA expected for COMPONENT (MEMORY% 0: CPU only); the others must have none")
     ap.add_argument("--scrape-timeout", default="10s")
+    ap.add_argument("--grpc-tls", action="store_true", help="core's gRPC serves TLS, the front-ends use https://")
+    ap.add_argument("--grpc-mtls", action="store_true", help="with --grpc-tls: mutual TLS")
     args = ap.parse_args()
     replicas = {k: int(v) for k, v in (x.split("=", 1) for x in args.expect_replicas)}
     c = Checker(args.rendered)
@@ -635,6 +735,7 @@ def main():
     check_autoscaling(c, deps, {k: tuple(int(x) for x in v.split(":")) for k, v in (x.split("=", 1) for x in args.autoscaled)},
                       replicas)
     check_spread(c, deps, {k: [x for x in v.split(",") if x] for k, v in (x.split("=", 1) for x in args.spread)})
+    check_grpc_tls(c, deps, args.grpc_tls, args.grpc_mtls)
     check_ingress(c, deps, args.ingress)
     for f in c.failures:
         print(f"FAIL {args.rendered}: {f}", file=sys.stderr)

@@ -108,14 +108,14 @@ spec:
           volumeMounts:
             - name: tmp
               mountPath: /tmp
-            {{- with .mounts }}
+            {{- with .mounts | trim }}
             {{- . | nindent 12 }}
             {{- end }}
       volumes:
         - name: tmp
           emptyDir:
             sizeLimit: {{ $root.Values.tmpSizeLimit }}
-        {{- with .volumes }}
+        {{- with .volumes | trim }}
         {{- . | nindent 8 }}
         {{- end }}
       {{- with $v.nodeSelector }}

@@ -82,9 +82,110 @@ app.kubernetes.io/part-of: wharf
 {{- if and (not .Values.secrets.existingSecret) (not .Values.secrets.databaseUrl) -}}true{{- end -}}
 {{- end -}}
 
-{{/* Where the front-ends find core. */}}
+{{/* Where the front-ends find core: https:// when core's gRPC serves TLS (grpcTls). The host
+     is the core Service's name, which core's certificate must carry. */}}
 {{- define "wharf.coreUrl" -}}
-{{- printf "http://%s:%s" (include "wharf.componentName" (dict "root" . "component" "core")) (include "wharf.port.grpc" .) -}}
+{{- printf "%s://%s:%s" (ternary "https" "http" .Values.grpcTls.enabled) (include "wharf.componentName" (dict "root" . "component" "core")) (include "wharf.port.grpc" .) -}}
+{{- end -}}
+
+{{/* Core's side of grpcTls: env, volumes and mounts (YAML lists, may be empty). */}}
+{{- define "wharf.grpcTlsEnv" -}}
+{{- $t := .Values.grpcTls -}}
+{{- if $t.enabled }}
+- name: WHARF_GRPC_TLS_CERT
+  value: /etc/wharf/grpc-tls/tls.crt
+- name: WHARF_GRPC_TLS_KEY
+  value: /etc/wharf/grpc-tls/tls.key
+{{- if $t.mutual }}
+- name: WHARF_GRPC_CLIENT_CA
+  value: {{ ternary "/etc/wharf/grpc-client-ca/ca.crt" "/etc/wharf/grpc-tls/ca.crt" (ne $t.clientCaSecretName "") }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "wharf.grpcTlsVolume" -}}
+{{- $t := .Values.grpcTls -}}
+{{- if $t.enabled }}
+- name: grpc-tls
+  secret:
+    secretName: {{ $t.serverSecretName }}
+    defaultMode: 288 # 0440: the key is readable by the pod's group (fsGroup) only
+    items:
+      - key: tls.crt
+        path: tls.crt
+      - key: tls.key
+        path: tls.key
+      {{- if and $t.mutual (not $t.clientCaSecretName) }}
+      - key: ca.crt
+        path: ca.crt
+      {{- end }}
+{{- if and $t.mutual $t.clientCaSecretName }}
+- name: grpc-client-ca
+  secret:
+    secretName: {{ $t.clientCaSecretName }}
+    defaultMode: 288
+    items:
+      - key: ca.crt
+        path: ca.crt
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "wharf.grpcTlsMount" -}}
+{{- $t := .Values.grpcTls -}}
+{{- if $t.enabled }}
+- name: grpc-tls
+  mountPath: /etc/wharf/grpc-tls
+  readOnly: true
+{{- if and $t.mutual $t.clientCaSecretName }}
+- name: grpc-client-ca
+  mountPath: /etc/wharf/grpc-client-ca
+  readOnly: true
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* A front-end's side of grpcTls: env, volume and mount. Only the keys it uses are mounted:
+     ca.crt, and with mutual TLS its client certificate and key. */}}
+{{- define "wharf.coreTlsEnv" -}}
+{{- $t := .Values.grpcTls -}}
+{{- if $t.enabled }}
+- name: WHARF_CORE_CA_FILE
+  value: /etc/wharf/core-tls/ca.crt
+{{- if $t.mutual }}
+- name: WHARF_CORE_CLIENT_CERT
+  value: /etc/wharf/core-tls/tls.crt
+- name: WHARF_CORE_CLIENT_KEY
+  value: /etc/wharf/core-tls/tls.key
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "wharf.coreTlsVolume" -}}
+{{- $t := .Values.grpcTls -}}
+{{- if $t.enabled }}
+- name: core-tls
+  secret:
+    secretName: {{ $t.clientSecretName }}
+    defaultMode: 288 # 0440: the key is readable by the pod's group (fsGroup) only
+    items:
+      - key: ca.crt
+        path: ca.crt
+      {{- if $t.mutual }}
+      - key: tls.crt
+        path: tls.crt
+      - key: tls.key
+        path: tls.key
+      {{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "wharf.coreTlsMount" -}}
+{{- if .Values.grpcTls.enabled }}
+- name: core-tls
+  mountPath: /etc/wharf/core-tls
+  readOnly: true
+{{- end }}
 {{- end -}}
 
 {{/* The passive port range as WHARF_FTP_PASSIVE_PORTS wants it: FIRST-LAST. The only place
@@ -115,6 +216,19 @@ app.kubernetes.io/part-of: wharf
 {{- end -}}
 {{- if and (include "wharf.sqlite" .) (gt (int .Values.core.replicas) 1) -}}
 {{- fail "core.replicas > 1 needs PostgreSQL: set secrets.databaseUrl or secrets.existingSecret" -}}
+{{- end -}}
+{{- $g := .Values.grpcTls -}}
+{{- if and $g.enabled (not $g.serverSecretName) -}}
+{{- fail "grpcTls.enabled needs grpcTls.serverSecretName (core's tls.crt and tls.key)" -}}
+{{- end -}}
+{{- if and $g.enabled (not $g.clientSecretName) -}}
+{{- fail "grpcTls.enabled needs grpcTls.clientSecretName (the front-ends' ca.crt, and their tls.crt/tls.key with mutual)" -}}
+{{- end -}}
+{{- if and $g.mutual (not $g.enabled) -}}
+{{- fail "grpcTls.mutual needs grpcTls.enabled" -}}
+{{- end -}}
+{{- if and $g.clientCaSecretName (not $g.mutual) -}}
+{{- fail "grpcTls.clientCaSecretName is used only with grpcTls.mutual" -}}
 {{- end -}}
 {{- if and .Values.ftp.requireTls (not .Values.ftp.tlsSecretName) -}}
 {{- fail "ftp.requireTls needs ftp.tlsSecretName (the FTPS certificate)" -}}
