@@ -13,10 +13,10 @@
 //! | `verify-ca` | always | chain up to `sslrootcert` (else the webpki roots) |
 //! | `verify-full` | always | chain as `verify-ca`, and the host name |
 //!
-//! Without a `sslmode`: `prefer` when every host is local (a loopback address, `localhost`,
-//! a Unix socket), else `verify-full`, so traffic to a remote database is never plain or
-//! unverified unless the operator says so. `sslrootcert=system` is the webpki roots and, as
-//! in libpq, allows `verify-full` only.
+//! Without a `sslmode`: `verify-full` when a `sslrootcert` is given, else `prefer` when every
+//! host is local (a loopback address, `localhost`, a Unix socket), else `verify-full`, so
+//! traffic to a remote database is never plain or unverified unless the operator says so.
+//! `sslrootcert=system` is the webpki roots and, as in libpq, allows `verify-full` only.
 //!
 //! Nothing here ever shows the URL or its password: errors name the setting and the hosts.
 
@@ -331,9 +331,8 @@ impl Database {
                     (SslMode::VerifyFull, from)
                 }
             },
-            None if roots == (Roots::WebPki { system: true }) => {
-                (SslMode::VerifyFull, Origin::Default)
-            }
+            // A CA given is a CA to check against, wherever the host is.
+            None if roots_from != Origin::Default => (SslMode::VerifyFull, Origin::Default),
             None if config.get_hosts().iter().all(is_local) => (SslMode::Prefer, Origin::Default),
             None => (SslMode::VerifyFull, Origin::Default),
         };
@@ -470,7 +469,12 @@ impl Database {
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(Unchecked(provider)))
         };
-        match &self.client {
+        // disable never speaks TLS: its files are not read (as in libpq).
+        match self
+            .client
+            .as_ref()
+            .filter(|_| self.mode != SslMode::Disable)
+        {
             None => Ok(builder.with_no_client_auth()),
             Some(((cert, cert_from), (key, key_from))) => {
                 let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
@@ -534,6 +538,9 @@ impl Database {
             (Origin::Default, SslMode::Prefer) => {
                 "sslmode=prefer, wharf's default for a local host".into()
             }
+            (Origin::Default, m) if self.roots_from != Origin::Default => {
+                format!("sslmode={m}, wharf's default when sslrootcert is given")
+            }
             (Origin::Default, m) => {
                 format!("sslmode={m}, wharf's default for a host that is not local")
             }
@@ -577,9 +584,8 @@ impl Database {
             let msg = db.message();
             let hint = if msg.contains("no encryption") {
                 format!(
-                    "; the server takes TLS connections only: set {} (sslmode=require, \
-                     verify-ca or verify-full)",
-                    Setting::Mode.both("verify-full")
+                    "; the server takes TLS connections only: set sslmode to verify-full, \
+                     verify-ca or require (in {ENV_URL} or {ENV_SSLMODE})"
                 )
             } else if msg.contains("certificate") && self.client.is_none() {
                 format!(
@@ -974,10 +980,30 @@ mod tests {
             );
             assert_eq!(db.roots(), &Roots::WebPki { system: false });
         }
-        // sslrootcert=system asks for verify-full wherever the host is.
+        // A root certificate asks for verify-full wherever the host is.
         let db = parse("postgres://u@localhost/app?sslrootcert=system");
         assert_eq!(db.mode(), SslMode::VerifyFull);
         assert_eq!(db.roots(), &Roots::WebPki { system: true });
+        let db = Database::parse(
+            "postgres://u@localhost/app",
+            &TlsEnv {
+                sslrootcert: Some("/etc/ca.pem".into()),
+                ..env()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            (db.mode(), db.mode_from()),
+            (SslMode::VerifyFull, Origin::Default)
+        );
+        assert_eq!(
+            db.mode_text(),
+            "sslmode=verify-full, wharf's default when sslrootcert is given"
+        );
+        // … unless the mode says otherwise (the file is then not even read, as in libpq).
+        let db = parse("postgres://u@localhost/app?sslmode=prefer&sslrootcert=/nonexistent");
+        assert_eq!(db.mode(), SslMode::Prefer);
+        db.load().unwrap();
     }
 
     #[test]
