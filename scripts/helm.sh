@@ -11,7 +11,8 @@
 #   - kubernetes-validate (PyPI), which carries the Kubernetes JSON schemas of 1.25 … 1.37, and
 #     PyPI's PyYAML, in a virtualenv.
 # Then, with each helm: `helm lint`, `helm lint --strict`, `helm template` with the default
-# values and with helm/wharf/ci/production-values.yaml (and with inline secrets), the rendered
+# values and with helm/wharf/ci/production-values.yaml (and with inline secrets and TLS to
+# PostgreSQL from a Secret CA and a client certificate), the rendered
 # manifests validated against the Kubernetes schemas (strict: an unknown field is an error),
 # semantic checks on the parsed manifests (helm/wharf/ci/check_manifests.py), and values that
 # break values.schema.json (or the chart's own rules) must make `helm template` fail.
@@ -110,7 +111,10 @@ helm_check_with() {
   local token='internal-token-not-real-0123456789'
   local key='c2VjcmV0LWtleS1ub3QtcmVhbC0zMi1ieXRlcy4uLi4='
   local -a inline=(--set "secrets.databaseUrl=$db_url" --set "secrets.internalToken=$token"
-    --set "secrets.secretKey=$key" --set core.replicas=2)
+    --set "secrets.secretKey=$key" --set core.replicas=2
+    # TLS to PostgreSQL: the CA from a Secret, a client certificate (production: a ConfigMap CA).
+    --set core.databaseTls.sslMode=verify-ca --set core.databaseTls.rootCert.secretName=pg-ca
+    --set core.databaseTls.rootCert.key=root.pem --set core.databaseTls.clientCert.secretName=wharf-pg-client)
   echo "-- helm $("$helm" version --template '{{.Version}}')"
   local lint
   for lint in "" "--strict" "--strict ${production[*]}"; do
@@ -134,9 +138,12 @@ helm_check_with() {
   "$py" "$HELM_CHART/ci/check_manifests.py" "$work/production.yaml" --database --ingress \
     --expect-replicas core=2 --expect-replicas gateway=3 --expect-replicas ftp=2 --expect-replicas upload=2 \
     --otel-endpoint http://otel-collector.observability.svc:4317 \
-    --ftp-passive-host ftp.partners.example.com || return 1
+    --ftp-passive-host ftp.partners.example.com \
+    --db-sslmode verify-full --db-rootcert configMap/rds-ca-bundle/global-bundle.pem || return 1
   "$py" "$HELM_CHART/ci/check_manifests.py" "$work/inline.yaml" --database \
-    --secret "$db_url" --secret "$token" --secret "$key" --secret pg-password-not-real || return 1
+    --secret "$db_url" --secret "$token" --secret "$key" --secret pg-password-not-real \
+    --db-sslmode verify-ca --db-rootcert secret/pg-ca/root.pem \
+    --db-client-cert wharf-pg-client/tls.crt/tls.key || return 1
   # Values the schema or the chart refuses.
   helm_expect_failure "$helm" "gateway" --set gateway.replicas=three &&
     helm_expect_failure "$helm" "gatway" --set gatway.replicas=3 &&
@@ -150,9 +157,14 @@ helm_check_with() {
     helm_expect_failure "$helm" "internalToken" --set secrets.internalToken=short &&
     helm_expect_failure "$helm" "core.replicas > 1 needs PostgreSQL" --set core.replicas=2 &&
     helm_expect_failure "$helm" "readOnlyRootFilesystem" --set securityContext.readOnlyRootFilesystem=false &&
-    helm_expect_failure "$helm" "either existingSecret" --set secrets.existingSecret=s --set "secrets.internalToken=$token" ||
+    helm_expect_failure "$helm" "either existingSecret" --set secrets.existingSecret=s --set "secrets.internalToken=$token" &&
+    helm_expect_failure "$helm" "sslMode" --set secrets.existingSecret=s --set core.databaseTls.sslMode=verify &&
+    helm_expect_failure "$helm" "core.databaseTls.rootCert: set either secretName or configMapName" \
+      --set secrets.existingSecret=s --set core.databaseTls.rootCert.secretName=a --set core.databaseTls.rootCert.configMapName=b &&
+    helm_expect_failure "$helm" "core.databaseTls needs PostgreSQL" --set core.databaseTls.sslMode=require &&
+    helm_expect_failure "$helm" "keyKey" --set secrets.existingSecret=s --set core.databaseTls.clientCert.keyKey= ||
     return 1
-  echo "values breaking the schema or the chart's rules are refused (12 cases)"
+  echo "values breaking the schema or the chart's rules are refused (16 cases)"
 }
 
 helm_check() {
