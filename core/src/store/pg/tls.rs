@@ -582,11 +582,17 @@ impl Database {
         let mode = self.mode_text();
         if let Some(db) = e.as_db_error() {
             let msg = db.message();
+            let tls_only = format!(
+                "set sslmode to verify-full, verify-ca or require (in {ENV_URL} or {ENV_SSLMODE})"
+            );
             let hint = if msg.contains("no encryption") {
-                format!(
-                    "; the server takes TLS connections only: set sslmode to verify-full, \
-                     verify-ca or require (in {ENV_URL} or {ENV_SSLMODE})"
-                )
+                format!("; the server takes TLS connections only: {tls_only}")
+            } else if self.mode == SslMode::Disable
+                && db.code()
+                    == &tokio_postgres::error::SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+            {
+                // The server's messages may be in another language: the code says enough.
+                format!("; if the server takes TLS connections only, {tls_only}")
             } else if msg.contains("certificate") && self.client.is_none() {
                 format!(
                     "; give a client certificate with {} and {}",
