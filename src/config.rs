@@ -23,6 +23,12 @@ pub const ENV_FTP_REQUIRE_TLS: &str = "WHARF_FTP_REQUIRE_TLS";
 pub const ENV_FTP_MAX_FILE_BYTES: &str = "WHARF_FTP_MAX_FILE_BYTES";
 pub const ENV_DATA_DIR: &str = "WHARF_DATA_DIR";
 pub const ENV_DATABASE_URL: &str = "WHARF_DATABASE_URL";
+/// libpq's TLS settings beside the URL; each wins over the URL's parameter of that name
+/// (`wharf_core::store::pg::tls` reads them and names them in its messages).
+pub const ENV_DATABASE_SSLMODE: &str = "WHARF_DATABASE_SSLMODE";
+pub const ENV_DATABASE_SSLROOTCERT: &str = "WHARF_DATABASE_SSLROOTCERT";
+pub const ENV_DATABASE_SSLCERT: &str = "WHARF_DATABASE_SSLCERT";
+pub const ENV_DATABASE_SSLKEY: &str = "WHARF_DATABASE_SSLKEY";
 pub const ENV_INTERFACES_DIR: &str = "WHARF_INTERFACES_DIR";
 pub const ENV_INTERNAL_TOKEN: &str = "WHARF_INTERNAL_TOKEN";
 pub const ENV_MAX_ATTEMPTS: &str = "WHARF_MAX_ATTEMPTS";
@@ -142,8 +148,10 @@ pub struct GrpcTlsFiles {
 pub struct CoreConfig {
     /// Holds the SQLite file when no database URL is set.
     pub data_dir: PathBuf,
-    /// PostgreSQL when set; never logged (it may carry a password).
-    pub database_url: Option<String>,
+    /// PostgreSQL when `WHARF_DATABASE_URL` is set: its connection settings and how TLS is
+    /// used (`WHARF_DATABASE_SSL*` and the URL's `ssl*` parameters), certificate files read.
+    /// Its `Debug` shows hosts and TLS settings only, never the password.
+    pub database: Option<wharf_core::store::pg::Database>,
     /// Extra interface definitions.
     pub interfaces_dir: Option<PathBuf>,
     pub max_attempts: u32,
@@ -230,12 +238,43 @@ impl Config {
         };
         let (core_urls, core_tls) = core_urls(src, &mut errors);
         let grpc_tls = grpc_tls(src, &mut errors);
-        let database_url = src.get(ENV_DATABASE_URL);
-        if let Some(url) = &database_url {
-            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-                errors.push(format!("{ENV_DATABASE_URL} must start with postgres://"));
+        let tls_env = wharf_core::store::pg::TlsEnv {
+            sslmode: src.get(ENV_DATABASE_SSLMODE),
+            sslrootcert: src.get(ENV_DATABASE_SSLROOTCERT),
+            sslcert: src.get(ENV_DATABASE_SSLCERT),
+            sslkey: src.get(ENV_DATABASE_SSLKEY),
+        };
+        let database = match src.get(ENV_DATABASE_URL) {
+            // The URL, its TLS parameters and the variables beside it, the certificate files
+            // read: a bad one stops start-up here, named. Messages never carry the password.
+            Some(url) => match wharf_core::store::pg::Database::new(&url, &tls_env) {
+                Ok(db) => Some(db),
+                Err(e) => {
+                    errors.extend(e);
+                    None
+                }
+            },
+            None => {
+                let set: Vec<&str> = [
+                    (ENV_DATABASE_SSLMODE, &tls_env.sslmode),
+                    (ENV_DATABASE_SSLROOTCERT, &tls_env.sslrootcert),
+                    (ENV_DATABASE_SSLCERT, &tls_env.sslcert),
+                    (ENV_DATABASE_SSLKEY, &tls_env.sslkey),
+                ]
+                .into_iter()
+                .filter(|(_, v)| v.is_some())
+                .map(|(k, _)| k)
+                .collect();
+                if !set.is_empty() {
+                    errors.push(format!(
+                        "{} set without {ENV_DATABASE_URL} (they are for PostgreSQL; without \
+                         it wharf uses SQLite)",
+                        set.join(", ")
+                    ));
+                }
+                None
             }
-        }
+        };
         let internal_token = src.get(ENV_INTERNAL_TOKEN);
         if internal_token.as_ref().is_some_and(|t| t.len() < 16) {
             errors.push(format!(
@@ -398,7 +437,7 @@ impl Config {
             internal_token,
             core: CoreConfig {
                 data_dir,
-                database_url,
+                database,
                 interfaces_dir: src.get(ENV_INTERFACES_DIR).map(PathBuf::from),
                 session_ttl_secs: num(
                     &mut errors,
@@ -571,7 +610,7 @@ mod tests {
     fn defaults_need_no_configuration() {
         let cfg = Config::from_source(&HashMap::new()).unwrap();
         assert_eq!(cfg.grpc_addr.to_string(), DEFAULT_GRPC_ADDR);
-        assert!(cfg.core.database_url.is_none());
+        assert!(cfg.core.database.is_none());
         assert_eq!(cfg.core.max_attempts, 10);
         assert_eq!(
             cfg.core.schedule_min_lead_secs, None,
@@ -804,6 +843,113 @@ mod tests {
                 assert!(errors[0].contains(name), "{env:?}: {errors:?}");
             }
         }
+    }
+
+    #[test]
+    fn the_database_tls_variables_are_read_beside_the_url() {
+        use wharf_core::store::pg::{Origin, Roots, SslMode};
+        // The names the core's messages use are these.
+        use wharf_core::store::pg::tls;
+        assert_eq!(
+            [
+                tls::ENV_URL,
+                tls::ENV_SSLMODE,
+                tls::ENV_SSLROOTCERT,
+                tls::ENV_SSLCERT,
+                tls::ENV_SSLKEY
+            ],
+            [
+                ENV_DATABASE_URL,
+                ENV_DATABASE_SSLMODE,
+                ENV_DATABASE_SSLROOTCERT,
+                ENV_DATABASE_SSLCERT,
+                ENV_DATABASE_SSLKEY
+            ]
+        );
+        let db = |env: HashMap<&str, &str>| {
+            Config::from_source(&env)
+                .unwrap_or_else(|e| panic!("{env:?}: {e:?}"))
+                .core
+                .database
+                .expect("a database")
+        };
+        // Defaults by host.
+        let local = db(HashMap::from([(
+            ENV_DATABASE_URL,
+            "postgres://u:p@localhost/app",
+        )]));
+        assert_eq!(
+            (local.mode(), local.mode_from()),
+            (SslMode::Prefer, Origin::Default)
+        );
+        let remote = db(HashMap::from([(
+            ENV_DATABASE_URL,
+            "postgres://u:p@db.example/app",
+        )]));
+        assert_eq!(
+            (remote.mode(), remote.roots()),
+            (SslMode::VerifyFull, &Roots::WebPki { system: false })
+        );
+        // The URL's parameter, and the variable winning over it.
+        let url = "postgres://u:p@db.example/app?sslmode=require";
+        let from_url = db(HashMap::from([(ENV_DATABASE_URL, url)]));
+        assert_eq!(
+            (from_url.mode(), from_url.mode_from()),
+            (SslMode::Require, Origin::Url)
+        );
+        let from_env = db(HashMap::from([
+            (ENV_DATABASE_URL, url),
+            (ENV_DATABASE_SSLMODE, "disable"),
+        ]));
+        assert_eq!(
+            (from_env.mode(), from_env.mode_from()),
+            (SslMode::Disable, Origin::Env)
+        );
+        // Bad values: named, with the other bad keys, and never the password.
+        let errors = Config::from_source(&HashMap::from([
+            (ENV_DATABASE_URL, "postgres://u:hunter22@db.example/app"),
+            (ENV_DATABASE_SSLMODE, "on"),
+            (ENV_DATABASE_SSLROOTCERT, "/nonexistent/wharf-ca.pem"),
+            (ENV_MAX_ATTEMPTS, "0"),
+        ]))
+        .unwrap_err();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("WHARF_DATABASE_SSLMODE=\"on\" is not one of")),
+            "{errors:?}"
+        );
+        assert!(
+            errors.iter().any(|e| e.starts_with(ENV_MAX_ATTEMPTS)),
+            "{errors:?}"
+        );
+        assert!(!format!("{errors:?}").contains("hunter22"));
+        let errors = Config::from_source(&HashMap::from([
+            (ENV_DATABASE_URL, "postgres://u:hunter22@db.example/app"),
+            (ENV_DATABASE_SSLROOTCERT, "/nonexistent/wharf-ca.pem"),
+        ]))
+        .unwrap_err();
+        assert!(
+            errors[0].starts_with("WHARF_DATABASE_SSLROOTCERT /nonexistent/wharf-ca.pem: "),
+            "{errors:?}"
+        );
+        let errors =
+            Config::from_source(&HashMap::from([(ENV_DATABASE_SSLMODE, "require")])).unwrap_err();
+        assert!(
+            errors[0].starts_with("WHARF_DATABASE_SSLMODE set without WHARF_DATABASE_URL"),
+            "{errors:?}"
+        );
+        // The configuration's Debug shows where, never the password.
+        let cfg = Config::from_source(&HashMap::from([(
+            ENV_DATABASE_URL,
+            "postgres://u:hunter22@db.example/app",
+        )]))
+        .unwrap();
+        let shown = format!("{cfg:?}");
+        assert!(
+            shown.contains("db.example:5432") && !shown.contains("hunter22"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -23,13 +23,10 @@ use crate::config::{
 /// the secret key, which core keeps.
 pub async fn build_core(cfg: CoreConfig) -> anyhow::Result<Core> {
     let registry = wharf_core::interfaces::Registry::load(cfg.interfaces_dir.as_deref())?;
-    let store = wharf_core::open_store(
-        cfg.database_url.as_deref(),
-        &cfg.data_dir,
-        cfg.db_max_connections,
-    )
-    .await
-    .context("opening the store")?;
+    let store =
+        wharf_core::open_store(cfg.database.as_ref(), &cfg.data_dir, cfg.db_max_connections)
+            .await
+            .context("opening the store")?;
     let settings = Settings {
         batch: BatchPolicy {
             max_attempts: cfg.max_attempts,

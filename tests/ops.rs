@@ -707,3 +707,55 @@ fn json_logs_carry_the_trace_id_and_probes_stay_quiet() {
         }
     }
 }
+
+/// The same against PostgreSQL: a database wharf never started on is not made a store by an
+/// admin command (nothing is created in it), only by `wharf migrate`.
+#[test]
+fn the_cli_never_creates_a_store_in_postgresql() {
+    let cluster = PgCluster::start();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_wharf"))
+            .args(args)
+            .env("WHARF_DATABASE_URL", cluster.url())
+            .output()
+            .expect("run wharf")
+    };
+    for _ in 0..2 {
+        // Twice: the first refusal left no table behind for the second to find.
+        let out = run(&["partner", "add", "LCFC", "--interfaces", "t1/bom"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(64), "{stderr}");
+        assert!(
+            stderr.contains("no wharf store in the PostgreSQL database at"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("wharf migrate"), "{stderr}");
+    }
+    let out = run(&["migrate"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_wharf"))
+        .args(["partner", "add", "LCFC", "--interfaces", "t1/bom"])
+        .env("WHARF_DATABASE_URL", cluster.url())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(format!("{SECRET}\n").as_bytes())?;
+            child.wait_with_output()
+        })
+        .expect("run wharf");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -55,14 +55,15 @@ use std::time::Duration;
 pub use error::CoreError;
 pub use service::{Core, Principal, Settings};
 
-/// PostgreSQL when a database URL is given, else the SQLite file in `data_dir`.
+/// PostgreSQL when a database is given (its URL and TLS settings, `store::pg::Database`),
+/// else the SQLite file in `data_dir`.
 pub async fn open_store(
-    database_url: Option<&str>,
+    database: Option<&store::pg::Database>,
     data_dir: &Path,
     max_connections: usize,
 ) -> Result<Arc<dyn store::Store>, CoreError> {
-    Ok(match database_url {
-        Some(url) => Arc::new(store::pg::PgStore::connect(url, max_connections).await?),
+    Ok(match database {
+        Some(db) => Arc::new(store::pg::PgStore::connect_to(db, max_connections).await?),
         None => Arc::new(store::sqlite::SqliteStore::open(data_dir)?),
     })
 }

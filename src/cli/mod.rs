@@ -118,7 +118,7 @@ pub async fn run(cmd: Admin, cfg: Config) -> anyhow::Result<()> {
         outbound::need_key(cfg.core.secret_key.is_some())?;
     }
     if !matches!(cmd, Admin::Migrate) {
-        existing_store(&cfg)?;
+        existing_store(&cfg).await?;
     }
     let core = build_core(cfg.core).await?;
     match cmd {
@@ -142,11 +142,20 @@ pub async fn run(cmd: Admin, cfg: Config) -> anyhow::Result<()> {
 
 /// An admin command works on the store the servers keep: one that does not exist yet is an
 /// error that says where wharf looked (run from another directory, a relative
-/// `WHARF_DATA_DIR` points elsewhere), never a new empty store.
-fn existing_store(cfg: &Config) -> anyhow::Result<()> {
-    if cfg.core.database_url.is_some() {
-        // PostgreSQL: core refuses a database without wharf's schema when it connects.
-        return Ok(());
+/// `WHARF_DATA_DIR` points elsewhere, a database wharf never started on), never a new empty
+/// store.
+async fn existing_store(cfg: &Config) -> anyhow::Result<()> {
+    if let Some(db) = &cfg.core.database {
+        if wharf_core::store::pg::PgStore::has_store(db).await? {
+            return Ok(());
+        }
+        return Err(Usage(format!(
+            "no wharf store in the PostgreSQL database at {} (it has no wharf tables): check \
+             {}, or create the store with `wharf migrate`",
+            db.place(),
+            crate::config::ENV_DATABASE_URL,
+        ))
+        .into());
     }
     let file = wharf_core::store::sqlite::SqliteStore::file_in(&cfg.core.data_dir);
     if file.exists() {

@@ -40,11 +40,18 @@ Reads the rendered YAML (parsed with PyYAML, never grepped) and checks what the 
     reach core at https://<core Service>:50051 with WHARF_CORE_CA_FILE (and with mutual TLS
     their WHARF_CORE_CLIENT_CERT/KEY) from a mounted Secret, no front-end mounts core's
     Secret, and without mutual TLS no client key is mounted; without --grpc-tls, no TLS
-    setting for core's gRPC anywhere and plain http:// URLs.
+    setting for core's gRPC anywhere and plain http:// URLs;
+  - TLS to PostgreSQL: core alone gets WHARF_DATABASE_SSL*, only beside WHARF_DATABASE_URL;
+    each file variable names a file that a read-only mount of the expected Secret or
+    ConfigMap key provides (the client key from a Secret, not world-readable), and the mode
+    and sources are exactly the ones asked for (--db-sslmode, --db-rootcert,
+    --db-client-cert; none unless asked); no front-end mounts them or /etc/wharf/postgres.
 
 Usage: check_manifests.py RENDERED.yaml [--expect-replicas COMPONENT=N ...]
        [--secret VALUE ...] [--database] [--ingress] [--otel-endpoint URL]
-       [--grpc-tls [--grpc-mtls]] [other options: --help]
+       [--grpc-tls [--grpc-mtls]] [--db-sslmode MODE]
+       [--db-rootcert secret|configMap/NAME/KEY] [--db-client-cert SECRET/CERTKEY/KEYKEY]
+       [other options: --help]
 Exits 1 naming every failed check.
 """
 
@@ -344,6 +351,90 @@ def check_network_policy(c, deps):
                     f"NetworkPolicy {name}: {comp} cannot reach core's 50051",
                 )
     c.check(grpc_rules > 0, "no NetworkPolicy rule lets the front-ends reach 50051")
+
+
+DB_TLS_ENV = ("WHARF_DATABASE_SSLMODE", "WHARF_DATABASE_SSLROOTCERT", "WHARF_DATABASE_SSLCERT",
+              "WHARF_DATABASE_SSLKEY")
+
+
+def mounted_file(c, name, pod_spec, container, path):
+    """The (kind, name, key, volume) a file path in `container` comes from, or None."""
+    directory, _, base = path.rpartition("/")
+    mounts = [m for m in container.get("volumeMounts") or [] if m.get("mountPath") == directory]
+    if not c.check(len(mounts) == 1, f"{name}: no single volume mounted at {directory} for {path}"):
+        return None
+    mount = mounts[0]
+    c.check(mount.get("readOnly") is True, f"{name}: {directory} is not mounted read-only")
+    c.check(not mount.get("subPath"), f"{name}: {directory} is a subPath mount (never updated)")
+    volume = {v["name"]: v for v in pod_spec.get("volumes") or []}.get(mount["name"])
+    if not c.check(volume is not None, f"{name}: no volume {mount['name']}"):
+        return None
+    for kind, ref in (("secret", "secretName"), ("configMap", "name")):
+        if kind in volume:
+            items = [i for i in volume[kind].get("items") or [] if i.get("path") == base]
+            if not c.check(len(items) == 1, f"{name}: {kind} volume {mount['name']} has no item for {base}"):
+                return None
+            return kind, volume[kind].get(ref), items[0]["key"], volume[kind]
+    c.check(False, f"{name}: {path} comes from neither a Secret nor a ConfigMap")
+    return None
+
+
+def check_database_tls(c, deps, sslmode, rootcert, client_cert):
+    """TLS to PostgreSQL, as asked for (see the module's doc)."""
+    # The Secrets and ConfigMaps the database TLS files come from: no front-end mounts them.
+    db_sources = set()
+    if rootcert:
+        kind, source, _ = rootcert.split("/")
+        db_sources.add((kind, source))
+    if client_cert:
+        db_sources.add(("secret", client_cert.split("/")[0]))
+    for comp, d in deps.items():
+        name = d["metadata"]["name"]
+        ps = d["spec"]["template"]["spec"]
+        ct = ps["containers"][0]
+        env = env_map(ct)
+        if comp != "core":
+            for var in DB_TLS_ENV:
+                c.check(var not in env, f"{name}: a front-end gets {var}")
+            for m in ct.get("volumeMounts") or []:
+                c.check(not m.get("mountPath", "").startswith("/etc/wharf/postgres"),
+                        f"{name}: a front-end mounts {m.get('mountPath')}")
+            for v in ps.get("volumes") or []:
+                for kind, ref in (("secret", "secretName"), ("configMap", "name")):
+                    if kind in v:
+                        c.check((kind, v[kind].get(ref)) not in db_sources,
+                                f"{name}: a front-end mounts the database TLS {kind} {v[kind].get(ref)}")
+            continue
+        if any(var in env for var in DB_TLS_ENV):
+            c.check("WHARF_DATABASE_URL" in env, f"{name}: WHARF_DATABASE_SSL* without WHARF_DATABASE_URL")
+        got = (env.get("WHARF_DATABASE_SSLMODE") or {}).get("value")
+        c.check(got == sslmode, f"{name}: WHARF_DATABASE_SSLMODE={got!r}, expected {sslmode!r}")
+        root = env.get("WHARF_DATABASE_SSLROOTCERT")
+        if rootcert is None:
+            c.check(root is None, f"{name}: WHARF_DATABASE_SSLROOTCERT set though no root certificate was asked for")
+        elif c.check(root is not None and "value" in root, f"{name}: no WHARF_DATABASE_SSLROOTCERT file"):
+            src = mounted_file(c, name, ps, ct, root["value"])
+            if src:
+                c.check("/".join(src[:3]) == rootcert,
+                        f"{name}: WHARF_DATABASE_SSLROOTCERT from {'/'.join(src[:3])}, expected {rootcert}")
+        cert, key = env.get("WHARF_DATABASE_SSLCERT"), env.get("WHARF_DATABASE_SSLKEY")
+        c.check((cert is None) == (key is None), f"{name}: WHARF_DATABASE_SSLCERT and _SSLKEY go together")
+        if client_cert is None:
+            c.check(cert is None, f"{name}: a client certificate though none was asked for")
+            continue
+        secret, cert_key, key_key = client_cert.split("/")
+        for var, item in ((cert, cert_key), (key, key_key)):
+            if not c.check(var is not None and "value" in var, f"{name}: no client certificate file ({item})"):
+                continue
+            src = mounted_file(c, name, ps, ct, var["value"])
+            if not src:
+                continue
+            kind, source, got_key, volume = src
+            c.check((kind, source, got_key) == ("secret", secret, item),
+                    f"{name}: {var['value']} from {kind} {source} key {got_key}, expected Secret {secret} key {item}")
+            if item == key_key:
+                mode = volume.get("defaultMode", 0o644)
+                c.check(mode & 0o007 == 0, f"{name}: the client key's volume mode {mode:o} lets others read it")
 
 
 def secret_file(pod_spec, container, path):
@@ -718,6 +809,9 @@ def main():
     ap.add_argument("--scrape-timeout", default="10s")
     ap.add_argument("--grpc-tls", action="store_true", help="core's gRPC serves TLS, the front-ends use https://")
     ap.add_argument("--grpc-mtls", action="store_true", help="with --grpc-tls: mutual TLS")
+    ap.add_argument("--db-sslmode", help="core's WHARF_DATABASE_SSLMODE (default: unset)")
+    ap.add_argument("--db-rootcert", help="where core's CA bundle comes from: secret|configMap/NAME/KEY")
+    ap.add_argument("--db-client-cert", help="core's client certificate: SECRET/CERTKEY/KEYKEY")
     args = ap.parse_args()
     replicas = {k: int(v) for k, v in (x.split("=", 1) for x in args.expect_replicas)}
     c = Checker(args.rendered)
@@ -736,6 +830,7 @@ def main():
                       replicas)
     check_spread(c, deps, {k: [x for x in v.split(",") if x] for k, v in (x.split("=", 1) for x in args.spread)})
     check_grpc_tls(c, deps, args.grpc_tls, args.grpc_mtls)
+    check_database_tls(c, deps, args.db_sslmode, args.db_rootcert, args.db_client_cert)
     check_ingress(c, deps, args.ingress)
     for f in c.failures:
         print(f"FAIL {args.rendered}: {f}", file=sys.stderr)

@@ -230,6 +230,13 @@ app.kubernetes.io/part-of: wharf
 {{- if and $g.clientCaSecretName (not $g.mutual) -}}
 {{- fail "grpcTls.clientCaSecretName is used only with grpcTls.mutual" -}}
 {{- end -}}
+{{- $dbTls := .Values.core.databaseTls -}}
+{{- if and $dbTls.rootCert.secretName $dbTls.rootCert.configMapName -}}
+{{- fail "core.databaseTls.rootCert: set either secretName or configMapName, not both" -}}
+{{- end -}}
+{{- if and (include "wharf.sqlite" .) (or $dbTls.sslMode $dbTls.rootCert.secretName $dbTls.rootCert.configMapName $dbTls.clientCert.secretName) -}}
+{{- fail "core.databaseTls needs PostgreSQL: set secrets.databaseUrl or secrets.existingSecret" -}}
+{{- end -}}
 {{- if and .Values.ftp.requireTls (not .Values.ftp.tlsSecretName) -}}
 {{- fail "ftp.requireTls needs ftp.tlsSecretName (the FTPS certificate)" -}}
 {{- end -}}

@@ -5,19 +5,19 @@
 //! set, so nothing may interleave), shared for the others (they touch only their own keys,
 //! written in key order so two batches meet rows in the same order).
 
-use std::str::FromStr;
-
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::NoTls;
 
 use super::sql;
 use super::*;
 use crate::error::CoreError;
 
 mod outbox;
+pub mod tls;
+
+pub use tls::{Database, Origin, Roots, SslMode, TlsEnv};
 
 /// Fixed key for the migration advisory lock: replicas starting together migrate once.
 const MIGRATION_LOCK: i64 = 0x7768_6172_6601;
@@ -27,17 +27,41 @@ pub struct PgStore {
 }
 
 impl PgStore {
-    /// Connect to `url` (postgres://…), check it answers, and run migrations.
+    /// Connect to `url` (postgres://…, its TLS settings as query parameters only), check it
+    /// answers, and run migrations.
     pub async fn connect(url: &str, max_connections: usize) -> Result<PgStore> {
-        let cfg = tokio_postgres::Config::from_str(url)
-            .map_err(|e| CoreError::Invalid(format!("WHARF_DATABASE_URL: {e}")))?;
-        let store = Self::pool(cfg, max_connections)?;
+        let db = Database::new(url, &TlsEnv::default())
+            .map_err(|errors| CoreError::Invalid(errors.join("; ")))?;
+        Self::connect_to(&db, max_connections).await
+    }
+
+    /// Connect to `db`, check it answers (a failure says why in words that name the setting
+    /// to change, never the password), and run migrations.
+    pub async fn connect_to(db: &Database, max_connections: usize) -> Result<PgStore> {
+        let store = Self::pool(db.config(), db.connector()?, max_connections)?;
+        // The first connection, on its own: its failure is explained (TLS, refusals).
+        drop(store.pool.get().await.map_err(|e| db.explain(&e))?);
         store.migrate().await?;
         Ok(store)
     }
 
+    /// Whether `db` holds a wharf store (its migrations table), without creating or changing
+    /// anything: the admin commands never make a new store.
+    pub async fn has_store(db: &Database) -> Result<bool> {
+        let store = Self::pool(db.config(), db.connector()?, 2)?;
+        let client = store.pool.get().await.map_err(|e| db.explain(&e))?;
+        let row = client
+            .query_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[])
+            .await?;
+        Ok(row.get(0))
+    }
+
     /// The pool, not yet migrated.
-    fn pool(mut cfg: tokio_postgres::Config, max_connections: usize) -> Result<PgStore> {
+    fn pool(
+        mut cfg: tokio_postgres::Config,
+        tls: tokio_postgres_rustls::MakeRustlsConnect,
+        max_connections: usize,
+    ) -> Result<PgStore> {
         // Plan every execution with its real parameters: a cached generic plan cannot know
         // that one partner may hold millions of rows while another holds ten.
         let options = match cfg.get_options() {
@@ -47,7 +71,7 @@ impl PgStore {
         cfg.options(options);
         let mgr = Manager::from_config(
             cfg,
-            NoTls,
+            tls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -812,6 +836,10 @@ fn map_insert(
 
 #[cfg(test)]
 mod tests {
+    use std::str::FromStr;
+
+    use tokio_postgres::NoTls;
+
     use super::*;
 
     /// A deployment at version 2 (before sources and stored answers) is brought up to date,
@@ -833,7 +861,11 @@ mod tests {
             .await
             .unwrap();
         cfg.options(format!("-c search_path={schema}"));
-        let store = PgStore::pool(cfg, 2).unwrap();
+        let tls = Database::new(&url, &TlsEnv::default())
+            .unwrap()
+            .connector()
+            .unwrap();
+        let store = PgStore::pool(cfg, tls, 2).unwrap();
         store.migrate_to(2).await.unwrap();
         store
             .pool
