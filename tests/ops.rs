@@ -474,6 +474,84 @@ fn metrics_count_what_the_doors_did(backend: Backend) {
     }
 }
 
+/// Each component run alone serves its own `/metrics` on its own admin listener: core its
+/// sequences and the store's gauges, the gateway and the upload page their requests, FTP its
+/// sessions; every one its build and process metrics.
+#[test]
+fn every_component_alone_has_its_metrics() {
+    let (w, partner, user) = installation(Backend::Sqlite);
+    let admin = |_: &str| free_port();
+    let core_admin = admin("core");
+    let _core = w.start(
+        &["core"],
+        &[("WHARF_ADMIN_ADDR", format!("127.0.0.1:{core_admin}"))],
+        w.grpc_port,
+    );
+    let mut ports = Vec::new();
+    let mut front_ends = Vec::new();
+    for (component, port) in [
+        ("gateway", w.http_port),
+        ("ftp", w.ftp_port),
+        ("upload", w.upload_port),
+    ] {
+        let admin = admin(component);
+        front_ends.push(w.start(
+            &[component],
+            &[
+                ("WHARF_CORE_URL", w.grpc_url()),
+                ("WHARF_ADMIN_ADDR", format!("127.0.0.1:{admin}")),
+            ],
+            port,
+        ));
+        ports.push((component, admin));
+    }
+    let url = format!("{}{BOM}", w.http_url());
+    let batch = util::unique("S");
+    send(
+        "POST",
+        &url,
+        &Auth::Basic(&user, PASSWORD),
+        &envelope(&batch, 1, "1", vec![bom_row("s1")]),
+    )
+    .expect(200, "0");
+    let mut ftp = login(&w, &user);
+    let _ = ftp.cwd(bom_dir(&partner));
+    assert_eq!(get(&format!("{}/login", w.upload_url())).status, 200);
+
+    let version = format!(
+        "wharf_build_info{{version=\"{}\"}}",
+        env!("CARGO_PKG_VERSION")
+    );
+    let core = scrape_at(&format!("http://127.0.0.1:{core_admin}"));
+    assert_eq!(core.get(&version), Some(&1.0));
+    assert_eq!(
+        core.get("wharf_sequences_total{door=\"api\",code=\"0\"}"),
+        Some(&1.0)
+    );
+    assert_eq!(core.get("wharf_store_up"), Some(&1.0));
+    for (component, admin) in ports {
+        let m = scrape_at(&format!("http://127.0.0.1:{admin}"));
+        assert_eq!(m.get(&version), Some(&1.0), "{component}");
+        assert!(
+            m.get("process_resident_memory_bytes")
+                .is_some_and(|v| *v > 0.0),
+            "{component}"
+        );
+        // Core's families live in core's process only.
+        assert!(
+            !m.keys().any(|k| k.starts_with("wharf_sequences_total")),
+            "{component}: {m:?}"
+        );
+        let moved = match component {
+            "gateway" => "wharf_http_requests_total{door=\"api\",route=\"/v1.0/scc/data/sync/{data_category}/{biz_key}\",method=\"POST\",status=\"200\"}",
+            "ftp" => "wharf_ftp_sessions_active",
+            _ => "wharf_http_requests_total{door=\"upload\",route=\"/login\",method=\"GET\",status=\"200\"}",
+        };
+        assert_eq!(m.get(moved), Some(&1.0), "{component}: {moved} in {m:?}");
+    }
+    let _ = ftp.quit();
+}
+
 #[test]
 fn metrics_sqlite() {
     metrics_count_what_the_doors_did(Backend::Sqlite);
