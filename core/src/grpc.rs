@@ -207,6 +207,55 @@ impl pb::core_server::Core for CoreService {
         Ok(Response::new(pb::DeleteFileResponse { deleted }))
     }
 
+    async fn put_file_part(
+        &self,
+        request: Request<pb::PutFilePartRequest>,
+    ) -> Result<Response<pb::PutFilePartResponse>, Status> {
+        let req = request.into_inner();
+        let (partner, file) = req
+            .file
+            .as_ref()
+            .map(|f| (f.partner.clone(), f.name.clone()))
+            .unwrap_or_default();
+        let span = info_span!("put_file_part", partner = %partner, file = %file, bytes = req.content.len());
+        self.core.put_file_part(&req).instrument(span).await?;
+        Ok(Response::new(pb::PutFilePartResponse {}))
+    }
+
+    async fn list_file_parts(
+        &self,
+        request: Request<pb::ListFilesRequest>,
+    ) -> Result<Response<pb::ListFilePartsResponse>, Status> {
+        let req = request.into_inner();
+        let parts = self
+            .core
+            .list_file_parts(&req)
+            .instrument(info_span!("list_file_parts", partner = %req.partner))
+            .await?;
+        Ok(Response::new(pb::ListFilePartsResponse { parts }))
+    }
+
+    async fn get_file_part(
+        &self,
+        request: Request<pb::FileRef>,
+    ) -> Result<Response<pb::GetFilePartResponse>, Status> {
+        let req = request.into_inner();
+        let span = info_span!("get_file_part", partner = %req.partner, file = %req.name);
+        Ok(Response::new(
+            self.core.get_file_part(&req).instrument(span).await?,
+        ))
+    }
+
+    async fn delete_file_part(
+        &self,
+        request: Request<pb::FileRef>,
+    ) -> Result<Response<pb::DeleteFileResponse>, Status> {
+        let req = request.into_inner();
+        let span = info_span!("delete_file_part", partner = %req.partner, file = %req.name);
+        let deleted = self.core.delete_file_part(&req).instrument(span).await?;
+        Ok(Response::new(pb::DeleteFileResponse { deleted }))
+    }
+
     async fn start_session(
         &self,
         request: Request<pb::AuthenticateRequest>,

@@ -13,7 +13,7 @@ use crate::interfaces::{Interface, Registry};
 use crate::limiter::{self, LoginLimiter, Refused};
 use crate::model::{BatchPolicy, Environment, Operation, Scope, TokenKind, Transport};
 use crate::store::sql::latest_schema_version;
-use crate::store::{FileRow, PartnerRow, Store, TokenRow, UserRow};
+use crate::store::{FileRow, PartRow, PartnerRow, Store, TokenRow, UserRow};
 use crate::validate::{self, SequenceInput, MAX_BATCH_ID_CHARS};
 use wharf_metrics::Metrics;
 
@@ -25,6 +25,17 @@ fn file_info(f: &FileRow) -> pb::FileInfo {
         code: f.code.clone(),
         answer_size: f.answer.len() as u64,
         created_unix: f.created_unix,
+    }
+}
+
+/// How long a file held under a temporary name is kept by default: a day.
+pub const DEFAULT_PART_MAX_AGE_SECS: i64 = 24 * 3600;
+
+fn part_info(p: &PartRow) -> pb::FilePartInfo {
+    pb::FilePartInfo {
+        name: p.name.clone(),
+        size: p.size,
+        received_unix: p.received_unix,
     }
 }
 
@@ -66,6 +77,9 @@ pub struct Settings {
     /// are refused unchecked until that window closes.
     pub login_max_failures: u32,
     pub login_window_secs: u64,
+    /// Files held under a temporary name (delivery by rename) older than this are removed by
+    /// housekeeping.
+    pub part_max_age_secs: i64,
 }
 
 impl Default for Settings {
@@ -76,6 +90,7 @@ impl Default for Settings {
             session_ttl_secs: 8 * 3600,
             login_max_failures: 10,
             login_window_secs: 300,
+            part_max_age_secs: DEFAULT_PART_MAX_AGE_SECS,
         }
     }
 }
@@ -583,6 +598,62 @@ impl Core {
         self.store.delete_file(&scope, &req.name).await
     }
 
+    /// Keep a file a file door received under a temporary name (delivery by rename). Its
+    /// bytes are not read: only the rename to a delivery name makes it a delivery.
+    pub async fn put_file_part(&self, req: &pb::PutFilePartRequest) -> Result<()> {
+        let file = req
+            .file
+            .as_ref()
+            .ok_or_else(|| CoreError::Invalid("file is required".into()))?;
+        let scope = self.scope_of(file).await?;
+        if let Some(why) = validate::file_name_fault(&file.name) {
+            return Err(CoreError::Invalid(format!("file name: {why}")));
+        }
+        self.store
+            .put_part(&scope, &file.name, &req.content, self.now())
+            .await
+    }
+
+    /// The files a folder holds under temporary names.
+    pub async fn list_file_parts(
+        &self,
+        req: &pb::ListFilesRequest,
+    ) -> Result<Vec<pb::FilePartInfo>> {
+        let scope = self.scope_of(req).await?;
+        Ok(self
+            .store
+            .parts(&scope)
+            .await?
+            .iter()
+            .map(part_info)
+            .collect())
+    }
+
+    /// One file held under a temporary name, with its bytes.
+    pub async fn get_file_part(&self, req: &pb::FileRef) -> Result<pb::GetFilePartResponse> {
+        let scope = self.scope_of(req).await?;
+        if validate::file_name_fault(&req.name).is_some() {
+            return Ok(pb::GetFilePartResponse::default());
+        }
+        Ok(match self.store.part(&scope, &req.name).await? {
+            Some((info, content)) => pb::GetFilePartResponse {
+                found: true,
+                info: Some(part_info(&info)),
+                content,
+            },
+            None => pb::GetFilePartResponse::default(),
+        })
+    }
+
+    /// Forget a file held under a temporary name (deleted, or delivered by its rename).
+    pub async fn delete_file_part(&self, req: &pb::FileRef) -> Result<bool> {
+        let scope = self.scope_of(req).await?;
+        if validate::file_name_fault(&req.name).is_some() {
+            return Ok(false);
+        }
+        self.store.delete_part(&scope, &req.name).await
+    }
+
     async fn ingest_sequence(
         &self,
         req: &pb::IngestBatchRequest,
@@ -855,6 +926,16 @@ impl Core {
         let now = self.now();
         self.store.purge_tokens(now).await?;
         // A push whose intake died half-way (its writer killed) is never sealed: drop it.
+        let parts = self
+            .store
+            .prune_parts(now - self.settings.part_max_age_secs)
+            .await?;
+        if parts > 0 {
+            tracing::info!(
+                files = parts,
+                "removed files left under a temporary name past their age"
+            );
+        }
         let dropped = self.store.outbox().purge_unsealed(now - 3600).await?;
         if dropped > 0 {
             tracing::info!(

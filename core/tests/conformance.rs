@@ -642,6 +642,60 @@ async fn credentials_round_trip(store: Arc<dyn Store>) {
     );
 }
 
+/// Files held under a temporary name: kept whole, replaced by a new upload of the name,
+/// listed by name with size and time, per scope, deleted, and pruned by age.
+async fn file_parts_are_kept_until_renamed_or_old(store: Arc<dyn Store>) {
+    let scope = |partner: &str, env: Environment| Scope {
+        partner: partner.into(),
+        env,
+        iface: "t1/bom".into(),
+    };
+    let p = wharf_testkit::unique("P");
+    let mine = scope(&p, Environment::Prod);
+    let uat = scope(&p, Environment::Uat);
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    store
+        .put_part(&mine, "a.json.part", &big, 100)
+        .await
+        .unwrap();
+    store
+        .put_part(&mine, ".in.b.csv.", b"x,y\n", 200)
+        .await
+        .unwrap();
+    store
+        .put_part(&uat, "a.json.part", b"uat", 300)
+        .await
+        .unwrap();
+    let (info, bytes) = store.part(&mine, "a.json.part").await.unwrap().unwrap();
+    assert_eq!((info.size, info.received_unix), (300_000, 100));
+    assert_eq!(bytes, big, "kept byte for byte");
+    // A second upload of the name replaces the first.
+    store
+        .put_part(&mine, "a.json.part", b"new", 150)
+        .await
+        .unwrap();
+    let (info, bytes) = store.part(&mine, "a.json.part").await.unwrap().unwrap();
+    assert_eq!(
+        (info.size, info.received_unix, bytes),
+        (3, 150, b"new".to_vec())
+    );
+    let names = |parts: Vec<wharf_core::store::PartRow>| {
+        parts.into_iter().map(|p| p.name).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(store.parts(&mine).await.unwrap()),
+        [".in.b.csv.", "a.json.part"]
+    );
+    assert_eq!(names(store.parts(&uat).await.unwrap()), ["a.json.part"]);
+    assert!(store.delete_part(&mine, "a.json.part").await.unwrap());
+    assert!(!store.delete_part(&mine, "a.json.part").await.unwrap());
+    assert!(store.part(&mine, "a.json.part").await.unwrap().is_none());
+    // Housekeeping: everything received before 250 goes (other tests' parts are newer).
+    assert!(store.prune_parts(250).await.unwrap() >= 1);
+    assert!(store.parts(&mine).await.unwrap().is_empty());
+    assert_eq!(names(store.parts(&uat).await.unwrap()), ["a.json.part"]);
+}
+
 async fn file_deliveries_are_answered_once_and_kept(store: Arc<dyn Store>) {
     let core = core_with(store, policy());
     let p = partner(&core).await;
@@ -1420,6 +1474,7 @@ both_stores!(
     concurrent_sequences_of_one_batch,
     credentials_round_trip,
     file_deliveries_are_answered_once_and_kept,
+    file_parts_are_kept_until_renamed_or_old,
     rejection_answers_are_kept_until_accepted,
     abandon_fails_an_open_batch,
     list_batches_of_one_user,

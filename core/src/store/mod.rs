@@ -54,6 +54,14 @@ pub struct FileRow {
     pub created_unix: i64,
 }
 
+/// A file a file door holds under a temporary name (delivery by rename): how big, since when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartRow {
+    pub name: String,
+    pub size: u64,
+    pub received_unix: i64,
+}
+
 /// What a batch's first sequence fixes for the whole batch.
 #[derive(Debug, Clone)]
 pub struct NewBatch {
@@ -323,6 +331,22 @@ pub trait Store: Send + Sync {
     /// The scope's delivered files, by name.
     async fn files(&self, scope: &Scope) -> Result<Vec<FileRow>>;
     async fn delete_file(&self, scope: &Scope, name: &str) -> Result<bool>;
+
+    /// Keep `content` under the temporary name `name`, replacing a part of that name.
+    async fn put_part(
+        &self,
+        scope: &Scope,
+        name: &str,
+        content: &[u8],
+        now_unix: i64,
+    ) -> Result<()>;
+    /// A part and its bytes.
+    async fn part(&self, scope: &Scope, name: &str) -> Result<Option<(PartRow, Vec<u8>)>>;
+    /// The scope's parts, by name.
+    async fn parts(&self, scope: &Scope) -> Result<Vec<PartRow>>;
+    async fn delete_part(&self, scope: &Scope, name: &str) -> Result<bool>;
+    /// Remove every part received before `before_unix`; how many went.
+    async fn prune_parts(&self, before_unix: i64) -> Result<u64>;
 
     /// The highest migration applied (`schema_migrations`): a cheap round trip that proves
     /// the store answers, for readiness probes.

@@ -285,6 +285,15 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     // What each consumed sequence held (SHA-256, hex, of its operation and rows), so a resend
     // with other content is told apart from a true resend. NULL: consumed before this version.
     (9, "ALTER TABLE sequences ADD COLUMN fingerprint TEXT;"),
+    // Files a file door holds under a temporary name until they are renamed (delivery by
+    // rename): the bytes as received, not read.
+    (
+        10,
+        "CREATE TABLE file_parts (partner TEXT NOT NULL, env TEXT NOT NULL, iface TEXT NOT NULL, \
+       name TEXT {BYTES} NOT NULL, content {BLOB} NOT NULL, size BIGINT NOT NULL, \
+       received_unix BIGINT NOT NULL, PRIMARY KEY (partner, env, iface, name)); \
+     CREATE INDEX file_parts_age ON file_parts (received_unix);",
+    ),
 ];
 
 /// Every column of a batch row, in the order both stores read them.
@@ -408,6 +417,22 @@ pub const INSERT_FILE: &str =
     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (partner, env, iface, name) DO NOTHING";
 pub const DELETE_FILE: &str =
     "DELETE FROM files WHERE partner = $1 AND env = $2 AND iface = $3 AND name = $4";
+
+/// Files held under a temporary name (`$1..$3` scope, `$4` name). `$5` content, `$6` size,
+/// `$7` now: a part of the same name is replaced.
+pub const PUT_PART: &str =
+    "INSERT INTO file_parts (partner, env, iface, name, content, size, received_unix) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (partner, env, iface, name) \
+    DO UPDATE SET content = excluded.content, size = excluded.size, \
+    received_unix = excluded.received_unix";
+pub const SELECT_PART: &str = "SELECT name, size, received_unix, content FROM file_parts \
+    WHERE partner = $1 AND env = $2 AND iface = $3 AND name = $4";
+pub const SELECT_PARTS: &str = "SELECT name, size, received_unix FROM file_parts \
+    WHERE partner = $1 AND env = $2 AND iface = $3 ORDER BY name";
+pub const DELETE_PART: &str =
+    "DELETE FROM file_parts WHERE partner = $1 AND env = $2 AND iface = $3 AND name = $4";
+/// `$1`: parts received before this are removed.
+pub const PRUNE_PARTS: &str = "DELETE FROM file_parts WHERE received_unix < $1";
 
 /// Migration bookkeeping: the table of applied versions.
 pub const CREATE_MIGRATIONS: &str =

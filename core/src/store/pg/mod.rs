@@ -787,6 +787,70 @@ impl Store for PgStore {
         Ok(n == 1)
     }
 
+    async fn put_part(
+        &self,
+        scope: &Scope,
+        name: &str,
+        content: &[u8],
+        now_unix: i64,
+    ) -> Result<()> {
+        let c = self.pool.get().await?;
+        let stmt = c.prepare_cached(sql::PUT_PART).await?;
+        c.execute(
+            &stmt,
+            &[
+                &scope.partner,
+                &scope.env.as_str(),
+                &scope.iface,
+                &name,
+                &content,
+                &(content.len() as i64),
+                &now_unix,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn part(&self, scope: &Scope, name: &str) -> Result<Option<(PartRow, Vec<u8>)>> {
+        let c = self.pool.get().await?;
+        let stmt = c.prepare_cached(sql::SELECT_PART).await?;
+        let row = c
+            .query_opt(
+                &stmt,
+                &[&scope.partner, &scope.env.as_str(), &scope.iface, &name],
+            )
+            .await?;
+        Ok(row.map(|r| (part_from_row(&r), r.get::<_, Vec<u8>>(3))))
+    }
+
+    async fn parts(&self, scope: &Scope) -> Result<Vec<PartRow>> {
+        let c = self.pool.get().await?;
+        let stmt = c.prepare_cached(sql::SELECT_PARTS).await?;
+        let rows = c
+            .query(&stmt, &[&scope.partner, &scope.env.as_str(), &scope.iface])
+            .await?;
+        Ok(rows.iter().map(part_from_row).collect())
+    }
+
+    async fn delete_part(&self, scope: &Scope, name: &str) -> Result<bool> {
+        let c = self.pool.get().await?;
+        let stmt = c.prepare_cached(sql::DELETE_PART).await?;
+        let n = c
+            .execute(
+                &stmt,
+                &[&scope.partner, &scope.env.as_str(), &scope.iface, &name],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn prune_parts(&self, before_unix: i64) -> Result<u64> {
+        let c = self.pool.get().await?;
+        let stmt = c.prepare_cached(sql::PRUNE_PARTS).await?;
+        Ok(c.execute(&stmt, &[&before_unix]).await?)
+    }
+
     async fn records(&self, scope: &Scope) -> Result<Vec<String>> {
         let c = self.pool.get().await?;
         let stmt = c.prepare_cached(sql::SELECT_RECORDS).await?;
@@ -808,6 +872,14 @@ impl Store for PgStore {
             .iter()
             .map(|r| state_count(r.get(0), r.get(1)))
             .collect()
+    }
+}
+
+fn part_from_row(r: &tokio_postgres::Row) -> PartRow {
+    PartRow {
+        name: r.get(0),
+        size: u64::try_from(r.get::<_, i64>(1)).unwrap_or(0),
+        received_unix: r.get(2),
     }
 }
 

@@ -731,6 +731,78 @@ impl Store for SqliteStore {
         Ok(n == 1)
     }
 
+    async fn put_part(
+        &self,
+        scope: &Scope,
+        name: &str,
+        content: &[u8],
+        now_unix: i64,
+    ) -> Result<()> {
+        self.with(|c| {
+            c.prepare_cached(&for_sqlite(sql::PUT_PART))?
+                .execute(params![
+                    scope.partner,
+                    scope.env.as_str(),
+                    scope.iface,
+                    name,
+                    content,
+                    content.len() as i64,
+                    now_unix
+                ])
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn part(&self, scope: &Scope, name: &str) -> Result<Option<(PartRow, Vec<u8>)>> {
+        self.with(|c| {
+            c.prepare_cached(&for_sqlite(sql::SELECT_PART))?
+                .query_row(
+                    params![scope.partner, scope.env.as_str(), scope.iface, name],
+                    |r| Ok((part_row(r)?, r.get::<_, Vec<u8>>(3)?)),
+                )
+                .optional()
+        })
+        .await
+    }
+
+    async fn parts(&self, scope: &Scope) -> Result<Vec<PartRow>> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(&for_sqlite(sql::SELECT_PARTS))?;
+            let rows = stmt.query_map(
+                params![scope.partner, scope.env.as_str(), scope.iface],
+                part_row,
+            )?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn delete_part(&self, scope: &Scope, name: &str) -> Result<bool> {
+        let n = self
+            .with(|c| {
+                c.prepare_cached(&for_sqlite(sql::DELETE_PART))?
+                    .execute(params![
+                        scope.partner,
+                        scope.env.as_str(),
+                        scope.iface,
+                        name
+                    ])
+            })
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn prune_parts(&self, before_unix: i64) -> Result<u64> {
+        let n = self
+            .with(|c| {
+                c.prepare_cached(&for_sqlite(sql::PRUNE_PARTS))?
+                    .execute(params![before_unix])
+            })
+            .await?;
+        Ok(n as u64)
+    }
+
     async fn records(&self, scope: &Scope) -> Result<Vec<String>> {
         self.with(|c| {
             let mut stmt = c.prepare_cached(&for_sqlite(sql::SELECT_RECORDS))?;
@@ -758,6 +830,14 @@ impl Store for SqliteStore {
             .await?;
         rows.iter().map(|(s, n)| state_count(s, *n)).collect()
     }
+}
+
+fn part_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PartRow> {
+    Ok(PartRow {
+        name: r.get(0)?,
+        size: u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+        received_unix: r.get(2)?,
+    })
 }
 
 fn file_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileRow> {
