@@ -53,7 +53,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use error::CoreError;
-pub use service::{Core, Principal, Settings};
+pub use service::{Core, Principal, Settings, DEFAULT_PART_MAX_AGE_SECS};
 
 /// PostgreSQL when a database is given (its URL and TLS settings, `store::pg::Database`),
 /// else the SQLite file in `data_dir`.

@@ -694,6 +694,48 @@ async fn file_parts_are_kept_until_renamed_or_old(store: Arc<dyn Store>) {
     assert!(store.prune_parts(250).await.unwrap() >= 1);
     assert!(store.parts(&mine).await.unwrap().is_empty());
     assert_eq!(names(store.parts(&uat).await.unwrap()), ["a.json.part"]);
+
+    // Through core: housekeeping removes what is older than the configured age, and only
+    // that (one test: its clock's pruning would reach another test's parts).
+    let clock = wharf_core::clock::ManualClock::at(1_000_000);
+    let core = core_on(
+        store.clone(),
+        wharf_core::Settings {
+            part_max_age_secs: 60,
+            ..wharf_core::Settings::default()
+        },
+    )
+    .with_clock(clock.clock());
+    let p = partner(&core).await;
+    let file = |name: &str| pb::FileRef {
+        partner: p.clone(),
+        environment: pb::Environment::Prod as i32,
+        data_category: "t1".into(),
+        biz_key: "bom".into(),
+        name: name.into(),
+    };
+    let put = |name: &str| pb::PutFilePartRequest {
+        file: Some(file(name)),
+        content: b"held".to_vec(),
+    };
+    core.put_file_part(&put("old.json.part")).await.unwrap();
+    clock.advance(30);
+    core.put_file_part(&put("young.json.part")).await.unwrap();
+    clock.advance(31);
+    core.housekeeping().await.unwrap();
+    assert!(
+        !core
+            .get_file_part(&file("old.json.part"))
+            .await
+            .unwrap()
+            .found
+    );
+    let young = core.get_file_part(&file("young.json.part")).await.unwrap();
+    assert!(young.found);
+    assert_eq!(young.content, b"held");
+    // A name no file door may use is refused, by name.
+    let err = core.put_file_part(&put("a\u{0}b.part")).await.unwrap_err();
+    assert!(err.to_string().contains("file name"), "{err}");
 }
 
 async fn file_deliveries_are_answered_once_and_kept(store: Arc<dyn Store>) {

@@ -123,6 +123,29 @@ impl CoreTree {
             .map_err(core_down)
     }
 
+    /// Read one upload whole, at most `limit` bytes. A transfer that breaks (the data
+    /// connection reset, an ABOR) is an error: nothing of it is used.
+    async fn read_whole<R: tokio::io::AsyncRead + Send + Sync + Unpin + 'static>(
+        input: R,
+        limit: u64,
+        what: &str,
+    ) -> unftp_core::storage::Result<Vec<u8>> {
+        // Bounded: never hold more than the limit (plus one byte to notice it was crossed).
+        let mut bytes = Vec::new();
+        input
+            .take(limit + 1)
+            .read_to_end(&mut bytes)
+            .await
+            .map_err(|e| Error::new(ErrorKind::ConnectionClosed, e))?;
+        if bytes.len() as u64 > limit {
+            return Err(Error::new(
+                ErrorKind::ExceededStorageAllocationError,
+                format!("{what} is larger than {limit} bytes"),
+            ));
+        }
+        Ok(bytes)
+    }
+
     /// Read one upload (bounded), hand it to core, log core's answer.
     async fn upload<R: tokio::io::AsyncRead + Send + Sync + Unpin + 'static>(
         &self,
@@ -131,24 +154,23 @@ impl CoreTree {
         folder: Folder,
         name: &str,
     ) -> unftp_core::storage::Result<u64> {
-        // Bounded: never hold more than the limit (plus one byte to notice it was crossed).
-        let mut bytes = Vec::new();
-        input
-            .take(self.max_file_bytes + 1)
-            .read_to_end(&mut bytes)
-            .await
-            .map_err(|e| Error::new(ErrorKind::ConnectionClosed, e))?;
-        if bytes.len() as u64 > self.max_file_bytes {
-            return Err(Error::new(
-                ErrorKind::ExceededStorageAllocationError,
-                format!("the file is larger than {} bytes", self.max_file_bytes),
-            ));
-        }
+        let bytes = Self::read_whole(input, self.max_file_bytes, "the file").await?;
+        self.deliver(user, &folder, name, bytes).await
+    }
+
+    /// Hand a whole file delivered as `name` to core and log core's answer.
+    async fn deliver(
+        &self,
+        user: &FtpUser,
+        folder: &Folder,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> unftp_core::storage::Result<u64> {
         let req = upload_request(
             &user.partner,
             &user.username,
             self.env,
-            &folder,
+            folder,
             name,
             &bytes,
         );
@@ -196,6 +218,9 @@ impl CoreTree {
                 "resuming or appending an upload is not supported: send the whole file",
             ));
         }
+        if names::is_temporary(&name) {
+            return self.hold(user, input, &folder, &name).await;
+        }
         // Held until the answer is back: a stopping server waits for it (see `drain`).
         let Some(_transfer) = self.transfers.start() else {
             return Err(Error::new(
@@ -203,23 +228,130 @@ impl CoreTree {
                 "the server is shutting down: send the file again in a moment".to_string(),
             ));
         };
-        let span = tracing::info_span!(
-            "ftp upload",
-            otel.kind = "server",
-            partner = %user.partner,
-            interface = %format_args!("{}/{}", folder.data_category, folder.biz_key),
-            file = %name,
-            bytes = Empty,
-            batch_id = Empty,
-            seq_id = Empty,
-            rows = Empty,
-            code = Empty,
-        );
-        trace::adopt(&span, &user.session);
+        let span = upload_span(user, &folder, &name);
         self.upload(user, input, folder, &name)
             .instrument(span)
             .await
     }
+
+    /// A STOR to a temporary name: kept by core whole, not read, until a rename delivers it.
+    async fn hold<R: tokio::io::AsyncRead + Send + Sync + Unpin + 'static>(
+        &self,
+        user: &FtpUser,
+        input: R,
+        folder: &Folder,
+        name: &str,
+    ) -> unftp_core::storage::Result<u64> {
+        let limit = self.max_file_bytes.min(MAX_TEMPORARY_BYTES);
+        let bytes = Self::read_whole(input, limit, "a file under a temporary name").await?;
+        let size = bytes.len() as u64;
+        let mut core = self.core.clone();
+        core.put_file_part(pb::PutFilePartRequest {
+            file: Some(self.file_ref(user, folder, name)),
+            content: bytes,
+        })
+        .await
+        .map_err(core_down)?;
+        tracing::info!(partner = %user.partner, file = %name, bytes = size, "file held under a temporary name");
+        Ok(size)
+    }
+
+    /// The files a folder holds under temporary names.
+    async fn held(&self, user: &FtpUser, folder: &Folder) -> Result<Vec<pb::FilePartInfo>, Error> {
+        let mut core = self.core.clone();
+        Ok(core
+            .list_file_parts(pb::ListFilesRequest {
+                partner: user.partner.clone(),
+                environment: self.env as i32,
+                data_category: folder.data_category.clone(),
+                biz_key: folder.biz_key.clone(),
+            })
+            .await
+            .map_err(core_down)?
+            .into_inner()
+            .parts)
+    }
+
+    /// RNFR a temporary name, RNTO a delivery name in the same folder: the held file is
+    /// delivered under the new name exactly as a STOR of it would be (feedback, dedupe by
+    /// name), then forgotten. Two sessions renaming one file at once deliver one name: core
+    /// answers the second as a re-delivery.
+    async fn deliver_held(
+        &self,
+        user: &FtpUser,
+        from: &Path,
+        to: &Path,
+    ) -> unftp_core::storage::Result<()> {
+        let (Node::Upload(folder, held), Node::Upload(to_folder, name)) = (
+            tree::resolve(from, &user.partner, &user.interfaces),
+            tree::resolve(to, &user.partner, &user.interfaces),
+        ) else {
+            return Err(denied(
+                "only a file uploaded under a temporary name can be renamed, within its folder",
+            ));
+        };
+        if !names::is_temporary(&held) {
+            return Err(denied(
+                "only a file uploaded under a temporary name can be renamed",
+            ));
+        }
+        if to_folder != folder {
+            return Err(denied("a file is delivered by rename within its folder"));
+        }
+        if names::is_temporary(&name) {
+            return Err(Error::new(
+                ErrorKind::FileNameNotAllowedError,
+                "rename to the delivery name (a temporary name is not delivered)".to_string(),
+            ));
+        }
+        let Some(_transfer) = self.transfers.start() else {
+            return Err(Error::new(
+                ErrorKind::TransientFileNotAvailable,
+                "the server is shutting down: rename the file again in a moment".to_string(),
+            ));
+        };
+        let mut core = self.core.clone();
+        let part = core
+            .get_file_part(self.file_ref(user, &folder, &held))
+            .await
+            .map_err(core_down)?
+            .into_inner();
+        if !part.found {
+            return Err(missing());
+        }
+        let span = upload_span(user, &folder, &name);
+        self.deliver(user, &folder, &name, part.content)
+            .instrument(span)
+            .await?;
+        // Delivered: forget it. Were this lost (the process dying now), the file stays held,
+        // and a second rename is answered as a re-delivery: nothing is applied twice.
+        core.delete_file_part(self.file_ref(user, &folder, &held))
+            .await
+            .map_err(core_down)?;
+        Ok(())
+    }
+}
+
+/// The largest file a temporary name holds: core keeps it whole and hands it back in one gRPC
+/// message (64 MiB at most).
+pub const MAX_TEMPORARY_BYTES: u64 = 60 << 20;
+
+/// The span of one delivery of `name`, a child of the session's login.
+fn upload_span(user: &FtpUser, folder: &Folder, name: &str) -> tracing::Span {
+    let span = tracing::info_span!(
+        "ftp upload",
+        otel.kind = "server",
+        partner = %user.partner,
+        interface = %format_args!("{}/{}", folder.data_category, folder.biz_key),
+        file = %name,
+        bytes = Empty,
+        batch_id = Empty,
+        seq_id = Empty,
+        rows = Empty,
+        code = Empty,
+    );
+    trace::adopt(&span, &user.session);
+    span
 }
 
 fn core_down(s: tonic::Status) -> Error {
@@ -330,6 +462,13 @@ impl StorageBackend<FtpUser> for CoreTree {
                     _ => Err(missing()),
                 }
             }
+            Node::Upload(folder, name) if names::is_temporary(&name) => self
+                .held(user, &folder)
+                .await?
+                .into_iter()
+                .find(|p| p.name == name)
+                .map(|p| Meta::file(p.size, p.received_unix))
+                .ok_or_else(missing),
             Node::Upload(..) | Node::Missing => Err(missing()),
         }
     }
@@ -345,8 +484,21 @@ impl StorageBackend<FtpUser> for CoreTree {
         };
         match tree::resolve(path.as_ref(), &user.partner, &user.interfaces) {
             Node::Dir(children) => Ok(children.iter().map(|c| dir(c)).collect()),
-            // Uploads are consumed on arrival: the folder holds only `feedback/`.
-            Node::Interface(_) => Ok(vec![dir("feedback")]),
+            // Uploads are consumed on arrival: the folder holds `feedback/` and the files held
+            // under a temporary name until they are renamed.
+            Node::Interface(folder) => {
+                let mut entries = vec![dir("feedback")];
+                entries.extend(
+                    self.held(user, &folder)
+                        .await?
+                        .into_iter()
+                        .map(|p| Fileinfo {
+                            path: PathBuf::from(p.name),
+                            metadata: Meta::file(p.size, p.received_unix),
+                        }),
+                );
+                Ok(entries)
+            }
             Node::Feedback(folder) => {
                 let mut core = self.core.clone();
                 let files = core
@@ -414,18 +566,28 @@ impl StorageBackend<FtpUser> for CoreTree {
         user: &FtpUser,
         path: P,
     ) -> unftp_core::storage::Result<()> {
-        let Node::FeedbackFile(folder, name) =
-            tree::resolve(path.as_ref(), &user.partner, &user.interfaces)
-        else {
-            return Err(denied("only feedback files can be deleted"));
-        };
         let mut core = self.core.clone();
-        let deleted = core
-            .delete_file(self.file_ref(user, &folder, &name))
-            .await
-            .map_err(core_down)?
-            .into_inner()
-            .deleted;
+        let deleted = match tree::resolve(path.as_ref(), &user.partner, &user.interfaces) {
+            Node::FeedbackFile(folder, name) => {
+                core.delete_file(self.file_ref(user, &folder, &name))
+                    .await
+                    .map_err(core_down)?
+                    .into_inner()
+                    .deleted
+            }
+            Node::Upload(folder, name) if names::is_temporary(&name) => {
+                core.delete_file_part(self.file_ref(user, &folder, &name))
+                    .await
+                    .map_err(core_down)?
+                    .into_inner()
+                    .deleted
+            }
+            _ => {
+                return Err(denied(
+                    "only feedback files and files under a temporary name can be deleted",
+                ))
+            }
+        };
         if deleted {
             Ok(())
         } else {
@@ -443,11 +605,11 @@ impl StorageBackend<FtpUser> for CoreTree {
 
     async fn rename<P: AsRef<Path> + Send + Debug>(
         &self,
-        _user: &FtpUser,
-        _from: P,
-        _to: P,
+        user: &FtpUser,
+        from: P,
+        to: P,
     ) -> unftp_core::storage::Result<()> {
-        Err(denied("files cannot be renamed"))
+        self.deliver_held(user, from.as_ref(), to.as_ref()).await
     }
 
     async fn rmd<P: AsRef<Path> + Send + Debug>(

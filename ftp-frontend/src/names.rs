@@ -22,6 +22,17 @@ pub struct UploadName {
     pub serial: String,
 }
 
+/// The endings of a temporary name (any case): MFT clients upload under one and rename when
+/// the transfer is complete (WinSCP `.filepart`, others `.part`, `.partial`, `.tmp`,
+/// `.upload`). A name starting with `.` is temporary too (lftp's `.in.NAME.`, hidden files).
+pub const TEMPORARY_SUFFIXES: [&str; 5] = [".part", ".partial", ".filepart", ".tmp", ".upload"];
+
+/// Whether `name` is a temporary name: held, not read, until renamed to a delivery name.
+pub fn is_temporary(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    name.starts_with('.') || TEMPORARY_SUFFIXES.iter().any(|s| lower.ends_with(s))
+}
+
 /// Longest name accepted (bytes).
 pub const MAX_NAME: usize = 200;
 
@@ -99,6 +110,30 @@ fn is_timestamp(t: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn temporary_names_are_told_apart() {
+        for name in [
+            "bom_insert_20221001003000_1.json.part",
+            "bom_insert_20221001003000_1.csv.PARTIAL",
+            "bom_insert_20221001003000_1.xlsx.filepart",
+            "bom_insert_20221001003000_1.tmp",
+            "x.upload",
+            ".in.bom_insert_20221001003000_1.json.",
+            ".hidden",
+        ] {
+            assert!(is_temporary(name), "{name}");
+        }
+        for name in [
+            "bom_insert_20221001003000_1.json",
+            "bom_insert_20221001003000_1",
+            "bom_insert_20221001003000_1.csv",
+            "part",
+            "bom_tmp_20221001003000_1.xlsx",
+        ] {
+            assert!(!is_temporary(name), "{name}");
+        }
+    }
 
     #[test]
     fn names_follow_the_seed() {
