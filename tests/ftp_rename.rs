@@ -70,6 +70,18 @@ fn file(ext: &str, op: &str, serial: usize, rows: &[Value]) -> (String, Vec<u8>)
     (name, body)
 }
 
+/// Seconds between now and an MDTM time as suppaftp prints it (`YYYY-MM-DD hh:mm:ss`, UTC).
+fn chrono_free_age(when: &str) -> i64 {
+    let n = |a: usize, b: usize| -> i64 { when[a..b].parse().expect("a number") };
+    let days = wharf_proto::time::days_from_civil(n(0, 4), n(5, 7) as u32, n(8, 10) as u32);
+    let then = days * 86_400 + n(11, 13) * 3600 + n(14, 16) * 60 + n(17, 19);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    (now - then).abs()
+}
+
 fn key_count(w: &Wharf, partner: &str) -> usize {
     export(w, partner, "t1/bom", None).len()
 }
@@ -103,6 +115,22 @@ fn delivery_by_rename(backend: Backend) {
         put(&mut ftp, &temp, &body).unwrap_or_else(|e| panic!("STOR {temp}: {e:?}"));
         assert!(names(&mut ftp, &dir).contains(&temp), "{temp} is listed");
         assert_eq!(ftp.size(&temp).expect("SIZE"), body.len(), "{temp}");
+        if i == 0 {
+            // As FileZilla and WinSCP look at it: MDTM today, LIST with real dates, nothing
+            // executable.
+            let modified = ftp.mdtm(&temp).expect("MDTM");
+            let age = chrono_free_age(&modified.to_string());
+            assert!(age < 600, "MDTM {modified}: received just now");
+            let list = ftp.list(None).expect("LIST");
+            let held = list.iter().find(|l| l.ends_with(&temp)).expect("listed");
+            assert!(held.starts_with("-rw-r--r--"), "{held}");
+            let folder = list
+                .iter()
+                .find(|l| l.ends_with("feedback"))
+                .expect("feedback/");
+            assert!(folder.starts_with("drwxr-xr-x"), "{folder}");
+            assert!(!folder.contains("1970"), "{folder}");
+        }
         assert_eq!(
             key_count(&w, &partner),
             applied,

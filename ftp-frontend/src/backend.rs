@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use tokio::io::AsyncReadExt;
 use tracing::field::Empty;
 use tracing::Instrument;
-use unftp_core::storage::{Error, ErrorKind, Fileinfo, Metadata, StorageBackend};
+use unftp_core::storage::{Error, ErrorKind, Fileinfo, Metadata, Permissions, StorageBackend};
 use wharf_proto::json::value_text;
 use wharf_proto::trace;
 use wharf_proto::v1::{self as pb, value::Kind, Value};
@@ -30,11 +30,13 @@ pub struct Meta {
 }
 
 impl Meta {
+    /// A folder of the virtual tree: it exists as long as the partner's interface does, so
+    /// it is dated now (not 1970, which clients show as a broken date).
     fn dir() -> Meta {
         Meta {
             dir: true,
             len: 0,
-            modified: UNIX_EPOCH,
+            modified: SystemTime::now(),
         }
     }
 
@@ -65,6 +67,10 @@ impl Metadata for Meta {
     }
     fn gid(&self) -> u32 {
         0
+    }
+    /// Folders `rwxr-xr-x`, files `rw-r--r--`: nothing in the tree is executable.
+    fn permissions(&self) -> Permissions {
+        Permissions(if self.dir { 0o755 } else { 0o644 })
     }
     fn uid(&self) -> u32 {
         0
