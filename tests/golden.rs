@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
-use util::ftp::{deliver, login, login_at};
+use util::ftp::{deliver, deliver_by_rename, login, login_at};
 use util::http::{client_token, send, Auth};
 use util::upload::{self, by_id};
 use util::{
@@ -646,7 +646,13 @@ fn play(site: &Site, door: Door, seat: &mut Seat, iface: &str, step: &Step) -> O
             let name = format!("{biz}_{}_20221001003000_{}.{ext}", step.op, seat.serial);
             let dir = format!("/Planning/SCC/{}/{cat}/{biz}", seat.partner);
             let ftp = seat.ftp(site, &step.env);
-            outcome_of(&deliver(ftp, &dir, &name, &body))
+            // The CSV door delivers by rename (as MFT clients do), the JSON door by a plain
+            // STOR: both must answer as every other door.
+            if door == Door::FtpCsv {
+                outcome_of(&deliver_by_rename(ftp, &dir, &name, &body))
+            } else {
+                outcome_of(&deliver(ftp, &dir, &name, &body))
+            }
         }
         Door::UploadXlsx => {
             let file = site.w.data_dir.join(format!("{}.xlsx", unique("sheet")));

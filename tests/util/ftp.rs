@@ -102,6 +102,21 @@ pub fn names(ftp: &mut FtpStream, path: &str) -> Vec<String> {
 /// feedback folder lists it.
 pub fn deliver(ftp: &mut FtpStream, dir: &str, name: &str, body: &[u8]) -> Value {
     put(ftp, &format!("{dir}/{name}"), body).unwrap_or_else(|e| panic!("STOR {dir}/{name}: {e:?}"));
+    feedback_of(ftp, dir, name)
+}
+
+/// Deliver by rename, as MFT clients do: upload `body` into `dir` as `name.filepart`, rename
+/// it to `name`, and return the feedback file.
+pub fn deliver_by_rename(ftp: &mut FtpStream, dir: &str, name: &str, body: &[u8]) -> Value {
+    let temp = format!("{dir}/{name}.filepart");
+    put(ftp, &temp, body).unwrap_or_else(|e| panic!("STOR {temp}: {e:?}"));
+    ftp.rename(&temp, &format!("{dir}/{name}"))
+        .unwrap_or_else(|e| panic!("RNFR {temp} RNTO {name}: {e:?}"));
+    feedback_of(ftp, dir, name)
+}
+
+/// The feedback file of `name` delivered into `dir`, after checking the folder lists it.
+fn feedback_of(ftp: &mut FtpStream, dir: &str, name: &str) -> Value {
     let feedback = format!("{name}.result.json");
     let listed = names(ftp, &format!("{dir}/feedback"));
     assert!(
