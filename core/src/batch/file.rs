@@ -109,3 +109,63 @@ pub async fn settle(
         vec![],
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use wharf_proto::v1::{CodeGroup, Row, RowProblem};
+
+    use crate::codes::{envelope_problem, kind, merged_rejection, problem, verify};
+
+    fn row_problem(line: u32, ty: &str) -> RowProblem {
+        problem(
+            Some(0),
+            Some(Row {
+                line,
+                ..Default::default()
+            }),
+            vec![verify(ty, "f", "")],
+        )
+    }
+
+    #[test]
+    fn rejections_of_several_sequences_make_one_answer() {
+        let v = |problems| wharf_proto::v1::IngestBatchResponse {
+            code: "E00V00".into(),
+            problems,
+            ..Default::default()
+        };
+        let same_envelope = || envelope_problem(kind::NOT_ALLOWED, "batch_size", "");
+        let merged = merged_rejection(
+            vec![
+                v(vec![same_envelope(), row_problem(7, kind::DATE)]),
+                v(vec![same_envelope(), row_problem(17_345, kind::DATE)]),
+            ],
+            "(why)",
+        )
+        .expect("problems");
+        assert_eq!(merged.code, "E00V00");
+        assert!(merged.msg.ends_with("(why)"), "{}", merged.msg);
+        let lines: Vec<u32> = merged
+            .problems
+            .iter()
+            .filter_map(|p| p.row.as_ref().map(|r| r.line))
+            .collect();
+        assert_eq!(lines, [7, 17_345]);
+        assert_eq!(merged.problems.len(), 3, "the envelope problem once");
+
+        let w = wharf_proto::v1::IngestBatchResponse {
+            code: "E00M00".into(),
+            groups: vec![CodeGroup {
+                code: "E00W00".into(),
+                msg: String::new(),
+                problems: vec![row_problem(9, kind::DUPLICATE)],
+            }],
+            ..Default::default()
+        };
+        let both =
+            merged_rejection(vec![v(vec![row_problem(3, kind::DATE)]), w], "").expect("problems");
+        assert_eq!(both.code, "E00M00");
+        assert_eq!(both.groups.len(), 2);
+        assert!(merged_rejection(vec![], "").is_none());
+    }
+}
