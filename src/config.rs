@@ -21,6 +21,8 @@ pub const ENV_FTP_PASSIVE_HOST: &str = "WHARF_FTP_PASSIVE_HOST";
 pub const ENV_FTP_ENV: &str = "WHARF_FTP_ENV";
 pub const ENV_FTP_REQUIRE_TLS: &str = "WHARF_FTP_REQUIRE_TLS";
 pub const ENV_FTP_MAX_FILE_BYTES: &str = "WHARF_FTP_MAX_FILE_BYTES";
+/// Most data rows one `.csv`/`.xlsx` file over FTP may hold (one batch, all or nothing).
+pub const ENV_FTP_MAX_FILE_ROWS: &str = "WHARF_FTP_MAX_FILE_ROWS";
 pub const ENV_DATA_DIR: &str = "WHARF_DATA_DIR";
 pub const ENV_DATABASE_URL: &str = "WHARF_DATABASE_URL";
 /// libpq's TLS settings beside the URL; each wins over the URL's parameter of that name
@@ -74,6 +76,10 @@ pub const DEFAULT_DB_MAX_CONNECTIONS: usize = 16;
 pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:7321";
 /// Below Kubernetes' default 30 s termination grace, so wharf exits before it is killed.
 pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 25;
+/// Most data rows one sheet over FTP may hold by default ([`ENV_FTP_MAX_FILE_ROWS`]).
+pub const DEFAULT_FTP_MAX_FILE_ROWS: u64 = wharf_ftp::DEFAULT_MAX_FILE_ROWS;
+/// The highest [`ENV_FTP_MAX_FILE_ROWS`] accepted.
+pub const MAX_FTP_FILE_ROWS: u64 = 10_000_000;
 
 /// Everything wharf reads from its environment, parsed once.
 #[derive(Debug)]
@@ -284,7 +290,10 @@ impl Config {
                 "{ENV_INTERNAL_TOKEN} must be at least 16 characters"
             ));
         }
-        let mut ftp = wharf_ftp::FtpConfig::default();
+        let mut ftp = wharf_ftp::FtpConfig {
+            max_file_rows: DEFAULT_FTP_MAX_FILE_ROWS,
+            ..wharf_ftp::FtpConfig::default()
+        };
         let ports = src
             .get(ENV_FTP_PASSIVE_PORTS)
             .unwrap_or_else(|| DEFAULT_FTP_PASSIVE_PORTS.to_string());
@@ -320,6 +329,14 @@ impl Config {
                 Ok(n) if (1..=1 << 32).contains(&n) => ftp.max_file_bytes = n,
                 _ => errors.push(format!(
                     "{ENV_FTP_MAX_FILE_BYTES}={v:?} is not a valid value"
+                )),
+            }
+        }
+        if let Some(v) = src.get(ENV_FTP_MAX_FILE_ROWS) {
+            match v.parse::<u64>() {
+                Ok(n) if (1..=MAX_FTP_FILE_ROWS).contains(&n) => ftp.max_file_rows = n,
+                _ => errors.push(format!(
+                    "{ENV_FTP_MAX_FILE_ROWS}={v:?} must be a number of rows from 1 to {MAX_FTP_FILE_ROWS}"
                 )),
             }
         }

@@ -144,6 +144,60 @@ pub fn refuse_source(why: &str) -> IngestBatchResponse {
     )
 }
 
+/// The answer for a sheet holding more data rows than its door takes in one file
+/// (`max_file_rows`): nothing of it is read.
+pub fn file_over_row_limit(rows: u64, limit: u64) -> IngestBatchResponse {
+    rejection(
+        vec![envelope_problem(kind::NOT_ALLOWED, "rows", "")],
+        vec![],
+        &format!(
+            "(the file holds {rows} data rows, more than the {limit} one file may hold: \
+             split it into files of at most {limit} rows)"
+        ),
+    )
+}
+
+/// One answer for a file whose rows went to core as several sequences of one batch that was
+/// rejected: every failing row and envelope problem of every rejected sequence (`answers`, in
+/// sequence order), under the code they make together (E00V00, E00W00, or E00M00 when
+/// both), `why` after the code's message. An envelope problem repeated by several sequences
+/// is listed once. `None` when the answers list no problem at all.
+pub fn merged_rejection(
+    answers: Vec<IngestBatchResponse>,
+    why: &str,
+) -> Option<IngestBatchResponse> {
+    let mut invalid: Vec<RowProblem> = Vec::new();
+    let mut duplicates: Vec<RowProblem> = Vec::new();
+    let add = |into: &mut Vec<RowProblem>, problems: Vec<RowProblem>| {
+        for p in problems {
+            if p.index.is_none() && into.contains(&p) {
+                continue;
+            }
+            into.push(p);
+        }
+    };
+    for a in answers {
+        match a.code.as_str() {
+            code::VERIFY => add(&mut invalid, a.problems),
+            code::WRITE => add(&mut duplicates, a.problems),
+            code::MULTIPLE => {
+                for g in a.groups {
+                    match g.code.as_str() {
+                        code::VERIFY => add(&mut invalid, g.problems),
+                        code::WRITE => add(&mut duplicates, g.problems),
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if invalid.is_empty() && duplicates.is_empty() {
+        return None;
+    }
+    Some(rejection(invalid, duplicates, why))
+}
+
 /// The answer for a file name delivered before: the file is not read again.
 pub fn file_consumed(name: &str, first_code: &str) -> IngestBatchResponse {
     answer(

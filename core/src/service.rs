@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use wharf_proto::json::value_text;
 use wharf_proto::v1 as pb;
 
 use crate::auth;
@@ -529,24 +530,64 @@ impl Core {
             self.store.insert_file(&scope, &again).await?;
             return Ok(answer);
         }
-        let answer = if req.bad_source.is_empty() {
-            self.ingest_sequence(req).await?
-        } else {
+        let answer = if !req.bad_source.is_empty() {
             codes::refuse_source(&req.bad_source)
-        };
-        let file = FileRow {
-            name: req.source.clone(),
-            code: answer.code.clone(),
-            answer: wharf_proto::json::answer_json(&answer).to_string(),
-            created_unix: self.now(),
-        };
-        if !self.store.insert_file(&scope, &file).await? {
-            // Delivered twice at the same moment: the first answer recorded stands.
-            if let Some(first) = self.store.file(&scope, &req.source).await? {
-                return Ok(codes::file_consumed(&req.source, &first.code));
+        } else if req.max_file_rows > 0 && req.file_rows > req.max_file_rows {
+            codes::file_over_row_limit(req.file_rows, req.max_file_rows)
+        } else if req.file_sequences > 1 {
+            // One file, several sequences of one batch: its answer waits until the file is
+            // settled (`batch::file`); each sequence gets its own answer meanwhile.
+            let answer = self.ingest_sequence(req).await?;
+            let last = value_text(&req.seq_id) == req.file_sequences.to_string();
+            let batch_id = value_text(&req.batch_id);
+            if !could_be_batch_id(&batch_id) {
+                // No batch could exist under it: this sequence's answer is the file's.
+                self.record_file(&scope, &req.source, &answer).await?;
+                return Ok(answer);
             }
+            if let Some(settled) = batch::file::settle(
+                self.store.as_ref(),
+                self.settings.batch,
+                &scope,
+                &req.source,
+                &batch_id,
+                last,
+                Some(&answer),
+                self.now(),
+            )
+            .await?
+            {
+                self.record_file(&scope, &req.source, &settled).await?;
+            }
+            return Ok(answer);
+        } else {
+            self.ingest_sequence(req).await?
+        };
+        if let Some(first) = self.record_file(&scope, &req.source, &answer).await? {
+            // Delivered twice at the same moment: the first answer recorded stands.
+            return Ok(codes::file_consumed(&req.source, &first));
         }
         Ok(answer)
+    }
+
+    /// Keep `answer` as the feedback of file `name`. When the name already has an answer
+    /// (delivered twice at the same moment) that one stands: its code is returned.
+    async fn record_file(
+        &self,
+        scope: &Scope,
+        name: &str,
+        answer: &pb::IngestBatchResponse,
+    ) -> Result<Option<String>> {
+        let file = FileRow {
+            name: name.to_string(),
+            code: answer.code.clone(),
+            answer: wharf_proto::json::answer_json(answer).to_string(),
+            created_unix: self.now(),
+        };
+        if self.store.insert_file(scope, &file).await? {
+            return Ok(None);
+        }
+        Ok(self.store.file(scope, name).await?.map(|f| f.code))
     }
 
     /// The data space a request names, if its interface exists and its partner may use it.
@@ -752,7 +793,37 @@ impl Core {
         if !found {
             return Err(CoreError::NotFound(format!("batch {}", req.batch_id)));
         }
+        self.settle_abandoned_file(&scope, &req.batch_id).await?;
         self.report_batch(&scope, &req.batch_id, true).await
+    }
+
+    /// A file door's file sent as several sequences whose sender gave up on its batch gets
+    /// its one answer now (`batch::file`), unless it has one already.
+    async fn settle_abandoned_file(&self, scope: &Scope, batch_id: &str) -> Result<()> {
+        let Some(b) = self.store.batch(scope, batch_id).await? else {
+            return Ok(());
+        };
+        if b.transport != Transport::Ftp
+            || validate::file_name_fault(&b.source).is_some()
+            || self.store.file(scope, &b.source).await?.is_some()
+        {
+            return Ok(());
+        }
+        if let Some(settled) = batch::file::settle(
+            self.store.as_ref(),
+            self.settings.batch,
+            scope,
+            &b.source,
+            batch_id,
+            true,
+            None,
+            self.now(),
+        )
+        .await?
+        {
+            self.record_file(scope, &b.source, &settled).await?;
+        }
+        Ok(())
     }
 
     /// A user acts on a batch by hand: `execute` a held batch now, `revert` an applied one,

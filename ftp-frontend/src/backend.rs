@@ -13,8 +13,9 @@ use tracing::Instrument;
 use unftp_core::storage::{Error, ErrorKind, Fileinfo, Metadata, Permissions, StorageBackend};
 use wharf_proto::json::value_text;
 use wharf_proto::trace;
-use wharf_proto::v1::{self as pb, value::Kind, Value};
+use wharf_proto::v1 as pb;
 use wharf_proto::CoreClient;
+use wharf_sheet::send::{self, Sent};
 
 use crate::drain::Transfers;
 use crate::login::FtpUser;
@@ -84,6 +85,8 @@ pub struct CoreTree {
     env: pb::Environment,
     /// Largest upload accepted, in bytes.
     max_file_bytes: u64,
+    /// Most data rows one sheet may hold (0: no limit).
+    max_file_rows: u64,
     /// Uploads in progress, shared by every session: shutdown waits for them.
     transfers: Transfers,
     metrics: wharf_metrics::Metrics,
@@ -94,6 +97,7 @@ impl CoreTree {
         core: CoreClient,
         env: pb::Environment,
         max_file_bytes: u64,
+        max_file_rows: u64,
         transfers: Transfers,
         metrics: wharf_metrics::Metrics,
     ) -> CoreTree {
@@ -101,6 +105,7 @@ impl CoreTree {
             core,
             env,
             max_file_bytes,
+            max_file_rows,
             transfers,
             metrics,
         }
@@ -172,25 +177,51 @@ impl CoreTree {
         name: &str,
         bytes: Vec<u8>,
     ) -> unftp_core::storage::Result<u64> {
-        let req = upload_request(
+        let upload = upload_request(
             &user.partner,
             &user.username,
             self.env,
             folder,
             name,
             &bytes,
+            self.max_file_rows,
         );
         let span = tracing::Span::current();
         span.record("bytes", bytes.len());
-        span.record("batch_id", value_text(&req.batch_id).as_str());
-        span.record("seq_id", value_text(&req.seq_id).as_str());
-        span.record("rows", req.rows.len());
         let mut core = self.core.clone();
-        let answer = core
-            .ingest_batch(req)
-            .await
-            .map_err(core_down)?
-            .into_inner();
+        let answer = match upload {
+            Upload::One(req) => {
+                span.record("batch_id", value_text(&req.batch_id).as_str());
+                span.record("seq_id", value_text(&req.seq_id).as_str());
+                span.record("rows", req.rows.len());
+                core.ingest_batch(req)
+                    .await
+                    .map_err(core_down)?
+                    .into_inner()
+            }
+            Upload::Sheet {
+                template,
+                batch_id,
+                sheet,
+            } => {
+                span.record("batch_id", batch_id.as_str());
+                if let Ok(s) = &sheet {
+                    span.record("rows", s.rows.len());
+                }
+                match send::send_sheet(&mut core, &template, &batch_id, sheet)
+                    .await
+                    .map_err(core_down)?
+                {
+                    Sent::Batch {
+                        sequences, last, ..
+                    } => {
+                        span.record("seq_id", sequences);
+                        last
+                    }
+                    Sent::Answered(answer) => answer,
+                }
+            }
+        };
         span.record("code", answer.code.as_str());
         tracing::info!(partner = %user.partner, file = %name, code = %answer.code, bytes = bytes.len(), "file delivered");
         if answer.not_kept {
@@ -387,13 +418,24 @@ fn sheet_batch_id(name: &str) -> String {
     format!("{h:016x}")
 }
 
-fn text(s: String) -> Option<Value> {
-    Some(Value {
-        kind: Some(Kind::Text(s)),
-    })
+/// What an upload is sent to core as.
+#[derive(Debug)]
+pub enum Upload {
+    /// One `IngestBatch` request: a JSON envelope (one sequence, by the envelope's rules), or
+    /// a name that breaks FTP's naming rule.
+    One(pb::IngestBatchRequest),
+    /// A sheet, sent as ONE batch of sequences of up to 5,000 rows by the sender the upload
+    /// page shares (`wharf_sheet::send`), under a batch_id derived from the file name. Every
+    /// sequence names the file, so core records one answer for the whole file.
+    Sheet {
+        template: pb::IngestBatchRequest,
+        batch_id: String,
+        sheet: Result<wharf_sheet::Sheet, wharf_sheet::SheetError>,
+    },
 }
 
-/// The `IngestBatch` request for an upload of `name` holding `bytes`.
+/// What an upload of `name` holding `bytes` is sent as; a sheet may hold at most
+/// `max_file_rows` data rows (0: no limit), over which core refuses it whole.
 pub fn upload_request(
     partner: &str,
     user: &str,
@@ -401,7 +443,8 @@ pub fn upload_request(
     folder: &Folder,
     name: &str,
     bytes: &[u8],
-) -> pb::IngestBatchRequest {
+    max_file_rows: u64,
+) -> Upload {
     let mut req = pb::IngestBatchRequest {
         partner: partner.to_string(),
         user: user.to_string(),
@@ -416,34 +459,24 @@ pub fn upload_request(
         Ok(p) => p,
         Err(why) => {
             req.bad_source = why;
-            return req;
+            return Upload::One(req);
         }
     };
     req.operation = parsed.operation as i32;
-    match parsed.content {
-        Content::Json => wharf_proto::json::read_envelope(bytes, &mut req),
-        Content::Csv | Content::Xlsx => {
-            let format = if parsed.content == Content::Csv {
-                wharf_sheet::Format::Csv
-            } else {
-                wharf_sheet::Format::Xlsx
-            };
-            match wharf_sheet::read(format, bytes, &wharf_sheet::Limits::default()) {
-                Ok(sheet) => {
-                    // The whole file is one batch of one sequence.
-                    let n = sheet.rows.len().to_string();
-                    req.batch_id = text(sheet_batch_id(name));
-                    req.batch_size = text(n.clone());
-                    req.seq_id = text("1".into());
-                    req.seq_size = text(n);
-                    req.has_data = true;
-                    req.rows = sheet.rows.into_iter().map(pb::Row::from).collect();
-                }
-                Err(e) => req.unreadable = e.to_string(),
-            }
+    let format = match parsed.content {
+        Content::Json => {
+            wharf_proto::json::read_envelope(bytes, &mut req);
+            return Upload::One(req);
         }
+        Content::Csv => wharf_sheet::Format::Csv,
+        Content::Xlsx => wharf_sheet::Format::Xlsx,
+    };
+    req.max_file_rows = max_file_rows;
+    Upload::Sheet {
+        template: req,
+        batch_id: sheet_batch_id(name),
+        sheet: wharf_sheet::read(format, bytes, &wharf_sheet::Limits::default()),
     }
-    req
 }
 
 #[async_trait]
@@ -656,28 +689,65 @@ mod tests {
             data_category: "t1".into(),
             biz_key: "bom".into(),
         };
-        let req = upload_request(
+        let one = |upload| match upload {
+            Upload::One(req) => req,
+            other => panic!("one request, not {other:?}"),
+        };
+        let req = one(upload_request(
             "P",
             "u",
             pb::Environment::Prod,
             &folder,
             "item_all_20220101000000_1",
             b"{}",
-        );
+            100,
+        ));
         assert!(req.bad_source.contains("biz_key"), "{}", req.bad_source);
         assert!(req.rows.is_empty() && req.batch_id.is_none());
-        let req = upload_request(
+        let req = one(upload_request(
             "P",
             "u",
             pb::Environment::Uat,
             &folder,
             "bom_update_20220101000000_1",
             br#"{"batch_id":"B"}"#,
-        );
+            100,
+        ));
         assert_eq!(req.bad_source, "");
         assert_eq!(req.operation, pb::Operation::Update as i32);
         assert_eq!(req.transport, pb::Transport::Ftp as i32);
         assert_eq!(req.environment, pb::Environment::Uat as i32);
         assert!(req.batch_id.is_some());
+    }
+
+    #[test]
+    fn a_sheet_is_one_batch_named_after_its_file() {
+        let folder = Folder {
+            data_category: "t1".into(),
+            biz_key: "bom".into(),
+        };
+        let name = "bom_insert_20220101000000_1.csv";
+        let Upload::Sheet {
+            template,
+            batch_id,
+            sheet,
+        } = upload_request(
+            "P",
+            "u",
+            pb::Environment::Prod,
+            &folder,
+            name,
+            b"a,b\n1,2\n3,4\n",
+            1000,
+        )
+        else {
+            panic!("a sheet");
+        };
+        assert_eq!(batch_id, sheet_batch_id(name));
+        assert_eq!(template.source, name);
+        assert_eq!(template.max_file_rows, 1000);
+        assert_eq!(template.operation, pb::Operation::Insert as i32);
+        assert!(template.rows.is_empty() && template.batch_id.is_none());
+        assert_eq!(sheet.expect("read").rows.len(), 2);
     }
 }

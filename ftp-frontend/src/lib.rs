@@ -42,6 +42,9 @@ const REPLY_FLUSH: Duration = Duration::from_millis(500);
 /// Default largest upload (64 MiB).
 pub const DEFAULT_MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
+/// Default most data rows one sheet may hold (a sheet is one batch of 5,000-row sequences).
+pub const DEFAULT_MAX_FILE_ROWS: u64 = 100_000;
+
 /// How the FTP door runs.
 #[derive(Debug, Clone)]
 pub struct FtpConfig {
@@ -58,6 +61,8 @@ pub struct FtpConfig {
     /// Refuse logins and transfers without TLS (needs `tls`).
     pub require_tls: bool,
     pub max_file_bytes: u64,
+    /// Most data rows one `.csv`/`.xlsx` file may hold: over it the file is refused whole.
+    pub max_file_rows: u64,
     /// Idle sessions are closed after this.
     pub idle_timeout: Duration,
     /// On shutdown, how long uploads in progress may take to finish.
@@ -73,6 +78,7 @@ impl Default for FtpConfig {
             tls: None,
             require_tls: false,
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            max_file_rows: DEFAULT_MAX_FILE_ROWS,
             idle_timeout: Duration::from_secs(600),
             shutdown_grace: Duration::from_secs(25),
         }
@@ -108,6 +114,7 @@ pub async fn serve(
         core,
         cfg.env,
         cfg.max_file_bytes,
+        cfg.max_file_rows,
         transfers.clone(),
         metrics.clone(),
     );

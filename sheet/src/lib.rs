@@ -14,12 +14,16 @@
 //! core reports it instead of the data being dropped. Errors here are only about the file
 //! itself (not a sheet, damaged, too large, the header row unusable).
 //!
+//! [`send`] sends a sheet read here to core as one batch of sequences, the same way from
+//! every door (the upload page and FTP).
+//!
 //! [`out`] is the other direction: every cell of every CSV or workbook wharf writes goes
 //! through it, so no cell runs as a formula when a person opens the file.
 #![forbid(unsafe_code)]
 
 mod csv;
 pub mod out;
+pub mod send;
 mod xlsx;
 
 #[cfg(test)]

@@ -159,15 +159,15 @@ impl Upload {
         let sent = send::send_sheet(&mut core, &target, sheet).await;
         self.metrics.upload(match &sent {
             Ok(Sent::Batch { .. }) => Outcome::ok,
-            Ok(Sent::Unreadable(_)) => Outcome::refused,
+            Ok(Sent::Answered(_)) => Outcome::refused,
             Err(_) => Outcome::error,
         });
         match sent {
-            Ok(Sent::Batch { batch_id }) => pages::redirect(
+            Ok(Sent::Batch { batch_id, .. }) => pages::redirect(
                 &result_href(&f.environment, category, biz_key, &batch_id),
                 &[],
             ),
-            Ok(Sent::Unreadable(answer)) => {
+            Ok(Sent::Answered(answer)) => {
                 let summary = Summary {
                     code: answer.code.clone(),
                     msg: answer.msg.clone(),

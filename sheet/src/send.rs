@@ -1,0 +1,159 @@
+//! A sheet sent to core as ONE batch, the same way from every door that takes sheets (the
+//! upload page and FTP): its rows are cut into sequences of at most [`SEQUENCE_ROWS`] under
+//! one batch_id and sent through `IngestBatch` one after the other. Core applies the batch
+//! only when every sequence is in, so a sheet is all-or-nothing; when a sequence is rejected
+//! the rest are still sent (so every failing row is reported at once) and then the batch is
+//! abandoned, which fails it for good.
+//!
+//! The door says who sends what where (a request template) and which batch_id the sheet gets
+//! (the upload page a random one per upload, FTP one derived from the file name). Judging the
+//! rows, and for a file door recording the file's one answer, is core's.
+
+use wharf_proto::v1::{self as pb, value::Kind, Value};
+use wharf_proto::CoreClient;
+
+use crate::{Sheet, SheetError};
+
+/// Rows per sequence: the most SPEC §4 allows over the upload page and FTP.
+pub const SEQUENCE_ROWS: usize = 5000;
+
+/// What came of sending a sheet.
+#[derive(Debug)]
+pub enum Sent {
+    /// Core holds a batch for it (applied, held or failed); `last` is core's answer to the
+    /// last sequence sent, `sequences` how many were sent.
+    Batch {
+        batch_id: String,
+        sequences: usize,
+        last: pb::IngestBatchResponse,
+    },
+    /// Core answered the file without a batch behind it (it could not be read as a sheet,
+    /// it holds more rows than the door takes, or core refused it whole): its answer.
+    Answered(pb::IngestBatchResponse),
+}
+
+fn text(s: String) -> Option<Value> {
+    Some(Value {
+        kind: Some(Kind::Text(s)),
+    })
+}
+
+/// The batch a request template names, for AbandonBatch.
+fn scope(t: &pb::IngestBatchRequest, batch_id: &str) -> pb::GetBatchRequest {
+    pb::GetBatchRequest {
+        partner: t.partner.clone(),
+        environment: t.environment,
+        data_category: t.data_category.clone(),
+        biz_key: t.biz_key.clone(),
+        batch_id: batch_id.to_string(),
+        with_rejections: false,
+    }
+}
+
+/// How many sequences `rows` rows make (an empty sheet is still sent once).
+pub fn sequences_for(rows: usize) -> usize {
+    rows.div_ceil(SEQUENCE_ROWS).max(1)
+}
+
+/// Send a sheet (or the reason it could not be read) to core as one batch `batch_id`.
+///
+/// `template` carries everything but the envelope: partner, user, environment, interface,
+/// operation, transport, source (the file's name), the schedule, and for a file door the most
+/// rows it takes in one file (`max_file_rows`; 0: no limit). Every sequence also says how many
+/// rows the whole file holds and how many sequences it spans, so core can treat a file door's
+/// file as one delivery.
+pub async fn send_sheet(
+    core: &mut CoreClient,
+    template: &pb::IngestBatchRequest,
+    batch_id: &str,
+    sheet: Result<Sheet, SheetError>,
+) -> Result<Sent, tonic::Status> {
+    let sheet = match sheet {
+        Ok(s) => s,
+        Err(e) => {
+            // Core words the answer; the door only says what it saw.
+            let mut req = template.clone();
+            req.unreadable = e.to_string();
+            let answer = core.ingest_batch(req).await?.into_inner();
+            return Ok(Sent::Answered(answer));
+        }
+    };
+    let total = sheet.rows.len();
+    let count = sequences_for(total);
+    let limit = template.max_file_rows;
+    if limit > 0 && total as u64 > limit {
+        // Not one row is sent: core answers the file with its row count and the limit.
+        let mut req = template.clone();
+        req.file_rows = total as u64;
+        let answer = core.ingest_batch(req).await?.into_inner();
+        return Ok(Sent::Answered(answer));
+    }
+    let mut rows = sheet.rows.into_iter().map(pb::Row::from).peekable();
+    let mut seq = 0usize;
+    let mut rejected = false;
+    let mut last = pb::IngestBatchResponse::default();
+    // An empty sheet is still sent once, so core answers it like any other.
+    while seq == 0 || rows.peek().is_some() {
+        seq += 1;
+        let chunk: Vec<pb::Row> = rows.by_ref().take(SEQUENCE_ROWS).collect();
+        let mut req = template.clone();
+        req.batch_id = text(batch_id.to_string());
+        req.batch_size = text(total.to_string());
+        req.seq_id = text(seq.to_string());
+        req.seq_size = text(chunk.len().to_string());
+        req.has_data = true;
+        req.rows = chunk;
+        req.file_rows = total as u64;
+        req.file_sequences = u32::try_from(count).unwrap_or(u32::MAX);
+        last = match core.ingest_batch(req).await {
+            Ok(a) => a.into_inner(),
+            Err(status) => {
+                if seq > 1 {
+                    // Best effort: a batch left open would only expire later.
+                    let _ = core.abandon_batch(scope(template, batch_id)).await;
+                }
+                return Err(status);
+            }
+        };
+        tracing::debug!(batch_id = %batch_id, seq, code = %last.code, "sequence sent");
+        if last.not_kept {
+            // Core refused the file itself (its name): no batch, nothing more to send.
+            return Ok(Sent::Answered(last));
+        }
+        match last.code.as_str() {
+            "0" => {}
+            // Consumed before with the same content (a file delivered again, or a sheet
+            // resent after a break): nothing new, the rest may still be missing.
+            "E00A00" if !last.content_differs => {}
+            // Row problems: keep going, so every failing row is reported at once.
+            "E00V00" | "E00W00" | "E00M00" => rejected = true,
+            // Anything else ends the batch (it cannot complete now).
+            _ => {
+                rejected = true;
+                break;
+            }
+        }
+    }
+    if rejected {
+        core.abandon_batch(scope(template, batch_id)).await?;
+    }
+    Ok(Sent::Batch {
+        batch_id: batch_id.to_string(),
+        sequences: seq,
+        last,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sheet_makes_sequences_of_at_most_5000_rows() {
+        assert_eq!(sequences_for(0), 1);
+        assert_eq!(sequences_for(1), 1);
+        assert_eq!(sequences_for(5000), 1);
+        assert_eq!(sequences_for(5001), 2);
+        assert_eq!(sequences_for(20_000), 4);
+    }
+}
