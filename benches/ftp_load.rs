@@ -3,7 +3,13 @@
 //! to the file's feedback being listable (p50/p99; the upload itself is ~2 MB on loopback),
 //! and the rows/s of 4 parallel uploading sessions. Run with `scripts/bench`.
 //!
-//! Environment: `WHARF_BENCH_DATABASE_URL` (required), `WHARF_BENCH_FTP_FILES` (default 50).
+//! On PostgreSQL it also delivers one big CSV (100,000 rows) by rename, as MFT clients do
+//! (STOR under `.filepart`, then RNFR/RNTO): the time from RNTO to the feedback being
+//! listable, the server's peak RSS meanwhile (sampled every 20 ms), and a raw `COPY` of the
+//! same rows into the same PostgreSQL in the same run.
+//!
+//! Environment: `WHARF_BENCH_DATABASE_URL` (required), `WHARF_BENCH_FTP_FILES` (default 50),
+//! `WHARF_BENCH_RENAME_ROWS` (default 100,000).
 
 #[path = "common/mod.rs"]
 mod common;
@@ -14,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use suppaftp::FtpStream;
 
-use common::{free_port, wait_listening};
+use common::{env_num, free_port, raw_copy, row_json, wait_listening, PeakRss};
 
 const ROWS: usize = 5000;
 
@@ -65,6 +71,72 @@ fn deliver(ftp: &mut FtpStream, n: usize, poll: bool) -> Duration {
     elapsed
 }
 
+/// `rows` t1/bom rows (the fields of `common::row_json`) as one CSV sheet.
+fn big_csv(rows: usize) -> Vec<u8> {
+    let first: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&row_json(0)).expect("row");
+    let header: Vec<String> = first.keys().cloned().collect();
+    let mut out = header.join(",");
+    out.push('\n');
+    for n in 0..rows {
+        let row: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&row_json(n)).expect("row");
+        let cells: Vec<String> = header
+            .iter()
+            .map(|h| match &row[h] {
+                serde_json::Value::String(s) => s.clone(),
+                v => v.to_string(),
+            })
+            .collect();
+        out.push_str(&cells.join(","));
+        out.push('\n');
+    }
+    out.into_bytes()
+}
+
+/// One big CSV delivered by rename: (RNTO → feedback listable, peak RSS KiB of the server,
+/// raw COPY of the same rows).
+fn big_by_rename(
+    url: &str,
+    port: u16,
+    user: &str,
+    dir: &str,
+    server: u32,
+) -> (Duration, u64, Duration) {
+    let rows = env_num("WHARF_BENCH_RENAME_ROWS", 100_000);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let copy = rt.block_on(raw_copy(url, "bench_ftp_rename_copy", rows));
+    let body = big_csv(rows);
+    let name = "bom_insert_20221001003000_99999.csv";
+    let temp = format!("{name}.filepart");
+    let mut ftp = session(port, user, dir);
+    let sampler = rt.block_on(async { PeakRss::start(server, Duration::from_millis(20)) });
+    ftp.put_file(&temp, &mut Cursor::new(body)).expect("STOR");
+    let started = Instant::now();
+    ftp.rename(temp.as_str(), name).expect("RNFR/RNTO");
+    let feedback = format!("{name}.result.json");
+    loop {
+        let listed = ftp.nlst(Some("feedback")).expect("NLST");
+        if listed.iter().any(|l| l.ends_with(&feedback)) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let elapsed = started.elapsed();
+    let peak = rt.block_on(sampler.stop());
+    let answer = ftp
+        .retr_as_buffer(&format!("feedback/{feedback}"))
+        .expect("RETR");
+    let v: serde_json::Value = serde_json::from_slice(answer.get_ref()).expect("json");
+    assert_eq!(v["code"], "0", "{v}");
+    let _ = ftp.quit();
+    (elapsed, peak, copy)
+}
+
 fn main() {
     let url = std::env::var("WHARF_BENCH_DATABASE_URL")
         .expect("WHARF_BENCH_DATABASE_URL: run scripts/bench, which starts a private PostgreSQL");
@@ -109,6 +181,8 @@ fn run(url: Option<&str>) {
             .expect("stdin");
         assert!(child.wait().expect("wait").success());
     };
+    // The admin commands never create a store: make it first, as an operator would.
+    run(&["migrate"], "");
     run(&["partner", "add", &partner], "bench-secret-1\n");
     run(
         &["user", "add", &user, "--partner", &partner],
@@ -141,6 +215,7 @@ fn run(url: Option<&str>) {
         s.join().expect("session");
     }
     let parallel = started.elapsed();
+    let rename = url.map(|url| big_by_rename(url, ftp_port, &user, &dir, server.id()));
     let _ = server.kill();
     let _ = server.wait();
     let _ = std::fs::remove_dir_all(&data_dir);
@@ -168,4 +243,21 @@ fn run(url: Option<&str>) {
         (4 * per_session * ROWS) as f64 / parallel.as_secs_f64(),
         parallel.as_secs_f64()
     );
+    if let Some((rnto, peak_kib, copy)) = rename {
+        let rows = env_num("WHARF_BENCH_RENAME_ROWS", 100_000);
+        println!(
+            "| one {rows}-row CSV by rename: RNTO → feedback listable | {:.2} s ({:.0} rows/s) |",
+            rnto.as_secs_f64(),
+            rows as f64 / rnto.as_secs_f64()
+        );
+        println!(
+            "| wharf serve's peak RSS during that upload and rename | {:.0} MiB |",
+            peak_kib as f64 / 1024.0
+        );
+        println!(
+            "| raw COPY of the same rows | {:.2} s ({:.0} rows/s) |",
+            copy.as_secs_f64(),
+            rows as f64 / copy.as_secs_f64()
+        );
+    }
 }

@@ -50,6 +50,12 @@ fn main() {
     };
     // `WHARF_BENCH_SERVE_LOG=path` keeps the server's info log there (for looking into a run).
     let serve_log = std::env::var("WHARF_BENCH_SERVE_LOG").ok();
+    // The admin commands never create a store: make it first, as an operator would.
+    assert!(wharf(&["migrate"])
+        .stdout(Stdio::null())
+        .status()
+        .expect("migrate")
+        .success());
     let mut add = wharf(&["partner", "add", &partner])
         .stdin(Stdio::piped())
         .spawn()

@@ -87,6 +87,8 @@ fn main() {
         assert!(child.wait().expect("wait").success(), "wharf {args:?}");
     };
     let partner = "LOGINS";
+    // The admin commands never create a store: make it first, as an operator would.
+    run(&["migrate"], "");
     run(&["partner", "add", partner], "bench-secret-1\n");
     run(
         &["user", "add", "bench-user", "--partner", partner],

@@ -99,6 +99,8 @@ fn main() {
         assert!(out.status.success(), "wharf {args:?} failed");
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
+    // The admin commands never create a store: make it first, as an operator would.
+    feed(&["migrate"], b"");
     feed(&["partner", "add", &partner], b"bench-secret-1\n");
     let endpoint = format!("http://127.0.0.1:{recv_port}/v1.0/scc/data/sync/t1/bom");
     feed(

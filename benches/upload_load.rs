@@ -164,7 +164,9 @@ fn main() {
             .env("RUST_LOG", "warn");
         c
     };
+    // The admin commands never create a store: `migrate` makes it, as an operator would.
     for (args, secret) in [
+        (vec!["migrate"], ""),
         (vec!["partner", "add", &partner], "bench-secret-1"),
         (vec!["user", "add", &user, "--partner", &partner], PASSWORD),
     ] {
