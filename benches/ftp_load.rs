@@ -52,23 +52,33 @@ fn deliver(ftp: &mut FtpStream, n: usize, poll: bool) -> Duration {
     let body = envelope(n);
     let started = Instant::now();
     ftp.put_file(&name, &mut Cursor::new(body)).expect("STOR");
-    let feedback = format!("{name}.result.json");
     if poll {
-        loop {
-            let listed = ftp.nlst(Some("feedback")).expect("NLST");
-            if listed.iter().any(|l| l.ends_with(&feedback)) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        wait_for_feedback(ftp, &name);
     }
     let elapsed = started.elapsed();
+    expect_applied(ftp, &name);
+    elapsed
+}
+
+/// Poll the feedback folder until `name`'s feedback file is listed.
+fn wait_for_feedback(ftp: &mut FtpStream, name: &str) {
+    let feedback = format!("{name}.result.json");
+    loop {
+        let listed = ftp.nlst(Some("feedback")).expect("NLST");
+        if listed.iter().any(|l| l.ends_with(&feedback)) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// `name`'s feedback says it was applied.
+fn expect_applied(ftp: &mut FtpStream, name: &str) {
     let answer = ftp
-        .retr_as_buffer(&format!("feedback/{feedback}"))
+        .retr_as_buffer(&format!("feedback/{name}.result.json"))
         .expect("RETR");
     let v: serde_json::Value = serde_json::from_slice(answer.get_ref()).expect("json");
     assert_eq!(v["code"], "0", "{v}");
-    elapsed
 }
 
 /// `rows` t1/bom rows (the fields of `common::row_json`) as one CSV sheet.
@@ -118,21 +128,10 @@ fn big_by_rename(
     ftp.put_file(&temp, &mut Cursor::new(body)).expect("STOR");
     let started = Instant::now();
     ftp.rename(temp.as_str(), name).expect("RNFR/RNTO");
-    let feedback = format!("{name}.result.json");
-    loop {
-        let listed = ftp.nlst(Some("feedback")).expect("NLST");
-        if listed.iter().any(|l| l.ends_with(&feedback)) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_for_feedback(&mut ftp, name);
     let elapsed = started.elapsed();
     let peak = rt.block_on(sampler.stop());
-    let answer = ftp
-        .retr_as_buffer(&format!("feedback/{feedback}"))
-        .expect("RETR");
-    let v: serde_json::Value = serde_json::from_slice(answer.get_ref()).expect("json");
-    assert_eq!(v["code"], "0", "{v}");
+    expect_applied(&mut ftp, name);
     let _ = ftp.quit();
     (elapsed, peak, copy)
 }
