@@ -56,6 +56,45 @@ impl PgStore {
         Ok(row.get(0))
     }
 
+    /// The rows of query `q` (`$1..$3`: a scope).
+    async fn scope_rows(&self, q: &str, scope: &Scope) -> Result<Vec<tokio_postgres::Row>> {
+        let c = self.pool.get().await?;
+        let stmt = c.prepare_cached(q).await?;
+        Ok(
+            c.query(&stmt, &[&scope.partner, &scope.env.as_str(), &scope.iface])
+                .await?,
+        )
+    }
+
+    /// The row of query `q` (`$1..$4`: a scope and a name), if there is one.
+    async fn named_row(
+        &self,
+        q: &str,
+        scope: &Scope,
+        name: &str,
+    ) -> Result<Option<tokio_postgres::Row>> {
+        let c = self.pool.get().await?;
+        let stmt = c.prepare_cached(q).await?;
+        Ok(c.query_opt(
+            &stmt,
+            &[&scope.partner, &scope.env.as_str(), &scope.iface, &name],
+        )
+        .await?)
+    }
+
+    /// Run statement `q` (`$1..$4`: a scope and a name): whether it changed a row.
+    async fn named_change(&self, q: &str, scope: &Scope, name: &str) -> Result<bool> {
+        let c = self.pool.get().await?;
+        let stmt = c.prepare_cached(q).await?;
+        let n = c
+            .execute(
+                &stmt,
+                &[&scope.partner, &scope.env.as_str(), &scope.iface, &name],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
     /// The pool, not yet migrated.
     fn pool(
         mut cfg: tokio_postgres::Config,
@@ -735,14 +774,7 @@ impl Store for PgStore {
     }
 
     async fn file(&self, scope: &Scope, name: &str) -> Result<Option<FileRow>> {
-        let c = self.pool.get().await?;
-        let stmt = c.prepare_cached(sql::SELECT_FILE).await?;
-        let row = c
-            .query_opt(
-                &stmt,
-                &[&scope.partner, &scope.env.as_str(), &scope.iface, &name],
-            )
-            .await?;
+        let row = self.named_row(sql::SELECT_FILE, scope, name).await?;
         Ok(row.as_ref().map(file_from_row))
     }
 
@@ -767,24 +799,12 @@ impl Store for PgStore {
     }
 
     async fn files(&self, scope: &Scope) -> Result<Vec<FileRow>> {
-        let c = self.pool.get().await?;
-        let stmt = c.prepare_cached(sql::SELECT_FILES).await?;
-        let rows = c
-            .query(&stmt, &[&scope.partner, &scope.env.as_str(), &scope.iface])
-            .await?;
+        let rows = self.scope_rows(sql::SELECT_FILES, scope).await?;
         Ok(rows.iter().map(file_from_row).collect())
     }
 
     async fn delete_file(&self, scope: &Scope, name: &str) -> Result<bool> {
-        let c = self.pool.get().await?;
-        let stmt = c.prepare_cached(sql::DELETE_FILE).await?;
-        let n = c
-            .execute(
-                &stmt,
-                &[&scope.partner, &scope.env.as_str(), &scope.iface, &name],
-            )
-            .await?;
-        Ok(n == 1)
+        self.named_change(sql::DELETE_FILE, scope, name).await
     }
 
     async fn put_part(
@@ -813,36 +833,17 @@ impl Store for PgStore {
     }
 
     async fn part(&self, scope: &Scope, name: &str) -> Result<Option<(PartRow, Vec<u8>)>> {
-        let c = self.pool.get().await?;
-        let stmt = c.prepare_cached(sql::SELECT_PART).await?;
-        let row = c
-            .query_opt(
-                &stmt,
-                &[&scope.partner, &scope.env.as_str(), &scope.iface, &name],
-            )
-            .await?;
+        let row = self.named_row(sql::SELECT_PART, scope, name).await?;
         Ok(row.map(|r| (part_from_row(&r), r.get::<_, Vec<u8>>(3))))
     }
 
     async fn parts(&self, scope: &Scope) -> Result<Vec<PartRow>> {
-        let c = self.pool.get().await?;
-        let stmt = c.prepare_cached(sql::SELECT_PARTS).await?;
-        let rows = c
-            .query(&stmt, &[&scope.partner, &scope.env.as_str(), &scope.iface])
-            .await?;
+        let rows = self.scope_rows(sql::SELECT_PARTS, scope).await?;
         Ok(rows.iter().map(part_from_row).collect())
     }
 
     async fn delete_part(&self, scope: &Scope, name: &str) -> Result<bool> {
-        let c = self.pool.get().await?;
-        let stmt = c.prepare_cached(sql::DELETE_PART).await?;
-        let n = c
-            .execute(
-                &stmt,
-                &[&scope.partner, &scope.env.as_str(), &scope.iface, &name],
-            )
-            .await?;
-        Ok(n == 1)
+        self.named_change(sql::DELETE_PART, scope, name).await
     }
 
     async fn prune_parts(&self, before_unix: i64) -> Result<u64> {
@@ -852,11 +853,7 @@ impl Store for PgStore {
     }
 
     async fn records(&self, scope: &Scope) -> Result<Vec<String>> {
-        let c = self.pool.get().await?;
-        let stmt = c.prepare_cached(sql::SELECT_RECORDS).await?;
-        let rows = c
-            .query(&stmt, &[&scope.partner, &scope.env.as_str(), &scope.iface])
-            .await?;
+        let rows = self.scope_rows(sql::SELECT_RECORDS, scope).await?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 

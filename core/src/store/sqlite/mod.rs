@@ -64,6 +64,56 @@ impl SqliteStore {
         let conn = self.conn.lock().await;
         Ok(blocking(|| f(&conn))?)
     }
+
+    /// The rows of query `q` (`$1..$3`: a scope), each read by `row`.
+    async fn scope_rows<T>(
+        &self,
+        q: &str,
+        scope: &Scope,
+        row: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(&for_sqlite(q))?;
+            let rows =
+                stmt.query_map(params![scope.partner, scope.env.as_str(), scope.iface], row)?;
+            rows.collect()
+        })
+        .await
+    }
+
+    /// The row of query `q` (`$1..$4`: a scope and a name), read by `row`, if there is one.
+    async fn named_row<T>(
+        &self,
+        q: &str,
+        scope: &Scope,
+        name: &str,
+        row: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Option<T>> {
+        self.with(|c| {
+            c.prepare_cached(&for_sqlite(q))?
+                .query_row(
+                    params![scope.partner, scope.env.as_str(), scope.iface, name],
+                    row,
+                )
+                .optional()
+        })
+        .await
+    }
+
+    /// Run statement `q` (`$1..$4`: a scope and a name): whether it changed a row.
+    async fn named_change(&self, q: &str, scope: &Scope, name: &str) -> Result<bool> {
+        let n = self
+            .with(|c| {
+                c.prepare_cached(&for_sqlite(q))?.execute(params![
+                    scope.partner,
+                    scope.env.as_str(),
+                    scope.iface,
+                    name
+                ])
+            })
+            .await?;
+        Ok(n == 1)
+    }
 }
 
 /// Run `statements` (parameters: the scope and a batch's pk) inside savepoint `name`: the
@@ -675,15 +725,8 @@ impl Store for SqliteStore {
     }
 
     async fn file(&self, scope: &Scope, name: &str) -> Result<Option<FileRow>> {
-        self.with(|c| {
-            c.prepare_cached(&for_sqlite(sql::SELECT_FILE))?
-                .query_row(
-                    params![scope.partner, scope.env.as_str(), scope.iface, name],
-                    file_row,
-                )
-                .optional()
-        })
-        .await
+        self.named_row(sql::SELECT_FILE, scope, name, file_row)
+            .await
     }
 
     async fn insert_file(&self, scope: &Scope, f: &FileRow) -> Result<bool> {
@@ -705,30 +748,11 @@ impl Store for SqliteStore {
     }
 
     async fn files(&self, scope: &Scope) -> Result<Vec<FileRow>> {
-        self.with(|c| {
-            let mut stmt = c.prepare_cached(&for_sqlite(sql::SELECT_FILES))?;
-            let rows = stmt.query_map(
-                params![scope.partner, scope.env.as_str(), scope.iface],
-                file_row,
-            )?;
-            rows.collect()
-        })
-        .await
+        self.scope_rows(sql::SELECT_FILES, scope, file_row).await
     }
 
     async fn delete_file(&self, scope: &Scope, name: &str) -> Result<bool> {
-        let n = self
-            .with(|c| {
-                c.prepare_cached(&for_sqlite(sql::DELETE_FILE))?
-                    .execute(params![
-                        scope.partner,
-                        scope.env.as_str(),
-                        scope.iface,
-                        name
-                    ])
-            })
-            .await?;
-        Ok(n == 1)
+        self.named_change(sql::DELETE_FILE, scope, name).await
     }
 
     async fn put_part(
@@ -755,42 +779,18 @@ impl Store for SqliteStore {
     }
 
     async fn part(&self, scope: &Scope, name: &str) -> Result<Option<(PartRow, Vec<u8>)>> {
-        self.with(|c| {
-            c.prepare_cached(&for_sqlite(sql::SELECT_PART))?
-                .query_row(
-                    params![scope.partner, scope.env.as_str(), scope.iface, name],
-                    |r| Ok((part_row(r)?, r.get::<_, Vec<u8>>(3)?)),
-                )
-                .optional()
+        self.named_row(sql::SELECT_PART, scope, name, |r| {
+            Ok((part_row(r)?, r.get::<_, Vec<u8>>(3)?))
         })
         .await
     }
 
     async fn parts(&self, scope: &Scope) -> Result<Vec<PartRow>> {
-        self.with(|c| {
-            let mut stmt = c.prepare_cached(&for_sqlite(sql::SELECT_PARTS))?;
-            let rows = stmt.query_map(
-                params![scope.partner, scope.env.as_str(), scope.iface],
-                part_row,
-            )?;
-            rows.collect()
-        })
-        .await
+        self.scope_rows(sql::SELECT_PARTS, scope, part_row).await
     }
 
     async fn delete_part(&self, scope: &Scope, name: &str) -> Result<bool> {
-        let n = self
-            .with(|c| {
-                c.prepare_cached(&for_sqlite(sql::DELETE_PART))?
-                    .execute(params![
-                        scope.partner,
-                        scope.env.as_str(),
-                        scope.iface,
-                        name
-                    ])
-            })
-            .await?;
-        Ok(n == 1)
+        self.named_change(sql::DELETE_PART, scope, name).await
     }
 
     async fn prune_parts(&self, before_unix: i64) -> Result<u64> {
@@ -804,15 +804,8 @@ impl Store for SqliteStore {
     }
 
     async fn records(&self, scope: &Scope) -> Result<Vec<String>> {
-        self.with(|c| {
-            let mut stmt = c.prepare_cached(&for_sqlite(sql::SELECT_RECORDS))?;
-            let rows = stmt.query_map(
-                params![scope.partner, scope.env.as_str(), scope.iface],
-                |r| r.get::<_, String>(0),
-            )?;
-            rows.collect()
-        })
-        .await
+        self.scope_rows(sql::SELECT_RECORDS, scope, |r| r.get::<_, String>(0))
+            .await
     }
 
     async fn schema_version(&self) -> Result<i64> {
