@@ -146,7 +146,7 @@ async fn serve(cfg: Config, token: &str, parts: Parts) -> anyhow::Result<()> {
     let bound = Bound::all(&cfg, parts).await?;
     let mut core_tasks = Vec::new();
     let metrics = wharf_metrics::Metrics::new(env!("CARGO_PKG_VERSION"));
-    // Readiness of this process: core's own when it runs core, else core's as its client sees it.
+    // Readiness of this process when it runs core: core's own.
     let mut ready = None;
     // TLS towards core: only for a front-end run alone (in one process, core is on loopback).
     let mut core_tls = None;
@@ -223,11 +223,6 @@ async fn serve(cfg: Config, token: &str, parts: Parts) -> anyhow::Result<()> {
     if parts.ftp {
         let client = connect()?;
         first_client.get_or_insert_with(|| client.clone());
-        if ready.is_none() {
-            ready = Some(wharf_gateway::health::Admin::for_core_client(
-                client.clone(),
-            ));
-        }
         tracing::info!(
             ftp = %cfg.ftp_addr,
             env = ?cfg.ftp.env,
@@ -255,11 +250,6 @@ async fn serve(cfg: Config, token: &str, parts: Parts) -> anyhow::Result<()> {
     if let Some(listener) = bound.http {
         let client = connect()?;
         first_client.get_or_insert_with(|| client.clone());
-        if ready.is_none() {
-            ready = Some(wharf_gateway::health::Admin::for_core_client(
-                client.clone(),
-            ));
-        }
         tracing::info!(
             http = %listener.local_addr()?,
             tls = tls.is_some(),
@@ -278,11 +268,6 @@ async fn serve(cfg: Config, token: &str, parts: Parts) -> anyhow::Result<()> {
     if let Some(listener) = bound.upload {
         let client = connect()?;
         first_client.get_or_insert_with(|| client.clone());
-        if ready.is_none() {
-            ready = Some(wharf_gateway::health::Admin::for_core_client(
-                client.clone(),
-            ));
-        }
         tracing::info!(
             upload = %listener.local_addr()?,
             tls = tls.is_some(),
@@ -299,7 +284,13 @@ async fn serve(cfg: Config, token: &str, parts: Parts) -> anyhow::Result<()> {
             stopped(1),
         )));
     }
-    // Every process answers probes and /metrics on its admin listener.
+    // Every process answers probes and /metrics on its admin listener; a front-end run alone
+    // is ready when core is, as its first client sees it.
+    let ready = ready.or_else(|| {
+        first_client
+            .clone()
+            .map(wharf_gateway::health::Admin::for_core_client)
+    });
     let admin_task = match ready {
         Some(admin) => {
             let listener = bound.admin;

@@ -131,7 +131,12 @@ pub fn connect_with(
     let client_cert_hint =
         " (check that WHARF_CORE_CLIENT_KEY is the key of WHARF_CORE_CLIENT_CERT)";
     let (endpoints, diagnosis) = match tls {
-        None => (endpoints, None),
+        None => {
+            let uris: Vec<&tonic::transport::Uri> = endpoints.iter().map(Endpoint::uri).collect();
+            let diagnosis = tls::Diagnosis::plain(&uris)
+                .map_err(|e| ConnectError::Invalid(format!("core url: {e}")))?;
+            (endpoints, Some(diagnosis))
+        }
         Some(tls) => {
             let hint = if tls.has_client_certificate() {
                 client_cert_hint

@@ -9,6 +9,9 @@
 //! client's handshake is over before core checks that certificate, so the call only sees its
 //! connection close. For those, [`Explained`] makes one diagnostic handshake of its own with
 //! the same trust and certificate and reads core's alert (at most once every few seconds).
+//! A plain (`http://`) client meeting a TLS core mostly sees HTTP/2 fail on core's alert, but
+//! core may also just reset the connection first: then a diagnostic TLS hello tells whether
+//! core answers TLS (its certificate is asked for, and refused unread).
 
 use std::error::Error as StdError;
 use std::sync::Arc;
@@ -121,20 +124,51 @@ impl CoreTls {
             None => builder.with_no_client_auth(),
         };
         config.alpn_protocols = vec![b"h2".to_vec()];
-        let targets = uris
-            .iter()
-            .map(|uri| {
-                let (host, port) = crate::probe_target(uri);
-                let name = ServerName::try_from(host.clone())
-                    .map_err(|e| format!("core url host {host:?}: {e}"))?;
-                Ok((host, port, name))
-            })
-            .collect::<Result<Vec<_>, String>>()?;
-        Ok(Diagnosis {
-            config: Arc::new(config),
-            targets,
-            last: Mutex::new(None),
-        })
+        Diagnosis::new(config, uris)
+    }
+}
+
+/// The verifier of a plain client's diagnostic hello: it trusts nothing. Being asked to
+/// verify a certificate at all shows the server speaks TLS; the handshake then fails with
+/// [`SPEAKS_TLS`].
+#[derive(Debug)]
+struct TrustsNothing(Arc<rustls::crypto::CryptoProvider>);
+
+/// The error [`TrustsNothing`] ends a diagnostic hello with.
+const SPEAKS_TLS: &str = "wharf-probe: the server presented a TLS certificate";
+
+impl rustls::client::danger::ServerCertVerifier for TrustsNothing {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Err(rustls::Error::General(SPEAKS_TLS.into()))
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::General(SPEAKS_TLS.into()))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::General(SPEAKS_TLS.into()))
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 
@@ -276,6 +310,37 @@ pub(crate) struct Diagnosis {
 }
 
 impl Diagnosis {
+    fn new(config: rustls::ClientConfig, uris: &[&Uri]) -> Result<Diagnosis, String> {
+        let targets = uris
+            .iter()
+            .map(|uri| {
+                let (host, port) = crate::probe_target(uri);
+                let name = ServerName::try_from(host.clone())
+                    .map_err(|e| format!("core url host {host:?}: {e}"))?;
+                Ok((host, port, name))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(Diagnosis {
+            config: Arc::new(config),
+            targets,
+            last: Mutex::new(None),
+        })
+    }
+
+    /// For a plain client of the cores at `uris`: a hello that only finds out whether core
+    /// speaks TLS (it trusts no certificate, so nothing is ever sent over it).
+    pub(crate) fn plain(uris: &[&Uri]) -> Result<Diagnosis, String> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(TrustsNothing(provider)))
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        Diagnosis::new(config, uris)
+    }
+
     /// What an operator must fix about TLS with the cores, if a handshake shows it. Calls
     /// failing together wait for one diagnosis and share it.
     async fn why(&self, mode: Mode) -> Option<String> {
@@ -312,7 +377,13 @@ async fn handshake(
     let connector = tokio_rustls::TlsConnector::from(config.clone());
     let mut tls = match timeout(DIAGNOSIS_STEP, connector.connect(name, tcp)).await {
         Err(_) => return None,
+        Ok(Err(e)) if mode == Mode::Plain => {
+            let speaks_tls =
+                matches!(rustls_error(&e), Some(rustls::Error::General(m)) if m == SPEAKS_TLS);
+            return speaks_tls.then(|| plain_meets_tls("core answered a TLS hello"));
+        }
         Ok(Err(e)) => return explain(mode, &e),
+        // A plain probe trusts nothing, so it never gets here.
         Ok(Ok(tls)) => tls,
     };
     let mut first = [0u8; 16];
@@ -370,13 +441,18 @@ pub(crate) fn explain(mode: Mode, err: &(dyn StdError + 'static)) -> Option<Stri
     match mode {
         // A TLS core answers the plain HTTP/2 preface with a TLS alert record, which HTTP/2
         // reads as a frame far too large (or core just closes): a protocol error.
-        Mode::Plain if h2_protocol_error(err) => Some(format!(
-            "core did not answer plain HTTP/2 ({}): if core serves its gRPC over TLS \
-             (WHARF_GRPC_TLS_CERT), WHARF_CORE_URL must be https:// with WHARF_CORE_CA_FILE",
-            chain_text(err)
-        )),
+        Mode::Plain if h2_protocol_error(err) => Some(plain_meets_tls(&chain_text(err))),
         _ => None,
     }
+}
+
+/// The words for a plain (`http://`) front-end meeting a core that speaks TLS; `seen` is what
+/// showed it.
+fn plain_meets_tls(seen: &str) -> String {
+    format!(
+        "core did not answer plain HTTP/2 ({seen}): if core serves its gRPC over TLS \
+         (WHARF_GRPC_TLS_CERT), WHARF_CORE_URL must be https:// with WHARF_CORE_CA_FILE"
+    )
 }
 
 /// The words for a TLS failure seen by a client in `mode`.
