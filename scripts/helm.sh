@@ -11,9 +11,10 @@
 #   - kubernetes-validate (PyPI), which carries the Kubernetes JSON schemas of 1.25 … 1.37, and
 #     PyPI's PyYAML, in a virtualenv.
 # Then, with each helm: `helm lint`, `helm lint --strict`, `helm template` with the default
-# values, with helm/wharf/ci/production-values.yaml (TLS to PostgreSQL with a ConfigMap CA),
-# with inline secrets (and TLS to PostgreSQL from a Secret CA and a client certificate), with
-# helm/wharf/ci/autoscaling-values.yaml (ServiceMonitors and HorizontalPodAutoscalers) and with
+# values, with helm/wharf/ci/production-values.yaml (TLS to PostgreSQL with a ConfigMap CA, the
+# SFTP host key from a Secret), with inline secrets (and TLS to PostgreSQL from a Secret CA and
+# a client certificate), with helm/wharf/ci/autoscaling-values.yaml (ServiceMonitors and
+# HorizontalPodAutoscalers), without the sftp front-end (sftp.enabled=false) and with
 # TLS between the front-ends and core, one way and mutual (on top of the production values),
 # the rendered manifests validated against the Kubernetes schemas (strict: an unknown field is
 # an error), semantic checks on the parsed manifests (helm/wharf/ci/check_manifests.py), and
@@ -122,7 +123,8 @@ with open(sys.argv[2], "w", encoding="utf-8") as f:
   done
 }
 
-# `helm template` must fail for VALUES... (--set arguments) and name WHAT in its error.
+# `helm template` must fail for VALUES... (--set arguments) and name WHAT in its error. A value's
+# key path a.b.c also matches as /a/b/c, the way helm 4 names it in a schema error (helm 3: a.b.c).
 helm_expect_failure() {
   local helm=$1 what=$2 out
   shift 2
@@ -130,7 +132,7 @@ helm_expect_failure() {
     echo "helm: FAIL: helm template accepted $* (expected an error about $what)" >&2
     return 1
   fi
-  if ! grep -qF -- "$what" <<<"$out"; then
+  if ! grep -qF -e "$what" -e "/${what//.//}" <<<"$out"; then
     echo "helm: FAIL: helm template refused $* but without naming $what:" >&2
     echo "$out" >&2
     return 1
@@ -146,6 +148,7 @@ helm_check_autoscaling() {
     --service-monitor monitoring --service-monitor-label release=kube-prometheus-stack \
     --scrape-interval 15s --scrape-timeout 5s --metrics-from-namespace monitoring \
     --autoscaled gateway=2:10:70:80 --autoscaled upload=1:4:80:0 --autoscaled ftp=1:2:75:0 \
+    --autoscaled sftp=1:3:70:75 \
     --spread gateway=topology.kubernetes.io/zone,kubernetes.io/hostname --spread upload= || return 1
   helm_expect_failure "$helm" "scrapeTimeout (1m1s) is longer than interval (1m)" \
     --set metrics.serviceMonitor.enabled=true --set metrics.serviceMonitor.interval=1m \
@@ -157,6 +160,8 @@ helm_check_autoscaling() {
       --set gateway.autoscaling.enabled=true --set gateway.autoscaling.minReplicas=5 --set gateway.autoscaling.maxReplicas=3 &&
     helm_expect_failure "$helm" "ftp.autoscaling needs ftp.resources.requests.cpu" \
       --set ftp.autoscaling.enabled=true --set ftp.resources.requests.cpu=null &&
+    helm_expect_failure "$helm" "sftp.autoscaling needs sftp.resources.requests.cpu" \
+      --set sftp.autoscaling.enabled=true --set sftp.resources.requests.cpu=null &&
     helm_expect_failure "$helm" "upload.autoscaling.targetMemoryUtilizationPercentage needs upload.resources.requests.memory" \
       --set upload.autoscaling.enabled=true --set upload.autoscaling.targetMemoryUtilizationPercentage=80 \
       --set upload.resources.requests.memory=null &&
@@ -165,7 +170,7 @@ helm_check_autoscaling() {
     helm_expect_failure "$helm" "whenUnsatisfiable" \
       --set-json 'core.topologySpreadConstraints=[{"maxSkew":1,"topologyKey":"kubernetes.io/hostname"}]' ||
     return 1
-  echo "metrics, autoscaling and spread values breaking the schema or the chart's rules are refused (10 cases)"
+  echo "metrics, autoscaling and spread values breaking the schema or the chart's rules are refused (11 cases)"
 }
 
 # Every check with one helm binary. No `set -e` here (it is ignored under `||`): each step
@@ -198,6 +203,10 @@ helm_check_with() {
   local -a grpc_tls=(--set grpcTls.enabled=true --set grpcTls.serverSecretName=wharf-core-grpc-tls
     --set grpcTls.clientSecretName=wharf-front-ends-grpc-tls)
   local -a grpc_mtls=("${grpc_tls[@]}" --set grpcTls.mutual=true --set grpcTls.clientCaSecretName=wharf-clients-ca)
+  # What check_manifests.py expects of sftp with the production values.
+  local -a sftp_production=(--expect-replicas sftp=2 --sftp-port 22 --sftp-host-key wharf-sftp-host-key/ed25519
+    --sftp WHARF_SFTP_MAX_SESSIONS_PER_USER=4 --sftp WHARF_SFTP_IDLE_TIMEOUT_SECS=300
+    --sftp WHARF_SFTP_MAX_FILE_BYTES=134217728 --sftp WHARF_SFTP_MAX_FILE_ROWS=250000)
   for lint in "${grpc_tls[*]}" "${grpc_mtls[*]}"; do
     # shellcheck disable=SC2086 # $lint is a few words on purpose
     "$helm" lint "$HELM_CHART" --strict $lint >"$work/lint.log" 2>&1 || {
@@ -212,10 +221,11 @@ helm_check_with() {
     "$helm" template wharf "$HELM_CHART" --namespace wharf "${inline[@]}" >"$work/inline.yaml" &&
     "$helm" template wharf "$HELM_CHART" --namespace wharf "${autoscaling[@]}" >"$work/autoscaling.yaml" &&
     "$helm" template wharf "$HELM_CHART" --namespace wharf "${grpc_tls[@]}" >"$work/grpc-tls.yaml" &&
+    "$helm" template wharf "$HELM_CHART" --namespace wharf --set sftp.enabled=false >"$work/no-sftp.yaml" &&
     "$helm" template wharf "$HELM_CHART" --namespace wharf "${production[@]}" "${grpc_mtls[@]}" \
       >"$work/grpc-mtls.yaml" || return 1
   helm_validate "$py" "$work/default.yaml" "$work/production.yaml" "$work/inline.yaml" \
-    "$work/autoscaling.yaml" "$work/grpc-tls.yaml" "$work/grpc-mtls.yaml" || return 1
+    "$work/autoscaling.yaml" "$work/grpc-tls.yaml" "$work/grpc-mtls.yaml" "$work/no-sftp.yaml" || return 1
   echo "rendered manifests valid against the Kubernetes ${KUBE_VERSIONS[*]} schemas (strict; ServiceMonitors checked below)"
   helm_check_autoscaling "$helm" "$py" "$work" || return 1
   "$py" "$HELM_CHART/ci/check_manifests.py" "$work/default.yaml" || return 1
@@ -223,18 +233,19 @@ helm_check_with() {
     --expect-replicas core=2 --expect-replicas gateway=3 --expect-replicas ftp=2 --expect-replicas upload=2 \
     --otel-endpoint http://otel-collector.observability.svc:4317 \
     --ftp-passive-host ftp.partners.example.com --metrics-from-namespace monitoring \
-    --db-sslmode verify-full --db-rootcert configMap/rds-ca-bundle/global-bundle.pem || return 1
+    --db-sslmode verify-full --db-rootcert configMap/rds-ca-bundle/global-bundle.pem "${sftp_production[@]}" || return 1
   "$py" "$HELM_CHART/ci/check_manifests.py" "$work/inline.yaml" --database \
     --secret "$db_url" --secret "$token" --secret "$key" --secret pg-password-not-real \
     --db-sslmode verify-ca --db-rootcert secret/pg-ca/root.pem \
     --db-client-cert wharf-pg-client/tls.crt/tls.key || return 1
   "$py" "$HELM_CHART/ci/check_manifests.py" "$work/grpc-tls.yaml" --grpc-tls || return 1
+  "$py" "$HELM_CHART/ci/check_manifests.py" "$work/no-sftp.yaml" --no-sftp || return 1
   # Mutual gRPC TLS on top of the production values: core gets both TLS settings, side by side.
   "$py" "$HELM_CHART/ci/check_manifests.py" "$work/grpc-mtls.yaml" --grpc-tls --grpc-mtls --database --ingress \
     --expect-replicas core=2 --expect-replicas gateway=3 --expect-replicas ftp=2 --expect-replicas upload=2 \
     --otel-endpoint http://otel-collector.observability.svc:4317 \
     --ftp-passive-host ftp.partners.example.com --metrics-from-namespace monitoring \
-    --db-sslmode verify-full --db-rootcert configMap/rds-ca-bundle/global-bundle.pem || return 1
+    --db-sslmode verify-full --db-rootcert configMap/rds-ca-bundle/global-bundle.pem "${sftp_production[@]}" || return 1
   # Values the schema or the chart refuses.
   helm_expect_failure "$helm" "gateway" --set gateway.replicas=three &&
     helm_expect_failure "$helm" "gatway" --set gatway.replicas=3 &&
@@ -262,9 +273,20 @@ helm_check_with() {
     helm_expect_failure "$helm" "core.databaseTls.rootCert: set either secretName or configMapName" \
       --set secrets.existingSecret=s --set core.databaseTls.rootCert.secretName=a --set core.databaseTls.rootCert.configMapName=b &&
     helm_expect_failure "$helm" "core.databaseTls needs PostgreSQL" --set core.databaseTls.sslMode=require &&
-    helm_expect_failure "$helm" "keyKey" --set secrets.existingSecret=s --set core.databaseTls.clientCert.keyKey= ||
+    helm_expect_failure "$helm" "keyKey" --set secrets.existingSecret=s --set core.databaseTls.clientCert.keyKey= &&
+    helm_expect_failure "$helm" "sftp.service.port" --set sftp.service.port=0 &&
+    helm_expect_failure "$helm" "sftp.service.port" --set sftp.service.port=70000 &&
+    helm_expect_failure "$helm" "sftp.service.port must not be the admin port 7321" \
+      --set sftp.service.type=ClusterIP --set sftp.service.port=7321 &&
+    helm_expect_failure "$helm" "sftp.env" --set sftp.env=test &&
+    helm_expect_failure "$helm" "sftp.enabled" --set sftp.enabled=yes &&
+    helm_expect_failure "$helm" "sftp.maxSessionsPerUser" --set sftp.maxSessionsPerUser=0 &&
+    helm_expect_failure "$helm" "sftp.maxFileBytes" --set sftp.maxFileBytes=64MiB &&
+    helm_expect_failure "$helm" "passivePorts" --set sftp.passivePorts.first=50000 &&
+    helm_expect_failure "$helm" "sftp.hostKey.existingSecret" --set "sftp.hostKey.existingSecret=Not_A_Name" &&
+    helm_expect_failure "$helm" "secretName" --set sftp.hostKey.secretName=wharf-sftp-host-key ||
     return 1
-  echo "values breaking the schema or the chart's rules are refused (22 cases)"
+  echo "values breaking the schema or the chart's rules are refused (32 cases)"
 }
 
 helm_check() {

@@ -3,25 +3,36 @@
 
 Reads the rendered YAML (parsed with PyYAML, never grepped) and checks what the chart promises
 (SPEC §7.3 and helm/wharf/README.md):
-  - the four Deployments exist, run `wharf COMPONENT`, bind 0.0.0.0 on their ports (every one
-    its admin listener on 7321, WHARF_ADMIN_ADDR, container port "admin"), and probe /healthz
-    (liveness) and /readyz (readiness) on the right port: core and ftp on the admin port 7321,
-    gateway on 8080, upload on 8081;
+  - the five Deployments exist (four with --no-sftp), run `wharf COMPONENT`, bind 0.0.0.0 on
+    their ports (every one its admin listener on 7321, WHARF_ADMIN_ADDR, container port
+    "admin"), and probe /healthz (liveness) and /readyz (readiness) on the right port: core, ftp
+    and sftp on the admin port 7321, gateway on 8080, upload on 8081;
   - every component's admin port is on exactly one Service selecting its pods, a ClusterIP one
     with a port named "admin" (what a ServiceMonitor selects); no load balancer or node port
     Service carries it;
   - the ftp pods advertise the passive host asked for (WHARF_FTP_PASSIVE_HOST);
   - the ftp Service exposes exactly the passive range the ftp pods get in
     WHARF_FTP_PASSIVE_PORTS (same numbers, targetPort = port), plus the control port;
+  - sftp (unless --no-sftp): its pods get WHARF_SFTP_ENV (prod or uat) and the session and
+    file limits as whole numbers, the values asked for (--sftp VAR=VALUE, else the chart's
+    defaults), declare one port besides admin (sftp, 2222) and no FTP setting, and one Service
+    carries that port as `sftp` (the port asked for, --sftp-port); with --no-sftp nothing of
+    the chart is labelled component=sftp and no pod gets a WHARF_SFTP_* setting other than
+    core's host key;
+  - the SSH host key: with --sftp-host-key SECRET/KEY core's WHARF_SFTP_HOST_KEY_FILE is that
+    key of that Secret, mounted read-only and not world-readable; without it, no host key file;
+    either way no other pod gets WHARF_SFTP_HOST_KEY_FILE, /etc/wharf/sftp-host-key or that
+    Secret;
   - no secret value is in a ConfigMap or a plain env `value`, and the three secrets reach the
     pods through secretKeyRef only;
   - every pod runs non-root, read-only root file system, no privilege escalation, all
     capabilities dropped, /tmp an emptyDir, no service account token;
-  - a NetworkPolicy selects core's pods and lets 50051 in only from gateway, ftp and upload
-    pods of the release;
+  - a NetworkPolicy selects core's pods and lets 50051 in only from the gateway, ftp, upload
+    and sftp pods of the release;
   - NetworkPolicies select every component: its admin port is reachable from any pod of the
     namespace (and from the metricsFrom namespace asked for) but not from outside, while the
-    front-ends' own ports (HTTP, FTP control, every passive port) stay reachable from anywhere;
+    front-ends' own ports (HTTP, FTP control, every passive port, SFTP) stay reachable from
+    anywhere;
   - the pods of every component (--scraped) carry the Prometheus scrape annotations for
     :7321/metrics, the others none;
   - without --service-monitor no ServiceMonitor; with it exactly one per component, in the
@@ -51,6 +62,7 @@ Usage: check_manifests.py RENDERED.yaml [--expect-replicas COMPONENT=N ...]
        [--secret VALUE ...] [--database] [--ingress] [--otel-endpoint URL]
        [--grpc-tls [--grpc-mtls]] [--db-sslmode MODE]
        [--db-rootcert secret|configMap/NAME/KEY] [--db-client-cert SECRET/CERTKEY/KEYKEY]
+       [--no-sftp] [--sftp VAR=VALUE ...] [--sftp-port N] [--sftp-host-key SECRET/KEY]
        [other options: --help]
 Exits 1 naming every failed check.
 """
@@ -62,8 +74,8 @@ import sys
 
 import yaml
 
-COMPONENTS = ("core", "gateway", "ftp", "upload")
-FRONT_ENDS = ("gateway", "ftp", "upload")
+COMPONENTS = ("core", "gateway", "ftp", "upload", "sftp")
+FRONT_ENDS = ("gateway", "ftp", "upload", "sftp")
 # component -> (port that /healthz and /readyz are on, {bind env var: port})
 ADMIN_PORT = 7321
 PORTS = {
@@ -71,9 +83,20 @@ PORTS = {
     "gateway": (8080, {"WHARF_HTTP_ADDR": 8080, "WHARF_ADMIN_ADDR": ADMIN_PORT}),
     "ftp": (ADMIN_PORT, {"WHARF_FTP_ADDR": 2121, "WHARF_ADMIN_ADDR": ADMIN_PORT}),
     "upload": (8081, {"WHARF_UPLOAD_ADDR": 8081, "WHARF_ADMIN_ADDR": ADMIN_PORT}),
+    "sftp": (ADMIN_PORT, {"WHARF_SFTP_ADDR": 2222, "WHARF_ADMIN_ADDR": ADMIN_PORT}),
 }
 # The front-ends' own ports, open to every source (besides the ftp passive range).
-PUBLIC_PORTS = {"gateway": [8080], "ftp": [2121], "upload": [8081]}
+PUBLIC_PORTS = {"gateway": [8080], "ftp": [2121], "upload": [8081], "sftp": [2222]}
+SFTP_PORT = 2222
+# The sftp settings the chart renders and their defaults (values.yaml); --sftp overrides one.
+SFTP_DEFAULTS = {
+    "WHARF_SFTP_ENV": "prod",
+    "WHARF_SFTP_MAX_SESSIONS_PER_USER": "10",
+    "WHARF_SFTP_IDLE_TIMEOUT_SECS": "600",
+    "WHARF_SFTP_MAX_FILE_BYTES": "67108864",
+    "WHARF_SFTP_MAX_FILE_ROWS": "100000",
+}
+SFTP_HOST_KEY_DIR = "/etc/wharf/sftp-host-key"
 SECRET_ENV = {
     "WHARF_DATABASE_URL": "database-url",
     "WHARF_INTERNAL_TOKEN": "internal-token",
@@ -142,9 +165,9 @@ def env_map(container):
     return {e["name"]: e for e in container.get("env") or []}
 
 
-def check_deployments(c, expect_replicas, otel_endpoint):
+def check_deployments(c, components, expect_replicas, otel_endpoint):
     deps = c.deployments()
-    for comp in COMPONENTS:
+    for comp in components:
         d = deps.get(comp)
         if not c.check(d is not None, f"no Deployment labelled component={comp}"):
             continue
@@ -304,6 +327,88 @@ def check_ftp_service(c, deps, passive_host):
     c.check(wanted <= declared, "ftp container does not declare every passive port")
 
 
+def check_sftp(c, deps, enabled, expected, port):
+    """The sftp Deployment and its Service (see the module's doc)."""
+    if not enabled:
+        c.check("sftp" not in deps, "an sftp Deployment though sftp is off")
+        for d in c.docs:
+            comp = (d.get("metadata", {}).get("labels") or {}).get("app.kubernetes.io/component")
+            c.check(comp != "sftp", f"{d['kind']} {d['metadata'].get('name')}: rendered for sftp though sftp is off")
+        for comp, d in deps.items():
+            env = env_map(d["spec"]["template"]["spec"]["containers"][0])
+            extra = sorted(v for v in env if v.startswith("WHARF_SFTP_") and v != "WHARF_SFTP_HOST_KEY_FILE")
+            c.check(not extra, f"{d['metadata']['name']}: {extra} though sftp is off")
+        return
+    d = deps.get("sftp")
+    if not c.check(d is not None, "no sftp Deployment though sftp is on"):
+        return
+    name = d["metadata"]["name"]
+    ct = d["spec"]["template"]["spec"]["containers"][0]
+    env = env_map(ct)
+    for var, want in expected.items():
+        got = (env.get(var) or {}).get("value")
+        c.check(got == want, f"{name}: {var}={got!r}, expected {want!r}")
+        if var != "WHARF_SFTP_ENV":
+            c.check(isinstance(got, str) and got.isdigit() and not got.startswith("0"),
+                    f"{name}: {var}={got!r} is not a positive whole number")
+    c.check((env.get("WHARF_SFTP_ENV") or {}).get("value") in ("prod", "uat"),
+            f"{name}: WHARF_SFTP_ENV={(env.get('WHARF_SFTP_ENV') or {}).get('value')!r}, expected prod or uat")
+    c.check(not any(v.startswith("WHARF_FTP_") for v in env), f"{name}: an FTP setting in the sftp pods")
+    own = [p for p in ct.get("ports") or [] if p.get("name") != "admin"]
+    c.check([(p.get("name"), p.get("containerPort"), p.get("protocol", "TCP")) for p in own] == [("sftp", SFTP_PORT, "TCP")],
+            f"{name}: container ports besides admin {own}, expected only sftp {SFTP_PORT}/TCP")
+    labels = d["spec"]["template"]["metadata"]["labels"]
+    services = [s for s in c.of_kind("Service")
+                if matches({"matchLabels": s["spec"].get("selector")}, labels)
+                and any(p.get("name") != "admin" for p in s["spec"]["ports"])]
+    if not c.check(len(services) == 1, f"sftp: {len(services)} Services carry the sftp port, expected 1"):
+        return
+    svc = services[0]
+    ports = [p for p in svc["spec"]["ports"] if p.get("name") != "admin"]
+    c.check(len(ports) == 1, f"Service {svc['metadata']['name']}: {len(ports)} ports besides admin, expected 1")
+    for p in ports:
+        c.check(p.get("name") == "sftp", f"Service {svc['metadata']['name']}: port named {p.get('name')!r}, expected sftp")
+        c.check(p.get("port") == port, f"Service {svc['metadata']['name']}: port {p.get('port')}, expected {port}")
+        c.check(container_port(ct, p.get("targetPort", p.get("port"))) == SFTP_PORT,
+                f"Service {svc['metadata']['name']}: port {p.get('port')} does not reach the container's {SFTP_PORT}")
+        c.check(p.get("protocol", "TCP") == "TCP", f"Service {svc['metadata']['name']}: sftp port not TCP")
+
+
+def check_sftp_host_key(c, deps, host_key):
+    """The SSH host key: core's alone, from the Secret asked for (see the module's doc)."""
+    secret = host_key.split("/")[0] if host_key else None
+    for comp, d in deps.items():
+        name = d["metadata"]["name"]
+        ps = d["spec"]["template"]["spec"]
+        ct = ps["containers"][0]
+        env = env_map(ct)
+        var = env.get("WHARF_SFTP_HOST_KEY_FILE")
+        if comp != "core":
+            c.check(var is None, f"{name}: WHARF_SFTP_HOST_KEY_FILE outside core")
+            for m in ct.get("volumeMounts") or []:
+                c.check(not m.get("mountPath", "").startswith(SFTP_HOST_KEY_DIR), f"{name}: mounts {m.get('mountPath')}")
+            for v in ps.get("volumes") or []:
+                name_of = (v.get("secret") or {}).get("secretName")
+                c.check(secret is None or name_of != secret, f"{name}: mounts the SSH host key Secret {name_of}")
+                c.check(v.get("name") != "sftp-host-key", f"{name}: a volume sftp-host-key outside core")
+            continue
+        if host_key is None:
+            c.check(var is None, f"{name}: WHARF_SFTP_HOST_KEY_FILE though no host key Secret was asked for")
+            c.check(not any(m.get("mountPath", "").startswith(SFTP_HOST_KEY_DIR) for m in ct.get("volumeMounts") or []),
+                    f"{name}: mounts {SFTP_HOST_KEY_DIR} though no host key Secret was asked for")
+            continue
+        if not c.check(var is not None and "value" in var, f"{name}: no WHARF_SFTP_HOST_KEY_FILE file"):
+            continue
+        c.check(var["value"].startswith(SFTP_HOST_KEY_DIR + "/"), f"{name}: WHARF_SFTP_HOST_KEY_FILE={var['value']!r} not under {SFTP_HOST_KEY_DIR}")
+        src = mounted_file(c, name, ps, ct, var["value"])
+        if src:
+            kind, source, key, volume = src
+            c.check(f"{kind}/{source}/{key}" == f"secret/{host_key}",
+                    f"{name}: WHARF_SFTP_HOST_KEY_FILE from {kind} {source} key {key}, expected Secret {host_key}")
+            mode = volume.get("defaultMode", 0o644)
+            c.check(mode & 0o007 == 0, f"{name}: the host key's volume mode {mode:o} lets others read it")
+
+
 def check_network_policy(c, deps):
     core = deps.get("core")
     if core is None:
@@ -345,9 +450,9 @@ def check_network_policy(c, deps):
                         c.check(not allowed, f"NetworkPolicy {name}: core's own pods reach 50051")
                 for labels in strangers:
                     c.check(not matches(sel, labels), f"NetworkPolicy {name}: pods labelled {labels} reach 50051")
-            for comp in FRONT_ENDS:
+            for comp in (f for f in FRONT_ENDS if f in pod_labels):
                 c.check(
-                    any(matches(p.get("podSelector"), pod_labels.get(comp, {})) for p in peers),
+                    any(matches(p.get("podSelector"), pod_labels[comp]) for p in peers),
                     f"NetworkPolicy {name}: {comp} cannot reach core's 50051",
                 )
     c.check(grpc_rules > 0, "no NetworkPolicy rule lets the front-ends reach 50051")
@@ -812,13 +917,28 @@ def main():
     ap.add_argument("--db-sslmode", help="core's WHARF_DATABASE_SSLMODE (default: unset)")
     ap.add_argument("--db-rootcert", help="where core's CA bundle comes from: secret|configMap/NAME/KEY")
     ap.add_argument("--db-client-cert", help="core's client certificate: SECRET/CERTKEY/KEYKEY")
+    ap.add_argument("--no-sftp", action="store_true", help="sftp.enabled is off: nothing of sftp may be rendered")
+    ap.add_argument("--sftp", action="append", default=[], metavar="VAR=VALUE",
+                    help="an sftp setting's expected value (default: the chart's, e.g. WHARF_SFTP_MAX_FILE_ROWS=100000)")
+    ap.add_argument("--sftp-port", type=int, default=SFTP_PORT, help="the sftp Service's port (default 2222)")
+    ap.add_argument("--sftp-host-key", metavar="SECRET/KEY",
+                    help="core's SSH host key comes from KEY of Secret SECRET (default: no host key file)")
     args = ap.parse_args()
     replicas = {k: int(v) for k, v in (x.split("=", 1) for x in args.expect_replicas)}
     c = Checker(args.rendered)
-    deps = check_deployments(c, replicas, args.otel_endpoint)
+    components = [x for x in COMPONENTS if not (args.no_sftp and x == "sftp")]
+    sftp_expected = dict(SFTP_DEFAULTS)
+    for x in args.sftp:
+        var, value = x.split("=", 1)
+        if var not in SFTP_DEFAULTS:
+            ap.error(f"--sftp {var}: not one of {sorted(SFTP_DEFAULTS)}")
+        sftp_expected[var] = value
+    deps = check_deployments(c, components, replicas, args.otel_endpoint)
     check_security(c, deps)
     check_secrets(c, deps, args.secret, args.database)
     check_ftp_service(c, deps, args.ftp_passive_host)
+    check_sftp(c, deps, not args.no_sftp, sftp_expected, args.sftp_port)
+    check_sftp_host_key(c, deps, args.sftp_host_key)
     check_network_policy(c, deps)
     check_admin_reach(c, deps, args.metrics_from_namespace)
     check_admin_services(c, deps)

@@ -1,8 +1,8 @@
 {{/*
-One component's Deployment; the four component templates call it so they cannot drift apart
+One component's Deployment; the five component templates call it so they cannot drift apart
 in security context, probes, volumes or labels. Call with a dict:
   root       the top context ($)
-  component  core | gateway | ftp | upload
+  component  core | gateway | ftp | upload | sftp
   values     the component's values (.Values.core, …)
   ports      list of container ports (maps: name, containerPort, protocol); the admin port
              (WHARF_ADMIN_ADDR: /healthz, /readyz, /metrics) is added here for every component

@@ -6,10 +6,18 @@ Ports inside the pods are fixed: the chart sets the bind addresses (0.0.0.0:PORT
 {{- define "wharf.port.http" -}}8080{{- end -}}
 {{- define "wharf.port.upload" -}}8081{{- end -}}
 {{- define "wharf.port.ftp" -}}2121{{- end -}}
+{{- define "wharf.port.sftp" -}}2222{{- end -}}
 {{- define "wharf.port.grpc" -}}50051{{- end -}}
 {{- /* Every component's admin listener (WHARF_ADMIN_ADDR): /healthz, /readyz and /metrics.
      wharf's own default; not 9090, which is Prometheus's. */ -}}
 {{- define "wharf.port.admin" -}}7321{{- end -}}
+
+{{/* The front-ends this release runs, space-separated: gateway, ftp and upload always, sftp
+     when sftp.enabled. Every template that loops over front-ends (NetworkPolicies, HPAs,
+     PDBs, ServiceMonitors, checks) reads this list. Use: splitList " " (include …). */}}
+{{- define "wharf.frontEnds" -}}
+gateway ftp upload{{ if .Values.sftp.enabled }} sftp{{ end }}
+{{- end -}}
 
 {{- define "wharf.name" -}}
 {{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
@@ -241,7 +249,11 @@ app.kubernetes.io/part-of: wharf
 {{- fail "ftp.requireTls needs ftp.tlsSecretName (the FTPS certificate)" -}}
 {{- end -}}
 {{- $_ := include "wharf.ftpPassiveRange" . -}}
-{{- range $component := list "gateway" "ftp" "upload" }}
+{{- $sftp := .Values.sftp -}}
+{{- if and $sftp.enabled (eq $sftp.service.type "ClusterIP") (eq (int $sftp.service.port) (int (include "wharf.port.admin" .))) -}}
+{{- fail (printf "sftp.service.port must not be the admin port %s on a ClusterIP Service (it carries both)" (include "wharf.port.admin" .)) -}}
+{{- end -}}
+{{- range $component := splitList " " (include "wharf.frontEnds" .) }}
 {{- $v := get $.Values $component }}
 {{- $a := $v.autoscaling }}
 {{- if $a.enabled }}
