@@ -28,11 +28,12 @@ ENV PATH=/usr/local/bin:/usr/bin:/bin \
     WHARF_DATA_DIR=/var/lib/wharf \
     WHARF_HTTP_ADDR=0.0.0.0:8080 \
     WHARF_UPLOAD_ADDR=0.0.0.0:8081 \
-    WHARF_FTP_ADDR=0.0.0.0:2121
+    WHARF_FTP_ADDR=0.0.0.0:2121 \
+    WHARF_SFTP_ADDR=0.0.0.0:2222
 WORKDIR /var/lib/wharf
 USER 10001:10001
-# HTTP API, upload page, FTP control, core's gRPC and admin listener; FTP's passive ports
-# (WHARF_FTP_PASSIVE_PORTS, 50000-50100 by default) must be published as well.
-EXPOSE 8080 8081 2121 50051 7321
+# HTTP API, upload page, FTP control, SFTP, core's gRPC and admin listener; FTP's passive
+# ports (WHARF_FTP_PASSIVE_PORTS, 50000-50100 by default) must be published as well.
+EXPOSE 8080 8081 2121 2222 50051 7321
 ENTRYPOINT ["wharf"]
 CMD ["--help"]

@@ -44,6 +44,8 @@ fn main() {
             .env("WHARF_HTTP_ADDR", format!("127.0.0.1:{http_port}"))
             .env("WHARF_GRPC_ADDR", format!("127.0.0.1:{grpc_port}"))
             .env("WHARF_FTP_ADDR", format!("127.0.0.1:{ftp_port}"))
+            // Not used here: any free port.
+            .env("WHARF_SFTP_ADDR", "127.0.0.1:0")
             .env("WHARF_FTP_PASSIVE_PORTS", format!("{passive}-{passive}"))
             .env("RUST_LOG", "warn");
         c

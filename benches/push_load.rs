@@ -80,6 +80,8 @@ fn main() {
             .env("WHARF_HTTP_ADDR", format!("127.0.0.1:{http}"))
             .env("WHARF_GRPC_ADDR", format!("127.0.0.1:{grpc}"))
             .env("WHARF_FTP_ADDR", format!("127.0.0.1:{ftp}"))
+            // Not used here: any free port.
+            .env("WHARF_SFTP_ADDR", "127.0.0.1:0")
             .env("WHARF_UPLOAD_ADDR", format!("127.0.0.1:{upload}"))
             .env("WHARF_ADMIN_ADDR", format!("127.0.0.1:{}", free_port()))
             .env("RUST_LOG", "warn");

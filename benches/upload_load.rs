@@ -156,6 +156,8 @@ fn main() {
             .env("WHARF_HTTP_ADDR", format!("127.0.0.1:{}", ports[0]))
             .env("WHARF_GRPC_ADDR", format!("127.0.0.1:{}", ports[1]))
             .env("WHARF_FTP_ADDR", format!("127.0.0.1:{}", ports[2]))
+            // Not used here: any free port.
+            .env("WHARF_SFTP_ADDR", "127.0.0.1:0")
             .env(
                 "WHARF_FTP_PASSIVE_PORTS",
                 format!("{}-{}", ports[3], ports[3]),

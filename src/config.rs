@@ -23,6 +23,14 @@ pub const ENV_FTP_REQUIRE_TLS: &str = "WHARF_FTP_REQUIRE_TLS";
 pub const ENV_FTP_MAX_FILE_BYTES: &str = "WHARF_FTP_MAX_FILE_BYTES";
 /// Most data rows one `.csv`/`.xlsx` file over FTP may hold (one batch, all or nothing).
 pub const ENV_FTP_MAX_FILE_ROWS: &str = "WHARF_FTP_MAX_FILE_ROWS";
+pub const ENV_SFTP_ADDR: &str = "WHARF_SFTP_ADDR";
+pub const ENV_SFTP_ENV: &str = "WHARF_SFTP_ENV";
+pub const ENV_SFTP_MAX_FILE_BYTES: &str = "WHARF_SFTP_MAX_FILE_BYTES";
+pub const ENV_SFTP_MAX_FILE_ROWS: &str = "WHARF_SFTP_MAX_FILE_ROWS";
+pub const ENV_SFTP_MAX_SESSIONS_PER_USER: &str = "WHARF_SFTP_MAX_SESSIONS_PER_USER";
+pub const ENV_SFTP_IDLE_TIMEOUT_SECS: &str = "WHARF_SFTP_IDLE_TIMEOUT_SECS";
+/// Core: an OpenSSH private key the SFTP doors present instead of the one core keeps.
+pub const ENV_SFTP_HOST_KEY_FILE: &str = "WHARF_SFTP_HOST_KEY_FILE";
 pub const ENV_DATA_DIR: &str = "WHARF_DATA_DIR";
 pub const ENV_DATABASE_URL: &str = "WHARF_DATABASE_URL";
 /// libpq's TLS settings beside the URL; each wins over the URL's parameter of that name
@@ -63,6 +71,7 @@ pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
 pub const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:50051";
 pub const DEFAULT_FTP_ADDR: &str = "127.0.0.1:2121";
 pub const DEFAULT_UPLOAD_ADDR: &str = "127.0.0.1:8081";
+pub const DEFAULT_SFTP_ADDR: &str = "127.0.0.1:2222";
 pub const DEFAULT_SESSION_TTL_SECS: u64 = 8 * 3600;
 pub const DEFAULT_FTP_PASSIVE_PORTS: &str = "50000-50100";
 pub const DEFAULT_DATA_DIR: &str = "./wharf-data";
@@ -108,6 +117,10 @@ pub struct Config {
     pub upload_secure_cookies: bool,
     /// The FTP door's settings (environment, passive ports, TLS, size limit).
     pub ftp: wharf_ftp::FtpConfig,
+    /// Where the SFTP server listens.
+    pub sftp_addr: SocketAddr,
+    /// The SFTP door's settings (environment, limits, sessions per user, idle timeout).
+    pub sftp: wharf_sftp::SftpConfig,
     /// Where core's gRPC listens (loopback only under `serve`).
     pub grpc_addr: SocketAddr,
     /// Plain-HTTP `/healthz`, `/readyz` and (core) `/metrics` of `serve`, `core` and `ftp`.
@@ -178,6 +191,9 @@ pub struct CoreConfig {
     /// `WHARF_SECRET_KEY` (base64 of 32 bytes), decoded; `None`: outbound push is off. Its
     /// `Debug` never shows the key.
     pub secret_key: Option<wharf_core::secret::SecretKey>,
+    /// `WHARF_SFTP_HOST_KEY_FILE`, read and checked; `None`: the host key core keeps in the
+    /// store. Its `Debug` never shows the private key.
+    pub sftp_host_key: Option<wharf_core::ssh::HostKey>,
 }
 
 /// Where configuration values come from: the process environment, or a map in tests.
@@ -236,6 +252,7 @@ impl Config {
         let http_addr = addr(ENV_HTTP_ADDR, DEFAULT_HTTP_ADDR);
         let ftp_addr = addr(ENV_FTP_ADDR, DEFAULT_FTP_ADDR);
         let upload_addr = addr(ENV_UPLOAD_ADDR, DEFAULT_UPLOAD_ADDR);
+        let sftp_addr = addr(ENV_SFTP_ADDR, DEFAULT_SFTP_ADDR);
         let admin_addr = addr(ENV_ADMIN_ADDR, DEFAULT_ADMIN_ADDR);
         let tls = match (src.get(ENV_TLS_CERT), src.get(ENV_TLS_KEY)) {
             (Some(c), Some(k)) => Some((PathBuf::from(c), PathBuf::from(k))),
@@ -349,6 +366,19 @@ impl Config {
             |n| (1..=3600).contains(n),
         ));
         ftp.shutdown_grace = shutdown_grace;
+        let sftp = sftp_config(src, &mut errors, shutdown_grace);
+        let sftp_host_key = src.get(ENV_SFTP_HOST_KEY_FILE).and_then(|path| {
+            let read = std::fs::read_to_string(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|pem| wharf_core::ssh::read_host_key(&pem));
+            match read {
+                Ok(key) => Some(key),
+                Err(why) => {
+                    errors.push(format!("{ENV_SFTP_HOST_KEY_FILE}={path:?}: {why}"));
+                    None
+                }
+            }
+        });
         let http_timeout = std::time::Duration::from_secs(num(
             &mut errors,
             src,
@@ -435,6 +465,8 @@ impl Config {
         let cfg = Config {
             push,
             ftp_addr,
+            sftp_addr,
+            sftp,
             upload_addr,
             upload_secure_cookies,
             upload_max_file_bytes: num(
@@ -503,6 +535,7 @@ impl Config {
                 ),
                 schedule_min_lead_secs,
                 secret_key,
+                sftp_host_key,
             },
             user: src.get(USER_VAR).unwrap_or_else(|| "unknown".into()),
         };
@@ -627,6 +660,46 @@ fn passive_host(host: &str) -> Result<(), &'static str> {
             }
         }
     }
+}
+
+/// The SFTP door's settings; a bad value is added to `errors`.
+fn sftp_config(
+    src: &dyn Source,
+    errors: &mut Vec<String>,
+    shutdown_grace: std::time::Duration,
+) -> wharf_sftp::SftpConfig {
+    let mut sftp = wharf_sftp::SftpConfig {
+        shutdown_grace,
+        ..wharf_sftp::SftpConfig::default()
+    };
+    match src.get(ENV_SFTP_ENV).as_deref() {
+        None | Some("prod") => {}
+        Some("uat") => sftp.env = wharf_proto::v1::Environment::Uat,
+        Some(other) => errors.push(format!("{ENV_SFTP_ENV}={other:?} must be prod or uat")),
+    }
+    let mut number = |key: &str, low: u64, high: u64| -> Option<u64> {
+        let v = src.get(key)?;
+        match v.parse::<u64>() {
+            Ok(n) if (low..=high).contains(&n) => Some(n),
+            _ => {
+                errors.push(format!("{key}={v:?} must be a number from {low} to {high}"));
+                None
+            }
+        }
+    };
+    if let Some(n) = number(ENV_SFTP_MAX_FILE_BYTES, 1, 1 << 32) {
+        sftp.max_file_bytes = n;
+    }
+    if let Some(n) = number(ENV_SFTP_MAX_FILE_ROWS, 1, MAX_FTP_FILE_ROWS) {
+        sftp.max_file_rows = n;
+    }
+    if let Some(n) = number(ENV_SFTP_MAX_SESSIONS_PER_USER, 1, 1000) {
+        sftp.max_sessions_per_user = n as usize;
+    }
+    if let Some(n) = number(ENV_SFTP_IDLE_TIMEOUT_SECS, 1, 86400) {
+        sftp.idle_timeout = std::time::Duration::from_secs(n);
+    }
+    sftp
 }
 
 #[cfg(test)]

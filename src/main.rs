@@ -67,6 +67,12 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
         Command::Gateway => serve::serve_alone(cfg, "gateway", Parts::NONE.with_gateway()).await,
         Command::Ftp => serve::serve_alone(cfg, "ftp", Parts::NONE.with_ftp()).await,
         Command::Upload => serve::serve_alone(cfg, "upload", Parts::NONE.with_upload()).await,
+        Command::Sftp { action: None } => {
+            serve::serve_alone(cfg, "sftp", Parts::NONE.with_sftp()).await
+        }
+        Command::Sftp {
+            action: Some(cli::SftpCmd::HostKey),
+        } => cli::sftp_host_key(cfg).await,
         Command::Admin(cmd) => cli::run(cmd, cfg).await,
     }
 }

@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use crate::config::{
     Config, CoreConfig, CoreTlsFiles, GrpcTlsFiles, ENV_ADMIN_ADDR, ENV_CORE_CA_FILE,
     ENV_CORE_CLIENT_CERT, ENV_CORE_CLIENT_KEY, ENV_FTP_ADDR, ENV_GRPC_ADDR, ENV_GRPC_CLIENT_CA,
-    ENV_GRPC_TLS_CERT, ENV_GRPC_TLS_KEY, ENV_HTTP_ADDR, ENV_UPLOAD_ADDR,
+    ENV_GRPC_TLS_CERT, ENV_GRPC_TLS_KEY, ENV_HTTP_ADDR, ENV_SFTP_ADDR, ENV_UPLOAD_ADDR,
 };
 
 /// Core as configured: its store opened (migrated), its interfaces loaded, its settings, and
@@ -41,11 +41,14 @@ pub async fn build_core(cfg: CoreConfig) -> anyhow::Result<Core> {
         part_max_age_secs: cfg.temp_file_max_age_secs,
         ..Settings::default()
     };
-    let core = Core::new(store, Arc::new(registry), settings);
-    Ok(match cfg.secret_key {
-        Some(key) => core.with_secret_key(key),
-        None => core,
-    })
+    let mut core = Core::new(store, Arc::new(registry), settings);
+    if let Some(key) = cfg.secret_key {
+        core = core.with_secret_key(key);
+    }
+    if let Some(host_key) = cfg.sftp_host_key {
+        core = core.with_sftp_host_key(host_key.private_pem);
+    }
+    Ok(core)
 }
 
 /// `wharf serve`: every component in this process, core's gRPC on loopback.
@@ -84,6 +87,7 @@ pub struct Parts {
     gateway: bool,
     ftp: bool,
     upload: bool,
+    sftp: bool,
 }
 
 impl Parts {
@@ -92,12 +96,14 @@ impl Parts {
         gateway: true,
         ftp: true,
         upload: true,
+        sftp: true,
     };
     pub const NONE: Parts = Parts {
         core: false,
         gateway: false,
         ftp: false,
         upload: false,
+        sftp: false,
     };
     pub const fn with_core(self) -> Parts {
         Parts { core: true, ..self }
@@ -110,6 +116,9 @@ impl Parts {
     }
     pub const fn with_ftp(self) -> Parts {
         Parts { ftp: true, ..self }
+    }
+    pub const fn with_sftp(self) -> Parts {
+        Parts { sftp: true, ..self }
     }
     pub const fn with_upload(self) -> Parts {
         Parts {
@@ -237,6 +246,28 @@ async fn serve(cfg: Config, token: &str, parts: Parts) -> anyhow::Result<()> {
         front_ends.push(tokio::spawn(async move {
             if let Err(e) = wharf_ftp::serve(addr, client, ftp_cfg, metrics, stop).await {
                 let _ = fatal.send(e.to_string()).await;
+            }
+        }));
+    }
+    if let Some(listener) = bound.sftp {
+        let client = connect()?;
+        first_client.get_or_insert_with(|| client.clone());
+        tracing::info!(
+            sftp = %listener.local_addr()?,
+            env = ?cfg.sftp.env,
+            "wharf SFTP listening"
+        );
+        let serving = wharf_sftp::serve(
+            listener,
+            client,
+            cfg.sftp.clone(),
+            metrics.clone(),
+            stopped(1),
+        );
+        let fatal = fatal_tx.clone();
+        front_ends.push(tokio::spawn(async move {
+            if let Err(e) = serving.await {
+                let _ = fatal.send(format!("SFTP server: {e}")).await;
             }
         }));
     }
@@ -407,6 +438,7 @@ struct Bound {
     grpc: Option<TcpListener>,
     http: Option<TcpListener>,
     upload: Option<TcpListener>,
+    sftp: Option<TcpListener>,
     admin: TcpListener,
 }
 
@@ -429,11 +461,16 @@ impl Bound {
             true => Some(bind(ENV_UPLOAD_ADDR, cfg.upload_addr).await?),
             false => None,
         };
+        let sftp = match parts.sftp {
+            true => Some(bind(ENV_SFTP_ADDR, cfg.sftp_addr).await?),
+            false => None,
+        };
         let admin = bind(ENV_ADMIN_ADDR, cfg.admin_addr).await?;
         Ok(Bound {
             grpc,
             http,
             upload,
+            sftp,
             admin,
         })
     }

@@ -65,6 +65,7 @@ fn default_ports(w: &Wharf) -> HashMap<u16, u16> {
         (8080, w.http_port),
         (2121, w.ftp_port),
         (8081, w.upload_port),
+        (2222, w.sftp_port),
         (50051, w.grpc_port),
     ])
 }

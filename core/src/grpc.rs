@@ -352,6 +352,31 @@ impl pb::core_server::Core for CoreService {
         Ok(Response::new(answer))
     }
 
+    async fn authenticate_key(
+        &self,
+        request: Request<pb::AuthenticateKeyRequest>,
+    ) -> Result<Response<pb::Principal>, Status> {
+        let req = request.into_inner();
+        let span = info_span!("authenticate_key", user = %req.username);
+        let p = self
+            .core
+            .authenticate_key(&req.username, &req.public_key)
+            .instrument(span)
+            .await?;
+        Ok(Response::new(principal(p)))
+    }
+
+    async fn get_sftp_host_key(
+        &self,
+        _request: Request<pb::SftpHostKeyRequest>,
+    ) -> Result<Response<pb::SftpHostKey>, Status> {
+        let key = self.core.sftp_host_key().await?;
+        Ok(Response::new(pb::SftpHostKey {
+            openssh_private_key: key.private_pem,
+            fingerprint: key.fingerprint,
+        }))
+    }
+
     async fn push_to_partner(
         &self,
         request: Request<tonic::Streaming<pb::PushChunk>>,

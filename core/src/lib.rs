@@ -25,6 +25,8 @@
 //! - [`limiter`]: login rate limiting per user name.
 //! - [`outbound`]: outbound push: endpoints, intake, the dispatcher (SPEC §7.1).
 //! - [`secret`]: sealing outbound credentials with `WHARF_SECRET_KEY`.
+//! - [`sftp`]: users' SSH keys and the host key, for the SFTP door.
+//! - [`ssh`]: SSH keys for the SFTP door (users' public keys, the host key).
 //! - [`metrics`]: Prometheus counters of every door's sequences, and the scrape.
 //! - [`service`]: `Core`, the facade used by gRPC and the CLI.
 //! - [`grpc`]: the tonic server and its internal-token guard.
@@ -44,6 +46,8 @@ pub mod outbound;
 pub mod schedule;
 pub mod secret;
 pub mod service;
+pub mod sftp;
+pub mod ssh;
 pub mod store;
 pub mod timestamp;
 pub mod validate;

@@ -119,6 +119,9 @@ pub struct Core {
     clock: Clock,
     /// Shared by every clone: what `/metrics` reports for this process.
     metrics: Metrics,
+    /// The SFTP host key given to core (`WHARF_SFTP_HOST_KEY_FILE`); `None`: the one kept in
+    /// the store.
+    pub(crate) sftp_host_key: Option<Arc<str>>,
 }
 
 /// Whether a batch with this id could exist (see `validate::could_be_key`).
@@ -167,6 +170,7 @@ impl Core {
             logins: Arc::new(logins),
             clock: clock::system(),
             secret_key: None,
+            sftp_host_key: None,
             metrics: Metrics::default(),
         }
     }
@@ -174,6 +178,13 @@ impl Core {
     /// The same core with the key that seals outbound credentials (`WHARF_SECRET_KEY`).
     pub fn with_secret_key(mut self, key: crate::secret::SecretKey) -> Core {
         self.secret_key = Some(Arc::new(key));
+        self
+    }
+
+    /// The same core presenting `pem` (an OpenSSH private key, checked by
+    /// [`crate::ssh::read_host_key`]) as the SFTP host key instead of the stored one.
+    pub fn with_sftp_host_key(mut self, pem: String) -> Core {
+        self.sftp_host_key = Some(Arc::from(pem));
         self
     }
 
@@ -240,7 +251,7 @@ impl Core {
     }
 
     /// The user named `name`, if there is one (looked up like [`Core::partner_named`]).
-    async fn user_named(&self, name: &str) -> Result<Option<UserRow>> {
+    pub(crate) async fn user_named(&self, name: &str) -> Result<Option<UserRow>> {
         if !validate::could_be_key(name, MAX_NAME_CHARS) {
             return Ok(None);
         }
@@ -301,7 +312,7 @@ impl Core {
         }
     }
 
-    async fn principal(&self, partner: &str, user: Option<String>) -> Result<Principal> {
+    pub(crate) async fn principal(&self, partner: &str, user: Option<String>) -> Result<Principal> {
         let p = self
             .partner_named(partner)
             .await?

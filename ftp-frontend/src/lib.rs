@@ -2,23 +2,17 @@
 //!
 //! Stateless like the other doors: logins are checked by core, an upload becomes one
 //! `IngestBatch` call, and the `feedback/` folder lists the answers core recorded. It holds no
-//! rule and no disk: the tree (`tree`) is virtual and the file-name rule (`names`) is only
-//! FTP's own naming convention; what a file holds is judged by core.
+//! rule and no disk: the virtual tree, the file-name rule and the calls to core are the file
+//! doors' shared ones (`wharf_files`); what a file holds is judged by core.
 //!
 //! # Layout
-//! - [`names`]: upload names, `{biz_key}_{crud}_{yyyyMMddHHmmss}_{serial}` plus an extension.
-//! - [`tree`]: the per-partner virtual tree and path normalization.
 //! - [`login`]: libunftp authenticator backed by core.
-//! - [`backend`]: libunftp storage back-end backed by core.
-//! - [`drain`]: uploads in flight, so shutdown lets them finish.
+//! - [`backend`]: libunftp storage back-end over `wharf_files::Files`.
 #![forbid(unsafe_code)]
 
 pub mod backend;
 mod counting;
-pub mod drain;
 pub mod login;
-pub mod names;
-pub mod tree;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -29,6 +23,8 @@ use std::time::Duration;
 
 use libunftp::options::{FtpsRequired, Shutdown};
 use libunftp::ServerBuilder;
+use wharf_files::drain::Transfers;
+use wharf_files::{Door, Files, Limits};
 use wharf_proto::v1::Environment;
 use wharf_proto::CoreClient;
 
@@ -39,11 +35,7 @@ use login::{CoreLogin, FtpUser};
 /// control connection before the sessions are closed.
 const REPLY_FLUSH: Duration = Duration::from_millis(500);
 
-/// Default largest upload (64 MiB).
-pub const DEFAULT_MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
-
-/// Default most data rows one sheet may hold (a sheet is one batch of 5,000-row sequences).
-pub const DEFAULT_MAX_FILE_ROWS: u64 = 100_000;
+pub use wharf_files::{DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_FILE_ROWS};
 
 /// How the FTP door runs.
 #[derive(Debug, Clone)]
@@ -109,15 +101,18 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> Result<(), FtpError> {
     let login = CoreLogin::new(core.clone()).with_metrics(metrics.clone());
-    let transfers = drain::Transfers::default();
-    let tree = CoreTree::new(
+    let transfers = Transfers::default();
+    let files = Files::new(
         core,
+        Door::Ftp,
         cfg.env,
-        cfg.max_file_bytes,
-        cfg.max_file_rows,
+        Limits {
+            max_file_bytes: cfg.max_file_bytes,
+            max_file_rows: cfg.max_file_rows,
+        },
         transfers.clone(),
-        metrics.clone(),
     );
+    let tree = CoreTree::new(files, metrics.clone());
     let grace = cfg.shutdown_grace;
     let mut builder = ServerBuilder::<CoreTree, FtpUser>::with_user_detail_provider(
         Box::new(move || tree.clone()),

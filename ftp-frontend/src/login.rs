@@ -5,32 +5,21 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use tracing::field::Empty;
-use tracing::Instrument;
 use unftp_core::auth::{
     AuthenticationError, Authenticator, Credentials, Principal, UserDetail, UserDetailError,
     UserDetailProvider,
 };
-use wharf_proto::trace::{self, Context};
-use wharf_proto::v1 as pb;
+use wharf_files::user::Proof;
+use wharf_files::{Door, FileUser};
 use wharf_proto::CoreClient;
 
-/// A logged-in user: who they are for core, and which interfaces their partner may use.
+/// A logged-in user, as libunftp holds it: the file doors' user.
 #[derive(Debug, Clone)]
-pub struct FtpUser {
-    pub username: String,
-    pub partner: String,
-    /// `data_category/biz_key`
-    pub interfaces: Vec<String>,
-    /// The FTP session's trace: its login span; every upload of the session is a child of it.
-    /// (libunftp 0.24 shows its own session trace id only to notification listeners, after
-    /// the fact, so the session's trace is made here at login.)
-    pub session: Context,
-}
+pub struct FtpUser(pub FileUser);
 
 impl fmt::Display for FtpUser {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({})", self.username, self.partner)
+        self.0.fmt(f)
     }
 }
 
@@ -80,22 +69,14 @@ impl Authenticator for CoreLogin {
         let Some(password) = creds.password.as_deref().filter(|p| !p.is_empty()) else {
             return Err(AuthenticationError::BadPassword);
         };
-        let span = tracing::info_span!(
-            "ftp login",
-            otel.kind = "server",
-            user = %username,
-            source = %creds.source_ip,
-            partner = Empty,
-            code = Empty,
-        );
-        let mut core = self.core.clone();
-        let answer = core
-            .authenticate(pb::AuthenticateRequest {
-                username: username.to_string(),
-                password: password.to_string(),
-            })
-            .instrument(span.clone())
-            .await;
+        let answer = wharf_files::user::login(
+            &self.core,
+            Door::Ftp,
+            username,
+            Proof::Password(password),
+            &creds.source_ip.to_string(),
+        )
+        .await;
         self.metrics.login(
             wharf_metrics::Door::ftp,
             wharf_metrics::Login::of_grpc(answer.as_ref().err().map(|s| s.code() as i32)),
@@ -103,18 +84,9 @@ impl Authenticator for CoreLogin {
         self.metrics
             .ftp_reply(if answer.is_ok() { 230 } else { 530 });
         match answer {
-            Ok(p) => {
-                let p = p.into_inner();
-                span.record("code", "0");
-                span.record("partner", p.partner.as_str());
-                let user = FtpUser {
-                    username: username.to_string(),
-                    partner: p.partner,
-                    interfaces: p.interfaces,
-                    session: trace::of(&span),
-                };
+            Ok(user) => {
                 if let Ok(mut map) = self.confirmed.lock() {
-                    map.insert(username.to_string(), user);
+                    map.insert(username.to_string(), FtpUser(user));
                 }
                 Ok(Principal {
                     username: username.to_string(),
@@ -125,24 +97,12 @@ impl Authenticator for CoreLogin {
                 if s.code() == tonic::Code::Unauthenticated
                     || s.code() == tonic::Code::ResourceExhausted =>
             {
-                span.record("code", "530");
                 Err(AuthenticationError::BadPassword)
             }
-            Err(s) => {
-                span.record("code", "-1");
-                if s.code() == tonic::Code::PermissionDenied {
-                    tracing::error!(
-                        msg = s.message(),
-                        "core refused this FTP server: check WHARF_INTERNAL_TOKEN"
-                    );
-                } else {
-                    tracing::warn!(code = ?s.code(), msg = s.message(), "core call failed");
-                }
-                Err(AuthenticationError::new(format!(
-                    "core unavailable: {}",
-                    s.message()
-                )))
-            }
+            Err(s) => Err(AuthenticationError::new(format!(
+                "core unavailable: {}",
+                s.message()
+            ))),
         }
     }
 }

@@ -46,6 +46,8 @@ pub enum Door {
     ftp,
     /// The browser upload page.
     upload,
+    /// The SFTP server.
+    sftp,
 }
 
 impl Door {
@@ -205,6 +207,9 @@ struct Inner {
     too_large: Family<DoorLabels, Counter>,
     ftp_sessions: Counter,
     ftp_sessions_active: Gauge,
+    sftp_sessions: Counter,
+    sftp_sessions_active: Gauge,
+    sftp_uploads: Family<OutcomeLabels, Counter>,
     ftp_transfers: Family<TransferLabels, Counter>,
     ftp_bytes: Family<DirectionLabels, Counter>,
     ftp_replies: Family<ClassLabels, Counter>,
@@ -257,6 +262,9 @@ impl Metrics {
             too_large: Family::default(),
             ftp_sessions: Counter::default(),
             ftp_sessions_active: Gauge::default(),
+            sftp_sessions: Counter::default(),
+            sftp_sessions_active: Gauge::default(),
+            sftp_uploads: Family::default(),
             ftp_transfers: Family::default(),
             ftp_bytes: Family::default(),
             ftp_replies: Family::default(),
@@ -300,6 +308,21 @@ impl Metrics {
             "wharf_ftp_sessions_active",
             "FTP sessions logged in now",
             inner.ftp_sessions_active.clone(),
+        );
+        r.register(
+            "wharf_sftp_sessions",
+            "SFTP sessions logged in",
+            inner.sftp_sessions.clone(),
+        );
+        r.register(
+            "wharf_sftp_sessions_active",
+            "SFTP sessions logged in now",
+            inner.sftp_sessions_active.clone(),
+        );
+        r.register(
+            "wharf_sftp_uploads",
+            "Files written over SFTP and closed, by outcome (ok, refused, error)",
+            inner.sftp_uploads.clone(),
         );
         r.register(
             "wharf_ftp_transfers",
@@ -426,6 +449,25 @@ impl Metrics {
         self.0.ftp_sessions_active.dec();
     }
 
+    /// An SFTP session logged in.
+    pub fn sftp_session_started(&self) {
+        self.0.sftp_sessions.inc();
+        self.0.sftp_sessions_active.inc();
+    }
+
+    /// A logged-in SFTP session ended.
+    pub fn sftp_session_ended(&self) {
+        self.0.sftp_sessions_active.dec();
+    }
+
+    /// A file written over SFTP was closed and handed on.
+    pub fn sftp_upload(&self, outcome: Outcome) {
+        self.0
+            .sftp_uploads
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+
     /// An FTP transfer ended after `bytes`.
     pub fn ftp_transfer(&self, direction: Direction, outcome: Outcome, bytes: u64) {
         self.0
@@ -532,6 +574,9 @@ mod tests {
         m.ftp_session_started();
         m.ftp_session_started();
         m.ftp_session_ended();
+        m.sftp_session_started();
+        m.sftp_upload(Outcome::refused);
+        m.login(Door::sftp, Login::success);
         m.ftp_transfer(Direction::upload, Outcome::ok, 120);
         m.ftp_reply(226);
         m.ftp_reply(553);
@@ -559,6 +604,12 @@ mod tests {
         has(&text, "wharf_bodies_too_large_total{door=\"upload\"} 1");
         has(&text, "wharf_ftp_sessions_total 2");
         has(&text, "wharf_ftp_sessions_active 1");
+        has(&text, "wharf_sftp_sessions_active 1");
+        has(&text, "wharf_sftp_uploads_total{outcome=\"refused\"} 1");
+        has(
+            &text,
+            "wharf_logins_total{door=\"sftp\",outcome=\"success\"} 1",
+        );
         has(
             &text,
             "wharf_ftp_transfers_total{direction=\"upload\",outcome=\"ok\"} 1",

@@ -4,6 +4,7 @@
 
 use std::io::Write;
 
+use anyhow::Context;
 use clap::Subcommand;
 use wharf_core::model::Environment;
 use wharf_core::{Core, CoreError};
@@ -29,6 +30,30 @@ pub enum UserCmd {
         username: String,
         #[arg(long)]
         partner: String,
+    },
+    /// A user's SSH public keys, for key logins over SFTP.
+    Key {
+        #[command(subcommand)]
+        action: KeyCmd,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum KeyCmd {
+    /// Authorize a public key (OpenSSH's one-line form, as in id_ed25519.pub: Ed25519, or
+    /// RSA of 2048 bits or more) for USERNAME; read from stdin, or from --file.
+    Add {
+        username: String,
+        /// Read the key from this file (e.g. a partner's id_ed25519.pub) instead of stdin.
+        #[arg(long, value_name = "PATH")]
+        file: Option<std::path::PathBuf>,
+    },
+    /// List USERNAME's keys: fingerprint, algorithm, comment, when added.
+    List { username: String },
+    /// Remove one of USERNAME's keys, named by its SHA256:… fingerprint.
+    Remove {
+        username: String,
+        fingerprint: String,
     },
 }
 
@@ -81,10 +106,52 @@ pub async fn partner(core: &Core, cmd: PartnerCmd) -> anyhow::Result<()> {
 }
 
 pub async fn user(core: &Core, cmd: UserCmd) -> anyhow::Result<()> {
-    let UserCmd::Add { username, partner } = cmd;
-    let password = read_secret("password")?;
-    core.add_user(&username, &partner, &password).await?;
-    println!("user {username} created for partner {partner}");
+    match cmd {
+        UserCmd::Add { username, partner } => {
+            let password = read_secret("password")?;
+            core.add_user(&username, &partner, &password).await?;
+            println!("user {username} created for partner {partner}");
+        }
+        UserCmd::Key { action } => key(core, action).await?,
+    }
+    Ok(())
+}
+
+async fn key(core: &Core, cmd: KeyCmd) -> anyhow::Result<()> {
+    match cmd {
+        KeyCmd::Add { username, file } => {
+            let line = match file {
+                Some(path) => std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {}", path.display()))?,
+                None => read_secret("public key")?,
+            };
+            let k = core.add_user_key(&username, &line).await?;
+            println!("{} added for user {username}", k.fingerprint);
+        }
+        KeyCmd::List { username } => {
+            let keys = core.user_keys(&username).await?;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            writeln!(out, "FINGERPRINT\tALGORITHM\tCOMMENT\tADDED")?;
+            for k in keys {
+                let algorithm = k.public_key.split(' ').next().unwrap_or("");
+                writeln!(
+                    out,
+                    "{}\t{algorithm}\t{}\t{}",
+                    k.fingerprint,
+                    k.comment,
+                    wharf_proto::time::rfc3339(k.added_unix)
+                )?;
+            }
+            out.flush()?;
+        }
+        KeyCmd::Remove {
+            username,
+            fingerprint,
+        } => {
+            core.remove_user_key(&username, &fingerprint).await?;
+            println!("{fingerprint} removed from user {username}");
+        }
+    }
     Ok(())
 }
 

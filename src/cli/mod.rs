@@ -26,7 +26,7 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// All-in-one: core, the HTTP API, FTP and the upload page in one process.
+    /// All-in-one: core, the HTTP API, FTP, SFTP and the upload page in one process.
     Serve,
     /// Core alone: gRPC for the front-ends (needs WHARF_INTERNAL_TOKEN).
     Core,
@@ -36,8 +36,23 @@ pub enum Command {
     Ftp,
     /// The upload page alone, against core at WHARF_CORE_URL (needs WHARF_INTERNAL_TOKEN).
     Upload,
+    /// The SFTP server alone, against core at WHARF_CORE_URL (needs WHARF_INTERNAL_TOKEN);
+    /// `wharf sftp host-key` prints the host key partners pin.
+    Sftp {
+        #[command(subcommand)]
+        action: Option<SftpCmd>,
+    },
     #[command(flatten)]
     Admin(Admin),
+}
+
+/// `wharf sftp …` besides serving.
+#[derive(Subcommand)]
+pub enum SftpCmd {
+    /// Print the SFTP host key's SHA-256 fingerprint and its public key (a known_hosts
+    /// line): what partners pin. Made and kept in the store the first time it is asked for,
+    /// unless WHARF_SFTP_HOST_KEY_FILE gives one.
+    HostKey,
 }
 
 /// The admin commands: each runs core in-process against the configured store, acts, prints.
@@ -88,6 +103,8 @@ impl Command {
             Command::Gateway => "wharf-gateway",
             Command::Ftp => "wharf-ftp",
             Command::Upload => "wharf-upload",
+            Command::Sftp { action: None } => "wharf-sftp",
+            Command::Sftp { action: Some(_) } => "wharf-cli",
             Command::Admin(_) => "wharf-cli",
         }
     }
@@ -138,6 +155,16 @@ pub async fn run(cmd: Admin, cfg: Config) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `wharf sftp host-key`: the host key every SFTP door presents, as partners pin it.
+pub async fn sftp_host_key(cfg: Config) -> anyhow::Result<()> {
+    existing_store(&cfg).await?;
+    let core = build_core(cfg.core).await?;
+    let key = core.sftp_host_key().await?;
+    println!("{}", key.fingerprint);
+    println!("{}", key.public_key);
+    Ok(())
 }
 
 /// An admin command works on the store the servers keep: one that does not exist yet is an

@@ -14,6 +14,7 @@ pub mod http;
 pub mod otlp;
 pub mod pgcluster;
 pub mod receiver;
+pub mod sftp;
 pub mod upload;
 
 pub use wharf_testkit::{pg_url, unique};
@@ -49,6 +50,8 @@ pub struct Wharf {
     pub ftp_passive_port: u16,
     /// Where `wharf serve` puts the upload page.
     pub upload_port: u16,
+    /// Where `wharf serve` puts the SFTP server.
+    pub sftp_port: u16,
     /// Where `wharf serve` puts the admin listener (`/healthz`, `/readyz`, `/metrics`):
     /// never the default 9090, tests run side by side (`start` gives each process its own).
     pub admin_port: u16,
@@ -150,6 +153,7 @@ impl Wharf {
             free_port(),
             free_port(),
             free_port(),
+            free_port(),
         ];
         let w = Wharf {
             data_dir: std::env::temp_dir().join(unique("wharf-e2e-")),
@@ -160,6 +164,7 @@ impl Wharf {
             ftp_passive_port: free_port_range(PASSIVE_PORTS),
             upload_port: ports[3],
             admin_port: ports[4],
+            sftp_port: ports[5],
             extra_env: Vec::new(),
         };
         // The admin commands never create a store: make it as an operator would.
@@ -189,6 +194,7 @@ impl Wharf {
                 "WHARF_UPLOAD_ADDR",
                 format!("127.0.0.1:{}", self.upload_port),
             )
+            .env("WHARF_SFTP_ADDR", format!("127.0.0.1:{}", self.sftp_port))
             .env("WHARF_ADMIN_ADDR", format!("127.0.0.1:{}", self.admin_port))
             .env("WHARF_INTERNAL_TOKEN", TOKEN);
         if let Some(url) = &self.database_url {
@@ -249,6 +255,7 @@ impl Wharf {
             self.http_port,
             self.ftp_port,
             self.upload_port,
+            self.sftp_port,
         ] {
             while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
                 if let Ok(Some(status)) = server.child.try_wait() {
@@ -305,13 +312,14 @@ impl Wharf {
         self.start(&["core"], &[], self.grpc_port)
     }
 
-    /// Front-end `component` (`gateway`, `ftp` or `upload`) alone, on the installation's port
+    /// Front-end `component` (`gateway`, `ftp`, `upload` or `sftp`) alone, on the installation's port
     /// for it, calling the installation's core (`WHARF_CORE_URL`).
     pub fn start_front_end(&self, component: &str) -> Server {
         let port = match component {
             "gateway" => self.http_port,
             "ftp" => self.ftp_port,
             "upload" => self.upload_port,
+            "sftp" => self.sftp_port,
             other => panic!("no front-end {other:?}"),
         };
         self.start(&[component], &[("WHARF_CORE_URL", self.grpc_url())], port)

@@ -62,6 +62,18 @@ pub struct PartRow {
     pub received_unix: i64,
 }
 
+/// A user's authorized SSH public key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserKeyRow {
+    pub username: String,
+    /// `SHA256:…`
+    pub fingerprint: String,
+    /// `ALGORITHM BASE64`
+    pub public_key: String,
+    pub comment: String,
+    pub added_unix: i64,
+}
+
 /// What a batch's first sequence fixes for the whole batch.
 #[derive(Debug, Clone)]
 pub struct NewBatch {
@@ -347,6 +359,14 @@ pub trait Store: Send + Sync {
     async fn delete_part(&self, scope: &Scope, name: &str) -> Result<bool>;
     /// Remove every part received before `before_unix`; how many went.
     async fn prune_parts(&self, before_unix: i64) -> Result<u64>;
+    /// Add a user's SSH key: `Conflict` when the user has it already, `NotFound` when there
+    /// is no such user.
+    async fn insert_user_key(&self, k: &UserKeyRow) -> Result<()>;
+    async fn user_keys(&self, username: &str) -> Result<Vec<UserKeyRow>>;
+    async fn delete_user_key(&self, username: &str, fingerprint: &str) -> Result<bool>;
+    /// The host key kept under `name`; when there is none yet, `new` is kept and returned.
+    /// Two callers at once both get the one that was kept first.
+    async fn host_key(&self, name: &str, new: &str, now_unix: i64) -> Result<String>;
 
     /// The highest migration applied (`schema_migrations`): a cheap round trip that proves
     /// the store answers, for readiness probes.

@@ -294,6 +294,16 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
        received_unix BIGINT NOT NULL, PRIMARY KEY (partner, env, iface, name)); \
      CREATE INDEX file_parts_age ON file_parts (received_unix);",
     ),
+    // The SFTP door: users' authorized public keys, and the host key every SFTP door
+    // presents (generated once, kept here so every replica shows the same one).
+    (
+        11,
+        "CREATE TABLE user_keys (username TEXT NOT NULL REFERENCES users(username), \
+       fingerprint TEXT NOT NULL, public_key TEXT NOT NULL, comment TEXT NOT NULL, \
+       added_unix BIGINT NOT NULL, PRIMARY KEY (username, fingerprint)); \
+     CREATE TABLE host_keys (name TEXT PRIMARY KEY, private_key TEXT NOT NULL, \
+       created_unix BIGINT NOT NULL);",
+    ),
 ];
 
 /// Every column of a batch row, in the order both stores read them.
@@ -433,6 +443,18 @@ pub const DELETE_PART: &str =
     "DELETE FROM file_parts WHERE partner = $1 AND env = $2 AND iface = $3 AND name = $4";
 /// `$1`: parts received before this are removed.
 pub const PRUNE_PARTS: &str = "DELETE FROM file_parts WHERE received_unix < $1";
+
+/// Users' authorized SSH keys: `$1` username, `$2` fingerprint, `$3` key, `$4` comment,
+/// `$5` now.
+pub const INSERT_USER_KEY: &str = "INSERT INTO user_keys \
+    (username, fingerprint, public_key, comment, added_unix) VALUES ($1, $2, $3, $4, $5)";
+pub const SELECT_USER_KEYS: &str = "SELECT username, fingerprint, public_key, comment, \
+    added_unix FROM user_keys WHERE username = $1 ORDER BY added_unix, fingerprint";
+pub const DELETE_USER_KEY: &str = "DELETE FROM user_keys WHERE username = $1 AND fingerprint = $2";
+/// Host keys: `$1` name, `$2` the key, `$3` now. The first one kept stays.
+pub const INSERT_HOST_KEY: &str = "INSERT INTO host_keys (name, private_key, created_unix) \
+    VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING";
+pub const SELECT_HOST_KEY: &str = "SELECT private_key FROM host_keys WHERE name = $1";
 
 /// Migration bookkeeping: the table of applied versions.
 pub const CREATE_MIGRATIONS: &str =

@@ -852,6 +852,54 @@ impl Store for PgStore {
         Ok(c.execute(&stmt, &[&before_unix]).await?)
     }
 
+    async fn insert_user_key(&self, k: &UserKeyRow) -> Result<()> {
+        let c = self.pool.get().await?;
+        let res = c
+            .execute(
+                sql::INSERT_USER_KEY,
+                &[
+                    &k.username,
+                    &k.fingerprint,
+                    &k.public_key,
+                    &k.comment,
+                    &k.added_unix,
+                ],
+            )
+            .await;
+        map_insert(res, || {
+            format!("key {} of user {}", k.fingerprint, k.username)
+        })
+    }
+
+    async fn user_keys(&self, username: &str) -> Result<Vec<UserKeyRow>> {
+        let c = self.pool.get().await?;
+        let rows = c.query(sql::SELECT_USER_KEYS, &[&username]).await?;
+        Ok(rows
+            .iter()
+            .map(|r| UserKeyRow {
+                username: r.get(0),
+                fingerprint: r.get(1),
+                public_key: r.get(2),
+                comment: r.get(3),
+                added_unix: r.get(4),
+            })
+            .collect())
+    }
+
+    async fn delete_user_key(&self, username: &str, fingerprint: &str) -> Result<bool> {
+        let c = self.pool.get().await?;
+        Ok(c.execute(sql::DELETE_USER_KEY, &[&username, &fingerprint])
+            .await?
+            == 1)
+    }
+
+    async fn host_key(&self, name: &str, new: &str, now_unix: i64) -> Result<String> {
+        let c = self.pool.get().await?;
+        c.execute(sql::INSERT_HOST_KEY, &[&name, &new, &now_unix])
+            .await?;
+        Ok(c.query_one(sql::SELECT_HOST_KEY, &[&name]).await?.get(0))
+    }
+
     async fn records(&self, scope: &Scope) -> Result<Vec<String>> {
         let rows = self.scope_rows(sql::SELECT_RECORDS, scope).await?;
         Ok(rows.iter().map(|r| r.get(0)).collect())

@@ -803,6 +803,61 @@ impl Store for SqliteStore {
         Ok(n as u64)
     }
 
+    async fn insert_user_key(&self, k: &UserKeyRow) -> Result<()> {
+        let res = self
+            .with(|c| {
+                c.execute(
+                    &for_sqlite(sql::INSERT_USER_KEY),
+                    params![
+                        k.username,
+                        k.fingerprint,
+                        k.public_key,
+                        k.comment,
+                        k.added_unix
+                    ],
+                )
+            })
+            .await;
+        unique_as_conflict(res, || {
+            format!("key {} of user {}", k.fingerprint, k.username)
+        })
+    }
+
+    async fn user_keys(&self, username: &str) -> Result<Vec<UserKeyRow>> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(&for_sqlite(sql::SELECT_USER_KEYS))?;
+            let rows = stmt.query_map([username], |r| {
+                Ok(UserKeyRow {
+                    username: r.get(0)?,
+                    fingerprint: r.get(1)?,
+                    public_key: r.get(2)?,
+                    comment: r.get(3)?,
+                    added_unix: r.get(4)?,
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn delete_user_key(&self, username: &str, fingerprint: &str) -> Result<bool> {
+        let n = self
+            .with(|c| c.execute(&for_sqlite(sql::DELETE_USER_KEY), [username, fingerprint]))
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn host_key(&self, name: &str, new: &str, now_unix: i64) -> Result<String> {
+        self.with(|c| {
+            c.execute(
+                &for_sqlite(sql::INSERT_HOST_KEY),
+                params![name, new, now_unix],
+            )?;
+            c.query_row(&for_sqlite(sql::SELECT_HOST_KEY), [name], |r| r.get(0))
+        })
+        .await
+    }
+
     async fn records(&self, scope: &Scope) -> Result<Vec<String>> {
         self.scope_rows(sql::SELECT_RECORDS, scope, |r| r.get::<_, String>(0))
             .await

@@ -1,0 +1,88 @@
+//! What core does for the SFTP door: users' authorized keys (added, listed, removed by the
+//! CLI; checked at key login) and the one host key every SFTP door presents.
+
+use rand::RngCore;
+
+use crate::error::{CoreError, Result};
+use crate::service::{Core, Principal};
+use crate::ssh;
+use crate::store::UserKeyRow;
+
+/// The name the SFTP host key is kept under.
+const HOST_KEY: &str = "sftp-ed25519";
+
+impl Core {
+    async fn existing_user(&self, username: &str) -> Result<()> {
+        match self.user_named(username).await? {
+            Some(_) => Ok(()),
+            None => Err(CoreError::NotFound(format!("user {username}"))),
+        }
+    }
+
+    /// Authorize one more public key (OpenSSH's one-line form) for `username`'s SFTP logins.
+    pub async fn add_user_key(&self, username: &str, line: &str) -> Result<UserKeyRow> {
+        self.existing_user(username).await?;
+        let key = ssh::parse_authorized_key(line).map_err(CoreError::Invalid)?;
+        let row = UserKeyRow {
+            username: username.to_string(),
+            fingerprint: key.fingerprint,
+            public_key: key.public_key,
+            comment: key.comment,
+            added_unix: self.now(),
+        };
+        self.store.insert_user_key(&row).await?;
+        tracing::info!(user = %username, fingerprint = %row.fingerprint, "SSH key added");
+        Ok(row)
+    }
+
+    /// The keys `username` may log in with.
+    pub async fn user_keys(&self, username: &str) -> Result<Vec<UserKeyRow>> {
+        self.existing_user(username).await?;
+        self.store.user_keys(username).await
+    }
+
+    /// Remove one of `username`'s keys, named by its `SHA256:` fingerprint.
+    pub async fn remove_user_key(&self, username: &str, fingerprint: &str) -> Result<()> {
+        self.existing_user(username).await?;
+        if self.store.delete_user_key(username, fingerprint).await? {
+            tracing::info!(user = %username, fingerprint = %fingerprint, "SSH key removed");
+            Ok(())
+        } else {
+            Err(CoreError::NotFound(format!(
+                "key {fingerprint} of user {username} (see `wharf user key list {username}`)"
+            )))
+        }
+    }
+
+    /// An SFTP key login: `public_key` (`ALGORITHM BASE64`) is one whose signature the door
+    /// verified; it logs in when it is one of the user's keys. Not counted by the login
+    /// limiter: clients offer several keys in turn, and a key cannot be guessed.
+    pub async fn authenticate_key(&self, username: &str, public_key: &str) -> Result<Principal> {
+        let Some(fingerprint) = ssh::offered_fingerprint(public_key) else {
+            return Err(CoreError::Unauthenticated);
+        };
+        let Some(user) = self.user_named(username).await? else {
+            return Err(CoreError::Unauthenticated);
+        };
+        let keys = self.store.user_keys(username).await?;
+        if !keys.iter().any(|k| k.fingerprint == fingerprint) {
+            return Err(CoreError::Unauthenticated);
+        }
+        self.principal(&user.partner, Some(user.username)).await
+    }
+
+    /// The SFTP host key: the one given to core, else the one kept in the store, made
+    /// (Ed25519) the first time it is asked for.
+    pub async fn sftp_host_key(&self) -> Result<ssh::HostKey> {
+        let pem = match &self.sftp_host_key {
+            Some(pem) => pem.to_string(),
+            None => {
+                let mut seed = [0u8; 32];
+                rand::rngs::OsRng.fill_bytes(&mut seed);
+                let new = ssh::new_host_key(&seed).map_err(CoreError::Store)?;
+                self.store.host_key(HOST_KEY, &new, self.now()).await?
+            }
+        };
+        ssh::read_host_key(&pem).map_err(|e| CoreError::Store(format!("the SFTP host key: {e}")))
+    }
+}
