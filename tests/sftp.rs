@@ -112,7 +112,7 @@ fn sftp_door(backend: Backend) {
     // The tree, as over FTP.
     let c = by_rsa;
     assert_eq!(c.names("/"), ["Planning"]);
-    assert_eq!(c.names("/Planning/SCC"), [partner.clone()]);
+    assert_eq!(c.names("/Planning/SCC"), vec![partner.clone()]);
     assert_eq!(c.names(&dir), ["feedback"]);
     let long = c.ok(&format!("ls -l {dir}\n"));
     assert!(long.contains("drwxr-xr-x"), "{long}");
