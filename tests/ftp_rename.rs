@@ -11,53 +11,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
-use util::data::{bom_row, envelope, export, keys};
+use util::data::{bom_rows as rows, envelope, export, keys, sheet_csv as csv, sheet_xlsx as xlsx};
 use util::ftp::{bom_dir, get_json, login, names, put, refused};
 use util::{installation, Backend, Wharf, PASSWORD};
-
-/// `n` t1/bom rows whose keys start with `prefix`.
-fn rows(prefix: &str, n: usize) -> Vec<Value> {
-    (0..n)
-        .map(|i| bom_row(&format!("{prefix}{i:05}")))
-        .collect()
-}
-
-/// The rows as a CSV sheet (header = field names).
-fn csv(rows: &[Value]) -> Vec<u8> {
-    let header: Vec<&String> = rows[0].as_object().expect("row").keys().collect();
-    let mut out = header
-        .iter()
-        .map(|h| h.as_str())
-        .collect::<Vec<_>>()
-        .join(",");
-    out.push('\n');
-    for r in rows {
-        let cells: Vec<&str> = header
-            .iter()
-            .map(|h| r[h.as_str()].as_str().unwrap_or(""))
-            .collect();
-        out.push_str(&cells.join(","));
-        out.push('\n');
-    }
-    out.into_bytes()
-}
-
-/// The rows as an .xlsx workbook of text cells.
-fn xlsx(rows: &[Value]) -> Vec<u8> {
-    let header: Vec<&String> = rows[0].as_object().expect("row").keys().collect();
-    let mut book = rust_xlsxwriter::Workbook::new();
-    let sheet = book.add_worksheet();
-    for (c, h) in header.iter().enumerate() {
-        sheet.write_string(0, c as u16, h.as_str()).expect("header");
-    }
-    for (i, r) in rows.iter().enumerate() {
-        for (c, h) in header.iter().enumerate() {
-            let v = r[h.as_str()].as_str().unwrap_or("");
-            sheet.write_string(i as u32 + 1, c as u16, v).expect("cell");
-        }
-    }
-    book.save_to_buffer().expect("xlsx")
-}
 
 /// A file of `rows` in format `ext` for operation `op` (`insert` or `all`).
 fn file(ext: &str, op: &str, serial: usize, rows: &[Value]) -> (String, Vec<u8>) {

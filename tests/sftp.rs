@@ -12,7 +12,9 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use util::data::{bom_row, envelope, expect_code, export, keys};
+use util::data::{
+    bom_rows as rows, envelope, expect_code, export, keys, sheet_csv as csv, sheet_xlsx as xlsx,
+};
 use util::sftp::{add_key, host_key, keygen, scan, Client, Login};
 use util::{add_partner, add_user, free_port, installation, unique, Backend, Wharf};
 
@@ -20,52 +22,11 @@ fn bom_dir(partner: &str) -> String {
     format!("/Planning/SCC/{partner}/t1/bom")
 }
 
-/// `n` t1/bom rows whose keys start with `prefix`.
-fn rows(prefix: &str, n: usize) -> Vec<Value> {
-    (0..n)
-        .map(|i| bom_row(&format!("{prefix}{i:05}")))
-        .collect()
-}
-
-/// The rows as a CSV sheet (header = field names).
-fn csv(rows: &[Value]) -> Vec<u8> {
-    let header: Vec<&String> = rows[0].as_object().expect("row").keys().collect();
-    let mut out = header
-        .iter()
-        .map(|h| h.as_str())
-        .collect::<Vec<_>>()
-        .join(",");
-    out.push('\n');
-    for r in rows {
-        let cells: Vec<&str> = header
-            .iter()
-            .map(|h| r[h.as_str()].as_str().unwrap_or(""))
-            .collect();
-        out.push_str(&cells.join(","));
-        out.push('\n');
-    }
-    out.into_bytes()
-}
-
-/// The rows as an .xlsx workbook of text cells.
-fn xlsx(rows: &[Value]) -> Vec<u8> {
-    let header: Vec<&String> = rows[0].as_object().expect("row").keys().collect();
-    let mut book = rust_xlsxwriter::Workbook::new();
-    let sheet = book.add_worksheet();
-    for (c, h) in header.iter().enumerate() {
-        sheet.write_string(0, c as u16, h.as_str()).expect("header");
-    }
-    for (i, r) in rows.iter().enumerate() {
-        for (c, h) in header.iter().enumerate() {
-            let v = r[h.as_str()].as_str().unwrap_or("");
-            sheet.write_string(i as u32 + 1, c as u16, v).expect("cell");
-        }
-    }
-    book.save_to_buffer().expect("xlsx")
-}
-
 fn json(rows: &[Value]) -> Vec<u8> {
-    envelope(&unique("B"), rows.len(), "1", rows.to_vec()).into_bytes()
+    // A batch_id of at most 16 characters (the envelope's limit), unique to this run.
+    let id = unique("B");
+    let id = &id[id.len().saturating_sub(16)..];
+    envelope(id, rows.len(), "1", rows.to_vec()).into_bytes()
 }
 
 fn stored_keys(w: &Wharf, partner: &str) -> Vec<String> {
@@ -483,4 +444,45 @@ fn sessions_per_user_are_bounded() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// A connection with no traffic for `WHARF_SFTP_IDLE_TIMEOUT_SECS` is closed by the server.
+#[test]
+fn an_idle_session_is_closed() {
+    let (mut w, _partner, user) = installation(Backend::Sqlite);
+    w.extra_env
+        .push(("WHARF_SFTP_IDLE_TIMEOUT_SECS".into(), "2".into()));
+    let _server = w.serve();
+    let c = Client::password(&w, &user);
+    let session = |idle: Duration| {
+        let mut child = c
+            .command()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sftp");
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        // `ls` talks to the server; the client waits for its next command meanwhile.
+        stdin.write_all(b"ls /\n").expect("ls");
+        std::thread::sleep(idle);
+        let _ = stdin.write_all(b"ls /\n");
+        drop(stdin);
+        let out = child.wait_with_output().expect("sftp ends");
+        let listed = String::from_utf8_lossy(&out.stdout)
+            .matches("/Planning")
+            .count();
+        (out.status.success(), listed)
+    };
+    assert_eq!(
+        session(Duration::from_millis(200)),
+        (true, 2),
+        "a busy session lists twice"
+    );
+    let (ok, listed) = session(Duration::from_secs(4));
+    assert!(
+        !ok && listed == 1,
+        "after 4 s idle the server had closed the session: ok={ok}, listed={listed}"
+    );
 }

@@ -598,7 +598,18 @@ impl Core {
         if self.store.insert_file(scope, &file).await? {
             return Ok(None);
         }
-        Ok(self.store.file(scope, name).await?.map(|f| f.code))
+        let first = self.store.file(scope, name).await?;
+        match first {
+            // A copy of this very delivery (the same name sent twice at once) recorded first
+            // and was told its sequence was consumed: nothing of it was applied, so the
+            // answer of the delivery that did the work is the file's feedback.
+            Some(f) if f.code == code::CONSUMED && answer.code != code::CONSUMED => {
+                self.store.delete_file(scope, name).await?;
+                self.store.insert_file(scope, &file).await?;
+                Ok(None)
+            }
+            other => Ok(other.map(|f| f.code)),
+        }
     }
 
     /// The data space a request names, if its interface exists and its partner may use it.

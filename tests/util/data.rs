@@ -175,3 +175,47 @@ pub fn seed_002_stored() -> Value {
         "version": "20220914"
     })
 }
+
+/// `n` t1/bom rows whose keys start with `prefix`.
+pub fn bom_rows(prefix: &str, n: usize) -> Vec<Value> {
+    (0..n)
+        .map(|i| bom_row(&format!("{prefix}{i:05}")))
+        .collect()
+}
+
+/// The rows as a CSV sheet (header = field names).
+pub fn sheet_csv(rows: &[Value]) -> Vec<u8> {
+    let header: Vec<&String> = rows[0].as_object().expect("row").keys().collect();
+    let mut out = header
+        .iter()
+        .map(|h| h.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
+    out.push('\n');
+    for r in rows {
+        let cells: Vec<&str> = header
+            .iter()
+            .map(|h| r[h.as_str()].as_str().unwrap_or(""))
+            .collect();
+        out.push_str(&cells.join(","));
+        out.push('\n');
+    }
+    out.into_bytes()
+}
+
+/// The rows as an .xlsx workbook of text cells.
+pub fn sheet_xlsx(rows: &[Value]) -> Vec<u8> {
+    let header: Vec<&String> = rows[0].as_object().expect("row").keys().collect();
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    for (c, h) in header.iter().enumerate() {
+        sheet.write_string(0, c as u16, h.as_str()).expect("header");
+    }
+    for (i, r) in rows.iter().enumerate() {
+        for (c, h) in header.iter().enumerate() {
+            let v = r[h.as_str()].as_str().unwrap_or("");
+            sheet.write_string(i as u32 + 1, c as u16, v).expect("cell");
+        }
+    }
+    book.save_to_buffer().expect("xlsx")
+}
