@@ -14,71 +14,29 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use std::io::Cursor;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use suppaftp::FtpStream;
 
-use common::{env_num, free_port, raw_copy, row_json, wait_listening, PeakRss};
-
-const ROWS: usize = 5000;
-
-fn envelope(file: usize) -> Vec<u8> {
-    let rows: Vec<String> = (0..ROWS)
-        .map(|i| {
-            format!(
-                r#"{{"vendor_code":"2022012","vendor_father_item":"F{file:05}","father_item":"5B20S43052","vendor_child_item":"C{i:06}","child_item":"5B20S43053","quantity_per":10.125,"effective_start_date":"2022-09-14","effective_end_date":"2024-02-29","priority":"N/A","split":0.28,"version":"20211012000000"}}"#
-            )
-        })
-        .collect();
-    format!(
-        r#"{{"batch_id":"FTP{file:05}","batch_size":{ROWS},"seq_id":"1","seq_size":{ROWS},"data":[{}]}}"#,
-        rows.join(",")
-    )
-    .into_bytes()
-}
-
-fn session(port: u16, user: &str, dir: &str) -> FtpStream {
-    let mut ftp = FtpStream::connect(("127.0.0.1", port)).expect("connect");
-    ftp.login(user, "bench-password-1").expect("login");
-    ftp.cwd(dir).expect("cwd");
-    ftp
-}
+use common::ftp::{expect_applied, session, store, wait_for_feedback};
+use common::{
+    bom_file, bom_file_name, env_num, free_port, raw_copy, row_json, wait_listening, PeakRss,
+    FILE_ROWS as ROWS,
+};
 
 /// Upload file `n` and (with `poll`) wait until its feedback lists; returns the time taken.
 fn deliver(ftp: &mut FtpStream, n: usize, poll: bool) -> Duration {
-    let name = format!("bom_insert_20221001003000_{n}.json");
-    let body = envelope(n);
+    let name = bom_file_name(n);
+    let body = bom_file("FTP", n);
     let started = Instant::now();
-    ftp.put_file(&name, &mut Cursor::new(body)).expect("STOR");
+    store(ftp, &name, body);
     if poll {
         wait_for_feedback(ftp, &name);
     }
     let elapsed = started.elapsed();
     expect_applied(ftp, &name);
     elapsed
-}
-
-/// Poll the feedback folder until `name`'s feedback file is listed.
-fn wait_for_feedback(ftp: &mut FtpStream, name: &str) {
-    let feedback = format!("{name}.result.json");
-    loop {
-        let listed = ftp.nlst(Some("feedback")).expect("NLST");
-        if listed.iter().any(|l| l.ends_with(&feedback)) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// `name`'s feedback says it was applied.
-fn expect_applied(ftp: &mut FtpStream, name: &str) {
-    let answer = ftp
-        .retr_as_buffer(&format!("feedback/{name}.result.json"))
-        .expect("RETR");
-    let v: serde_json::Value = serde_json::from_slice(answer.get_ref()).expect("json");
-    assert_eq!(v["code"], "0", "{v}");
 }
 
 /// `rows` t1/bom rows (the fields of `common::row_json`) as one CSV sheet.
@@ -125,7 +83,7 @@ fn big_by_rename(
     let temp = format!("{name}.filepart");
     let mut ftp = session(port, user, dir);
     let sampler = rt.block_on(async { PeakRss::start(server, Duration::from_millis(20)) });
-    ftp.put_file(&temp, &mut Cursor::new(body)).expect("STOR");
+    store(&mut ftp, &temp, body);
     let started = Instant::now();
     ftp.rename(temp.as_str(), name).expect("RNFR/RNTO");
     wait_for_feedback(&mut ftp, name);

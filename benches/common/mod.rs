@@ -24,6 +24,73 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// Rows in each file the FTP and SFTP benches deliver.
+pub const FILE_ROWS: usize = 5000;
+
+/// The delivery name of the file doors' bench file `n` (a t1/bom insert).
+pub fn bom_file_name(n: usize) -> String {
+    format!("bom_insert_20221001003000_{n}.json")
+}
+
+/// File `n` of the file doors' benches: a t1/bom JSON envelope of [`FILE_ROWS`] rows (~1.5 MB)
+/// as one sequence of batch `{batch}{n:05}`; `n` makes the business keys unique.
+pub fn bom_file(batch: &str, n: usize) -> Vec<u8> {
+    let rows: Vec<String> = (0..FILE_ROWS)
+        .map(|i| {
+            format!(
+                r#"{{"vendor_code":"2022012","vendor_father_item":"F{n:05}","father_item":"5B20S43052","vendor_child_item":"C{i:06}","child_item":"5B20S43053","quantity_per":10.125,"effective_start_date":"2022-09-14","effective_end_date":"2024-02-29","priority":"N/A","split":0.28,"version":"20211012000000"}}"#
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"batch_id":"{batch}{n:05}","batch_size":{FILE_ROWS},"seq_id":"1","seq_size":{FILE_ROWS},"data":[{}]}}"#,
+        rows.join(",")
+    )
+    .into_bytes()
+}
+
+/// An FTP client of the file doors' benches (suppaftp, plain FTP).
+pub mod ftp {
+    use std::io::Cursor;
+    use std::time::Duration;
+
+    use suppaftp::FtpStream;
+
+    /// A session of `user` (password `bench-password-1`) on `port`, in `dir`.
+    pub fn session(port: u16, user: &str, dir: &str) -> FtpStream {
+        let mut ftp = FtpStream::connect(("127.0.0.1", port)).expect("connect");
+        ftp.login(user, "bench-password-1").expect("login");
+        ftp.cwd(dir).expect("cwd");
+        ftp
+    }
+
+    /// STOR `body` as `name` (wharf ingests it before it answers).
+    pub fn store(ftp: &mut FtpStream, name: &str, body: Vec<u8>) {
+        ftp.put_file(name, &mut Cursor::new(body)).expect("STOR");
+    }
+
+    /// Poll the feedback folder until `name`'s feedback file is listed.
+    pub fn wait_for_feedback(ftp: &mut FtpStream, name: &str) {
+        let feedback = format!("{name}.result.json");
+        loop {
+            let listed = ftp.nlst(Some("feedback")).expect("NLST");
+            if listed.iter().any(|l| l.ends_with(&feedback)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// `name`'s feedback says it was applied.
+    pub fn expect_applied(ftp: &mut FtpStream, name: &str) {
+        let answer = ftp
+            .retr_as_buffer(&format!("feedback/{name}.result.json"))
+            .expect("RETR");
+        let v: serde_json::Value = serde_json::from_slice(answer.get_ref()).expect("json");
+        assert_eq!(v["code"], "0", "{v}");
+    }
+}
+
 /// One t1/bom row's JSON; `n` makes the business key unique.
 pub fn row_json(n: usize) -> String {
     format!(
