@@ -28,6 +28,9 @@ const MAX_HANDLES: usize = 32;
 const MAX_WRITING: usize = 4;
 /// Most bytes one READ answers.
 const MAX_READ: u32 = 256 * 1024;
+/// Most entries one READDIR answers: a feedback folder of thousands of files would not fit
+/// one packet of the size clients take (OpenSSH's is 256 KiB), so it is handed out in parts.
+const MAX_READDIR: usize = 100;
 
 /// An SFTP status for a refusal of the shared operations.
 fn status(e: FileError) -> StatusReply {
@@ -112,8 +115,8 @@ impl Writing {
 }
 
 enum Open {
-    /// A folder's entries, handed out by the first READDIR.
-    Dir(Option<Vec<Entry>>),
+    /// A folder's entries not handed out yet (READDIR gives them in parts).
+    Dir(std::collections::VecDeque<Entry>),
     /// A feedback file's bytes.
     Read(Vec<u8>),
     Write(Box<Writing>),
@@ -284,21 +287,25 @@ impl russh_sftp::server::Handler for SftpSession {
             .list(&self.user, Path::new(&path))
             .await
             .map_err(status)?;
-        self.add(id, Open::Dir(Some(entries)))
+        self.add(id, Open::Dir(entries.into()))
     }
 
     async fn readdir(&mut self, id: u32, handle: String) -> Result<Name, Self::Error> {
         match self.handles.get_mut(&handle) {
-            Some(Open::Dir(entries)) => match entries.take() {
-                Some(entries) => Ok(Name {
+            Some(Open::Dir(entries)) if entries.is_empty() => Err(StatusCode::Eof.into()),
+            Some(Open::Dir(entries)) => {
+                let n = entries.len().min(MAX_READDIR);
+                Ok(Name {
                     id,
                     files: entries
-                        .iter()
-                        .map(|e| File::new(e.name.clone(), attrs(e)))
+                        .drain(..n)
+                        .map(|e| {
+                            let a = attrs(&e);
+                            File::new(e.name, a)
+                        })
                         .collect(),
-                }),
-                None => Err(StatusCode::Eof.into()),
-            },
+                })
+            }
             _ => Err(StatusCode::Failure.with_message("not a folder handle")),
         }
     }
