@@ -105,7 +105,20 @@ fn delivery_by_rename(backend: Backend) {
         applied += 3;
         assert_eq!(key_count(&w, &partner), applied, "{temp}: applied once");
         assert!(!names(&mut ftp, &dir).contains(&temp), "{temp} is gone");
+        // Consumed, never listed, but an MFT tool checking its upload finds it: SIZE is the
+        // bytes delivered, MDTM the time of delivery.
+        assert!(
+            !names(&mut ftp, &dir).contains(&name),
+            "{name} is not listed"
+        );
+        assert_eq!(ftp.size(&name).expect("SIZE"), body.len(), "{name}");
+        let delivered = ftp.mdtm(&name).expect("MDTM");
+        assert!(chrono_free_age(&delivered.to_string()) < 600, "{delivered}");
     }
+    refused(
+        "SIZE of a name never delivered",
+        ftp.size("bom_insert_20221001003000_99.json"),
+    );
 
     // A rename onto a name already delivered: a re-delivery, nothing applied again.
     let (first, _) = file("json", "insert", 1, &[]);

@@ -94,6 +94,11 @@ fn sftp_door(backend: Backend) {
     );
     expect_code(&x, "0");
     assert_eq!(stored_keys(&w, &partner).len(), 9);
+    // A delivered name is consumed, not listed, but stat finds it with the bytes delivered.
+    let long = c.ok(&format!("ls -l {dir}/bom_insert_20221001003000_2.csv\n"));
+    let csv_bytes = csv(&rows("C", 4)).len();
+    assert!(long.contains(&format!(" {csv_bytes} ")), "{long}");
+    c.fails(&format!("ls -l {dir}/bom_insert_20221001003000_9.csv\n"));
     // The same name again: a re-delivery, nothing applied twice.
     let again = c.deliver(
         &dir,
@@ -485,4 +490,30 @@ fn an_idle_session_is_closed() {
         !ok && listed == 1,
         "after 4 s idle the server had closed the session: ok={ok}, listed={listed}"
     );
+}
+
+/// A feedback folder of 2,000 files lists whole: more than one SFTP packet holds (OpenSSH's
+/// client takes 256 KiB), so the server hands the listing out in parts.
+#[test]
+fn a_big_feedback_folder_lists_whole() {
+    let (w, partner, user) = installation(Backend::Sqlite);
+    let _server = w.serve();
+    let dir = bom_dir(&partner);
+    let c = Client::password(&w, &user);
+    let local = c.dir.join("tiny.json");
+    std::fs::write(&local, b"{}").expect("local");
+    // Names that break the naming rule: each is answered (E00V00) without reading rows.
+    let n = 2000;
+    let script: String = (0..n)
+        .map(|i| {
+            format!(
+                "put {} {dir}/bom_upsert_20221001003000_{i:05}.json\n",
+                local.display()
+            )
+        })
+        .collect();
+    c.ok(&script);
+    let listed = c.names(&format!("{dir}/feedback"));
+    assert_eq!(listed.len(), n, "every feedback file listed");
+    assert!(listed.iter().all(|l| l.ends_with(".json.result.json")));
 }

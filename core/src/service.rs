@@ -26,6 +26,7 @@ fn file_info(f: &FileRow) -> pb::FileInfo {
         code: f.code.clone(),
         answer_size: f.answer.len() as u64,
         created_unix: f.created_unix,
+        size: f.size,
     }
 }
 
@@ -536,6 +537,7 @@ impl Core {
                 code: answer.code.clone(),
                 answer: wharf_proto::json::answer_json(&answer).to_string(),
                 created_unix: self.now(),
+                size: Some(req.file_bytes),
             };
             self.store.delete_file(&scope, &req.source).await?;
             self.store.insert_file(&scope, &again).await?;
@@ -553,7 +555,8 @@ impl Core {
             let batch_id = value_text(&req.batch_id);
             if !could_be_batch_id(&batch_id) {
                 // No batch could exist under it: this sequence's answer is the file's.
-                self.record_file(&scope, &req.source, &answer).await?;
+                self.record_file(&scope, &req.source, req.file_bytes, &answer)
+                    .await?;
                 return Ok(answer);
             }
             if let Some(settled) = batch::file::settle(
@@ -568,25 +571,31 @@ impl Core {
             )
             .await?
             {
-                self.record_file(&scope, &req.source, &settled).await?;
+                self.record_file(&scope, &req.source, req.file_bytes, &settled)
+                    .await?;
             }
             return Ok(answer);
         } else {
             self.ingest_sequence(req).await?
         };
-        if let Some(first) = self.record_file(&scope, &req.source, &answer).await? {
+        if let Some(first) = self
+            .record_file(&scope, &req.source, req.file_bytes, &answer)
+            .await?
+        {
             // Delivered twice at the same moment: the first answer recorded stands.
             return Ok(codes::file_consumed(&req.source, &first));
         }
         Ok(answer)
     }
 
-    /// Keep `answer` as the feedback of file `name`. When the name already has an answer
-    /// (delivered twice at the same moment) that one stands: its code is returned.
+    /// Keep `answer` as the feedback of file `name` (of `size` bytes, when known). When the
+    /// name already has an answer (delivered twice at the same moment) that one stands: its
+    /// code is returned.
     async fn record_file(
         &self,
         scope: &Scope,
         name: &str,
+        size: impl Into<Option<u64>>,
         answer: &pb::IngestBatchResponse,
     ) -> Result<Option<String>> {
         let file = FileRow {
@@ -594,6 +603,7 @@ impl Core {
             code: answer.code.clone(),
             answer: wharf_proto::json::answer_json(answer).to_string(),
             created_unix: self.now(),
+            size: size.into(),
         };
         if self.store.insert_file(scope, &file).await? {
             return Ok(None);
@@ -843,7 +853,7 @@ impl Core {
         )
         .await?
         {
-            self.record_file(scope, &b.source, &settled).await?;
+            self.record_file(scope, &b.source, None, &settled).await?;
         }
         Ok(())
     }

@@ -224,7 +224,24 @@ impl Files {
                 .find(|p| p.name == name)
                 .map(|p| Entry::file(base, p.size, p.received_unix))
                 .ok_or(FileError::Missing),
-            Node::Upload(..) | Node::Missing => Err(FileError::Missing),
+            // A delivered file is consumed (never listed), but its name answers with the
+            // size and time it was delivered, so a client can check its upload (FTP SIZE and
+            // MDTM, SFTP stat).
+            Node::Upload(folder, name) => {
+                let f = self.feedback(user, &folder, &name).await?;
+                match (f.found, f.info) {
+                    (
+                        true,
+                        Some(pb::FileInfo {
+                            size: Some(size),
+                            created_unix,
+                            ..
+                        }),
+                    ) => Ok(Entry::file(base, size, created_unix)),
+                    _ => Err(FileError::Missing),
+                }
+            }
+            Node::Missing => Err(FileError::Missing),
         }
     }
 
@@ -597,6 +614,7 @@ pub fn upload_request(
     max_file_rows: u64,
 ) -> Upload {
     let mut req = pb::IngestBatchRequest {
+        file_bytes: bytes.len() as u64,
         partner: partner.to_string(),
         user: user.to_string(),
         environment: env as i32,

@@ -52,6 +52,8 @@ pub struct FileRow {
     /// The `{code,msg,result}` JSON.
     pub answer: String,
     pub created_unix: i64,
+    /// Bytes of the delivered file; `None` for files delivered before sizes were kept.
+    pub size: Option<u64>,
 }
 
 /// A file a file door holds under a temporary name (delivery by rename): how big, since when.

@@ -304,6 +304,9 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
      CREATE TABLE host_keys (name TEXT PRIMARY KEY, private_key TEXT NOT NULL, \
        created_unix BIGINT NOT NULL);",
     ),
+    // The size of each delivered file, so its name answers SIZE/MDTM and stat after it was
+    // consumed. NULL: delivered before this version.
+    (12, "ALTER TABLE files ADD COLUMN size BIGINT;"),
 ];
 
 /// Every column of a batch row, in the order both stores read them.
@@ -417,14 +420,15 @@ pub const DROP_EXPIRED_ROWS: &str = "DELETE FROM staged_rows WHERE batch_pk IN \
     (SELECT pk FROM batches WHERE state = 'expired')";
 
 /// Delivered files (`$1..$3` scope, `$4` name).
-pub const SELECT_FILE: &str = "SELECT name, code, answer, created_unix FROM files \
+pub const SELECT_FILE: &str = "SELECT name, code, answer, created_unix, size FROM files \
     WHERE partner = $1 AND env = $2 AND iface = $3 AND name = $4";
-pub const SELECT_FILES: &str = "SELECT name, code, answer, created_unix FROM files \
+pub const SELECT_FILES: &str = "SELECT name, code, answer, created_unix, size FROM files \
     WHERE partner = $1 AND env = $2 AND iface = $3 ORDER BY name";
-/// `$5` code, `$6` answer, `$7` now. The first answer recorded for a name stays.
+/// `$5` code, `$6` answer, `$7` now, `$8` the file's size. The first answer recorded for a
+/// name stays.
 pub const INSERT_FILE: &str =
-    "INSERT INTO files (partner, env, iface, name, code, answer, created_unix) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (partner, env, iface, name) DO NOTHING";
+    "INSERT INTO files (partner, env, iface, name, code, answer, created_unix, size) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (partner, env, iface, name) DO NOTHING";
 pub const DELETE_FILE: &str =
     "DELETE FROM files WHERE partner = $1 AND env = $2 AND iface = $3 AND name = $4";
 

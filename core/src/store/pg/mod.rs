@@ -792,6 +792,7 @@ impl Store for PgStore {
                     &f.code,
                     &f.answer,
                     &f.created_unix,
+                    &f.size.map(|n| n as i64),
                 ],
             )
             .await?;
@@ -934,6 +935,7 @@ fn file_from_row(r: &tokio_postgres::Row) -> FileRow {
         code: r.get(1),
         answer: r.get(2),
         created_unix: r.get(3),
+        size: r.get::<_, Option<i64>>(4).map(|n| n.max(0) as u64),
     }
 }
 

@@ -740,7 +740,8 @@ impl Store for SqliteStore {
                         f.name,
                         f.code,
                         f.answer,
-                        f.created_unix
+                        f.created_unix,
+                        f.size.map(|n| n as i64)
                     ])
             })
             .await?;
@@ -894,6 +895,7 @@ fn file_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileRow> {
         code: r.get(1)?,
         answer: r.get(2)?,
         created_unix: r.get(3)?,
+        size: r.get::<_, Option<i64>>(4)?.map(|n| n.max(0) as u64),
     })
 }
 
