@@ -97,13 +97,61 @@ pub fn answer(code: &str, msg: String, problems: Vec<RowProblem>) -> IngestBatch
     }
 }
 
+/// Failing rows an answer repeats in full. Past them (in answer order, invalid rows first)
+/// a failing row keeps only the fields its failures name, and its line: an answer grows with
+/// the failing cells, not with every row sent again whole.
+pub const MAX_FULL_ROWS: usize = 1000;
+
+/// Keep the first `budget` failing rows of `problems` whole and trim the others to their
+/// failing fields; returns how many were trimmed. Envelope problems are not rows.
+fn trim_rows(problems: &mut [RowProblem], budget: &mut usize) -> usize {
+    let mut trimmed = 0;
+    for p in problems.iter_mut().filter(|p| p.index.is_some()) {
+        if *budget > 0 {
+            *budget -= 1;
+            continue;
+        }
+        let Some(row) = p.row.as_mut() else {
+            continue;
+        };
+        let named = |name: &str| {
+            p.verify
+                .iter()
+                .any(|v| v.fields.split(',').any(|f| f.trim() == name))
+        };
+        row.fields.retain(|f| named(&f.name));
+        row.not_object.truncate(200);
+        trimmed += 1;
+    }
+    trimmed
+}
+
 /// The failure answer for a rejected sequence: E00V00, E00W00, or E00M00 when both, the
-/// code's message followed by `why` when there is one.
+/// code's message followed by `why` when there is one. At most [`MAX_FULL_ROWS`] failing
+/// rows are repeated in full; the message says when more were trimmed.
 pub fn rejection(
-    invalid: Vec<RowProblem>,
-    duplicates: Vec<RowProblem>,
+    mut invalid: Vec<RowProblem>,
+    mut duplicates: Vec<RowProblem>,
     why: &str,
 ) -> IngestBatchResponse {
+    let mut budget = MAX_FULL_ROWS;
+    let trimmed = trim_rows(&mut invalid, &mut budget) + trim_rows(&mut duplicates, &mut budget);
+    let trimmed_note;
+    let why = if trimmed == 0 {
+        why
+    } else {
+        let failing = invalid
+            .iter()
+            .chain(&duplicates)
+            .filter(|p| p.index.is_some())
+            .count();
+        trimmed_note = format!(
+            "{why}{}({failing} failing rows: the first {MAX_FULL_ROWS} are shown whole, the \
+             other {trimmed} with their failing fields only)",
+            if why.is_empty() { "" } else { " " }
+        );
+        &trimmed_note
+    };
     let with_why = |code: &str| {
         if why.is_empty() {
             code_msg(code).to_string()
@@ -208,4 +256,55 @@ pub fn file_consumed(name: &str, first_code: &str) -> IngestBatchResponse {
         ),
         vec![],
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wharf_proto::v1::Field;
+
+    fn failing_row(i: u32) -> RowProblem {
+        let field = |name: &str| Field {
+            name: name.into(),
+            value: None,
+        };
+        problem(
+            Some(i),
+            Some(Row {
+                fields: vec![field("a"), field("b"), field("c")],
+                not_object: String::new(),
+                line: i + 2,
+            }),
+            vec![verify(kind::LENGTH, "b", "")],
+        )
+    }
+
+    #[test]
+    fn answers_repeat_at_most_a_thousand_rows_whole() {
+        let mut rows: Vec<RowProblem> = (0..1500).map(failing_row).collect();
+        rows.push(envelope_problem(kind::REQUIRED, "x", ""));
+        let answer = rejection(rows, vec![], "");
+        assert_eq!(answer.problems.len(), 1501, "every problem is listed");
+        let widths: Vec<usize> = answer
+            .problems
+            .iter()
+            .map(|p| p.row.as_ref().map_or(0, |r| r.fields.len()))
+            .collect();
+        assert!(widths[..MAX_FULL_ROWS].iter().all(|w| *w == 3));
+        assert!(widths[MAX_FULL_ROWS..1500].iter().all(|w| *w == 1));
+        let last = answer.problems[1499].row.as_ref().expect("row");
+        assert_eq!((last.fields[0].name.as_str(), last.line), ("b", 1501));
+        assert!(
+            answer.msg.contains("1500 failing rows") && answer.msg.contains("other 500"),
+            "{}",
+            answer.msg
+        );
+        // Under the cap nothing changes and nothing is said.
+        let small = rejection((0..10).map(failing_row).collect(), vec![], "");
+        assert_eq!(small.msg, code_msg(code::VERIFY));
+        assert!(small
+            .problems
+            .iter()
+            .all(|p| p.row.as_ref().is_some_and(|r| r.fields.len() == 3)));
+    }
 }
