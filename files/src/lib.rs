@@ -11,15 +11,18 @@
 //! - [`ops`]: the file operations (list, stat, read feedback, store, rename, remove) as calls
 //!   to core, with door-neutral refusals ([`FileError`]) each door words in its protocol.
 //! - [`drain`]: uploads in flight, so shutdown lets them finish.
+//! - [`door`]: which door (FTP, SFTP) a file came through.
 #![forbid(unsafe_code)]
 
+pub mod door;
 pub mod drain;
 pub mod names;
 pub mod ops;
 pub mod tree;
 pub mod user;
 
-pub use ops::{Door, Entry, FileError, Files, Limits};
+pub use door::Door;
+pub use ops::{Entry, FileError, Files, Limits};
 pub use user::FileUser;
 
 /// Default largest upload (64 MiB).

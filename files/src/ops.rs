@@ -15,17 +15,11 @@ use wharf_proto::v1 as pb;
 use wharf_proto::CoreClient;
 use wharf_sheet::send::{self, Sent};
 
+use crate::door::Door;
 use crate::drain::{Transfer, Transfers};
 use crate::names::{self, Content};
 use crate::tree::{self, Folder, Node, FEEDBACK_SUFFIX};
 use crate::user::FileUser;
-
-/// Which door a file came through: the names of its spans and log lines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Door {
-    Ftp,
-    Sftp,
-}
 
 /// Why a file operation was refused. The message is for the partner.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use wharf_proto::trace::{self, Context};
 use wharf_proto::v1 as pb;
 use wharf_proto::CoreClient;
 
-use crate::ops::Door;
+use crate::door::Door;
 
 /// A logged-in user: who they are for core, and which interfaces their partner may use.
 #[derive(Debug, Clone)]

@@ -18,45 +18,12 @@ pub mod server;
 pub mod session;
 
 use std::future::Future;
-use std::time::Duration;
 
 use tokio::net::TcpListener;
-use wharf_proto::v1::Environment;
 use wharf_proto::CoreClient;
 
+pub use server::{SftpConfig, DEFAULT_MAX_SESSIONS_PER_USER};
 pub use wharf_files::{DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_FILE_ROWS};
-
-/// How the SFTP door runs.
-#[derive(Debug, Clone)]
-pub struct SftpConfig {
-    /// The data space this server writes to (one SFTP service per environment).
-    pub env: Environment,
-    pub max_file_bytes: u64,
-    /// Most data rows one `.csv`/`.xlsx` file may hold: over it the file is refused whole.
-    pub max_file_rows: u64,
-    /// SSH connections one user may have open at once.
-    pub max_sessions_per_user: usize,
-    /// Connections with no traffic for this long are closed.
-    pub idle_timeout: Duration,
-    /// On shutdown, how long files being written may take to be closed and answered.
-    pub shutdown_grace: Duration,
-}
-
-/// Default SSH connections per user.
-pub const DEFAULT_MAX_SESSIONS_PER_USER: usize = 10;
-
-impl Default for SftpConfig {
-    fn default() -> Self {
-        SftpConfig {
-            env: Environment::Prod,
-            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
-            max_file_rows: DEFAULT_MAX_FILE_ROWS,
-            max_sessions_per_user: DEFAULT_MAX_SESSIONS_PER_USER,
-            idle_timeout: Duration::from_secs(600),
-            shutdown_grace: Duration::from_secs(25),
-        }
-    }
-}
 
 /// Serve SFTP on `listener` until `shutdown`; then refuse new connections and new uploads,
 /// let files being written be closed and answered (at most `cfg.shutdown_grace`), and

@@ -16,12 +16,44 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, OnceCell};
 use wharf_files::drain::Transfers;
 use wharf_files::user::{login, Proof};
-use wharf_files::{Door, FileUser, Files, Limits};
+use wharf_files::{Door, FileUser, Files, Limits, DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_FILE_ROWS};
 use wharf_proto::v1 as pb;
+use wharf_proto::v1::Environment;
 use wharf_proto::CoreClient;
 
 use crate::session::SftpSession;
-use crate::SftpConfig;
+
+/// How the SFTP door runs.
+#[derive(Debug, Clone)]
+pub struct SftpConfig {
+    /// The data space this server writes to (one SFTP service per environment).
+    pub env: Environment,
+    pub max_file_bytes: u64,
+    /// Most data rows one `.csv`/`.xlsx` file may hold: over it the file is refused whole.
+    pub max_file_rows: u64,
+    /// SSH connections one user may have open at once.
+    pub max_sessions_per_user: usize,
+    /// Connections with no traffic for this long are closed.
+    pub idle_timeout: Duration,
+    /// On shutdown, how long files being written may take to be closed and answered.
+    pub shutdown_grace: Duration,
+}
+
+/// Default SSH connections per user.
+pub const DEFAULT_MAX_SESSIONS_PER_USER: usize = 10;
+
+impl Default for SftpConfig {
+    fn default() -> Self {
+        SftpConfig {
+            env: Environment::Prod,
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            max_file_rows: DEFAULT_MAX_FILE_ROWS,
+            max_sessions_per_user: DEFAULT_MAX_SESSIONS_PER_USER,
+            idle_timeout: Duration::from_secs(600),
+            shutdown_grace: Duration::from_secs(25),
+        }
+    }
+}
 
 /// What the server says it is: no library name or version for a scanner to match.
 const SERVER_ID: &str = "SSH-2.0-wharf";
