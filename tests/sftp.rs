@@ -517,3 +517,47 @@ fn a_big_feedback_folder_lists_whole() {
     assert_eq!(listed.len(), n, "every feedback file listed");
     assert!(listed.iter().all(|l| l.ends_with(".json.result.json")));
 }
+
+/// A host key given to core as a file (a Kubernetes Secret, say) is the one every SFTP door
+/// presents and `wharf sftp host-key` prints; a file that is not a usable key stops start-up.
+#[test]
+fn a_host_key_given_as_a_file_is_the_one_presented() {
+    let (mut w, _partner, user) = installation(Backend::Sqlite);
+    let dir = w.data_dir.join("secret");
+    let key = keygen(&dir, "ed25519", None);
+    let keygen_fingerprint = {
+        let out = std::process::Command::new("ssh-keygen")
+            .arg("-lf")
+            .arg(&key)
+            .output()
+            .expect("ssh-keygen -l");
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .nth(1)
+            .expect("fingerprint")
+            .to_string()
+    };
+    w.extra_env
+        .push(("WHARF_SFTP_HOST_KEY_FILE".into(), key.display().to_string()));
+    let (line, fingerprint) = host_key(&w);
+    assert_eq!(fingerprint, keygen_fingerprint);
+    let public = std::fs::read_to_string(format!("{}.pub", key.display())).expect("pub");
+    assert!(public.starts_with(&line), "{public} vs {line}");
+    let _server = w.serve();
+    assert_eq!(scan(w.sftp_port), line, "the door presents the given key");
+    assert!(Client::password(&w, &user).logs_in());
+
+    // Not a key: exit 64, naming the variable.
+    std::fs::write(dir.join("bad"), "not a key").expect("bad key");
+    w.extra_env.pop();
+    w.extra_env.push((
+        "WHARF_SFTP_HOST_KEY_FILE".into(),
+        dir.join("bad").display().to_string(),
+    ));
+    let out = w.run(&["sftp", "host-key"], "");
+    assert_eq!(out.status.code(), Some(64), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("WHARF_SFTP_HOST_KEY_FILE"),
+        "{out:?}"
+    );
+}
