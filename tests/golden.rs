@@ -1,8 +1,10 @@
 //! The golden corpus (`tests/golden/cases/*.json`, format in `tests/golden/README.md`) played
 //! through every door against the real `wharf serve`, on SQLite and on PostgreSQL: gRPC
-//! `IngestBatch` directly, the HTTP API, FTP with `.json` files, FTP with `.csv` files and the
-//! upload page's form with `.xlsx` files. Every door must give every step the case's answer and
-//! leave the case's data set. SPEC §1 and §8: the transport does not change behaviour.
+//! `IngestBatch` directly, the HTTP API, FTP and SFTP (the real OpenSSH `sftp` client) each
+//! with `.json` files and with `.csv` files, and the upload page's form with `.xlsx` files.
+//! Every door must give every step the case's answer and leave the case's data set, and FTP
+//! and SFTP must serve the same feedback file byte for byte. SPEC §1 and §8: the transport
+//! does not change behaviour.
 //!
 //! What a door legitimately adds or cannot say lives in one place: [`Door::can_play`] (why a
 //! sheet door cannot play a case) and [`Door::expected`] (how the case's answer reads through
@@ -17,11 +19,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
-use util::ftp::{deliver, deliver_by_rename, login, login_at};
+use suppaftp::FtpStream;
+use util::ftp::{login, login_at, names, put};
 use util::http::{client_token, send, Auth};
+use util::sftp::{host_key, Client, Delivery, Login};
 use util::upload::{self, by_id};
 use util::{
-    add_partner_and_user, free_port, free_port_range, unique, Backend, Server, Wharf, TOKEN,
+    add_partner_and_user, free_port, free_port_range, unique, Backend, Server, Wharf, PASSWORD,
+    TOKEN,
 };
 
 /// One problem as the corpus writes it: `[row index | null, type, fields]`.
@@ -196,14 +201,18 @@ enum Door {
     Http,
     FtpJson,
     FtpCsv,
+    SftpJson,
+    SftpCsv,
     UploadXlsx,
 }
 
-const DOORS: [Door; 5] = [
+const DOORS: [Door; 7] = [
     Door::Grpc,
     Door::Http,
     Door::FtpJson,
     Door::FtpCsv,
+    Door::SftpJson,
+    Door::SftpCsv,
     Door::UploadXlsx,
 ];
 
@@ -220,12 +229,35 @@ impl Door {
             Door::Http => "http",
             Door::FtpJson => "ftp-json",
             Door::FtpCsv => "ftp-csv",
+            Door::SftpJson => "sftp-json",
+            Door::SftpCsv => "sftp-csv",
             Door::UploadXlsx => "upload-xlsx",
         }
     }
 
+    /// A file door's file extension (`None`: not a file door). FTP and SFTP are one file door
+    /// reached two ways (the `files` crate): same tree, names, bodies, answers and feedback
+    /// files, so everything below that depends on the door depends on this, not on the way.
+    fn file_ext(self) -> Option<&'static str> {
+        match self {
+            Door::FtpJson | Door::SftpJson => Some("json"),
+            Door::FtpCsv | Door::SftpCsv => Some("csv"),
+            Door::Grpc | Door::Http | Door::UploadXlsx => None,
+        }
+    }
+
+    /// For an SFTP door, the FTP door delivering the same files: the two must serve the same
+    /// feedback file for every step both played.
+    fn ftp_twin(self) -> Option<Door> {
+        match self {
+            Door::SftpJson => Some(Door::FtpJson),
+            Door::SftpCsv => Some(Door::FtpCsv),
+            _ => None,
+        }
+    }
+
     fn sheet(self) -> bool {
-        matches!(self, Door::FtpCsv | Door::UploadXlsx)
+        self == Door::UploadXlsx || self.file_ext() == Some("csv")
     }
 
     /// Why this door cannot play `case` (`None`: it can). Only sheet doors refuse, and only
@@ -370,12 +402,17 @@ fn outcome_of(answer: &Value) -> Outcome {
 }
 
 /// The installation every case runs in: `wharf serve` with the corpus's interface, plus an
-/// FTP server of the `uat` space (FTP's environment is the server's configuration).
+/// FTP and an SFTP server of the `uat` space (a file door's environment is the server's
+/// configuration).
 struct Site {
     w: Wharf,
     _serve: Server,
     _ftp_uat: Server,
     ftp_uat_port: u16,
+    _sftp_uat: Server,
+    sftp_uat_port: u16,
+    /// The SFTP host key every `sftp` client pins (`wharf sftp host-key`, read once).
+    host_key: String,
     rt: tokio::runtime::Runtime,
     grpc: wharf_proto::CoreClient,
 }
@@ -404,6 +441,17 @@ impl Site {
             ],
             ftp_uat_port,
         );
+        let sftp_uat_port = free_port();
+        let sftp_uat = w.start(
+            &["sftp"],
+            &[
+                ("WHARF_CORE_URL", w.grpc_url()),
+                ("WHARF_SFTP_ENV", "uat".into()),
+                ("WHARF_SFTP_ADDR", format!("127.0.0.1:{sftp_uat_port}")),
+            ],
+            sftp_uat_port,
+        );
+        let (host_key, _) = host_key(&w);
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -418,6 +466,9 @@ impl Site {
             _serve: serve,
             _ftp_uat: ftp_uat,
             ftp_uat_port,
+            _sftp_uat: sftp_uat,
+            sftp_uat_port,
+            host_key,
             rt,
             grpc,
         }
@@ -465,8 +516,10 @@ struct Seat {
     partner: String,
     user: String,
     token: String,
-    ftp: Option<suppaftp::FtpStream>,
-    ftp_uat: Option<suppaftp::FtpStream>,
+    ftp: Option<FtpStream>,
+    ftp_uat: Option<FtpStream>,
+    sftp: Option<Client>,
+    sftp_uat: Option<Client>,
     jar: PathBuf,
     serial: u32,
 }
@@ -489,12 +542,14 @@ impl Seat {
             token,
             ftp: None,
             ftp_uat: None,
+            sftp: None,
+            sftp_uat: None,
             jar,
             serial: 0,
         }
     }
 
-    fn ftp(&mut self, site: &Site, env: &str) -> &mut suppaftp::FtpStream {
+    fn ftp(&mut self, site: &Site, env: &str) -> &mut FtpStream {
         let user = self.user.clone();
         if env == "uat" {
             self.ftp_uat
@@ -502,6 +557,19 @@ impl Seat {
         } else {
             self.ftp.get_or_insert_with(|| login(&site.w, &user))
         }
+    }
+
+    /// This seat's `sftp` client of the door of `env` (each use is one `sftp` session).
+    fn sftp(&mut self, site: &Site, env: &str) -> &Client {
+        let (slot, port) = if env == "uat" {
+            (&mut self.sftp_uat, site.sftp_uat_port)
+        } else {
+            (&mut self.sftp, site.w.sftp_port)
+        };
+        slot.get_or_insert_with(|| {
+            let login = Login::Password(PASSWORD.into());
+            Client::pinned(&site.w, port, &self.user, login, &site.host_key)
+        })
     }
 }
 
@@ -608,10 +676,34 @@ fn xlsx_of(env: &Value) -> Vec<u8> {
     book.save_to_buffer().expect("xlsx")
 }
 
-/// Play one step through one door; returns what the door answered.
-fn play(site: &Site, door: Door, seat: &mut Seat, iface: &str, step: &Step) -> Outcome {
+/// What a door answered to one step, and a file door's feedback file as it served it.
+struct Played {
+    outcome: Outcome,
+    feedback: Option<Vec<u8>>,
+}
+
+/// Play `steps` (one step, or a file door's run: see `play_case`) through one door in order;
+/// returns what the door answered to each.
+fn play(site: &Site, door: Door, seat: &mut Seat, iface: &str, steps: &[Step]) -> Vec<Played> {
+    if door.file_ext().is_some() {
+        return play_files(site, door, seat, iface, steps);
+    }
+    steps
+        .iter()
+        .map(|step| Played {
+            outcome: answer(site, door, seat, iface, step),
+            feedback: None,
+        })
+        .collect()
+}
+
+/// What a door that is not a file door answers to one step.
+fn answer(site: &Site, door: Door, seat: &Seat, iface: &str, step: &Step) -> Outcome {
     let (cat, biz) = iface.split_once('/').expect("iface");
     match door {
+        Door::FtpJson | Door::FtpCsv | Door::SftpJson | Door::SftpCsv => {
+            unreachable!("file doors play in play_files")
+        }
         Door::Grpc => outcome_of(&site.grpc_ingest(
             &seat.partner,
             iface,
@@ -633,27 +725,6 @@ fn play(site: &Site, door: Door, seat: &mut Seat, iface: &str, step: &Step) -> O
             );
             outcome_of(&send(method, &url, &Auth::Bearer(&seat.token), &step.body).json())
         }
-        Door::FtpJson | Door::FtpCsv => {
-            seat.serial += 1;
-            let (ext, body) = if door == Door::FtpJson {
-                ("json", step.body.clone().into_bytes())
-            } else {
-                (
-                    "csv",
-                    csv_of(step.envelope.as_ref().expect("envelope")).into_bytes(),
-                )
-            };
-            let name = format!("{biz}_{}_20221001003000_{}.{ext}", step.op, seat.serial);
-            let dir = format!("/Planning/SCC/{}/{cat}/{biz}", seat.partner);
-            let ftp = seat.ftp(site, &step.env);
-            // The CSV door delivers by rename (as MFT clients do), the JSON door by a plain
-            // STOR: both must answer as every other door.
-            if door == Door::FtpCsv {
-                outcome_of(&deliver_by_rename(ftp, &dir, &name, &body))
-            } else {
-                outcome_of(&deliver(ftp, &dir, &name, &body))
-            }
-        }
         Door::UploadXlsx => {
             let file = site.w.data_dir.join(format!("{}.xlsx", unique("sheet")));
             std::fs::write(&file, xlsx_of(step.envelope.as_ref().expect("envelope")))
@@ -665,8 +736,118 @@ fn play(site: &Site, door: Door, seat: &mut Seat, iface: &str, step: &Step) -> O
     }
 }
 
-/// What one door did: cases played, cases it could not play (by reason), mismatches.
-type DoorRun = (Door, usize, BTreeMap<String, usize>, Vec<String>);
+/// Deliver `body` as `name` into `dir` over FTP (by rename when `by_rename`) and return its
+/// feedback file's bytes as served, after checking the feedback folder lists it: what
+/// `util::ftp::deliver` and `deliver_by_rename` do, but keeping the bytes for the comparison
+/// with SFTP.
+fn ftp_deliver(
+    ftp: &mut FtpStream,
+    dir: &str,
+    name: &str,
+    body: &[u8],
+    by_rename: bool,
+) -> Vec<u8> {
+    let path = format!("{dir}/{name}");
+    if by_rename {
+        let temp = format!("{path}.filepart");
+        put(ftp, &temp, body).unwrap_or_else(|e| panic!("STOR {temp}: {e:?}"));
+        ftp.rename(&temp, &path)
+            .unwrap_or_else(|e| panic!("RNFR {temp} RNTO {name}: {e:?}"));
+    } else {
+        put(ftp, &path, body).unwrap_or_else(|e| panic!("STOR {path}: {e:?}"));
+    }
+    let feedback = format!("{name}.result.json");
+    let listed = names(ftp, &format!("{dir}/feedback"));
+    assert!(
+        listed.contains(&feedback),
+        "feedback/{feedback} is listed: {listed:?}"
+    );
+    let path = format!("{dir}/feedback/{feedback}");
+    ftp.retr_as_buffer(&path)
+        .unwrap_or_else(|e| panic!("RETR {path}: {e:?}"))
+        .into_inner()
+}
+
+/// Play a run of steps of one partner and environment through a file door: FTP or SFTP, the
+/// same files under the same names in the same folder. The CSV doors deliver by rename (as MFT
+/// clients do), the JSON doors by a plain upload: both must answer as every other door.
+fn play_files(
+    site: &Site,
+    door: Door,
+    seat: &mut Seat,
+    iface: &str,
+    steps: &[Step],
+) -> Vec<Played> {
+    let (cat, biz) = iface.split_once('/').expect("iface");
+    let ext = door.file_ext().expect("a file door");
+    let by_rename = ext == "csv";
+    let dir = format!("/Planning/SCC/{}/{cat}/{biz}", seat.partner);
+    let files: Vec<(String, Vec<u8>)> = steps
+        .iter()
+        .map(|step| {
+            seat.serial += 1;
+            let body = if ext == "json" {
+                step.body.clone().into_bytes()
+            } else {
+                csv_of(step.envelope.as_ref().expect("envelope")).into_bytes()
+            };
+            let name = format!("{biz}_{}_20221001003000_{}.{ext}", step.op, seat.serial);
+            (name, body)
+        })
+        .collect();
+    let env = &steps.first().expect("a step").env;
+    let feedback: Vec<Vec<u8>> = if matches!(door, Door::SftpJson | Door::SftpCsv) {
+        // One `sftp` session (an SSH handshake and a login each) for the whole run.
+        let deliveries: Vec<Delivery> = files
+            .iter()
+            .map(|(name, body)| Delivery {
+                dir: &dir,
+                name,
+                body,
+                by_rename,
+            })
+            .collect();
+        seat.sftp(site, env).deliver_all(&deliveries)
+    } else {
+        let ftp = seat.ftp(site, env);
+        files
+            .iter()
+            .map(|(name, body)| ftp_deliver(ftp, &dir, name, body, by_rename))
+            .collect()
+    };
+    files
+        .iter()
+        .zip(feedback)
+        .map(|((name, _), feedback)| {
+            let answer: Value = serde_json::from_slice(&feedback).unwrap_or_else(|e| {
+                panic!(
+                    "{name}'s feedback via {} is not JSON ({e}): {}",
+                    door.name(),
+                    String::from_utf8_lossy(&feedback)
+                )
+            });
+            Played {
+                outcome: outcome_of(&answer),
+                feedback: Some(feedback),
+            }
+        })
+        .collect()
+}
+
+/// A file door's feedback files of one case, by step (`None`: not a file door).
+type Feedback = Vec<Option<Vec<u8>>>;
+
+/// What one door did.
+struct DoorRun {
+    door: Door,
+    played: usize,
+    /// The cases it could not play, by reason.
+    refused: BTreeMap<String, usize>,
+    failures: Vec<String>,
+    /// The feedback files of the cases it played, by case name.
+    feedback: BTreeMap<String, Feedback>,
+    took: std::time::Duration,
+}
 
 /// Play every case through every door and fail with every mismatch at once.
 fn run(backend: Backend) {
@@ -691,17 +872,27 @@ fn run(backend: Backend) {
             .map(|&door| {
                 let (site, cases) = (&site, &cases);
                 scope.spawn(move || {
-                    let (mut played, mut refused, mut failures) =
-                        (0, BTreeMap::<String, usize>::new(), Vec::new());
+                    let started = std::time::Instant::now();
+                    let mut run = DoorRun {
+                        door,
+                        played: 0,
+                        refused: BTreeMap::new(),
+                        failures: Vec::new(),
+                        feedback: BTreeMap::new(),
+                        took: Default::default(),
+                    };
                     for case in cases {
                         if let Some(why) = door.can_play(case) {
-                            *refused.entry(why).or_default() += 1;
+                            *run.refused.entry(why).or_default() += 1;
                             continue;
                         }
-                        played += 1;
-                        failures.extend(play_case(site, door, case));
+                        run.played += 1;
+                        let (failures, feedback) = play_case(site, door, case);
+                        run.failures.extend(failures);
+                        run.feedback.insert(case.name.clone(), feedback);
                     }
-                    (door, played, refused, failures)
+                    run.took = started.elapsed();
+                    run
                 })
             })
             .collect();
@@ -710,15 +901,20 @@ fn run(backend: Backend) {
             .map(|h| h.join().expect("a door's thread"))
             .collect()
     });
-    let mut failures: Vec<String> = Vec::new();
-    let mut report: BTreeMap<&str, (usize, BTreeMap<String, usize>)> = BTreeMap::new();
-    for (door, played, refused, f) in results {
-        report.insert(door.name(), (played, refused));
-        failures.extend(f);
+    let mut failures: Vec<String> = results.iter().flat_map(|r| r.failures.clone()).collect();
+    let (compared, differ) = same_feedback(&results);
+    failures.extend(differ);
+    let mut report: BTreeMap<&str, &DoorRun> = BTreeMap::new();
+    for r in &results {
+        report.insert(r.door.name(), r);
     }
-    for (door, (played, refused)) in &report {
-        eprintln!("golden {backend:?} {door}: played {played} cases; not played: {refused:?}");
+    for (door, r) in &report {
+        eprintln!(
+            "golden {backend:?} {door}: played {} cases in {:.0?}; not played: {:?}",
+            r.played, r.took, r.refused
+        );
     }
+    eprintln!("golden {backend:?}: {compared} steps' feedback files compared between FTP and SFTP");
     assert!(
         failures.is_empty(),
         "{} mismatches:\n{}",
@@ -727,8 +923,52 @@ fn run(backend: Backend) {
     );
 }
 
-fn play_case(site: &Site, door: Door, case: &Case) -> Vec<String> {
+/// Every step FTP and SFTP both played must have got the same feedback file, byte for byte
+/// (`.json` against `.json`, `.csv` against `.csv`; nothing is compared when `GOLDEN_DOORS`
+/// leaves one of the two out). Both doors send the same body under the same name into their
+/// own partner's folder (`play_files`: per-seat serials, so the names match), hence the same
+/// batch ids (the envelope's, or for a sheet the one core's file doors derive from the name);
+/// only the partners' names differ, and no answer names its partner. So the bytes are
+/// compared as served, with no normalisation. Returns how many feedback files were compared,
+/// and the mismatches.
+fn same_feedback(results: &[DoorRun]) -> (usize, Vec<String>) {
+    let (mut compared, mut failures) = (0, Vec::new());
+    for sftp in results {
+        let Some(ftp) = sftp
+            .door
+            .ftp_twin()
+            .and_then(|twin| results.iter().find(|r| r.door == twin))
+        else {
+            continue;
+        };
+        for (case, sftp_steps) in &sftp.feedback {
+            let Some(ftp_steps) = ftp.feedback.get(case) else {
+                continue;
+            };
+            for (i, (a, b)) in ftp_steps.iter().zip(sftp_steps).enumerate() {
+                if let (Some(a), Some(b)) = (a, b) {
+                    compared += 1;
+                    if a != b {
+                        failures.push(format!(
+                            "{case} step {}: feedback via {} and {} differ:\n   {}\n   {}",
+                            i + 1,
+                            ftp.door.name(),
+                            sftp.door.name(),
+                            String::from_utf8_lossy(a),
+                            String::from_utf8_lossy(b)
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    (compared, failures)
+}
+
+/// Play one case through one door: its mismatches, and its steps' feedback files.
+fn play_case(site: &Site, door: Door, case: &Case) -> (Vec<String>, Feedback) {
     let mut failures = Vec::new();
+    let mut feedback = Vec::new();
     let mut main = Seat::open(site, door);
     let mut other: Option<Seat> = None;
     for (i, g) in case.given.iter().enumerate() {
@@ -760,21 +1000,31 @@ fn play_case(site: &Site, door: Door, case: &Case) -> Vec<String> {
             case.name
         );
     }
-    for (i, step) in case.steps.iter().enumerate() {
-        let seat = if step.partner == "other" {
+    // A file door plays each run of consecutive steps of one partner and environment in one
+    // session: for SFTP, one `sftp` process (an SSH handshake and a login) per run, not per
+    // step. Every other door plays one step at a time.
+    let runs = case
+        .steps
+        .chunk_by(|a, b| door.file_ext().is_some() && a.partner == b.partner && a.env == b.env);
+    let mut i = 0;
+    for run in runs {
+        let seat = if run[0].partner == "other" {
             other.get_or_insert_with(|| Seat::open(site, door))
         } else {
             &mut main
         };
-        let got = play(site, door, seat, &case.iface, step);
-        let want = door.expected(&step.expect);
-        if got != want {
-            failures.push(format!(
-                "{} via {} step {}:\n   want {want:?}\n    got {got:?}",
-                case.name,
-                door.name(),
-                i + 1
-            ));
+        for (step, played) in run.iter().zip(play(site, door, seat, &case.iface, run)) {
+            i += 1;
+            feedback.push(played.feedback);
+            let got = played.outcome;
+            let want = door.expected(&step.expect);
+            if got != want {
+                failures.push(format!(
+                    "{} via {} step {i}:\n   want {want:?}\n    got {got:?}",
+                    case.name,
+                    door.name(),
+                ));
+            }
         }
     }
     let other_partner = other.as_ref().map(|s| s.partner.clone());
@@ -802,7 +1052,7 @@ fn play_case(site: &Site, door: Door, case: &Case) -> Vec<String> {
             ));
         }
     }
-    failures
+    (failures, feedback)
 }
 
 #[test]

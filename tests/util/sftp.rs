@@ -100,9 +100,15 @@ pub fn scan(port: u16) -> String {
 impl Client {
     /// A client of `user` on `port` logging in by `login`, trusting only `w`'s host key.
     pub fn new(w: &Wharf, port: u16, user: &str, login: Login) -> Client {
+        let (key, _) = host_key(w);
+        Client::pinned(w, port, user, login, &key)
+    }
+
+    /// As [`Client::new`], trusting only `key` (a line [`host_key`] read once: each read
+    /// runs the CLI).
+    pub fn pinned(w: &Wharf, port: u16, user: &str, login: Login, key: &str) -> Client {
         let dir = w.data_dir.join(unique("sftp-client-"));
         std::fs::create_dir_all(&dir).expect("client dir");
-        let (key, _) = host_key(w);
         std::fs::write(dir.join("known_hosts"), format!("wharf {key}\n")).expect("known_hosts");
         Client {
             port,
@@ -268,4 +274,71 @@ impl Client {
             .unwrap_or_else(|| panic!("no feedback file for {name}"));
         serde_json::from_slice(&bytes).expect("feedback is JSON")
     }
+
+    /// Deliver `files` in order in ONE session (one SSH handshake, one login): each one put
+    /// (under `{name}.filepart` and renamed to `name` when `by_rename`, as MFT clients do),
+    /// its feedback folder listed, and its feedback file got. Returns each feedback file's
+    /// bytes as served. Panics when a command fails or a feedback file is not listed.
+    pub fn deliver_all(&self, files: &[Delivery]) -> Vec<Vec<u8>> {
+        let mut commands = String::new();
+        let mut got = Vec::new();
+        for f in files {
+            let local = self.dir.join(unique("up-"));
+            std::fs::write(&local, f.body).expect("local file");
+            let (dir, name) = (f.dir, f.name);
+            if f.by_rename {
+                commands.push_str(&format!(
+                    "put \"{}\" \"{dir}/{name}.filepart\"\n\
+                     rename \"{dir}/{name}.filepart\" \"{dir}/{name}\"\n",
+                    local.display()
+                ));
+            } else {
+                commands.push_str(&format!("put \"{}\" \"{dir}/{name}\"\n", local.display()));
+            }
+            let feedback = self.dir.join(unique("got-"));
+            commands.push_str(&format!(
+                "ls -1 \"{dir}/feedback\"\nget \"{dir}/feedback/{name}.result.json\" \"{}\"\n",
+                feedback.display()
+            ));
+            got.push(feedback);
+        }
+        let out = self.ok(&commands);
+        // Batch mode echoes each command as `sftp> …`; what follows an `ls` is its listing.
+        let (mut listings, mut listing) = (Vec::<Vec<String>>::new(), false);
+        for line in out.lines() {
+            if let Some(command) = line.strip_prefix("sftp> ") {
+                listing = command.starts_with("ls ");
+                if listing {
+                    listings.push(Vec::new());
+                }
+            } else if let Some(names) = listings.last_mut().filter(|_| listing) {
+                let entry = line.trim().rsplit('/').next().unwrap_or("");
+                names.push(entry.to_string());
+            }
+        }
+        assert_eq!(listings.len(), files.len(), "one listing per file: {out}");
+        files
+            .iter()
+            .zip(listings)
+            .zip(got)
+            .map(|((f, listing), local)| {
+                let feedback = format!("{}.result.json", f.name);
+                assert!(
+                    listing.contains(&feedback),
+                    "feedback/{feedback} is listed: {listing:?}"
+                );
+                std::fs::read(&local).unwrap_or_else(|e| panic!("feedback of {}: {e}", f.name))
+            })
+            .collect()
+    }
+}
+
+/// One file for [`Client::deliver_all`].
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery<'a> {
+    pub dir: &'a str,
+    pub name: &'a str,
+    pub body: &'a [u8],
+    /// Put under a temporary name and renamed to `name`, rather than put as `name`.
+    pub by_rename: bool,
 }
