@@ -188,14 +188,18 @@ impl Client {
             .stderr(Stdio::piped())
             .spawn()
             .expect("sftp (openssh-client) installed");
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(commands.as_bytes())
-            .expect("write commands");
-        child.wait_with_output().expect("wait sftp")
+        // Written from a thread: the client echoes every command, and a long script would
+        // otherwise fill its stdout pipe while this side still writes its stdin.
+        let mut stdin = child.stdin.take().expect("stdin");
+        let commands = commands.to_string();
+        let writer = std::thread::spawn(move || {
+            use std::io::Write;
+            // The client may stop reading early (a failing command ends batch mode).
+            let _ = stdin.write_all(commands.as_bytes());
+        });
+        let out = child.wait_with_output().expect("wait sftp");
+        let _ = writer.join();
+        out
     }
 
     /// Run `commands`, which must all succeed; stdout.
