@@ -39,13 +39,15 @@ impl Upload {
             .iter()
             .map(|b| {
                 let env = env_name(b.environment);
+                let state = pages::shown_state(&b.state, b.staged_rows);
                 HistoryRow {
                     time: pages::utc(b.created_unix),
                     interface: format!("{}/{}", b.data_category, b.biz_key),
                     environment: env.into(),
                     operation: b.operation.clone(),
                     rows: b.batch_size,
-                    state: b.state.clone(),
+                    label: pages::state_label(&state),
+                    state,
                     code: match b.state.as_str() {
                         "applied" | "held" | "reverted" => "0".into(),
                         _ => b.failure_code.clone(),

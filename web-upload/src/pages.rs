@@ -75,8 +75,41 @@ pub(crate) struct Summary {
 }
 
 impl Summary {
+    /// Whether the data is in, or will be: applied, or held to apply at its time.
     pub(crate) fn ok(&self) -> bool {
-        self.code == "0"
+        matches!(self.state.as_str(), "applied" | "held")
+    }
+
+    /// The status badge's word.
+    pub(crate) fn badge(&self) -> &'static str {
+        state_label(&self.state)
+    }
+}
+
+/// A batch's state as the page names it: core's state, but `rejected` for an open batch
+/// none of whose rows was taken (only rejected sequences so far), which will not complete
+/// by itself.
+pub(crate) fn shown_state(state: &str, staged_rows: u64) -> String {
+    if state == "open" && staged_rows == 0 {
+        "rejected".into()
+    } else {
+        state.into()
+    }
+}
+
+/// The word a status badge shows for a state (its CSS class is the state itself).
+pub(crate) fn state_label(state: &str) -> &'static str {
+    match state {
+        "applied" => "applied",
+        "held" => "scheduled",
+        "reverted" => "reverted",
+        "cancelled" => "cancelled",
+        "failed" => "failed",
+        "expired" => "expired",
+        "rejected" => "rejected",
+        "refused" => "unreadable",
+        "open" => "in progress",
+        _ => "unknown",
     }
 }
 
@@ -136,6 +169,8 @@ pub(crate) struct HistoryRow {
     pub(crate) operation: String,
     pub(crate) rows: u64,
     pub(crate) state: String,
+    /// The status badge's word.
+    pub(crate) label: &'static str,
     pub(crate) code: String,
     pub(crate) file: String,
     pub(crate) href: String,

@@ -66,7 +66,12 @@ pub(crate) fn error_lines<'a>(
 /// The whole error table as CSV, with a header row; every cell defused and quoted by
 /// `wharf_sheet::out` (a field name or value a sheet carried cannot run as a formula).
 pub(crate) fn errors_csv(lines: &[ErrorLine]) -> String {
-    let mut out = wharf_sheet::out::csv_record(["row", "field", "error", "value"]);
+    // A UTF-8 byte order mark first: without it Excel on Windows reads the file in the
+    // machine's code page and garbles Chinese text.
+    let mut out = String::from("\u{feff}");
+    out.push_str(&wharf_sheet::out::csv_record([
+        "row", "field", "error", "value",
+    ]));
     for e in lines {
         let row = if e.line == 0 {
             String::new()
@@ -207,7 +212,7 @@ mod tests {
         ];
         assert_eq!(
             errors_csv(&lines),
-            "row,field,error,value\r\n\
+            "\u{feff}row,field,error,value\r\n\
              2,name,value length exceed,\"a,\"\"b\"\"\nc\"\r\n\
              3,x,invalid number,\"'=HYPERLINK(\"\"http://evil\"\")\"\r\n\
              ,seq_size,value not allowed,-12.5\r\n"

@@ -117,6 +117,14 @@ impl Upload {
                 String::new(),
                 "expired before all of its rows arrived; nothing was applied".to_string(),
             ),
+            // Only rejected sequences so far: their last answer is the batch's.
+            _ if b.staged_rows == 0 && !b.rejections.is_empty() => b
+                .rejections
+                .iter()
+                .rev()
+                .find_map(|r| r.answer.as_ref())
+                .map(|a| (a.code.clone(), a.msg.clone()))
+                .unwrap_or_default(),
             _ => (
                 String::new(),
                 format!(
@@ -138,7 +146,11 @@ impl Upload {
             code,
             msg,
             notes,
-            state: b.state.clone(),
+            state: if b.rejections.is_empty() {
+                b.state.clone()
+            } else {
+                pages::shown_state(&b.state, b.staged_rows)
+            },
             batch_id: b.batch_id.clone(),
             interface: format!("{}/{}", b.data_category, b.biz_key),
             environment: env_name(b.environment).into(),

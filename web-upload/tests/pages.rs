@@ -570,7 +570,7 @@ async fn failing_rows_are_listed_with_their_sheet_row_numbers_and_nothing_is_app
     assert_eq!(
         download.text(),
         format!(
-            "row,field,error,value\r\n3,effective_start_date,invalid date,2022-13-45\r\n5,vendor_code,value length exceed,{}\r\n",
+            "\u{feff}row,field,error,value\r\n3,effective_start_date,invalid date,2022-13-45\r\n5,vendor_code,value length exceed,{}\r\n",
             "<b>x</b>".repeat(5)
         )
     );
@@ -960,6 +960,9 @@ async fn a_scheduled_sheet_is_held_then_applied_and_reverted_by_hand() {
     assert!(result
         .by_id("headline")
         .starts_with("Scheduled: all 2 rows will be applied at"));
+    // Held, not applied: the badge says so (not a green "applied").
+    assert_eq!(result.by_id("status"), "scheduled");
+    assert!(result.text().contains("class=\"badge held\""));
     assert!(
         result.by_id("plan-execute").contains("idle"),
         "{}",
@@ -988,6 +991,7 @@ async fn a_scheduled_sheet_is_held_then_applied_and_reverted_by_hand() {
     assert_eq!((r.status, r.header("location")), (303, Some(href.as_str())));
     let page = b.get(&href).await;
     assert_eq!(page.by_id("headline"), "All 2 rows were applied.");
+    assert_eq!(page.by_id("status"), "applied");
     assert!(page
         .by_id("plan-execute")
         .contains(&format!("by {}", site.user)));
@@ -1031,6 +1035,59 @@ async fn a_scheduled_sheet_is_held_then_applied_and_reverted_by_hand() {
         page.by_id("headline"),
         "All 2 rows were applied, then reverted."
     );
+    assert_eq!(page.by_id("status"), "reverted");
     let history = b.get("/batches").await.text();
     assert!(history.contains("revert "), "{history}");
+    assert!(
+        history.contains("<span class=\"badge reverted\">reverted</span>"),
+        "{history}"
+    );
+    // The History page's title is plain text (it once held a script tag).
+    assert!(history.contains("<title>History"), "{history}");
+    assert!(!history.contains("<title>History<script"), "{history}");
+}
+
+/// A file or sequence that was only ever rejected (over FTP or the API) leaves its batch open
+/// with nothing staged: history and result page call it rejected, with its answer, not "open,
+/// not complete yet".
+#[tokio::test]
+async fn a_batch_that_was_only_rejected_shows_as_rejected() {
+    let (site, mut b) = logged_in().await;
+    use wharf_proto::v1 as pb;
+    let mut req = pb::IngestBatchRequest {
+        partner: site.partner.clone(),
+        user: site.user.clone(),
+        environment: pb::Environment::Prod as i32,
+        data_category: "t1".into(),
+        biz_key: "bom".into(),
+        operation: pb::Operation::Insert as i32,
+        transport: pb::Transport::Ftp as i32,
+        source: "bom_insert_20221001003000_1.json".into(),
+        ..Default::default()
+    };
+    let bad_date = bom_line("R1").replacen("2022-09-14", "2022-13-45", 1);
+    let sheet = bom_csv(0);
+    let fields: Vec<&str> = sheet.lines().next().expect("header").split(',').collect();
+    let row: serde_json::Map<String, serde_json::Value> = fields
+        .iter()
+        .zip(bad_date.split(','))
+        .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string())))
+        .collect();
+    let envelope = serde_json::json!({
+        "batch_id": "REJ1", "batch_size": 1, "seq_id": "1", "seq_size": 1, "data": [row]
+    });
+    wharf_proto::json::read_envelope(envelope.to_string().as_bytes(), &mut req);
+    let answer = site.core.ingest(&req).await.expect("ingest");
+    assert_eq!(answer.code, "E00V00", "{answer:?}");
+
+    let history = b.get("/batches").await.text();
+    assert!(
+        history.contains("<span class=\"badge rejected\">rejected</span>"),
+        "{history}"
+    );
+    let page = b.get("/batches/prod/t1/bom/REJ1").await;
+    assert_eq!(page.by_id("status"), "rejected", "{}", page.text());
+    assert_eq!(page.by_id("result-code"), "E00V00");
+    assert_eq!(page.by_id("rows-applied"), "0");
+    assert!(!page.text().contains("not complete"), "{}", page.text());
 }
