@@ -69,7 +69,8 @@ impl Upload {
                 nav: Some(s.nav()),
                 interfaces,
                 interface: f.interface.clone(),
-                environment: or(&f.environment, "prod"),
+                // No default: production data is never written because nobody chose.
+                environment: f.environment.clone(),
                 operation: or(&f.operation, "insert"),
                 max_mib: self.cfg.max_file_bytes().div_ceil(1 << 20),
                 error: error.to_string(),

@@ -1091,3 +1091,35 @@ async fn a_batch_that_was_only_rejected_shows_as_rejected() {
     assert_eq!(page.by_id("rows-applied"), "0");
     assert!(!page.text().contains("not complete"), "{}", page.text());
 }
+
+/// The environment has no default: the form preselects neither, and a sheet sent without
+/// one is refused with a reason, nothing applied.
+#[tokio::test]
+async fn the_environment_must_be_chosen() {
+    let (site, mut b) = logged_in().await;
+    let form = b.get("/upload").await.text();
+    assert!(
+        form.contains("<option value=\"\" selected disabled>choose: prod or uat</option>"),
+        "{form}"
+    );
+    assert!(!form.contains("value=\"prod\" selected"), "{form}");
+    let csrf = b.get("/upload").await.csrf();
+    let r = b
+        .post_multipart(
+            "/upload",
+            &[
+                ("csrf", csrf.as_str()),
+                ("interface", "t1/bom"),
+                ("operation", "insert"),
+            ],
+            Some(("ok.csv", bom_csv(2).as_bytes())),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        r.text().contains("Choose the environment: prod or uat."),
+        "{}",
+        r.text()
+    );
+    assert!(export(&site).await.is_empty(), "nothing applied");
+}
