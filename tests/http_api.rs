@@ -299,6 +299,27 @@ fn seeds(backend: Backend) {
         [seed_002_stored()],
         "the seed row, decimals as sent, defaults filled in"
     );
+    // Seed 002's own addresses (test and production) are the same routes.
+    const SEED_002_PATH: &str = "/v1.0/supply_chain/scc/open_platform/data/sync/t1/bom";
+    send(
+        "POST",
+        &format!("{base}/uat{SEED_002_PATH}"),
+        &auth,
+        SEED_002,
+    )
+    .expect(200, "0");
+    assert_eq!(
+        export(&w, &partner, "t1/bom", Some("uat")),
+        [seed_002_stored()]
+    );
+    send("POST", &format!("{base}{SEED_002_PATH}"), &auth, SEED_002).expect(200, "E00A00");
+    let batch = send(
+        "GET",
+        &format!("{base}{SEED_002_PATH}/batches/100055"),
+        &auth,
+        "",
+    );
+    assert_eq!(batch.expect(200, "0")["result"]["state"], "applied");
 
     // Seed 000: the same key twice in one insert batch is E00W00 on the second row.
     let r = send(

@@ -114,24 +114,27 @@ pub fn route(path: &str) -> Route {
         ["uat", rest @ ..] => (Environment::Uat, rest),
         all => (Environment::Prod, all),
     };
+    // Seed 002 gives the data address as `…/v1.0/supply_chain/scc/open_platform/data/sync/…`:
+    // an alias of the same routes.
+    let s = match s {
+        ["v1.0", "scc", "data", "sync", rest @ ..]
+        | ["v1.0", "supply_chain", "scc", "open_platform", "data", "sync", rest @ ..] => rest,
+        _ => return Route::NotFound,
+    };
     let ok = |x: &&str| !x.is_empty();
     match s {
-        ["v1.0", "scc", "data", "sync", cat, biz] if ok(cat) && ok(biz) => Route::Sync {
+        [cat, biz] if ok(cat) && ok(biz) => Route::Sync {
             env,
             data_category: cat.to_string(),
             biz_key: biz.to_string(),
         },
-        ["v1.0", "scc", "data", "sync", cat, biz, "batches", id]
-            if ok(cat) && ok(biz) && ok(id) =>
-        {
-            Route::Batch {
-                env,
-                data_category: cat.to_string(),
-                biz_key: biz.to_string(),
-                batch_id: id.to_string(),
-            }
-        }
-        ["v1.0", "scc", "data", "sync", cat, biz, "batches", id, action @ ("execute" | "revert" | "cancel")]
+        [cat, biz, "batches", id] if ok(cat) && ok(biz) && ok(id) => Route::Batch {
+            env,
+            data_category: cat.to_string(),
+            biz_key: biz.to_string(),
+            batch_id: id.to_string(),
+        },
+        [cat, biz, "batches", id, action @ ("execute" | "revert" | "cancel")]
             if ok(cat) && ok(biz) && ok(id) =>
         {
             Route::BatchAction {
@@ -177,6 +180,20 @@ mod tests {
             (
                 "/uat/v1.0/scc/data/sync/t1/bom",
                 sync(Environment::Uat, "t1", "bom"),
+            ),
+            // Seed 002's addresses.
+            (
+                "/v1.0/supply_chain/scc/open_platform/data/sync/t1/bom",
+                sync(Environment::Prod, "t1", "bom"),
+            ),
+            (
+                "/uat/v1.0/supply_chain/scc/open_platform/data/sync/t1/bom",
+                sync(Environment::Uat, "t1", "bom"),
+            ),
+            ("/v1.0/supply_chain/scc/data/sync/t1/bom", Route::NotFound),
+            (
+                "/v1.0/supply_chain/scc/open_platform/data/sync/t1",
+                Route::NotFound,
             ),
             (
                 "/v1.0/scc/data/sync/odm/master%5Fdata",
