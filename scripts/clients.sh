@@ -4,6 +4,9 @@
 # Sourced by scripts/test. Installs Debian's packages with apt only when a command is
 # missing; silent when all are present.
 
+# shellcheck source=scripts/apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
+
 clients_install() {
   local pkgs=()
   command -v curl >/dev/null 2>&1 || pkgs+=(curl)
@@ -17,21 +20,5 @@ clients_install() {
   if [ "${#pkgs[@]}" -eq 0 ]; then
     return 0
   fi
-  local sudo=()
-  if [ "$(id -u)" != 0 ]; then
-    if command -v sudo >/dev/null 2>&1; then
-      sudo=(sudo -n)
-    else
-      echo "clients: ${pkgs[*]} missing and not root (no sudo): cannot install" >&2
-      return 1
-    fi
-  fi
-  echo "clients: installing ${pkgs[*]} with apt" >&2
-  local apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get)
-  if ! "${apt[@]}" install -y -qq --no-install-recommends "${pkgs[@]}" >&2; then
-    "${apt[@]}" update -qq >&2 && "${apt[@]}" install -y -qq --no-install-recommends "${pkgs[@]}" >&2 || {
-      echo "clients: cannot install ${pkgs[*]}" >&2
-      return 1
-    }
-  fi
+  apt_install clients "${pkgs[@]}"
 }
