@@ -8,7 +8,8 @@
 
 mod util;
 
-use std::process::Stdio;
+use std::io::Write;
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -223,34 +224,39 @@ fn sftp_door_postgres() {
     sftp_door(Backend::Postgres);
 }
 
-/// Upload `body` as `dir/name` with `sftp` throttled to `kbit` Kbit/s and kill the client
-/// (SIGKILL) after `after`, mid-transfer: the file never gets its close.
-fn killed_mid_transfer(c: &Client, dir: &str, name: &str, body: &[u8], after: Duration) {
+/// Start uploading `body` as `dir/name` with `sftp` throttled to 800 Kbit/s, and return the
+/// client `after` that time, checked to be still uploading: the file has not had its close.
+/// Its stdin stays open, so only a kill (of it or of its server) ends it.
+fn upload_in_flight(c: &Client, dir: &str, name: &str, body: &[u8], after: Duration) -> Child {
     let local = c.dir.join(unique("big-"));
     std::fs::write(&local, body).expect("local file");
-    let mut cmd = c.command_with(&["-l", "800"]);
-    let mut child = cmd
+    let mut child = c
+        .command_with(&["-l", "800"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("sftp");
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().expect("stdin");
-        stdin
-            .write_all(format!("put {} {dir}/{name}\n", local.display()).as_bytes())
-            .expect("command");
-        // stdin stays open until the kill: the client is still busy then.
-        std::thread::sleep(after);
-        assert!(
-            child.try_wait().expect("try_wait").is_none(),
-            "the upload was still running when killed"
-        );
-        let _ = child.kill();
-        let _ = child.wait();
-        drop(stdin);
-    }
+    child
+        .stdin
+        .as_mut()
+        .expect("stdin")
+        .write_all(format!("put {} {dir}/{name}\n", local.display()).as_bytes())
+        .expect("command");
+    std::thread::sleep(after);
+    assert!(
+        child.try_wait().expect("try_wait").is_none(),
+        "the upload of {name} was still running after {after:?}"
+    );
+    child
+}
+
+/// Upload `body` as `dir/name` and kill the client (SIGKILL) mid-transfer: the file never
+/// gets its close.
+fn killed_mid_transfer(c: &Client, dir: &str, name: &str, body: &[u8], after: Duration) {
+    let mut child = upload_in_flight(c, dir, name, body, after);
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 fn a_transfer_killed_before_its_close_applies_nothing(backend: Backend) {
@@ -338,34 +344,12 @@ fn split_sftp_replicas_share_one_host_key_and_lose_nothing() {
 
     // Replica one dies (SIGKILL) while a file is being written through it.
     let body = csv(&rows("K", 5000));
-    let local = one.dir.join("big.csv");
-    std::fs::write(&local, &body).expect("local");
-    let mut cmd = one.command_with(&["-l", "800"]);
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("sftp");
-    {
-        use std::io::Write;
-        child
-            .stdin
-            .as_mut()
-            .expect("stdin")
-            .write_all(
-                format!(
-                    "put {} {dir}/bom_all_20221001003000_3.csv\n",
-                    local.display()
-                )
-                .as_bytes(),
-            )
-            .expect("command");
-    }
-    std::thread::sleep(Duration::from_millis(1200));
-    assert!(
-        child.try_wait().expect("try_wait").is_none(),
-        "the upload was still running when its server was killed"
+    let mut child = upload_in_flight(
+        &one,
+        &dir,
+        "bom_all_20221001003000_3.csv",
+        &body,
+        Duration::from_millis(1200),
     );
     let _ = one_proc.child.kill();
     let _ = one_proc.child.wait();
@@ -416,7 +400,6 @@ fn sessions_per_user_are_bounded() {
             .spawn()
             .expect("sftp");
         {
-            use std::io::Write;
             let stdin = child.stdin.as_mut().expect("stdin");
             stdin.write_all(b"pwd\n").expect("pwd");
             stdin.flush().expect("flush");
@@ -467,7 +450,7 @@ fn an_idle_session_is_closed() {
             .stderr(Stdio::null())
             .spawn()
             .expect("sftp");
-        use std::io::Write;
+
         let mut stdin = child.stdin.take().expect("stdin");
         // `ls` talks to the server; the client waits for its next command meanwhile.
         stdin.write_all(b"ls /\n").expect("ls");
