@@ -58,6 +58,9 @@ pub const ENV_PUSH_CONCURRENCY: &str = "WHARF_PUSH_CONCURRENCY";
 pub const ENV_PUSH_PARTNER_CONCURRENCY: &str = "WHARF_PUSH_PARTNER_CONCURRENCY";
 pub const ENV_PUSH_CA_FILE: &str = "WHARF_PUSH_CA_FILE";
 pub const ENV_ADMIN_ADDR: &str = "WHARF_ADMIN_ADDR";
+pub const ENV_ADMIN_API_ADDR: &str = "WHARF_ADMIN_API_ADDR";
+pub const ENV_ADMIN_API_TLS_CERT: &str = "WHARF_ADMIN_API_TLS_CERT";
+pub const ENV_ADMIN_API_TLS_KEY: &str = "WHARF_ADMIN_API_TLS_KEY";
 pub const ENV_SHUTDOWN_GRACE_SECS: &str = "WHARF_SHUTDOWN_GRACE_SECS";
 pub const ENV_HTTP_TIMEOUT_SECS: &str = "WHARF_HTTP_TIMEOUT_SECS";
 pub const ENV_LOG_FORMAT: &str = "WHARF_LOG_FORMAT";
@@ -83,6 +86,9 @@ pub const DEFAULT_DB_MAX_CONNECTIONS: usize = 16;
 /// any port of the 9100-9999 exporter range or the usual development ports (3000, 5000,
 /// 8000, 8080, 8443, 8888): a wharf next to a Prometheus or a dev server still starts.
 pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:7321";
+/// The admin HTTP API of the processes that run core: the port after the admin listener's,
+/// on loopback unless told otherwise.
+pub const DEFAULT_ADMIN_API_ADDR: &str = "127.0.0.1:7322";
 /// Below Kubernetes' default 30 s termination grace, so wharf exits before it is killed.
 pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 25;
 /// Most data rows one sheet over FTP may hold by default ([`ENV_FTP_MAX_FILE_ROWS`]).
@@ -125,6 +131,11 @@ pub struct Config {
     pub grpc_addr: SocketAddr,
     /// Plain-HTTP `/healthz`, `/readyz` and (core) `/metrics` of `serve`, `core` and `ftp`.
     pub admin_addr: SocketAddr,
+    /// The admin HTTP API of `serve` and `core` (`WHARF_ADMIN_API_ADDR`); `None`: off
+    /// (`off`).
+    pub admin_api_addr: Option<SocketAddr>,
+    /// PEM certificate chain and key: the admin API serves HTTPS when both are set.
+    pub admin_api_tls: Option<(PathBuf, PathBuf)>,
     /// How long a stopping process (SIGTERM) lets in-flight requests, sequences and FTP
     /// transfers finish before it closes what is left and exits.
     pub shutdown_grace: std::time::Duration,
@@ -254,6 +265,20 @@ impl Config {
         let upload_addr = addr(ENV_UPLOAD_ADDR, DEFAULT_UPLOAD_ADDR);
         let sftp_addr = addr(ENV_SFTP_ADDR, DEFAULT_SFTP_ADDR);
         let admin_addr = addr(ENV_ADMIN_ADDR, DEFAULT_ADMIN_ADDR);
+        let admin_api_addr = match src.get(ENV_ADMIN_API_ADDR).as_deref() {
+            Some("off") => None,
+            _ => Some(addr(ENV_ADMIN_API_ADDR, DEFAULT_ADMIN_API_ADDR)),
+        };
+        let admin_api_tls = match (src.get(ENV_ADMIN_API_TLS_CERT), src.get(ENV_ADMIN_API_TLS_KEY)) {
+            (Some(c), Some(k)) => Some((PathBuf::from(c), PathBuf::from(k))),
+            (None, None) => None,
+            _ => {
+                errors.push(format!(
+                    "{ENV_ADMIN_API_TLS_CERT} and {ENV_ADMIN_API_TLS_KEY} go together"
+                ));
+                None
+            }
+        };
         let tls = match (src.get(ENV_TLS_CERT), src.get(ENV_TLS_KEY)) {
             (Some(c), Some(k)) => Some((PathBuf::from(c), PathBuf::from(k))),
             (None, None) => None,
@@ -484,6 +509,8 @@ impl Config {
             grpc_tls,
             grpc_addr,
             admin_addr,
+            admin_api_addr,
+            admin_api_tls,
             shutdown_grace,
             http_timeout,
             internal_token,

@@ -14,7 +14,8 @@ use wharf_core::{Core, Settings};
 use std::net::SocketAddr;
 
 use crate::config::{
-    Config, CoreConfig, CoreTlsFiles, GrpcTlsFiles, ENV_ADMIN_ADDR, ENV_CORE_CA_FILE,
+    Config, CoreConfig, CoreTlsFiles, GrpcTlsFiles, ENV_ADMIN_ADDR, ENV_ADMIN_API_ADDR,
+    ENV_ADMIN_API_TLS_CERT, ENV_ADMIN_API_TLS_KEY, ENV_CORE_CA_FILE,
     ENV_CORE_CLIENT_CERT, ENV_CORE_CLIENT_KEY, ENV_FTP_ADDR, ENV_GRPC_ADDR, ENV_GRPC_CLIENT_CA,
     ENV_GRPC_TLS_CERT, ENV_GRPC_TLS_KEY, ENV_HTTP_ADDR, ENV_SFTP_ADDR, ENV_UPLOAD_ADDR,
 };
@@ -159,12 +160,36 @@ async fn serve(cfg: Config, token: &str, parts: Parts) -> anyhow::Result<()> {
     let mut ready = None;
     // TLS towards core: only for a front-end run alone (in one process, core is on loopback).
     let mut core_tls = None;
+    // The admin API's tasks: a door of core's own, drained with the front-ends.
+    let mut admin_api_task = None;
     let core_url = if let Some(listener) = bound.grpc {
         let push_on = cfg.core.secret_key.is_some();
         // Read before the store is opened: a bad file stops start-up at once.
         let grpc_tls = cfg.grpc_tls.as_ref().map(grpc_tls).transpose()?;
+        let admin_api_tls = cfg
+            .admin_api_tls
+            .as_ref()
+            .map(|(cert, key)| {
+                wharf_gateway::tls::acceptor(cert, key).map_err(|e| {
+                    anyhow::anyhow!("{ENV_ADMIN_API_TLS_CERT}/{ENV_ADMIN_API_TLS_KEY}: {e}")
+                })
+            })
+            .transpose()?;
         let core = build_core(cfg.core).await?.with_metrics(metrics.clone());
         ready = Some(core_admin(core.clone()));
+        if let Some(listener) = bound.admin_api {
+            tracing::info!(
+                admin_api = %listener.local_addr()?,
+                tls = admin_api_tls.is_some(),
+                "wharf admin API listening (operator tokens only)"
+            );
+            admin_api_task = Some(tokio::spawn(wharf_admin::serve(
+                listener,
+                wharf_admin::AdminApi::new(core.clone()),
+                admin_api_tls,
+                stopped(1),
+            )));
+        }
         let addr = listener.local_addr()?;
         tracing::info!(
             grpc = %addr,
@@ -226,7 +251,7 @@ async fn serve(cfg: Config, token: &str, parts: Parts) -> anyhow::Result<()> {
     // The first front-end's client tells at start-up whether core can be reached (a wrong CA,
     // a missing client certificate), so the log says so before the first partner call does.
     let mut first_client = None;
-    let mut front_ends = Vec::new();
+    let mut front_ends: Vec<tokio::task::JoinHandle<()>> = admin_api_task.into_iter().collect();
     // A front-end that cannot run stops the whole process.
     let (fatal_tx, mut fatal_rx) = tokio::sync::mpsc::channel::<String>(4);
     if parts.ftp {
@@ -440,6 +465,8 @@ struct Bound {
     upload: Option<TcpListener>,
     sftp: Option<TcpListener>,
     admin: TcpListener,
+    /// The admin HTTP API: with core, unless `WHARF_ADMIN_API_ADDR=off`.
+    admin_api: Option<TcpListener>,
 }
 
 impl Bound {
@@ -466,7 +493,12 @@ impl Bound {
             false => None,
         };
         let admin = bind(ENV_ADMIN_ADDR, cfg.admin_addr).await?;
+        let admin_api = match (parts.core, cfg.admin_api_addr) {
+            (true, Some(addr)) => Some(bind(ENV_ADMIN_API_ADDR, addr).await?),
+            _ => None,
+        };
         Ok(Bound {
+            admin_api,
             grpc,
             http,
             upload,

@@ -346,6 +346,7 @@ type Env = Vec<(&'static str, String)>;
 fn start_up_fails(w: &Wharf, args: &[&str], env: &[(&str, String)]) -> String {
     let mut cmd = w.command(args);
     cmd.env("WHARF_ADMIN_ADDR", format!("127.0.0.1:{}", free_port()))
+        .env("WHARF_ADMIN_API_ADDR", format!("127.0.0.1:{}", free_port()))
         .env("WHARF_HTTP_ADDR", format!("127.0.0.1:{}", free_port()))
         .env("WHARF_GRPC_ADDR", format!("127.0.0.1:{}", free_port()));
     for (k, v) in env {

@@ -27,6 +27,7 @@
 //! - [`secret`]: sealing outbound credentials with `WHARF_SECRET_KEY`.
 //! - [`sftp`]: users' SSH keys and the host key, for the SFTP door.
 //! - [`ssh`]: SSH keys for the SFTP door (users' public keys, the host key).
+//! - [`operators`]: the admin API's principals and their tokens.
 //! - [`metrics`]: Prometheus counters of every door's sequences, and the scrape.
 //! - [`service`]: `Core`, the facade used by gRPC and the CLI.
 //! - [`grpc`]: the tonic server and its internal-token guard.
@@ -42,6 +43,7 @@ pub mod interfaces;
 pub mod limiter;
 pub mod metrics;
 pub mod model;
+pub mod operators;
 pub mod outbound;
 pub mod schedule;
 pub mod secret;

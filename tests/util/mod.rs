@@ -55,6 +55,9 @@ pub struct Wharf {
     /// Where `wharf serve` puts the admin listener (`/healthz`, `/readyz`, `/metrics`):
     /// never the default 9090, tests run side by side (`start` gives each process its own).
     pub admin_port: u16,
+    /// Where `wharf serve` puts the admin HTTP API (`WHARF_ADMIN_API_ADDR`; `start` gives
+    /// each process its own).
+    pub admin_api_port: u16,
     pub extra_env: Vec<(String, String)>,
 }
 
@@ -165,6 +168,7 @@ impl Wharf {
             upload_port: ports[3],
             admin_port: ports[4],
             sftp_port: ports[5],
+            admin_api_port: free_port(),
             extra_env: Vec::new(),
         };
         // The admin commands never create a store: make it as an operator would.
@@ -196,6 +200,10 @@ impl Wharf {
             )
             .env("WHARF_SFTP_ADDR", format!("127.0.0.1:{}", self.sftp_port))
             .env("WHARF_ADMIN_ADDR", format!("127.0.0.1:{}", self.admin_port))
+            .env(
+                "WHARF_ADMIN_API_ADDR",
+                format!("127.0.0.1:{}", self.admin_api_port),
+            )
             .env("WHARF_INTERNAL_TOKEN", TOKEN);
         if let Some(url) = &self.database_url {
             c.env("WHARF_DATABASE_URL", url);
@@ -274,14 +282,16 @@ impl Wharf {
     /// Start `wharf {args}` (one component alone, say) with `env` on top of the
     /// installation's, logging to a file, and wait until `port` accepts connections. Each
     /// process started so gets an admin listener port of its own (several components of one
-    /// installation run side by side) unless `env` names `WHARF_ADMIN_ADDR`.
+    /// installation run side by side) unless `env` names `WHARF_ADMIN_ADDR`, and so does
+    /// the admin API (`WHARF_ADMIN_API_ADDR`).
     pub fn start(&self, args: &[&str], env: &[(&str, String)], port: u16) -> Server {
         std::fs::create_dir_all(&self.data_dir).expect("data dir");
         let log = self
             .data_dir
             .join(format!("{}-{}.log", args.join("-"), unique("")));
         let mut cmd = self.command(args);
-        cmd.env("WHARF_ADMIN_ADDR", format!("127.0.0.1:{}", free_port()));
+        cmd.env("WHARF_ADMIN_ADDR", format!("127.0.0.1:{}", free_port()))
+            .env("WHARF_ADMIN_API_ADDR", format!("127.0.0.1:{}", free_port()));
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -337,6 +347,11 @@ impl Wharf {
     /// The admin listener's base URL.
     pub fn admin_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.admin_port)
+    }
+
+    /// The admin HTTP API's base URL under `wharf serve` (plain HTTP).
+    pub fn admin_api_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.admin_api_port)
     }
 
     /// The HTTP API's base URL (plain HTTP; tests serving HTTPS build their own).

@@ -307,6 +307,8 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     // The size of each delivered file, so its name answers SIZE/MDTM and stat after it was
     // consumed. NULL: delivered before this version.
     (12, "ALTER TABLE files ADD COLUMN size BIGINT;"),
+    // The admin API's operators: names and their tokens' SHA-256, revoked ones kept.
+    (16, super::operators::MIGRATION),
 ];
 
 /// Every column of a batch row, in the order both stores read them.

@@ -1,0 +1,159 @@
+//! Each route's methods: read the request, call the one `Core` method the CLI calls too,
+//! answer. Reads answer the info structs core returns (never a secret or a hash); changes
+//! answer what the thing looks like after them.
+
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::{Method, Request, StatusCode};
+use serde_json::json;
+use wharf_core::audit::{Filter, Kind, MAX_PAGE};
+use wharf_core::Core;
+
+use crate::input::{Body, Query};
+use crate::reply::{self, Reply};
+use crate::routes::Route;
+use crate::Operator;
+
+/// `Err` answers are already replies: `?` in a handler ends it with that answer.
+type Answer = Result<Reply, Reply>;
+
+/// Core's error as this API's answer.
+pub(crate) fn ask<T>(r: wharf_core::error::Result<T>) -> Result<T, Reply> {
+    r.map_err(|e| reply::from_core(&e))
+}
+
+/// `GET /admin/v1/openapi.yaml`
+pub(crate) fn openapi(method: &Method) -> Reply {
+    if method != Method::GET && method != Method::HEAD {
+        return reply::method_not_allowed("GET");
+    }
+    let mut r = hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from_static(
+        crate::OPENAPI.as_bytes(),
+    )));
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/yaml; charset=utf-8"),
+    );
+    r
+}
+
+pub(crate) async fn dispatch(
+    core: &Core,
+    limit: usize,
+    req: Request<Incoming>,
+    route: Route,
+    op: &Operator,
+) -> Reply {
+    let method = req.method().clone();
+    let answer = match route {
+        Route::OpenApi => Ok(openapi(&method)),
+        Route::Operators => match method {
+            Method::GET => operators(core, &req).await,
+            _ => Ok(reply::method_not_allowed("GET")),
+        },
+        Route::Audit => match method {
+            Method::GET => audit(core, &req).await,
+            _ => Ok(reply::method_not_allowed("GET")),
+        },
+        Route::NotFound => Ok(reply::not_found(
+            "no such route; the routes are in GET /admin/v1/openapi.yaml",
+        )),
+        // Partners, users, tokens, interfaces and bans: their core operations land with the
+        // lifecycle and defender work.
+        _ => {
+            let _ = (limit, op);
+            Ok(reply::not_found("not served yet"))
+        }
+    };
+    answer.unwrap_or_else(|refusal| refusal)
+}
+
+/// The query of `req`, taking only `allowed`.
+pub(crate) fn query(req: &Request<Incoming>, allowed: &[&str]) -> Result<Query, Reply> {
+    Query::parse(req.uri().query(), allowed)
+}
+
+/// A JSON body taking only `allowed` fields.
+pub(crate) async fn body(
+    req: Request<Incoming>,
+    limit: usize,
+    allowed: &[&str],
+) -> Result<Body, Reply> {
+    Body::read(req, limit, allowed).await
+}
+
+/// `{"items": [...]}`
+pub(crate) fn items<T: serde::Serialize>(list: &[T]) -> Reply {
+    reply::ok_of(&json!({ "items": list }))
+}
+
+/// `GET /admin/v1/operators`: every operator, active or revoked (never a token).
+async fn operators(core: &Core, req: &Request<Incoming>) -> Answer {
+    query(req, &[])?;
+    Ok(items(&ask(core.operators().await)?))
+}
+
+/// A time in a query: unix seconds, or RFC 3339 / ISO-8601 with a zone.
+fn time_param(q: &Query, name: &str) -> Result<Option<i64>, Reply> {
+    let Some(text) = q.text(name) else {
+        return Ok(None);
+    };
+    if let Ok(n) = text.parse::<i64>() {
+        return Ok(Some(n));
+    }
+    wharf_core::timestamp::parse_iso8601(text)
+        .map(Some)
+        .ok_or_else(|| {
+            reply::bad_request(&format!(
+                "query parameter {name}={text:?}: use unix seconds or a time like \
+                 2025-01-31T08:00:00Z"
+            ))
+        })
+}
+
+/// `GET /admin/v1/audit`: records oldest first, `limit` at a time (default and most
+/// [`MAX_PAGE`]); the next page is `after=` the answer's `next_after`.
+async fn audit(core: &Core, req: &Request<Incoming>) -> Answer {
+    let q = query(
+        req,
+        &["partner", "user", "kind", "since", "until", "after", "limit"],
+    )?;
+    let kind = match q.text("kind") {
+        None => None,
+        Some(k) => Some(Kind::parse(k).ok_or_else(|| {
+            let kinds: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+            reply::bad_request(&format!(
+                "query parameter kind={k:?}: use one of {}",
+                kinds.join(", ")
+            ))
+        })?),
+    };
+    let limit = q
+        .int("limit", 1..=i64::from(MAX_PAGE))?
+        .map_or(100, |n| n as u32);
+    let filter = Filter {
+        partner: q.text("partner").map(str::to_string),
+        user: q.text("user").map(str::to_string),
+        kind,
+        since: time_param(&q, "since")?,
+        until: time_param(&q, "until")?,
+        after: q.int("after", 0..=i64::MAX)?,
+        limit,
+    };
+    let records = ask(core.audit_list(&filter).await)?;
+    // A full page may have more after it; a short one is the end.
+    let next_after = match records.last() {
+        Some(last) if records.len() as u32 == limit => Some(last.id),
+        _ => None,
+    };
+    Ok(reply::ok_of(&json!({ "items": records, "next_after": next_after })))
+}
+
+/// 200 `{"ok": true, ...extra}` after a change.
+pub(crate) fn done(extra: serde_json::Value) -> Reply {
+    let mut body = json!({ "ok": true });
+    if let (Some(b), serde_json::Value::Object(more)) = (body.as_object_mut(), extra) {
+        b.extend(more);
+    }
+    reply::json(StatusCode::OK, &body)
+}
