@@ -3,6 +3,7 @@
 //! [`crate::serve`]; the admin commands' bodies are in [`admin`] and [`outbound`].
 
 mod admin;
+mod audit;
 mod outbound;
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -89,6 +90,11 @@ pub enum Admin {
         #[command(subcommand)]
         action: outbound::OutboxCmd,
     },
+    /// The audit trail: who did what, when and from where.
+    Audit {
+        #[command(subcommand)]
+        action: audit::AuditCmd,
+    },
     /// Create the store, or bring an existing one to this version's schema (what the servers
     /// do at start-up). The other admin commands never create a store.
     Migrate,
@@ -146,6 +152,7 @@ pub async fn run(cmd: Admin, cfg: Config) -> anyhow::Result<()> {
         Admin::Endpoint { action } => outbound::endpoint(&core, action).await,
         Admin::Push(args) => outbound::push(&core, args).await,
         Admin::Outbox { action } => outbound::outbox(&core, action).await,
+        Admin::Audit { action } => audit::audit(&core, action).await,
         Admin::Migrate => {
             let version = core.store().schema_version().await?;
             println!(

@@ -12,6 +12,7 @@ use wharf_proto::v1::IngestBatchResponse;
 use crate::error::{CoreError, Result};
 use crate::model::{ActionStatus, BatchState, Environment, Operation, Schedule, Scope, Transport};
 
+pub mod audit;
 pub mod outbox;
 pub mod pg;
 pub mod sql;
@@ -296,6 +297,9 @@ pub trait Tx: Send {
     /// Apply the staged rows of a complete batch to the scope's records, journalling the
     /// before-image of every record it replaces or removes.
     async fn apply(&mut self, scope: &Scope, pk: i64, op: Operation) -> Result<Applied>;
+    /// Append an audit record inside this transaction: it is kept if and only if what it
+    /// records commits.
+    async fn audit(&mut self, row: &audit::AuditRow) -> Result<()>;
     async fn commit(self: Box<Self>) -> Result<()>;
 }
 
@@ -306,6 +310,8 @@ pub trait Store: Send + Sync {
     fn backend(&self) -> &'static str;
     /// Endpoints and the outbox of pushes (SPEC §7.1).
     fn outbox(&self) -> &dyn outbox::Outbox;
+    /// The audit trail.
+    fn audit(&self) -> &dyn audit::AuditLog;
     async fn begin(&self) -> Result<Box<dyn Tx + '_>>;
 
     async fn insert_partner(&self, p: &PartnerRow, now_unix: i64) -> Result<()>;
