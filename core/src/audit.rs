@@ -3,7 +3,7 @@
 //! is older than the retention). A record never holds a secret: details say what changed
 //! (before → after), never a password, client secret, token or hash.
 //!
-//! Writing is never best-effort: [`Core::audit`](crate::service::Core::audit) returns the
+//! Writing is never best-effort: `Core::audit` returns the
 //! store's error, and the action it records must then fail. Batch events are written inside
 //! the transaction that makes them happen (`Tx::audit`), so they exist exactly when it commits.
 

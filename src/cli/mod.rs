@@ -146,12 +146,12 @@ pub async fn run(cmd: Admin, cfg: Config) -> anyhow::Result<()> {
     let core = build_core(cfg.core).await?;
     match cmd {
         Admin::Partner { action } => admin::partner(&core, action).await,
-        Admin::User { action } => admin::user(&core, action).await,
+        Admin::User { action } => admin::user(&core, action, &cfg.user).await,
         Admin::Export(args) => admin::export(&core, args).await,
         Admin::Batch { action } => admin::batch(&core, action, &cfg.user).await,
-        Admin::Endpoint { action } => outbound::endpoint(&core, action).await,
+        Admin::Endpoint { action } => outbound::endpoint(&core, action, &cfg.user).await,
         Admin::Push(args) => outbound::push(&core, args).await,
-        Admin::Outbox { action } => outbound::outbox(&core, action).await,
+        Admin::Outbox { action } => outbound::outbox(&core, action, &cfg.user).await,
         Admin::Audit { action } => audit::audit(&core, action).await,
         Admin::Migrate => {
             let version = core.store().schema_version().await?;
