@@ -93,20 +93,21 @@ async fn operators(core: &Core, req: &Request<Incoming>) -> Answer {
     Ok(items(&ask(core.operators().await)?))
 }
 
-/// A time in a query: unix seconds, or RFC 3339 / ISO-8601 with a zone.
-fn time_param(q: &Query, name: &str) -> Result<Option<i64>, Reply> {
+/// A time in a query as `wharf audit list` takes it: unix seconds, RFC 3339
+/// (`2026-12-01T08:00:00Z`), a UTC date (`2026-12-01`) or an age back from now (`24h`, `7d`).
+fn time_param(core: &Core, q: &Query, name: &str) -> Result<Option<i64>, Reply> {
     let Some(text) = q.text(name) else {
         return Ok(None);
     };
     if let Ok(n) = text.parse::<i64>() {
         return Ok(Some(n));
     }
-    wharf_core::timestamp::parse_iso8601(text)
+    wharf_core::audit::parse_when(text, core.now())
         .map(Some)
         .ok_or_else(|| {
             reply::bad_request(&format!(
-                "query parameter {name}={text:?}: use unix seconds or a time like \
-                 2025-01-31T08:00:00Z"
+                "query parameter {name}={text:?}: use unix seconds, a time like \
+                 2026-12-01T08:00:00Z, a date like 2026-12-01 or an age like 24h or 7d"
             ))
         })
 }
@@ -135,8 +136,8 @@ async fn audit(core: &Core, req: &Request<Incoming>) -> Answer {
         partner: q.text("partner").map(str::to_string),
         user: q.text("user").map(str::to_string),
         kind,
-        since: time_param(&q, "since")?,
-        until: time_param(&q, "until")?,
+        since: time_param(core, &q, "since")?,
+        until: time_param(core, &q, "until")?,
         after: q.int("after", 0..=i64::MAX)?,
         limit,
     };

@@ -3,6 +3,7 @@
 //! [`crate::serve`]; the admin commands' bodies are in [`admin`] and [`outbound`].
 
 mod admin;
+mod audit;
 mod operator;
 mod outbound;
 
@@ -90,6 +91,11 @@ pub enum Admin {
         #[command(subcommand)]
         action: outbound::OutboxCmd,
     },
+    /// The audit trail: who did what, when and from where.
+    Audit {
+        #[command(subcommand)]
+        action: audit::AuditCmd,
+    },
     /// The admin HTTP API's operators and their tokens (WHARF_ADMIN_API_ADDR).
     Operator {
         #[command(subcommand)]
@@ -146,12 +152,13 @@ pub async fn run(cmd: Admin, cfg: Config) -> anyhow::Result<()> {
     let core = build_core(cfg.core).await?;
     match cmd {
         Admin::Partner { action } => admin::partner(&core, action).await,
-        Admin::User { action } => admin::user(&core, action).await,
+        Admin::User { action } => admin::user(&core, action, &cfg.user).await,
         Admin::Export(args) => admin::export(&core, args).await,
         Admin::Batch { action } => admin::batch(&core, action, &cfg.user).await,
-        Admin::Endpoint { action } => outbound::endpoint(&core, action).await,
+        Admin::Endpoint { action } => outbound::endpoint(&core, action, &cfg.user).await,
         Admin::Push(args) => outbound::push(&core, args).await,
-        Admin::Outbox { action } => outbound::outbox(&core, action).await,
+        Admin::Outbox { action } => outbound::outbox(&core, action, &cfg.user).await,
+        Admin::Audit { action } => audit::audit(&core, action).await,
         Admin::Operator { action } => operator::operator(&core, action, &cfg.user).await,
         Admin::Migrate => {
             let version = core.store().schema_version().await?;

@@ -12,6 +12,7 @@ use wharf_proto::v1::IngestBatchResponse;
 use crate::error::{CoreError, Result};
 use crate::model::{ActionStatus, BatchState, Environment, Operation, Schedule, Scope, Transport};
 
+pub mod audit;
 pub mod operators;
 pub mod outbox;
 pub mod pg;
@@ -297,6 +298,9 @@ pub trait Tx: Send {
     /// Apply the staged rows of a complete batch to the scope's records, journalling the
     /// before-image of every record it replaces or removes.
     async fn apply(&mut self, scope: &Scope, pk: i64, op: Operation) -> Result<Applied>;
+    /// Append an audit record inside this transaction: it is kept if and only if what it
+    /// records commits.
+    async fn audit(&mut self, row: &audit::AuditRow) -> Result<()>;
     async fn commit(self: Box<Self>) -> Result<()>;
 }
 
@@ -307,6 +311,8 @@ pub trait Store: Send + Sync {
     fn backend(&self) -> &'static str;
     /// Endpoints and the outbox of pushes (SPEC §7.1).
     fn outbox(&self) -> &dyn outbox::Outbox;
+    /// The audit trail.
+    fn audit(&self) -> &dyn audit::AuditLog;
     /// The admin API's operators and their hashed tokens.
     fn operators(&self) -> &dyn operators::Operators;
     async fn begin(&self) -> Result<Box<dyn Tx + '_>>;
