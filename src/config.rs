@@ -272,7 +272,10 @@ impl Config {
             Some("off") => None,
             _ => Some(addr(ENV_ADMIN_API_ADDR, DEFAULT_ADMIN_API_ADDR)),
         };
-        let admin_api_tls = match (src.get(ENV_ADMIN_API_TLS_CERT), src.get(ENV_ADMIN_API_TLS_KEY)) {
+        let admin_api_tls = match (
+            src.get(ENV_ADMIN_API_TLS_CERT),
+            src.get(ENV_ADMIN_API_TLS_KEY),
+        ) {
             (Some(c), Some(k)) => Some((PathBuf::from(c), PathBuf::from(k))),
             (None, None) => None,
             _ => {

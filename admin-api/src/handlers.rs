@@ -74,6 +74,7 @@ pub(crate) fn query(req: &Request<Incoming>, allowed: &[&str]) -> Result<Query, 
 }
 
 /// A JSON body taking only `allowed` fields.
+#[allow(dead_code)] // until the accounts routes land
 pub(crate) async fn body(
     req: Request<Incoming>,
     limit: usize,
@@ -117,7 +118,9 @@ fn time_param(core: &Core, q: &Query, name: &str) -> Result<Option<i64>, Reply> 
 async fn audit(core: &Core, req: &Request<Incoming>) -> Answer {
     let q = query(
         req,
-        &["partner", "user", "kind", "since", "until", "after", "limit"],
+        &[
+            "partner", "user", "kind", "since", "until", "after", "limit",
+        ],
     )?;
     let kind = match q.text("kind") {
         None => None,
@@ -147,10 +150,13 @@ async fn audit(core: &Core, req: &Request<Incoming>) -> Answer {
         Some(last) if records.len() as u32 == limit => Some(last.id),
         _ => None,
     };
-    Ok(reply::ok_of(&json!({ "items": records, "next_after": next_after })))
+    Ok(reply::ok_of(
+        &json!({ "items": records, "next_after": next_after }),
+    ))
 }
 
 /// 200 `{"ok": true, ...extra}` after a change.
+#[allow(dead_code)] // until the accounts routes land
 pub(crate) fn done(extra: serde_json::Value) -> Reply {
     let mut body = json!({ "ok": true });
     if let (Some(b), serde_json::Value::Object(more)) = (body.as_object_mut(), extra) {

@@ -57,7 +57,11 @@ impl Query {
     }
 
     /// `name` as an integer within `range` (absent: `None`).
-    pub fn int(&self, name: &str, range: std::ops::RangeInclusive<i64>) -> Result<Option<i64>, Reply> {
+    pub fn int(
+        &self,
+        name: &str,
+        range: std::ops::RangeInclusive<i64>,
+    ) -> Result<Option<i64>, Reply> {
         let Some(text) = self.text(name) else {
             return Ok(None);
         };
@@ -99,12 +103,13 @@ impl Body {
                 return Err(reply::timeout("the request body did not arrive in time"))
             }
             Err(BodyError::Broken(why)) => {
-                return Err(reply::bad_request(&format!("the body could not be read: {why}")))
+                return Err(reply::bad_request(&format!(
+                    "the body could not be read: {why}"
+                )))
             }
         };
-        let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
-            reply::bad_request(&format!("the body is not JSON: {e}"))
-        })?;
+        let value: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| reply::bad_request(&format!("the body is not JSON: {e}")))?;
         let Value::Object(fields) = value else {
             return Err(reply::bad_request("the body must be a JSON object"));
         };
@@ -121,7 +126,9 @@ impl Body {
     pub fn text(&self, name: &str) -> Result<String, Reply> {
         match self.fields.get(name) {
             Some(Value::String(s)) => Ok(s.clone()),
-            Some(_) => Err(reply::bad_request(&format!("field {name:?} must be a string"))),
+            Some(_) => Err(reply::bad_request(&format!(
+                "field {name:?} must be a string"
+            ))),
             None => Err(reply::bad_request(&format!("field {name:?} is required"))),
         }
     }
@@ -171,7 +178,9 @@ impl Body {
         match self.fields.get(name) {
             None | Some(Value::Null) => Ok(None),
             Some(v) => v.as_u64().map(Some).ok_or_else(|| {
-                reply::bad_request(&format!("field {name:?} must be a whole number of 0 or more"))
+                reply::bad_request(&format!(
+                    "field {name:?} must be a whole number of 0 or more"
+                ))
             }),
         }
     }

@@ -105,7 +105,11 @@ pub fn from_core(e: &CoreError) -> Reply {
         ),
         CoreError::Precondition(m) => error(StatusCode::CONFLICT, "conflict", m),
         CoreError::TooManyAttempts { retry_after_secs } => {
-            let mut r = error(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", &e.to_string());
+            let mut r = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                &e.to_string(),
+            );
             if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
                 r.headers_mut().insert(hyper::header::RETRY_AFTER, v);
             }

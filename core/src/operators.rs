@@ -54,7 +54,10 @@ fn check_operator_name(name: &str) -> Result<()> {
 /// Whether `token` could be one of ours (64 lower-case hex digits): anything else is refused
 /// without a store round trip.
 fn could_be_token(token: &str) -> bool {
-    token.len() == 64 && token.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    token.len() == 64
+        && token
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 impl Core {
@@ -73,8 +76,11 @@ impl Core {
             "operator": name,
             "before": before.map(|r| serde_json::json!({ "revoked_unix": r.revoked_unix })),
         });
-        self.audit(o, Entry::new(Kind::Admin, "operator.add", "", "").detail(detail))
-            .await?;
+        self.audit(
+            o,
+            Entry::new(Kind::Admin, "operator.add", "", "").detail(detail),
+        )
+        .await?;
         let (token, hash) = auth::new_token();
         if !ops.insert_operator(name, &hash, self.now()).await? {
             // Made by somebody else between the check and here.
@@ -114,8 +120,11 @@ impl Core {
             "before": { "revoked": false },
             "after": { "revoked": true },
         });
-        self.audit(o, Entry::new(Kind::Admin, "operator.revoke", "", "").detail(detail))
-            .await?;
+        self.audit(
+            o,
+            Entry::new(Kind::Admin, "operator.revoke", "", "").detail(detail),
+        )
+        .await?;
         if !ops.revoke_operator(name, self.now()).await? {
             return Err(CoreError::NotFound(format!("operator {name}")));
         }

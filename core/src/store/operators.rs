@@ -54,9 +54,9 @@ pub const REVOKE_OPERATOR: &str = "UPDATE operators SET revoked_unix = $2, \
     token_hash = 'revoked:' || name WHERE name = $1 AND revoked_unix IS NULL";
 
 /// Note that operator `$1` used its token at `$2`: at most one write a minute per operator,
-/// not one per request.
-pub const TOUCH_OPERATOR: &str = "UPDATE operators SET last_used_unix = $2 \
-    WHERE name = $1 AND (last_used_unix IS NULL OR last_used_unix < $2 - 60)";
+/// not one per request. (`$2` cast: PostgreSQL would read it as an `integer` from `$2 - 60`.)
+pub const TOUCH_OPERATOR: &str = "UPDATE operators SET last_used_unix = CAST($2 AS BIGINT) \
+    WHERE name = $1 AND (last_used_unix IS NULL OR last_used_unix < CAST($2 AS BIGINT) - 60)";
 
 /// The store side of operators.
 #[async_trait]

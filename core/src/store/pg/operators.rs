@@ -35,13 +35,20 @@ impl Operators for PgStore {
     async fn operator(&self, name: &str) -> Result<Option<OperatorRow>> {
         let c = self.pool.get().await?;
         let stmt = c.prepare_cached(&sql::select_operator()).await?;
-        Ok(c.query_opt(&stmt, &[&name]).await?.as_ref().map(operator_row))
+        Ok(c.query_opt(&stmt, &[&name])
+            .await?
+            .as_ref()
+            .map(operator_row))
     }
 
     async fn operators(&self) -> Result<Vec<OperatorRow>> {
         let c = self.pool.get().await?;
         let stmt = c.prepare_cached(&sql::select_operators()).await?;
-        Ok(c.query(&stmt, &[]).await?.iter().map(operator_row).collect())
+        Ok(c.query(&stmt, &[])
+            .await?
+            .iter()
+            .map(operator_row)
+            .collect())
     }
 
     async fn revoke_operator(&self, name: &str, now_unix: i64) -> Result<bool> {
