@@ -2,7 +2,7 @@
 //! `wharf serve`, and what a block shows a command printing (the `#` lines right under it)
 //! must be what it printed.
 //!
-//! How a block runs: the README's addresses (`127.0.0.1:8080`, `:2121`, `:8081`, `:50051`
+//! How a block runs: the README's addresses (`127.0.0.1:8080`, `:2121`, `:8081`, `:50051`, `:7322`
 //! and any other `127.0.0.1:PORT`, plus `WHARF_FTP_PASSIVE_PORTS=A-B`) become free ports of
 //! this test, the partner `LCFC` and the user `alice` get unique names (PostgreSQL is
 //! shared by every test), and `wharf` on PATH is the binary under test. The block then runs
@@ -67,6 +67,7 @@ fn default_ports(w: &Wharf) -> HashMap<u16, u16> {
         (8081, w.upload_port),
         (2222, w.sftp_port),
         (50051, w.grpc_port),
+        (7322, w.admin_api_port),
     ])
 }
 
@@ -670,6 +671,7 @@ fn readme(backend: Backend) {
         names: vec![
             ("LCFC".into(), unique("LCFC")),
             ("alice".into(), unique("alice")),
+            ("ci-bot".into(), unique("cibot")),
         ],
         ports: default_ports(&w),
         ranges: HashMap::new(),

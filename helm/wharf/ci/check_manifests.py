@@ -46,6 +46,8 @@ Reads the rendered YAML (parsed with PyYAML, never grepped) and checks what the 
   - every Deployment spreads its pods over nodes (kubernetes.io/hostname, maxSkew 1,
     ScheduleAnyway) unless --spread says otherwise, each constraint counting the component's
     own pods and no other component's;
+  - the admin HTTP API: on core only (0.0.0.0:7322, port admin-api), on exactly one Service,
+    a ClusterIP one with that port alone, reached by no Ingress;
   - TLS between front-ends and core (--grpc-tls, --grpc-mtls): core's WHARF_GRPC_TLS_CERT/KEY
     (and with mutual TLS WHARF_GRPC_CLIENT_CA) are files of a mounted Secret, the front-ends
     reach core at https://<core Service>:50051 with WHARF_CORE_CA_FILE (and with mutual TLS
@@ -68,6 +70,7 @@ Exits 1 naming every failed check.
 """
 
 import argparse
+import json
 import base64
 import os
 import sys
@@ -890,6 +893,41 @@ def check_ingress(c, deps, wanted):
     c.check(reached == {"gateway", "upload"}, f"Ingress reaches {sorted(reached)}, expected gateway and upload")
 
 
+ADMIN_API_PORT = 7322
+
+
+def check_admin_api(c, deps):
+    """The admin HTTP API: core alone listens on it (0.0.0.0:7322, container port admin-api),
+    one ClusterIP Service carries it and no other Service, Ingress or LoadBalancer reaches it,
+    no front-end gets it, and the NetworkPolicy opens it on core only."""
+    core = deps.get("core")
+    if not c.check(core is not None, "admin API: no core Deployment"):
+        return
+    ct = core["spec"]["template"]["spec"]["containers"][0]
+    env = env_map(ct)
+    c.check(env.get("WHARF_ADMIN_API_ADDR", {}).get("value") == f"0.0.0.0:{ADMIN_API_PORT}",
+            f"core: WHARF_ADMIN_API_ADDR {env.get('WHARF_ADMIN_API_ADDR')}, expected 0.0.0.0:{ADMIN_API_PORT}")
+    c.check(container_port(ct, "admin-api") == ADMIN_API_PORT, "core: no container port admin-api=7322")
+    for comp, d in deps.items():
+        if comp == "core":
+            continue
+        for other in d["spec"]["template"]["spec"]["containers"]:
+            c.check("WHARF_ADMIN_API_ADDR" not in env_map(other), f"{comp}: has WHARF_ADMIN_API_ADDR")
+    labels = core["spec"]["template"]["metadata"]["labels"]
+    carrying = [s for s in c.of_kind("Service")
+                if matches({"matchLabels": s["spec"].get("selector") or {}}, labels)
+                and any(p.get("targetPort") in ("admin-api", ADMIN_API_PORT) for p in s["spec"]["ports"])]
+    if c.check(len(carrying) == 1, f"admin API: {len(carrying)} Services carry it, expected 1"):
+        svc = carrying[0]
+        c.check(svc["spec"].get("type", "ClusterIP") == "ClusterIP",
+                f"Service {svc['metadata']['name']}: the admin API on a {svc['spec'].get('type')} Service")
+        c.check(len(svc["spec"]["ports"]) == 1, f"Service {svc['metadata']['name']}: more than the admin API")
+        for ing in c.of_kind("Ingress"):
+            backends = json.dumps(ing.get("spec", {}))
+            c.check(svc["metadata"]["name"] not in backends,
+                    f"Ingress {ing['metadata']['name']} reaches the admin API")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("rendered")
@@ -942,6 +980,7 @@ def main():
     check_network_policy(c, deps)
     check_admin_reach(c, deps, args.metrics_from_namespace)
     check_admin_services(c, deps)
+    check_admin_api(c, deps)
     check_prometheus(c, deps, {x for x in args.scraped.split(",") if x})
     check_service_monitors(c, deps, args.service_monitor is not None, args.service_monitor,
                            dict(x.split("=", 1) for x in args.service_monitor_label),

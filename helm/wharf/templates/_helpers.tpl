@@ -11,6 +11,8 @@ Ports inside the pods are fixed: the chart sets the bind addresses (0.0.0.0:PORT
 {{- /* Every component's admin listener (WHARF_ADMIN_ADDR): /healthz, /readyz and /metrics.
      wharf's own default; not 9090, which is Prometheus's. */ -}}
 {{- define "wharf.port.admin" -}}7321{{- end -}}
+{{/* The admin HTTP API's container port (core only; core.adminApi). */}}
+{{- define "wharf.port.adminApi" -}}7322{{- end -}}
 
 {{/* The front-ends this release runs, space-separated: gateway, ftp and upload always, sftp
      when sftp.enabled. Every template that loops over front-ends (NetworkPolicies, HPAs,
