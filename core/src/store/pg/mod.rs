@@ -14,6 +14,7 @@ use super::sql;
 use super::*;
 use crate::error::CoreError;
 
+mod accounts;
 mod outbox;
 pub mod tls;
 
@@ -625,6 +626,10 @@ impl Store for PgStore {
         self
     }
 
+    fn accounts(&self) -> &dyn super::accounts::Accounts {
+        self
+    }
+
     async fn begin(&self) -> Result<Box<dyn Tx + '_>> {
         let client = self.pool.get().await?;
         client.batch_execute("BEGIN").await?;
@@ -658,6 +663,9 @@ impl Store for PgStore {
                 name: r.get(0),
                 secret_hash: r.get(1),
                 interfaces: super::sqlite::parse_interfaces(r.get(2))?,
+                disabled: r.get::<_, i64>(3) != 0,
+                prev_secret_hash: r.get(4),
+                prev_secret_until: r.get(5),
             })
         })
         .transpose()
@@ -681,6 +689,7 @@ impl Store for PgStore {
             username: r.get(0),
             partner: r.get(1),
             password_hash: r.get(2),
+            disabled: r.get::<_, i64>(3) != 0,
         }))
     }
 
@@ -688,7 +697,15 @@ impl Store for PgStore {
         let c = self.pool.get().await?;
         c.execute(
             sql::INSERT_TOKEN,
-            &[&hash, &t.partner, &t.username, &t.expires_unix, &t.kind],
+            &[
+                &hash,
+                &t.partner,
+                &t.username,
+                &t.expires_unix,
+                &t.kind,
+                &t.id,
+                &t.issued_unix,
+            ],
         )
         .await?;
         Ok(())
@@ -702,6 +719,9 @@ impl Store for PgStore {
             username: r.get(1),
             expires_unix: r.get(2),
             kind: r.get(3),
+            id: r.get(4),
+            issued_unix: r.get(5),
+            last_used_unix: r.get(6),
         }))
     }
 
