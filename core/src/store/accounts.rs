@@ -249,7 +249,7 @@ pub const REVOKE_USER_TOKENS: &str = DELETE_USER_TOKENS;
 
 /// `$1` hash, `$2` now: written only when the last write is a minute old or more.
 pub const TOUCH_TOKEN: &str = "UPDATE tokens SET last_used_unix = $2 WHERE token_hash = $1 \
-    AND (last_used_unix IS NULL OR last_used_unix <= $2 - 60)";
+    AND (last_used_unix IS NULL OR last_used_unix <= CAST($2 AS BIGINT) - 60)";
 
 /// The statement that removes the tokens `which` names, and its one parameter.
 pub fn revoke(which: &TokenScope<'_>) -> (&'static str, String) {
