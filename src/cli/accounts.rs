@@ -158,8 +158,9 @@ fn fields(pairs: &[(&str, String)]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One JSON document on one line (`jq` and scripts read it as it is).
 fn print_json(v: &impl Serialize) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
+    println!("{}", serde_json::to_string(v)?);
     Ok(())
 }
 
