@@ -153,6 +153,9 @@ fn disable_and_enable(backend: Backend) {
     w.ok(&["partner", "enable", &partner], "");
     assert_eq!(batch_status(&w, &Auth::Basic(&user, PASSWORD)), 404);
     assert_eq!(batch_status(&w, &Auth::Bearer(&token)), 404);
+    // The page dropped the refused session's cookie (it sent the browser to log in): a
+    // new login works.
+    util::upload::login(&w.upload_url(), &jar, &user);
     assert_eq!(page_status(&w, &jar), "200");
     let mut ftp = login(&w, &user);
     let _ = ftp.quit();
@@ -167,6 +170,7 @@ fn disable_and_enable(backend: Backend) {
     assert_eq!(shown["disabled"], true, "{shown}");
     w.ok(&["user", "enable", &user], "");
     assert_eq!(batch_status(&w, &Auth::Basic(&user, PASSWORD)), 404);
+    util::upload::login(&w.upload_url(), &jar, &user);
     assert_eq!(page_status(&w, &jar), "200");
 }
 
