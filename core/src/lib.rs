@@ -23,7 +23,7 @@
 //! - [`store`]: the `Store` trait, `store::pg` and `store::sqlite`, and their shared SQL.
 //! - [`accounts`]: the lifecycle of partners, users, tokens and sessions (list, disable,
 //!   rotate, reset, revoke, remove) and the interface definitions, audited.
-//! - [`audit`]: the audit trail's records and who acts.
+//! - [`audit`]: the audit trail's records, who acts and the reading filter.
 //! - [`auth`]: argon2 hashes and tokens.
 //! - [`limiter`]: login rate limiting per user name.
 //! - [`outbound`]: outbound push: endpoints, intake, the dispatcher (SPEC §7.1).

@@ -17,7 +17,7 @@ use wharf_core::{Core, CoreError};
 use wharf_proto::v1::{self as pb, Operation as Op};
 
 fn op() -> Origin {
-    Origin::cli("tester")
+    Origin::cli("test")
 }
 
 fn core_at(store: Arc<dyn Store>, clock: &ManualClock) -> Core {
@@ -317,7 +317,7 @@ async fn users_are_listed_and_removed_with_keys(store: Arc<dyn Store>) {
     let b = user_of(&core, &p).await;
     let key =
         "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINGKHMhvulifLIuLafqDNIcuhKNb35HNvCmwIAyJ2Uvo a@test";
-    core.add_user_key(&a, key).await.unwrap();
+    core.add_user_key(&op(), &a, key).await.unwrap();
     let listed = core.users(Some(&p)).await.unwrap();
     let names: Vec<_> = listed.iter().map(|u| u.username.clone()).collect();
     let mut expected = vec![a.clone(), b.clone()];
@@ -380,8 +380,133 @@ async fn interfaces_change_at_once(store: Arc<dyn Store>) {
     ));
 }
 
+/// Every change is in the audit trail, as the operator who made it, in order, with before →
+/// after, and no secret, token or hash anywhere in it.
+async fn every_change_is_recorded_without_secrets(store: Arc<dyn Store>) {
+    let core = core_on(store, wharf_core::Settings::default());
+    let p = partner(&core).await;
+    let u = user_of(&core, &p).await;
+    let token = core
+        .start_session(&u, "password-1")
+        .await
+        .unwrap()
+        .access_token;
+    core.set_partner_disabled(&op(), &p, true).await.unwrap();
+    core.set_partner_disabled(&op(), &p, true).await.unwrap();
+    core.set_partner_disabled(&op(), &p, false).await.unwrap();
+    core.set_partner_interfaces(&op(), &p, Some(vec!["t1/bom".into()]))
+        .await
+        .unwrap();
+    core.rotate_partner_secret(&op(), &p, "client-secret-2", 30)
+        .await
+        .unwrap();
+    core.set_user_disabled(&op(), &u, true).await.unwrap();
+    core.set_user_disabled(&op(), &u, false).await.unwrap();
+    core.reset_password(&op(), &u, "password-2").await.unwrap();
+    core.start_session(&u, "password-2").await.unwrap();
+    core.revoke_tokens(&op(), &TokenSelector::User(u.clone()))
+        .await
+        .unwrap();
+    core.remove_user(&op(), &u).await.unwrap();
+    core.remove_partner(&op(), &p, false).await.unwrap();
+    let trail = core
+        .audit_list(&wharf_core::audit::Filter {
+            partner: Some(p.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let actions: Vec<&str> = trail
+        .iter()
+        .filter(|r| r.kind == "admin")
+        .map(|r| r.action.as_str())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "partner.add",
+            "user.add",
+            "partner.disable",
+            "partner.enable",
+            "partner.set-interfaces",
+            "partner.rotate-secret",
+            "user.disable",
+            "user.enable",
+            "user.reset-password",
+            "token.revoke",
+            "user.remove",
+            "partner.remove",
+        ]
+    );
+    for r in trail.iter().filter(|r| r.kind == "admin") {
+        assert_eq!((r.actor.as_str(), r.door.as_str()), ("cli:test", "cli"));
+    }
+    let set = trail
+        .iter()
+        .find(|r| r.action == "partner.set-interfaces")
+        .unwrap();
+    assert_eq!(set.detail["before"]["interfaces"], serde_json::Value::Null);
+    assert_eq!(
+        set.detail["after"]["interfaces"],
+        serde_json::json!(["t1/bom"])
+    );
+    let revoked = trail.iter().find(|r| r.action == "token.revoke").unwrap();
+    assert_eq!(revoked.user, u);
+    assert_eq!(revoked.detail["ids"].as_array().unwrap().len(), 1);
+    let text = serde_json::to_string(&trail).unwrap();
+    for secret in [
+        "client-secret-1",
+        "client-secret-2",
+        "password-1",
+        "password-2",
+        token.as_str(),
+        "argon2",
+    ] {
+        assert!(!text.contains(secret), "{secret} in the trail: {text}");
+    }
+}
+
+/// With the trail's table gone, a change fails and does not happen; with it back, it does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_unrecordable_changes_do_not_happen() {
+    let dir = std::env::temp_dir().join(unique("wharf-accounts"));
+    let store: Arc<dyn Store> =
+        Arc::new(wharf_core::store::sqlite::SqliteStore::open(&dir).unwrap());
+    let file = wharf_core::store::sqlite::SqliteStore::file_in(&dir);
+    let run = |sql: &str| {
+        rusqlite::Connection::open(&file)
+            .unwrap()
+            .execute_batch(sql)
+            .unwrap()
+    };
+    let core = core_on(store, wharf_core::Settings::default());
+    let p = partner(&core).await;
+    let u = user_of(&core, &p).await;
+    run("ALTER TABLE audit RENAME TO audit_off");
+    assert!(core.set_partner_disabled(&op(), &p, true).await.is_err());
+    assert!(core
+        .rotate_partner_secret(&op(), &p, "client-secret-2", 0)
+        .await
+        .is_err());
+    assert!(core.reset_password(&op(), &u, "password-2").await.is_err());
+    assert!(core.remove_partner(&op(), &p, true).await.is_err());
+    assert!(core.remove_user(&op(), &u).await.is_err());
+    assert!(core
+        .add_partner(&op(), &unique("P"), "client-secret-1", None)
+        .await
+        .is_err());
+    let info = core.partner_info(&p).await.unwrap();
+    assert!(!info.disabled && info.secret_rotated_unix.is_none());
+    assert_eq!(info.users, [u.clone()]);
+    core.authenticate(&u, "password-1").await.unwrap();
+    run("ALTER TABLE audit_off RENAME TO audit");
+    core.set_partner_disabled(&op(), &p, true).await.unwrap();
+    assert!(core.partner_info(&p).await.unwrap().disabled);
+}
+
 both_stores!(
     postgres: pg_store;
+    every_change_is_recorded_without_secrets,
     a_disabled_partner_or_user_is_refused_by_every_credential,
     a_rotated_secret_works_through_its_grace_only,
     a_reset_password_ends_the_users_tokens,

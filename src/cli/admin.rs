@@ -207,7 +207,7 @@ pub async fn user(core: &Core, cmd: UserCmd, o: &Origin) -> anyhow::Result<()> {
             core.add_user(o, &username, &partner, &password).await?;
             println!("user {username} created for partner {partner}");
         }
-        UserCmd::Key { action } => key(core, action).await?,
+        UserCmd::Key { action } => key(core, action, o).await?,
         UserCmd::List { partner, json } => acc::user_list(core, partner.as_deref(), json).await?,
         UserCmd::Show { username, json } => acc::user_show(core, &username, json).await?,
         UserCmd::Disable { username } => acc::user_disable(core, o, &username, true).await?,
@@ -218,7 +218,7 @@ pub async fn user(core: &Core, cmd: UserCmd, o: &Origin) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn key(core: &Core, cmd: KeyCmd) -> anyhow::Result<()> {
+async fn key(core: &Core, cmd: KeyCmd, o: &Origin) -> anyhow::Result<()> {
     match cmd {
         KeyCmd::Add { username, file } => {
             let line = match file {
@@ -226,7 +226,7 @@ async fn key(core: &Core, cmd: KeyCmd) -> anyhow::Result<()> {
                     .with_context(|| format!("reading {}", path.display()))?,
                 None => read_secret("public key")?,
             };
-            let k = core.add_user_key(&username, &line).await?;
+            let k = core.add_user_key(o, &username, &line).await?;
             println!("{} added for user {username}", k.fingerprint);
         }
         KeyCmd::List { username } => {
@@ -249,7 +249,7 @@ async fn key(core: &Core, cmd: KeyCmd) -> anyhow::Result<()> {
             username,
             fingerprint,
         } => {
-            core.remove_user_key(&username, &fingerprint).await?;
+            core.remove_user_key(o, &username, &fingerprint).await?;
             println!("{fingerprint} removed from user {username}");
         }
     }

@@ -307,6 +307,9 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     // The size of each delivered file, so its name answers SIZE/MDTM and stat after it was
     // consumed. NULL: delivered before this version.
     (12, "ALTER TABLE files ADD COLUMN size BIGINT;"),
+    // The audit trail: who did what, when, from where (administration, logins, batches,
+    // files, pushes).
+    (13, super::audit::MIGRATION),
     // Partners', users' and tokens' lifecycle: disabled accounts, a rotated client secret's
     // grace, when a password changed, tokens' public ids, issue and last use.
     (14, super::accounts::MIGRATION),

@@ -14,6 +14,7 @@ use super::*;
 use crate::error::CoreError;
 
 mod accounts;
+mod audit;
 mod outbox;
 
 /// SQLite work is quick local I/O, but an apply of a large batch is not: let the runtime move
@@ -552,6 +553,10 @@ impl Tx for SqliteTx {
         )
     }
 
+    async fn audit(&mut self, row: &super::audit::AuditRow) -> Result<()> {
+        self.append_audit(row)
+    }
+
     async fn commit(mut self: Box<Self>) -> Result<()> {
         let c = &*self.conn;
         blocking(|| c.execute_batch("COMMIT"))?;
@@ -571,6 +576,10 @@ impl Store for SqliteStore {
     }
 
     fn accounts(&self) -> &dyn super::accounts::Accounts {
+        self
+    }
+
+    fn audit(&self) -> &dyn super::audit::AuditLog {
         self
     }
 
@@ -733,17 +742,21 @@ impl Store for SqliteStore {
     }
 
     async fn expire_batches(&self, before_unix: i64, now_unix: i64) -> Result<u64> {
-        self.with(|c| {
-            let n = c.execute(
+        let mut conn = self.conn.lock().await;
+        blocking(|| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let audit = super::audit::AUDIT_EXPIRING.replace("{JSON_OBJECT}", "json_object");
+            tx.execute(&for_sqlite(&audit), params![before_unix, now_unix])?;
+            let n = tx.execute(
                 &for_sqlite(sql::EXPIRE_BATCHES),
                 params![before_unix, now_unix],
             )?;
             if n > 0 {
-                c.execute(sql::DROP_EXPIRED_ROWS, [])?;
+                tx.execute(sql::DROP_EXPIRED_ROWS, [])?;
             }
+            tx.commit()?;
             Ok(n as u64)
         })
-        .await
     }
 
     async fn file(&self, scope: &Scope, name: &str) -> Result<Option<FileRow>> {
