@@ -497,7 +497,7 @@ async fn sqlite_unrecordable_changes_do_not_happen() {
         .is_err());
     let info = core.partner_info(&p).await.unwrap();
     assert!(!info.disabled && info.secret_rotated_unix.is_none());
-    assert_eq!(info.users, [u.clone()]);
+    assert_eq!(info.users, vec![u.clone()]);
     core.authenticate(&u, "password-1").await.unwrap();
     run("ALTER TABLE audit_off RENAME TO audit");
     core.set_partner_disabled(&op(), &p, true).await.unwrap();
