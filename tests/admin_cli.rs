@@ -81,6 +81,28 @@ fn sha256(text: &str) -> String {
         .to_string()
 }
 
+/// The operator's changes of `partner` in the audit trail (`wharf audit list --kind admin`):
+/// their actions, oldest first, and the whole trail's text.
+fn admin_trail(w: &Wharf, partner: &str) -> (Vec<String>, String) {
+    let out = w.ok(
+        &[
+            "audit",
+            "list",
+            "--kind",
+            "admin",
+            "--partner",
+            partner,
+            "--json",
+        ],
+        "",
+    );
+    let actions = out
+        .lines()
+        .map(|l| json_of(l)["action"].as_str().expect("action").to_string())
+        .collect();
+    (actions, out)
+}
+
 /// `check` holds within a second of now (polled): the change is seen at once, not after a
 /// cache's lifetime.
 #[track_caller]
@@ -172,6 +194,19 @@ fn disable_and_enable(backend: Backend) {
     assert_eq!(batch_status(&w, &Auth::Basic(&user, PASSWORD)), 404);
     util::upload::login(&w.upload_url(), &jar, &user);
     assert_eq!(page_status(&w, &jar), "200");
+
+    let (actions, _) = admin_trail(&w, &partner);
+    assert_eq!(
+        actions,
+        [
+            "partner.add",
+            "user.add",
+            "partner.disable",
+            "partner.enable",
+            "user.disable",
+            "user.enable"
+        ]
+    );
 }
 
 /// Rotate a client secret with a short grace: both work during it, only the new one after.
@@ -224,6 +259,20 @@ fn rotate_secret(backend: Backend) {
     );
     assert_eq!(grant("client-secret-2").status, 401);
     assert_eq!(grant("client-secret-3").status, 200);
+
+    let (actions, text) = admin_trail(&w, &partner);
+    assert_eq!(
+        actions,
+        [
+            "partner.add",
+            "user.add",
+            "partner.rotate-secret",
+            "partner.rotate-secret"
+        ]
+    );
+    for secret in [SECRET, "client-secret-2", "client-secret-3", "argon2"] {
+        assert!(!text.contains(secret), "{secret} in the trail: {text}");
+    }
 }
 
 /// Reset a password from stdin: the old one is refused, the new one works, the user's
@@ -312,6 +361,26 @@ fn passwords_and_tokens(backend: Backend) {
     w.ok(&["token", "revoke", "--partner", &partner], "");
     assert_eq!(batch_status(&w, &Auth::Bearer(&again)), 401);
     assert!(tokens(&w, &["--partner", &partner]).is_empty());
+
+    let (actions, text) = admin_trail(&w, &partner);
+    assert_eq!(
+        actions,
+        [
+            "partner.add",
+            "user.add",
+            "token.revoke",
+            "user.reset-password",
+            "token.revoke"
+        ]
+    );
+    assert!(text.contains(&api_id), "revoked ids are named: {text}");
+    for secret in [&api, &user_token, &again] {
+        assert!(
+            !text.contains(secret.as_str()),
+            "a token in the trail: {text}"
+        );
+    }
+    assert!(!text.contains("password-456"), "{text}");
 }
 
 /// `set-interfaces` is seen at once on HTTP and FTP; list, show, remove of users and
@@ -421,6 +490,21 @@ fn interfaces_and_removal(backend: Backend) {
     // The name can be onboarded again and starts empty.
     w.ok(&["partner", "add", &partner], &format!("{SECRET}\n"));
     assert!(export(&w, &partner, "t1/bom", None).is_empty());
+
+    let (actions, _) = admin_trail(&w, &partner);
+    assert_eq!(
+        actions,
+        [
+            "partner.add",
+            "user.add",
+            "partner.set-interfaces",
+            "partner.set-interfaces",
+            "user.add",
+            "user.remove",
+            "partner.remove",
+            "partner.add"
+        ]
+    );
 
     // A partner without data goes without --with-data.
     w.ok(&["partner", "remove", &other], "");
