@@ -41,6 +41,54 @@ const NOT_RUN: &[(&str, &str)] = &[
 
 /// Commands written inline in the prose that no block contains, and how each is exercised.
 const INLINE_ELSEWHERE: &[(&str, &str)] = &[
+    (
+        "wharf partner list",
+        "tests/admin_cli.rs lists partners (table and JSON) on both stores",
+    ),
+    (
+        "wharf partner show APP",
+        "the block runs `wharf partner show LCFC --json`; tests/admin_cli.rs the rest",
+    ),
+    (
+        "wharf partner disable APP",
+        "the block disables and enables LCFC",
+    ),
+    (
+        "wharf partner set-interfaces APP LIST",
+        "the block sets LCFC's",
+    ),
+    (
+        "wharf partner rotate-secret APP [--grace DUR]",
+        "the block rotates LCFC's; tests/admin_cli.rs checks the grace",
+    ),
+    (
+        "wharf partner remove APP [--with-data] [--yes]",
+        "the block removes OLDCO; tests/admin_cli.rs removes one with data",
+    ),
+    (
+        "wharf user list [--partner APP]",
+        "the block lists LCFC's users; tests/admin_cli.rs all",
+    ),
+    ("wharf user show NAME", "tests/admin_cli.rs shows users"),
+    (
+        "wharf user disable NAME",
+        "the block disables and enables alice",
+    ),
+    ("wharf user reset-password NAME", "the block resets alice's"),
+    ("wharf user remove NAME", "the block removes oldco-user"),
+    (
+        "wharf token list [--partner APP] [--user NAME]",
+        "the block lists alice's; tests/admin_cli.rs every filter",
+    ),
+    (
+        "wharf token revoke ID",
+        "tests/admin_cli.rs revokes by id, user and partner; the block by partner",
+    ),
+    ("wharf interface list", "tests/admin_cli.rs lists them"),
+    (
+        "wharf interface show DATA_CATEGORY/BIZ_KEY",
+        "the block shows t1/bom",
+    ),
     ("wharf serve", "this test runs it; the blocks talk to it"),
     (
         ".ci/run",

@@ -103,9 +103,14 @@ async fn through_core(
         },
     );
     let partner = format!("BENCH{}x{run}x{clients}", std::process::id());
-    core.add_partner(&partner, "bench-secret", None)
-        .await
-        .expect("partner");
+    core.add_partner(
+        &wharf_core::audit::Origin::cli("test"),
+        &partner,
+        "bench-secret",
+        None,
+    )
+    .await
+    .expect("partner");
     let seqs = rows.len().div_ceil(SEQ);
     let started = Instant::now();
     let senders: Vec<_> = (0..clients)

@@ -211,19 +211,8 @@ pub fn parse_when(text: &str, now: i64) -> Option<i64> {
     if text.len() == 10 {
         return crate::timestamp::parse_iso8601(&format!("{text}T00:00:00Z"));
     }
-    let unit = match text.chars().last()? {
-        's' => 1,
-        'm' => 60,
-        'h' => 3600,
-        'd' => 86_400,
-        _ => return None,
-    };
-    let n: i64 = text
-        .get(..text.len() - 1)?
-        .parse()
-        .ok()
-        .filter(|n| *n >= 0)?;
-    Some(now.saturating_sub(n.saturating_mul(unit)))
+    let age = crate::clock::parse_duration(text)?;
+    Some(now.saturating_sub(i64::try_from(age).unwrap_or(i64::MAX)))
 }
 
 #[cfg(test)]

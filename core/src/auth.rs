@@ -126,6 +126,14 @@ pub fn new_token() -> (String, String) {
     (token, hash)
 }
 
+/// A token's public id: 12 hex characters, random (not derived from the token), what lists
+/// show and revocations name.
+pub fn new_token_id() -> String {
+    let mut bytes = [0u8; 6];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    hex(&bytes)
+}
+
 /// The stored form of a token: tokens carry 256 random bits, so a fast hash is enough.
 pub fn token_hash(token: &str) -> String {
     hex(&Sha256::digest(token.as_bytes()))

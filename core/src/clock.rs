@@ -44,3 +44,52 @@ impl ManualClock {
         Arc::new(move || t.load(Ordering::SeqCst))
     }
 }
+
+/// A length of time as an operator writes it: a whole number and a unit, `s`, `m`, `h` or
+/// `d` (`90s`, `15m`, `24h`, `7d`), or `0`; in seconds. `None`: not that (or too long). The
+/// CLI's `--grace` and the audit filters' ages both read it.
+pub fn parse_duration(text: &str) -> Option<u64> {
+    let text = text.trim();
+    if text == "0" {
+        return Some(0);
+    }
+    let unit = match text.chars().last()? {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        _ => return None,
+    };
+    let number = text.get(..text.len() - 1)?;
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    number.parse::<u64>().ok()?.checked_mul(unit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("0"), Some(0));
+        assert_eq!(parse_duration("30s"), Some(30));
+        assert_eq!(parse_duration("15m"), Some(900));
+        assert_eq!(parse_duration("24h"), Some(86_400));
+        assert_eq!(parse_duration(" 7d "), Some(7 * 86_400));
+        for bad in [
+            "",
+            "h",
+            "45",
+            "1.5h",
+            "-1h",
+            "+1h",
+            "1w",
+            "24 h",
+            "99999999999999999999d",
+        ] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+}

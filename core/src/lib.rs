@@ -21,6 +21,8 @@
 //! - [`timestamp`]: ISO-8601 in, RFC 3339 out.
 //! - [`clock`]: the one clock of core, injectable in tests.
 //! - [`store`]: the `Store` trait, `store::pg` and `store::sqlite`, and their shared SQL.
+//! - [`accounts`]: the lifecycle of partners, users, tokens and sessions (list, disable,
+//!   rotate, reset, revoke, remove) and the interface definitions, audited.
 //! - [`audit`]: the audit trail's records, who acts and the reading filter.
 //! - [`auth`]: argon2 hashes and tokens.
 //! - [`limiter`]: login rate limiting per user name.
@@ -34,6 +36,7 @@
 //! - [`grpc`]: the tonic server and its internal-token guard.
 #![forbid(unsafe_code)]
 
+pub mod accounts;
 pub mod audit;
 pub mod auth;
 pub mod batch;

@@ -149,7 +149,7 @@ fn batch_id_could_exist(id: &str) -> Result<()> {
 /// Longest partner or user name.
 const MAX_NAME_CHARS: usize = 64;
 
-fn check_name(what: &str, name: &str) -> Result<()> {
+pub(crate) fn check_name(what: &str, name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= MAX_NAME_CHARS
         && name
@@ -162,6 +162,24 @@ fn check_name(what: &str, name: &str) -> Result<()> {
             "{what} {name:?}: use 1-64 letters, digits, '_', '-' or '.'"
         )))
     }
+}
+
+/// The one rule of who may act at all, on every door: a disabled partner is refused, and so
+/// is a disabled user or one that is not the partner's. Everything a credential opens
+/// (`principal`, `check_client`) and everything a session already open sends (`interface_for`,
+/// ingest) passes here; the refusal is the same as a bad credential's.
+fn admit(p: &PartnerRow, u: Option<&UserRow>) -> Result<()> {
+    if p.disabled {
+        tracing::info!(partner = %p.name, "refused: the partner is disabled");
+        return Err(CoreError::Unauthenticated);
+    }
+    if let Some(u) = u {
+        if u.disabled || u.partner != p.name {
+            tracing::info!(user = %u.username, "refused: the user is disabled");
+            return Err(CoreError::Unauthenticated);
+        }
+    }
+    Ok(())
 }
 
 impl Core {
@@ -251,7 +269,7 @@ impl Core {
 
     /// The partner named `name`, if there is one. A name that could never have been given
     /// (control characters, too long) is not looked up: it is simply not found, on every store.
-    async fn partner_named(&self, name: &str) -> Result<Option<PartnerRow>> {
+    pub(crate) async fn partner_named(&self, name: &str) -> Result<Option<PartnerRow>> {
         if !validate::could_be_key(name, MAX_NAME_CHARS) {
             return Ok(None);
         }
@@ -266,53 +284,6 @@ impl Core {
         self.store.user(name).await
     }
 
-    /// Create a partner (client_id = name) allowed `interfaces` (`None`: all of them).
-    pub async fn add_partner(
-        &self,
-        name: &str,
-        secret: &str,
-        interfaces: Option<Vec<String>>,
-    ) -> Result<()> {
-        check_name("partner", name)?;
-        if secret.len() < 8 {
-            return Err(CoreError::Invalid(
-                "the client secret must be at least 8 characters".into(),
-            ));
-        }
-        if let Some(list) = &interfaces {
-            for id in list {
-                if !self.registry.contains(id) {
-                    return Err(CoreError::Invalid(format!("unknown interface {id:?}")));
-                }
-            }
-        }
-        let row = PartnerRow {
-            name: name.to_string(),
-            secret_hash: auth::hash_secret(secret)?,
-            interfaces,
-        };
-        self.store.insert_partner(&row, self.now()).await
-    }
-
-    /// Create a user of `partner`.
-    pub async fn add_user(&self, username: &str, partner: &str, password: &str) -> Result<()> {
-        check_name("user", username)?;
-        if password.len() < 8 {
-            return Err(CoreError::Invalid(
-                "the password must be at least 8 characters".into(),
-            ));
-        }
-        if self.partner_named(partner).await?.is_none() {
-            return Err(CoreError::NotFound(format!("partner {partner}")));
-        }
-        let row = UserRow {
-            username: username.to_string(),
-            partner: partner.to_string(),
-            password_hash: auth::hash_secret(password)?,
-        };
-        self.store.insert_user(&row, self.now()).await
-    }
-
     fn interfaces_of(&self, p: &PartnerRow) -> Vec<String> {
         match &p.interfaces {
             Some(list) => list.clone(),
@@ -320,11 +291,22 @@ impl Core {
         }
     }
 
+    /// Who a checked credential stands for, if they may act: the partner and the user (when
+    /// one) exist and pass [`admit`]. Every login, every token and every SSH key ends here.
     pub(crate) async fn principal(&self, partner: &str, user: Option<String>) -> Result<Principal> {
         let p = self
             .partner_named(partner)
             .await?
             .ok_or(CoreError::Unauthenticated)?;
+        let u = match &user {
+            Some(name) => Some(
+                self.user_named(name)
+                    .await?
+                    .ok_or(CoreError::Unauthenticated)?,
+            ),
+            None => None,
+        };
+        admit(&p, u.as_ref())?;
         Ok(Principal {
             interfaces: self.interfaces_of(&p),
             partner: p.name,
@@ -371,10 +353,25 @@ impl Core {
         }
     }
 
+    /// A partner's client id and secret: its current secret, or the one it replaced while the
+    /// rotation's grace lasts; a disabled partner is refused (after the check, so it takes
+    /// as long).
     async fn check_client(&self, client_id: &str, client_secret: &str) -> Result<PartnerRow> {
         match self.partner_named(client_id).await? {
-            Some(p) if auth::check_secret(client_secret, Some(&p.secret_hash)).await => Ok(p),
-            Some(_) => Err(CoreError::Unauthenticated),
+            Some(p) => {
+                let current = auth::check_secret(client_secret, Some(&p.secret_hash)).await;
+                let previous = match (&p.prev_secret_hash, p.prev_secret_until) {
+                    (Some(hash), Some(until)) if !current && self.now() < until => {
+                        auth::check_secret(client_secret, Some(hash)).await
+                    }
+                    _ => false,
+                };
+                if !(current || previous) {
+                    return Err(CoreError::Unauthenticated);
+                }
+                admit(&p, None)?;
+                Ok(p)
+            }
             None => {
                 auth::check_secret(client_secret, None).await;
                 Err(CoreError::Unauthenticated)
@@ -422,13 +419,15 @@ impl Core {
         ttl: u64,
     ) -> Result<pb::IssueTokenResponse> {
         let (token, hash) = auth::new_token();
+        let now = self.now();
         let row = TokenRow {
+            id: auth::new_token_id(),
             partner,
             username: user,
-            expires_unix: self
-                .now()
-                .saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX)),
+            issued_unix: now,
+            expires_unix: now.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX)),
             kind: kind.as_str().to_string(),
+            last_used_unix: None,
         };
         self.store.insert_token(&hash, &row).await?;
         Ok(pb::IssueTokenResponse {
@@ -464,10 +463,23 @@ impl Core {
 
     /// Resolve a token issued for `kind` (an API bearer token, or an upload page session);
     /// unknown, expired and other-kind tokens are the same failure.
+    /// Its last use is noted, at most once a minute (a write per request would be too many).
     pub async fn verify_token(&self, token: &str, kind: TokenKind) -> Result<Principal> {
-        match self.store.token(&auth::token_hash(token)).await? {
-            Some(t) if t.expires_unix > self.now() && t.kind == kind.as_str() => {
-                self.principal(&t.partner, t.username).await
+        let hash = auth::token_hash(token);
+        let now = self.now();
+        match self.store.token(&hash).await? {
+            Some(t) if t.expires_unix > now && t.kind == kind.as_str() => {
+                let principal = self.principal(&t.partner, t.username).await?;
+                let stale = t
+                    .last_used_unix
+                    .is_none_or(|at| now - at >= crate::store::accounts::TOUCH_EVERY_SECS);
+                if stale {
+                    // Only a note: a failure to write it must not refuse the caller.
+                    if let Err(e) = self.store.accounts().touch_token(&hash, now).await {
+                        tracing::warn!(error = %e, "could not note a token's last use");
+                    }
+                }
+                Ok(principal)
             }
             _ => Err(CoreError::Unauthenticated),
         }
@@ -480,12 +492,24 @@ impl Core {
         category: &str,
         biz_key: &str,
     ) -> Result<&Interface> {
-        let not_found = || CoreError::NotFound(format!("interface {category}/{biz_key}"));
-        let iface = self.registry.get(category, biz_key).ok_or_else(not_found)?;
         let p = self
             .partner_named(partner)
             .await?
             .ok_or_else(|| CoreError::NotFound(format!("partner {partner}")))?;
+        // A disabled partner's sessions already open (FTP, SFTP) are refused here too.
+        admit(&p, None)?;
+        self.allowed_interface(&p, category, biz_key)
+    }
+
+    /// The interface, if it exists and partner `p` may use it (`None` of `p.interfaces`: all).
+    fn allowed_interface(
+        &self,
+        p: &PartnerRow,
+        category: &str,
+        biz_key: &str,
+    ) -> Result<&Interface> {
+        let not_found = || CoreError::NotFound(format!("interface {category}/{biz_key}"));
+        let iface = self.registry.get(category, biz_key).ok_or_else(not_found)?;
         if p.interfaces
             .as_ref()
             .is_some_and(|l| !l.contains(&iface.id()))
@@ -754,6 +778,18 @@ impl Core {
         let iface = self
             .interface_for(&req.partner, &req.data_category, &req.biz_key)
             .await?;
+        if !req.user.is_empty() {
+            // A disabled user's session already open sends nothing more. (`user` is a label
+            // a trusted gRPC caller may set without a user behind it: only a user that
+            // exists is judged.)
+            if let Some(u) = self.user_named(&req.user).await? {
+                let p = self
+                    .partner_named(&req.partner)
+                    .await?
+                    .ok_or(CoreError::Unauthenticated)?;
+                admit(&p, Some(&u))?;
+            }
+        }
         let operation = Operation::from_proto(req.operation)
             .ok_or_else(|| CoreError::Invalid("operation is not set".into()))?;
         let scope = Scope {
@@ -1035,7 +1071,12 @@ impl Core {
         category: &str,
         biz_key: &str,
     ) -> Result<Vec<String>> {
-        let iface = self.interface_for(partner, category, biz_key).await?;
+        // Not `interface_for`: a disabled partner's data stays readable by the operator.
+        let p = self
+            .partner_named(partner)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("partner {partner}")))?;
+        let iface = self.allowed_interface(&p, category, biz_key)?;
         let scope = Scope {
             partner: partner.to_string(),
             env,

@@ -564,16 +564,32 @@ async fn concurrent_sequences_of_one_batch(store: Arc<dyn Store>) {
 async fn credentials_round_trip(store: Arc<dyn Store>) {
     let core = core_with(store, policy());
     let p = unique("P");
-    core.add_partner(&p, "client-secret-1", Some(vec!["odm/master_data".into()]))
-        .await
-        .unwrap();
+    core.add_partner(
+        &wharf_core::audit::Origin::cli("test"),
+        &p,
+        "client-secret-1",
+        Some(vec!["odm/master_data".into()]),
+    )
+    .await
+    .unwrap();
     assert!(matches!(
-        core.add_partner(&p, "client-secret-1", None).await,
+        core.add_partner(
+            &wharf_core::audit::Origin::cli("test"),
+            &p,
+            "client-secret-1",
+            None
+        )
+        .await,
         Err(wharf_core::CoreError::Conflict(_))
     ));
     let u = user_of(&core, &p).await;
     assert!(core
-        .add_user(&unique("u"), "nobody", "password-1")
+        .add_user(
+            &wharf_core::audit::Origin::cli("test"),
+            &unique("u"),
+            "nobody",
+            "password-1"
+        )
         .await
         .is_err());
     let who = core.authenticate(&u, "password-1").await.unwrap();

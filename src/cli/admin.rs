@@ -1,6 +1,6 @@
-//! `wharf partner add`, `wharf user add`, `wharf export` and `wharf batch
-//! execute|revert|cancel`: their arguments and bodies. Parse, call core, print; the rules are
-//! core's.
+//! `wharf partner …`, `wharf user …`, `wharf export` and `wharf batch
+//! execute|revert|cancel`: their arguments, and the bodies of all but the lifecycle commands
+//! (`super::accounts`). Parse, call core, print; the rules are core's.
 
 use std::io::Write;
 
@@ -11,6 +11,7 @@ use wharf_core::model::Environment;
 use wharf_core::{Core, CoreError};
 use wharf_proto::v1 as pb;
 
+use super::accounts as acc;
 use super::read_secret;
 
 #[derive(Subcommand)]
@@ -21,6 +22,55 @@ pub enum PartnerCmd {
         /// Limit the partner to these interfaces (default: all), e.g. t1/bom,odm/master_data.
         #[arg(long, value_delimiter = ',')]
         interfaces: Option<Vec<String>>,
+    },
+    /// List partners: state, users, interfaces, created.
+    List {
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One partner: state, interfaces, users, secret rotation.
+    Show {
+        app_name: String,
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Refuse the partner's users, tokens and sessions on every door at once (open FTP and
+    /// SFTP sessions included); its data stays.
+    Disable { app_name: String },
+    /// Let a disabled partner in again.
+    Enable { app_name: String },
+    /// Remove a partner with its users, keys, tokens and sessions. Refused while it holds
+    /// data unless --with-data. On a terminal it asks you to type the partner's name; with
+    /// --with-data and stdin not a terminal, --yes is required.
+    Remove {
+        app_name: String,
+        /// Also delete its data: batches, records, delivered files, endpoints, pushes.
+        #[arg(long)]
+        with_data: bool,
+        /// Do not ask for confirmation (scripts).
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Set which interfaces the partner may use, at once on every door: a list
+    /// (t1/bom,odm/master_data) or --all.
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["interfaces", "all"])))]
+    SetInterfaces {
+        app_name: String,
+        /// DATA_CATEGORY/BIZ_KEY, comma-separated.
+        #[arg(value_delimiter = ',', value_name = "LIST")]
+        interfaces: Option<Vec<String>>,
+        /// Every interface, present and future.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Give the partner a new client secret, read from stdin. The old one keeps working for
+    /// --grace (e.g. 30s, 15m, 24h, 7d; 0: stops at once), then only the new one does.
+    RotateSecret {
+        app_name: String,
+        #[arg(long, default_value = acc::DEFAULT_GRACE, value_name = "DURATION")]
+        grace: String,
     },
 }
 
@@ -37,6 +87,30 @@ pub enum UserCmd {
         #[command(subcommand)]
         action: KeyCmd,
     },
+    /// List users (of one partner): state, SSH keys, created, password changed.
+    List {
+        #[arg(long, value_name = "APP")]
+        partner: Option<String>,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One user: partner, state, SSH keys, dates.
+    Show {
+        username: String,
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Refuse the user's logins, tokens and sessions on every door at once.
+    Disable { username: String },
+    /// Let a disabled user in again.
+    Enable { username: String },
+    /// Set a new password, read from stdin (never an argument). The user's API tokens and
+    /// upload-page sessions end; SSH keys stay.
+    ResetPassword { username: String },
+    /// Remove a user with its SSH keys, tokens and sessions (its batches stay).
+    Remove { username: String },
 }
 
 #[derive(Subcommand)]
@@ -95,25 +169,51 @@ pub struct BatchTarget {
     as_user: Option<String>,
 }
 
-pub async fn partner(core: &Core, cmd: PartnerCmd) -> anyhow::Result<()> {
-    let PartnerCmd::Add {
-        app_name,
-        interfaces,
-    } = cmd;
-    let secret = read_secret("client secret")?;
-    core.add_partner(&app_name, &secret, interfaces).await?;
-    println!("partner {app_name} created");
-    Ok(())
+pub async fn partner(core: &Core, cmd: PartnerCmd, o: &Origin) -> anyhow::Result<()> {
+    match cmd {
+        PartnerCmd::Add {
+            app_name,
+            interfaces,
+        } => {
+            let secret = read_secret("client secret")?;
+            core.add_partner(o, &app_name, &secret, interfaces).await?;
+            println!("partner {app_name} created");
+            Ok(())
+        }
+        PartnerCmd::List { json } => acc::partner_list(core, json).await,
+        PartnerCmd::Show { app_name, json } => acc::partner_show(core, &app_name, json).await,
+        PartnerCmd::Disable { app_name } => acc::partner_disable(core, o, &app_name, true).await,
+        PartnerCmd::Enable { app_name } => acc::partner_disable(core, o, &app_name, false).await,
+        PartnerCmd::Remove {
+            app_name,
+            with_data,
+            yes,
+        } => acc::partner_remove(core, o, &app_name, with_data, yes).await,
+        PartnerCmd::SetInterfaces {
+            app_name,
+            interfaces,
+            all,
+        } => acc::partner_set_interfaces(core, o, &app_name, interfaces, all).await,
+        PartnerCmd::RotateSecret { app_name, grace } => {
+            acc::partner_rotate_secret(core, o, &app_name, &grace).await
+        }
+    }
 }
 
-pub async fn user(core: &Core, cmd: UserCmd, user: &str) -> anyhow::Result<()> {
+pub async fn user(core: &Core, cmd: UserCmd, o: &Origin) -> anyhow::Result<()> {
     match cmd {
         UserCmd::Add { username, partner } => {
             let password = read_secret("password")?;
-            core.add_user(&username, &partner, &password).await?;
+            core.add_user(o, &username, &partner, &password).await?;
             println!("user {username} created for partner {partner}");
         }
-        UserCmd::Key { action } => key(core, action, &Origin::cli(user)).await?,
+        UserCmd::Key { action } => key(core, action, o).await?,
+        UserCmd::List { partner, json } => acc::user_list(core, partner.as_deref(), json).await?,
+        UserCmd::Show { username, json } => acc::user_show(core, &username, json).await?,
+        UserCmd::Disable { username } => acc::user_disable(core, o, &username, true).await?,
+        UserCmd::Enable { username } => acc::user_disable(core, o, &username, false).await?,
+        UserCmd::ResetPassword { username } => acc::user_reset_password(core, o, &username).await?,
+        UserCmd::Remove { username } => acc::user_remove(core, o, &username).await?,
     }
     Ok(())
 }

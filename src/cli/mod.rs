@@ -2,6 +2,7 @@
 //! and what they share ([`Usage`], [`read_secret`]). The commands that serve are run by
 //! [`crate::serve`]; the admin commands' bodies are in [`admin`] and [`outbound`].
 
+mod accounts;
 mod admin;
 mod audit;
 mod operator;
@@ -69,6 +70,16 @@ pub enum Admin {
     User {
         #[command(subcommand)]
         action: admin::UserCmd,
+    },
+    /// API tokens and upload-page sessions: list them (never the token), revoke them.
+    Token {
+        #[command(subcommand)]
+        action: accounts::TokenCmd,
+    },
+    /// The interfaces core loaded and their definitions.
+    Interface {
+        #[command(subcommand)]
+        action: accounts::InterfaceCmd,
     },
     /// Print a partner's current records as JSON lines.
     Export(admin::ExportArgs),
@@ -150,9 +161,12 @@ pub async fn run(cmd: Admin, cfg: Config) -> anyhow::Result<()> {
         existing_store(&cfg).await?;
     }
     let core = build_core(cfg.core).await?;
+    let origin = wharf_core::audit::Origin::cli(&cfg.user);
     match cmd {
-        Admin::Partner { action } => admin::partner(&core, action).await,
-        Admin::User { action } => admin::user(&core, action, &cfg.user).await,
+        Admin::Partner { action } => admin::partner(&core, action, &origin).await,
+        Admin::User { action } => admin::user(&core, action, &origin).await,
+        Admin::Token { action } => accounts::token(&core, &origin, action).await,
+        Admin::Interface { action } => accounts::interface(&core, action),
         Admin::Export(args) => admin::export(&core, args).await,
         Admin::Batch { action } => admin::batch(&core, action, &cfg.user).await,
         Admin::Endpoint { action } => outbound::endpoint(&core, action, &cfg.user).await,

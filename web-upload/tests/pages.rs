@@ -36,16 +36,28 @@ fn bom_csv(n: usize) -> String {
 /// A new partner of `core`, allowed every interface.
 async fn add_partner(core: &Core) -> String {
     let partner = unique("p");
-    core.add_partner(&partner, "client-secret-1", None)
-        .await
-        .expect("partner");
+    core.add_partner(
+        &wharf_core::audit::Origin::cli("test"),
+        &partner,
+        "client-secret-1",
+        None,
+    )
+    .await
+    .expect("partner");
     partner
 }
 
 /// A new user of `partner` (password `PASSWORD`).
 async fn add_user(core: &Core, partner: &str) -> String {
     let user = unique("u");
-    core.add_user(&user, partner, PASSWORD).await.expect("user");
+    core.add_user(
+        &wharf_core::audit::Origin::cli("test"),
+        &user,
+        partner,
+        PASSWORD,
+    )
+    .await
+    .expect("user");
     user
 }
 

@@ -12,6 +12,7 @@ use wharf_proto::v1::IngestBatchResponse;
 use crate::error::{CoreError, Result};
 use crate::model::{ActionStatus, BatchState, Environment, Operation, Schedule, Scope, Transport};
 
+pub mod accounts;
 pub mod audit;
 pub mod operators;
 pub mod outbox;
@@ -20,30 +21,43 @@ pub mod sql;
 pub mod sqlite;
 
 /// A partner as stored.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct PartnerRow {
     pub name: String,
     pub secret_hash: String,
     /// Interfaces it may use; `None` means all.
     pub interfaces: Option<Vec<String>>,
+    /// Refused on every door; its data stays.
+    pub disabled: bool,
+    /// The client secret before the last rotation, accepted until `prev_secret_until`.
+    pub prev_secret_hash: Option<String>,
+    pub prev_secret_until: Option<i64>,
 }
 
 /// A user as stored.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct UserRow {
     pub username: String,
     pub partner: String,
     pub password_hash: String,
+    /// Refused on every door.
+    pub disabled: bool,
 }
 
 /// An access token as stored (only its hash).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct TokenRow {
+    /// Its public id (12 hex characters, not derived from the token): what lists show and
+    /// `token revoke` names.
+    pub id: String,
     pub partner: String,
     pub username: Option<String>,
+    pub issued_unix: i64,
     pub expires_unix: i64,
     /// What it was issued for (`model::TokenKind`'s text).
     pub kind: String,
+    /// Written at most once a minute (`accounts::TOUCH_EVERY_SECS`).
+    pub last_used_unix: Option<i64>,
 }
 
 /// A file a file door delivered, and the answer it got (FTP's feedback).
@@ -311,6 +325,8 @@ pub trait Store: Send + Sync {
     fn backend(&self) -> &'static str;
     /// Endpoints and the outbox of pushes (SPEC §7.1).
     fn outbox(&self) -> &dyn outbox::Outbox;
+    /// Partners', users' and tokens' lifecycle (list, disable, rotate, revoke, remove).
+    fn accounts(&self) -> &dyn accounts::Accounts;
     /// The audit trail.
     fn audit(&self) -> &dyn audit::AuditLog;
     /// The admin API's operators and their hashed tokens.

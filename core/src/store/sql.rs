@@ -310,6 +310,9 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     // The audit trail: who did what, when, from where (administration, logins, batches,
     // files, pushes).
     (13, super::audit::MIGRATION),
+    // Partners', users' and tokens' lifecycle: disabled accounts, a rotated client secret's
+    // grace, when a password changed, tokens' public ids, issue and last use.
+    (14, super::accounts::MIGRATION),
     // The admin API's operators: names and their tokens' SHA-256, revoked ones kept.
     (16, super::operators::MIGRATION),
 ];
@@ -478,18 +481,19 @@ pub const DROP_SEQUENCES: &str = "DELETE FROM sequences WHERE batch_pk = $1";
 /// `$1` name, `$2` secret hash, `$3` interfaces, `$4` now.
 pub const INSERT_PARTNER: &str =
     "INSERT INTO partners (name, secret_hash, interfaces, created_unix) VALUES ($1, $2, $3, $4)";
-pub const SELECT_PARTNER: &str =
-    "SELECT name, secret_hash, interfaces FROM partners WHERE name = $1";
+pub const SELECT_PARTNER: &str = "SELECT name, secret_hash, interfaces, disabled, \
+    prev_secret_hash, prev_secret_until FROM partners WHERE name = $1";
 /// `$1` username, `$2` partner, `$3` password hash, `$4` now.
 pub const INSERT_USER: &str =
     "INSERT INTO users (username, partner, password_hash, created_unix) VALUES ($1, $2, $3, $4)";
 pub const SELECT_USER: &str =
-    "SELECT username, partner, password_hash FROM users WHERE username = $1";
-/// `$1` the token's hash (never the token), `$2` partner, `$3` username or NULL, `$4` expiry.
-pub const INSERT_TOKEN: &str =
-    "INSERT INTO tokens (token_hash, partner, username, expires_unix, kind) VALUES ($1, $2, $3, $4, $5)";
-pub const SELECT_TOKEN: &str =
-    "SELECT partner, username, expires_unix, kind FROM tokens WHERE token_hash = $1";
+    "SELECT username, partner, password_hash, disabled FROM users WHERE username = $1";
+/// `$1` the token's hash (never the token), `$2` partner, `$3` username or NULL, `$4` expiry,
+/// `$5` kind, `$6` its public id, `$7` now.
+pub const INSERT_TOKEN: &str = "INSERT INTO tokens (token_hash, partner, username, \
+    expires_unix, kind, id, issued_unix) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+pub const SELECT_TOKEN: &str = "SELECT partner, username, expires_unix, kind, id, issued_unix, \
+    last_used_unix FROM tokens WHERE token_hash = $1";
 /// Tokens expired at `$1`.
 pub const PURGE_TOKENS: &str = "DELETE FROM tokens WHERE expires_unix <= $1";
 

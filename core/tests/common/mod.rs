@@ -97,18 +97,28 @@ pub fn core_with(store: Arc<dyn Store>, policy: BatchPolicy) -> Core {
 /// A fresh user of `partner`, password `password-1`.
 pub async fn user_of(core: &Core, partner: &str) -> String {
     let name = unique("u");
-    core.add_user(&name, partner, "password-1")
-        .await
-        .expect("add user");
+    core.add_user(
+        &wharf_core::audit::Origin::cli("test"),
+        &name,
+        partner,
+        "password-1",
+    )
+    .await
+    .expect("add user");
     name
 }
 
 /// A fresh partner allowed every interface.
 pub async fn partner(core: &Core) -> String {
     let name = unique("P");
-    core.add_partner(&name, "client-secret-1", None)
-        .await
-        .expect("add partner");
+    core.add_partner(
+        &wharf_core::audit::Origin::cli("test"),
+        &name,
+        "client-secret-1",
+        None,
+    )
+    .await
+    .expect("add partner");
     name
 }
 

@@ -14,6 +14,7 @@ use super::sql;
 use super::*;
 use crate::error::CoreError;
 
+mod accounts;
 mod audit;
 mod operators;
 mod outbox;
@@ -631,6 +632,10 @@ impl Store for PgStore {
         self
     }
 
+    fn accounts(&self) -> &dyn super::accounts::Accounts {
+        self
+    }
+
     fn audit(&self) -> &dyn super::audit::AuditLog {
         self
     }
@@ -672,6 +677,9 @@ impl Store for PgStore {
                 name: r.get(0),
                 secret_hash: r.get(1),
                 interfaces: super::sqlite::parse_interfaces(r.get(2))?,
+                disabled: r.get::<_, i64>(3) != 0,
+                prev_secret_hash: r.get(4),
+                prev_secret_until: r.get(5),
             })
         })
         .transpose()
@@ -695,6 +703,7 @@ impl Store for PgStore {
             username: r.get(0),
             partner: r.get(1),
             password_hash: r.get(2),
+            disabled: r.get::<_, i64>(3) != 0,
         }))
     }
 
@@ -702,7 +711,15 @@ impl Store for PgStore {
         let c = self.pool.get().await?;
         c.execute(
             sql::INSERT_TOKEN,
-            &[&hash, &t.partner, &t.username, &t.expires_unix, &t.kind],
+            &[
+                &hash,
+                &t.partner,
+                &t.username,
+                &t.expires_unix,
+                &t.kind,
+                &t.id,
+                &t.issued_unix,
+            ],
         )
         .await?;
         Ok(())
@@ -716,6 +733,9 @@ impl Store for PgStore {
             username: r.get(1),
             expires_unix: r.get(2),
             kind: r.get(3),
+            id: r.get(4),
+            issued_unix: r.get(5),
+            last_used_unix: r.get(6),
         }))
     }
 

@@ -13,6 +13,7 @@ use super::sql::{self, for_sqlite};
 use super::*;
 use crate::error::CoreError;
 
+mod accounts;
 mod audit;
 mod operators;
 mod outbox;
@@ -575,6 +576,10 @@ impl Store for SqliteStore {
         self
     }
 
+    fn accounts(&self) -> &dyn super::accounts::Accounts {
+        self
+    }
+
     fn audit(&self) -> &dyn super::audit::AuditLog {
         self
     }
@@ -610,19 +615,24 @@ impl Store for SqliteStore {
             .with(|c| {
                 c.query_row(&for_sqlite(sql::SELECT_PARTNER), [name], |r| {
                     Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
+                        PartnerRow {
+                            name: r.get(0)?,
+                            secret_hash: r.get(1)?,
+                            interfaces: None,
+                            disabled: r.get::<_, i64>(3)? != 0,
+                            prev_secret_hash: r.get(4)?,
+                            prev_secret_until: r.get(5)?,
+                        },
                         r.get::<_, Option<String>>(2)?,
                     ))
                 })
                 .optional()
             })
             .await?;
-        row.map(|(name, secret_hash, ifs)| {
+        row.map(|(p, ifs)| {
             Ok(PartnerRow {
-                name,
-                secret_hash,
                 interfaces: parse_interfaces(ifs)?,
+                ..p
             })
         })
         .transpose()
@@ -647,6 +657,7 @@ impl Store for SqliteStore {
                     username: r.get(0)?,
                     partner: r.get(1)?,
                     password_hash: r.get(2)?,
+                    disabled: r.get::<_, i64>(3)? != 0,
                 })
             })
             .optional()
@@ -658,7 +669,15 @@ impl Store for SqliteStore {
         self.with(|c| {
             c.execute(
                 &for_sqlite(sql::INSERT_TOKEN),
-                params![hash, t.partner, t.username, t.expires_unix, t.kind],
+                params![
+                    hash,
+                    t.partner,
+                    t.username,
+                    t.expires_unix,
+                    t.kind,
+                    t.id,
+                    t.issued_unix
+                ],
             )
         })
         .await?;
@@ -673,6 +692,9 @@ impl Store for SqliteStore {
                     username: r.get(1)?,
                     expires_unix: r.get(2)?,
                     kind: r.get(3)?,
+                    id: r.get(4)?,
+                    issued_unix: r.get(5)?,
+                    last_used_unix: r.get(6)?,
                 })
             })
             .optional()
