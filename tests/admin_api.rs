@@ -449,3 +449,354 @@ fn the_admin_api_can_be_turned_off_and_its_port_is_checked() {
     assert_eq!(out.status.code(), Some(64), "{stderr}");
     assert!(stderr.contains("WHARF_ADMIN_API_ADDR"), "{stderr}");
 }
+
+/// The HTTP status of one HTTP Basic data call of `user` on the gateway (404: logged in, the
+/// batch is unknown; 401: refused).
+fn basic_status(w: &Wharf, user: &str, password: &str) -> u16 {
+    request(
+        "GET",
+        &format!("{}/v1.0/scc/data/sync/t1/bom/batches/NO-SUCH", w.http_url()),
+        &Auth::Basic(user, password),
+        None,
+        &[],
+    )
+    .status
+}
+
+/// The status of a client-credentials token request of `partner` with `secret`.
+fn token_status(w: &Wharf, partner: &str, secret: &str) -> u16 {
+    util::http::token_request(
+        &w.http_url(),
+        &format!("grant_type=client_credentials&client_id={partner}&client_secret={secret}"),
+        None,
+    )
+    .status
+}
+
+/// A partner's whole life through the admin API: onboard, users, disable and enable, interfaces,
+/// secret rotation, password reset, tokens listed and revoked, removal refused with data and
+/// done with it; every change in the audit trail as `operator:NAME` from `admin-api`, no
+/// secret anywhere in it; every answer as documented.
+fn a_partners_life(backend: Backend) {
+    let w = Wharf::new(backend);
+    let name = util::unique("ops");
+    let token = add_operator(&w, &name);
+    let _server = w.serve();
+    let api = Client::new(w.admin_api_url());
+    let op = Auth::Bearer(&token);
+    let call = |method: &str, path: &str, body: Option<Value>| -> Reply {
+        api.call(method, path, &op, body.as_ref())
+    };
+
+    // Onboard a partner and a user; the secrets go in bodies and never come back.
+    let partner = util::unique("P");
+    let user = util::unique("u");
+    let secret = "client-secret-first-1";
+    let r = call(
+        "POST",
+        "/admin/v1/partners",
+        Some(json!({ "name": partner, "secret": secret })),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json()["name"], partner.as_str());
+    assert!(
+        r.json()["interfaces"].is_null() && !r.body.contains(secret),
+        "{r:?}"
+    );
+    let r = call(
+        "POST",
+        "/admin/v1/partners",
+        Some(json!({ "name": partner, "secret": secret })),
+    );
+    assert_eq!(r.status, 409, "a name taken: {r:?}");
+    let r = call(
+        "POST",
+        "/admin/v1/users",
+        Some(json!({ "username": user, "partner": partner, "password": PASSWORD })),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json()["partner"], partner.as_str());
+    let r = call(
+        "POST",
+        "/admin/v1/users",
+        Some(json!({ "username": util::unique("u"), "partner": "NO-SUCH", "password": PASSWORD })),
+    );
+    assert_eq!(r.status, 404, "a user of no partner: {r:?}");
+    assert_eq!(
+        basic_status(&w, &user, PASSWORD),
+        404,
+        "the new user logs in"
+    );
+
+    // Reads.
+    let r = call("GET", "/admin/v1/partners", None);
+    assert!(
+        r.json()["items"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|p| p["name"] == partner.as_str())),
+        "{r:?}"
+    );
+    let r = call("GET", &format!("/admin/v1/partners/{partner}"), None);
+    assert_eq!(r.json()["users"], json!([user]), "{r:?}");
+    assert_eq!(call("GET", "/admin/v1/partners/NO-SUCH", None).status, 404);
+    let r = call("GET", &format!("/admin/v1/users?partner={partner}"), None);
+    assert_eq!(r.json()["items"].as_array().map(Vec::len), Some(1), "{r:?}");
+    let r = call("GET", &format!("/admin/v1/users/{user}"), None);
+    assert_eq!(
+        (r.status, r.json()["disabled"].clone()),
+        (200, json!(false)),
+        "{r:?}"
+    );
+    assert_eq!(call("GET", "/admin/v1/users/NO-SUCH", None).status, 404);
+    let r = call("GET", "/admin/v1/interfaces", None);
+    assert!(
+        r.json()["items"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|i| i["id"] == "t1/bom")),
+        "{r:?}"
+    );
+    let r = call("GET", "/admin/v1/interfaces/t1/bom", None);
+    assert_eq!(
+        (r.status, r.json()["id"].clone()),
+        (200, json!("t1/bom")),
+        "{r:?}"
+    );
+    assert_eq!(
+        call("GET", "/admin/v1/interfaces/no/such", None).status,
+        404
+    );
+
+    // Disable: refused on the gateway at once; enable: back.
+    let r = call(
+        "POST",
+        &format!("/admin/v1/partners/{partner}/disable"),
+        None,
+    );
+    assert_eq!(
+        (r.status, r.json()["disabled"].clone()),
+        (200, json!(true)),
+        "{r:?}"
+    );
+    assert_eq!(
+        basic_status(&w, &user, PASSWORD),
+        401,
+        "a disabled partner's user"
+    );
+    let r = call(
+        "POST",
+        &format!("/admin/v1/partners/{partner}/enable"),
+        None,
+    );
+    assert_eq!(r.json()["disabled"], false, "{r:?}");
+    assert_eq!(basic_status(&w, &user, PASSWORD), 404, "enabled again");
+    let r = call("POST", &format!("/admin/v1/users/{user}/disable"), None);
+    assert_eq!(r.json()["disabled"], true, "{r:?}");
+    assert_eq!(basic_status(&w, &user, PASSWORD), 401, "a disabled user");
+    call("POST", &format!("/admin/v1/users/{user}/enable"), None);
+    assert_eq!(
+        basic_status(&w, &user, PASSWORD),
+        404,
+        "the user enabled again"
+    );
+
+    // Interfaces: bad bodies are named; a good one shows at once.
+    let path = format!("/admin/v1/partners/{partner}/interfaces");
+    for (body, names) in [
+        (json!({ "interfaces": "t1/bom" }), "interfaces"),
+        (json!({ "interface": ["t1/bom"] }), "interface"),
+        (json!({}), "interfaces"),
+        (json!({ "interfaces": ["no/such"] }), "no/such"),
+    ] {
+        let r = call("PUT", &path, Some(body.clone()));
+        assert_eq!(r.status, 400, "{body}: {r:?}");
+        assert!(
+            r.json()["message"].as_str().unwrap_or("").contains(names),
+            "{body}: {r:?}"
+        );
+    }
+    let r = api.call("PUT", &path, &op, None);
+    assert_eq!(r.status, 400, "no body: {r:?}");
+    let big = json!({ "interfaces": vec!["x".repeat(100); 1000] });
+    let r = call("PUT", &path, Some(big));
+    assert_eq!(r.status, 413, "{r:?}");
+    let r = call(
+        "PUT",
+        &path,
+        Some(json!({ "interfaces": ["odm/master_data"] })),
+    );
+    assert_eq!(r.json()["interfaces"], json!(["odm/master_data"]), "{r:?}");
+    let denied = util::http::send(
+        "POST",
+        &format!("{}/v1.0/scc/data/sync/t1/bom", w.http_url()),
+        &Auth::Basic(&user, PASSWORD),
+        &util::data::envelope("B1", 1, "1", vec![util::data::bom_row("k1")]),
+    );
+    assert_eq!(denied.status, 404, "t1/bom no longer allowed: {denied:?}");
+    let r = call("PUT", &path, Some(json!({ "interfaces": null })));
+    assert!(r.json()["interfaces"].is_null(), "{r:?}");
+
+    // A batch: the partner now holds data.
+    let sent = util::http::send(
+        "POST",
+        &format!("{}/v1.0/scc/data/sync/t1/bom", w.http_url()),
+        &Auth::Basic(&user, PASSWORD),
+        &util::data::envelope("B1", 1, "1", vec![util::data::bom_row("k1")]),
+    );
+    sent.expect(200, "0");
+
+    // Rotate the secret without grace: only the new one works.
+    let new_secret = "client-secret-second-2";
+    let r = call(
+        "POST",
+        &format!("/admin/v1/partners/{partner}/rotate-secret"),
+        Some(json!({ "secret": new_secret, "grace_secs": 0 })),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.json()["secret_rotated_unix"].is_i64(), "{r:?}");
+    assert_eq!(token_status(&w, &partner, secret), 401, "the old secret");
+    assert_eq!(
+        token_status(&w, &partner, new_secret),
+        200,
+        "the new secret"
+    );
+
+    // Reset the password: the old one is refused.
+    let new_password = "password-second-2";
+    let r = call(
+        "POST",
+        &format!("/admin/v1/users/{user}/reset-password"),
+        Some(json!({ "password": new_password })),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(basic_status(&w, &user, PASSWORD), 401, "the old password");
+    assert_eq!(
+        basic_status(&w, &user, new_password),
+        404,
+        "the new password"
+    );
+
+    // Tokens: listed by id (never the token), revoked one by one or all at once.
+    let t = util::http::token_request(
+        &w.http_url(),
+        &format!("grant_type=client_credentials&client_id={partner}&client_secret={new_secret}"),
+        None,
+    )
+    .json()["access_token"]
+        .as_str()
+        .expect("a token")
+        .to_string();
+    let r = call("GET", &format!("/admin/v1/tokens?partner={partner}"), None);
+    assert!(!r.body.contains(&t), "a token in the list");
+    let ids: Vec<String> = r.json()["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["id"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert!(!ids.is_empty(), "{r:?}");
+    let bearer = |tok: &str| {
+        request(
+            "GET",
+            &format!("{}/v1.0/scc/data/sync/t1/bom/batches/NO-SUCH", w.http_url()),
+            &Auth::Bearer(tok),
+            None,
+            &[],
+        )
+        .status
+    };
+    assert_eq!(bearer(&t), 404, "the token works");
+    for id in &ids {
+        let r = call("DELETE", &format!("/admin/v1/tokens/{id}"), None);
+        assert_eq!(
+            (r.status, r.json()["revoked"].clone()),
+            (200, json!(1)),
+            "{r:?}"
+        );
+    }
+    assert_eq!(bearer(&t), 401, "a revoked token");
+    assert_eq!(
+        call("DELETE", "/admin/v1/tokens/no-such-id", None).status,
+        404
+    );
+    assert_eq!(call("DELETE", "/admin/v1/tokens", None).status, 400);
+    let r = call(
+        "DELETE",
+        &format!("/admin/v1/tokens?partner={partner}"),
+        None,
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+
+    // Remove: refused while it holds data, done with it.
+    let r = call("DELETE", &format!("/admin/v1/partners/{partner}"), None);
+    assert_eq!(r.status, 409, "{r:?}");
+    let r = call(
+        "DELETE",
+        &format!("/admin/v1/partners/{partner}?with_data=yes"),
+        None,
+    );
+    assert_eq!(r.status, 400, "{r:?}");
+    let r = call(
+        "DELETE",
+        &format!("/admin/v1/partners/{partner}?with_data=true"),
+        None,
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(
+        call("GET", &format!("/admin/v1/partners/{partner}"), None).status,
+        404
+    );
+    assert_eq!(
+        basic_status(&w, &user, new_password),
+        401,
+        "a removed partner's user"
+    );
+
+    // The audit trail: every change above, by this operator from the admin API.
+    let records = audit_all(&api, &token, &format!("partner={partner}&kind=admin"), 100);
+    let actions: Vec<&str> = records
+        .iter()
+        .map(|r| r["action"].as_str().unwrap_or(""))
+        .collect();
+    for expected in [
+        "partner.add",
+        "user.add",
+        "partner.disable",
+        "partner.enable",
+        "user.disable",
+        "user.enable",
+        "partner.set-interfaces",
+        "partner.rotate-secret",
+        "user.reset-password",
+        "token.revoke",
+        "partner.remove",
+    ] {
+        assert!(actions.contains(&expected), "{expected} in {actions:?}");
+    }
+    for r in &records {
+        assert_eq!(r["actor"], format!("operator:{name}"), "{r}");
+        assert_eq!(r["door"], "admin-api", "{r}");
+        assert_eq!(r["addr"], "127.0.0.1", "{r}");
+    }
+    let text = serde_json::to_string(&records).expect("json");
+    for s in [
+        secret,
+        new_secret,
+        PASSWORD,
+        new_password,
+        token.as_str(),
+        t.as_str(),
+    ] {
+        assert!(!text.contains(s), "a secret in the audit: {s}");
+    }
+    api.check_against_document();
+}
+
+#[test]
+fn a_partners_life_sqlite() {
+    a_partners_life(Backend::Sqlite);
+}
+
+#[test]
+fn a_partners_life_postgres() {
+    a_partners_life(Backend::Postgres);
+}

@@ -58,12 +58,7 @@ pub(crate) async fn dispatch(
         Route::NotFound => Ok(reply::not_found(
             "no such route; the routes are in GET /admin/v1/openapi.yaml",
         )),
-        // Partners, users, tokens, interfaces and bans: their core operations land with the
-        // lifecycle and defender work.
-        _ => {
-            let _ = (limit, op);
-            Ok(reply::not_found("not served yet"))
-        }
+        other => crate::accounts::dispatch(core, limit, req, other, op).await,
     };
     answer.unwrap_or_else(|refusal| refusal)
 }
@@ -74,7 +69,6 @@ pub(crate) fn query(req: &Request<Incoming>, allowed: &[&str]) -> Result<Query, 
 }
 
 /// A JSON body taking only `allowed` fields.
-#[allow(dead_code)] // until the accounts routes land
 pub(crate) async fn body(
     req: Request<Incoming>,
     limit: usize,
@@ -156,7 +150,6 @@ async fn audit(core: &Core, req: &Request<Incoming>) -> Answer {
 }
 
 /// 200 `{"ok": true, ...extra}` after a change.
-#[allow(dead_code)] // until the accounts routes land
 pub(crate) fn done(extra: serde_json::Value) -> Reply {
     let mut body = json!({ "ok": true });
     if let (Some(b), serde_json::Value::Object(more)) = (body.as_object_mut(), extra) {

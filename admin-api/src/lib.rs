@@ -15,12 +15,14 @@
 //! - [`routes`]: paths → what they name.
 //! - [`input`]: query parameters and JSON bodies, read strictly.
 //! - [`reply`]: every response, and core's errors as HTTP statuses.
-//! - `handlers`: each route's methods.
+//! - `handlers`: each route's methods (operators, audit); `accounts`: partners, users,
+//!   tokens and interfaces.
 #![forbid(unsafe_code)]
 // A refusal is the reply itself (`Result<T, Reply>`), built once per request and sent as it
 // is: boxing it would buy nothing.
 #![allow(clippy::result_large_err)]
 
+mod accounts;
 mod handlers;
 pub mod input;
 pub mod reply;
@@ -85,10 +87,8 @@ pub async fn serve(
 }
 
 /// The operator a request is made by.
-#[allow(dead_code)] // until the accounts routes land
 pub(crate) struct Operator {
-    pub name: String,
-    /// Who did it, for the audit trail.
+    /// Who does it, for the audit trail.
     pub origin: Origin,
 }
 
@@ -158,7 +158,6 @@ impl AdminApi {
                 door: "admin-api".into(),
                 addr: peer.ip().to_canonical().to_string(),
             },
-            name: operator.name,
         };
         handlers::dispatch(&self.core, self.body_limit, req, route, &op).await
     }
