@@ -32,14 +32,16 @@
 //! - [`grpc`]: the tonic server and its internal-token guard.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod auth;
 pub mod batch;
 pub mod clock;
 pub mod codes;
+pub mod defender;
 pub mod error;
 pub mod grpc;
 pub mod interfaces;
-pub mod limiter;
+pub mod login;
 pub mod metrics;
 pub mod model;
 pub mod outbound;

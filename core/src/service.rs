@@ -11,8 +11,9 @@ use crate::clock::{self, Clock};
 use crate::codes::{self, code};
 use crate::error::{CoreError, Result};
 use crate::interfaces::{Interface, Registry};
-use crate::limiter::{self, LoginLimiter, Refused};
-use crate::model::{BatchPolicy, Environment, Operation, Scope, TokenKind, Transport};
+use crate::model::{
+    BatchPolicy, DefenderPolicy, Environment, Operation, Scope, TokenKind, Transport,
+};
 use crate::store::sql::latest_schema_version;
 use crate::store::{FileRow, PartRow, PartnerRow, Store, TokenRow, UserRow};
 use crate::validate::{self, SequenceInput, MAX_BATCH_ID_CHARS};
@@ -75,10 +76,8 @@ pub struct Settings {
     pub token_ttl_secs: u64,
     /// Lifetime of an upload-page session (StartSession's token).
     pub session_ttl_secs: u64,
-    /// Wrong passwords one user name may get within `login_window_secs` before its logins
-    /// are refused unchecked until that window closes.
-    pub login_max_failures: u32,
-    pub login_window_secs: u64,
+    /// The defender: failed logins scored per address and name, bans (`crate::defender`).
+    pub defender: DefenderPolicy,
     /// Files held under a temporary name (delivery by rename) older than this are removed by
     /// housekeeping.
     pub part_max_age_secs: i64,
@@ -90,8 +89,7 @@ impl Default for Settings {
             batch: BatchPolicy::default(),
             token_ttl_secs: 3600,
             session_ttl_secs: 8 * 3600,
-            login_max_failures: 10,
-            login_window_secs: 300,
+            defender: DefenderPolicy::default(),
             part_max_age_secs: DEFAULT_PART_MAX_AGE_SECS,
         }
     }
@@ -114,8 +112,6 @@ pub struct Core {
     settings: Settings,
     /// Seals and opens outbound credentials; `None`: outbound push is off (SPEC §7.1).
     pub(crate) secret_key: Option<Arc<crate::secret::SecretKey>>,
-    /// Shared by every clone: the counts are per process, not per caller.
-    logins: Arc<LoginLimiter>,
     /// Every "now" of core comes from here (the system clock unless a test set another).
     clock: Clock,
     /// Shared by every clone: what `/metrics` reports for this process.
@@ -159,16 +155,10 @@ fn check_name(what: &str, name: &str) -> Result<()> {
 
 impl Core {
     pub fn new(store: Arc<dyn Store>, registry: Arc<Registry>, settings: Settings) -> Core {
-        let logins = LoginLimiter::new(
-            settings.login_max_failures,
-            settings.login_window_secs,
-            limiter::DEFAULT_CAPACITY,
-        );
         Core {
             store,
             registry,
             settings,
-            logins: Arc::new(logins),
             clock: clock::system(),
             secret_key: None,
             sftp_host_key: None,
@@ -193,6 +183,11 @@ impl Core {
     pub fn with_clock(mut self, clock: Clock) -> Core {
         self.clock = clock;
         self
+    }
+
+    /// Core's tunables.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     /// Now, by core's clock.
@@ -244,7 +239,7 @@ impl Core {
 
     /// The partner named `name`, if there is one. A name that could never have been given
     /// (control characters, too long) is not looked up: it is simply not found, on every store.
-    async fn partner_named(&self, name: &str) -> Result<Option<PartnerRow>> {
+    pub(crate) async fn partner_named(&self, name: &str) -> Result<Option<PartnerRow>> {
         if !validate::could_be_key(name, MAX_NAME_CHARS) {
             return Ok(None);
         }
@@ -325,89 +320,9 @@ impl Core {
         })
     }
 
-    /// Check a user's name and password, unless the name had too many wrong ones lately
-    /// (then `TooManyAttempts`, without a check: see `limiter`).
-    pub async fn authenticate(&self, username: &str, password: &str) -> Result<Principal> {
-        let attempt = self
-            .logins
-            .begin(username, || self.now())
-            .await
-            .map_err(|refused| match refused {
-                Refused::Locked { retry_after_secs } => {
-                    CoreError::TooManyAttempts { retry_after_secs }
-                }
-                Refused::Busy => CoreError::Busy(format!(
-                    "other logins of this user were checked for {} s; try again",
-                    limiter::MAX_WAIT.as_secs()
-                )),
-            })?;
-        let res = self.check_password(username, password).await;
-        // Only a wrong password counts; a store failure must not lock the user out.
-        if let Err(CoreError::Unauthenticated) = res {
-            attempt.failed(self.now());
-        }
-        res
-    }
-
-    async fn check_password(&self, username: &str, password: &str) -> Result<Principal> {
-        let user = self.user_named(username).await?;
-        let hash = user.as_ref().map(|u| u.password_hash.as_str());
-        match user {
-            Some(u) if auth::check_secret(password, hash).await => {
-                self.principal(&u.partner, Some(u.username)).await
-            }
-            Some(_) => Err(CoreError::Unauthenticated),
-            None => {
-                auth::check_secret(password, None).await;
-                Err(CoreError::Unauthenticated)
-            }
-        }
-    }
-
-    async fn check_client(&self, client_id: &str, client_secret: &str) -> Result<PartnerRow> {
-        match self.partner_named(client_id).await? {
-            Some(p) if auth::check_secret(client_secret, Some(&p.secret_hash)).await => Ok(p),
-            Some(_) => Err(CoreError::Unauthenticated),
-            None => {
-                auth::check_secret(client_secret, None).await;
-                Err(CoreError::Unauthenticated)
-            }
-        }
-    }
-
-    /// The OAuth2 token endpoint's logic: `client_credentials`, or `password` (the user must
-    /// belong to the client's partner).
-    pub async fn issue_token(&self, req: &pb::IssueTokenRequest) -> Result<pb::IssueTokenResponse> {
-        let partner = self
-            .check_client(&req.client_id, &req.client_secret)
-            .await?;
-        let user = match req.grant_type.as_str() {
-            "client_credentials" => None,
-            "password" => {
-                let p = self.authenticate(&req.username, &req.password).await?;
-                if p.partner != partner.name {
-                    return Err(CoreError::Unauthenticated);
-                }
-                p.user
-            }
-            other => {
-                return Err(CoreError::Invalid(format!(
-                    "unsupported grant_type {other:?}"
-                )))
-            }
-        };
-        self.new_token(
-            partner.name,
-            user,
-            TokenKind::Api,
-            self.settings.token_ttl_secs,
-        )
-        .await
-    }
-
     /// A random bearer token of `kind` for `partner`/`user`, stored hashed, living `ttl`
     /// seconds.
-    async fn new_token(
+    pub(crate) async fn new_token(
         &self,
         partner: String,
         user: Option<String>,
@@ -431,39 +346,10 @@ impl Core {
         })
     }
 
-    /// Upload page login: the user's password (rate limited like every login), then a
-    /// session token living `session_ttl_secs`. It opens the upload page only: VerifyToken
-    /// resolves it when asked for a session, never as an API token.
-    pub async fn start_session(
-        &self,
-        username: &str,
-        password: &str,
-    ) -> Result<pb::IssueTokenResponse> {
-        let p = self.authenticate(username, password).await?;
-        self.new_token(
-            p.partner,
-            p.user,
-            TokenKind::Session,
-            self.settings.session_ttl_secs,
-        )
-        .await
-    }
-
     /// Upload page logout: the token stops working at once. `false` when it was unknown
     /// (already ended, expired and purged, or never issued).
     pub async fn end_session(&self, token: &str) -> Result<bool> {
         self.store.delete_token(&auth::token_hash(token)).await
-    }
-
-    /// Resolve a token issued for `kind` (an API bearer token, or an upload page session);
-    /// unknown, expired and other-kind tokens are the same failure.
-    pub async fn verify_token(&self, token: &str, kind: TokenKind) -> Result<Principal> {
-        match self.store.token(&auth::token_hash(token)).await? {
-            Some(t) if t.expires_unix > self.now() && t.kind == kind.as_str() => {
-                self.principal(&t.partner, t.username).await
-            }
-            _ => Err(CoreError::Unauthenticated),
-        }
     }
 
     /// The interface a partner asked for, if it exists and the partner may use it.
@@ -1028,6 +914,8 @@ impl Core {
     pub async fn housekeeping(&self) -> Result<u64> {
         let now = self.now();
         self.store.purge_tokens(now).await?;
+        // Scores untouched for a day and not banned: the key starts afresh (offences too).
+        self.store.defender().prune_scores(now - 24 * 3600).await?;
         // A push whose intake died half-way (its writer killed) is never sealed: drop it.
         let parts = self
             .store

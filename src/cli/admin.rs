@@ -21,6 +21,10 @@ pub enum PartnerCmd {
         #[arg(long, value_delimiter = ',')]
         interfaces: Option<Vec<String>>,
     },
+    /// Limit where APP_NAME's credentials may be used from (every door: logins, tokens,
+    /// upload page sessions, SFTP keys): CIDRs, IPv4 or IPv6, comma-separated
+    /// (10.0.0.0/8,2001:db8::/32; an address alone is one host); --any lifts the limit.
+    SetAddresses(super::defender::SetAddresses),
 }
 
 #[derive(Subcommand)]
@@ -35,6 +39,16 @@ pub enum UserCmd {
     Key {
         #[command(subcommand)]
         action: KeyCmd,
+    },
+    /// Lift a login ban: of a user name (and the partner client id of that name), or of a
+    /// source address with --address.
+    Unlock(super::defender::Unlock),
+    /// The login bans running now: what is banned (address:IP, user:NAME, client:APP), until
+    /// when, and how many bans it had.
+    Bans {
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -94,19 +108,27 @@ pub struct BatchTarget {
     as_user: Option<String>,
 }
 
-pub async fn partner(core: &Core, cmd: PartnerCmd) -> anyhow::Result<()> {
-    let PartnerCmd::Add {
-        app_name,
-        interfaces,
-    } = cmd;
-    let secret = read_secret("client secret")?;
-    core.add_partner(&app_name, &secret, interfaces).await?;
-    println!("partner {app_name} created");
+pub async fn partner(core: &Core, cmd: PartnerCmd, cli_user: &str) -> anyhow::Result<()> {
+    match cmd {
+        PartnerCmd::Add {
+            app_name,
+            interfaces,
+        } => {
+            let secret = read_secret("client secret")?;
+            core.add_partner(&app_name, &secret, interfaces).await?;
+            println!("partner {app_name} created");
+        }
+        PartnerCmd::SetAddresses(args) => {
+            super::defender::set_addresses(core, args, cli_user).await?
+        }
+    }
     Ok(())
 }
 
-pub async fn user(core: &Core, cmd: UserCmd) -> anyhow::Result<()> {
+pub async fn user(core: &Core, cmd: UserCmd, cli_user: &str) -> anyhow::Result<()> {
     match cmd {
+        UserCmd::Unlock(args) => super::defender::unlock(core, args, cli_user).await?,
+        UserCmd::Bans { json } => super::defender::bans(core, json).await?,
         UserCmd::Add { username, partner } => {
             let password = read_secret("password")?;
             core.add_user(&username, &partner, &password).await?;

@@ -3,6 +3,7 @@
 //! [`crate::serve`]; the admin commands' bodies are in [`admin`] and [`outbound`].
 
 mod admin;
+mod defender;
 mod outbound;
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -139,8 +140,8 @@ pub async fn run(cmd: Admin, cfg: Config) -> anyhow::Result<()> {
     }
     let core = build_core(cfg.core).await?;
     match cmd {
-        Admin::Partner { action } => admin::partner(&core, action).await,
-        Admin::User { action } => admin::user(&core, action).await,
+        Admin::Partner { action } => admin::partner(&core, action, &cfg.user).await,
+        Admin::User { action } => admin::user(&core, action, &cfg.user).await,
         Admin::Export(args) => admin::export(&core, args).await,
         Admin::Batch { action } => admin::batch(&core, action, &cfg.user).await,
         Admin::Endpoint { action } => outbound::endpoint(&core, action).await,

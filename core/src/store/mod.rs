@@ -12,6 +12,7 @@ use wharf_proto::v1::IngestBatchResponse;
 use crate::error::{CoreError, Result};
 use crate::model::{ActionStatus, BatchState, Environment, Operation, Schedule, Scope, Transport};
 
+pub mod defender;
 pub mod outbox;
 pub mod pg;
 pub mod sql;
@@ -306,6 +307,8 @@ pub trait Store: Send + Sync {
     fn backend(&self) -> &'static str;
     /// Endpoints and the outbox of pushes (SPEC §7.1).
     fn outbox(&self) -> &dyn outbox::Outbox;
+    /// The defender's scores and bans, and partners' allow lists (migration 15).
+    fn defender(&self) -> &dyn defender::Defender;
     async fn begin(&self) -> Result<Box<dyn Tx + '_>>;
 
     async fn insert_partner(&self, p: &PartnerRow, now_unix: i64) -> Result<()>;

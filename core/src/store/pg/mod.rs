@@ -14,6 +14,7 @@ use super::sql;
 use super::*;
 use crate::error::CoreError;
 
+mod defender;
 mod outbox;
 pub mod tls;
 
@@ -622,6 +623,10 @@ impl Store for PgStore {
     }
 
     fn outbox(&self) -> &dyn super::outbox::Outbox {
+        self
+    }
+
+    fn defender(&self) -> &dyn super::defender::Defender {
         self
     }
 
