@@ -230,25 +230,36 @@ impl Core {
     }
 
     /// Score one failure of `points` against the caller's address and `name` (a key of
-    /// [`user_key`] or [`client_key`]; `None` when the name could never be one).
+    /// [`user_key`] or [`client_key`]; `None` when the name could never be one). `Some`
+    /// (seconds left) when one of them was banned already before this failure: the check ran
+    /// while the ban began, and its answer must be the ban's, so that no more than the
+    /// threshold's failures are ever answered as wrong credentials.
     pub(crate) async fn score_failure(
         &self,
         caller: &Caller,
         name: Option<String>,
         points: i64,
-    ) -> Result<()> {
+    ) -> Result<Option<u64>> {
         let policy = self.settings().defender;
         let now = self.now();
-        let step = move |row: ScoreRow| next(&policy, row, points, now);
+        let mut banned_before: Option<i64> = None;
         for key in caller.address_key().into_iter().chain(name) {
+            let before = std::sync::Mutex::new(0i64);
+            let step = |row: ScoreRow| {
+                if let Ok(mut b) = before.lock() {
+                    *b = row.banned_until;
+                }
+                next(&policy, row, points, now)
+            };
             let row = self.store.defender().score(&key, &step).await?;
-            let began = row.offences > 0
-                && row.banned_until == now.saturating_add(ban_secs(&policy, row.offences - 1));
-            if began {
+            let was = before.lock().map(|b| *b).unwrap_or(0);
+            if was > now {
+                banned_before = banned_before.max(Some(was));
+            } else if row.banned_until > now {
                 tracing::warn!(what = %row.what, until = row.banned_until, offences = row.offences, "login ban");
             }
         }
-        Ok(())
+        Ok(banned_before.map(|until| u64::try_from(until - now).unwrap_or(1).max(1)))
     }
 
     /// Lift the bans (and forget the scores) of a user name and/or an address; how many keys

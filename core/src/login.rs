@@ -147,13 +147,22 @@ impl Core {
         }
         let p = match check.await? {
             Checked::Out { reason, partner } => {
-                if a.scored {
+                let late = if a.scored {
                     let points = match reason {
                         Reason::UnknownUser => defender::SCORE_UNKNOWN_USER,
                         _ => defender::SCORE_BAD_PASSWORD,
                     };
                     self.score_failure(a.caller, a.names.first().cloned(), points)
-                        .await?;
+                        .await?
+                } else {
+                    self.banned(a.caller, &a.names).await?
+                };
+                // A ban that began while this check ran answers for it.
+                if let Some(secs) = late {
+                    a.refuse(self, &partner, Reason::Locked).await?;
+                    return Err(CoreError::TooManyAttempts {
+                        retry_after_secs: secs,
+                    });
                 }
                 a.refuse(self, &partner, reason).await?;
                 return Err(CoreError::Unauthenticated);
@@ -163,12 +172,19 @@ impl Core {
         // Partners and users that are disabled are refused here with `Reason::Disabled`.
         if !self.allowed_from(&p.partner, a.caller).await? {
             if a.scored {
-                self.score_failure(
-                    a.caller,
-                    a.names.first().cloned(),
-                    defender::SCORE_BAD_PASSWORD,
-                )
-                .await?;
+                let late = self
+                    .score_failure(
+                        a.caller,
+                        a.names.first().cloned(),
+                        defender::SCORE_BAD_PASSWORD,
+                    )
+                    .await?;
+                if let Some(secs) = late {
+                    a.refuse(self, &p.partner, Reason::Locked).await?;
+                    return Err(CoreError::TooManyAttempts {
+                        retry_after_secs: secs,
+                    });
+                }
             }
             a.refuse(self, &p.partner, Reason::Address).await?;
             return Err(CoreError::Unauthenticated);

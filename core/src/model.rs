@@ -240,7 +240,7 @@ impl Default for BatchPolicy {
     }
 }
 
-/// The defender's settings (`crate::defender`): failed logins scored per source address and
+/// The defender's settings (the `defender` module): failed logins scored per source address and
 /// per name within an observation window; at `threshold` the key is banned for `ban_secs`,
 /// longer by `ban_increment_percent` at each repeat offence (at most `MAX_BAN_SECS`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

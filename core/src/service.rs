@@ -76,7 +76,7 @@ pub struct Settings {
     pub token_ttl_secs: u64,
     /// Lifetime of an upload-page session (StartSession's token).
     pub session_ttl_secs: u64,
-    /// The defender: failed logins scored per address and name, bans (`crate::defender`).
+    /// The defender: failed logins scored per address and name, bans (the `defender` module).
     pub defender: DefenderPolicy,
     /// Files held under a temporary name (delivery by rename) older than this are removed by
     /// housekeeping.

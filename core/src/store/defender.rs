@@ -4,7 +4,7 @@
 //! `login_scores` holds one row per scored key (`address:IP`, `user:NAME`, `client:APP`): its
 //! score within the current observation window, when that window opened, until when it is
 //! banned, and how many bans it had. The rule that moves a row on is core's
-//! (`crate::defender`); the store only reads, locks and writes the row, so replicas scoring
+//! (the `defender` module); the store only reads, locks and writes the row, so replicas scoring
 //! the same key at once take turns (`FOR UPDATE` on PostgreSQL, `BEGIN IMMEDIATE` on SQLite).
 
 use async_trait::async_trait;
