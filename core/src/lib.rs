@@ -21,6 +21,7 @@
 //! - [`timestamp`]: ISO-8601 in, RFC 3339 out.
 //! - [`clock`]: the one clock of core, injectable in tests.
 //! - [`store`]: the `Store` trait, `store::pg` and `store::sqlite`, and their shared SQL.
+//! - [`audit`]: the audit trail's records, who acts and the reading filter.
 //! - [`auth`]: argon2 hashes and tokens.
 //! - [`limiter`]: login rate limiting per user name.
 //! - [`outbound`]: outbound push: endpoints, intake, the dispatcher (SPEC §7.1).

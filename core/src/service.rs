@@ -5,6 +5,7 @@ use std::sync::Arc;
 use wharf_proto::json::value_text;
 use wharf_proto::v1 as pb;
 
+use crate::audit::{Entry, Filter, Kind, Origin, Record};
 use crate::auth;
 use crate::batch::{self, actions, actions::Action, view};
 use crate::clock::{self, Clock};
@@ -81,7 +82,12 @@ pub struct Settings {
     /// Files held under a temporary name (delivery by rename) older than this are removed by
     /// housekeeping.
     pub part_max_age_secs: i64,
+    /// Audit records older than this are pruned by housekeeping.
+    pub audit_retention_secs: i64,
 }
+
+/// How long the audit trail is kept by default: 400 days.
+pub const DEFAULT_AUDIT_RETENTION_SECS: i64 = 400 * 86_400;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -91,6 +97,7 @@ impl Default for Settings {
             session_ttl_secs: 8 * 3600,
             defender: DefenderPolicy::default(),
             part_max_age_secs: DEFAULT_PART_MAX_AGE_SECS,
+            audit_retention_secs: DEFAULT_AUDIT_RETENTION_SECS,
         }
     }
 }
@@ -484,12 +491,25 @@ impl Core {
         size: impl Into<Option<u64>>,
         answer: &pb::IngestBatchResponse,
     ) -> Result<Option<String>> {
+        let size = size.into();
+        let mut e = Entry::new(Kind::File, "file.delivered", &scope.partner, "");
+        e.detail = serde_json::json!({"name": name, "code": answer.code, "size": size,
+            "environment": scope.env.as_str(), "interface": scope.iface});
+        self.audit(
+            &Origin {
+                actor: format!("partner:{}", scope.partner),
+                door: "ftp".into(),
+                addr: String::new(),
+            },
+            e,
+        )
+        .await?;
         let file = FileRow {
             name: name.to_string(),
             code: answer.code.clone(),
             answer: wharf_proto::json::answer_json(answer).to_string(),
             created_unix: self.now(),
-            size: size.into(),
+            size,
         };
         if self.store.insert_file(scope, &file).await? {
             return Ok(None);
@@ -911,6 +931,25 @@ impl Core {
     }
 
     /// Expire abandoned batches and purge dead tokens; returns the batches expired.
+    /// Record `e` as done by `o` now. An error means it was not recorded: the caller fails
+    /// the action it records instead of letting it happen unrecorded.
+    pub async fn audit(&self, o: &Origin, e: Entry) -> Result<()> {
+        self.store
+            .audit()
+            .append(&e.row(o, self.now()))
+            .await
+            .map_err(|err| CoreError::Store(format!("cannot write the audit trail: {err}")))
+    }
+
+    /// Audit records matching `f`, oldest first.
+    pub async fn audit_list(&self, f: &Filter) -> Result<Vec<Record>> {
+        let rows = self.store.audit().read(&f.query()).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, r)| Record::from_row(id, r))
+            .collect())
+    }
+
     pub async fn housekeeping(&self) -> Result<u64> {
         let now = self.now();
         self.store.purge_tokens(now).await?;
@@ -925,6 +964,17 @@ impl Core {
             tracing::info!(
                 files = parts,
                 "removed files left under a temporary name past their age"
+            );
+        }
+        let pruned = self
+            .store
+            .audit()
+            .prune(now.saturating_sub(self.settings.audit_retention_secs))
+            .await?;
+        if pruned > 0 {
+            tracing::info!(
+                records = pruned,
+                "pruned audit records past their retention"
             );
         }
         let dropped = self.store.outbox().purge_unsealed(now - 3600).await?;

@@ -3,6 +3,7 @@
 
 use rand::RngCore;
 
+use crate::audit::{Entry, Kind, Origin};
 use crate::error::{CoreError, Result};
 use crate::service::Core;
 use crate::ssh;
@@ -12,6 +13,25 @@ use crate::store::UserKeyRow;
 const HOST_KEY: &str = "sftp-ed25519";
 
 impl Core {
+    /// Record a change of `username`'s keys (the fingerprint only: a public key is no secret,
+    /// but the fingerprint is what operators compare).
+    async fn audit_key(
+        &self,
+        o: &Origin,
+        action: &str,
+        username: &str,
+        fingerprint: &str,
+    ) -> Result<()> {
+        let partner = self
+            .user_named(username)
+            .await?
+            .map(|u| u.partner)
+            .unwrap_or_default();
+        let e = Entry::new(Kind::Admin, action, &partner, username)
+            .detail(serde_json::json!({"fingerprint": fingerprint}));
+        self.audit(o, e).await
+    }
+
     async fn existing_user(&self, username: &str) -> Result<()> {
         match self.user_named(username).await? {
             Some(_) => Ok(()),
@@ -20,7 +40,7 @@ impl Core {
     }
 
     /// Authorize one more public key (OpenSSH's one-line form) for `username`'s SFTP logins.
-    pub async fn add_user_key(&self, username: &str, line: &str) -> Result<UserKeyRow> {
+    pub async fn add_user_key(&self, o: &Origin, username: &str, line: &str) -> Result<UserKeyRow> {
         self.existing_user(username).await?;
         let key = ssh::parse_authorized_key(line).map_err(CoreError::Invalid)?;
         let row = UserKeyRow {
@@ -30,6 +50,8 @@ impl Core {
             comment: key.comment,
             added_unix: self.now(),
         };
+        self.audit_key(o, "user.key-add", username, &row.fingerprint)
+            .await?;
         self.store.insert_user_key(&row).await?;
         tracing::info!(user = %username, fingerprint = %row.fingerprint, "SSH key added");
         Ok(row)
@@ -42,8 +64,18 @@ impl Core {
     }
 
     /// Remove one of `username`'s keys, named by its `SHA256:` fingerprint.
-    pub async fn remove_user_key(&self, username: &str, fingerprint: &str) -> Result<()> {
+    pub async fn remove_user_key(
+        &self,
+        o: &Origin,
+        username: &str,
+        fingerprint: &str,
+    ) -> Result<()> {
         self.existing_user(username).await?;
+        let known = self.store.user_keys(username).await?;
+        if known.iter().any(|k| k.fingerprint == fingerprint) {
+            self.audit_key(o, "user.key-remove", username, fingerprint)
+                .await?;
+        }
         if self.store.delete_user_key(username, fingerprint).await? {
             tracing::info!(user = %username, fingerprint = %fingerprint, "SSH key removed");
             Ok(())

@@ -8,6 +8,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use common::*;
+use wharf_core::audit::Origin;
 use wharf_core::model::{BatchPolicy, Environment, Operation, PushState, SeqState};
 use wharf_core::outbound::endpoint::{Auth, EndpointInput, Secrets};
 use wharf_core::outbound::intake::{PushOutcome, PushRequest, RowSource};
@@ -42,21 +43,24 @@ fn core(store: Arc<dyn Store>) -> Core {
 static CLAIMS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn endpoint(core: &Core, partner: &str) {
-    core.set_endpoint(EndpointInput {
-        partner: partner.to_string(),
-        env: Environment::Prod,
-        iface: "t1/bom".into(),
-        url: "https://receiver.example/v1.0/scc/data/sync/t1/bom".into(),
-        auth: Auth::Basic,
-        auth_path: String::new(),
-        client_id: String::new(),
-        username: "them".into(),
-        secrets: Secrets {
-            password: PASSWORD.into(),
-            ..Secrets::default()
+    core.set_endpoint(
+        &Origin::cli("test"),
+        EndpointInput {
+            partner: partner.to_string(),
+            env: Environment::Prod,
+            iface: "t1/bom".into(),
+            url: "https://receiver.example/v1.0/scc/data/sync/t1/bom".into(),
+            auth: Auth::Basic,
+            auth_path: String::new(),
+            client_id: String::new(),
+            username: "them".into(),
+            secrets: Secrets {
+                password: PASSWORD.into(),
+                ..Secrets::default()
+            },
+            allow_http: false,
         },
-        allow_http: false,
-    })
+    )
     .await
     .expect("endpoint set");
 }
@@ -348,7 +352,7 @@ async fn failed_pushes_are_retried_and_counted(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(failed_list.len(), 1);
 
-    let again = core.retry_push(&id).await.unwrap();
+    let again = core.retry_push(&Origin::cli("test"), &id).await.unwrap();
     assert_eq!(again.state, "pending");
     let states: Vec<(&str, u32)> = again
         .sequences
@@ -357,9 +361,15 @@ async fn failed_pushes_are_retried_and_counted(store: Arc<dyn Store>) {
         .collect();
     assert_eq!(states, [("delivered", 1), ("pending", 0)]);
     assert!(core.outbox_depth().await.unwrap() >= 1);
-    let err = core.retry_push(&id).await.unwrap_err();
+    let err = core
+        .retry_push(&Origin::cli("test"), &id)
+        .await
+        .unwrap_err();
     assert!(matches!(err, CoreError::Precondition(_)), "{err}");
-    let err = core.retry_push("NOSUCHPUSH000000").await.unwrap_err();
+    let err = core
+        .retry_push(&Origin::cli("test"), "NOSUCHPUSH000000")
+        .await
+        .unwrap_err();
     assert!(matches!(err, CoreError::NotFound(_)), "{err}");
     // The push comes back to a dispatcher at its failed sequence.
     let back = ob

@@ -6,6 +6,7 @@ use std::io::Write;
 
 use anyhow::Context;
 use clap::Subcommand;
+use wharf_core::audit::Origin;
 use wharf_core::model::Environment;
 use wharf_core::{Core, CoreError};
 use wharf_proto::v1 as pb;
@@ -125,21 +126,21 @@ pub async fn partner(core: &Core, cmd: PartnerCmd, cli_user: &str) -> anyhow::Re
     Ok(())
 }
 
-pub async fn user(core: &Core, cmd: UserCmd, cli_user: &str) -> anyhow::Result<()> {
+pub async fn user(core: &Core, cmd: UserCmd, user: &str) -> anyhow::Result<()> {
     match cmd {
-        UserCmd::Unlock(args) => super::defender::unlock(core, args, cli_user).await?,
+        UserCmd::Unlock(args) => super::defender::unlock(core, args, user).await?,
         UserCmd::Bans { json } => super::defender::bans(core, json).await?,
         UserCmd::Add { username, partner } => {
             let password = read_secret("password")?;
             core.add_user(&username, &partner, &password).await?;
             println!("user {username} created for partner {partner}");
         }
-        UserCmd::Key { action } => key(core, action).await?,
+        UserCmd::Key { action } => key(core, action, &Origin::cli(user)).await?,
     }
     Ok(())
 }
 
-async fn key(core: &Core, cmd: KeyCmd) -> anyhow::Result<()> {
+async fn key(core: &Core, cmd: KeyCmd, o: &Origin) -> anyhow::Result<()> {
     match cmd {
         KeyCmd::Add { username, file } => {
             let line = match file {
@@ -147,7 +148,7 @@ async fn key(core: &Core, cmd: KeyCmd) -> anyhow::Result<()> {
                     .with_context(|| format!("reading {}", path.display()))?,
                 None => read_secret("public key")?,
             };
-            let k = core.add_user_key(&username, &line).await?;
+            let k = core.add_user_key(o, &username, &line).await?;
             println!("{} added for user {username}", k.fingerprint);
         }
         KeyCmd::List { username } => {
@@ -170,7 +171,7 @@ async fn key(core: &Core, cmd: KeyCmd) -> anyhow::Result<()> {
             username,
             fingerprint,
         } => {
-            core.remove_user_key(&username, &fingerprint).await?;
+            core.remove_user_key(o, &username, &fingerprint).await?;
             println!("{fingerprint} removed from user {username}");
         }
     }

@@ -3,6 +3,7 @@
 //! [`crate::serve`]; the admin commands' bodies are in [`admin`] and [`outbound`].
 
 mod admin;
+mod audit;
 mod defender;
 mod outbound;
 
@@ -90,6 +91,11 @@ pub enum Admin {
         #[command(subcommand)]
         action: outbound::OutboxCmd,
     },
+    /// The audit trail: who did what, when and from where.
+    Audit {
+        #[command(subcommand)]
+        action: audit::AuditCmd,
+    },
     /// Create the store, or bring an existing one to this version's schema (what the servers
     /// do at start-up). The other admin commands never create a store.
     Migrate,
@@ -144,9 +150,10 @@ pub async fn run(cmd: Admin, cfg: Config) -> anyhow::Result<()> {
         Admin::User { action } => admin::user(&core, action, &cfg.user).await,
         Admin::Export(args) => admin::export(&core, args).await,
         Admin::Batch { action } => admin::batch(&core, action, &cfg.user).await,
-        Admin::Endpoint { action } => outbound::endpoint(&core, action).await,
+        Admin::Endpoint { action } => outbound::endpoint(&core, action, &cfg.user).await,
         Admin::Push(args) => outbound::push(&core, args).await,
-        Admin::Outbox { action } => outbound::outbox(&core, action).await,
+        Admin::Outbox { action } => outbound::outbox(&core, action, &cfg.user).await,
+        Admin::Audit { action } => audit::audit(&core, action).await,
         Admin::Migrate => {
             let version = core.store().schema_version().await?;
             println!(

@@ -5,6 +5,7 @@ use std::io::Write;
 
 use clap::Subcommand;
 use tokio::io::AsyncBufReadExt;
+use wharf_core::audit::Origin;
 use wharf_core::model::{Environment, Operation};
 use wharf_core::outbound::endpoint::{Auth, EndpointInput, Secrets};
 use wharf_core::outbound::intake::{PushOutcome, PushRequest, RowSource};
@@ -91,7 +92,7 @@ pub fn need_key(core_has_key: bool) -> anyhow::Result<()> {
     }
 }
 
-pub async fn endpoint(core: &Core, cmd: EndpointCmd) -> anyhow::Result<()> {
+pub async fn endpoint(core: &Core, cmd: EndpointCmd, user: &str) -> anyhow::Result<()> {
     match cmd {
         EndpointCmd::Set {
             app_name,
@@ -120,18 +121,21 @@ pub async fn endpoint(core: &Core, cmd: EndpointCmd) -> anyhow::Result<()> {
                 },
             };
             let row = core
-                .set_endpoint(EndpointInput {
-                    partner: app_name,
-                    env: env_of(&env),
-                    iface: interface,
-                    url,
-                    auth,
-                    auth_path: auth_path.unwrap_or_default(),
-                    client_id: client_id.unwrap_or_default(),
-                    username: username.unwrap_or_default(),
-                    secrets,
-                    allow_http,
-                })
+                .set_endpoint(
+                    &Origin::cli(user),
+                    EndpointInput {
+                        partner: app_name,
+                        env: env_of(&env),
+                        iface: interface,
+                        url,
+                        auth,
+                        auth_path: auth_path.unwrap_or_default(),
+                        client_id: client_id.unwrap_or_default(),
+                        username: username.unwrap_or_default(),
+                        secrets,
+                        allow_http,
+                    },
+                )
                 .await?;
             println!(
                 "endpoint of {} for {} ({}) set: {} ({})",
@@ -249,7 +253,7 @@ pub async fn push(core: &Core, a: PushArgs) -> anyhow::Result<()> {
     }
 }
 
-pub async fn outbox(core: &Core, cmd: OutboxCmd) -> anyhow::Result<()> {
+pub async fn outbox(core: &Core, cmd: OutboxCmd, user: &str) -> anyhow::Result<()> {
     match cmd {
         OutboxCmd::List {
             partner,
@@ -269,7 +273,7 @@ pub async fn outbox(core: &Core, cmd: OutboxCmd) -> anyhow::Result<()> {
             Ok(())
         }
         OutboxCmd::Retry { push_id } => {
-            let p = core.retry_push(&push_id).await?;
+            let p = core.retry_push(&Origin::cli(user), &push_id).await?;
             println!("push {} is pending again", p.push_id);
             Ok(())
         }

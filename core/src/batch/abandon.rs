@@ -34,7 +34,7 @@ pub async fn abandon(
     now_unix: i64,
 ) -> Result<bool> {
     let mut tx = store.begin().await?;
-    let Some(b) = tx.lock_existing(scope, batch_id).await? else {
+    let Some(mut b) = tx.lock_existing(scope, batch_id).await? else {
         tx.commit().await?;
         return Ok(false);
     };
@@ -48,6 +48,10 @@ pub async fn abandon(
         tx.drop_staged(b.pk).await?;
         tx.set_state(b.pk, BatchState::Failed, Some((&code, &msg)), now_unix)
             .await?;
+        b.state = BatchState::Failed;
+        let creator = b.creator.clone();
+        let detail = serde_json::json!({"code": code, "msg": msg, "abandoned": true});
+        super::audit(&mut *tx, &b, "batch.failed", &creator, detail, now_unix).await?;
     }
     tx.commit().await?;
     Ok(true)

@@ -20,6 +20,7 @@ use crate::codes::code;
 use crate::error::{CoreError, Result};
 use crate::model::{ActionStatus, BatchState, Operation, Scope};
 use crate::store::{Applied, BatchRow, ClashRow, Reverted, Store, Tx, MAX_LISTED_CLASHES};
+use serde_json::json;
 
 /// The executor / reverter name of work the scheduler did (seed 003).
 pub const SCHEDULER: &str = "Scheduler";
@@ -108,6 +109,7 @@ pub(crate) async fn execute(
     actor: &str,
     now: i64,
 ) -> Result<Applied> {
+    let was_held = b.state == BatchState::Held;
     let applied = tx.apply(&b.scope(), b.pk, b.op).await?;
     let p = &mut b.proposal;
     p.executor = actor.to_string();
@@ -133,6 +135,21 @@ pub(crate) async fn execute(
         }
     }
     tx.save_batch(b, now).await?;
+    let (action, detail) = match &applied {
+        Applied::Done { .. } if was_held => (
+            "batch.executed",
+            json!({"rows": applied_rows(b.op, b.staged_rows, &applied)}),
+        ),
+        Applied::Done { .. } => (
+            "batch.applied",
+            json!({"rows": applied_rows(b.op, b.staged_rows, &applied)}),
+        ),
+        Applied::KeyClash(_) => (
+            "batch.failed",
+            json!({"code": b.failure_code, "msg": b.failure_msg}),
+        ),
+    };
+    super::audit(tx, b, action, actor, detail, now).await?;
     Ok(applied)
 }
 
@@ -229,7 +246,13 @@ pub(crate) async fn revert(
                 format!("nothing was reverted: a restored row's key is taken ({detail})");
         }
     }
-    tx.save_batch(b, now).await
+    tx.save_batch(b, now).await?;
+    let action = match b.state {
+        BatchState::Reverted => "batch.reverted",
+        _ => "batch.revert-failed",
+    };
+    let detail = json!({"detail": b.proposal.revert_detail});
+    super::audit(tx, b, action, actor, detail, now).await
 }
 
 /// Stop a batch before it ran: its staged rows go, nothing of it is ever applied.
@@ -244,7 +267,8 @@ async fn cancel(tx: &mut (dyn Tx + '_), b: &mut BatchRow, actor: &str, now: i64)
         p.revert_detail = format!("cancelled by {actor}");
     }
     p.modifier = actor.to_string();
-    tx.save_batch(b, now).await
+    tx.save_batch(b, now).await?;
+    super::audit(tx, b, "batch.cancelled", actor, json!({}), now).await
 }
 
 /// A user's action on one batch. NotFound for an unknown batch; Precondition (with the
@@ -343,6 +367,11 @@ async fn mark_failed(
             }
             p.modifier = SCHEDULER.into();
             tx.save_batch(&b, now).await?;
+            let action = match executing {
+                true => "batch.execute-failed",
+                false => "batch.revert-failed",
+            };
+            super::audit(&mut *tx, &b, action, SCHEDULER, json!({"error": why}), now).await?;
         }
     }
     tx.commit().await

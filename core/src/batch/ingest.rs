@@ -24,6 +24,7 @@
 //! sender that gives up (`batch::abandon`) fails the batch with the code its rejections carry.
 
 use prost::Message;
+use serde_json::json;
 use tracing::{info_span, Instrument};
 use wharf_proto::v1::{value::Kind, Field, IngestBatchResponse, Row, Value};
 
@@ -276,12 +277,31 @@ pub async fn ingest(
         let attempts = tx
             .record_rejection(b.pk, seq_id, &rejected.encode_to_vec(), now_unix)
             .await?;
+        super::audit(
+            &mut *tx,
+            &b,
+            "batch.rejected",
+            seq.creator,
+            json!({"seq_id": seq_id, "code": rejected.code, "attempts": attempts}),
+            now_unix,
+        )
+        .await?;
         if attempts > policy.max_attempts {
             let msg = format!("sequence {seq_id} rejected {attempts} times");
             tx.set_state(
                 b.pk,
                 BatchState::Failed,
                 Some((code::RETRY_LIMIT, &msg)),
+                now_unix,
+            )
+            .await?;
+            b.state = BatchState::Failed;
+            super::audit(
+                &mut *tx,
+                &b,
+                "batch.failed",
+                seq.creator,
+                json!({"code": code::RETRY_LIMIT, "msg": msg}),
                 now_unix,
             )
             .await?;
@@ -300,6 +320,16 @@ pub async fn ingest(
     }
     if first {
         tx.reinit_batch(b.pk, &init, false).await?;
+        super::audit(
+            &mut *tx,
+            &b,
+            "batch.received",
+            seq.creator,
+            json!({"seq_id": seq_id, "operation": op.as_str(), "batch_size": size,
+                   "source": init.source}),
+            now_unix,
+        )
+        .await?;
     }
     let stage: Vec<StageRow<'_>> = rows
         .iter()
@@ -355,6 +385,16 @@ async fn complete(
         b.state = BatchState::Held;
         b.proposal.modifier = b.creator.clone();
         tx.save_batch(b, now_unix).await?;
+        let creator = b.creator.clone();
+        super::audit(
+            tx,
+            b,
+            "batch.held",
+            &creator,
+            json!({"execute_at": wharf_proto::time::rfc3339(at)}),
+            now_unix,
+        )
+        .await?;
         return Ok(answer(
             code::OK,
             format!(

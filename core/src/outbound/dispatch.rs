@@ -30,6 +30,7 @@ use wharf_proto::trace;
 use super::answer::{classify, retryable_status, Classified, Verdict};
 use super::endpoint::{Auth, Endpoint};
 use super::http::{basic, form, Answer, Client, Conn, Failure, Target};
+use crate::audit::{Entry, Kind, Origin};
 use crate::model::{PushState, SeqState};
 use crate::service::Core;
 use crate::store::outbox::{PushProgress, PushRow, SeqBody, SeqUpdate};
@@ -241,6 +242,21 @@ struct Recorder<'a> {
     behind: Option<tokio::task::JoinHandle<bool>>,
 }
 
+/// Record how a push ended in the audit trail. The delivery has happened by then: a trail
+/// that cannot be written is logged as an error, and the push's own state says the rest.
+async fn audit_end(s: &Shared, push: &PushRow, action: &str, mut detail: serde_json::Value) {
+    if let Some(d) = detail.as_object_mut() {
+        d.insert("push_id".into(), push.push_id.clone().into());
+        d.insert("environment".into(), push.env.as_str().into());
+        d.insert("interface".into(), push.iface.clone().into());
+        d.insert("rows".into(), push.rows.into());
+    }
+    let e = Entry::new(Kind::Push, action, &push.partner, "").detail(detail);
+    if let Err(err) = s.core.audit(&Origin::core(), e).await {
+        tracing::error!(push_id = %push.push_id, error = %err, action, "audit trail not written");
+    }
+}
+
 /// Record attempts and progress if `owner` still holds the lease. `false`: the lease is gone
 /// (or the store failed): stop working on this push.
 async fn record(
@@ -409,6 +425,7 @@ async fn work(s: &Shared, push: PushRow) {
                     .await
                 {
                     tracing::info!(push_id = %push.push_id, partner = %push.partner, interface = %push.iface, rows = push.rows, sequences = push.seqs, "outbox: push delivered");
+                    audit_end(s, &push, "push.delivered", serde_json::json!({})).await;
                 }
                 return;
             }
@@ -501,8 +518,14 @@ async fn work(s: &Shared, push: PushRow) {
                 SeqState::Failed => {
                     tracing::warn!(push_id = %push.push_id, seq_id = seq.seq_no, attempts, "outbox: push failed");
                     let now = s.core.now();
-                    rec.write(rec.release(PushState::Failed, seq.seq_no, now))
-                        .await;
+                    if rec
+                        .write(rec.release(PushState::Failed, seq.seq_no, now))
+                        .await
+                    {
+                        let detail =
+                            serde_json::json!({"seq_no": seq.seq_no, "attempts": attempts});
+                        audit_end(s, &push, "push.failed", detail).await;
+                    }
                     return;
                 }
                 SeqState::Pending => {

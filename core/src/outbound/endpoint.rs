@@ -5,6 +5,7 @@
 use hyper::Uri;
 use serde::{Deserialize, Serialize};
 
+use crate::audit::{Entry, Kind, Origin};
 use crate::error::{CoreError, Result};
 use crate::model::Environment;
 use crate::secret::SecretKey;
@@ -124,7 +125,7 @@ impl Core {
     }
 
     /// Register or replace an endpoint (`wharf endpoint set`).
-    pub async fn set_endpoint(&self, input: EndpointInput) -> Result<EndpointRow> {
+    pub async fn set_endpoint(&self, o: &Origin, input: EndpointInput) -> Result<EndpointRow> {
         let key = self.secret_key()?;
         let (category, biz_key) = input.iface.split_once('/').ok_or_else(|| {
             CoreError::Invalid(format!(
@@ -190,7 +191,17 @@ impl Core {
             sealed,
             updated_unix: self.now(),
         };
-        self.store.outbox().put_endpoint(&row).await?;
+        let outbox = self.store.outbox();
+        let before = outbox.endpoint(&row.partner, row.env, &row.iface).await?;
+        let shown = |e: &EndpointRow| {
+            serde_json::json!({"url": e.url, "auth": e.auth, "auth_path": e.auth_path,
+                "client_id": e.client_id, "username": e.username})
+        };
+        let detail = serde_json::json!({"environment": row.env.as_str(), "interface": row.iface,
+            "before": before.as_ref().map(shown), "after": shown(&row)});
+        let e = Entry::new(Kind::Admin, "endpoint.set", &row.partner, "").detail(detail);
+        self.audit(o, e).await?;
+        outbox.put_endpoint(&row).await?;
         Ok(row)
     }
 

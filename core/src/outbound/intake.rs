@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use rand::RngCore;
 use wharf_proto::v1 as pb;
 
+use crate::audit::{Entry, Kind, Origin};
 use crate::codes;
 use crate::error::{CoreError, Result};
 use crate::model::{Environment, Operation};
@@ -177,6 +178,16 @@ impl Core {
             .await?;
         match self.take_rows(pk, iface, req.op, source).await {
             Ok(Taken::Rows(rows, sequences)) => {
+                let queued = Entry::new(Kind::Push, "push.queued", &req.partner, "").detail(
+                    serde_json::json!({"push_id": push_id, "environment": req.env.as_str(),
+                        "interface": iface.id(), "operation": req.op.as_str(),
+                        "rows": rows, "sequences": sequences}),
+                );
+                // Recorded before it can be sent: a push the trail cannot record is not sent.
+                if let Err(e) = self.audit(&Origin::core(), queued).await {
+                    let _ = outbox.drop_push(pk).await;
+                    return Err(e);
+                }
                 outbox
                     .seal_push(pk, rows as i64, sequences as i64, self.now())
                     .await?;

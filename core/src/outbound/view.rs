@@ -2,6 +2,7 @@
 
 use wharf_proto::v1 as pb;
 
+use crate::audit::{Entry, Kind, Origin};
 use crate::error::{CoreError, Result};
 use crate::model::PushState;
 use crate::service::Core;
@@ -84,8 +85,17 @@ impl Core {
 
     /// Send a failed push again (`wharf outbox retry`): from its failed sequence on, with
     /// the same batch_id and seq_ids, attempts counted anew.
-    pub async fn retry_push(&self, push_id: &str) -> Result<pb::PushView> {
+    pub async fn retry_push(&self, o: &Origin, push_id: &str) -> Result<pb::PushView> {
         let p = self.push_row(push_id).await?;
+        if p.state == PushState::Failed {
+            let detail = serde_json::json!({"push_id": push_id, "environment": p.env.as_str(),
+                "interface": p.iface, "from_seq": p.next_seq});
+            self.audit(
+                o,
+                Entry::new(Kind::Push, "push.retry", &p.partner, "").detail(detail),
+            )
+            .await?;
+        }
         if !self.store.outbox().retry_push(p.pk, self.now()).await? {
             return Err(CoreError::Precondition(format!(
                 "push {push_id} is {}; only a failed push is retried",

@@ -12,6 +12,7 @@ use wharf_proto::v1::IngestBatchResponse;
 use crate::error::{CoreError, Result};
 use crate::model::{ActionStatus, BatchState, Environment, Operation, Schedule, Scope, Transport};
 
+pub mod audit;
 pub mod defender;
 pub mod outbox;
 pub mod pg;
@@ -297,6 +298,9 @@ pub trait Tx: Send {
     /// Apply the staged rows of a complete batch to the scope's records, journalling the
     /// before-image of every record it replaces or removes.
     async fn apply(&mut self, scope: &Scope, pk: i64, op: Operation) -> Result<Applied>;
+    /// Append an audit record inside this transaction: it is kept if and only if what it
+    /// records commits.
+    async fn audit(&mut self, row: &audit::AuditRow) -> Result<()>;
     async fn commit(self: Box<Self>) -> Result<()>;
 }
 
@@ -309,6 +313,8 @@ pub trait Store: Send + Sync {
     fn outbox(&self) -> &dyn outbox::Outbox;
     /// The defender's scores and bans, and partners' allow lists (migration 15).
     fn defender(&self) -> &dyn defender::Defender;
+    /// The audit trail.
+    fn audit(&self) -> &dyn audit::AuditLog;
     async fn begin(&self) -> Result<Box<dyn Tx + '_>>;
 
     async fn insert_partner(&self, p: &PartnerRow, now_unix: i64) -> Result<()>;

@@ -307,6 +307,9 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     // The size of each delivered file, so its name answers SIZE/MDTM and stat after it was
     // consumed. NULL: delivered before this version.
     (12, "ALTER TABLE files ADD COLUMN size BIGINT;"),
+    // The audit trail: who did what, when, from where (administration, logins, batches,
+    // files, pushes).
+    (13, super::audit::MIGRATION),
     // The defender (failed logins scored per address and name, bans) and partners' source
     // address allow lists.
     (15, super::defender::MIGRATION),

@@ -14,6 +14,7 @@ use super::sql;
 use super::*;
 use crate::error::CoreError;
 
+mod audit;
 mod defender;
 mod outbox;
 pub mod tls;
@@ -607,6 +608,10 @@ impl Tx for PgTx {
         }
     }
 
+    async fn audit(&mut self, row: &super::audit::AuditRow) -> Result<()> {
+        self.append_audit(row).await
+    }
+
     async fn commit(mut self: Box<Self>) -> Result<()> {
         let c = self.c()?;
         c.batch_execute("COMMIT").await?;
@@ -627,6 +632,10 @@ impl Store for PgStore {
     }
 
     fn defender(&self) -> &dyn super::defender::Defender {
+        self
+    }
+
+    fn audit(&self) -> &dyn super::audit::AuditLog {
         self
     }
 
@@ -768,6 +777,8 @@ impl Store for PgStore {
     async fn expire_batches(&self, before_unix: i64, now_unix: i64) -> Result<u64> {
         let mut c = self.pool.get().await?;
         let tx = c.transaction().await?;
+        let audit = super::audit::AUDIT_EXPIRING.replace("{JSON_OBJECT}", "json_build_object");
+        tx.execute(&audit, &[&before_unix, &now_unix]).await?;
         let n = tx
             .execute(sql::EXPIRE_BATCHES, &[&before_unix, &now_unix])
             .await?;

@@ -13,6 +13,7 @@ use super::sql::{self, for_sqlite};
 use super::*;
 use crate::error::CoreError;
 
+mod audit;
 mod defender;
 mod outbox;
 
@@ -552,6 +553,10 @@ impl Tx for SqliteTx {
         )
     }
 
+    async fn audit(&mut self, row: &super::audit::AuditRow) -> Result<()> {
+        self.append_audit(row)
+    }
+
     async fn commit(mut self: Box<Self>) -> Result<()> {
         let c = &*self.conn;
         blocking(|| c.execute_batch("COMMIT"))?;
@@ -571,6 +576,10 @@ impl Store for SqliteStore {
     }
 
     fn defender(&self) -> &dyn super::defender::Defender {
+        self
+    }
+
+    fn audit(&self) -> &dyn super::audit::AuditLog {
         self
     }
 
@@ -716,17 +725,21 @@ impl Store for SqliteStore {
     }
 
     async fn expire_batches(&self, before_unix: i64, now_unix: i64) -> Result<u64> {
-        self.with(|c| {
-            let n = c.execute(
+        let mut conn = self.conn.lock().await;
+        blocking(|| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let audit = super::audit::AUDIT_EXPIRING.replace("{JSON_OBJECT}", "json_object");
+            tx.execute(&for_sqlite(&audit), params![before_unix, now_unix])?;
+            let n = tx.execute(
                 &for_sqlite(sql::EXPIRE_BATCHES),
                 params![before_unix, now_unix],
             )?;
             if n > 0 {
-                c.execute(sql::DROP_EXPIRED_ROWS, [])?;
+                tx.execute(sql::DROP_EXPIRED_ROWS, [])?;
             }
+            tx.commit()?;
             Ok(n as u64)
         })
-        .await
     }
 
     async fn file(&self, scope: &Scope, name: &str) -> Result<Option<FileRow>> {

@@ -1,0 +1,77 @@
+//! The audit trail on PostgreSQL (SQL in `store::audit`).
+
+use tokio_postgres::types::ToSql;
+
+use super::{PgStore, PgTx};
+use crate::error::Result;
+use crate::store::audit::{self as sql, AuditLog, AuditQuery, AuditRow};
+
+/// The insert's parameters, in `sql::INSERT`'s order.
+fn params(r: &AuditRow) -> [&(dyn ToSql + Sync); 9] {
+    [
+        &r.at_unix, &r.kind, &r.action, &r.actor, &r.door, &r.addr, &r.partner, &r.user, &r.detail,
+    ]
+}
+
+impl PgTx {
+    /// Append `row` inside this transaction: it lands if and only if the transaction does.
+    pub(super) async fn append_audit(&self, row: &AuditRow) -> Result<()> {
+        let c = self.c()?;
+        let stmt = c.prepare_cached(sql::INSERT).await?;
+        c.execute(&stmt, &params(row)).await?;
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl AuditLog for PgStore {
+    async fn append(&self, row: &AuditRow) -> Result<()> {
+        let c = self.pool.get().await?;
+        let stmt = c.prepare_cached(sql::INSERT).await?;
+        c.execute(&stmt, &params(row)).await?;
+        Ok(())
+    }
+
+    async fn read(&self, q: &AuditQuery) -> Result<Vec<(i64, AuditRow)>> {
+        let c = self.pool.get().await?;
+        let stmt = c.prepare_cached(sql::SELECT).await?;
+        let rows = c
+            .query(
+                &stmt,
+                &[
+                    &q.after_id,
+                    &q.since_unix,
+                    &q.until_unix,
+                    &q.partner,
+                    &q.user,
+                    &q.kind,
+                    &q.limit,
+                ],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (
+                    r.get(0),
+                    AuditRow {
+                        at_unix: r.get(1),
+                        kind: r.get(2),
+                        action: r.get(3),
+                        actor: r.get(4),
+                        door: r.get(5),
+                        addr: r.get(6),
+                        partner: r.get(7),
+                        user: r.get(8),
+                        detail: r.get(9),
+                    },
+                )
+            })
+            .collect())
+    }
+
+    async fn prune(&self, before_unix: i64) -> Result<u64> {
+        let c = self.pool.get().await?;
+        Ok(c.execute(sql::PRUNE, &[&before_unix]).await?)
+    }
+}
