@@ -23,7 +23,9 @@
 //! - [`store`]: the `Store` trait, `store::pg` and `store::sqlite`, and their shared SQL.
 //! - [`audit`]: the audit trail's records, who acts and the reading filter.
 //! - [`auth`]: argon2 hashes and tokens.
-//! - [`limiter`]: login rate limiting per user name.
+//! - [`defender`]: failed logins scored per address and name in the store, bans, partners'
+//!   allow lists.
+//! - [`login`]: every door's logins in one place: bans, allow lists, scoring, the audit.
 //! - [`outbound`]: outbound push: endpoints, intake, the dispatcher (SPEC §7.1).
 //! - [`secret`]: sealing outbound credentials with `WHARF_SECRET_KEY`.
 //! - [`sftp`]: users' SSH keys and the host key, for the SFTP door.
