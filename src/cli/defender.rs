@@ -47,23 +47,19 @@ pub async fn set_addresses(core: &Core, a: SetAddresses, cli_user: &str) -> anyh
 }
 
 pub async fn unlock(core: &Core, a: Unlock, cli_user: &str) -> anyhow::Result<()> {
-    let cleared = core
-        .unlock(
-            &Origin::cli(cli_user),
-            a.name.as_deref(),
-            a.address.as_deref(),
-        )
-        .await?;
+    core.unlock(
+        &Origin::cli(cli_user),
+        a.name.as_deref(),
+        a.address.as_deref(),
+    )
+    .await?;
     let what = match (&a.name, &a.address) {
         (Some(n), _) => format!("user {n}"),
         (None, Some(ip)) => format!("address {ip}"),
         (None, None) => String::new(),
     };
-    if cleared == 0 {
-        println!("{what} had no failed logins or ban");
-    } else {
-        println!("{what} unlocked");
-    }
+    // The same words whether there was a ban or not: either way it may log in now.
+    println!("{what} unlocked");
     Ok(())
 }
 
