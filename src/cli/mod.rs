@@ -5,6 +5,7 @@
 mod accounts;
 mod admin;
 mod audit;
+mod defender;
 mod outbound;
 
 use std::io::{BufRead, IsTerminal, Write};

@@ -14,6 +14,7 @@ use crate::model::{ActionStatus, BatchState, Environment, Operation, Schedule, S
 
 pub mod accounts;
 pub mod audit;
+pub mod defender;
 pub mod outbox;
 pub mod pg;
 pub mod sql;
@@ -326,6 +327,8 @@ pub trait Store: Send + Sync {
     fn outbox(&self) -> &dyn outbox::Outbox;
     /// Partners', users' and tokens' lifecycle (list, disable, rotate, revoke, remove).
     fn accounts(&self) -> &dyn accounts::Accounts;
+    /// The defender's scores and bans, and partners' allow lists (migration 15).
+    fn defender(&self) -> &dyn defender::Defender;
     /// The audit trail.
     fn audit(&self) -> &dyn audit::AuditLog;
     async fn begin(&self) -> Result<Box<dyn Tx + '_>>;

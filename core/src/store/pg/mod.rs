@@ -16,6 +16,7 @@ use crate::error::CoreError;
 
 mod accounts;
 mod audit;
+mod defender;
 mod outbox;
 pub mod tls;
 
@@ -632,6 +633,10 @@ impl Store for PgStore {
     }
 
     fn accounts(&self) -> &dyn super::accounts::Accounts {
+        self
+    }
+
+    fn defender(&self) -> &dyn super::defender::Defender {
         self
     }
 

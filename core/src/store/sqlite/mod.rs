@@ -15,6 +15,7 @@ use crate::error::CoreError;
 
 mod accounts;
 mod audit;
+mod defender;
 mod outbox;
 
 /// SQLite work is quick local I/O, but an apply of a large batch is not: let the runtime move
@@ -576,6 +577,10 @@ impl Store for SqliteStore {
     }
 
     fn accounts(&self) -> &dyn super::accounts::Accounts {
+        self
+    }
+
+    fn defender(&self) -> &dyn super::defender::Defender {
         self
     }
 
