@@ -44,6 +44,13 @@ pub const ENV_INTERNAL_TOKEN: &str = "WHARF_INTERNAL_TOKEN";
 pub const ENV_MAX_ATTEMPTS: &str = "WHARF_MAX_ATTEMPTS";
 pub const ENV_BATCH_EXPIRY_SECS: &str = "WHARF_BATCH_EXPIRY_SECS";
 pub const ENV_TOKEN_TTL_SECS: &str = "WHARF_TOKEN_TTL_SECS";
+/// The defender (failed logins scored per source address and per name, shared by every door
+/// and replica through the store): the score that bans, the window scores count in, the
+/// first ban's length and how much longer each repeat ban is.
+pub const ENV_DEFENDER_THRESHOLD: &str = "WHARF_DEFENDER_THRESHOLD";
+pub const ENV_DEFENDER_OBSERVATION_SECS: &str = "WHARF_DEFENDER_OBSERVATION_SECS";
+pub const ENV_DEFENDER_BAN_SECS: &str = "WHARF_DEFENDER_BAN_SECS";
+pub const ENV_DEFENDER_BAN_INCREMENT_PERCENT: &str = "WHARF_DEFENDER_BAN_INCREMENT_PERCENT";
 pub const ENV_DB_MAX_CONNECTIONS: &str = "WHARF_DB_MAX_CONNECTIONS";
 pub const ENV_UPLOAD_ADDR: &str = "WHARF_UPLOAD_ADDR";
 pub const ENV_UPLOAD_MAX_FILE_BYTES: &str = "WHARF_UPLOAD_MAX_FILE_BYTES";
@@ -189,6 +196,8 @@ pub struct CoreConfig {
     pub max_attempts: u32,
     pub batch_expiry_secs: i64,
     pub token_ttl_secs: u64,
+    /// The defender's settings (`WHARF_DEFENDER_*`).
+    pub defender: wharf_core::model::DefenderPolicy,
     /// How long an upload page login lasts.
     pub session_ttl_secs: u64,
     /// How long core keeps a file delivered under a temporary name and never renamed.
@@ -566,6 +575,35 @@ impl Config {
                     DEFAULT_TOKEN_TTL_SECS,
                     |n| (60..=30 * 86400).contains(n),
                 ),
+                defender: {
+                    let d = wharf_core::model::DefenderPolicy::default();
+                    wharf_core::model::DefenderPolicy {
+                        threshold: num(
+                            &mut errors,
+                            src,
+                            ENV_DEFENDER_THRESHOLD,
+                            d.threshold,
+                            |n| (1..=10_000).contains(n),
+                        ),
+                        observation_secs: num(
+                            &mut errors,
+                            src,
+                            ENV_DEFENDER_OBSERVATION_SECS,
+                            d.observation_secs,
+                            |n| (1..=30 * 86400).contains(n),
+                        ),
+                        ban_secs: num(&mut errors, src, ENV_DEFENDER_BAN_SECS, d.ban_secs, |n| {
+                            (1..=wharf_core::model::DefenderPolicy::MAX_BAN_SECS).contains(n)
+                        }),
+                        ban_increment_percent: num(
+                            &mut errors,
+                            src,
+                            ENV_DEFENDER_BAN_INCREMENT_PERCENT,
+                            d.ban_increment_percent,
+                            |n| (0..=1000).contains(n),
+                        ),
+                    }
+                },
                 db_max_connections: num(
                     &mut errors,
                     src,

@@ -96,6 +96,10 @@ async fn operator_journey(backend: Backend) {
         .authenticate(pb::AuthenticateRequest {
             username: user.clone(),
             password: "password-123".into(),
+            caller: Some(wharf_proto::login::caller(
+                "grpc-test",
+                std::net::Ipv4Addr::LOCALHOST.into(),
+            )),
         })
         .await
         .expect("the user made by the CLI logs in")

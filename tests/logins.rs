@@ -110,10 +110,13 @@ fn parallel_correct_logins_all_get_in_on_every_door() {
 
 #[test]
 fn wrong_passwords_still_lock_the_name() {
-    let w = Wharf::new(Backend::Sqlite);
+    let mut w = Wharf::new(Backend::Sqlite);
+    // Ten failed logins ban the name and the address (the defender's threshold).
+    w.extra_env = vec![("WHARF_DEFENDER_THRESHOLD".into(), "10".into())];
     let partner = add_partner(&w, None);
     let _server = w.serve();
     let base = w.http_url();
+    let unlock_address = || w.ok(&["user", "unlock", "--address", "127.0.0.1"], "");
 
     // Eleven wrong: ten are checked (401), the eleventh is refused unchecked (429), and so is
     // the right password after them.
@@ -132,6 +135,9 @@ fn wrong_passwords_still_lock_the_name() {
         429,
         "the right one after them"
     );
+    // The address is banned with the name: lifting it leaves the name banned.
+    unlock_address();
+    assert_eq!(basic(&base, &user, PASSWORD), 429, "the name stays banned");
 
     // The owner's successes in between do not wipe the guesses.
     let user = add_user(&w, &partner);
@@ -150,8 +156,10 @@ fn wrong_passwords_still_lock_the_name() {
         429,
         "locked for the owner too"
     );
+    unlock_address();
 
-    // Parallel guesses get ten checks at most.
+    // Parallel guesses get ten answers at most: checks that were in flight when the ban began
+    // answer with the ban.
     let user = add_user(&w, &partner);
     let (b, u) = (base.clone(), user.clone());
     let statuses = all_at_once(move |_| basic(&b, &u, "wrong-password"));

@@ -1,4 +1,5 @@
-//! Partners, users, tokens and interfaces: the routes over core's lifecycle operations (the same methods `wharf partner|user|token|interface …` call).
+//! Partners, users, tokens, interfaces and bans: the routes over core's lifecycle and
+//! defender operations (the same methods `wharf partner|user|token|interface …` call).
 
 use hyper::body::Incoming;
 use hyper::{Method, Request};
@@ -57,9 +58,7 @@ pub(crate) async fn dispatch(
             ask(core.remove_partner(o, &p, with_data).await)?;
             Ok(done(json!({ "removed": p, "with_data": with_data })))
         }
-        (Route::PartnerPart(p, what), method) => {
-            partner_part(core, limit, req, o, p, &what, method).await
-        }
+        (Route::PartnerPart(p, what), method) => partner_part(core, limit, req, o, p, &what, method).await,
         (Route::Users, Method::GET) => {
             let q = query(&req, &["partner"])?;
             Ok(items(&ask(core.users(q.text("partner")).await)?))
@@ -82,14 +81,10 @@ pub(crate) async fn dispatch(
             ask(core.remove_user(o, &u).await)?;
             Ok(done(json!({ "removed": u })))
         }
-        (Route::UserPart(u, what), method) => {
-            user_part(core, limit, req, o, u, &what, method).await
-        }
+        (Route::UserPart(u, what), method) => user_part(core, limit, req, o, u, &what, method).await,
         (Route::Tokens, Method::GET) => {
             let q = query(&req, &["partner", "user"])?;
-            Ok(items(&ask(core
-                .tokens(q.text("partner"), q.text("user"))
-                .await)?))
+            Ok(items(&ask(core.tokens(q.text("partner"), q.text("user")).await)?))
         }
         (Route::Tokens, Method::DELETE) => {
             let q = query(&req, &["partner", "user"])?;
@@ -114,6 +109,21 @@ pub(crate) async fn dispatch(
             }
             Ok(done(json!({ "revoked": n })))
         }
+        (Route::Bans, Method::GET) => {
+            query(&req, &[])?;
+            Ok(items(&ask(core.bans().await)?))
+        }
+        (Route::Bans, Method::DELETE) => {
+            let q = query(&req, &["user", "address"])?;
+            let (user, addr) = (q.text("user"), q.text("address"));
+            if user.is_none() && addr.is_none() {
+                return Err(reply::bad_request(
+                    "say whose ban to lift: the query parameter user, address, or both",
+                ));
+            }
+            let n = ask(core.unlock(o, user, addr).await)?;
+            Ok(done(json!({ "lifted": n })))
+        }
         (route, _) => Ok(reply::method_not_allowed(allowed(&route))),
     }
 }
@@ -122,7 +132,7 @@ pub(crate) async fn dispatch(
 fn allowed(route: &Route) -> &'static str {
     match route {
         Route::Partners | Route::Users => "GET, POST",
-        Route::Partner(_) | Route::User(_) | Route::Tokens => "GET, DELETE",
+        Route::Partner(_) | Route::User(_) | Route::Tokens | Route::Bans => "GET, DELETE",
         Route::Token(_) => "DELETE",
         _ => "GET",
     }
@@ -156,8 +166,20 @@ async fn partner_part(
             ask(core.rotate_partner_secret(o, &p, &secret, grace).await)?;
             Ok(reply::ok_of(&ask(core.partner_info(&p).await)?))
         }
+        ("addresses", Method::GET) => {
+            let cidrs = ask(core.partner_addresses(&p).await)?;
+            Ok(reply::ok_of(&json!({ "partner": p, "cidrs": cidrs })))
+        }
+        ("addresses", Method::PUT) => {
+            let b = body(req, limit, &["cidrs"]).await?;
+            let cidrs = b.list("cidrs")?;
+            ask(core.set_partner_addresses(o, &p, cidrs).await)?;
+            let cidrs = ask(core.partner_addresses(&p).await)?;
+            Ok(reply::ok_of(&json!({ "partner": p, "cidrs": cidrs })))
+        }
         ("disable" | "enable" | "rotate-secret", _) => Ok(reply::method_not_allowed("POST")),
         ("interfaces", _) => Ok(reply::method_not_allowed("PUT")),
+        ("addresses", _) => Ok(reply::method_not_allowed("GET, PUT")),
         _ => Err(reply::not_found(
             "no such route; the routes are in GET /admin/v1/openapi.yaml",
         )),
@@ -185,7 +207,15 @@ async fn user_part(
             ask(core.reset_password(o, &u, &password).await)?;
             Ok(reply::ok_of(&ask(core.user_info(&u).await)?))
         }
-        ("disable" | "enable" | "reset-password", _) => Ok(reply::method_not_allowed("POST")),
+        ("unlock", Method::POST) => {
+            // An unknown user is a 404, not "nothing to lift".
+            ask(core.user_info(&u).await)?;
+            let n = ask(core.unlock(o, Some(&u), None).await)?;
+            Ok(done(json!({ "lifted": n })))
+        }
+        ("disable" | "enable" | "reset-password" | "unlock", _) => {
+            Ok(reply::method_not_allowed("POST"))
+        }
         _ => Err(reply::not_found(
             "no such route; the routes are in GET /admin/v1/openapi.yaml",
         )),

@@ -16,7 +16,7 @@
 //! - [`input`]: query parameters and JSON bodies, read strictly.
 //! - [`reply`]: every response, and core's errors as HTTP statuses.
 //! - `handlers`: each route's methods (operators, audit); `accounts`: partners, users,
-//!   tokens and interfaces.
+//!   tokens, interfaces and bans.
 #![forbid(unsafe_code)]
 // A refusal is the reply itself (`Result<T, Reply>`), built once per request and sent as it
 // is: boxing it would buy nothing.

@@ -23,18 +23,21 @@ pub enum Route {
     Partners,
     /// `/admin/v1/partners/{partner}`
     Partner(String),
-    /// `/admin/v1/partners/{partner}/{what}`: disable, enable, interfaces, rotate-secret.
+    /// `/admin/v1/partners/{partner}/{what}`: disable, enable, interfaces, rotate-secret,
+    /// addresses.
     PartnerPart(String, String),
     /// `/admin/v1/users`
     Users,
     /// `/admin/v1/users/{user}`
     User(String),
-    /// `/admin/v1/users/{user}/{what}`: disable, enable, reset-password.
+    /// `/admin/v1/users/{user}/{what}`: disable, enable, reset-password, unlock.
     UserPart(String, String),
     /// `/admin/v1/tokens`
     Tokens,
     /// `/admin/v1/tokens/{id}`
     Token(String),
+    /// `/admin/v1/bans`
+    Bans,
     NotFound,
 }
 
@@ -55,6 +58,7 @@ impl Route {
             Route::UserPart(_, _) => "/admin/v1/users/{user}/…",
             Route::Tokens => "/admin/v1/tokens",
             Route::Token(_) => "/admin/v1/tokens/{id}",
+            Route::Bans => "/admin/v1/bans",
             Route::NotFound => "unmatched",
         }
     }
@@ -88,6 +92,7 @@ pub fn route(path: &str) -> Route {
         ["users", u, what] => Route::UserPart(u.to_string(), what.to_string()),
         ["tokens"] => Route::Tokens,
         ["tokens", id] => Route::Token(id.to_string()),
+        ["bans"] => Route::Bans,
         _ => Route::NotFound,
     }
 }

@@ -205,7 +205,7 @@ impl Core {
         Ok(())
     }
 
-    async fn existing_partner(&self, name: &str) -> Result<PartnerRow> {
+    pub(crate) async fn existing_partner(&self, name: &str) -> Result<PartnerRow> {
         self.partner_named(name)
             .await?
             .ok_or_else(|| CoreError::NotFound(format!("partner {name}")))

@@ -30,9 +30,12 @@ pub enum CoreError {
     /// Credentials did not check out. Deliberately says nothing about which part was wrong.
     #[error("bad credentials")]
     Unauthenticated,
-    /// Too many wrong passwords for one user name lately: logins under it are refused, without
-    /// checking the password, for this many more seconds.
-    #[error("too many failed logins for this user; try again in {retry_after_secs} s")]
+    /// Too many failed logins from the caller's address or for the name lately (the
+    /// defender's ban): logins are refused, without checking the credential, for this many
+    /// more seconds.
+    #[error(
+        "login temporarily refused after too many failed logins; try again in {retry_after_secs} s"
+    )]
     TooManyAttempts { retry_after_secs: u64 },
 
     /// Too much at once (a user name's password checks stayed busy): safe to retry.

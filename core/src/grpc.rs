@@ -15,6 +15,7 @@ use wharf_proto::trace;
 use wharf_proto::v1::{self as pb, core_server::CoreServer};
 
 use crate::auth::constant_time_eq;
+use crate::defender::Caller;
 use crate::error::CoreError;
 use crate::model::TokenKind;
 use crate::service::{Core, Principal};
@@ -30,7 +31,14 @@ impl From<CoreError> for Status {
             CoreError::Invalid(m) => Status::invalid_argument(m),
             CoreError::Conflict(m) => Status::already_exists(m),
             CoreError::Precondition(m) => Status::failed_precondition(m),
-            CoreError::TooManyAttempts { .. } => Status::resource_exhausted(e.to_string()),
+            CoreError::TooManyAttempts { retry_after_secs } => {
+                let mut s = Status::resource_exhausted(e.to_string());
+                s.metadata_mut().insert(
+                    wharf_proto::login::RETRY_AFTER,
+                    tonic::metadata::MetadataValue::from(retry_after_secs),
+                );
+                s
+            }
             CoreError::Busy(m) => Status::unavailable(m),
             CoreError::Store(m) => {
                 tracing::error!(error = %m, "store failure");
@@ -126,9 +134,10 @@ impl pb::core_server::Core for CoreService {
     ) -> Result<Response<pb::Principal>, Status> {
         let req = request.into_inner();
         let span = info_span!("authenticate", user = %req.username);
+        let caller = Caller::from_proto(req.caller.as_ref())?;
         let p = self
             .core
-            .authenticate(&req.username, &req.password)
+            .authenticate(&caller, &req.username, &req.password)
             .instrument(span)
             .await?;
         Ok(Response::new(principal(p)))
@@ -140,8 +149,12 @@ impl pb::core_server::Core for CoreService {
     ) -> Result<Response<pb::IssueTokenResponse>, Status> {
         let req = request.into_inner();
         let span = info_span!("issue_token", client_id = %req.client_id, grant = %req.grant_type);
+        let caller = Caller::from_proto(req.caller.as_ref())?;
         Ok(Response::new(
-            self.core.issue_token(&req).instrument(span).await?,
+            self.core
+                .issue_token(&caller, &req)
+                .instrument(span)
+                .await?,
         ))
     }
 
@@ -152,9 +165,10 @@ impl pb::core_server::Core for CoreService {
         let req = request.into_inner();
         let kind = TokenKind::from_proto(req.kind)
             .ok_or_else(|| Status::invalid_argument("unknown token kind"))?;
+        let caller = Caller::from_proto(req.caller.as_ref())?;
         let p = self
             .core
-            .verify_token(&req.token, kind)
+            .verify_token(&caller, &req.token, kind)
             .instrument(info_span!("verify_token"))
             .await?;
         Ok(Response::new(principal(p)))
@@ -262,9 +276,10 @@ impl pb::core_server::Core for CoreService {
     ) -> Result<Response<pb::IssueTokenResponse>, Status> {
         let req = request.into_inner();
         let span = info_span!("start_session", user = %req.username);
+        let caller = Caller::from_proto(req.caller.as_ref())?;
         Ok(Response::new(
             self.core
-                .start_session(&req.username, &req.password)
+                .start_session(&caller, &req.username, &req.password)
                 .instrument(span)
                 .await?,
         ))
@@ -358,9 +373,10 @@ impl pb::core_server::Core for CoreService {
     ) -> Result<Response<pb::Principal>, Status> {
         let req = request.into_inner();
         let span = info_span!("authenticate_key", user = %req.username);
+        let caller = Caller::from_proto(req.caller.as_ref())?;
         let p = self
             .core
-            .authenticate_key(&req.username, &req.public_key)
+            .authenticate_key(&caller, &req.username, &req.public_key)
             .instrument(span)
             .await?;
         Ok(Response::new(principal(p)))

@@ -25,7 +25,9 @@
 //!   rotate, reset, revoke, remove) and the interface definitions, audited.
 //! - [`audit`]: the audit trail's records, who acts and the reading filter.
 //! - [`auth`]: argon2 hashes and tokens.
-//! - [`limiter`]: login rate limiting per user name.
+//! - [`defender`]: failed logins scored per address and name in the store, bans, partners'
+//!   allow lists.
+//! - [`login`]: every door's logins in one place: bans, allow lists, scoring, the audit.
 //! - [`outbound`]: outbound push: endpoints, intake, the dispatcher (SPEC §7.1).
 //! - [`secret`]: sealing outbound credentials with `WHARF_SECRET_KEY`.
 //! - [`sftp`]: users' SSH keys and the host key, for the SFTP door.
@@ -42,10 +44,11 @@ pub mod auth;
 pub mod batch;
 pub mod clock;
 pub mod codes;
+pub mod defender;
 pub mod error;
 pub mod grpc;
 pub mod interfaces;
-pub mod limiter;
+pub mod login;
 pub mod metrics;
 pub mod model;
 pub mod operators;

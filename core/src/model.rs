@@ -239,3 +239,35 @@ impl Default for BatchPolicy {
         }
     }
 }
+
+/// The defender's settings (the `defender` module): failed logins scored per source address and
+/// per name within an observation window; at `threshold` the key is banned for `ban_secs`,
+/// longer by `ban_increment_percent` at each repeat offence (at most `MAX_BAN_SECS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DefenderPolicy {
+    /// Score at which a key is banned.
+    pub threshold: i64,
+    /// Seconds a window of scored failures lasts from its first failure.
+    pub observation_secs: i64,
+    /// The first ban's length.
+    pub ban_secs: i64,
+    /// How much longer each further ban is, in percent of the one before.
+    pub ban_increment_percent: i64,
+}
+
+impl DefenderPolicy {
+    /// No ban is longer than a week, whatever the offences.
+    pub const MAX_BAN_SECS: i64 = 7 * 24 * 3600;
+}
+
+impl Default for DefenderPolicy {
+    /// SFTPGo's defaults: 15 points within 30 minutes ban for 30 minutes, 50 % longer each time.
+    fn default() -> Self {
+        DefenderPolicy {
+            threshold: 15,
+            observation_secs: 1800,
+            ban_secs: 1800,
+            ban_increment_percent: 50,
+        }
+    }
+}

@@ -12,8 +12,9 @@ use crate::clock::{self, Clock};
 use crate::codes::{self, code};
 use crate::error::{CoreError, Result};
 use crate::interfaces::{Interface, Registry};
-use crate::limiter::{self, LoginLimiter, Refused};
-use crate::model::{BatchPolicy, Environment, Operation, Scope, TokenKind, Transport};
+use crate::model::{
+    BatchPolicy, DefenderPolicy, Environment, Operation, Scope, TokenKind, Transport,
+};
 use crate::store::sql::latest_schema_version;
 use crate::store::{FileRow, PartRow, PartnerRow, Store, TokenRow, UserRow};
 use crate::validate::{self, SequenceInput, MAX_BATCH_ID_CHARS};
@@ -76,10 +77,8 @@ pub struct Settings {
     pub token_ttl_secs: u64,
     /// Lifetime of an upload-page session (StartSession's token).
     pub session_ttl_secs: u64,
-    /// Wrong passwords one user name may get within `login_window_secs` before its logins
-    /// are refused unchecked until that window closes.
-    pub login_max_failures: u32,
-    pub login_window_secs: u64,
+    /// The defender: failed logins scored per address and name, bans (the `defender` module).
+    pub defender: DefenderPolicy,
     /// Files held under a temporary name (delivery by rename) older than this are removed by
     /// housekeeping.
     pub part_max_age_secs: i64,
@@ -96,8 +95,7 @@ impl Default for Settings {
             batch: BatchPolicy::default(),
             token_ttl_secs: 3600,
             session_ttl_secs: 8 * 3600,
-            login_max_failures: 10,
-            login_window_secs: 300,
+            defender: DefenderPolicy::default(),
             part_max_age_secs: DEFAULT_PART_MAX_AGE_SECS,
             audit_retention_secs: DEFAULT_AUDIT_RETENTION_SECS,
         }
@@ -121,8 +119,6 @@ pub struct Core {
     settings: Settings,
     /// Seals and opens outbound credentials; `None`: outbound push is off (SPEC §7.1).
     pub(crate) secret_key: Option<Arc<crate::secret::SecretKey>>,
-    /// Shared by every clone: the counts are per process, not per caller.
-    logins: Arc<LoginLimiter>,
     /// Every "now" of core comes from here (the system clock unless a test set another).
     clock: Clock,
     /// Shared by every clone: what `/metrics` reports for this process.
@@ -184,16 +180,10 @@ fn admit(p: &PartnerRow, u: Option<&UserRow>) -> Result<()> {
 
 impl Core {
     pub fn new(store: Arc<dyn Store>, registry: Arc<Registry>, settings: Settings) -> Core {
-        let logins = LoginLimiter::new(
-            settings.login_max_failures,
-            settings.login_window_secs,
-            limiter::DEFAULT_CAPACITY,
-        );
         Core {
             store,
             registry,
             settings,
-            logins: Arc::new(logins),
             clock: clock::system(),
             secret_key: None,
             sftp_host_key: None,
@@ -218,6 +208,11 @@ impl Core {
     pub fn with_clock(mut self, clock: Clock) -> Core {
         self.clock = clock;
         self
+    }
+
+    /// Core's tunables.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     /// Now, by core's clock.
@@ -314,104 +309,9 @@ impl Core {
         })
     }
 
-    /// Check a user's name and password, unless the name had too many wrong ones lately
-    /// (then `TooManyAttempts`, without a check: see `limiter`).
-    pub async fn authenticate(&self, username: &str, password: &str) -> Result<Principal> {
-        let attempt = self
-            .logins
-            .begin(username, || self.now())
-            .await
-            .map_err(|refused| match refused {
-                Refused::Locked { retry_after_secs } => {
-                    CoreError::TooManyAttempts { retry_after_secs }
-                }
-                Refused::Busy => CoreError::Busy(format!(
-                    "other logins of this user were checked for {} s; try again",
-                    limiter::MAX_WAIT.as_secs()
-                )),
-            })?;
-        let res = self.check_password(username, password).await;
-        // Only a wrong password counts; a store failure must not lock the user out.
-        if let Err(CoreError::Unauthenticated) = res {
-            attempt.failed(self.now());
-        }
-        res
-    }
-
-    async fn check_password(&self, username: &str, password: &str) -> Result<Principal> {
-        let user = self.user_named(username).await?;
-        let hash = user.as_ref().map(|u| u.password_hash.as_str());
-        match user {
-            Some(u) if auth::check_secret(password, hash).await => {
-                self.principal(&u.partner, Some(u.username)).await
-            }
-            Some(_) => Err(CoreError::Unauthenticated),
-            None => {
-                auth::check_secret(password, None).await;
-                Err(CoreError::Unauthenticated)
-            }
-        }
-    }
-
-    /// A partner's client id and secret: its current secret, or the one it replaced while the
-    /// rotation's grace lasts; a disabled partner is refused (after the check, so it takes
-    /// as long).
-    async fn check_client(&self, client_id: &str, client_secret: &str) -> Result<PartnerRow> {
-        match self.partner_named(client_id).await? {
-            Some(p) => {
-                let current = auth::check_secret(client_secret, Some(&p.secret_hash)).await;
-                let previous = match (&p.prev_secret_hash, p.prev_secret_until) {
-                    (Some(hash), Some(until)) if !current && self.now() < until => {
-                        auth::check_secret(client_secret, Some(hash)).await
-                    }
-                    _ => false,
-                };
-                if !(current || previous) {
-                    return Err(CoreError::Unauthenticated);
-                }
-                admit(&p, None)?;
-                Ok(p)
-            }
-            None => {
-                auth::check_secret(client_secret, None).await;
-                Err(CoreError::Unauthenticated)
-            }
-        }
-    }
-
-    /// The OAuth2 token endpoint's logic: `client_credentials`, or `password` (the user must
-    /// belong to the client's partner).
-    pub async fn issue_token(&self, req: &pb::IssueTokenRequest) -> Result<pb::IssueTokenResponse> {
-        let partner = self
-            .check_client(&req.client_id, &req.client_secret)
-            .await?;
-        let user = match req.grant_type.as_str() {
-            "client_credentials" => None,
-            "password" => {
-                let p = self.authenticate(&req.username, &req.password).await?;
-                if p.partner != partner.name {
-                    return Err(CoreError::Unauthenticated);
-                }
-                p.user
-            }
-            other => {
-                return Err(CoreError::Invalid(format!(
-                    "unsupported grant_type {other:?}"
-                )))
-            }
-        };
-        self.new_token(
-            partner.name,
-            user,
-            TokenKind::Api,
-            self.settings.token_ttl_secs,
-        )
-        .await
-    }
-
     /// A random bearer token of `kind` for `partner`/`user`, stored hashed, living `ttl`
     /// seconds.
-    async fn new_token(
+    pub(crate) async fn new_token(
         &self,
         partner: String,
         user: Option<String>,
@@ -437,52 +337,10 @@ impl Core {
         })
     }
 
-    /// Upload page login: the user's password (rate limited like every login), then a
-    /// session token living `session_ttl_secs`. It opens the upload page only: VerifyToken
-    /// resolves it when asked for a session, never as an API token.
-    pub async fn start_session(
-        &self,
-        username: &str,
-        password: &str,
-    ) -> Result<pb::IssueTokenResponse> {
-        let p = self.authenticate(username, password).await?;
-        self.new_token(
-            p.partner,
-            p.user,
-            TokenKind::Session,
-            self.settings.session_ttl_secs,
-        )
-        .await
-    }
-
     /// Upload page logout: the token stops working at once. `false` when it was unknown
     /// (already ended, expired and purged, or never issued).
     pub async fn end_session(&self, token: &str) -> Result<bool> {
         self.store.delete_token(&auth::token_hash(token)).await
-    }
-
-    /// Resolve a token issued for `kind` (an API bearer token, or an upload page session);
-    /// unknown, expired and other-kind tokens are the same failure.
-    /// Its last use is noted, at most once a minute (a write per request would be too many).
-    pub async fn verify_token(&self, token: &str, kind: TokenKind) -> Result<Principal> {
-        let hash = auth::token_hash(token);
-        let now = self.now();
-        match self.store.token(&hash).await? {
-            Some(t) if t.expires_unix > now && t.kind == kind.as_str() => {
-                let principal = self.principal(&t.partner, t.username).await?;
-                let stale = t
-                    .last_used_unix
-                    .is_none_or(|at| now - at >= crate::store::accounts::TOUCH_EVERY_SECS);
-                if stale {
-                    // Only a note: a failure to write it must not refuse the caller.
-                    if let Err(e) = self.store.accounts().touch_token(&hash, now).await {
-                        tracing::warn!(error = %e, "could not note a token's last use");
-                    }
-                }
-                Ok(principal)
-            }
-            _ => Err(CoreError::Unauthenticated),
-        }
     }
 
     /// The interface a partner asked for, if it exists and the partner may use it.
@@ -1108,6 +966,8 @@ impl Core {
     pub async fn housekeeping(&self) -> Result<u64> {
         let now = self.now();
         self.store.purge_tokens(now).await?;
+        // Scores untouched for a day and not banned: the key starts afresh (offences too).
+        self.store.defender().prune_scores(now - 24 * 3600).await?;
         // A push whose intake died half-way (its writer killed) is never sealed: drop it.
         let parts = self
             .store

@@ -5,7 +5,7 @@ use rand::RngCore;
 
 use crate::audit::{Entry, Kind, Origin};
 use crate::error::{CoreError, Result};
-use crate::service::{Core, Principal};
+use crate::service::Core;
 use crate::ssh;
 use crate::store::UserKeyRow;
 
@@ -84,23 +84,6 @@ impl Core {
                 "key {fingerprint} of user {username} (see `wharf user key list {username}`)"
             )))
         }
-    }
-
-    /// An SFTP key login: `public_key` (`ALGORITHM BASE64`) is one whose signature the door
-    /// verified; it logs in when it is one of the user's keys. Not counted by the login
-    /// limiter: clients offer several keys in turn, and a key cannot be guessed.
-    pub async fn authenticate_key(&self, username: &str, public_key: &str) -> Result<Principal> {
-        let Some(fingerprint) = ssh::offered_fingerprint(public_key) else {
-            return Err(CoreError::Unauthenticated);
-        };
-        let Some(user) = self.user_named(username).await? else {
-            return Err(CoreError::Unauthenticated);
-        };
-        let keys = self.store.user_keys(username).await?;
-        if !keys.iter().any(|k| k.fingerprint == fingerprint) {
-            return Err(CoreError::Unauthenticated);
-        }
-        self.principal(&user.partner, Some(user.username)).await
     }
 
     /// The SFTP host key: the one given to core, else the one kept in the store, made

@@ -42,12 +42,12 @@ async fn a_disabled_partner_or_user_is_refused_by_every_credential(store: Arc<dy
     let p = partner(&core).await;
     let u = user_of(&core, &p).await;
     let api = core
-        .issue_token(&client_grant(&p, "client-secret-1"))
+        .issue_token(&here(), &client_grant(&p, "client-secret-1"))
         .await
         .unwrap()
         .access_token;
     let session = core
-        .start_session(&u, "password-1")
+        .start_session(&here(), &u, "password-1")
         .await
         .unwrap()
         .access_token;
@@ -56,13 +56,17 @@ async fn a_disabled_partner_or_user_is_refused_by_every_credential(store: Arc<dy
 
     core.set_partner_disabled(&op(), &p, true).await.unwrap();
     assert!(core.partner_info(&p).await.unwrap().disabled);
-    assert!(refused(core.authenticate(&u, "password-1").await));
-    assert!(refused(core.verify_token(&api, TokenKind::Api).await));
+    assert!(refused(core.authenticate(&here(), &u, "password-1").await));
     assert!(refused(
-        core.verify_token(&session, TokenKind::Session).await
+        core.verify_token(&here(), &api, TokenKind::Api).await
     ));
     assert!(refused(
-        core.issue_token(&client_grant(&p, "client-secret-1")).await
+        core.verify_token(&here(), &session, TokenKind::Session)
+            .await
+    ));
+    assert!(refused(
+        core.issue_token(&here(), &client_grant(&p, "client-secret-1"))
+            .await
     ));
     let seq = Seq {
         partner: &p,
@@ -79,25 +83,30 @@ async fn a_disabled_partner_or_user_is_refused_by_every_credential(store: Arc<dy
     assert_eq!(count(&core, &p).await, 1);
 
     core.set_partner_disabled(&op(), &p, false).await.unwrap();
-    core.authenticate(&u, "password-1").await.unwrap();
-    core.verify_token(&api, TokenKind::Api).await.unwrap();
-    core.verify_token(&session, TokenKind::Session)
+    core.authenticate(&here(), &u, "password-1").await.unwrap();
+    core.verify_token(&here(), &api, TokenKind::Api)
+        .await
+        .unwrap();
+    core.verify_token(&here(), &session, TokenKind::Session)
         .await
         .unwrap();
 
     core.set_user_disabled(&op(), &u, true).await.unwrap();
     assert!(core.user_info(&u).await.unwrap().disabled);
-    assert!(refused(core.authenticate(&u, "password-1").await));
+    assert!(refused(core.authenticate(&here(), &u, "password-1").await));
     assert!(refused(
-        core.verify_token(&session, TokenKind::Session).await
+        core.verify_token(&here(), &session, TokenKind::Session)
+            .await
     ));
     let mut by_user = seq.request(bom_rows(1, 1, "a"));
     by_user.user = u.clone();
     assert!(refused(core.ingest(&by_user).await));
     // The partner's own token is not the user's.
-    core.verify_token(&api, TokenKind::Api).await.unwrap();
+    core.verify_token(&here(), &api, TokenKind::Api)
+        .await
+        .unwrap();
     core.set_user_disabled(&op(), &u, false).await.unwrap();
-    core.verify_token(&session, TokenKind::Session)
+    core.verify_token(&here(), &session, TokenKind::Session)
         .await
         .unwrap();
 }
@@ -113,13 +122,16 @@ async fn a_rotated_secret_works_through_its_grace_only(store: Arc<dyn Store>) {
     assert_eq!(info.secret_rotated_unix, Some(2_000_000_000));
     assert_eq!(info.previous_secret_valid_until, Some(2_000_000_060));
     for secret in ["client-secret-1", "client-secret-2"] {
-        core.issue_token(&client_grant(&p, secret)).await.unwrap();
+        core.issue_token(&here(), &client_grant(&p, secret))
+            .await
+            .unwrap();
     }
     clock.advance(60);
     assert!(refused(
-        core.issue_token(&client_grant(&p, "client-secret-1")).await
+        core.issue_token(&here(), &client_grant(&p, "client-secret-1"))
+            .await
     ));
-    core.issue_token(&client_grant(&p, "client-secret-2"))
+    core.issue_token(&here(), &client_grant(&p, "client-secret-2"))
         .await
         .unwrap();
     assert_eq!(
@@ -134,7 +146,8 @@ async fn a_rotated_secret_works_through_its_grace_only(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert!(refused(
-        core.issue_token(&client_grant(&p, "client-secret-2")).await
+        core.issue_token(&here(), &client_grant(&p, "client-secret-2"))
+            .await
     ));
     assert!(matches!(
         core.rotate_partner_secret(&op(), &p, "client-secret-3", 0)
@@ -149,22 +162,25 @@ async fn a_reset_password_ends_the_users_tokens(store: Arc<dyn Store>) {
     let u = user_of(&core, &p).await;
     let other = user_of(&core, &p).await;
     let session = core
-        .start_session(&u, "password-1")
+        .start_session(&here(), &u, "password-1")
         .await
         .unwrap()
         .access_token;
     let kept = core
-        .start_session(&other, "password-1")
+        .start_session(&here(), &other, "password-1")
         .await
         .unwrap()
         .access_token;
     core.reset_password(&op(), &u, "password-2").await.unwrap();
-    assert!(refused(core.authenticate(&u, "password-1").await));
-    core.authenticate(&u, "password-2").await.unwrap();
+    assert!(refused(core.authenticate(&here(), &u, "password-1").await));
+    core.authenticate(&here(), &u, "password-2").await.unwrap();
     assert!(refused(
-        core.verify_token(&session, TokenKind::Session).await
+        core.verify_token(&here(), &session, TokenKind::Session)
+            .await
     ));
-    core.verify_token(&kept, TokenKind::Session).await.unwrap();
+    core.verify_token(&here(), &kept, TokenKind::Session)
+        .await
+        .unwrap();
     assert!(core
         .user_info(&u)
         .await
@@ -183,12 +199,12 @@ async fn tokens_are_listed_by_id_and_revoked(store: Arc<dyn Store>) {
     let p = partner(&core).await;
     let u = user_of(&core, &p).await;
     let api = core
-        .issue_token(&client_grant(&p, "client-secret-1"))
+        .issue_token(&here(), &client_grant(&p, "client-secret-1"))
         .await
         .unwrap()
         .access_token;
     let session = core
-        .start_session(&u, "password-1")
+        .start_session(&here(), &u, "password-1")
         .await
         .unwrap()
         .access_token;
@@ -213,9 +229,13 @@ async fn tokens_are_listed_by_id_and_revoked(store: Arc<dyn Store>) {
 
     // Last use: noted, then not rewritten within the minute.
     clock.advance(5);
-    core.verify_token(&api, TokenKind::Api).await.unwrap();
+    core.verify_token(&here(), &api, TokenKind::Api)
+        .await
+        .unwrap();
     clock.advance(30);
-    core.verify_token(&api, TokenKind::Api).await.unwrap();
+    core.verify_token(&here(), &api, TokenKind::Api)
+        .await
+        .unwrap();
     let used = |all: Vec<wharf_core::accounts::TokenInfo>| {
         all.into_iter()
             .find(|t| t.kind == "api")
@@ -227,7 +247,9 @@ async fn tokens_are_listed_by_id_and_revoked(store: Arc<dyn Store>) {
         Some(2_000_000_005)
     );
     clock.advance(30);
-    core.verify_token(&api, TokenKind::Api).await.unwrap();
+    core.verify_token(&here(), &api, TokenKind::Api)
+        .await
+        .unwrap();
     assert_eq!(
         used(core.tokens(Some(&p), None).await.unwrap()),
         Some(2_000_000_065)
@@ -238,8 +260,10 @@ async fn tokens_are_listed_by_id_and_revoked(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(n, 1);
-    assert!(refused(core.verify_token(&api, TokenKind::Api).await));
-    core.verify_token(&session, TokenKind::Session)
+    assert!(refused(
+        core.verify_token(&here(), &api, TokenKind::Api).await
+    ));
+    core.verify_token(&here(), &session, TokenKind::Session)
         .await
         .unwrap();
     assert!(matches!(
@@ -254,7 +278,8 @@ async fn tokens_are_listed_by_id_and_revoked(store: Arc<dyn Store>) {
         1
     );
     assert!(refused(
-        core.verify_token(&session, TokenKind::Session).await
+        core.verify_token(&here(), &session, TokenKind::Session)
+            .await
     ));
     assert!(core.tokens(Some(&p), None).await.unwrap().is_empty());
 }
@@ -331,7 +356,7 @@ async fn users_are_listed_and_removed_with_keys(store: Arc<dyn Store>) {
         Err(CoreError::NotFound(_))
     ));
     core.remove_user(&op(), &a).await.unwrap();
-    assert!(refused(core.authenticate(&a, "password-1").await));
+    assert!(refused(core.authenticate(&here(), &a, "password-1").await));
     assert_eq!(core.partner_info(&p).await.unwrap().users, vec![b.clone()]);
     // Its name may be given again; the old key is gone with it.
     core.add_user(&op(), &a, &p, "password-1").await.unwrap();
@@ -387,7 +412,7 @@ async fn every_change_is_recorded_without_secrets(store: Arc<dyn Store>) {
     let p = partner(&core).await;
     let u = user_of(&core, &p).await;
     let token = core
-        .start_session(&u, "password-1")
+        .start_session(&here(), &u, "password-1")
         .await
         .unwrap()
         .access_token;
@@ -403,7 +428,7 @@ async fn every_change_is_recorded_without_secrets(store: Arc<dyn Store>) {
     core.set_user_disabled(&op(), &u, true).await.unwrap();
     core.set_user_disabled(&op(), &u, false).await.unwrap();
     core.reset_password(&op(), &u, "password-2").await.unwrap();
-    core.start_session(&u, "password-2").await.unwrap();
+    core.start_session(&here(), &u, "password-2").await.unwrap();
     core.revoke_tokens(&op(), &TokenSelector::User(u.clone()))
         .await
         .unwrap();
@@ -498,7 +523,7 @@ async fn sqlite_unrecordable_changes_do_not_happen() {
     let info = core.partner_info(&p).await.unwrap();
     assert!(!info.disabled && info.secret_rotated_unix.is_none());
     assert_eq!(info.users, vec![u.clone()]);
-    core.authenticate(&u, "password-1").await.unwrap();
+    core.authenticate(&here(), &u, "password-1").await.unwrap();
     run("ALTER TABLE audit_off RENAME TO audit");
     core.set_partner_disabled(&op(), &p, true).await.unwrap();
     assert!(core.partner_info(&p).await.unwrap().disabled);

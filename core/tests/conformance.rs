@@ -592,12 +592,16 @@ async fn credentials_round_trip(store: Arc<dyn Store>) {
         )
         .await
         .is_err());
-    let who = core.authenticate(&u, "password-1").await.unwrap();
+    let who = core.authenticate(&here(), &u, "password-1").await.unwrap();
     assert_eq!(who.partner, p);
     assert_eq!(who.interfaces, ["odm/master_data"]);
-    assert!(core.authenticate(&u, "password-2").await.is_err());
-    assert!(core.authenticate("ghost", "password-1").await.is_err());
+    assert!(core.authenticate(&here(), &u, "password-2").await.is_err());
+    assert!(core
+        .authenticate(&here(), "ghost", "password-1")
+        .await
+        .is_err());
     let grant = |grant: &str, secret: &str, user: &str, pw: &str| pb::IssueTokenRequest {
+        caller: None,
         grant_type: grant.into(),
         client_id: p.clone(),
         client_secret: secret.into(),
@@ -605,12 +609,15 @@ async fn credentials_round_trip(store: Arc<dyn Store>) {
         password: pw.into(),
     };
     let t = core
-        .issue_token(&grant("client_credentials", "client-secret-1", "", ""))
+        .issue_token(
+            &here(),
+            &grant("client_credentials", "client-secret-1", "", ""),
+        )
         .await
         .unwrap();
     assert_eq!((t.token_type.as_str(), t.expires_in), ("Bearer", 3600));
     let who = core
-        .verify_token(&t.access_token, TokenKind::Api)
+        .verify_token(&here(), &t.access_token, TokenKind::Api)
         .await
         .unwrap();
     assert_eq!(
@@ -618,11 +625,14 @@ async fn credentials_round_trip(store: Arc<dyn Store>) {
         (p.as_str(), None)
     );
     let t = core
-        .issue_token(&grant("password", "client-secret-1", &u, "password-1"))
+        .issue_token(
+            &here(),
+            &grant("password", "client-secret-1", &u, "password-1"),
+        )
         .await
         .unwrap();
     assert_eq!(
-        core.verify_token(&t.access_token, TokenKind::Api)
+        core.verify_token(&here(), &t.access_token, TokenKind::Api)
             .await
             .unwrap()
             .user
@@ -630,14 +640,17 @@ async fn credentials_round_trip(store: Arc<dyn Store>) {
         Some(u.as_str())
     );
     assert!(core
-        .issue_token(&grant("client_credentials", "wrong", "", ""))
+        .issue_token(&here(), &grant("client_credentials", "wrong", "", ""))
         .await
         .is_err());
     assert!(core
-        .issue_token(&grant("password", "client-secret-1", &u, "nope"))
+        .issue_token(&here(), &grant("password", "client-secret-1", &u, "nope"))
         .await
         .is_err());
-    assert!(core.verify_token("garbage", TokenKind::Api).await.is_err());
+    assert!(core
+        .verify_token(&here(), "garbage", TokenKind::Api)
+        .await
+        .is_err());
     // The partner may not use t1/bom: it does not exist for it.
     let r = core
         .ingest(
@@ -1207,11 +1220,11 @@ async fn sessions_start_and_end(store: Arc<dyn Store>) {
     let core = core_with(store, policy());
     let p = partner(&core).await;
     let u = user_of(&core, &p).await;
-    let s = core.start_session(&u, "password-1").await.unwrap();
+    let s = core.start_session(&here(), &u, "password-1").await.unwrap();
     assert_eq!((s.token_type.as_str(), s.expires_in), ("Bearer", 8 * 3600));
     assert_eq!(s.access_token.len(), 64);
     let who = core
-        .verify_token(&s.access_token, TokenKind::Session)
+        .verify_token(&here(), &s.access_token, TokenKind::Session)
         .await
         .unwrap();
     assert_eq!(
@@ -1221,33 +1234,39 @@ async fn sessions_start_and_end(store: Arc<dyn Store>) {
     // A session opens the upload page only: as an API bearer token it is refused like an
     // unknown one, and an API token is no session.
     assert!(matches!(
-        core.verify_token(&s.access_token, TokenKind::Api).await,
-        Err(wharf_core::CoreError::Unauthenticated)
-    ));
-    let api = core
-        .issue_token(&pb::IssueTokenRequest {
-            grant_type: "password".into(),
-            client_id: p.clone(),
-            client_secret: "client-secret-1".into(),
-            username: u.clone(),
-            password: "password-1".into(),
-        })
-        .await
-        .unwrap();
-    assert!(core
-        .verify_token(&api.access_token, TokenKind::Api)
-        .await
-        .is_ok());
-    assert!(matches!(
-        core.verify_token(&api.access_token, TokenKind::Session)
+        core.verify_token(&here(), &s.access_token, TokenKind::Api)
             .await,
         Err(wharf_core::CoreError::Unauthenticated)
     ));
-    let other = core.start_session(&u, "password-1").await.unwrap();
+    let api = core
+        .issue_token(
+            &here(),
+            &pb::IssueTokenRequest {
+                caller: None,
+                grant_type: "password".into(),
+                client_id: p.clone(),
+                client_secret: "client-secret-1".into(),
+                username: u.clone(),
+                password: "password-1".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(core
+        .verify_token(&here(), &api.access_token, TokenKind::Api)
+        .await
+        .is_ok());
+    assert!(matches!(
+        core.verify_token(&here(), &api.access_token, TokenKind::Session)
+            .await,
+        Err(wharf_core::CoreError::Unauthenticated)
+    ));
+    let other = core.start_session(&here(), &u, "password-1").await.unwrap();
     assert_ne!(other.access_token, s.access_token);
     assert!(core.end_session(&s.access_token).await.unwrap());
     assert!(matches!(
-        core.verify_token(&s.access_token, TokenKind::Session).await,
+        core.verify_token(&here(), &s.access_token, TokenKind::Session)
+            .await,
         Err(wharf_core::CoreError::Unauthenticated)
     ));
     assert!(
@@ -1255,16 +1274,19 @@ async fn sessions_start_and_end(store: Arc<dyn Store>) {
         "ended once"
     );
     assert!(
-        core.verify_token(&other.access_token, TokenKind::Session)
+        core.verify_token(&here(), &other.access_token, TokenKind::Session)
             .await
             .is_ok(),
         "only that session ends"
     );
     assert!(matches!(
-        core.start_session(&u, "password-2").await,
+        core.start_session(&here(), &u, "password-2").await,
         Err(wharf_core::CoreError::Unauthenticated)
     ));
-    assert!(core.start_session("ghost", "password-1").await.is_err());
+    assert!(core
+        .start_session(&here(), "ghost", "password-1")
+        .await
+        .is_err());
 }
 
 /// Ids and names no store could hold (control characters, over-long): a lookup finds nothing
@@ -1313,18 +1335,22 @@ async fn ids_no_store_can_hold_are_not_found(store: Arc<dyn Store>) {
             .unwrap();
         assert!(listed.batches.is_empty(), "{id:?}");
         // A user or partner name that cannot be one is a failed login, not a store error.
-        let r = core.authenticate(id, "password-1").await;
+        let r = core.authenticate(&here(), id, "password-1").await;
         assert!(
             matches!(r, Err(wharf_core::CoreError::Unauthenticated)),
             "{id:?}: {r:?}"
         );
         let r = core
-            .issue_token(&pb::IssueTokenRequest {
-                grant_type: "client_credentials".into(),
-                client_id: id.into(),
-                client_secret: "client-secret-1".into(),
-                ..Default::default()
-            })
+            .issue_token(
+                &here(),
+                &pb::IssueTokenRequest {
+                    caller: None,
+                    grant_type: "client_credentials".into(),
+                    client_id: id.into(),
+                    client_secret: "client-secret-1".into(),
+                    ..Default::default()
+                },
+            )
             .await;
         assert!(
             matches!(r, Err(wharf_core::CoreError::Unauthenticated)),

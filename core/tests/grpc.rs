@@ -38,6 +38,7 @@ async fn calls_without_the_internal_token_are_refused() {
         let mut c = wharf_proto::connect(&url, token).unwrap();
         let err = c
             .authenticate(pb::AuthenticateRequest {
+                caller: here(),
                 username: u.clone(),
                 password: "password-1".into(),
             })
@@ -53,6 +54,7 @@ async fn credentials_over_grpc() {
     let mut c = wharf_proto::connect(&url, TOKEN).unwrap();
     let who = c
         .authenticate(pb::AuthenticateRequest {
+            caller: here(),
             username: u.clone(),
             password: "password-1".into(),
         })
@@ -66,6 +68,7 @@ async fn credentials_over_grpc() {
     assert!(who.interfaces.contains(&"t1/bom".to_string()));
     let err = c
         .authenticate(pb::AuthenticateRequest {
+            caller: here(),
             username: u.clone(),
             password: "nope-nope".into(),
         })
@@ -79,6 +82,7 @@ async fn credentials_over_grpc() {
     );
     let t = c
         .issue_token(pb::IssueTokenRequest {
+            caller: here(),
             grant_type: "password".into(),
             client_id: p.clone(),
             client_secret: "client-secret-1".into(),
@@ -90,6 +94,7 @@ async fn credentials_over_grpc() {
         .into_inner();
     let who = c
         .verify_token(pb::VerifyTokenRequest {
+            caller: here(),
             token: t.access_token,
             kind: pb::TokenKind::Api as i32,
         })
@@ -99,6 +104,7 @@ async fn credentials_over_grpc() {
     assert_eq!(who.user, u);
     let err = c
         .issue_token(pb::IssueTokenRequest {
+            caller: here(),
             grant_type: "implicit".into(),
             client_id: p.clone(),
             client_secret: "client-secret-1".into(),
@@ -186,6 +192,7 @@ async fn sessions_over_grpc() {
     let (url, p, u) = start().await;
     let mut c = wharf_proto::connect(&url, TOKEN).unwrap();
     let login = |password: &str| pb::AuthenticateRequest {
+        caller: here(),
         username: u.clone(),
         password: password.into(),
     };
@@ -196,12 +203,14 @@ async fn sessions_over_grpc() {
         .into_inner();
     assert_eq!((s.token_type.as_str(), s.expires_in), ("Bearer", 28800));
     let token = || pb::VerifyTokenRequest {
+        caller: here(),
         token: s.access_token.clone(),
         kind: pb::TokenKind::Session as i32,
     };
     // Not an API bearer token (the default kind asked for).
     let err = c
         .verify_token(pb::VerifyTokenRequest {
+            caller: here(),
             token: s.access_token.clone(),
             ..Default::default()
         })
@@ -224,13 +233,18 @@ async fn sessions_over_grpc() {
 #[tokio::test]
 async fn too_many_failed_logins_are_resource_exhausted() {
     let (url, _, u) = start_with(Settings {
-        login_max_failures: 3,
-        login_window_secs: 600,
+        defender: wharf_core::model::DefenderPolicy {
+            threshold: 3,
+            observation_secs: 600,
+            ban_secs: 600,
+            ban_increment_percent: 50,
+        },
         ..Settings::default()
     })
     .await;
     let mut c = wharf_proto::connect(&url, TOKEN).unwrap();
     let login = |user: &str, password: &str| pb::AuthenticateRequest {
+        caller: here(),
         username: user.into(),
         password: password.into(),
     };
@@ -243,19 +257,39 @@ async fn too_many_failed_logins_are_resource_exhausted() {
     assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
     assert!(
         err.message()
-            .starts_with("too many failed logins for this user; try again in "),
+            .starts_with("login temporarily refused after too many failed logins; try again in "),
         "{}",
         err.message()
     );
     let err = c.start_session(login(&u, "password-1")).await.unwrap_err();
     assert_eq!(err.code(), Code::ResourceExhausted);
-    // Unknown names count the same way.
-    for _ in 0..3 {
-        let err = c.authenticate(login("ghost", "x")).await.unwrap_err();
+    // The address is banned too: another name from it is refused unchecked.
+    let err = c.authenticate(login("bob", "x")).await.unwrap_err();
+    assert_eq!(err.code(), Code::ResourceExhausted);
+    assert!(wharf_proto::login::retry_after(&err).is_some_and(|s| s > 0 && s <= 600));
+    // Unknown names score double: two from another address ban the name (and that address).
+    let from = |user: &str| pb::AuthenticateRequest {
+        caller: Some(wharf_proto::login::caller(
+            "grpc-test",
+            std::net::Ipv4Addr::new(127, 0, 0, 3).into(),
+        )),
+        ..login(user, "x")
+    };
+    for _ in 0..2 {
+        let err = c.authenticate(from("ghost")).await.unwrap_err();
         assert_eq!(err.code(), Code::Unauthenticated);
     }
-    let err = c.authenticate(login("ghost", "x")).await.unwrap_err();
+    let err = c.authenticate(from("ghost")).await.unwrap_err();
     assert_eq!(err.code(), Code::ResourceExhausted);
+    // A door that does not say who asks is refused.
+    let err = c
+        .authenticate(pb::AuthenticateRequest {
+            caller: None,
+            ..login(&u, "password-1")
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
 }
 
 #[tokio::test]
@@ -412,4 +446,12 @@ async fn act_on_batch_over_grpc() {
         .into_inner();
     assert_eq!(got.state, "reverted");
     assert_eq!(got.modifier, "ops-user");
+}
+
+/// A caller on loopback (these tests' door).
+fn here() -> Option<pb::Caller> {
+    Some(wharf_proto::login::caller(
+        "grpc-test",
+        std::net::Ipv4Addr::LOCALHOST.into(),
+    ))
 }

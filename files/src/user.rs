@@ -1,6 +1,7 @@
 //! A partner's user logged in through core, by password or by public key. No anonymous login.
 
 use std::fmt;
+use std::net::IpAddr;
 
 use tracing::field::Empty;
 use tracing::Instrument;
@@ -67,17 +68,19 @@ fn login_span(door: Door, username: &str, source: &str) -> tracing::Span {
     }
 }
 
-/// Log `username` in through core. `Err` is core's answer: `Unauthenticated` (wrong password
-/// or key, or no such user), `ResourceExhausted` (locked after too many wrong passwords), or
-/// core not answering; the door words it.
+/// Log `username` in through core from `source` (the client's address). `Err` is core's
+/// answer: `Unauthenticated` (wrong password or key, no such user, or an address the
+/// partner does not allow), `ResourceExhausted` (the address or name is banned; its
+/// `retry-after`: `wharf_proto::login::retry_after`), or core not answering; the door words it.
 pub async fn login(
     core: &CoreClient,
     door: Door,
     username: &str,
     proof: Proof<'_>,
-    source: &str,
+    source: IpAddr,
 ) -> Result<FileUser, tonic::Status> {
-    let span = login_span(door, username, source);
+    let span = login_span(door, username, &source.to_string());
+    let caller = Some(wharf_proto::login::caller(door.name(), source));
     let mut core = core.clone();
     let answer = match proof {
         Proof::Password(password) => {
@@ -85,6 +88,7 @@ pub async fn login(
             core.authenticate(pb::AuthenticateRequest {
                 username: username.to_string(),
                 password: password.to_string(),
+                caller,
             })
             .instrument(span.clone())
             .await
@@ -94,6 +98,7 @@ pub async fn login(
             core.authenticate_key(pb::AuthenticateKeyRequest {
                 username: username.to_string(),
                 public_key: key.to_string(),
+                caller,
             })
             .instrument(span.clone())
             .await

@@ -74,7 +74,7 @@ impl Authenticator for CoreLogin {
             Door::Ftp,
             username,
             Proof::Password(password),
-            &creds.source_ip.to_string(),
+            creds.source_ip,
         )
         .await;
         self.metrics.login(

@@ -74,7 +74,7 @@ impl Gateway {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut req = req;
         req.extensions_mut().insert(BodyDeadline(deadline));
-        let reply = match tokio::time::timeout_at(deadline, self.dispatch(req, route, caller))
+        let reply = match tokio::time::timeout_at(deadline, self.dispatch(req, route, caller, peer))
             .instrument(span.clone())
             .await
         {
@@ -103,7 +103,13 @@ impl Gateway {
         reply
     }
 
-    async fn dispatch(self, req: Request<Incoming>, route: Route, cx: Context) -> Reply {
+    async fn dispatch(
+        self,
+        req: Request<Incoming>,
+        route: Route,
+        cx: Context,
+        peer: Peer,
+    ) -> Reply {
         let method = req.method().clone();
         match route {
             Route::Health => match method {
@@ -119,7 +125,7 @@ impl Gateway {
                 _ => reply::method_not_allowed("GET"),
             },
             Route::Token => match method {
-                Method::POST => self.token(req, &cx).await,
+                Method::POST => self.token(req, peer, &cx).await,
                 _ => reply::method_not_allowed("POST"),
             },
             Route::Sync {
@@ -130,7 +136,7 @@ impl Gateway {
                 let Some(op) = routes::operation(&method) else {
                     return reply::method_not_allowed("POST, PUT, DELETE, PATCH");
                 };
-                let caller = match self.authenticate(req.headers(), &cx).await {
+                let caller = match self.authenticate(req.headers(), peer, &cx).await {
                     Ok(c) => c,
                     Err(r) => return r,
                 };
@@ -181,7 +187,7 @@ impl Gateway {
                 if method != Method::GET {
                     return reply::method_not_allowed("GET");
                 }
-                let caller = match self.authenticate(req.headers(), &cx).await {
+                let caller = match self.authenticate(req.headers(), peer, &cx).await {
                     Ok(c) => c,
                     Err(r) => return r,
                 };
@@ -198,7 +204,7 @@ impl Gateway {
                 if method != Method::POST {
                     return reply::method_not_allowed("POST");
                 }
-                let caller = match self.authenticate(req.headers(), &cx).await {
+                let caller = match self.authenticate(req.headers(), peer, &cx).await {
                     Ok(c) => c,
                     Err(r) => return r,
                 };
@@ -226,8 +232,17 @@ impl Gateway {
         }
     }
 
-    /// HTTP Basic (a user) or a bearer token, checked by core.
-    async fn authenticate(&self, headers: &HeaderMap, cx: &Context) -> Result<Caller, Reply> {
+    /// HTTP Basic (a user) or a bearer token, checked by core for the client at `peer`.
+    async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        peer: Peer,
+        cx: &Context,
+    ) -> Result<Caller, Reply> {
+        let caller = Some(wharf_proto::login::caller(
+            wharf_proto::login::HTTP,
+            peer.ip(),
+        ));
         let header = headers
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -241,6 +256,7 @@ impl Gateway {
                 pb::AuthenticateRequest {
                     username: user,
                     password,
+                    caller,
                 },
                 cx,
             ))
@@ -252,6 +268,7 @@ impl Gateway {
                 pb::VerifyTokenRequest {
                     token: token.trim().to_string(),
                     kind: pb::TokenKind::Api as i32,
+                    caller,
                 },
                 cx,
             ))
@@ -307,7 +324,7 @@ impl Gateway {
 
     /// `POST /oauth/token`, RFC 6749 form encoding; client credentials in the form or in a
     /// Basic header.
-    async fn token(&self, req: Request<Incoming>, cx: &Context) -> Reply {
+    async fn token(&self, req: Request<Incoming>, peer: Peer, cx: &Context) -> Reply {
         let form_type = req
             .headers()
             .get(CONTENT_TYPE)
@@ -352,6 +369,10 @@ impl Gateway {
                     client_secret,
                     username: field("username"),
                     password: field("password"),
+                    caller: Some(wharf_proto::login::caller(
+                        wharf_proto::login::HTTP,
+                        peer.ip(),
+                    )),
                 },
                 cx,
             ))

@@ -3,7 +3,9 @@
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
+use hyper::header::{
+    HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE,
+};
 use hyper::{Response, StatusCode};
 use serde_json::{json, Value as Json};
 use tonic::{Code, Status};
@@ -101,8 +103,9 @@ pub fn from_status(s: &Status) -> Reply {
     match s.code() {
         Code::NotFound => not_found(s.message()),
         Code::Unauthenticated => unauthorized(),
-        // Too many wrong passwords for this user: not a system error, and not retryable now.
-        Code::ResourceExhausted => refusal(StatusCode::TOO_MANY_REQUESTS, s.message()),
+        // The address or name is banned after too many failed logins: not a system error,
+        // and not retryable before the ban ends (`Retry-After`, from core).
+        Code::ResourceExhausted => too_many(s),
         Code::InvalidArgument => bad_request(s.message()),
         // The batch is not in a state that allows the action (a second revert, ...).
         Code::FailedPrecondition => refusal(StatusCode::CONFLICT, s.message()),
@@ -127,6 +130,15 @@ pub fn from_status(s: &Status) -> Reply {
             system_error("core unavailable, safe to retry")
         }
     }
+}
+
+/// 429 for a banned address or name, with `Retry-After` (seconds) when core said how long.
+pub fn too_many(s: &Status) -> Reply {
+    let mut r = refusal(StatusCode::TOO_MANY_REQUESTS, s.message());
+    if let Some(secs) = wharf_proto::login::retry_after(s) {
+        r.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs));
+    }
+    r
 }
 
 /// A batch's state and its seed 003 proposal view (SPEC §7.2).

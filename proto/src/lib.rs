@@ -12,6 +12,7 @@ pub mod v1 {
 }
 
 pub mod json;
+pub mod login;
 pub mod time;
 pub mod tls;
 pub mod trace;

@@ -358,7 +358,7 @@ impl russh::server::Handler for Connection {
             Door::Sftp,
             user,
             Proof::Password(password),
-            &self.peer.ip().to_string(),
+            self.peer.ip(),
         )
         .await;
         Ok(self.admit(answer))
@@ -393,7 +393,7 @@ impl russh::server::Handler for Connection {
             Door::Sftp,
             user,
             Proof::PublicKey(&openssh),
-            &self.peer.ip().to_string(),
+            self.peer.ip(),
         )
         .await;
         Ok(self.admit(answer))

@@ -72,6 +72,10 @@ pub enum PartnerCmd {
         #[arg(long, default_value = acc::DEFAULT_GRACE, value_name = "DURATION")]
         grace: String,
     },
+    /// Limit where APP_NAME's credentials may be used from (every door: logins, tokens,
+    /// upload page sessions, SFTP keys): CIDRs, IPv4 or IPv6, comma-separated
+    /// (10.0.0.0/8,2001:db8::/32; an address alone is one host); --any lifts the limit.
+    SetAddresses(super::defender::SetAddresses),
 }
 
 #[derive(Subcommand)]
@@ -111,6 +115,16 @@ pub enum UserCmd {
     ResetPassword { username: String },
     /// Remove a user with its SSH keys, tokens and sessions (its batches stay).
     Remove { username: String },
+    /// Lift a login ban: of a user name (and the partner client id of that name), or of a
+    /// source address with --address.
+    Unlock(super::defender::Unlock),
+    /// The login bans running now: what is banned (address:IP, user:NAME, client:APP), until
+    /// when, and how many bans it had.
+    Bans {
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -197,11 +211,14 @@ pub async fn partner(core: &Core, cmd: PartnerCmd, o: &Origin) -> anyhow::Result
         PartnerCmd::RotateSecret { app_name, grace } => {
             acc::partner_rotate_secret(core, o, &app_name, &grace).await
         }
+        PartnerCmd::SetAddresses(args) => super::defender::set_addresses(core, args, o).await,
     }
 }
 
 pub async fn user(core: &Core, cmd: UserCmd, o: &Origin) -> anyhow::Result<()> {
     match cmd {
+        UserCmd::Unlock(args) => super::defender::unlock(core, args, o).await?,
+        UserCmd::Bans { json } => super::defender::bans(core, json).await?,
         UserCmd::Add { username, partner } => {
             let password = read_secret("password")?;
             core.add_user(o, &username, &partner, &password).await?;

@@ -5,6 +5,7 @@
 mod accounts;
 mod admin;
 mod audit;
+mod defender;
 mod operator;
 mod outbound;
 

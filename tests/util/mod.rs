@@ -143,11 +143,39 @@ pub fn installation(backend: Backend) -> (Wharf, String, String) {
     (w, partner, user)
 }
 
+/// A database of its own in the test PostgreSQL for one installation. Core keeps the
+/// defender's failed-login scores and bans in the store, per source address, and every test's
+/// clients come from 127.0.0.1: in one shared database, one test's wrong passwords would ban
+/// the others.
+pub fn own_database() -> String {
+    let base = pg_url();
+    let Some((server, _)) = base.rsplit_once('/') else {
+        panic!("WHARF_TEST_DATABASE_URL {base:?} names no database");
+    };
+    let name = unique("wharf_e2e_");
+    let out = Command::new("psql")
+        .args([
+            base.as_str(),
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-qc",
+            &format!("CREATE DATABASE {name}"),
+        ])
+        .output()
+        .expect("psql (the PostgreSQL client) runs");
+    assert!(
+        out.status.success(),
+        "creating database {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    format!("{server}/{name}")
+}
+
 impl Wharf {
     pub fn new(backend: Backend) -> Wharf {
         let database_url = match backend {
             Backend::Sqlite => None,
-            Backend::Postgres => Some(pg_url()),
+            Backend::Postgres => Some(own_database()),
         };
         // Distinct: free_port never hands out a port twice.
         let ports = [

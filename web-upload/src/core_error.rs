@@ -18,6 +18,34 @@ pub(crate) enum Call<'a> {
     Page(&'a Session),
 }
 
+/// "Try again at HH:MM:SS UTC (in N seconds)." for a ban core timed.
+fn try_again(st: &Status) -> String {
+    match wharf_proto::login::retry_after(st) {
+        Some(secs) => {
+            let at = wharf_proto::time::rfc3339(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64)
+                    .saturating_add(i64::try_from(secs).unwrap_or(i64::MAX)),
+            );
+            format!(
+                "Too many failed logins: logging in is refused for now. Try again after {} (in {secs} seconds).",
+                at.replace('T', " ").replace('Z', " UTC")
+            )
+        }
+        None => "Too many failed logins: logging in is refused for now. Try again later.".into(),
+    }
+}
+
+fn retry_after_header(page: &mut Reply, st: &Status) {
+    if let Some(secs) = wharf_proto::login::retry_after(st) {
+        page.headers_mut().insert(
+            hyper::header::RETRY_AFTER,
+            hyper::header::HeaderValue::from(secs),
+        );
+    }
+}
+
 impl Upload {
     /// The page for core's failure `st` to answer a call made for `call`.
     pub(crate) fn core_error(&self, call: Call<'_>, st: &Status) -> Reply {
@@ -32,9 +60,18 @@ impl Upload {
                 username,
                 "Wrong user name or password.",
             ),
-            // Too many wrong passwords for this user: core says for how long.
+            // Banned after too many failed logins: say when to try again.
             (Call::Login(username), Code::ResourceExhausted) => {
-                self.login_form(StatusCode::TOO_MANY_REQUESTS, username, st.message())
+                let mut page =
+                    self.login_form(StatusCode::TOO_MANY_REQUESTS, username, &try_again(st));
+                retry_after_header(&mut page, st);
+                page
+            }
+            // A session used from a banned address: the login page says when to come back.
+            (Call::Session, Code::ResourceExhausted) => {
+                let mut page = self.login_form(StatusCode::TOO_MANY_REQUESTS, "", &try_again(st));
+                retry_after_header(&mut page, st);
+                page
             }
             (Call::Page(s), Code::NotFound) => pages::not_found(Some(s.nav())),
             // The batch is not in a state that allows the action (a second revert, ...).

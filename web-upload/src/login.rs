@@ -34,6 +34,7 @@ impl Upload {
 
     pub(crate) async fn login(&self, req: Request<Incoming>) -> Reply {
         let expected = session::cookie(req.headers(), session::LOGIN_COOKIE).unwrap_or_default();
+        let caller = session::caller(&req);
         let body = match read_body(req, FORM_LIMIT).await {
             Ok(b) => b,
             Err(BodyError::TimedOut) => return pages::too_slow(None),
@@ -56,6 +57,7 @@ impl Upload {
             .start_session(pb::AuthenticateRequest {
                 username: username.clone(),
                 password: field("password"),
+                caller,
             })
             .await;
         self.metrics.login(
@@ -83,7 +85,7 @@ impl Upload {
 
     pub(crate) async fn logout(&self, req: Request<Incoming>) -> Reply {
         let clear = [session::clear_session_cookie(self.cfg.secure_cookies)];
-        let s = match self.session(req.headers()).await {
+        let s = match self.session(&req).await {
             Ok(s) => s,
             // No live session: nothing to end.
             Err(_) => return pages::redirect("/login", &clear),
@@ -101,6 +103,7 @@ impl Upload {
             .end_session(pb::VerifyTokenRequest {
                 token: s.token.clone(),
                 kind: pb::TokenKind::Session as i32,
+                caller: None,
             })
             .await
         {

@@ -85,6 +85,7 @@ impl Upload {
         let deadline = tokio::time::Instant::now() + REQUEST_TIMEOUT;
         let mut req = req;
         req.extensions_mut().insert(BodyDeadline(deadline));
+        req.extensions_mut().insert(session::Peer(peer));
         let reply = match tokio::time::timeout_at(deadline, self.route(req))
             .instrument(span.clone())
             .await
@@ -142,15 +143,15 @@ impl Upload {
             (&Method::GET, ["login"]) => self.login_form(StatusCode::OK, "", ""),
             (&Method::POST, ["login"]) => self.login(req).await,
             (&Method::POST, ["logout"]) => self.logout(req).await,
-            (&Method::GET, ["upload"]) => match self.session(req.headers()).await {
+            (&Method::GET, ["upload"]) => match self.session(&req).await {
                 Ok(s) => self.upload_form(&s, StatusCode::OK, &UploadForm::default(), ""),
                 Err(r) => r,
             },
-            (&Method::POST, ["upload"]) => match self.session(req.headers()).await {
+            (&Method::POST, ["upload"]) => match self.session(&req).await {
                 Ok(s) => self.upload(&s, req).await,
                 Err(r) => r,
             },
-            (&Method::GET, ["batches"]) => match self.session(req.headers()).await {
+            (&Method::GET, ["batches"]) => match self.session(&req).await {
                 Ok(s) => {
                     let before = query_param(query.as_deref(), "before")
                         .parse::<u64>()
@@ -161,7 +162,7 @@ impl Upload {
                 Err(r) => r,
             },
             (&Method::GET, ["batches", env, category, biz_key, batch_id]) => {
-                match self.session(req.headers()).await {
+                match self.session(&req).await {
                     Ok(s) => {
                         let page = query_param(query.as_deref(), "page")
                             .parse::<usize>()
@@ -174,7 +175,7 @@ impl Upload {
                 }
             }
             (&Method::GET, ["batches", env, category, biz_key, batch_id, "errors.csv"]) => {
-                match self.session(req.headers()).await {
+                match self.session(&req).await {
                     Ok(s) => self.errors_csv(&s, env, category, biz_key, batch_id).await,
                     Err(r) => r,
                 }
@@ -182,7 +183,7 @@ impl Upload {
             (
                 &Method::POST,
                 ["batches", env, category, biz_key, batch_id, action @ ("execute" | "revert" | "cancel")],
-            ) => match self.session(req.headers()).await {
+            ) => match self.session(&req).await {
                 Ok(s) => {
                     let target = (*env, *category, *biz_key, *batch_id);
                     self.act(&s, target, action, req).await
@@ -190,10 +191,7 @@ impl Upload {
                 Err(r) => r,
             },
             (&Method::GET, ["templates", category, file]) => {
-                match (
-                    self.session(req.headers()).await,
-                    file.strip_suffix(".xlsx"),
-                ) {
+                match (self.session(&req).await, file.strip_suffix(".xlsx")) {
                     (Ok(s), Some(biz_key)) => self.template(&s, category, biz_key).await,
                     (Ok(s), None) => pages::not_found(Some(s.nav())),
                     (Err(r), _) => r,

@@ -4,7 +4,9 @@
 //! (double submit). A request's cookie becomes a [`Session`] by asking core.
 
 use hyper::header::COOKIE;
-use hyper::HeaderMap;
+use std::net::SocketAddr;
+
+use hyper::{HeaderMap, Request};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use tonic::Status;
@@ -107,11 +109,23 @@ impl Session {
     }
 }
 
+/// The client's address, as the accept loop saw it (a request extension set by `handle`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Peer(pub(crate) SocketAddr);
+
+/// What core is told about the client of `req` at a credential check.
+pub(crate) fn caller<B>(req: &Request<B>) -> Option<pb::Caller> {
+    req.extensions()
+        .get::<Peer>()
+        .map(|p| wharf_proto::login::caller(wharf_proto::login::UPLOAD, p.0.ip()))
+}
+
 impl Upload {
     /// The session behind the request's cookie, or the response to send instead (the login
-    /// page when there is none or it has expired).
-    pub(crate) async fn session(&self, headers: &HeaderMap) -> Result<Session, Reply> {
-        let Some(token) = cookie(headers, SESSION_COOKIE) else {
+    /// page when there is none or it has expired, a refusal when the client's address may
+    /// not use it).
+    pub(crate) async fn session<B>(&self, req: &Request<B>) -> Result<Session, Reply> {
+        let Some(token) = cookie(req.headers(), SESSION_COOKIE) else {
             return Err(pages::redirect("/login", &[]));
         };
         let mut core = self.core.clone();
@@ -120,6 +134,7 @@ impl Upload {
                 token: token.clone(),
                 // A login of this page; an API token opens nothing here.
                 kind: pb::TokenKind::Session as i32,
+                caller: caller(req),
             })
             .await
             .map(tonic::Response::into_inner)

@@ -228,6 +228,7 @@ pub const DELETE_PARTNER: &[&str] = &[
     "DELETE FROM tokens WHERE partner = $1",
     "DELETE FROM user_keys WHERE username IN (SELECT username FROM users WHERE partner = $1)",
     "DELETE FROM users WHERE partner = $1",
+    "DELETE FROM partner_networks WHERE partner = $1",
     "DELETE FROM partners WHERE name = $1",
 ];
 

@@ -14,6 +14,7 @@ use crate::model::{ActionStatus, BatchState, Environment, Operation, Schedule, S
 
 pub mod accounts;
 pub mod audit;
+pub mod defender;
 pub mod operators;
 pub mod outbox;
 pub mod pg;
@@ -327,6 +328,8 @@ pub trait Store: Send + Sync {
     fn outbox(&self) -> &dyn outbox::Outbox;
     /// Partners', users' and tokens' lifecycle (list, disable, rotate, revoke, remove).
     fn accounts(&self) -> &dyn accounts::Accounts;
+    /// The defender's scores and bans, and partners' allow lists (migration 15).
+    fn defender(&self) -> &dyn defender::Defender;
     /// The audit trail.
     fn audit(&self) -> &dyn audit::AuditLog;
     /// The admin API's operators and their hashed tokens.

@@ -313,6 +313,9 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     // Partners', users' and tokens' lifecycle: disabled accounts, a rotated client secret's
     // grace, when a password changed, tokens' public ids, issue and last use.
     (14, super::accounts::MIGRATION),
+    // The defender (failed logins scored per address and name, bans) and partners' source
+    // address allow lists.
+    (15, super::defender::MIGRATION),
     // The admin API's operators: names and their tokens' SHA-256, revoked ones kept.
     (16, super::operators::MIGRATION),
 ];

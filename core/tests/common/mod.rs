@@ -288,3 +288,11 @@ pub async fn count(core: &Core, partner: &str) -> usize {
         .expect("export")
         .len()
 }
+
+/// A caller on loopback (the core tests' door), at an address of its own: the PostgreSQL
+/// tests share one store, so one address would collect every test's failed logins.
+pub fn here() -> wharf_core::defender::Caller {
+    let n = rand::random::<u32>() & 0x00ff_ffff;
+    let addr = std::net::Ipv4Addr::from(0x7f00_0000 | n.max(2));
+    wharf_core::defender::Caller::new("test", Some(addr.into()))
+}

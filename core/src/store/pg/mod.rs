@@ -16,6 +16,7 @@ use crate::error::CoreError;
 
 mod accounts;
 mod audit;
+mod defender;
 mod operators;
 mod outbox;
 pub mod tls;
@@ -633,6 +634,10 @@ impl Store for PgStore {
     }
 
     fn accounts(&self) -> &dyn super::accounts::Accounts {
+        self
+    }
+
+    fn defender(&self) -> &dyn super::defender::Defender {
         self
     }
 

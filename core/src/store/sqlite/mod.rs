@@ -15,6 +15,7 @@ use crate::error::CoreError;
 
 mod accounts;
 mod audit;
+mod defender;
 mod operators;
 mod outbox;
 
@@ -577,6 +578,10 @@ impl Store for SqliteStore {
     }
 
     fn accounts(&self) -> &dyn super::accounts::Accounts {
+        self
+    }
+
+    fn defender(&self) -> &dyn super::defender::Defender {
         self
     }
 
