@@ -478,7 +478,11 @@ fn token_status(w: &Wharf, partner: &str, secret: &str) -> u16 {
 /// done with it; every change in the audit trail as `operator:NAME` from `admin-api`, no
 /// secret anywhere in it; every answer as documented.
 fn a_partners_life(backend: Backend) {
-    let w = Wharf::new(backend);
+    let mut w = Wharf::new(backend);
+    // Twenty failed logins ban a name and an address (the bans part below; the refusals
+    // before it stay under that).
+    w.extra_env
+        .push(("WHARF_DEFENDER_THRESHOLD".into(), "20".into()));
     let name = util::unique("ops");
     let token = add_operator(&w, &name);
     let _server = w.serve();
@@ -726,6 +730,68 @@ fn a_partners_life(backend: Backend) {
     );
     assert_eq!(r.status, 200, "{r:?}");
 
+    // The allow list: another address only refuses this one; empty allows any again.
+    let path = format!("/admin/v1/partners/{partner}/addresses");
+    let r = call("PUT", &path, Some(json!({ "cidrs": ["127.0.0.2/32"] })));
+    assert_eq!(r.json()["cidrs"], json!(["127.0.0.2/32"]), "{r:?}");
+    assert_eq!(
+        basic_status(&w, &user, new_password),
+        401,
+        "not from 127.0.0.1"
+    );
+    let r = call("PUT", &path, Some(json!({ "cidrs": ["not-an-address"] })));
+    assert_eq!(r.status, 400, "{r:?}");
+    let r = call("PUT", &path, Some(json!({ "cidrs": [] })));
+    assert_eq!(r.json()["cidrs"], json!([]), "{r:?}");
+    let r = call("GET", &path, None);
+    assert_eq!(
+        (r.status, r.json()["cidrs"].clone()),
+        (200, json!([])),
+        "{r:?}"
+    );
+    assert_eq!(
+        basic_status(&w, &user, new_password),
+        404,
+        "any address again"
+    );
+
+    // Bans: twenty wrong passwords ban the name and the address; the API lists and lifts them.
+    for _ in 0..20 {
+        basic_status(&w, &user, "wrong-password-0");
+    }
+    assert_eq!(basic_status(&w, &user, new_password), 429, "banned");
+    let r = call("GET", "/admin/v1/bans", None);
+    let whats: Vec<String> = r.json()["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|b| b["what"].as_str().unwrap_or("").to_string())
+        .collect();
+    // The address's failures (every refusal above counted too) reach the threshold first.
+    assert!(
+        whats.contains(&"address:127.0.0.1".to_string()),
+        "{whats:?}"
+    );
+    let r = call("POST", &format!("/admin/v1/users/{user}/unlock"), None);
+    assert!(r.json()["lifted"].is_u64(), "{r:?}");
+    assert_eq!(
+        basic_status(&w, &user, new_password),
+        429,
+        "the address is still banned"
+    );
+    assert_eq!(
+        call("POST", "/admin/v1/users/NO-SUCH/unlock", None).status,
+        404
+    );
+    assert_eq!(call("DELETE", "/admin/v1/bans", None).status, 400);
+    let r = call("DELETE", "/admin/v1/bans?address=127.0.0.1", None);
+    assert!(r.json()["lifted"].as_u64().is_some_and(|n| n >= 1), "{r:?}");
+    assert_eq!(
+        basic_status(&w, &user, new_password),
+        404,
+        "the bans lifted"
+    );
+
     // Remove: refused while it holds data, done with it.
     let r = call("DELETE", &format!("/admin/v1/partners/{partner}"), None);
     assert_eq!(r.status, 409, "{r:?}");
@@ -768,6 +834,7 @@ fn a_partners_life(backend: Backend) {
         "partner.rotate-secret",
         "user.reset-password",
         "token.revoke",
+        "partner.set-addresses",
         "partner.remove",
     ] {
         assert!(actions.contains(&expected), "{expected} in {actions:?}");

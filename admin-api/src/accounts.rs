@@ -58,7 +58,9 @@ pub(crate) async fn dispatch(
             ask(core.remove_partner(o, &p, with_data).await)?;
             Ok(done(json!({ "removed": p, "with_data": with_data })))
         }
-        (Route::PartnerPart(p, what), method) => partner_part(core, limit, req, o, p, &what, method).await,
+        (Route::PartnerPart(p, what), method) => {
+            partner_part(core, limit, req, o, p, &what, method).await
+        }
         (Route::Users, Method::GET) => {
             let q = query(&req, &["partner"])?;
             Ok(items(&ask(core.users(q.text("partner")).await)?))
@@ -81,10 +83,14 @@ pub(crate) async fn dispatch(
             ask(core.remove_user(o, &u).await)?;
             Ok(done(json!({ "removed": u })))
         }
-        (Route::UserPart(u, what), method) => user_part(core, limit, req, o, u, &what, method).await,
+        (Route::UserPart(u, what), method) => {
+            user_part(core, limit, req, o, u, &what, method).await
+        }
         (Route::Tokens, Method::GET) => {
             let q = query(&req, &["partner", "user"])?;
-            Ok(items(&ask(core.tokens(q.text("partner"), q.text("user")).await)?))
+            Ok(items(&ask(core
+                .tokens(q.text("partner"), q.text("user"))
+                .await)?))
         }
         (Route::Tokens, Method::DELETE) => {
             let q = query(&req, &["partner", "user"])?;
