@@ -7,8 +7,8 @@ use serde_json::json;
 use wharf_core::accounts::TokenSelector;
 use wharf_core::Core;
 
-use crate::handlers::{ask, body, done, items, query};
-use crate::reply::{self, Reply};
+use crate::input::{body, query};
+use crate::reply::{self, ask, done, items, Reply};
 use crate::routes::Route;
 use crate::Operator;
 

@@ -4,23 +4,18 @@
 
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
-use hyper::{Method, Request, StatusCode};
+use hyper::{Method, Request};
 use serde_json::json;
 use wharf_core::audit::{Filter, Kind, MAX_PAGE};
 use wharf_core::Core;
 
-use crate::input::{Body, Query};
-use crate::reply::{self, Reply};
+use crate::input::{query, Query};
+use crate::reply::{self, ask, items, Reply};
 use crate::routes::Route;
 use crate::Operator;
 
 /// `Err` answers are already replies: `?` in a handler ends it with that answer.
 type Answer = Result<Reply, Reply>;
-
-/// Core's error as this API's answer.
-pub(crate) fn ask<T>(r: wharf_core::error::Result<T>) -> Result<T, Reply> {
-    r.map_err(|e| reply::from_core(&e))
-}
 
 /// `GET /admin/v1/openapi.yaml`
 pub(crate) fn openapi(method: &Method) -> Reply {
@@ -61,25 +56,6 @@ pub(crate) async fn dispatch(
         other => crate::accounts::dispatch(core, limit, req, other, op).await,
     };
     answer.unwrap_or_else(|refusal| refusal)
-}
-
-/// The query of `req`, taking only `allowed`.
-pub(crate) fn query(req: &Request<Incoming>, allowed: &[&str]) -> Result<Query, Reply> {
-    Query::parse(req.uri().query(), allowed)
-}
-
-/// A JSON body taking only `allowed` fields.
-pub(crate) async fn body(
-    req: Request<Incoming>,
-    limit: usize,
-    allowed: &[&str],
-) -> Result<Body, Reply> {
-    Body::read(req, limit, allowed).await
-}
-
-/// `{"items": [...]}`
-pub(crate) fn items<T: serde::Serialize>(list: &[T]) -> Reply {
-    reply::ok_of(&json!({ "items": list }))
 }
 
 /// `GET /admin/v1/operators`: every operator, active or revoked (never a token).
@@ -147,13 +123,4 @@ async fn audit(core: &Core, req: &Request<Incoming>) -> Answer {
     Ok(reply::ok_of(
         &json!({ "items": records, "next_after": next_after }),
     ))
-}
-
-/// 200 `{"ok": true, ...extra}` after a change.
-pub(crate) fn done(extra: serde_json::Value) -> Reply {
-    let mut body = json!({ "ok": true });
-    if let (Some(b), serde_json::Value::Object(more)) = (body.as_object_mut(), extra) {
-        b.extend(more);
-    }
-    reply::json(StatusCode::OK, &body)
 }

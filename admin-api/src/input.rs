@@ -185,3 +185,17 @@ impl Body {
         }
     }
 }
+
+/// The query of `req`, taking only `allowed`.
+pub(crate) fn query(req: &Request<Incoming>, allowed: &[&str]) -> Result<Query, Reply> {
+    Query::parse(req.uri().query(), allowed)
+}
+
+/// A JSON body taking only `allowed` fields.
+pub(crate) async fn body(
+    req: Request<Incoming>,
+    limit: usize,
+    allowed: &[&str],
+) -> Result<Body, Reply> {
+    Body::read(req, limit, allowed).await
+}

@@ -121,3 +121,22 @@ pub fn from_core(e: &CoreError) -> Reply {
         CoreError::Store(_) | CoreError::Definition { .. } => internal(&e.to_string()),
     }
 }
+
+/// Core's error as this API's answer.
+pub(crate) fn ask<T>(r: wharf_core::error::Result<T>) -> Result<T, Reply> {
+    r.map_err(|e| from_core(&e))
+}
+
+/// `{"items": [...]}`
+pub(crate) fn items<T: serde::Serialize>(list: &[T]) -> Reply {
+    ok_of(&json!({ "items": list }))
+}
+
+/// 200 `{"ok": true, ...extra}` after a change.
+pub(crate) fn done(extra: serde_json::Value) -> Reply {
+    let mut body = json!({ "ok": true });
+    if let (Some(b), serde_json::Value::Object(more)) = (body.as_object_mut(), extra) {
+        b.extend(more);
+    }
+    json(StatusCode::OK, &body)
+}

@@ -28,6 +28,10 @@ pub const MIN_SECRET_CHARS: usize = 8;
 /// How long a rotated-out client secret keeps working by default: a day.
 pub const DEFAULT_ROTATION_GRACE_SECS: u64 = 24 * 3600;
 
+/// The longest grace a rotated-out secret may get: 30 days. A leaked secret rotated out must
+/// not keep working for years because of a typo in the grace.
+pub const MAX_ROTATION_GRACE_SECS: u64 = 30 * 86_400;
+
 /// A partner as the CLI and the admin API show it: never a secret or a hash.
 #[derive(Debug, Clone, Serialize)]
 pub struct PartnerInfo {
@@ -446,6 +450,11 @@ impl Core {
         grace_secs: u64,
     ) -> Result<()> {
         check_secret_length("client secret", new_secret)?;
+        if grace_secs > MAX_ROTATION_GRACE_SECS {
+            return Err(CoreError::Invalid(format!(
+                "a grace of {grace_secs} s is longer than the most allowed, 30 days ({MAX_ROTATION_GRACE_SECS} s)"
+            )));
+        }
         let p = self.existing_partner(name).await?;
         if auth::check_secret(new_secret, Some(&p.secret_hash)).await {
             return Err(CoreError::Invalid(

@@ -5,8 +5,11 @@
 //! A wrong password scores [`SCORE_BAD_PASSWORD`], an unknown name [`SCORE_UNKNOWN_USER`]
 //! (probing for names costs more than guessing passwords), a right credential from an address
 //! the partner does not allow [`SCORE_BAD_PASSWORD`] (else a guesser there could tell the
-//! right password by never being banned). Each failure scores the address (`address:IP`) and
-//! the name (`user:NAME`, `client:APP`) alike. Scores count within a window of
+//! right password by never being banned). Each failure scores the address (`address:IP`) as
+//! above and the name (`user:NAME`, `client:APP`) one point whatever the failure: a name that
+//! does not exist must not be banned sooner than one that does, or the ban would tell a
+//! guesser who changes address on every try which names exist. From one address the higher
+//! score of unknown names still shows (as in SFTPGo). Scores count within a window of
 //! `observation_secs` from its first failure; at `threshold` the key is banned for
 //! `ban_secs`, and each repeat offence bans it `ban_increment_percent` longer (at most
 //! [`DefenderPolicy::MAX_BAN_SECS`]). A success resets nothing: the failures may be somebody
@@ -243,7 +246,15 @@ impl Core {
         let policy = self.settings().defender;
         let now = self.now();
         let mut banned_before: Option<i64> = None;
-        for key in caller.address_key().into_iter().chain(name) {
+        // The name's own score counts every failure alike: were an unknown name to score more
+        // there, its ban would come sooner and tell a guesser (changing address each try)
+        // which names exist. The address takes the higher score of unknown names.
+        let keys = caller
+            .address_key()
+            .map(|k| (k, points))
+            .into_iter()
+            .chain(name.map(|k| (k, SCORE_BAD_PASSWORD)));
+        for (key, points) in keys {
             let before = std::sync::Mutex::new(0i64);
             let step = |row: ScoreRow| {
                 if let Ok(mut b) = before.lock() {

@@ -115,6 +115,16 @@ async fn a_rotated_secret_works_through_its_grace_only(store: Arc<dyn Store>) {
     let clock = ManualClock::at(2_000_000_000);
     let core = core_at(store, &clock);
     let p = partner(&core).await;
+    // A grace past 30 days is refused: nothing changes.
+    let long = core
+        .rotate_partner_secret(&op(), &p, "client-secret-2", 30 * 86_400 + 1)
+        .await
+        .unwrap_err();
+    assert!(long.to_string().contains("30 days"), "{long}");
+    assert_eq!(
+        core.partner_info(&p).await.unwrap().secret_rotated_unix,
+        None
+    );
     core.rotate_partner_secret(&op(), &p, "client-secret-2", 60)
         .await
         .unwrap();

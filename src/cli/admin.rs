@@ -66,7 +66,7 @@ pub enum PartnerCmd {
         all: bool,
     },
     /// Give the partner a new client secret, read from stdin. The old one keeps working for
-    /// --grace (e.g. 30s, 15m, 24h, 7d; 0: stops at once), then only the new one does.
+    /// --grace (e.g. 30s, 15m, 24h, 7d; 0: stops at once; at most 30 days), then only the new one does.
     RotateSecret {
         app_name: String,
         #[arg(long, default_value = acc::DEFAULT_GRACE, value_name = "DURATION")]

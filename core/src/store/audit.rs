@@ -25,8 +25,10 @@ pub const SELECT: &str = "SELECT id, at_unix, kind, action, actor, door, addr, p
    ORDER BY id LIMIT $7";
 
 /// One `batch.expired` record for each batch [`crate::store::sql::EXPIRE_BATCHES`] is about
-/// to expire (`$1` cut-off, `$2` now), run just before it in the same transaction.
-/// `{JSON_OBJECT}` is the backend's JSON object builder returning text.
+/// to expire (`$1` cut-off, `$2` now), run just before it in the same transaction on SQLite
+/// (one writer: nothing changes in between). `{JSON_OBJECT}` is the backend's JSON object
+/// builder returning text. PostgreSQL expires and records in one statement instead
+/// (`pg::audit::EXPIRE_RECORDED`).
 pub const AUDIT_EXPIRING: &str = "INSERT INTO audit (at_unix, kind, action, actor, door, addr,    partner, username, detail) SELECT $2, 'batch', 'batch.expired', 'core', 'core', '', partner,    creator, {JSON_OBJECT}('batch_id', batch_id, 'environment', env, 'interface', iface,    'state', 'expired') FROM batches WHERE state = 'open' AND created_unix < $1";
 
 /// `$1`: records before this time go.

@@ -802,10 +802,10 @@ impl Store for PgStore {
     async fn expire_batches(&self, before_unix: i64, now_unix: i64) -> Result<u64> {
         let mut c = self.pool.get().await?;
         let tx = c.transaction().await?;
-        let audit = super::audit::AUDIT_EXPIRING.replace("{JSON_OBJECT}", "json_build_object");
-        tx.execute(&audit, &[&before_unix, &now_unix]).await?;
+        // One statement: a batch an ingest completes meanwhile is neither expired nor
+        // recorded as expired (READ COMMITTED re-checks the row the UPDATE locks).
         let n = tx
-            .execute(sql::EXPIRE_BATCHES, &[&before_unix, &now_unix])
+            .execute(audit::EXPIRE_RECORDED, &[&before_unix, &now_unix])
             .await?;
         if n > 0 {
             tx.execute(sql::DROP_EXPIRED_ROWS, &[]).await?;
