@@ -541,8 +541,43 @@ async fn sqlite_unrecordable_changes_do_not_happen() {
     assert!(core.partner_info(&p).await.unwrap().disabled);
 }
 
+/// An operator still acts on a disabled partner's batches (a revert of what landed), and on
+/// a batch of an interface the partner was since denied.
+async fn operators_act_on_a_disabled_partners_batches(store: Arc<dyn Store>) {
+    let core = core_on(store, wharf_core::Settings::default());
+    let p = partner(&core).await;
+    let r = send(&core, &p, Op::Insert, "D1", 2, "1", bom_rows(0, 2, "d")).await;
+    assert!(r.applied, "{r:?}");
+    core.set_partner_disabled(&op(), &p, true).await.unwrap();
+    core.set_partner_interfaces(&op(), &p, Some(vec!["odm/master_data".into()]))
+        .await
+        .unwrap();
+    let act = pb::BatchActionRequest {
+        partner: p.clone(),
+        environment: pb::Environment::Prod as i32,
+        data_category: "t1".into(),
+        biz_key: "bom".into(),
+        batch_id: "D1".into(),
+        action: "revert".into(),
+        actor: "cli:ops".into(),
+    };
+    let b = core.act_on_batch(&act).await.expect("an operator reverts");
+    assert_eq!(b.state, "reverted", "{b:?}");
+    core.set_partner_interfaces(&op(), &p, None).await.unwrap();
+    assert_eq!(count(&core, &p).await, 0);
+    let unknown = pb::BatchActionRequest {
+        partner: "no-such-partner".into(),
+        ..act
+    };
+    assert!(matches!(
+        core.act_on_batch(&unknown).await,
+        Err(CoreError::NotFound(_))
+    ));
+}
+
 both_stores!(
     postgres: pg_store;
+    operators_act_on_a_disabled_partners_batches,
     every_change_is_recorded_without_secrets,
     a_disabled_partner_or_user_is_refused_by_every_credential,
     a_rotated_secret_works_through_its_grace_only,
