@@ -7,10 +7,9 @@ use serde_json::json;
 use wharf_core::accounts::TokenSelector;
 use wharf_core::Core;
 
-use crate::input::{body, query};
+use crate::input::{body, query, Operator};
 use crate::reply::{self, ask, done, items, Reply};
 use crate::routes::Route;
-use crate::Operator;
 
 type Answer = Result<Reply, Reply>;
 

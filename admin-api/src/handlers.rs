@@ -9,13 +9,15 @@ use serde_json::json;
 use wharf_core::audit::{Filter, Kind, MAX_PAGE};
 use wharf_core::Core;
 
-use crate::input::{query, Query};
+use crate::input::{query, Operator, Query};
 use crate::reply::{self, ask, items, Reply};
 use crate::routes::Route;
-use crate::Operator;
 
 /// `Err` answers are already replies: `?` in a handler ends it with that answer.
 type Answer = Result<Reply, Reply>;
+
+/// The OpenAPI 3.1 document of this API, served at `GET /admin/v1/openapi.yaml`.
+const OPENAPI: &str = include_str!("../openapi.yaml");
 
 /// `GET /admin/v1/openapi.yaml`
 pub(crate) fn openapi(method: &Method) -> Reply {
@@ -23,7 +25,7 @@ pub(crate) fn openapi(method: &Method) -> Reply {
         return reply::method_not_allowed("GET");
     }
     let mut r = hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from_static(
-        crate::OPENAPI.as_bytes(),
+        OPENAPI.as_bytes(),
     )));
     r.headers_mut().insert(
         CONTENT_TYPE,

@@ -7,7 +7,15 @@ use hyper::Request;
 use serde_json::{Map, Value};
 use wharf_gateway::body::{form_decode, read_body, BodyError};
 
+use wharf_core::audit::Origin;
+
 use crate::reply::{self, Reply};
+
+/// The operator a request is made by (its bearer token checked by core).
+pub(crate) struct Operator {
+    /// Who does it, for the audit trail.
+    pub origin: Origin,
+}
 
 /// The query parameters of a request, each given at most once.
 pub struct Query(Vec<(String, String)>);

@@ -41,11 +41,9 @@ use wharf_core::audit::Origin;
 use wharf_core::Core;
 use wharf_gateway::body::BodyDeadline;
 
+use input::Operator;
 use reply::Reply;
 use routes::Route;
-
-/// The OpenAPI 3.1 document of this API, served at `GET /admin/v1/openapi.yaml`.
-pub const OPENAPI: &str = include_str!("../openapi.yaml");
 
 /// Largest request body: admin calls are small JSON objects.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -84,12 +82,6 @@ pub async fn serve(
         async move { api.handle(req, peer).await }
     })
     .await
-}
-
-/// The operator a request is made by.
-pub(crate) struct Operator {
-    /// Who does it, for the audit trail.
-    pub origin: Origin,
 }
 
 /// The bearer token of `req`, if it sends one (scheme matched without regard to case).
