@@ -9,17 +9,7 @@ use serde_json::Value;
 use util::data::{bom_rows, envelope};
 use util::ftp::{bom_dir, deliver, login};
 use util::http::{send, Auth};
-use util::{installation, Backend, Wharf, PASSWORD, SECRET};
-
-/// `wharf audit list ARGS --json`, one record per line.
-fn audit(w: &Wharf, args: &[&str]) -> Vec<Value> {
-    let mut all = vec!["audit", "list", "--json"];
-    all.extend_from_slice(args);
-    w.ok(&all, "")
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
-}
+use util::{installation, Backend, PASSWORD, SECRET};
 
 fn actions(records: &[Value]) -> Vec<&str> {
     records
@@ -63,7 +53,7 @@ fn the_trail(backend: Backend) {
 
     // Kept across a restart, and read while the server runs.
     let _server = w.serve();
-    let records = audit(&w, &["--partner", &partner]);
+    let records = w.audit(&["--partner", &partner]);
     let batch: Vec<&Value> = records.iter().filter(|r| r["kind"] == "batch").collect();
     let seen: Vec<(&str, &str)> = batch
         .iter()
@@ -110,24 +100,25 @@ fn the_trail(backend: Backend) {
 
     // Filters: kind, a cursor, a limit, times.
     assert_eq!(
-        actions(&audit(&w, &["--partner", &partner, "--kind", "file"])),
+        actions(&w.audit(&["--partner", &partner, "--kind", "file"])),
         ["file.delivered"]
     );
     let after = ids[1].to_string();
     assert_eq!(
-        audit(&w, &["--partner", &partner, "--after", &after]),
+        w.audit(&["--partner", &partner, "--after", &after]),
         records[2..]
     );
     assert_eq!(
-        audit(&w, &["--partner", &partner, "--limit", "2"]),
+        w.audit(&["--partner", &partner, "--limit", "2"]),
         records[..2]
     );
-    assert!(audit(&w, &["--partner", &partner, "--since", "2999-01-01"]).is_empty());
-    assert_eq!(
-        audit(&w, &["--partner", &partner, "--since", "1h"]),
-        records
-    );
-    assert!(audit(&w, &["--partner", &partner, "--until", "2000-01-01"]).is_empty());
+    assert!(w
+        .audit(&["--partner", &partner, "--since", "2999-01-01"])
+        .is_empty());
+    assert_eq!(w.audit(&["--partner", &partner, "--since", "1h"]), records);
+    assert!(w
+        .audit(&["--partner", &partner, "--until", "2000-01-01"])
+        .is_empty());
     let bad = w.run(&["audit", "list", "--since", "yesterday"], "");
     assert_eq!(bad.status.code(), Some(64), "{bad:?}");
     assert!(

@@ -184,16 +184,6 @@ fn jar(w: &Wharf) -> std::path::PathBuf {
     w.data_dir.join(unique("jar-"))
 }
 
-/// `wharf audit list --json ARGS`.
-fn audit(w: &Wharf, args: &[&str]) -> Vec<Value> {
-    let mut all = vec!["audit", "list", "--json"];
-    all.extend_from_slice(args);
-    w.ok(&all, "")
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
-}
-
 fn allow_list(backend: Backend) {
     let mut w = Wharf::new(backend);
     // Refusals from 127.0.0.2 score too; no ban in this test.
@@ -278,7 +268,7 @@ fn allow_list(backend: Backend) {
     );
 
     // The refusals are in the audit, reason "address", with the door and the address.
-    let refused = audit(&w, &["--kind", "login", "--partner", &partner]);
+    let refused = w.audit(&["--kind", "login", "--partner", &partner]);
     let refused: Vec<&Value> = refused
         .iter()
         .filter(|r| r["detail"]["reason"] == "address")
@@ -523,7 +513,7 @@ fn every_login_is_recorded_once() {
     let base = w.http_url();
     let upload = w.upload_url();
     let from = "127.0.0.7";
-    let records = |user: &str| audit(&w, &["--kind", "login", "--user", user]);
+    let records = |user: &str| w.audit(&["--kind", "login", "--user", user]);
 
     // One of each: Basic, token (client credentials), FTP, SFTP password, SFTP key, page.
     assert_eq!(basic(from, &base, &user, PASSWORD).status, 404);
@@ -568,7 +558,8 @@ fn every_login_is_recorded_once() {
         );
         assert_eq!(r["actor"], format!("user:{user}"));
     }
-    let client = audit(&w, &["--kind", "login", "--partner", &partner])
+    let client = w
+        .audit(&["--kind", "login", "--partner", &partner])
         .into_iter()
         .filter(|r| r["detail"]["method"] == "client-credentials")
         .collect::<Vec<_>>();
@@ -605,7 +596,7 @@ fn every_login_is_recorded_once() {
     );
     assert_eq!(reasons(&ghost), [pair("login.failed", "unknown-user")]);
     // A bearer token's use is not a login: nothing more was recorded for it.
-    let all = audit(&w, &["--kind", "login"]);
+    let all = w.audit(&["--kind", "login"]);
     assert!(
         all.iter().all(|r| r["detail"]["method"] != "token"),
         "{all:?}"

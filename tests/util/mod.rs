@@ -261,6 +261,16 @@ impl Wharf {
     }
 
     /// Run a CLI command that must succeed; returns its stdout.
+    /// `wharf audit list --json ARGS`: the audit trail's records, one per line, parsed.
+    pub fn audit(&self, args: &[&str]) -> Vec<serde_json::Value> {
+        let mut all = vec!["audit", "list", "--json"];
+        all.extend_from_slice(args);
+        self.ok(&all, "")
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    }
+
     pub fn ok(&self, args: &[&str], stdin: &str) -> String {
         let out = self.run(args, stdin);
         assert!(
