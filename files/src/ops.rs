@@ -401,17 +401,29 @@ impl Files {
         if bytes.len() as u64 > self.limits.max_file_bytes {
             return Err(too_large(self.limits.max_file_bytes));
         }
-        let upload = upload_request(
-            &user.partner,
-            &user.username,
-            self.env,
-            folder,
-            name,
-            &bytes,
-            self.limits.max_file_rows,
-        );
+        let size = bytes.len() as u64;
+        // Reading a sheet or a large JSON file is CPU work: off the door's runtime thread, so
+        // other sessions keep moving (the FTP door runs its sessions on one thread).
+        let upload = {
+            let (partner, username) = (user.partner.clone(), user.username.clone());
+            let (env, folder, name) = (self.env, folder.clone(), name.to_string());
+            let max_file_rows = self.limits.max_file_rows;
+            tokio::task::spawn_blocking(move || {
+                upload_request(
+                    &partner,
+                    &username,
+                    env,
+                    &folder,
+                    &name,
+                    &bytes,
+                    max_file_rows,
+                )
+            })
+            .await
+            .map_err(|e| FileError::CoreDown(format!("reading the file failed: {e}")))?
+        };
         let span = tracing::Span::current();
-        span.record("bytes", bytes.len());
+        span.record("bytes", size);
         let mut core = self.core.clone();
         let answer = match upload {
             Upload::One(req) => {
@@ -447,13 +459,13 @@ impl Files {
             }
         };
         span.record("code", answer.code.as_str());
-        tracing::info!(partner = %user.partner, file = %name, code = %answer.code, bytes = bytes.len(), door = ?self.door, "file delivered");
+        tracing::info!(partner = %user.partner, file = %name, code = %answer.code, bytes = size, door = ?self.door, "file delivered");
         if answer.not_kept {
             // Core refused the name itself and could keep no feedback file under it: a final
             // refusal, so the partner does not retry it.
             return Err(FileError::NameRefused(answer.msg));
         }
-        Ok(bytes.len() as u64)
+        Ok(size)
     }
 
     /// Rename a temporary name to a delivery name in the same folder: the held file is

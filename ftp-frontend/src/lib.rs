@@ -93,7 +93,41 @@ impl std::error::Error for FtpError {}
 /// finish and answer (at most `cfg.shutdown_grace`), and close the sessions.
 ///
 /// libunftp binds its own control listener, so this takes an address, not a listener.
+///
+/// The sessions run on a single-threaded runtime of their own. libunftp answers `PASV` by
+/// binding a random port of the range with `SO_REUSEADDR` and then listening on it; two
+/// sessions on two threads can both bind one port before either listens, and the second
+/// `listen` then fails and libunftp drops that partner's control connection without a reply.
+/// With one thread, bind and listen run with no other session in between (there is no await
+/// between them), so a port taken is seen as taken. The calls to core still run on the
+/// caller's runtime (the gRPC client's connection lives there); this thread only moves bytes.
 pub async fn serve(
+    addr: SocketAddr,
+    core: CoreClient,
+    cfg: FtpConfig,
+    metrics: wharf_metrics::Metrics,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) -> Result<(), FtpError> {
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("wharf-ftp".into())
+        .spawn(move || {
+            let ended = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime.block_on(run(addr, core, cfg, metrics, shutdown)),
+                Err(e) => Err(FtpError(format!("FTP runtime: {e}"))),
+            };
+            let _ = done_tx.send(ended);
+        })
+        .map_err(|e| FtpError(format!("FTP thread: {e}")))?;
+    done_rx
+        .await
+        .unwrap_or_else(|_| Err(FtpError("the FTP server's thread ended".into())))
+}
+
+async fn run(
     addr: SocketAddr,
     core: CoreClient,
     cfg: FtpConfig,
