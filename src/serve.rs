@@ -152,6 +152,9 @@ async fn serve(cfg: Config, token: &str, parts: Parts) -> anyhow::Result<()> {
             let _ = rx.wait_for(|s| *s >= stage).await;
         })
     };
+    // Listened for before anything is bound: a SIGTERM while the servers start (as soon as a
+    // port answers) is a shutdown, not the default action (death).
+    let shutdown = shutdown_signal();
     // Every listener is bound before anything is announced or started: a port that is taken
     // stops the process with nothing listening and no "listening" line (exit 64).
     let bound = Bound::all(&cfg, parts).await?;
@@ -376,7 +379,7 @@ async fn serve(cfg: Config, token: &str, parts: Parts) -> anyhow::Result<()> {
     }
     drop(fatal_tx);
     let failure = tokio::select! {
-        _ = shutdown_signal() => None,
+        _ = shutdown => None,
         Some(e) = fatal_rx.recv() => Some(e),
     };
     if let Some(e) = &failure {
@@ -610,21 +613,32 @@ fn core_admin(core: Core) -> wharf_gateway::health::Admin {
     })
 }
 
-/// Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Ctrl-C or SIGTERM, listened for from this call on (not from the first poll).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (int, term) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    async move {
+        #[cfg(unix)]
+        {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! { _ = wait(int) => {}, _ = wait(term) => {} }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }
