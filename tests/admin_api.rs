@@ -7,126 +7,16 @@
 
 mod util;
 
-use std::cell::RefCell;
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde_json::{json, Value};
 use util::http::{client_token, request, Auth, Reply};
+use util::openapi::Client;
 use util::{add_partner_and_user, Backend, Wharf, PASSWORD, SECRET};
 
 const DOC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/admin-api/openapi.yaml");
-
-/// A client of one admin API that keeps every answer it got, to check them all against the
-/// OpenAPI document at the end ([`Client::check_against_document`]).
-struct Client {
-    base: String,
-    /// curl options on every call (`--cacert` for HTTPS).
-    extra: Vec<String>,
-    seen: RefCell<Vec<Value>>,
-}
-
-impl Client {
-    fn new(base: String) -> Client {
-        Client {
-            base,
-            extra: Vec::new(),
-            seen: RefCell::new(Vec::new()),
-        }
-    }
-
-    /// `method path` (with its query) as `auth`, with a JSON body when given.
-    fn call(&self, method: &str, path_and_query: &str, auth: &Auth, body: Option<&Value>) -> Reply {
-        let text = body.map(|b| b.to_string());
-        let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
-        let r = request(
-            method,
-            &format!("{}{path_and_query}", self.base),
-            auth,
-            text.as_deref().map(|t| ("application/json", t.as_bytes())),
-            &extra,
-        );
-        let (path, query) = path_and_query
-            .split_once('?')
-            .unwrap_or((path_and_query, ""));
-        let args: serde_json::Map<String, Value> = query
-            .split('&')
-            .filter(|p| !p.is_empty())
-            .map(|p| {
-                let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                (k.to_string(), Value::String(v.to_string()))
-            })
-            .collect();
-        self.seen.borrow_mut().push(json!({
-            "method": method.to_lowercase(),
-            "path": path,
-            "query": args,
-            "status": r.status,
-            "content_type": r.header("content-type").unwrap_or(""),
-            "headers": r.headers.iter()
-                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                .collect::<serde_json::Map<String, Value>>(),
-            "body": r.body,
-        }));
-        r
-    }
-
-    fn get(&self, path: &str, token: &str) -> Reply {
-        self.call("GET", path, &Auth::Bearer(token), None)
-    }
-
-    /// Every answer this client got is one the document allows for its route, method and
-    /// status (openapi-core validates status, headers and body against the schema).
-    fn check_against_document(&self) {
-        let seen = self.seen.borrow();
-        assert!(!seen.is_empty());
-        let lines: String = seen.iter().map(|v| format!("{v}\n")).collect();
-        let script = r#"
-import json, sys
-from openapi_core import OpenAPI
-from openapi_core.testing import MockRequest, MockResponse
-api = OpenAPI.from_file_path(sys.argv[1])
-bad = []
-n = 0
-for line in sys.stdin:
-    c = json.loads(line)
-    n += 1
-    req = MockRequest("http://127.0.0.1", c["method"], c["path"], args=c["query"],
-                      headers={"Authorization": "Bearer x"})
-    resp = MockResponse(c["body"].encode(), status_code=c["status"], headers=c["headers"],
-                        content_type=c["content_type"])
-    try:
-        api.validate_response(req, resp)
-    except Exception as e:
-        bad.append("%s %s -> %s: %r %r\n  body: %s" % (c["method"].upper(), c["path"],
-                   c["status"], e, e.__cause__, c["body"][:500]))
-print("%d answers checked" % n)
-if bad:
-    print("\n".join(bad))
-    sys.exit(1)
-"#;
-        let mut child = Command::new("python3")
-            .args(["-c", script, DOC])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("python3 (scripts/test installs openapi-core)");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(lines.as_bytes())
-            .expect("write answers");
-        let out = child.wait_with_output().expect("python3");
-        assert!(
-            out.status.success(),
-            "answers the OpenAPI document does not allow:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-}
+/// The document's server (`url: /`).
+const SERVER: &str = "http://127.0.0.1";
 
 /// A new operator made with the CLI; its token (the one line on stdout).
 fn add_operator(w: &Wharf, name: &str) -> String {
@@ -186,7 +76,7 @@ fn operators_and_refusals(backend: Backend) {
     let again = w.run(&["operator", "add", &name], "");
     assert_eq!(again.status.code(), Some(65), "{again:?}");
     let _server = w.serve();
-    let api = Client::new(w.admin_api_url());
+    let api = Client::new(w.admin_api_url(), DOC, SERVER);
 
     // The document itself, open to all, is the file.
     let doc = api.call("GET", "/admin/v1/openapi.yaml", &Auth::None, None);
@@ -385,7 +275,11 @@ fn the_admin_api_serves_https_with_its_certificate() {
     w.extra_env.push(("WHARF_ADMIN_API_TLS_KEY".into(), key));
     let token = add_operator(&w, &util::unique("tls"));
     let mut server = w.serve();
-    let mut api = Client::new(format!("https://127.0.0.1:{}", w.admin_api_port));
+    let mut api = Client::new(
+        format!("https://127.0.0.1:{}", w.admin_api_port),
+        DOC,
+        SERVER,
+    );
     api.extra = vec!["--cacert".into(), cert];
     let r = api.get("/admin/v1/operators", &token);
     assert_eq!(r.status, 200, "{r:?}");
@@ -486,7 +380,7 @@ fn a_partners_life(backend: Backend) {
     let name = util::unique("ops");
     let token = add_operator(&w, &name);
     let _server = w.serve();
-    let api = Client::new(w.admin_api_url());
+    let api = Client::new(w.admin_api_url(), DOC, SERVER);
     let op = Auth::Bearer(&token);
     let call = |method: &str, path: &str, body: Option<Value>| -> Reply {
         api.call(method, path, &op, body.as_ref())

@@ -17,7 +17,8 @@ use wharf_proto::v1::{self as pb, core_server::CoreServer};
 use crate::auth::constant_time_eq;
 use crate::defender::Caller;
 use crate::error::CoreError;
-use crate::model::TokenKind;
+use crate::model::{Environment, TokenKind};
+use crate::query::{Reader, RecordQuery};
 use crate::service::{Core, Principal};
 
 /// Metadata key carrying the internal token (`authorization: Bearer <token>`).
@@ -390,6 +391,62 @@ impl pb::core_server::Core for CoreService {
         Ok(Response::new(pb::SftpHostKey {
             openssh_private_key: key.private_pem,
             fingerprint: key.fingerprint,
+        }))
+    }
+
+    async fn query_records(
+        &self,
+        request: Request<pb::QueryRecordsRequest>,
+    ) -> Result<Response<pb::QueryRecordsResponse>, Status> {
+        let req = request.into_inner();
+        let reader = if req.consumer.is_empty() {
+            Reader::Partner(req.partner.clone())
+        } else {
+            Reader::Consumer(req.consumer.clone())
+        };
+        let q = RecordQuery {
+            env: Environment::from_proto(req.environment),
+            data_category: req.data_category,
+            biz_key: req.biz_key,
+            partner: match reader {
+                Reader::Consumer(_) if !req.partner.is_empty() => Some(req.partner),
+                _ => None,
+            },
+            key: req.key.into_iter().map(|k| (k.field, k.value)).collect(),
+            after: req.after,
+            limit: req.limit,
+        };
+        let span = info_span!(
+            "query_records",
+            interface = %format_args!("{}/{}", q.data_category, q.biz_key)
+        );
+        let page = self
+            .core
+            .query_records(&reader, &q)
+            .instrument(span)
+            .await?;
+        Ok(Response::new(pb::QueryRecordsResponse {
+            records: page
+                .records
+                .into_iter()
+                .map(|(partner, data)| pb::RecordItem { partner, data })
+                .collect(),
+            next: page.next,
+        }))
+    }
+
+    async fn verify_consumer(
+        &self,
+        request: Request<pb::VerifyConsumerRequest>,
+    ) -> Result<Response<pb::ConsumerPrincipal>, Status> {
+        let c = self
+            .core
+            .verify_consumer(&request.into_inner().token)
+            .instrument(info_span!("verify_consumer"))
+            .await?;
+        Ok(Response::new(pb::ConsumerPrincipal {
+            name: c.name,
+            interfaces: c.interfaces,
         }))
     }
 

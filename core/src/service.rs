@@ -164,7 +164,7 @@ pub(crate) fn check_name(what: &str, name: &str) -> Result<()> {
 /// is a disabled user or one that is not the partner's. Everything a credential opens
 /// (`principal`, `check_client`) and everything a session already open sends (`interface_for`,
 /// ingest) passes here; the refusal is the same as a bad credential's.
-fn admit(p: &PartnerRow, u: Option<&UserRow>) -> Result<()> {
+pub(crate) fn admit(p: &PartnerRow, u: Option<&UserRow>) -> Result<()> {
     if p.disabled {
         tracing::info!(partner = %p.name, "refused: the partner is disabled");
         return Err(CoreError::Unauthenticated);
@@ -360,7 +360,7 @@ impl Core {
     }
 
     /// The interface, if it exists and partner `p` may use it (`None` of `p.interfaces`: all).
-    fn allowed_interface(
+    pub(crate) fn allowed_interface(
         &self,
         p: &PartnerRow,
         category: &str,

@@ -20,6 +20,9 @@ use crate::reply::{self, Reply};
 use crate::routes::{self, Route};
 use crate::{Gateway, Peer};
 
+/// The consumer API's OpenAPI document, served as it is in the repository.
+const CONSUMER_DOCUMENT: &str = include_str!("../consumer-openapi.yaml");
+
 /// Largest OAuth2 token request form.
 const FORM_LIMIT: usize = 64 * 1024;
 
@@ -31,7 +34,7 @@ struct Caller {
 
 /// A core call carrying the caller's W3C context (the client's interceptor puts the current
 /// span's in its place when spans are exported).
-fn traced<T>(msg: T, cx: &Context) -> tonic::Request<T> {
+pub(crate) fn traced<T>(msg: T, cx: &Context) -> tonic::Request<T> {
     let mut req = tonic::Request::new(msg);
     trace::to_metadata(cx, req.metadata_mut());
     req
@@ -133,12 +136,21 @@ impl Gateway {
                 data_category,
                 biz_key,
             } => {
-                let Some(op) = routes::operation(&method) else {
-                    return reply::method_not_allowed("POST, PUT, DELETE, PATCH");
+                // GET reads the caller's records back; the other methods send a sequence.
+                let op = match routes::operation(&method) {
+                    Some(op) => Some(op),
+                    None if method == Method::GET => None,
+                    None => return reply::method_not_allowed("GET, POST, PUT, DELETE, PATCH"),
                 };
                 let caller = match self.authenticate(req.headers(), peer, &cx).await {
                     Ok(c) => c,
                     Err(r) => return r,
+                };
+                let Some(op) = op else {
+                    let query = req.uri().query().unwrap_or("");
+                    return self
+                        .read_back(caller.partner, env, data_category, biz_key, query, &cx)
+                        .await;
                 };
                 let body = match read_body(req, self.body_limit).await {
                     Ok(b) => b,
@@ -228,6 +240,21 @@ impl Gateway {
                     Err(s) => reply::from_status(&s),
                 }
             }
+            Route::ConsumerRecords {
+                data_category,
+                biz_key,
+            } => {
+                if method != Method::GET {
+                    return reply::method_not_allowed("GET");
+                }
+                let query = req.uri().query().unwrap_or("");
+                self.consumer_records(req.headers(), data_category, biz_key, query, &cx)
+                    .await
+            }
+            Route::ConsumerDocument => match method {
+                Method::GET => reply::yaml(CONSUMER_DOCUMENT),
+                _ => reply::method_not_allowed("GET"),
+            },
             Route::NotFound => reply::not_found("no such path"),
         }
     }

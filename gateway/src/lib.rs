@@ -11,12 +11,14 @@
 //! - [`health`]: `/readyz` (core reachable and ready), and the admin listener of processes
 //!   without a web door (core's `/metrics`, FTP's probes).
 //! - `handler`: the request flow (auth, body limit, core call).
+//! - `read`: reading current records back (partners) and the consumer API's query.
 //! - [`tls`]: the rustls acceptor for HTTPS.
 #![forbid(unsafe_code)]
 
 pub mod body;
 mod handler;
 pub mod health;
+mod read;
 pub mod reply;
 pub mod routes;
 pub mod tls;

@@ -22,6 +22,14 @@ pub fn json(status: StatusCode, body: &Json) -> Reply {
     r
 }
 
+/// A YAML document (an OpenAPI description).
+pub fn yaml(text: &'static str) -> Reply {
+    let mut r = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/yaml"));
+    r
+}
+
 /// `{"code", "msg"}` with the HTTP status as the code, for refusals that are not core's codes.
 fn refusal(status: StatusCode, msg: &str) -> Reply {
     json(status, &json!({ "code": status.as_str(), "msg": msg }))

@@ -14,7 +14,8 @@ pub enum Route {
     Health,
     /// `GET /readyz`
     Ready,
-    /// `POST|PUT|DELETE|PATCH [/uat]/v1.0/scc/data/sync/{data_category}/{biz_key}`
+    /// `POST|PUT|DELETE|PATCH [/uat]/v1.0/scc/data/sync/{data_category}/{biz_key}`; `GET`
+    /// reads the partner's current records back.
     Sync {
         env: Environment,
         data_category: String,
@@ -36,6 +37,13 @@ pub enum Route {
         batch_id: String,
         action: String,
     },
+    /// `GET /consumer/v1/records/{data_category}/{biz_key}`: the consumer API's query.
+    ConsumerRecords {
+        data_category: String,
+        biz_key: String,
+    },
+    /// `GET /consumer/v1/openapi.yaml`: the consumer API's document.
+    ConsumerDocument,
     NotFound,
 }
 
@@ -64,6 +72,8 @@ impl Route {
             Route::BatchAction { .. } => {
                 "/v1.0/scc/data/sync/{data_category}/{biz_key}/batches/{batch_id}/{action}"
             }
+            Route::ConsumerRecords { .. } => "/consumer/v1/records/{data_category}/{biz_key}",
+            Route::ConsumerDocument => "/consumer/v1/openapi.yaml",
             Route::NotFound => "unmatched",
         }
     }
@@ -77,6 +87,8 @@ impl Route {
             Route::Sync { .. } => "api sequence",
             Route::Batch { .. } => "api batch",
             Route::BatchAction { .. } => "api batch action",
+            Route::ConsumerRecords { .. } => "consumer records",
+            Route::ConsumerDocument => "consumer document",
             Route::NotFound => "api not found",
         }
     }
@@ -108,6 +120,14 @@ pub fn route(path: &str) -> Route {
         ["oauth", "token"] => return Route::Token,
         ["healthz"] => return Route::Health,
         ["readyz"] => return Route::Ready,
+        ["consumer", "v1", "openapi.yaml"] => return Route::ConsumerDocument,
+        ["consumer", "v1", "records", cat, biz] if !cat.is_empty() && !biz.is_empty() => {
+            return Route::ConsumerRecords {
+                data_category: cat.to_string(),
+                biz_key: biz.to_string(),
+            }
+        }
+        ["consumer", ..] => return Route::NotFound,
         _ => {}
     }
     let (env, s) = match s.as_slice() {
@@ -209,6 +229,16 @@ mod tests {
             ("/uat/uat/v1.0/scc/data/sync/t1/bom", Route::NotFound),
             ("/v1.0/scc/data/sync/t1/%ff", Route::NotFound),
             ("/oauth/token", Route::Token),
+            (
+                "/consumer/v1/records/t1/bom",
+                Route::ConsumerRecords {
+                    data_category: "t1".into(),
+                    biz_key: "bom".into(),
+                },
+            ),
+            ("/consumer/v1/openapi.yaml", Route::ConsumerDocument),
+            ("/consumer/v1/records/t1", Route::NotFound),
+            ("/consumer/v1/records//bom", Route::NotFound),
             ("/healthz", Route::Health),
             ("/readyz", Route::Ready),
             ("/", Route::NotFound),

@@ -71,7 +71,7 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
 /// `--grace`'s default, as typed.
 pub const DEFAULT_GRACE: &str = "24h";
 
-fn when(unix: i64) -> String {
+pub(super) fn when(unix: i64) -> String {
     if unix <= 0 {
         "-".into()
     } else {
@@ -79,7 +79,7 @@ fn when(unix: i64) -> String {
     }
 }
 
-fn when_opt(unix: Option<i64>) -> String {
+pub(super) fn when_opt(unix: Option<i64>) -> String {
     unix.map_or_else(|| "-".into(), when)
 }
 
@@ -100,7 +100,7 @@ fn interfaces_text(i: &Option<Vec<String>>) -> String {
 }
 
 /// Print `rows` under `header`, columns padded to their widest cell.
-fn table(header: &[&str], rows: &[Vec<String>]) -> anyhow::Result<()> {
+pub(super) fn table(header: &[&str], rows: &[Vec<String>]) -> anyhow::Result<()> {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -139,7 +139,7 @@ fn fields(pairs: &[(&str, String)]) -> anyhow::Result<()> {
 }
 
 /// One JSON document on one line (`jq` and scripts read it as it is).
-fn print_json(v: &impl Serialize) -> anyhow::Result<()> {
+pub(super) fn print_json(v: &impl Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string(v)?);
     Ok(())
 }

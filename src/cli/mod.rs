@@ -5,6 +5,7 @@
 mod accounts;
 mod admin;
 mod audit;
+mod consumer;
 mod defender;
 mod operator;
 mod outbound;
@@ -113,6 +114,11 @@ pub enum Admin {
         #[command(subcommand)]
         action: operator::OperatorCmd,
     },
+    /// The consumer API's consumers: the company's systems that read partners' data.
+    Consumer {
+        #[command(subcommand)]
+        action: consumer::ConsumerCmd,
+    },
     /// Create the store, or bring an existing one to this version's schema (what the servers
     /// do at start-up). The other admin commands never create a store.
     Migrate,
@@ -175,6 +181,7 @@ pub async fn run(cmd: Admin, cfg: Config) -> anyhow::Result<()> {
         Admin::Outbox { action } => outbound::outbox(&core, action, &cfg.user).await,
         Admin::Audit { action } => audit::audit(&core, action).await,
         Admin::Operator { action } => operator::operator(&core, action, &cfg.user).await,
+        Admin::Consumer { action } => consumer::consumer(&core, action, &cfg.user).await,
         Admin::Migrate => {
             let version = core.store().schema_version().await?;
             println!(

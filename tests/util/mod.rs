@@ -11,6 +11,7 @@ pub mod browser;
 pub mod data;
 pub mod ftp;
 pub mod http;
+pub mod openapi;
 pub mod otlp;
 pub mod pgcluster;
 pub mod receiver;

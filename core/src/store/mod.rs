@@ -15,9 +15,10 @@ use crate::model::{ActionStatus, BatchState, Environment, Operation, Schedule, S
 pub mod accounts;
 pub mod audit;
 pub mod defender;
-pub mod operators;
 pub mod outbox;
 pub mod pg;
+pub mod principals;
+pub mod query;
 pub mod sql;
 pub mod sqlite;
 
@@ -332,8 +333,8 @@ pub trait Store: Send + Sync {
     fn defender(&self) -> &dyn defender::Defender;
     /// The audit trail.
     fn audit(&self) -> &dyn audit::AuditLog;
-    /// The admin API's operators and their hashed tokens.
-    fn operators(&self) -> &dyn operators::Operators;
+    /// Operators and consumers, and their hashed tokens.
+    fn principals(&self) -> &dyn principals::Principals;
     async fn begin(&self) -> Result<Box<dyn Tx + '_>>;
 
     async fn insert_partner(&self, p: &PartnerRow, now_unix: i64) -> Result<()>;
@@ -365,6 +366,8 @@ pub trait Store: Send + Sync {
     async fn expire_batches(&self, before_unix: i64, now_unix: i64) -> Result<u64>;
     /// The scope's current records (data JSON), ordered by business key.
     async fn records(&self, scope: &Scope) -> Result<Vec<String>>;
+    /// One page of current records (`query`): one statement, one snapshot.
+    async fn query_records(&self, select: &query::Select) -> Result<Vec<query::RecordRow>>;
 
     async fn file(&self, scope: &Scope, name: &str) -> Result<Option<FileRow>>;
     /// Record a delivered file's answer; `false` when the name was already recorded (the

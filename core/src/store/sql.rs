@@ -317,7 +317,9 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     // address allow lists.
     (15, super::defender::MIGRATION),
     // The admin API's operators: names and their tokens' SHA-256, revoked ones kept.
-    (16, super::operators::MIGRATION),
+    (16, super::principals::MIGRATION),
+    // Consumers: the company's systems that read partners' data, principals beside operators.
+    (17, super::principals::MIGRATION_CONSUMERS),
 ];
 
 /// Every column of a batch row, in the order both stores read them.

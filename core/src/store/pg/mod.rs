@@ -17,8 +17,8 @@ use crate::error::CoreError;
 mod accounts;
 mod audit;
 mod defender;
-mod operators;
 mod outbox;
+mod principals;
 pub mod tls;
 
 pub use tls::{Database, Origin, Roots, SslMode, TlsEnv};
@@ -645,7 +645,7 @@ impl Store for PgStore {
         self
     }
 
-    fn operators(&self) -> &dyn super::operators::Operators {
+    fn principals(&self) -> &dyn super::principals::Principals {
         self
     }
 
@@ -945,6 +945,28 @@ impl Store for PgStore {
     async fn records(&self, scope: &Scope) -> Result<Vec<String>> {
         let rows = self.scope_rows(sql::SELECT_RECORDS, scope).await?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    async fn query_records(
+        &self,
+        select: &super::query::Select,
+    ) -> Result<Vec<super::query::RecordRow>> {
+        let (text, params) = super::query::select(select, super::query::Dialect::Postgres);
+        let c = self.pool.get().await?;
+        let stmt = c.prepare_cached(&text).await?;
+        let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
+            .iter()
+            .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))
+            .collect();
+        Ok(c.query(&stmt, &params)
+            .await?
+            .iter()
+            .map(|r| super::query::RecordRow {
+                partner: r.get(0),
+                rkey: r.get(1),
+                data: r.get(2),
+            })
+            .collect())
     }
 
     async fn schema_version(&self) -> Result<i64> {

@@ -16,8 +16,8 @@ use crate::error::CoreError;
 mod accounts;
 mod audit;
 mod defender;
-mod operators;
 mod outbox;
+mod principals;
 
 /// SQLite work is quick local I/O, but an apply of a large batch is not: let the runtime move
 /// other tasks off this thread while it runs (only possible on the multi-thread runtime).
@@ -589,7 +589,7 @@ impl Store for SqliteStore {
         self
     }
 
-    fn operators(&self) -> &dyn super::operators::Operators {
+    fn principals(&self) -> &dyn super::principals::Principals {
         self
     }
 
@@ -907,6 +907,25 @@ impl Store for SqliteStore {
     async fn records(&self, scope: &Scope) -> Result<Vec<String>> {
         self.scope_rows(sql::SELECT_RECORDS, scope, |r| r.get::<_, String>(0))
             .await
+    }
+
+    async fn query_records(
+        &self,
+        select: &super::query::Select,
+    ) -> Result<Vec<super::query::RecordRow>> {
+        let (text, params) = super::query::select(select, super::query::Dialect::Sqlite);
+        self.with(|c| {
+            c.prepare_cached(&for_sqlite(&text))?
+                .query_map(rusqlite::params_from_iter(params.iter()), |r| {
+                    Ok(super::query::RecordRow {
+                        partner: r.get(0)?,
+                        rkey: r.get(1)?,
+                        data: r.get(2)?,
+                    })
+                })?
+                .collect()
+        })
+        .await
     }
 
     async fn schema_version(&self) -> Result<i64> {
