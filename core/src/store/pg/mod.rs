@@ -20,6 +20,7 @@ mod defender;
 mod operators;
 mod outbox;
 pub mod tls;
+mod views;
 
 pub use tls::{Database, Origin, Roots, SslMode, TlsEnv};
 
@@ -945,6 +946,14 @@ impl Store for PgStore {
     async fn records(&self, scope: &Scope) -> Result<Vec<String>> {
         let rows = self.scope_rows(sql::SELECT_RECORDS, scope).await?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    async fn install_views(
+        &self,
+        views: &[super::views::View<'_>],
+    ) -> Result<super::views::Report> {
+        let mut c = self.pool.get().await?;
+        views::install(&mut c, views).await
     }
 
     async fn schema_version(&self) -> Result<i64> {

@@ -18,6 +18,7 @@ mod audit;
 mod defender;
 mod operators;
 mod outbox;
+mod views;
 
 /// SQLite work is quick local I/O, but an apply of a large batch is not: let the runtime move
 /// other tasks off this thread while it runs (only possible on the multi-thread runtime).
@@ -591,6 +592,13 @@ impl Store for SqliteStore {
 
     fn operators(&self) -> &dyn super::operators::Operators {
         self
+    }
+
+    async fn install_views(
+        &self,
+        views: &[super::views::View<'_>],
+    ) -> Result<super::views::Report> {
+        self.with(|c| views::install(c, views)).await
     }
 
     async fn begin(&self) -> Result<Box<dyn Tx + '_>> {
