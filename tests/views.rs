@@ -454,6 +454,28 @@ fn typed_views_on_postgres() {
     assert!(n.status.success(), "{}", String::from_utf8_lossy(&n.stderr));
     server.stop("wharf serve");
 
+    // A definition that can no longer have a view keeps the view it had, named in the log
+    // as failed (not as an interface no longer defined).
+    let stock_oid = view_oid(&url, "tn_stock-v2");
+    std::fs::write(
+        dir.join("stock.json"),
+        STOCK_V2.replace(
+            r#"{ "name": "note", "type": "date" }"#,
+            r#"{ "name": "note", "type": "date" }, { "name": "data", "type": "string" }"#,
+        ),
+    )
+    .expect("rewrite the definition");
+    let mut server = w.serve();
+    let log = server.stderr();
+    assert!(
+        log.contains("interface=tn/stock-v2")
+            && log.contains("field \"data\" has the name of a fixed column"),
+        "{log}"
+    );
+    assert!(!log.contains("no longer defined"), "{log}");
+    assert_eq!(view_oid(&url, "tn_stock-v2"), stock_oid);
+    server.stop("wharf serve");
+
     // An interface no longer defined keeps its view, and the log says so.
     std::fs::remove_file(dir.join("stock.json")).expect("remove the definition");
     let mut server = w.serve();

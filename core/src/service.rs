@@ -941,10 +941,7 @@ impl Core {
     /// (`store/views.rs`), under the store's lock for them. Core's start-up calls it (the
     /// servers, not the admin commands); interfaces left without a view are in the report.
     pub async fn install_views(&self) -> Result<views::Report> {
-        let (planned, failed) = views::plan(&self.registry);
-        let mut report = self.store.install_views(&planned).await?;
-        report.failed.splice(0..0, failed);
-        Ok(report)
+        self.store.install_views(&views::plan(&self.registry)).await
     }
 
     /// The current records of a partner's interface: one JSON object per row.

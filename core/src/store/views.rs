@@ -9,8 +9,6 @@
 //! written quoted ([`ident`], [`literal`]); a problem leaves that interface without a view
 //! and is reported, it does not stop core: views serve reporting, ingest must go on.
 
-use std::collections::BTreeMap;
-
 use crate::interfaces::{FieldRule, Interface, Registry};
 
 /// The columns every view starts with (`data`, the row as stored, ends it).
@@ -35,7 +33,25 @@ pub struct View<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     pub iface: String,
+    /// The view name it would have (`{data_category}_{biz_key}`): an older view of that name
+    /// is its own, not one of an interface no longer defined.
+    pub name: String,
     pub msg: String,
+}
+
+/// The views of every interface, and the interfaces that cannot have one.
+#[derive(Debug, Default)]
+pub struct Plan<'a> {
+    pub views: Vec<View<'a>>,
+    pub failed: Vec<Failure>,
+}
+
+impl Plan<'_> {
+    /// Whether view name `name` (before a backend's schema or prefix) is a defined
+    /// interface's, with a view or not.
+    pub fn defines(&self, name: &str) -> bool {
+        self.views.iter().any(|v| v.name == name) || self.failed.iter().any(|f| f.name == name)
+    }
 }
 
 /// What installing the views did.
@@ -53,65 +69,62 @@ pub struct Report {
 }
 
 /// A view per interface of `registry`, and the interfaces that cannot have one.
-pub fn plan(registry: &Registry) -> (Vec<View<'_>>, Vec<Failure>) {
-    let mut views: Vec<View<'_>> = Vec::new();
-    let mut failed = Vec::new();
-    let mut by_name: BTreeMap<String, String> = BTreeMap::new();
+pub fn plan(registry: &Registry) -> Plan<'_> {
+    let mut plan = Plan::default();
     for iface in registry.all() {
-        match view_of(iface) {
-            Err(msg) => failed.push(Failure {
+        let name = format!("{}_{}", iface.data_category, iface.biz_key);
+        let fault = match plan.views.iter().find(|v| v.name == name) {
+            Some(first) => Some(format!(
+                "its view name {name:?} is {}'s already",
+                first.iface
+            )),
+            None => fault(&name, iface),
+        };
+        match fault {
+            Some(msg) => plan.failed.push(Failure {
                 iface: iface.id(),
+                name,
                 msg,
             }),
-            Ok(view) => {
-                if let Some(first) = by_name.get(&view.name) {
-                    failed.push(Failure {
-                        iface: view.iface,
-                        msg: format!("its view name {:?} is {first}'s already", view.name),
-                    });
-                    continue;
-                }
-                by_name.insert(view.name.clone(), view.iface.clone());
-                views.push(view);
-            }
+            None => plan.views.push(View {
+                iface: iface.id(),
+                name,
+                fields: &iface.fields,
+            }),
         }
     }
-    (views, failed)
+    plan
 }
 
-fn view_of(iface: &Interface) -> Result<View<'_>, String> {
-    let name = format!("{}_{}", iface.data_category, iface.biz_key);
+/// Why interface `iface` cannot have view `name`, if it cannot.
+fn fault(name: &str, iface: &Interface) -> Option<String> {
     if name.len() > MAX_NAME_BYTES {
-        return Err(format!(
+        return Some(format!(
             "the view name {name:?} is longer than {MAX_NAME_BYTES} bytes"
         ));
     }
     for f in &iface.fields {
         if FIXED_COLUMNS.contains(&f.name.as_str()) {
-            return Err(format!(
+            return Some(format!(
                 "field {:?} has the name of a fixed column ({})",
                 f.name,
                 FIXED_COLUMNS.join(", ")
             ));
         }
         if f.name.len() > MAX_NAME_BYTES {
-            return Err(format!(
+            return Some(format!(
                 "field {:?} has a name longer than {MAX_NAME_BYTES} bytes",
                 f.name
             ));
         }
         if f.name.contains('\0') || f.exceptions.iter().any(|e| e.contains('\0')) {
-            return Err(format!(
+            return Some(format!(
                 "field {:?}: a NUL character in its name or exceptions",
                 f.name
             ));
         }
     }
-    Ok(View {
-        iface: iface.id(),
-        name,
-        fields: &iface.fields,
-    })
+    None
 }
 
 /// `name` as a quoted SQL identifier (`"` doubled), for both stores.
@@ -174,7 +187,7 @@ mod tests {
     #[test]
     fn built_ins_get_views_in_definition_order() {
         let reg = Registry::load(None).unwrap();
-        let (views, failed) = plan(&reg);
+        let Plan { views, failed } = plan(&reg);
         assert!(failed.is_empty(), "{failed:?}");
         let names: Vec<&str> = views.iter().map(|v| v.name.as_str()).collect();
         assert_eq!(names, ["odm_master_data", "t1_bom"]);
@@ -199,7 +212,7 @@ mod tests {
         ];
         for (text, iface, want) in &cases {
             let reg = registry_with(&[text]);
-            let (views, failed) = plan(&reg);
+            let Plan { views, failed } = plan(&reg);
             assert_eq!(views.len(), 2, "the built-ins keep their views: {text}");
             assert_eq!(failed.len(), 1, "{text}");
             if !iface.is_empty() {
@@ -209,7 +222,7 @@ mod tests {
         }
         // 63 bytes is still fine.
         let reg = registry_with(&[&def("tn", "d", &"f".repeat(63))]);
-        let (views, failed) = plan(&reg);
+        let Plan { views, failed } = plan(&reg);
         assert!(failed.is_empty() && views.len() == 3, "{failed:?}");
     }
 
@@ -218,13 +231,16 @@ mod tests {
         let a = def("a_b", "c", "k");
         let b = def("a", "b_c", "k");
         let reg = registry_with(&[&a, &b]);
-        let (views, failed) = plan(&reg);
+        let p = plan(&reg);
+        assert!(p.defines("a_b_c") && !p.defines("a_b"));
+        let Plan { views, failed } = p;
         assert_eq!(views.iter().filter(|v| v.name == "a_b_c").count(), 1);
         // The registry is ordered by id: a/b_c comes first, a_b/c is left out.
         assert_eq!(
             failed,
             vec![Failure {
                 iface: "a_b/c".into(),
+                name: "a_b_c".into(),
                 msg: "its view name \"a_b_c\" is a/b_c's already".into()
             }]
         );

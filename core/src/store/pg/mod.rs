@@ -948,12 +948,9 @@ impl Store for PgStore {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
-    async fn install_views(
-        &self,
-        views: &[super::views::View<'_>],
-    ) -> Result<super::views::Report> {
+    async fn install_views(&self, plan: &super::views::Plan<'_>) -> Result<super::views::Report> {
         let mut c = self.pool.get().await?;
-        views::install(&mut c, views).await
+        views::install(&mut c, plan).await
     }
 
     async fn schema_version(&self) -> Result<i64> {

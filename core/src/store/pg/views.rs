@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::Result;
 use crate::interfaces::{FieldRule, FieldType};
-use crate::store::views::{exceptions_null, ident, literal, Failure, Report, View};
+use crate::store::views::{exceptions_null, ident, literal, Failure, Plan, Report, View};
 
 /// The schema of the views: wharf's own, nothing else belongs in it.
 pub const SCHEMA: &str = "wharf_data";
@@ -35,8 +35,8 @@ const LOCK_TIMEOUT: &str = "5s";
 /// What a view's comment starts with: the views wharf made, told from anything else.
 const COMMENT_PREFIX: &str = "wharf: typed view of interface ";
 
-/// Make or replace the views of `views`, in one transaction.
-pub(super) async fn install(client: &mut Object, views: &[View<'_>]) -> Result<Report> {
+/// Make or replace the views of `plan`, in one transaction.
+pub(super) async fn install(client: &mut Object, plan: &Plan<'_>) -> Result<Report> {
     let tx = client.transaction().await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&VIEWS_LOCK])
         .await?;
@@ -63,8 +63,11 @@ pub(super) async fn install(client: &mut Object, views: &[View<'_>]) -> Result<R
     {
         existing.insert(row.get(0), row.get(1));
     }
-    let mut report = Report::default();
-    for view in views {
+    let mut report = Report {
+        failed: plan.failed.clone(),
+        ..Report::default()
+    };
+    for view in &plan.views {
         let create = create_sql(view);
         let comment = format!(
             "{COMMENT_PREFIX}{}; sha256 {:x}",
@@ -88,6 +91,7 @@ pub(super) async fn install(client: &mut Object, views: &[View<'_>]) -> Result<R
                     .await?;
                 report.failed.push(Failure {
                     iface: view.iface.clone(),
+                    name: view.name.clone(),
                     msg: match e.as_db_error() {
                         Some(db) => format!("{SCHEMA}.{}: {}", view.name, db.message()),
                         None => format!("{SCHEMA}.{}: {e}", view.name),
@@ -102,7 +106,7 @@ pub(super) async fn install(client: &mut Object, views: &[View<'_>]) -> Result<R
             comment
                 .as_deref()
                 .is_some_and(|c| c.starts_with(COMMENT_PREFIX))
-                && !views.iter().any(|v| &v.name == name)
+                && !plan.defines(name)
         })
         .map(|(name, _)| name)
         .collect();

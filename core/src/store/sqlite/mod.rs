@@ -594,11 +594,8 @@ impl Store for SqliteStore {
         self
     }
 
-    async fn install_views(
-        &self,
-        views: &[super::views::View<'_>],
-    ) -> Result<super::views::Report> {
-        self.with(|c| views::install(c, views)).await
+    async fn install_views(&self, plan: &super::views::Plan<'_>) -> Result<super::views::Report> {
+        self.with(|c| views::install(c, plan)).await
     }
 
     async fn begin(&self) -> Result<Box<dyn Tx + '_>> {

@@ -10,15 +10,15 @@ use std::collections::BTreeMap;
 use rusqlite::Connection;
 
 use crate::interfaces::{FieldRule, FieldType};
-use crate::store::views::{exceptions_null, ident, literal, Failure, Report, View};
+use crate::store::views::{exceptions_null, ident, literal, Failure, Plan, Report, View};
 
 /// What every view's name starts with: the name space is wharf's.
 pub const PREFIX: &str = "wharf_data_";
 
-/// Make or replace the views of `views`, in one transaction.
-pub(super) fn install(c: &Connection, views: &[View<'_>]) -> rusqlite::Result<Report> {
+/// Make or replace the views of `plan`, in one transaction.
+pub(super) fn install(c: &Connection, plan: &Plan<'_>) -> rusqlite::Result<Report> {
     c.execute_batch("BEGIN IMMEDIATE")?;
-    match install_in(c, views) {
+    match install_in(c, plan) {
         Ok(report) => {
             c.execute_batch("COMMIT")?;
             Ok(report)
@@ -30,7 +30,7 @@ pub(super) fn install(c: &Connection, views: &[View<'_>]) -> rusqlite::Result<Re
     }
 }
 
-fn install_in(c: &Connection, views: &[View<'_>]) -> rusqlite::Result<Report> {
+fn install_in(c: &Connection, plan: &Plan<'_>) -> rusqlite::Result<Report> {
     let mut existing: BTreeMap<String, String> = BTreeMap::new();
     {
         let mut stmt = c.prepare(
@@ -44,8 +44,11 @@ fn install_in(c: &Connection, views: &[View<'_>]) -> rusqlite::Result<Report> {
             existing.insert(name, sql);
         }
     }
-    let mut report = Report::default();
-    for view in views {
+    let mut report = Report {
+        failed: plan.failed.clone(),
+        ..Report::default()
+    };
+    for view in &plan.views {
         let name = format!("{PREFIX}{}", view.name);
         let create = create_sql(&name, view);
         if existing.get(&name) == Some(&create) {
@@ -62,6 +65,7 @@ fn install_in(c: &Connection, views: &[View<'_>]) -> rusqlite::Result<Report> {
                 c.execute_batch("ROLLBACK TO view; RELEASE view")?;
                 report.failed.push(Failure {
                     iface: view.iface.clone(),
+                    name: view.name.clone(),
                     msg: format!("{name}: {e}"),
                 });
             }
@@ -69,7 +73,7 @@ fn install_in(c: &Connection, views: &[View<'_>]) -> rusqlite::Result<Report> {
     }
     report.orphans = existing
         .into_keys()
-        .filter(|name| !views.iter().any(|v| format!("{PREFIX}{}", v.name) == *name))
+        .filter(|name| !name.strip_prefix(PREFIX).is_some_and(|n| plan.defines(n)))
         .collect();
     Ok(report)
 }
