@@ -180,6 +180,7 @@ async fn serve(cfg: Config, token: &str, parts: Parts) -> anyhow::Result<()> {
             })
             .transpose()?;
         let core = build_core(cfg.core).await?.with_metrics(metrics.clone());
+        install_views(&core).await;
         ready = Some(core_admin(core.clone()));
         if let Some(listener) = bound.admin_api {
             tracing::info!(
@@ -593,6 +594,34 @@ async fn check_core(mut client: wharf_proto::CoreClient, url: String, tls: bool)
         ),
         Err(_) => tracing::warn!(core = %url, "core did not answer within 10 s"),
     }
+}
+
+/// The typed views for SQL tools, made where core runs. A view that cannot be made is logged
+/// as an error naming its interface, and core serves all the same: the views serve
+/// reporting, and partners' deliveries must not wait on them.
+async fn install_views(core: &Core) {
+    let report = match core.install_views().await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!("typed views for SQL tools not made: {e}");
+            return;
+        }
+    };
+    for f in &report.failed {
+        tracing::error!(interface = %f.iface, "no typed view for SQL tools: {}", f.msg);
+    }
+    for name in &report.orphans {
+        tracing::warn!(
+            view = %name,
+            "typed view of an interface no longer defined: kept, drop it when unwanted"
+        );
+    }
+    tracing::info!(
+        created = ?report.created,
+        unchanged = report.unchanged.len(),
+        failed = report.failed.len(),
+        "typed views for SQL tools"
+    );
 }
 
 /// Core's admin listener: ready when its store is (`Core::ready`), and its metrics.

@@ -16,6 +16,7 @@ use crate::model::{
     BatchPolicy, DefenderPolicy, Environment, Operation, Scope, TokenKind, Transport,
 };
 use crate::store::sql::latest_schema_version;
+use crate::store::views;
 use crate::store::{FileRow, PartRow, PartnerRow, Store, TokenRow, UserRow};
 use crate::validate::{self, SequenceInput, MAX_BATCH_ID_CHARS};
 use wharf_metrics::Metrics;
@@ -934,6 +935,13 @@ impl Core {
                     .collect(),
             })
             .collect())
+    }
+
+    /// Make or replace the store's typed views for SQL tools, one per interface
+    /// (`store/views.rs`), under the store's lock for them. Core's start-up calls it (the
+    /// servers, not the admin commands); interfaces left without a view are in the report.
+    pub async fn install_views(&self) -> Result<views::Report> {
+        self.store.install_views(&views::plan(&self.registry)).await
     }
 
     /// The current records of a partner's interface: one JSON object per row.

@@ -21,6 +21,7 @@ pub mod principals;
 pub mod query;
 pub mod sql;
 pub mod sqlite;
+pub mod views;
 
 /// A partner as stored.
 #[derive(Debug, Clone, Default)]
@@ -406,6 +407,11 @@ pub trait Store: Send + Sync {
     async fn schema_version(&self) -> Result<i64>;
     /// How many batches are in each state (states without batches may be left out).
     async fn batch_counts(&self) -> Result<Vec<(BatchState, u64)>>;
+    /// Make or replace the typed views of `plan` for SQL tools (`views.rs`): the views
+    /// already as planned are left alone, one that cannot be made is reported in the answer
+    /// with the plan's failures; an error means none could be looked at (no schema, store
+    /// down).
+    async fn install_views(&self, plan: &views::Plan<'_>) -> Result<views::Report>;
 }
 
 /// A stored row read by column position: what each backend's row gives.

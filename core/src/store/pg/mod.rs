@@ -20,6 +20,7 @@ mod defender;
 mod outbox;
 mod principals;
 pub mod tls;
+mod views;
 
 pub use tls::{Database, Origin, Roots, SslMode, TlsEnv};
 
@@ -967,6 +968,11 @@ impl Store for PgStore {
                 data: r.get(2),
             })
             .collect())
+    }
+
+    async fn install_views(&self, plan: &super::views::Plan<'_>) -> Result<super::views::Report> {
+        let mut c = self.pool.get().await?;
+        views::install(&mut c, plan).await
     }
 
     async fn schema_version(&self) -> Result<i64> {

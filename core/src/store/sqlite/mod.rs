@@ -18,6 +18,7 @@ mod audit;
 mod defender;
 mod outbox;
 mod principals;
+mod views;
 
 /// SQLite work is quick local I/O, but an apply of a large batch is not: let the runtime move
 /// other tasks off this thread while it runs (only possible on the multi-thread runtime).
@@ -591,6 +592,10 @@ impl Store for SqliteStore {
 
     fn principals(&self) -> &dyn super::principals::Principals {
         self
+    }
+
+    async fn install_views(&self, plan: &super::views::Plan<'_>) -> Result<super::views::Report> {
+        self.with(|c| views::install(c, plan)).await
     }
 
     async fn begin(&self) -> Result<Box<dyn Tx + '_>> {
