@@ -73,6 +73,7 @@ pub const ENV_HTTP_TIMEOUT_SECS: &str = "WHARF_HTTP_TIMEOUT_SECS";
 pub const ENV_LOG_FORMAT: &str = "WHARF_LOG_FORMAT";
 pub const ENV_TEMP_FILE_MAX_AGE_SECS: &str = "WHARF_TEMP_FILE_MAX_AGE_SECS";
 pub const ENV_AUDIT_RETENTION_DAYS: &str = "WHARF_AUDIT_RETENTION_DAYS";
+pub const ENV_FEED_RETENTION_DAYS: &str = "WHARF_FEED_RETENTION_DAYS";
 /// Not wharf's own (so not in the README's table): who runs an admin command; `wharf batch`
 /// acts as `cli:$USER` unless told `--as`.
 pub const USER_VAR: &str = "USER";
@@ -204,6 +205,8 @@ pub struct CoreConfig {
     pub temp_file_max_age_secs: i64,
     /// Days the audit trail keeps a record (housekeeping prunes older ones).
     pub audit_retention_days: i64,
+    /// Days the change feed keeps an event (housekeeping prunes older ones).
+    pub feed_retention_days: i64,
     pub db_max_connections: usize,
     /// TEST-ONLY (`WHARF_SCHEDULE_MIN_LEAD`, seconds): when set, the three minimum bounds of
     /// a batch schedule (seed 003: execute at least now plus 2 h, revert at least now plus
@@ -552,6 +555,13 @@ impl Config {
                     src,
                     ENV_AUDIT_RETENTION_DAYS,
                     wharf_core::service::DEFAULT_AUDIT_RETENTION_SECS / 86_400,
+                    |n| (1..=3650).contains(n),
+                ),
+                feed_retention_days: num(
+                    &mut errors,
+                    src,
+                    ENV_FEED_RETENTION_DAYS,
+                    wharf_core::service::DEFAULT_FEED_RETENTION_SECS / 86_400,
                     |n| (1..=3650).contains(n),
                 ),
                 max_attempts: num(

@@ -42,6 +42,7 @@ pub async fn build_core(cfg: CoreConfig) -> anyhow::Result<Core> {
         session_ttl_secs: cfg.session_ttl_secs,
         part_max_age_secs: cfg.temp_file_max_age_secs,
         audit_retention_secs: cfg.audit_retention_days.saturating_mul(86_400),
+        feed_retention_secs: cfg.feed_retention_days.saturating_mul(86_400),
     };
     let mut core = Core::new(store, Arc::new(registry), settings);
     if let Some(key) = cfg.secret_key {

@@ -17,6 +17,7 @@ use wharf_proto::v1::{self as pb, core_server::CoreServer};
 use crate::auth::constant_time_eq;
 use crate::defender::Caller;
 use crate::error::CoreError;
+use crate::feed::{ChangesQuery, Event};
 use crate::model::{Environment, TokenKind};
 use crate::query::{Reader, RecordQuery};
 use crate::service::{Core, Principal};
@@ -450,6 +451,30 @@ impl pb::core_server::Core for CoreService {
         }))
     }
 
+    async fn read_changes(
+        &self,
+        request: Request<pb::ReadChangesRequest>,
+    ) -> Result<Response<pb::ReadChangesResponse>, Status> {
+        let req = request.into_inner();
+        let some = |s: String| (!s.is_empty()).then_some(s);
+        let q = ChangesQuery {
+            after: req.after,
+            limit: req.limit,
+            interface: some(req.interface),
+            partner: some(req.partner),
+            env: some(req.environment),
+        };
+        let page = self
+            .core
+            .read_changes(&req.consumer, &q)
+            .instrument(info_span!("read_changes", consumer = %req.consumer))
+            .await?;
+        Ok(Response::new(pb::ReadChangesResponse {
+            events: page.events.into_iter().map(change_event).collect(),
+            next: page.next,
+        }))
+    }
+
     async fn push_to_partner(
         &self,
         request: Request<tonic::Streaming<pb::PushChunk>>,
@@ -653,4 +678,31 @@ pub async fn serve_with(
             shutdown,
         )
         .await
+}
+
+/// A feed event as sent to a front-end.
+fn change_event(e: Event) -> pb::ChangeEvent {
+    pb::ChangeEvent {
+        position: e.position,
+        kind: e.kind,
+        partner: e.partner,
+        environment: e.env,
+        interface: e.interface,
+        batch_id: e.batch_id,
+        operation: e.operation,
+        door: e.door,
+        at_unix: e.at_unix,
+        changes: e
+            .changes
+            .into_iter()
+            .map(|c| pb::RowChange {
+                change: c.change.to_string(),
+                key: c.key,
+                uid: c.uid.unwrap_or_default(),
+                after: c.after.unwrap_or_default(),
+                before: c.before.unwrap_or_default(),
+            })
+            .collect(),
+        complete: e.complete,
+    }
 }

@@ -47,6 +47,7 @@ pub mod codes;
 pub mod consumers;
 pub mod defender;
 pub mod error;
+pub mod feed;
 pub mod grpc;
 pub mod interfaces;
 pub mod login;

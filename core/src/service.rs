@@ -85,10 +85,14 @@ pub struct Settings {
     pub part_max_age_secs: i64,
     /// Audit records older than this are pruned by housekeeping.
     pub audit_retention_secs: i64,
+    /// Change-feed events older than this are pruned by housekeeping.
+    pub feed_retention_secs: i64,
 }
 
 /// How long the audit trail is kept by default: 400 days.
 pub const DEFAULT_AUDIT_RETENTION_SECS: i64 = 400 * 86_400;
+/// How long change-feed events are kept by default: 30 days.
+pub const DEFAULT_FEED_RETENTION_SECS: i64 = 30 * 86_400;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -99,6 +103,7 @@ impl Default for Settings {
             defender: DefenderPolicy::default(),
             part_max_age_secs: DEFAULT_PART_MAX_AGE_SECS,
             audit_retention_secs: DEFAULT_AUDIT_RETENTION_SECS,
+            feed_retention_secs: DEFAULT_FEED_RETENTION_SECS,
         }
     }
 }
@@ -1012,6 +1017,10 @@ impl Core {
                 records = pruned,
                 "pruned audit records past their retention"
             );
+        }
+        let events = self.prune_feed(now).await?;
+        if events > 0 {
+            tracing::info!(events, "pruned change-feed events past their retention");
         }
         let dropped = self.store.outbox().purge_unsealed(now - 3600).await?;
         if dropped > 0 {

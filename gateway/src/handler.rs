@@ -251,6 +251,13 @@ impl Gateway {
                 self.consumer_records(req.headers(), data_category, biz_key, query, &cx)
                     .await
             }
+            Route::ConsumerChanges => {
+                if method != Method::GET {
+                    return reply::method_not_allowed("GET");
+                }
+                let query = req.uri().query().unwrap_or("");
+                self.consumer_changes(req.headers(), query, &cx).await
+            }
             Route::ConsumerDocument => match method {
                 Method::GET => reply::yaml(CONSUMER_DOCUMENT),
                 _ => reply::method_not_allowed("GET"),

@@ -109,6 +109,80 @@ impl Gateway {
         }
     }
 
+    /// The consumer a request's bearer token belongs to (core checks it), or the refusal.
+    async fn consumer(&self, headers: &HeaderMap, cx: &Context) -> Result<String, Reply> {
+        let token = headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .unwrap_or("");
+        if token.is_empty() {
+            return Err(reply::unauthorized());
+        }
+        let mut core = self.core.clone();
+        match core
+            .verify_consumer(traced(
+                pb::VerifyConsumerRequest {
+                    token: token.to_string(),
+                },
+                cx,
+            ))
+            .await
+        {
+            Ok(c) => Ok(c.into_inner().name),
+            Err(s) => Err(reply::from_status(&s)),
+        }
+    }
+
+    /// `GET /consumer/v1/changes?after=…`: a page of the change feed as the consumer may
+    /// read it.
+    pub(crate) async fn consumer_changes(
+        &self,
+        headers: &HeaderMap,
+        query: &str,
+        cx: &Context,
+    ) -> Reply {
+        let consumer = match self.consumer(headers, cx).await {
+            Ok(c) => c,
+            Err(r) => return r,
+        };
+        let p = match params(query, &["interface", "partner", "environment"]) {
+            Ok(p) => p,
+            Err(why) => return reply::bad_request(&why),
+        };
+        if let Some(k) = p.key.first() {
+            return reply::bad_request(&format!(
+                "{}: not a parameter of the change feed (after, limit, interface, partner, \
+                 environment)",
+                k.field
+            ));
+        }
+        let [interface, partner, environment] = p.reserved.as_slice() else {
+            return reply::system_error("the query's parameters were not read");
+        };
+        let req = pb::ReadChangesRequest {
+            consumer,
+            after: p.after,
+            limit: p.limit,
+            interface: interface.clone(),
+            partner: partner.clone(),
+            environment: environment.clone(),
+        };
+        let mut core = self.core.clone();
+        match core.read_changes(traced(req, cx)).await {
+            Ok(page) => {
+                let page = page.into_inner();
+                let events: Vec<Json> = page.events.iter().map(event_json).collect();
+                reply::json(
+                    StatusCode::OK,
+                    &json!({ "events": events, "next": page.next }),
+                )
+            }
+            Err(s) => reply::from_status(&s),
+        }
+    }
+
     /// `GET /consumer/v1/records/{data_category}/{biz_key}?environment=…`: what a consumer
     /// may read, every partner's or one's (`partner=`), a page at a time.
     pub(crate) async fn consumer_records(
@@ -119,28 +193,11 @@ impl Gateway {
         query: &str,
         cx: &Context,
     ) -> Reply {
-        let token = headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .unwrap_or("");
-        if token.is_empty() {
-            return reply::unauthorized();
-        }
-        let mut core = self.core.clone();
-        let consumer = match core
-            .verify_consumer(traced(
-                pb::VerifyConsumerRequest {
-                    token: token.to_string(),
-                },
-                cx,
-            ))
-            .await
-        {
-            Ok(c) => c.into_inner(),
-            Err(s) => return reply::from_status(&s),
+        let consumer = match self.consumer(headers, cx).await {
+            Ok(c) => c,
+            Err(r) => return r,
         };
+        let mut core = self.core.clone();
         let p = match params(query, &["environment", "partner"]) {
             Ok(p) => p,
             Err(why) => return reply::bad_request(&why),
@@ -152,7 +209,7 @@ impl Gateway {
         };
         let req = pb::QueryRecordsRequest {
             partner: p.reserved[1].clone(),
-            consumer: consumer.name,
+            consumer,
             environment: env as i32,
             data_category,
             biz_key,
@@ -176,6 +233,41 @@ impl Gateway {
             Err(s) => reply::from_status(&s),
         }
     }
+}
+
+/// One feed event as JSON: its changes with their key as an array and rows as objects.
+fn event_json(e: &pb::ChangeEvent) -> Json {
+    let changes: Vec<Json> = e
+        .changes
+        .iter()
+        .map(|c| {
+            let mut o = json!({
+                "change": c.change,
+                "key": row(&c.key),
+                "uid": if c.uid.is_empty() { Json::Null } else { Json::String(c.uid.clone()) },
+            });
+            if !c.before.is_empty() {
+                o["before"] = row(&c.before);
+            }
+            if !c.after.is_empty() {
+                o["after"] = row(&c.after);
+            }
+            o
+        })
+        .collect();
+    json!({
+        "position": e.position,
+        "kind": e.kind,
+        "partner": e.partner,
+        "environment": e.environment,
+        "interface": e.interface,
+        "batch_id": e.batch_id,
+        "operation": e.operation,
+        "door": e.door,
+        "at": wharf_proto::time::rfc3339(e.at_unix),
+        "complete": e.complete,
+        "changes": changes,
+    })
 }
 
 #[cfg(test)]

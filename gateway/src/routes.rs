@@ -42,6 +42,8 @@ pub enum Route {
         data_category: String,
         biz_key: String,
     },
+    /// `GET /consumer/v1/changes`: the consumer API's change feed.
+    ConsumerChanges,
     /// `GET /consumer/v1/openapi.yaml`: the consumer API's document.
     ConsumerDocument,
     NotFound,
@@ -73,6 +75,7 @@ impl Route {
                 "/v1.0/scc/data/sync/{data_category}/{biz_key}/batches/{batch_id}/{action}"
             }
             Route::ConsumerRecords { .. } => "/consumer/v1/records/{data_category}/{biz_key}",
+            Route::ConsumerChanges => "/consumer/v1/changes",
             Route::ConsumerDocument => "/consumer/v1/openapi.yaml",
             Route::NotFound => "unmatched",
         }
@@ -88,6 +91,7 @@ impl Route {
             Route::Batch { .. } => "api batch",
             Route::BatchAction { .. } => "api batch action",
             Route::ConsumerRecords { .. } => "consumer records",
+            Route::ConsumerChanges => "consumer changes",
             Route::ConsumerDocument => "consumer document",
             Route::NotFound => "api not found",
         }
@@ -121,6 +125,7 @@ pub fn route(path: &str) -> Route {
         ["healthz"] => return Route::Health,
         ["readyz"] => return Route::Ready,
         ["consumer", "v1", "openapi.yaml"] => return Route::ConsumerDocument,
+        ["consumer", "v1", "changes"] => return Route::ConsumerChanges,
         ["consumer", "v1", "records", cat, biz] if !cat.is_empty() && !biz.is_empty() => {
             return Route::ConsumerRecords {
                 data_category: cat.to_string(),
@@ -237,6 +242,7 @@ mod tests {
                 },
             ),
             ("/consumer/v1/openapi.yaml", Route::ConsumerDocument),
+            ("/consumer/v1/changes", Route::ConsumerChanges),
             ("/consumer/v1/records/t1", Route::NotFound),
             ("/consumer/v1/records//bom", Route::NotFound),
             ("/healthz", Route::Health),

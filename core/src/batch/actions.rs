@@ -19,6 +19,7 @@
 use crate::codes::code;
 use crate::error::{CoreError, Result};
 use crate::model::{ActionStatus, BatchState, Operation, Scope};
+use crate::store::feed::Kind as FeedKind;
 use crate::store::{Applied, BatchRow, ClashRow, Reverted, Store, Tx, MAX_LISTED_CLASHES};
 use serde_json::json;
 
@@ -135,6 +136,14 @@ pub(crate) async fn execute(
         }
     }
     tx.save_batch(b, now).await?;
+    if let Applied::Done { .. } = applied {
+        let kind = if was_held {
+            FeedKind::Executed
+        } else {
+            FeedKind::Applied
+        };
+        tx.feed_event(b, kind, now).await;
+    }
     let (action, detail) = match &applied {
         Applied::Done { .. } if was_held => (
             "batch.executed",
@@ -247,6 +256,9 @@ pub(crate) async fn revert(
         }
     }
     tx.save_batch(b, now).await?;
+    if b.state == BatchState::Reverted {
+        tx.feed_event(b, FeedKind::Reverted, now).await;
+    }
     let action = match b.state {
         BatchState::Reverted => "batch.reverted",
         _ => "batch.revert-failed",

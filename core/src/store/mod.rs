@@ -15,6 +15,7 @@ use crate::model::{ActionStatus, BatchState, Environment, Operation, Schedule, S
 pub mod accounts;
 pub mod audit;
 pub mod defender;
+pub mod feed;
 pub mod outbox;
 pub mod pg;
 pub mod principals;
@@ -318,6 +319,9 @@ pub trait Tx: Send {
     /// Append an audit record inside this transaction: it is kept if and only if what it
     /// records commits.
     async fn audit(&mut self, row: &audit::AuditRow) -> Result<()>;
+    /// Record batch `b`'s event of `kind` in the change feed with this transaction: it is
+    /// numbered by `commit`, last, so events commit in the order of their numbers (`feed`).
+    async fn feed_event(&mut self, b: &BatchRow, kind: feed::Kind, now_unix: i64);
     async fn commit(self: Box<Self>) -> Result<()>;
 }
 
@@ -334,6 +338,8 @@ pub trait Store: Send + Sync {
     fn defender(&self) -> &dyn defender::Defender;
     /// The audit trail.
     fn audit(&self) -> &dyn audit::AuditLog;
+    /// The change feed.
+    fn feed(&self) -> &dyn feed::FeedLog;
     /// Operators and consumers, and their hashed tokens.
     fn principals(&self) -> &dyn principals::Principals;
     async fn begin(&self) -> Result<Box<dyn Tx + '_>>;

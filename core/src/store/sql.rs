@@ -156,6 +156,7 @@ pub fn revert_sql(op: Operation) -> RevertSql {
              data = excluded.data, batch_pk = excluded.batch_pk WHERE records.batch_pk = $4"
         )
     };
+    let capture = "INSERT INTO revert_rows (batch_pk, rkey, uid, after, before)";
     RevertSql {
         lost: format!(
             "SELECT s.rkey FROM staged_rows s WHERE {lost_where} ORDER BY s.rkey LIMIT $5"
@@ -166,6 +167,24 @@ pub fn revert_sql(op: Operation) -> RevertSql {
         ),
         retaken_count: format!("SELECT COUNT(*) FROM batch_changes c WHERE {retaken_where}"),
         statements: vec![
+            // What the statements below change, captured first for the change feed
+            // (`store::feed`): the rows it inserted go, the rows it replaced come back over
+            // it, the rows it removed come back.
+            format!(
+                "{capture} SELECT CAST($4 AS BIGINT), r.rkey, r.uid, NULL, r.data \
+                 FROM records r WHERE {SCOPE} AND r.batch_pk = $4 AND NOT EXISTS \
+                 (SELECT 1 FROM batch_changes c WHERE c.batch_pk = $4 AND c.rkey = r.rkey)"
+            ),
+            format!(
+                "{capture} SELECT CAST($4 AS BIGINT), c.rkey, c.uid, c.data, o.data \
+                 FROM batch_changes c JOIN records o ON o.partner = $1 AND o.env = $2 \
+                 AND o.iface = $3 AND o.rkey = c.rkey AND o.batch_pk = $4 WHERE {restorable}"
+            ),
+            format!(
+                "{capture} SELECT CAST($4 AS BIGINT), c.rkey, c.uid, c.data, NULL \
+                 FROM batch_changes c WHERE {restorable} AND NOT EXISTS \
+                 (SELECT 1 FROM records r WHERE {SCOPE} AND r.rkey = c.rkey)"
+            ),
             format!(
                 "DELETE FROM records AS r WHERE {SCOPE} AND r.batch_pk = $4 AND NOT EXISTS \
                  (SELECT 1 FROM batch_changes c WHERE c.batch_pk = $4 AND c.rkey = r.rkey)"
@@ -320,6 +339,8 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (16, super::principals::MIGRATION),
     // Consumers: the company's systems that read partners' data, principals beside operators.
     (17, super::principals::MIGRATION_CONSUMERS),
+    // The change feed: events in commit order; a revert's row changes.
+    (18, super::feed::MIGRATION),
 ];
 
 /// Every column of a batch row, in the order both stores read them.

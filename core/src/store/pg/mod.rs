@@ -17,6 +17,7 @@ use crate::error::CoreError;
 mod accounts;
 mod audit;
 mod defender;
+mod feed;
 mod outbox;
 mod principals;
 pub mod tls;
@@ -211,6 +212,8 @@ fn rejection_from_row(r: &tokio_postgres::Row) -> RejectionRow {
 struct PgTx {
     /// `None` once committed.
     client: Option<Object>,
+    /// Change-feed events to number and record just before the commit.
+    events: Vec<super::feed::Pending>,
 }
 
 impl PgTx {
@@ -611,11 +614,21 @@ impl Tx for PgTx {
         }
     }
 
+    async fn feed_event(&mut self, b: &BatchRow, kind: super::feed::Kind, now_unix: i64) {
+        self.events
+            .push(super::feed::Pending::new(b, kind, now_unix));
+    }
+
     async fn audit(&mut self, row: &super::audit::AuditRow) -> Result<()> {
         self.append_audit(row).await
     }
 
     async fn commit(mut self: Box<Self>) -> Result<()> {
+        // Numbered last: the feed's head is locked from here to the commit only, and no
+        // other lock is taken while it is held.
+        for e in std::mem::take(&mut self.events) {
+            self.append_event(&e).await?;
+        }
         let c = self.c()?;
         c.batch_execute("COMMIT").await?;
         // Committed: the connection goes back to the pool instead of being detached.
@@ -646,6 +659,10 @@ impl Store for PgStore {
         self
     }
 
+    fn feed(&self) -> &dyn super::feed::FeedLog {
+        self
+    }
+
     fn principals(&self) -> &dyn super::principals::Principals {
         self
     }
@@ -654,6 +671,7 @@ impl Store for PgStore {
         let client = self.pool.get().await?;
         client.batch_execute("BEGIN").await?;
         Ok(Box::new(PgTx {
+            events: Vec::new(),
             client: Some(client),
         }))
     }

@@ -16,6 +16,7 @@ use crate::error::CoreError;
 mod accounts;
 mod audit;
 mod defender;
+mod feed;
 mod outbox;
 mod principals;
 mod views;
@@ -242,6 +243,8 @@ fn select_batch(conn: &Connection, scope: &Scope, batch_id: &str) -> Result<Opti
 struct SqliteTx {
     conn: OwnedMutexGuard<Connection>,
     done: bool,
+    /// Change-feed events to number and record just before the commit.
+    events: Vec<super::feed::Pending>,
 }
 
 impl Drop for SqliteTx {
@@ -556,11 +559,19 @@ impl Tx for SqliteTx {
         )
     }
 
+    async fn feed_event(&mut self, b: &BatchRow, kind: super::feed::Kind, now_unix: i64) {
+        self.events
+            .push(super::feed::Pending::new(b, kind, now_unix));
+    }
+
     async fn audit(&mut self, row: &super::audit::AuditRow) -> Result<()> {
         self.append_audit(row)
     }
 
     async fn commit(mut self: Box<Self>) -> Result<()> {
+        for e in std::mem::take(&mut self.events) {
+            self.append_event(&e)?;
+        }
         let c = &*self.conn;
         blocking(|| c.execute_batch("COMMIT"))?;
         self.done = true;
@@ -590,6 +601,10 @@ impl Store for SqliteStore {
         self
     }
 
+    fn feed(&self) -> &dyn super::feed::FeedLog {
+        self
+    }
+
     fn principals(&self) -> &dyn super::principals::Principals {
         self
     }
@@ -601,7 +616,11 @@ impl Store for SqliteStore {
     async fn begin(&self) -> Result<Box<dyn Tx + '_>> {
         let conn = self.conn.clone().lock_owned().await;
         blocking(|| conn.execute_batch("BEGIN IMMEDIATE"))?;
-        Ok(Box::new(SqliteTx { conn, done: false }))
+        Ok(Box::new(SqliteTx {
+            conn,
+            done: false,
+            events: Vec::new(),
+        }))
     }
 
     async fn insert_partner(&self, p: &PartnerRow, now_unix: i64) -> Result<()> {
