@@ -148,7 +148,14 @@ fn partners_read_back(backend: Backend) {
         let msg = r.json()["msg"].as_str().unwrap_or("").to_string();
         assert!(msg.contains(says), "{query}: {msg}");
     }
-    let r = api.get(&format!("{SYNC}/zz/bom"), &t1);
+    // An interface wharf does not have is no path of the document: asked outside it.
+    let r = util::http::request(
+        "GET",
+        &format!("{}{SYNC}/zz/bom", w.http_url()),
+        &Auth::Bearer(&t1),
+        None,
+        &[],
+    );
     assert_eq!(r.status, 404, "{r:?}");
     let r = api.call("GET", &format!("{SYNC}/t1/bom"), &Auth::None, None);
     assert_eq!(r.status, 401, "{r:?}");
