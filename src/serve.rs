@@ -24,6 +24,7 @@ use crate::config::{
 /// the secret key, which core keeps.
 pub async fn build_core(cfg: CoreConfig) -> anyhow::Result<Core> {
     let registry = wharf_core::interfaces::Registry::load(cfg.interfaces_dir.as_deref())?;
+    wharf_core::validate::check_examples(&registry)?;
     let store =
         wharf_core::open_store(cfg.database.as_ref(), &cfg.data_dir, cfg.db_max_connections)
             .await

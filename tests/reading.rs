@@ -4,17 +4,17 @@
 //! through the consumer API, every partner's or one's. Credentials never cross: partners' do
 //! not open the consumer API, consumers' open no partner route. Pages walked while batches
 //! apply repeat no record and skip none that stayed. Every answer is checked against its
-//! OpenAPI document (`gateway/openapi.yaml`, `gateway/consumer-openapi.yaml`).
+//! OpenAPI document (the partners' as the gateway serves it at `/openapi.json`,
+//! `gateway/consumer-openapi.yaml`).
 
 mod util;
 
 use serde_json::{json, Value};
 use util::data::{bom_key, bom_row, envelope, export};
 use util::http::{client_token, send, Auth};
-use util::openapi::Client;
+use util::openapi::{served_document, Client, LOCAL};
 use util::{add_partner, add_user, Backend, Wharf, PASSWORD};
 
-const PARTNER_DOC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/gateway/openapi.yaml");
 const CONSUMER_DOC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/gateway/consumer-openapi.yaml");
 const SYNC: &str = "/v1.0/scc/data/sync";
 
@@ -75,7 +75,8 @@ fn partners_read_back(backend: Backend) {
     apply(&w, &t1, "POST", "prod", "RB-1", rows("A", 7));
     apply(&w, &t1, "POST", "uat", "RB-U", rows("U", 2));
     apply(&w, &t2, "POST", "prod", "RB-2", rows("B", 3));
-    let api = Client::new(w.http_url(), PARTNER_DOC, "http://127.0.0.1:8080");
+    let (doc, _) = served_document(&w.http_url(), &w.data_dir);
+    let api = Client::new(w.http_url(), &doc, LOCAL);
 
     // Pages of 3 walk all 7, equal to what the operator's export shows.
     let page = |url: &str| {
@@ -147,7 +148,14 @@ fn partners_read_back(backend: Backend) {
         let msg = r.json()["msg"].as_str().unwrap_or("").to_string();
         assert!(msg.contains(says), "{query}: {msg}");
     }
-    let r = api.get(&format!("{SYNC}/zz/bom"), &t1);
+    // An interface wharf does not have is no path of the document: asked outside it.
+    let r = util::http::request(
+        "GET",
+        &format!("{}{SYNC}/zz/bom", w.http_url()),
+        &Auth::Bearer(&t1),
+        None,
+        &[],
+    );
     assert_eq!(r.status, 404, "{r:?}");
     let r = api.call("GET", &format!("{SYNC}/t1/bom"), &Auth::None, None);
     assert_eq!(r.status, 401, "{r:?}");
@@ -315,7 +323,8 @@ fn paging_while_batches_apply(backend: Backend) {
     let t = client_token(&w.http_url(), &p);
     // The rows that stay, and rows that come and go between pages.
     apply(&w, &t, "POST", "prod", "PG-0", rows("S", 40));
-    let api = Client::new(w.http_url(), PARTNER_DOC, "http://127.0.0.1:8080");
+    let (doc, _) = served_document(&w.http_url(), &w.data_dir);
+    let api = Client::new(w.http_url(), &doc, LOCAL);
     let mut turn = 0;
     let page = |url: &str| {
         turn += 1;

@@ -181,6 +181,10 @@ impl pb::core_server::Core for CoreService {
         request: Request<pb::ListInterfacesRequest>,
     ) -> Result<Response<pb::ListInterfacesResponse>, Status> {
         let req = request.into_inner();
+        if req.all {
+            let interfaces = self.core.all_interfaces();
+            return Ok(Response::new(pb::ListInterfacesResponse { interfaces }));
+        }
         let interfaces = self
             .core
             .list_interfaces(&req.partner)

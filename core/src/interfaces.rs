@@ -88,6 +88,10 @@ pub struct Interface {
     pub uid_field: Option<String>,
     /// Accept fields the definition does not list (kept as sent).
     pub allow_extra_fields: bool,
+    /// An example row, a JSON object's text as written in the definition (numbers keep their
+    /// literal text): what the partners' API document shows. Core's start-up checks that it
+    /// passes the interface's own rules (`validate::check_examples`).
+    pub example: Option<String>,
 }
 
 impl Interface {
@@ -114,6 +118,8 @@ struct FileDef {
     #[serde(default)]
     allow_extra_fields: bool,
     fields: Vec<FileField>,
+    #[serde(default)]
+    example: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Deserialize)]
@@ -233,6 +239,9 @@ pub fn parse_definition(file: &str, text: &str) -> Result<Interface, CoreError> 
         business_key: def.business_key,
         uid_field: def.uid_field,
         allow_extra_fields: def.allow_extra_fields,
+        example: def
+            .example
+            .map(|row| serde_json::Value::Object(row).to_string()),
     })
 }
 
@@ -313,6 +322,10 @@ mod tests {
         );
         assert_eq!(bom.field("priority").unwrap().exceptions, vec!["N/A"]);
         assert_eq!(bom.field("bu").unwrap().allowed.len(), 11);
+        // Seed 002's request example's row, its numbers as written.
+        let example = bom.example.as_deref().unwrap();
+        assert!(example.starts_with(r#"{"child_item":"123","#), "{example}");
+        assert!(example.contains(r#""priority":10.2,"#), "{example}");
         let odm = reg.get("odm", "master_data").unwrap();
         assert_eq!(odm.business_key, vec!["LENOVO_PN", "PLANT"]);
         assert!(reg.get("t1", "nope").is_none());

@@ -921,25 +921,14 @@ impl Core {
             .registry
             .all()
             .filter(|i| allowed.contains(&i.id()))
-            .map(|i| pb::InterfaceDef {
-                data_category: i.data_category.clone(),
-                biz_key: i.biz_key.clone(),
-                business_key: i.business_key.clone(),
-                fields: i
-                    .fields
-                    .iter()
-                    .map(|f| pb::FieldDef {
-                        name: f.name.clone(),
-                        r#type: f.ty.name(),
-                        required: f.required,
-                        max_length: f.max_length.unwrap_or(0) as u32,
-                        allowed: f.allowed.clone(),
-                        exceptions: f.exceptions.clone(),
-                        default_value: f.default.clone().unwrap_or_default(),
-                    })
-                    .collect(),
-            })
+            .map(interface_def)
             .collect())
+    }
+
+    /// Every interface core loaded, whoever may use it: what the partners' API document
+    /// describes.
+    pub fn all_interfaces(&self) -> Vec<pb::InterfaceDef> {
+        self.registry.all().map(interface_def).collect()
     }
 
     /// Make or replace the store's typed views for SQL tools, one per interface
@@ -1032,5 +1021,31 @@ impl Core {
         self.store
             .expire_batches(now - self.settings.batch.expiry_secs, now)
             .await
+    }
+}
+
+/// An interface's definition as the front-ends read it.
+fn interface_def(i: &Interface) -> pb::InterfaceDef {
+    pb::InterfaceDef {
+        data_category: i.data_category.clone(),
+        biz_key: i.biz_key.clone(),
+        business_key: i.business_key.clone(),
+        fields: i
+            .fields
+            .iter()
+            .map(|f| pb::FieldDef {
+                name: f.name.clone(),
+                r#type: f.ty.name(),
+                required: f.required,
+                max_length: f.max_length.unwrap_or(0) as u32,
+                allowed: f.allowed.clone(),
+                exceptions: f.exceptions.clone(),
+                default_value: f.default.clone().unwrap_or_default(),
+            })
+            .collect(),
+        description: i.description.clone(),
+        uid_field: i.uid_field.clone().unwrap_or_default(),
+        allow_extra_fields: i.allow_extra_fields,
+        example: i.example.clone().unwrap_or_default(),
     }
 }

@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use wharf_proto::v1::{value::Kind, Field, Row, RowProblem, Value, Verify};
 
 use crate::codes::{self, kind};
-use crate::interfaces::{FieldRule, FieldType, Interface};
+use crate::error::CoreError;
+use crate::interfaces::{FieldRule, FieldType, Interface, Registry};
 use crate::model::{Operation, Transport};
 
 /// Longest `batch_id` (SPEC §4).
@@ -405,6 +406,29 @@ pub fn check_row(iface: &Interface, op: Operation, row: &Row) -> Result<CleanRow
         uid,
         data,
     })
+}
+
+/// Every interface's example row passes the interface's own rules as an insert: the partners'
+/// API document shows them, and an example that would be refused is a broken definition.
+pub fn check_examples(registry: &Registry) -> Result<(), CoreError> {
+    for iface in registry.all() {
+        let Some(text) = iface.example.as_deref() else {
+            continue;
+        };
+        let row = wharf_proto::json::row_from_line(text, 0);
+        if let Err(faults) = check_row(iface, Operation::Insert, &row) {
+            let why: Vec<String> = faults
+                .iter()
+                .map(|v| format!("{}: {}", v.r#type, v.fields))
+                .collect();
+            return Err(CoreError::Definition {
+                file: iface.id(),
+                field: "example".into(),
+                msg: format!("the example row breaks the rules ({})", why.join("; ")),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The canonical business-key encoding: a JSON array of the key values' text.
@@ -1229,6 +1253,29 @@ mod tests {
             assert!(insert(&bom_row(&[(f, None)])).is_ok(), "{f}");
             assert!(insert(&bom_row(&[(f, Some(null()))])).is_ok(), "{f}");
         }
+    }
+
+    #[test]
+    fn examples_must_pass_their_own_rules() {
+        assert!(check_examples(registry()).is_ok());
+        let dir = std::env::temp_dir().join(format!("wharf-example-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("x.json"),
+            r#"{"data_category":"tn","biz_key":"stock","business_key":["a"],
+                "fields":[{"name":"a","type":"decimal(3,1)","required":true}],
+                "example":{"a":"12.34"}}"#,
+        )
+        .unwrap();
+        let reg = Registry::load(Some(&dir)).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        let err = check_examples(&reg).unwrap_err().to_string();
+        assert!(
+            err.contains("tn/stock")
+                && err.contains("example")
+                && err.contains("number precision exceed: a"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -114,7 +114,10 @@ async fn credentials_over_grpc() {
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
     let list = c
-        .list_interfaces(pb::ListInterfacesRequest { partner: p })
+        .list_interfaces(pb::ListInterfacesRequest {
+            partner: p,
+            all: false,
+        })
         .await
         .unwrap()
         .into_inner();

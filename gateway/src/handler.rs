@@ -127,6 +127,10 @@ impl Gateway {
                 }
                 _ => reply::method_not_allowed("GET"),
             },
+            Route::Document => match method {
+                Method::GET => self.contract(&cx).await,
+                _ => reply::method_not_allowed("GET"),
+            },
             Route::Token => match method {
                 Method::POST => self.token(req, peer, &cx).await,
                 _ => reply::method_not_allowed("POST"),

@@ -7,6 +7,8 @@
 //! # Layout
 //! - [`routes`]: paths and methods → what to do (percent-decoded segments).
 //! - [`reply`]: every response this door sends is built there.
+//! - `contract`: the partners' OpenAPI document (`GET /openapi.json`), generated from the
+//!   interface definitions core loaded.
 //! - [`body`]: bodies under a limit, form encoding (shared with the upload page).
 //! - [`health`]: `/readyz` (core reachable and ready), and the admin listener of processes
 //!   without a web door (core's `/metrics`, FTP's probes).
@@ -16,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 pub mod body;
+mod contract;
 mod handler;
 pub mod health;
 mod read;
@@ -26,6 +29,7 @@ pub mod tls;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::body::Incoming;
@@ -56,6 +60,8 @@ pub struct Gateway {
     request_timeout: Duration,
     /// Where its requests and logins are counted.
     metrics: wharf_metrics::Metrics,
+    /// The partners' OpenAPI document last rendered, shared by every connection.
+    document: Arc<contract::DocumentCache>,
 }
 
 impl Gateway {
@@ -65,6 +71,7 @@ impl Gateway {
             body_limit: BODY_LIMIT,
             request_timeout: REQUEST_TIMEOUT,
             metrics: wharf_metrics::Metrics::default(),
+            document: Arc::default(),
         }
     }
 

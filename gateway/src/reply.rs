@@ -22,6 +22,14 @@ pub fn json(status: StatusCode, body: &Json) -> Reply {
     r
 }
 
+/// A JSON document already rendered (the OpenAPI document).
+pub fn json_text(body: Bytes) -> Reply {
+    let mut r = Response::new(Full::new(body));
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
 /// A YAML document (an OpenAPI description).
 pub fn yaml(text: &'static str) -> Reply {
     let mut r = Response::new(Full::new(Bytes::from_static(text.as_bytes())));

@@ -14,6 +14,8 @@ pub enum Route {
     Health,
     /// `GET /readyz`
     Ready,
+    /// `GET /openapi.json`: the partners' API document.
+    Document,
     /// `POST|PUT|DELETE|PATCH [/uat]/v1.0/scc/data/sync/{data_category}/{biz_key}`; `GET`
     /// reads the partner's current records back.
     Sync {
@@ -58,6 +60,7 @@ impl Route {
             Route::Token => "/oauth/token",
             Route::Health => "/healthz",
             Route::Ready => "/readyz",
+            Route::Document => "/openapi.json",
             Route::Sync { env, .. } if uat(env) => {
                 "/uat/v1.0/scc/data/sync/{data_category}/{biz_key}"
             }
@@ -87,6 +90,7 @@ impl Route {
             Route::Token => "api token",
             Route::Health => "api healthz",
             Route::Ready => "api readyz",
+            Route::Document => "api document",
             Route::Sync { .. } => "api sequence",
             Route::Batch { .. } => "api batch",
             Route::BatchAction { .. } => "api batch action",
@@ -124,6 +128,7 @@ pub fn route(path: &str) -> Route {
         ["oauth", "token"] => return Route::Token,
         ["healthz"] => return Route::Health,
         ["readyz"] => return Route::Ready,
+        ["openapi.json"] => return Route::Document,
         ["consumer", "v1", "openapi.yaml"] => return Route::ConsumerDocument,
         ["consumer", "v1", "changes"] => return Route::ConsumerChanges,
         ["consumer", "v1", "records", cat, biz] if !cat.is_empty() && !biz.is_empty() => {
@@ -247,6 +252,7 @@ mod tests {
             ("/consumer/v1/records//bom", Route::NotFound),
             ("/healthz", Route::Health),
             ("/readyz", Route::Ready),
+            ("/openapi.json", Route::Document),
             ("/", Route::NotFound),
             ("", Route::NotFound),
             (

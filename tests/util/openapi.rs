@@ -10,6 +10,27 @@ use serde_json::{json, Value};
 
 use super::http::{request, Auth, Reply};
 
+/// The partners' document as the gateway at `base` serves it (`GET /openapi.json`), written
+/// to a file in `dir` for the validators; returns the file's path and the document.
+pub fn served_document(base: &str, dir: &std::path::Path) -> (String, Value) {
+    let r = request(
+        "GET",
+        &format!("{base}/openapi.json"),
+        &Auth::None,
+        None,
+        &[],
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.header("content-type"), Some("application/json"), "{r:?}");
+    std::fs::create_dir_all(dir).expect("a directory for the document");
+    let path = dir.join("openapi.json");
+    std::fs::write(&path, &r.body).expect("write the document");
+    (path.display().to_string(), r.json())
+}
+
+/// The server URL to match requests against for a document whose `servers` is `url: /`.
+pub const LOCAL: &str = "http://127.0.0.1";
+
 pub struct Client {
     base: String,
     /// The document's path.
@@ -43,14 +64,36 @@ impl Client {
         body: Option<&Value>,
     ) -> Reply {
         let text = body.map(|b| b.to_string());
+        self.send(
+            method,
+            path_and_query,
+            auth,
+            text.as_deref().map(|t| ("application/json", t.as_bytes())),
+        )
+    }
+
+    /// `method path` (with its query) as `auth`, with a body as it is: (content type, bytes).
+    pub fn send(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        auth: &Auth,
+        body: Option<(&str, &[u8])>,
+    ) -> Reply {
         let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
         let r = request(
             method,
             &format!("{}{path_and_query}", self.base),
             auth,
-            text.as_deref().map(|t| ("application/json", t.as_bytes())),
+            body,
             &extra,
         );
+        self.record(method, path_and_query, &r);
+        r
+    }
+
+    /// Keep an answer got some other way (a raw socket) to check it with the others.
+    pub fn record(&self, method: &str, path_and_query: &str, r: &Reply) {
         let (path, query) = path_and_query
             .split_once('?')
             .unwrap_or((path_and_query, ""));
@@ -73,7 +116,6 @@ impl Client {
                 .collect::<serde_json::Map<String, Value>>(),
             "body": r.body,
         }));
-        r
     }
 
     pub fn get(&self, path: &str, token: &str) -> Reply {

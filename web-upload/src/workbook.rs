@@ -95,6 +95,7 @@ impl Upload {
         let defs = match core
             .list_interfaces(pb::ListInterfacesRequest {
                 partner: s.partner.clone(),
+                all: false,
             })
             .await
         {
@@ -156,6 +157,7 @@ mod tests {
                     ..Default::default()
                 },
             ],
+            ..Default::default()
         };
         let bytes = template(&iface).expect("template");
         // The upload page's own reader takes it: header only, no rows.
