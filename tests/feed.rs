@@ -452,3 +452,111 @@ fn every_change_once_sqlite() {
 fn every_change_once_postgres() {
     every_change_once(Backend::Postgres);
 }
+
+/// The consumer API over gRPC, as the company's systems call it themselves: a consumer's
+/// token opens `wharf.v1.Consumer` (records and the feed, the same answers as over HTTP); no
+/// token, a wrong one, a partner's or the front-ends' internal token do not; and a
+/// consumer's token opens nothing of the front-ends' `Core` service.
+#[test]
+fn consumers_over_grpc_sqlite() {
+    use wharf_proto::v1 as pb;
+    let w = Wharf::new(Backend::Sqlite);
+    let partner = add_partner(&w, None);
+    let token = w
+        .ok(
+            &[
+                "consumer",
+                "add",
+                &util::unique("grpc"),
+                "--interfaces",
+                "t1/bom",
+            ],
+            "",
+        )
+        .trim()
+        .to_string();
+    let _server = w.serve();
+    let base = w.http_url();
+    let pt = client_token(&base, &partner);
+    batch(&base, &pt, "POST", "G-1", vec![bom_row("A"), bom_row("B")]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let channel = tonic::transport::Endpoint::from_shared(w.grpc_url())
+            .expect("url")
+            .connect()
+            .await
+            .expect("connect to core");
+        fn with<T>(token: &str, msg: T) -> tonic::Request<T> {
+            let mut r = tonic::Request::new(msg);
+            if let Ok(v) = format!("Bearer {token}").parse() {
+                r.metadata_mut().insert("authorization", v);
+            }
+            r
+        }
+        let records = |iface: &str| {
+            let (cat, biz) = iface.split_once('/').expect("cat/biz");
+            pb::QueryRecordsRequest {
+                environment: pb::Environment::Prod as i32,
+                data_category: cat.into(),
+                biz_key: biz.into(),
+                // Ignored: the token says who asks.
+                consumer: "somebody-else".into(),
+                ..Default::default()
+            }
+        };
+        let mut c = pb::consumer_client::ConsumerClient::new(channel.clone());
+        let page = c
+            .query_records(with(&token, records("t1/bom")))
+            .await
+            .expect("records")
+            .into_inner();
+        assert_eq!(page.records.len(), 2, "{page:?}");
+        assert!(page.records.iter().all(|r| r.partner == partner));
+        let feed = c
+            .read_changes(with(
+                &token,
+                pb::ReadChangesRequest {
+                    limit: 100,
+                    ..Default::default()
+                },
+            ))
+            .await
+            .expect("changes")
+            .into_inner();
+        assert_eq!(feed.events.len(), 1, "{feed:?}");
+        assert_eq!(feed.events[0].changes.len(), 2);
+        assert_eq!(feed.events[0].batch_id, "G-1");
+        let e = c
+            .query_records(with(&token, records("odm/master_data")))
+            .await
+            .expect_err("an interface it was not given");
+        assert_eq!(e.code(), tonic::Code::NotFound, "{e:?}");
+        for (what, t) in [
+            ("no token", ""),
+            ("a wrong token", "x"),
+            ("the internal token", util::TOKEN),
+            ("a partner's token", pt.as_str()),
+        ] {
+            let e = c
+                .query_records(with(t, records("t1/bom")))
+                .await
+                .expect_err(what);
+            assert_eq!(e.code(), tonic::Code::Unauthenticated, "{what}: {e:?}");
+        }
+        let mut core = pb::core_client::CoreClient::new(channel);
+        let e = core
+            .list_interfaces(with(
+                &token,
+                pb::ListInterfacesRequest {
+                    partner: partner.clone(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .expect_err("a consumer's token on Core");
+        assert_eq!(e.code(), tonic::Code::PermissionDenied, "{e:?}");
+    });
+}

@@ -12,7 +12,7 @@ use tracing::field::Empty;
 use tracing::{info_span, Instrument};
 use wharf_proto::json::value_text;
 use wharf_proto::trace;
-use wharf_proto::v1::{self as pb, core_server::CoreServer};
+use wharf_proto::v1::{self as pb, consumer_server::ConsumerServer, core_server::CoreServer};
 
 use crate::auth::constant_time_eq;
 use crate::defender::Caller;
@@ -409,35 +409,7 @@ impl pb::core_server::Core for CoreService {
         } else {
             Reader::Consumer(req.consumer.clone())
         };
-        let q = RecordQuery {
-            env: Environment::from_proto(req.environment),
-            data_category: req.data_category,
-            biz_key: req.biz_key,
-            partner: match reader {
-                Reader::Consumer(_) if !req.partner.is_empty() => Some(req.partner),
-                _ => None,
-            },
-            key: req.key.into_iter().map(|k| (k.field, k.value)).collect(),
-            after: req.after,
-            limit: req.limit,
-        };
-        let span = info_span!(
-            "query_records",
-            interface = %format_args!("{}/{}", q.data_category, q.biz_key)
-        );
-        let page = self
-            .core
-            .query_records(&reader, &q)
-            .instrument(span)
-            .await?;
-        Ok(Response::new(pb::QueryRecordsResponse {
-            records: page
-                .records
-                .into_iter()
-                .map(|(partner, data)| pb::RecordItem { partner, data })
-                .collect(),
-            next: page.next,
-        }))
+        query_records(&self.core, reader, req).await
     }
 
     async fn verify_consumer(
@@ -460,23 +432,8 @@ impl pb::core_server::Core for CoreService {
         request: Request<pb::ReadChangesRequest>,
     ) -> Result<Response<pb::ReadChangesResponse>, Status> {
         let req = request.into_inner();
-        let some = |s: String| (!s.is_empty()).then_some(s);
-        let q = ChangesQuery {
-            after: req.after,
-            limit: req.limit,
-            interface: some(req.interface),
-            partner: some(req.partner),
-            env: some(req.environment),
-        };
-        let page = self
-            .core
-            .read_changes(&req.consumer, &q)
-            .instrument(info_span!("read_changes", consumer = %req.consumer))
-            .await?;
-        Ok(Response::new(pb::ReadChangesResponse {
-            events: page.events.into_iter().map(change_event).collect(),
-            next: page.next,
-        }))
+        let consumer = req.consumer.clone();
+        read_changes(&self.core, &consumer, req).await
     }
 
     async fn push_to_partner(
@@ -664,7 +621,8 @@ pub async fn serve_with(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
     let svc = tonic::service::interceptor::InterceptedService::new(
-        CoreServer::new(CoreService { core }).max_decoding_message_size(64 * 1024 * 1024),
+        CoreServer::new(CoreService { core: core.clone() })
+            .max_decoding_message_size(64 * 1024 * 1024),
         token,
     );
     let mut server = tonic::transport::Server::builder();
@@ -673,15 +631,75 @@ pub async fn serve_with(
         // that connection only; tonic logs it at debug (`tonic::transport::server`).
         server = server.tls_config(tls.config)?;
     }
+    // The consumer API: no internal token, a consumer's own (`consumer_grpc`).
+    let consumers = ConsumerServer::new(crate::consumer_grpc::ConsumerService::new(core));
     server
         .timeout(std::time::Duration::from_secs(120))
         .trace_fn(rpc_span)
         .add_service(svc)
+        .add_service(consumers)
         .serve_with_incoming_shutdown(
             TcpIncoming::from(listener).with_nodelay(Some(true)),
             shutdown,
         )
         .await
+}
+
+/// `QueryRecords` for `reader` (the request's own `consumer` is not read here).
+pub(crate) async fn query_records(
+    core: &Core,
+    reader: Reader,
+    req: pb::QueryRecordsRequest,
+) -> Result<Response<pb::QueryRecordsResponse>, Status> {
+    let q = RecordQuery {
+        env: Environment::from_proto(req.environment),
+        data_category: req.data_category,
+        biz_key: req.biz_key,
+        partner: match reader {
+            Reader::Consumer(_) if !req.partner.is_empty() => Some(req.partner),
+            _ => None,
+        },
+        key: req.key.into_iter().map(|k| (k.field, k.value)).collect(),
+        after: req.after,
+        limit: req.limit,
+    };
+    let span = info_span!(
+        "query_records",
+        interface = %format_args!("{}/{}", q.data_category, q.biz_key)
+    );
+    let page = core.query_records(&reader, &q).instrument(span).await?;
+    Ok(Response::new(pb::QueryRecordsResponse {
+        records: page
+            .records
+            .into_iter()
+            .map(|(partner, data)| pb::RecordItem { partner, data })
+            .collect(),
+        next: page.next,
+    }))
+}
+
+/// `ReadChanges` for `consumer` (the request's own `consumer` is not read here).
+pub(crate) async fn read_changes(
+    core: &Core,
+    consumer: &str,
+    req: pb::ReadChangesRequest,
+) -> Result<Response<pb::ReadChangesResponse>, Status> {
+    let some = |s: String| (!s.is_empty()).then_some(s);
+    let q = ChangesQuery {
+        after: req.after,
+        limit: req.limit,
+        interface: some(req.interface),
+        partner: some(req.partner),
+        env: some(req.environment),
+    };
+    let page = core
+        .read_changes(consumer, &q)
+        .instrument(info_span!("read_changes", consumer = %consumer))
+        .await?;
+    Ok(Response::new(pb::ReadChangesResponse {
+        events: page.events.into_iter().map(change_event).collect(),
+        next: page.next,
+    }))
 }
 
 /// A feed event as sent to a front-end.
