@@ -1,6 +1,6 @@
 //! The change feed through the consumer API, against the real binary on SQLite and
 //! PostgreSQL: inserts, updates, deletes, `all`, a held batch executed by hand and a revert,
-//! from the HTTP API and FTP, each once and in commit order with the right rows before and
+//! from the HTTP API, FTP and the upload page, each once and in commit order with the right rows before and
 //! after; a consumer that applies the feed to its own copy ends with what `wharf export`
 //! shows; a cursor kept across a restart continues exactly; events split across pages. On
 //! PostgreSQL, eight writers over two `wharf serve` replicas of one database while a consumer
@@ -257,6 +257,12 @@ fn every_change_once(backend: Backend) {
     );
     assert_eq!(answer["code"], "0", "{answer}");
     let _ = ftp.quit();
+    // The upload page's door: a sheet of one row.
+    let jar = w.data_dir.join("feed-cookies.txt");
+    let sheet = w.data_dir.join("feed.csv");
+    std::fs::write(&sheet, util::data::sheet_csv(&[bom_row("H")])).expect("sheet");
+    util::upload::login(&w.upload_url(), &jar, &user);
+    util::upload::send(&w.upload_url(), &jar, "t1/bom", "prod", "insert", &sheet);
     batch(
         &base,
         &pt,
@@ -286,6 +292,8 @@ fn every_change_once(backend: Backend) {
     }
     // Pages of one change: every event splits but the single-row ones.
     f.drain(&api, &token, 1);
+    // (The upload page names its batches itself.)
+    let sheet_batch = f.events.get(4).map(|e| e.4.clone()).unwrap_or_default();
     let events: Vec<(&str, &str, &str, &str)> = f
         .events
         .iter()
@@ -298,11 +306,13 @@ fn every_change_once(backend: Backend) {
             ("applied", "update", "api", "F-UPD"),
             ("applied", "delete", "api", "F-DEL"),
             ("applied", "insert", "ftp", "F-FTP"),
+            ("applied", "insert", "excel", sheet_batch.as_str()),
             ("applied", "all", "api", "F-ALL"),
             ("executed", "insert", "api", "F-HELD"),
             ("reverted", "all", "api", "F-ALL"),
         ]
     );
+    assert_eq!(f.of(&sheet_batch), pairs(&[("insert", "H")]));
     assert_eq!(
         f.of("F-INS"),
         pairs(&[("insert", "A"), ("insert", "B"), ("insert", "C")])
@@ -313,7 +323,8 @@ fn every_change_once(backend: Backend) {
         pairs(&[("delete", "B")]),
         "a key not there: no change"
     );
-    // `all` kept C (rewritten), added F, removed A, D and E; its revert undoes exactly that.
+    // `all` kept C (rewritten), added F, removed A, D, E and H; its revert undoes exactly
+    // that.
     let mut all = f.of("F-ALL");
     all.sort();
     assert_eq!(
@@ -323,10 +334,12 @@ fn every_change_once(backend: Backend) {
             ("delete", "D"),
             ("delete", "E"),
             ("delete", "F"),
+            ("delete", "H"),
             ("insert", "A"),
             ("insert", "D"),
             ("insert", "E"),
             ("insert", "F"),
+            ("insert", "H"),
             ("update", "C"),
             ("update", "C"),
         ])
@@ -350,7 +363,7 @@ fn every_change_once(backend: Backend) {
     );
     assert_eq!(
         r.json()["events"].as_array().map(Vec::len),
-        Some(7),
+        Some(8),
         "{r:?}"
     );
     for bad in ["after=zzz", "limit=0", "vendor_code=x", "environment=test"] {
