@@ -497,7 +497,7 @@ impl Core {
         let mut e = Entry::new(Kind::File, "file.delivered", &scope.partner, "");
         e.detail = serde_json::json!({"name": name, "code": answer.code, "size": size,
             "environment": scope.env.as_str(), "interface": scope.iface});
-        self.audit(
+        self.audit_event(
             &Origin {
                 actor: format!("partner:{}", scope.partner),
                 door: "ftp".into(),
@@ -967,6 +967,20 @@ impl Core {
         self.store
             .audit()
             .append(&e.row(o, self.now()))
+            .await
+            .map_err(|err| CoreError::Store(format!("cannot write the audit trail: {err}")))
+    }
+
+    /// Record event `e` (one consumers may subscribe to, like `file.delivered`) as done by
+    /// `o` now, and queue its webhooks' deliveries in the same transaction.
+    pub(crate) async fn audit_event(&self, o: &Origin, e: Entry) -> Result<()> {
+        let row = e.row(o, self.now());
+        let mut tx = self.store.begin().await?;
+        tx.audit(&row).await?;
+        if let Some(event) = crate::store::webhooks::Event::from_audit(&row) {
+            tx.webhook_event(&event).await?;
+        }
+        tx.commit()
             .await
             .map_err(|err| CoreError::Store(format!("cannot write the audit trail: {err}")))
     }

@@ -22,6 +22,7 @@ mod outbox;
 mod principals;
 pub mod tls;
 mod views;
+mod webhooks;
 
 pub use tls::{Database, Origin, Roots, SslMode, TlsEnv};
 
@@ -623,6 +624,10 @@ impl Tx for PgTx {
         self.append_audit(row).await
     }
 
+    async fn webhook_event(&mut self, e: &super::webhooks::Event) -> Result<()> {
+        self.enqueue_webhooks(e).await
+    }
+
     async fn commit(mut self: Box<Self>) -> Result<()> {
         // Numbered last: the feed's head is locked from here to the commit only, and no
         // other lock is taken while it is held.
@@ -664,6 +669,10 @@ impl Store for PgStore {
     }
 
     fn principals(&self) -> &dyn super::principals::Principals {
+        self
+    }
+
+    fn webhooks(&self) -> &dyn super::webhooks::Webhooks {
         self
     }
 
@@ -823,9 +832,20 @@ impl Store for PgStore {
         let tx = c.transaction().await?;
         // One statement: a batch an ingest completes meanwhile is neither expired nor
         // recorded as expired (READ COMMITTED re-checks the row the UPDATE locks).
-        let n = tx
-            .execute(audit::EXPIRE_RECORDED, &[&before_unix, &now_unix])
+        let expired = tx
+            .query(
+                &format!("{}{}", audit::EXPIRE_RECORDED, super::audit::RETURNING),
+                &[&before_unix, &now_unix],
+            )
             .await?;
+        let n = expired.len() as u64;
+        for e in expired
+            .iter()
+            .map(audit::returned)
+            .filter_map(|r| super::webhooks::Event::from_audit(&r))
+        {
+            webhooks::enqueue(&tx, &e).await?;
+        }
         if n > 0 {
             tx.execute(sql::DROP_EXPIRED_ROWS, &[]).await?;
         }

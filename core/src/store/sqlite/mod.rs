@@ -20,6 +20,7 @@ mod feed;
 mod outbox;
 mod principals;
 mod views;
+mod webhooks;
 
 /// SQLite work is quick local I/O, but an apply of a large batch is not: let the runtime move
 /// other tasks off this thread while it runs (only possible on the multi-thread runtime).
@@ -568,6 +569,10 @@ impl Tx for SqliteTx {
         self.append_audit(row)
     }
 
+    async fn webhook_event(&mut self, e: &super::webhooks::Event) -> Result<()> {
+        self.enqueue_webhooks(e)
+    }
+
     async fn commit(mut self: Box<Self>) -> Result<()> {
         for e in std::mem::take(&mut self.events) {
             self.append_event(&e)?;
@@ -606,6 +611,10 @@ impl Store for SqliteStore {
     }
 
     fn principals(&self) -> &dyn super::principals::Principals {
+        self
+    }
+
+    fn webhooks(&self) -> &dyn super::webhooks::Webhooks {
         self
     }
 
@@ -779,8 +788,18 @@ impl Store for SqliteStore {
         let mut conn = self.conn.lock().await;
         blocking(|| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let audit = super::audit::AUDIT_EXPIRING.replace("{JSON_OBJECT}", "json_object");
-            tx.execute(&for_sqlite(&audit), params![before_unix, now_unix])?;
+            let audit = super::audit::AUDIT_EXPIRING.replace("{JSON_OBJECT}", "json_object")
+                + super::audit::RETURNING;
+            let expired: Vec<super::audit::AuditRow> = tx
+                .prepare(&for_sqlite(&audit))?
+                .query_map(params![before_unix, now_unix], audit::returned)?
+                .collect::<rusqlite::Result<_>>()?;
+            for e in expired
+                .iter()
+                .filter_map(super::webhooks::Event::from_audit)
+            {
+                webhooks::enqueue(&tx, &e)?;
+            }
             let n = tx.execute(
                 &for_sqlite(sql::EXPIRE_BATCHES),
                 params![before_unix, now_unix],
