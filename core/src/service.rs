@@ -1025,6 +1025,15 @@ impl Core {
         if events > 0 {
             tracing::info!(events, "pruned change-feed events past their retention");
         }
+        // Finished webhook deliveries are kept as long as the change feed's events.
+        let deliveries = self
+            .store
+            .webhooks()
+            .prune_deliveries(now.saturating_sub(self.settings.feed_retention_secs))
+            .await?;
+        if deliveries > 0 {
+            tracing::info!(deliveries, "pruned finished webhook deliveries");
+        }
         let dropped = self.store.outbox().purge_unsealed(now - 3600).await?;
         if dropped > 0 {
             tracing::info!(
