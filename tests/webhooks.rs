@@ -142,7 +142,7 @@ fn list_hooks(w: &Wharf) -> Vec<Value> {
 fn hook(w: &Wharf, id: &str) -> Value {
     list_hooks(w)
         .into_iter()
-        .find(|h| h["id"].to_string() == id)
+        .find(|h| h["id"].as_i64().map(|i| i.to_string()).as_deref() == Some(id))
         .expect("listed")
 }
 
@@ -247,7 +247,9 @@ fn every_event_once_in_order(backend: Backend) {
     std::thread::sleep(Duration::from_millis(1500));
 
     let strs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
-        v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     };
     assert_eq!(
         delivered(&r, "/ops"),
@@ -263,14 +265,21 @@ fn every_event_once_in_order(backend: Backend) {
         ])
     );
     let all = r.seen_at("/ops");
-    assert_eq!(all.len(), 8 + 3, "three failed attempts, then each event once");
+    assert_eq!(
+        all.len(),
+        8 + 3,
+        "three failed attempts, then each event once"
+    );
     for s in &all {
         assert!(signed_by(s, &[&ops_secret]), "signature of {s:?}");
         assert!(!signed_by(s, &[&bom_secret]));
         let b = body(s);
         assert_eq!(b["data"]["partner"], partner.as_str(), "{b}");
         assert_eq!(b["data"]["interface"], "t1/bom", "{b}");
-        assert!(b["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')), "{b}");
+        assert!(
+            b["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')),
+            "{b}"
+        );
     }
     // The outage's attempts and the delivery carry one id; every event its own.
     let ids: Vec<&str> = all
@@ -299,7 +308,11 @@ fn every_event_once_in_order(backend: Backend) {
         "{h}"
     );
     // The secrets were shown once and are nowhere in the trail.
-    let trail = w.audit(&[]).iter().map(Value::to_string).collect::<String>();
+    let trail = w
+        .audit(&[])
+        .iter()
+        .map(Value::to_string)
+        .collect::<String>();
     assert!(trail.contains("webhook.added"));
     assert!(!trail.contains(&ops_secret[6..]) && !trail.contains(&bom_secret[6..]));
 }
@@ -318,7 +331,10 @@ fn rotation_and_gone(backend: Backend) {
     let w = hooked(backend);
     let partner = add_partner(&w, None);
     let consumer = unique("etl");
-    w.ok(&["consumer", "add", &consumer, "--interfaces", "t1/bom"], "");
+    w.ok(
+        &["consumer", "add", &consumer, "--interfaces", "t1/bom"],
+        "",
+    );
     let r = Receiver::start();
     let (id, first) = add_hook(&w, &consumer, &r.url("/hook"), &[]);
     let _server = w.serve();
@@ -336,7 +352,10 @@ fn rotation_and_gone(backend: Backend) {
 
     // During the grace both sign: the new one first, each verifying with its own secret.
     let second = w
-        .ok(&["consumer", "webhook", "rotate-secret", &id, "--grace", "1h"], "")
+        .ok(
+            &["consumer", "webhook", "rotate-secret", &id, "--grace", "1h"],
+            "",
+        )
         .trim()
         .to_string();
     assert!(second.starts_with("whsec_") && second != first);
@@ -349,7 +368,10 @@ fn rotation_and_gone(backend: Backend) {
 
     // Without a grace the old secret stops at once.
     let third = w
-        .ok(&["consumer", "webhook", "rotate-secret", &id, "--grace", "0"], "")
+        .ok(
+            &["consumer", "webhook", "rotate-secret", &id, "--grace", "0"],
+            "",
+        )
         .trim()
         .to_string();
     batch(&base, &pt, "R-3", vec![bom_row("C")], "0");
@@ -376,7 +398,11 @@ fn rotation_and_gone(backend: Backend) {
     assert_eq!(disabled.len(), 1, "{disabled:?}");
     assert_eq!(disabled[0]["detail"]["reason"], "gone", "{disabled:?}");
     assert_eq!(disabled[0]["detail"]["status"], 410, "{disabled:?}");
-    let trail = w.audit(&[]).iter().map(Value::to_string).collect::<String>();
+    let trail = w
+        .audit(&[])
+        .iter()
+        .map(Value::to_string)
+        .collect::<String>();
     assert_eq!(trail.matches("webhook.secret-rotated").count(), 2);
     for s in [&first, &second, &third] {
         assert!(!trail.contains(&s[6..]), "a secret in the trail");
@@ -404,7 +430,13 @@ fn webhooks_are_off_without_the_secret_key() {
     let consumer = unique("etl");
     w.ok(&["consumer", "add", &consumer, "--all"], "");
     let out = w.run(
-        &["consumer", "webhook", "add", &consumer, "https://example.com/hook"],
+        &[
+            "consumer",
+            "webhook",
+            "add",
+            &consumer,
+            "https://example.com/hook",
+        ],
         "",
     );
     assert_eq!(out.status.code(), Some(64), "{out:?}");
@@ -416,7 +448,12 @@ fn webhooks_are_off_without_the_secret_key() {
     for args in [
         vec!["nobody", "https://example.com/h"],
         vec![consumer.as_str(), "http://example.com/h"],
-        vec![consumer.as_str(), "https://example.com/h", "--events", "received"],
+        vec![
+            consumer.as_str(),
+            "https://example.com/h",
+            "--events",
+            "received",
+        ],
     ] {
         let mut all = vec!["consumer", "webhook", "add"];
         all.extend(args.iter().copied());
