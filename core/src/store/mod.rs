@@ -324,7 +324,8 @@ pub trait Tx: Send {
     /// numbered by `commit`, last, so events commit in the order of their numbers (`feed`).
     async fn feed_event(&mut self, b: &BatchRow, kind: feed::Kind, now_unix: i64);
     /// Queue `e` for every consumer's subscription that wants it, in this transaction: it is
-    /// delivered if and only if the transaction commits.
+    /// delivered if and only if the transaction commits. The deliveries are written at the
+    /// commit, in commit order (`store::webhooks::LOCK_HEAD`).
     async fn webhook_event(&mut self, e: &webhooks::Event) -> Result<()>;
     async fn commit(self: Box<Self>) -> Result<()>;
 }

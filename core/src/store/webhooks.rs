@@ -3,7 +3,8 @@
 //! `WHARF_SECRET_KEY`, the previous one while a rotation's grace lasts, active or disabled,
 //! and the lease of the dispatcher delivering to it), and `webhook_deliveries`, one row per
 //! event and subscription, written in the transaction that records the event, delivered in
-//! `id` order per subscription. The SQL is written here once; both backends run it verbatim
+//! `id` order per subscription; the ids are given under a lock held until the commit
+//! (`LOCK_HEAD`), so `id` order is commit order. The SQL is written here once; both backends run it verbatim
 //! (`$n` placeholders).
 
 use async_trait::async_trait;
@@ -22,7 +23,17 @@ pub const MIGRATION: &str = "CREATE TABLE webhooks (id {PK}, consumer TEXT NOT N
     kind TEXT NOT NULL, body TEXT NOT NULL, state TEXT NOT NULL, attempts BIGINT NOT NULL, \
     next_unix BIGINT NOT NULL, last_status BIGINT, last_error TEXT, created_unix BIGINT NOT NULL, \
     done_unix BIGINT); \
-    CREATE INDEX webhook_deliveries_due ON webhook_deliveries (hook_id, state, id);";
+    CREATE INDEX webhook_deliveries_due ON webhook_deliveries (hook_id, state, id); \
+    CREATE TABLE webhook_head (one BIGINT PRIMARY KEY, n BIGINT NOT NULL); \
+    INSERT INTO webhook_head (one, n) VALUES (1, 0);";
+
+/// Taken at commit, before a transaction's deliveries are written, when any subscription is
+/// active (0 rows: none is, nothing to write): the head's row lock is held until the
+/// commit, so delivery ids are given in commit order and a dispatcher never sees a later
+/// event of a subscription before an earlier one has committed. Taken before the change
+/// feed's head, never after it.
+pub const LOCK_HEAD: &str = "UPDATE webhook_head SET n = n + 1 WHERE one = 1 \
+    AND EXISTS (SELECT 1 FROM webhooks WHERE state = 'active')";
 
 /// The event types a consumer may subscribe to: the audit trail's action names.
 pub const EVENT_TYPES: &[&str] = &[

@@ -215,6 +215,8 @@ struct PgTx {
     client: Option<Object>,
     /// Change-feed events to number and record just before the commit.
     events: Vec<super::feed::Pending>,
+    /// Webhook events whose deliveries are written at the commit.
+    hooks: Vec<super::webhooks::Event>,
 }
 
 impl PgTx {
@@ -625,10 +627,13 @@ impl Tx for PgTx {
     }
 
     async fn webhook_event(&mut self, e: &super::webhooks::Event) -> Result<()> {
-        self.enqueue_webhooks(e).await
+        self.hooks.push(e.clone());
+        Ok(())
     }
 
     async fn commit(mut self: Box<Self>) -> Result<()> {
+        // The webhooks' head, then the feed's: always in this order.
+        self.enqueue_webhooks().await?;
         // Numbered last: the feed's head is locked from here to the commit only, and no
         // other lock is taken while it is held.
         for e in std::mem::take(&mut self.events) {
@@ -681,6 +686,7 @@ impl Store for PgStore {
         client.batch_execute("BEGIN").await?;
         Ok(Box::new(PgTx {
             events: Vec::new(),
+            hooks: Vec::new(),
             client: Some(client),
         }))
     }
@@ -839,13 +845,12 @@ impl Store for PgStore {
             )
             .await?;
         let n = expired.len() as u64;
-        for e in expired
+        let events: Vec<_> = expired
             .iter()
             .map(audit::returned)
             .filter_map(|r| super::webhooks::Event::from_audit(&r))
-        {
-            webhooks::enqueue(&tx, &e).await?;
-        }
+            .collect();
+        webhooks::enqueue(&tx, &events).await?;
         if n > 0 {
             tx.execute(sql::DROP_EXPIRED_ROWS, &[]).await?;
         }

@@ -43,17 +43,24 @@ fn due_row(r: &Row) -> DueDelivery {
     }
 }
 
-/// Queue `e` for every subscription that wants it, in the transaction open on `c`.
-pub(super) async fn enqueue(c: &impl GenericClient, e: &Event) -> Result<()> {
+/// Write the deliveries of `events` for every subscription that wants them, at the end of
+/// the transaction open on `c`, under the head's lock (see `store::webhooks::LOCK_HEAD`).
+pub(super) async fn enqueue(c: &impl GenericClient, events: &[Event]) -> Result<()> {
+    if events.is_empty() || c.execute(sql::LOCK_HEAD, &[]).await? == 0 {
+        return Ok(());
+    }
     let stmt = c.prepare_cached(sql::ENQUEUE).await?;
-    c.execute(&stmt, &[&e.msg_id, &e.kind, &e.body, &e.at_unix, &e.iface])
-        .await?;
+    for e in events {
+        c.execute(&stmt, &[&e.msg_id, &e.kind, &e.body, &e.at_unix, &e.iface])
+            .await?;
+    }
     Ok(())
 }
 
 impl PgTx {
-    pub(super) async fn enqueue_webhooks(&self, e: &Event) -> Result<()> {
-        enqueue(self.c()?, e).await
+    pub(super) async fn enqueue_webhooks(&mut self) -> Result<()> {
+        let hooks = std::mem::take(&mut self.hooks);
+        enqueue(self.c()?, &hooks).await
     }
 }
 

@@ -246,6 +246,8 @@ struct SqliteTx {
     done: bool,
     /// Change-feed events to number and record just before the commit.
     events: Vec<super::feed::Pending>,
+    /// Webhook events whose deliveries are written at the commit.
+    hooks: Vec<super::webhooks::Event>,
 }
 
 impl Drop for SqliteTx {
@@ -570,10 +572,12 @@ impl Tx for SqliteTx {
     }
 
     async fn webhook_event(&mut self, e: &super::webhooks::Event) -> Result<()> {
-        self.enqueue_webhooks(e)
+        self.hooks.push(e.clone());
+        Ok(())
     }
 
     async fn commit(mut self: Box<Self>) -> Result<()> {
+        self.enqueue_webhooks()?;
         for e in std::mem::take(&mut self.events) {
             self.append_event(&e)?;
         }
@@ -629,6 +633,7 @@ impl Store for SqliteStore {
             conn,
             done: false,
             events: Vec::new(),
+            hooks: Vec::new(),
         }))
     }
 
@@ -794,12 +799,11 @@ impl Store for SqliteStore {
                 .prepare(&for_sqlite(&audit))?
                 .query_map(params![before_unix, now_unix], audit::returned)?
                 .collect::<rusqlite::Result<_>>()?;
-            for e in expired
+            let events: Vec<_> = expired
                 .iter()
                 .filter_map(super::webhooks::Event::from_audit)
-            {
-                webhooks::enqueue(&tx, &e)?;
-            }
+                .collect();
+            webhooks::enqueue(&tx, &events)?;
             let n = tx.execute(
                 &for_sqlite(sql::EXPIRE_BATCHES),
                 params![before_unix, now_unix],

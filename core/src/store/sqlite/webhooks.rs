@@ -43,17 +43,24 @@ fn due_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DueDelivery> {
     })
 }
 
-/// Queue `e` for every subscription that wants it, in the transaction open on `c`.
-pub(super) fn enqueue(c: &rusqlite::Connection, e: &Event) -> rusqlite::Result<()> {
-    c.prepare_cached(&for_sqlite(sql::ENQUEUE))?
-        .execute(params![e.msg_id, e.kind, e.body, e.at_unix, e.iface])?;
+/// Write the deliveries of `events` for every subscription that wants them, at the end of
+/// the transaction open on `c` (see `store::webhooks::LOCK_HEAD`).
+pub(super) fn enqueue(c: &rusqlite::Connection, events: &[Event]) -> rusqlite::Result<()> {
+    if events.is_empty() || c.execute(sql::LOCK_HEAD, [])? == 0 {
+        return Ok(());
+    }
+    let mut stmt = c.prepare_cached(&for_sqlite(sql::ENQUEUE))?;
+    for e in events {
+        stmt.execute(params![e.msg_id, e.kind, e.body, e.at_unix, e.iface])?;
+    }
     Ok(())
 }
 
 impl SqliteTx {
-    pub(super) fn enqueue_webhooks(&self, e: &Event) -> Result<()> {
+    pub(super) fn enqueue_webhooks(&mut self) -> Result<()> {
+        let hooks = std::mem::take(&mut self.hooks);
         let c = &*self.conn;
-        Ok(blocking(|| enqueue(c, e))?)
+        Ok(blocking(|| enqueue(c, &hooks))?)
     }
 }
 
