@@ -6,7 +6,8 @@
 //! only the events and interfaces a subscription asked for; a secret rotation (both
 //! signatures during the grace, each verifying with its own secret, then only the new one);
 //! and a `410 Gone` (the subscription disabled, audited, nothing more sent). SQLite and
-//! PostgreSQL.
+//! PostgreSQL; on PostgreSQL also two replicas under eight concurrent writers: each event
+//! sent once, in the change feed's (commit) order.
 
 mod util;
 
@@ -462,4 +463,61 @@ fn webhooks_are_off_without_the_secret_key() {
         assert!(out.stdout.is_empty(), "{args:?}");
     }
     assert!(list_hooks(&w).is_empty());
+}
+
+/// Two `wharf serve` replicas over one PostgreSQL database, eight writers at once: each
+/// `batch.applied` is sent exactly once (the replicas' dispatchers never take one
+/// subscription's delivery together), and in the change feed's order, i.e. commit order.
+#[test]
+fn two_replicas_deliver_once_in_commit_order_postgres() {
+    let w = hooked(Backend::Postgres);
+    let mut w2 = Wharf::new(Backend::Postgres);
+    w2.database_url = w.database_url.clone();
+    w2.extra_env = w.extra_env.clone();
+    let partner = add_partner(&w, None);
+    let lake = unique("lake");
+    let token = w
+        .ok(&["consumer", "add", &lake, "--all"], "")
+        .trim()
+        .to_string();
+    let r = Receiver::start();
+    let (_, secret) = add_hook(&w, &lake, &r.url("/lake"), &["--events", "applied"]);
+    let _one = w.serve();
+    let _two = w2.serve();
+    let bases = [w.http_url(), w2.http_url()];
+    let pt = client_token(&bases[0], &partner);
+    std::thread::scope(|s| {
+        for writer in 0..8 {
+            let (base, pt) = (&bases[writer % 2], &pt);
+            s.spawn(move || {
+                for round in 0..5 {
+                    let id = format!("C{writer}-{round}");
+                    batch(base, pt, &id, vec![bom_row(&id)], "0");
+                }
+            });
+        }
+    });
+    wait_for(60, "40 deliveries", || r.seen_at("/lake").len() >= 40);
+    std::thread::sleep(Duration::from_secs(2));
+    let seen = r.seen_at("/lake");
+    assert_eq!(seen.len(), 40, "each event once");
+    for s in &seen {
+        assert!(signed_by(s, &[&secret]), "{s:?}");
+    }
+    let feed = send(
+        "GET",
+        &format!("{}/consumer/v1/changes?limit=1000", bases[1]),
+        &Auth::Bearer(&token),
+        "",
+    );
+    assert_eq!(feed.status, 200, "{feed:?}");
+    let committed: Vec<String> = feed.json()["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["batch_id"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(committed.len(), 40);
+    let sent: Vec<String> = delivered(&r, "/lake").into_iter().map(|d| d.1).collect();
+    assert_eq!(sent, committed, "webhooks in commit order");
 }
