@@ -521,3 +521,51 @@ fn two_replicas_deliver_once_in_commit_order_postgres() {
     let sent: Vec<String> = delivered(&r, "/lake").into_iter().map(|d| d.1).collect();
     assert_eq!(sent, committed, "webhooks in commit order");
 }
+
+/// An event still refused after `WHARF_PUSH_MAX_ATTEMPTS` (6 here) is given up, recorded,
+/// and the next one goes; the subscription stays active.
+#[test]
+fn an_event_refused_every_time_is_given_up_sqlite() {
+    let w = hooked(Backend::Sqlite);
+    let partner = add_partner(&w, None);
+    let consumer = unique("etl");
+    w.ok(&["consumer", "add", &consumer, "--all"], "");
+    let r = Receiver::start();
+    let (id, _) = add_hook(&w, &consumer, &r.url("/hook"), &["--events", "applied"]);
+    r.script("/hook", vec![Behaviour::Answer(400, "no".into()); 6]);
+    let _server = w.serve();
+    let base = w.http_url();
+    let pt = client_token(&base, &partner);
+    batch(&base, &pt, "G-1", vec![bom_row("A")], "0");
+    batch(&base, &pt, "G-2", vec![bom_row("B")], "0");
+    wait_for(60, "the next event after giving up", || {
+        r.seen_at("/hook").len() >= 7
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let seen = r.seen_at("/hook");
+    let batches: Vec<String> = seen
+        .iter()
+        .map(|s| {
+            body(s)["data"]["batch_id"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    let mut want = vec!["G-1".to_string(); 6];
+    want.push("G-2".into());
+    assert_eq!(batches, want);
+    let gave_up: Vec<Value> = w
+        .audit(&["--kind", "admin"])
+        .into_iter()
+        .filter(|a| a["action"] == "webhook.gave-up")
+        .collect();
+    assert_eq!(gave_up.len(), 1, "{gave_up:?}");
+    assert_eq!(gave_up[0]["detail"]["attempts"], 6, "{gave_up:?}");
+    let h = hook(&w, &id);
+    assert_eq!(
+        (&h["state"], &h["failed"], &h["delivered"]),
+        (&json!("active"), &json!(1), &json!(1)),
+        "{h}"
+    );
+}
