@@ -19,7 +19,7 @@ use util::data::{bom_row, envelope};
 use util::ftp::{bom_dir, deliver, login};
 use util::http::{client_token, send, Auth};
 use util::receiver::{secret_key, wait_for, Behaviour, Receiver, Seen};
-use util::{add_partner, add_user, unique, Backend, Wharf};
+use util::{add_partner, add_user, free_port, unique, Backend, Wharf};
 
 const SYNC: &str = "/v1.0/scc/data/sync";
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
@@ -169,7 +169,7 @@ fn act(base: &str, token: &str, id: &str, action: &str) {
 }
 
 fn every_event_once_in_order(backend: Backend) {
-    let w = hooked(backend);
+    let mut w = hooked(backend);
     let partner = add_partner(&w, None);
     let user = add_user(&w, &partner);
     let ops = unique("ops");
@@ -240,6 +240,18 @@ fn every_event_once_in_order(backend: Backend) {
     });
     server.stop("serve");
     std::thread::sleep(Duration::from_secs(2));
+    // Fresh ports: the old ones may have gone to another test's connection meanwhile.
+    for port in [
+        &mut w.grpc_port,
+        &mut w.http_port,
+        &mut w.ftp_port,
+        &mut w.upload_port,
+        &mut w.sftp_port,
+        &mut w.admin_port,
+        &mut w.admin_api_port,
+    ] {
+        *port = free_port();
+    }
     let _server = w.serve();
     wait_for(60, "the expiry", || {
         delivered(&r, "/ops").len() > want_before_restart
