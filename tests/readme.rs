@@ -42,6 +42,22 @@ const NOT_RUN: &[(&str, &str)] = &[
 /// Commands written inline in the prose that no block contains, and how each is exercised.
 const INLINE_ELSEWHERE: &[(&str, &str)] = &[
     (
+        "wharf consumer webhook add",
+        "tests/webhooks.rs subscribes consumers with and without --events, and is refused without WHARF_SECRET_KEY",
+    ),
+    (
+        "wharf consumer webhook list",
+        "tests/webhooks.rs reads states and delivery counts (table and JSON)",
+    ),
+    (
+        "wharf consumer webhook rotate-secret",
+        "tests/webhooks.rs rotates with a grace and without",
+    ),
+    (
+        "wharf consumer webhook remove",
+        "tests/webhooks.rs removes a disabled subscription",
+    ),
+    (
         "wharf partner list",
         "tests/admin_cli.rs lists partners (table and JSON) on both stores",
     ),

@@ -66,6 +66,7 @@ pub mod ssh;
 pub mod store;
 pub mod timestamp;
 pub mod validate;
+pub mod webhooks;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -130,14 +131,31 @@ pub async fn run_scheduler(
     }
 }
 
-/// Send queued pushes to partners (SPEC §7.1) until `shutdown`; in-flight sequences finish
-/// and their pushes are given back. Needs the secret key (`Core::with_secret_key`).
+/// Send queued pushes to partners (SPEC §7.1) and consumers' webhooks until `shutdown`;
+/// in-flight sequences finish and their pushes are given back, attempts in flight are
+/// recorded. Needs the secret key (`Core::with_secret_key`).
 pub async fn run_dispatcher(
     core: Core,
     settings: outbound::DispatchSettings,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), CoreError> {
     let client = outbound::http::Client::from_settings(&settings).map_err(CoreError::Invalid)?;
-    outbound::dispatch::run(core, settings, client, shutdown).await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    tokio::join!(
+        async {
+            shutdown.await;
+            let _ = stop.send(true);
+        },
+        outbound::dispatch::run(
+            core.clone(),
+            settings.clone(),
+            client.clone(),
+            until_stopped(stopped.clone())
+        ),
+        webhooks::deliver::run(core, settings, client, until_stopped(stopped)),
+    );
     Ok(())
 }

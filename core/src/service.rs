@@ -497,7 +497,7 @@ impl Core {
         let mut e = Entry::new(Kind::File, "file.delivered", &scope.partner, "");
         e.detail = serde_json::json!({"name": name, "code": answer.code, "size": size,
             "environment": scope.env.as_str(), "interface": scope.iface});
-        self.audit(
+        self.audit_event(
             &Origin {
                 actor: format!("partner:{}", scope.partner),
                 door: "ftp".into(),
@@ -971,6 +971,20 @@ impl Core {
             .map_err(|err| CoreError::Store(format!("cannot write the audit trail: {err}")))
     }
 
+    /// Record event `e` (one consumers may subscribe to, like `file.delivered`) as done by
+    /// `o` now, and queue its webhooks' deliveries in the same transaction.
+    pub(crate) async fn audit_event(&self, o: &Origin, e: Entry) -> Result<()> {
+        let row = e.row(o, self.now());
+        let mut tx = self.store.begin().await?;
+        tx.audit(&row).await?;
+        if let Some(event) = crate::store::webhooks::Event::from_audit(&row) {
+            tx.webhook_event(&event).await?;
+        }
+        tx.commit()
+            .await
+            .map_err(|err| CoreError::Store(format!("cannot write the audit trail: {err}")))
+    }
+
     /// Audit records matching `f`, oldest first.
     pub async fn audit_list(&self, f: &Filter) -> Result<Vec<Record>> {
         let rows = self.store.audit().read(&f.query()).await?;
@@ -1010,6 +1024,15 @@ impl Core {
         let events = self.prune_feed(now).await?;
         if events > 0 {
             tracing::info!(events, "pruned change-feed events past their retention");
+        }
+        // Finished webhook deliveries are kept as long as the change feed's events.
+        let deliveries = self
+            .store
+            .webhooks()
+            .prune_deliveries(now.saturating_sub(self.settings.feed_retention_secs))
+            .await?;
+        if deliveries > 0 {
+            tracing::info!(deliveries, "pruned finished webhook deliveries");
         }
         let dropped = self.store.outbox().purge_unsealed(now - 3600).await?;
         if dropped > 0 {

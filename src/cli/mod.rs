@@ -164,6 +164,11 @@ pub async fn run(cmd: Admin, cfg: Config) -> anyhow::Result<()> {
     if needs_key {
         outbound::need_key(cfg.core.secret_key.is_some())?;
     }
+    if matches!(&cmd, Admin::Consumer { action } if consumer::needs_key(action))
+        && cfg.core.secret_key.is_none()
+    {
+        return Err(consumer::no_key());
+    }
     if !matches!(cmd, Admin::Migrate) {
         existing_store(&cfg).await?;
     }

@@ -58,6 +58,8 @@ pub struct Seen {
     pub at: Instant,
     /// Arrival order (0, 1, 2, … over the whole receiver).
     pub n: usize,
+    /// The body as sent (a webhook's signature covers it byte for byte).
+    pub body: String,
 }
 
 impl Seen {
@@ -338,6 +340,7 @@ async fn handle(
         answer: String::new(),
         at: Instant::now(),
         n: 0,
+        body: String::from_utf8_lossy(&body).into_owned(),
     };
     let key = seen.key();
 

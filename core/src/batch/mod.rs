@@ -16,6 +16,7 @@ pub use ingest::{ingest, ScheduleInput, Sequence};
 use crate::audit::{Entry, Kind, Origin};
 use crate::error::Result;
 use crate::model::Transport;
+use crate::store::webhooks::Event;
 use crate::store::{BatchRow, Tx};
 
 /// The door a batch came through, as the audit trail names doors.
@@ -29,8 +30,9 @@ fn door(t: Transport) -> &'static str {
 }
 
 /// Append the batch event `action` (`batch.applied`, …) done by `actor` to the audit trail
-/// inside `tx`, so it is kept exactly when what it records commits. The scheduler acts as
-/// core; anybody else through the batch's door.
+/// inside `tx`, so it is kept exactly when what it records commits; the consumers'
+/// webhooks that subscribed to it are queued in the same transaction. The scheduler acts
+/// as core; anybody else through the batch's door.
 pub(crate) async fn audit(
     tx: &mut (dyn Tx + '_),
     b: &BatchRow,
@@ -56,6 +58,12 @@ pub(crate) async fn audit(
         d.insert("interface".into(), b.iface.clone().into());
         d.insert("state".into(), b.state.as_str().into());
     }
-    let e = Entry::new(Kind::Batch, action, &b.partner, &b.creator).detail(detail);
-    tx.audit(&e.row(&origin, now)).await
+    let row = Entry::new(Kind::Batch, action, &b.partner, &b.creator)
+        .detail(detail)
+        .row(&origin, now);
+    tx.audit(&row).await?;
+    match Event::from_audit(&row) {
+        Some(event) => tx.webhook_event(&event).await,
+        None => Ok(()),
+    }
 }

@@ -349,7 +349,8 @@ impl Recorder<'_> {
     }
 }
 
-fn backoff(s: &DispatchSettings, attempt: u32) -> Duration {
+/// The wait before retry `attempt` (1, 2, …): the outbox's and the webhooks' retries.
+pub(crate) fn backoff(s: &DispatchSettings, attempt: u32) -> Duration {
     let exp = s
         .backoff
         .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))

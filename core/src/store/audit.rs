@@ -31,6 +31,11 @@ pub const SELECT: &str = "SELECT id, at_unix, kind, action, actor, door, addr, p
 /// (`pg::audit::EXPIRE_RECORDED`).
 pub const AUDIT_EXPIRING: &str = "INSERT INTO audit (at_unix, kind, action, actor, door, addr,    partner, username, detail) SELECT $2, 'batch', 'batch.expired', 'core', 'core', '', partner,    creator, {JSON_OBJECT}('batch_id', batch_id, 'environment', env, 'interface', iface,    'state', 'expired') FROM batches WHERE state = 'open' AND created_unix < $1";
 
+/// Added to the expiring statements: the records they wrote, so the webhooks' deliveries of
+/// those events are queued in the same transaction (`store::webhooks::Event::from_audit`).
+pub const RETURNING: &str =
+    " RETURNING at_unix, kind, action, actor, door, addr, partner, username, detail";
+
 /// `$1`: records before this time go.
 pub const PRUNE: &str = "DELETE FROM audit WHERE at_unix < $1";
 

@@ -23,6 +23,7 @@ pub mod query;
 pub mod sql;
 pub mod sqlite;
 pub mod views;
+pub mod webhooks;
 
 /// A partner as stored.
 #[derive(Debug, Clone, Default)]
@@ -322,6 +323,10 @@ pub trait Tx: Send {
     /// Record batch `b`'s event of `kind` in the change feed with this transaction: it is
     /// numbered by `commit`, last, so events commit in the order of their numbers (`feed`).
     async fn feed_event(&mut self, b: &BatchRow, kind: feed::Kind, now_unix: i64);
+    /// Queue `e` for every consumer's subscription that wants it, in this transaction: it is
+    /// delivered if and only if the transaction commits. The deliveries are written at the
+    /// commit, in commit order (`store::webhooks::LOCK_HEAD`).
+    async fn webhook_event(&mut self, e: &webhooks::Event) -> Result<()>;
     async fn commit(self: Box<Self>) -> Result<()>;
 }
 
@@ -342,6 +347,7 @@ pub trait Store: Send + Sync {
     fn feed(&self) -> &dyn feed::FeedLog;
     /// Operators and consumers, and their hashed tokens.
     fn principals(&self) -> &dyn principals::Principals;
+    fn webhooks(&self) -> &dyn webhooks::Webhooks;
     async fn begin(&self) -> Result<Box<dyn Tx + '_>>;
 
     async fn insert_partner(&self, p: &PartnerRow, now_unix: i64) -> Result<()>;

@@ -341,6 +341,8 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (17, super::principals::MIGRATION_CONSUMERS),
     // The change feed: events in commit order; a revert's row changes.
     (18, super::feed::MIGRATION),
+    // Consumers' webhooks: subscriptions and their durable deliveries.
+    (19, super::webhooks::MIGRATION),
 ];
 
 /// Every column of a batch row, in the order both stores read them.

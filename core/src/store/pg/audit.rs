@@ -24,6 +24,21 @@ fn params(r: &AuditRow) -> [&(dyn ToSql + Sync); 9] {
     ]
 }
 
+/// A record as `store::audit::RETURNING` gives it back.
+pub(super) fn returned(r: &tokio_postgres::Row) -> AuditRow {
+    AuditRow {
+        at_unix: r.get(0),
+        kind: r.get(1),
+        action: r.get(2),
+        actor: r.get(3),
+        door: r.get(4),
+        addr: r.get(5),
+        partner: r.get(6),
+        user: r.get(7),
+        detail: r.get(8),
+    }
+}
+
 impl PgTx {
     /// Append `row` inside this transaction: it lands if and only if the transaction does.
     pub(super) async fn append_audit(&self, row: &AuditRow) -> Result<()> {

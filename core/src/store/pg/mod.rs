@@ -22,6 +22,7 @@ mod outbox;
 mod principals;
 pub mod tls;
 mod views;
+mod webhooks;
 
 pub use tls::{Database, Origin, Roots, SslMode, TlsEnv};
 
@@ -214,6 +215,8 @@ struct PgTx {
     client: Option<Object>,
     /// Change-feed events to number and record just before the commit.
     events: Vec<super::feed::Pending>,
+    /// Webhook events whose deliveries are written at the commit.
+    hooks: Vec<super::webhooks::Event>,
 }
 
 impl PgTx {
@@ -623,7 +626,14 @@ impl Tx for PgTx {
         self.append_audit(row).await
     }
 
+    async fn webhook_event(&mut self, e: &super::webhooks::Event) -> Result<()> {
+        self.hooks.push(e.clone());
+        Ok(())
+    }
+
     async fn commit(mut self: Box<Self>) -> Result<()> {
+        // The webhooks' head, then the feed's: always in this order.
+        self.enqueue_webhooks().await?;
         // Numbered last: the feed's head is locked from here to the commit only, and no
         // other lock is taken while it is held.
         for e in std::mem::take(&mut self.events) {
@@ -667,11 +677,16 @@ impl Store for PgStore {
         self
     }
 
+    fn webhooks(&self) -> &dyn super::webhooks::Webhooks {
+        self
+    }
+
     async fn begin(&self) -> Result<Box<dyn Tx + '_>> {
         let client = self.pool.get().await?;
         client.batch_execute("BEGIN").await?;
         Ok(Box::new(PgTx {
             events: Vec::new(),
+            hooks: Vec::new(),
             client: Some(client),
         }))
     }
@@ -823,9 +838,19 @@ impl Store for PgStore {
         let tx = c.transaction().await?;
         // One statement: a batch an ingest completes meanwhile is neither expired nor
         // recorded as expired (READ COMMITTED re-checks the row the UPDATE locks).
-        let n = tx
-            .execute(audit::EXPIRE_RECORDED, &[&before_unix, &now_unix])
+        let expired = tx
+            .query(
+                &format!("{}{}", audit::EXPIRE_RECORDED, super::audit::RETURNING),
+                &[&before_unix, &now_unix],
+            )
             .await?;
+        let n = expired.len() as u64;
+        let events: Vec<_> = expired
+            .iter()
+            .map(audit::returned)
+            .filter_map(|r| super::webhooks::Event::from_audit(&r))
+            .collect();
+        webhooks::enqueue(&tx, &events).await?;
         if n > 0 {
             tx.execute(sql::DROP_EXPIRED_ROWS, &[]).await?;
         }

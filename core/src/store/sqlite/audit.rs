@@ -15,6 +15,21 @@ fn insert(c: &Connection, r: &AuditRow) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// A record as `store::audit::RETURNING` gives it back.
+pub(super) fn returned(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
+    Ok(AuditRow {
+        at_unix: r.get(0)?,
+        kind: r.get(1)?,
+        action: r.get(2)?,
+        actor: r.get(3)?,
+        door: r.get(4)?,
+        addr: r.get(5)?,
+        partner: r.get(6)?,
+        user: r.get(7)?,
+        detail: r.get(8)?,
+    })
+}
+
 impl SqliteTx {
     /// Append `row` inside this transaction: it lands if and only if the transaction does.
     pub(super) fn append_audit(&self, row: &AuditRow) -> Result<()> {

@@ -20,6 +20,7 @@ mod feed;
 mod outbox;
 mod principals;
 mod views;
+mod webhooks;
 
 /// SQLite work is quick local I/O, but an apply of a large batch is not: let the runtime move
 /// other tasks off this thread while it runs (only possible on the multi-thread runtime).
@@ -245,6 +246,8 @@ struct SqliteTx {
     done: bool,
     /// Change-feed events to number and record just before the commit.
     events: Vec<super::feed::Pending>,
+    /// Webhook events whose deliveries are written at the commit.
+    hooks: Vec<super::webhooks::Event>,
 }
 
 impl Drop for SqliteTx {
@@ -568,7 +571,13 @@ impl Tx for SqliteTx {
         self.append_audit(row)
     }
 
+    async fn webhook_event(&mut self, e: &super::webhooks::Event) -> Result<()> {
+        self.hooks.push(e.clone());
+        Ok(())
+    }
+
     async fn commit(mut self: Box<Self>) -> Result<()> {
+        self.enqueue_webhooks()?;
         for e in std::mem::take(&mut self.events) {
             self.append_event(&e)?;
         }
@@ -609,6 +618,10 @@ impl Store for SqliteStore {
         self
     }
 
+    fn webhooks(&self) -> &dyn super::webhooks::Webhooks {
+        self
+    }
+
     async fn install_views(&self, plan: &super::views::Plan<'_>) -> Result<super::views::Report> {
         self.with(|c| views::install(c, plan)).await
     }
@@ -620,6 +633,7 @@ impl Store for SqliteStore {
             conn,
             done: false,
             events: Vec::new(),
+            hooks: Vec::new(),
         }))
     }
 
@@ -779,8 +793,17 @@ impl Store for SqliteStore {
         let mut conn = self.conn.lock().await;
         blocking(|| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let audit = super::audit::AUDIT_EXPIRING.replace("{JSON_OBJECT}", "json_object");
-            tx.execute(&for_sqlite(&audit), params![before_unix, now_unix])?;
+            let audit = super::audit::AUDIT_EXPIRING.replace("{JSON_OBJECT}", "json_object")
+                + super::audit::RETURNING;
+            let expired: Vec<super::audit::AuditRow> = tx
+                .prepare(&for_sqlite(&audit))?
+                .query_map(params![before_unix, now_unix], audit::returned)?
+                .collect::<rusqlite::Result<_>>()?;
+            let events: Vec<_> = expired
+                .iter()
+                .filter_map(super::webhooks::Event::from_audit)
+                .collect();
+            webhooks::enqueue(&tx, &events)?;
             let n = tx.execute(
                 &for_sqlite(sql::EXPIRE_BATCHES),
                 params![before_unix, now_unix],
