@@ -137,6 +137,31 @@ pub struct FeedPage {
     pub head: i64,
 }
 
+/// Where event `e`'s changes start on the page `s` asks for: past the cursor's key when the
+/// page begins inside it, else from its first.
+pub fn start_key(s: &FeedSelect, e: &EventRow) -> String {
+    match (&s.after_key, e.pos == s.after_pos) {
+        (Some(k), true) => k.clone(),
+        _ => String::new(),
+    }
+}
+
+/// Add event `e` to `page` with `rows`, its changes read as `room + 1` (one more than there
+/// is room for tells whether it ends here), and take them from `room`. `false`: the page is
+/// full, read no further event.
+pub fn add_event(
+    page: &mut FeedPage,
+    e: EventRow,
+    mut rows: Vec<ChangeRow>,
+    room: &mut i64,
+) -> bool {
+    let complete = rows.len() as i64 <= *room;
+    rows.truncate((*room).max(0) as usize);
+    *room -= rows.len() as i64;
+    page.events.push((e, rows, complete));
+    complete && *room > 0
+}
+
 /// The events of a page: `$1` the first number, then the filters (`select_events`).
 pub fn select_events(s: &FeedSelect) -> (String, Vec<FeedParam>) {
     let first = match s.after_key {

@@ -100,14 +100,7 @@ impl FeedLog for PgStore {
         let reverted = c.prepare_cached(sql::REVERTED_ROWS).await?;
         let mut room = i64::from(s.max_rows);
         for e in events {
-            if room <= 0 {
-                break;
-            }
-            let past = match (&s.after_key, e.pos == s.after_pos) {
-                (Some(k), true) => k.clone(),
-                _ => String::new(),
-            };
-            // One more than there is room for: whether the event ends on this page.
+            let past = sql::start_key(s, &e);
             let ask = room + 1;
             let rows = if e.kind == Kind::Reverted.as_str() {
                 c.query(&reverted, &[&e.batch_pk, &past, &ask]).await?
@@ -115,12 +108,8 @@ impl FeedLog for PgStore {
                 c.query(&applied, &[&e.batch_pk, &e.op, &past, &ask])
                     .await?
             };
-            let mut changes: Vec<ChangeRow> = rows.iter().map(change_row).collect();
-            let complete = changes.len() as i64 <= room;
-            changes.truncate(room as usize);
-            room -= changes.len() as i64;
-            page.events.push((e, changes, complete));
-            if !complete {
+            let changes = rows.iter().map(change_row).collect();
+            if !sql::add_event(&mut page, e, changes, &mut room) {
                 break;
             }
         }

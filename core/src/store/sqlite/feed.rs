@@ -62,15 +62,9 @@ fn read(c: &Connection, s: &FeedSelect) -> rusqlite::Result<FeedPage> {
         .collect::<rusqlite::Result<_>>()?;
     let mut room = i64::from(s.max_rows);
     for e in events {
-        if room <= 0 {
-            break;
-        }
-        let past = match (&s.after_key, e.pos == s.after_pos) {
-            (Some(k), true) => k.clone(),
-            _ => String::new(),
-        };
+        let past = sql::start_key(s, &e);
         let ask = room + 1;
-        let mut changes: Vec<ChangeRow> = if e.kind == Kind::Reverted.as_str() {
+        let changes: Vec<ChangeRow> = if e.kind == Kind::Reverted.as_str() {
             c.prepare_cached(&sqlite(sql::REVERTED_ROWS))?
                 .query_map(params![e.batch_pk, past, ask], change_row)?
                 .collect::<rusqlite::Result<_>>()?
@@ -79,11 +73,7 @@ fn read(c: &Connection, s: &FeedSelect) -> rusqlite::Result<FeedPage> {
                 .query_map(params![e.batch_pk, e.op, past, ask], change_row)?
                 .collect::<rusqlite::Result<_>>()?
         };
-        let complete = changes.len() as i64 <= room;
-        changes.truncate(room as usize);
-        room -= changes.len() as i64;
-        page.events.push((e, changes, complete));
-        if !complete {
+        if !sql::add_event(&mut page, e, changes, &mut room) {
             break;
         }
     }
