@@ -15,11 +15,11 @@ use wharf_proto::trace;
 use wharf_proto::v1::{self as pb, consumer_server::ConsumerServer, core_server::CoreServer};
 
 use crate::auth::constant_time_eq;
+use crate::consumer_grpc::{query_records, read_changes};
 use crate::defender::Caller;
 use crate::error::CoreError;
-use crate::feed::{ChangesQuery, Event};
-use crate::model::{Environment, TokenKind};
-use crate::query::{Reader, RecordQuery};
+use crate::model::TokenKind;
+use crate::query::Reader;
 use crate::service::{Core, Principal};
 
 /// Metadata key carrying the internal token (`authorization: Bearer <token>`).
@@ -643,88 +643,4 @@ pub async fn serve_with(
             shutdown,
         )
         .await
-}
-
-/// `QueryRecords` for `reader` (the request's own `consumer` is not read here).
-pub(crate) async fn query_records(
-    core: &Core,
-    reader: Reader,
-    req: pb::QueryRecordsRequest,
-) -> Result<Response<pb::QueryRecordsResponse>, Status> {
-    let q = RecordQuery {
-        env: Environment::from_proto(req.environment),
-        data_category: req.data_category,
-        biz_key: req.biz_key,
-        partner: match reader {
-            Reader::Consumer(_) if !req.partner.is_empty() => Some(req.partner),
-            _ => None,
-        },
-        key: req.key.into_iter().map(|k| (k.field, k.value)).collect(),
-        after: req.after,
-        limit: req.limit,
-    };
-    let span = info_span!(
-        "query_records",
-        interface = %format_args!("{}/{}", q.data_category, q.biz_key)
-    );
-    let page = core.query_records(&reader, &q).instrument(span).await?;
-    Ok(Response::new(pb::QueryRecordsResponse {
-        records: page
-            .records
-            .into_iter()
-            .map(|(partner, data)| pb::RecordItem { partner, data })
-            .collect(),
-        next: page.next,
-    }))
-}
-
-/// `ReadChanges` for `consumer` (the request's own `consumer` is not read here).
-pub(crate) async fn read_changes(
-    core: &Core,
-    consumer: &str,
-    req: pb::ReadChangesRequest,
-) -> Result<Response<pb::ReadChangesResponse>, Status> {
-    let some = |s: String| (!s.is_empty()).then_some(s);
-    let q = ChangesQuery {
-        after: req.after,
-        limit: req.limit,
-        interface: some(req.interface),
-        partner: some(req.partner),
-        env: some(req.environment),
-    };
-    let page = core
-        .read_changes(consumer, &q)
-        .instrument(info_span!("read_changes", consumer = %consumer))
-        .await?;
-    Ok(Response::new(pb::ReadChangesResponse {
-        events: page.events.into_iter().map(change_event).collect(),
-        next: page.next,
-    }))
-}
-
-/// A feed event as sent to a front-end.
-fn change_event(e: Event) -> pb::ChangeEvent {
-    pb::ChangeEvent {
-        position: e.position,
-        kind: e.kind,
-        partner: e.partner,
-        environment: e.env,
-        interface: e.interface,
-        batch_id: e.batch_id,
-        operation: e.operation,
-        door: e.door,
-        at_unix: e.at_unix,
-        changes: e
-            .changes
-            .into_iter()
-            .map(|c| pb::RowChange {
-                change: c.change.to_string(),
-                key: c.key,
-                uid: c.uid.unwrap_or_default(),
-                after: c.after.unwrap_or_default(),
-                before: c.before.unwrap_or_default(),
-            })
-            .collect(),
-        complete: e.complete,
-    }
 }
