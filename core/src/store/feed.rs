@@ -25,7 +25,8 @@ pub const MIGRATION: &str = "CREATE TABLE feed_head (one BIGINT PRIMARY KEY, pos
     CREATE INDEX feed_at ON feed (at_unix); \
     CREATE TABLE revert_rows (batch_pk BIGINT NOT NULL, rkey TEXT {BYTES} NOT NULL, uid TEXT, \
       after TEXT, before TEXT); \
-    CREATE INDEX revert_rows_batch ON revert_rows (batch_pk, rkey);";
+    CREATE INDEX revert_rows_batch ON revert_rows (batch_pk, rkey); \
+    CREATE INDEX batch_changes_key ON batch_changes (batch_pk, rkey {BYTES});";
 
 /// Take the next event number; the head stays locked until the transaction ends.
 pub const BUMP: &str = "UPDATE feed_head SET pos = pos + 1 WHERE one = 1 RETURNING pos";
@@ -212,15 +213,17 @@ pub enum FeedParam {
 /// staged row at its key was removed (a delete, a replaced set's leftover, a uid that moved).
 /// A delete's staged rows are only keys: its changes are its before-images.
 pub const APPLIED_ROWS: &str = "SELECT x.rkey, x.uid, x.after, x.before FROM (\
-    SELECT s.rkey {BYTES} AS rkey, COALESCE(s.uid, c.uid) AS uid, s.data AS after, \
+    SELECT * FROM (SELECT s.rkey AS rkey, COALESCE(s.uid, c.uid) AS uid, s.data AS after, \
       c.data AS before FROM staged_rows s LEFT JOIN batch_changes c \
-      ON c.batch_pk = s.batch_pk AND c.rkey = s.rkey \
-      WHERE s.batch_pk = $1 AND s.rkey IS NOT NULL AND $2 <> 'delete' \
+      ON c.batch_pk = s.batch_pk AND c.rkey {BYTES} = s.rkey \
+      WHERE s.batch_pk = $1 AND s.rkey > $3 AND $2 <> 'delete' ORDER BY s.rkey LIMIT $4) a \
     UNION ALL \
-    SELECT c.rkey {BYTES}, c.uid, NULL, c.data FROM batch_changes c \
-      WHERE c.batch_pk = $1 AND ($2 = 'delete' OR NOT EXISTS (SELECT 1 FROM staged_rows s \
-        WHERE s.batch_pk = c.batch_pk AND s.rkey = c.rkey))) x \
-    WHERE x.rkey > $3 ORDER BY x.rkey LIMIT $4";
+    SELECT * FROM (SELECT c.rkey {BYTES} AS rkey, c.uid AS uid, NULL AS after, \
+      c.data AS before FROM batch_changes c \
+      WHERE c.batch_pk = $1 AND c.rkey {BYTES} > $3 AND ($2 = 'delete' OR NOT EXISTS \
+        (SELECT 1 FROM staged_rows s WHERE s.batch_pk = c.batch_pk AND s.rkey = c.rkey {BYTES})) \
+      ORDER BY c.rkey {BYTES} LIMIT $4) b) x \
+    ORDER BY x.rkey LIMIT $4";
 
 /// A revert's changes (`$1` the batch's pk, `$2` past this key, `$3` at most this many).
 pub const REVERTED_ROWS: &str = "SELECT rkey, uid, after, before FROM revert_rows \
