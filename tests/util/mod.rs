@@ -252,12 +252,16 @@ impl Wharf {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn wharf");
-        child
+        let written = child
             .stdin
             .take()
             .expect("stdin")
-            .write_all(stdin.as_bytes())
-            .expect("write stdin");
+            .write_all(stdin.as_bytes());
+        // A command that ends without reading all of its stdin (it needed none, or refused
+        // the arguments first) closes the pipe: its status and output say what happened.
+        if let Err(e) = written {
+            assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "write stdin: {e}");
+        }
         child.wait_with_output().expect("wait wharf")
     }
 
