@@ -23,6 +23,8 @@ pub const ENV_FTP_REQUIRE_TLS: &str = "WHARF_FTP_REQUIRE_TLS";
 pub const ENV_FTP_MAX_FILE_BYTES: &str = "WHARF_FTP_MAX_FILE_BYTES";
 /// Most data rows one `.csv`/`.xlsx` file over FTP may hold (one batch, all or nothing).
 pub const ENV_FTP_MAX_FILE_ROWS: &str = "WHARF_FTP_MAX_FILE_ROWS";
+/// Most FTP connections served at once by one process.
+pub const ENV_FTP_MAX_SESSIONS: &str = "WHARF_FTP_MAX_SESSIONS";
 pub const ENV_SFTP_ADDR: &str = "WHARF_SFTP_ADDR";
 pub const ENV_SFTP_ENV: &str = "WHARF_SFTP_ENV";
 pub const ENV_SFTP_MAX_FILE_BYTES: &str = "WHARF_SFTP_MAX_FILE_BYTES";
@@ -400,6 +402,13 @@ impl Config {
                 )),
             }
         }
+        ftp.max_sessions = num(
+            &mut errors,
+            src,
+            ENV_FTP_MAX_SESSIONS,
+            wharf_ftp::DEFAULT_MAX_SESSIONS as u64,
+            |n| (1..=100_000).contains(n),
+        ) as usize;
         ftp.tls = tls.clone();
         let shutdown_grace = std::time::Duration::from_secs(num(
             &mut errors,

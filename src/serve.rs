@@ -261,22 +261,21 @@ async fn serve(cfg: Config, token: &str, parts: Parts) -> anyhow::Result<()> {
     let mut front_ends: Vec<tokio::task::JoinHandle<()>> = admin_api_task.into_iter().collect();
     // A front-end that cannot run stops the whole process.
     let (fatal_tx, mut fatal_rx) = tokio::sync::mpsc::channel::<String>(4);
-    if parts.ftp {
+    if let Some(listener) = bound.ftp {
         let client = connect()?;
         first_client.get_or_insert_with(|| client.clone());
         tracing::info!(
-            ftp = %cfg.ftp_addr,
+            ftp = %listener.local_addr()?,
             env = ?cfg.ftp.env,
             tls = cfg.ftp.tls.is_some(),
             "wharf FTP listening"
         );
-        let addr = cfg.ftp_addr;
         let ftp_cfg = cfg.ftp.clone();
         let stop = stopped(1);
         let fatal = fatal_tx.clone();
         let metrics = metrics.clone();
         front_ends.push(tokio::spawn(async move {
-            if let Err(e) = wharf_ftp::serve(addr, client, ftp_cfg, metrics, stop).await {
+            if let Err(e) = wharf_ftp::serve(listener, client, ftp_cfg, metrics, stop).await {
                 let _ = fatal.send(e.to_string()).await;
             }
         }));
@@ -470,6 +469,7 @@ struct Bound {
     grpc: Option<TcpListener>,
     http: Option<TcpListener>,
     upload: Option<TcpListener>,
+    ftp: Option<TcpListener>,
     sftp: Option<TcpListener>,
     admin: TcpListener,
     /// The admin HTTP API: with core, unless `WHARF_ADMIN_API_ADDR=off`.
@@ -482,11 +482,10 @@ impl Bound {
             true => Some(bind(ENV_GRPC_ADDR, cfg.grpc_addr).await?),
             false => None,
         };
-        if parts.ftp {
-            // libunftp binds its control port itself when it starts; trying it first here
-            // means a taken port is reported like every other one, before anything starts.
-            drop(bind(ENV_FTP_ADDR, cfg.ftp_addr).await?);
-        }
+        let ftp = match parts.ftp {
+            true => Some(bind(ENV_FTP_ADDR, cfg.ftp_addr).await?),
+            false => None,
+        };
         let http = match parts.gateway {
             true => Some(bind(ENV_HTTP_ADDR, cfg.http_addr).await?),
             false => None,
@@ -509,6 +508,7 @@ impl Bound {
             grpc,
             http,
             upload,
+            ftp,
             sftp,
             admin,
         })

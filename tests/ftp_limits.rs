@@ -1,9 +1,9 @@
 //! The FTP door's use of descriptors: passive data connections a session opened should end
 //! with the session. Against the embedded SQLite store; one installation per test.
 //!
-//! Ignored: libunftp 0.24 keeps a passive data connection that was opened but never used for
-//! 5 minutes after its session ended (ARCHITECTURE.md, "Known limits of the FTP door"), and
-//! wharf has no way to end it. Run it with `--ignored` when libunftp changes.
+//! libunftp 0.24 alone keeps a passive data connection that was opened but never used for 5
+//! minutes after its session ended; wharf runs each session on a runtime of its own and drops
+//! it with the session (ftp-frontend/src/session.rs).
 
 mod util;
 
@@ -86,7 +86,6 @@ fn pasv_port(reply: &str) -> u16 {
 /// half after a listing): a few seconds later the server holds about the descriptors it
 /// held before.
 #[test]
-#[ignore = "libunftp 0.24 holds an unused passive data connection for 5 minutes"]
 fn passive_data_connections_end_with_the_session() {
     let (w, _partner, user) = installation(Backend::Sqlite);
     let mut server = w.serve();

@@ -8,32 +8,40 @@
 //! # Layout
 //! - [`login`]: libunftp authenticator backed by core.
 //! - [`backend`]: libunftp storage back-end over `wharf_files::Files`.
+//! - [`session`]: one connection's thread, runtime and libunftp session.
+//! - [`gate`]: wharf's layer on the control connection in front of libunftp (line limit,
+//!   FTPS, login replies, no library disclosure).
 #![forbid(unsafe_code)]
 
 pub mod backend;
 mod counting;
+pub mod gate;
 pub mod login;
+mod session;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use libunftp::options::{FtpsRequired, Shutdown};
-use libunftp::ServerBuilder;
 use wharf_files::drain::Transfers;
 use wharf_files::{Door, Files, Limits};
 use wharf_proto::v1::Environment;
 use wharf_proto::CoreClient;
 
 use backend::CoreTree;
-use login::{CoreLogin, FtpUser};
+use login::CoreLogin;
 
 /// After the last upload of a draining server ended, how long its reply gets to reach the
 /// control connection before the sessions are closed.
 const REPLY_FLUSH: Duration = Duration::from_millis(500);
+
+/// How long the sessions get to close once told to.
+const SESSIONS_END: Duration = Duration::from_secs(2);
+
+/// Default for [`FtpConfig::max_sessions`].
+pub const DEFAULT_MAX_SESSIONS: usize = 500;
 
 pub use wharf_files::{DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_FILE_ROWS};
 
@@ -59,6 +67,8 @@ pub struct FtpConfig {
     pub idle_timeout: Duration,
     /// On shutdown, how long uploads in progress may take to finish.
     pub shutdown_grace: Duration,
+    /// Most connections served at once: past it a new one is answered `421` and closed.
+    pub max_sessions: usize,
 }
 
 impl Default for FtpConfig {
@@ -73,6 +83,7 @@ impl Default for FtpConfig {
             max_file_rows: DEFAULT_MAX_FILE_ROWS,
             idle_timeout: Duration::from_secs(600),
             shutdown_grace: Duration::from_secs(25),
+            max_sessions: DEFAULT_MAX_SESSIONS,
         }
     }
 }
@@ -89,55 +100,38 @@ impl std::fmt::Display for FtpError {
 
 impl std::error::Error for FtpError {}
 
-/// Serve FTP on `addr` until `shutdown`; then refuse new uploads, let those in progress
-/// finish and answer (at most `cfg.shutdown_grace`), and close the sessions.
+/// Serve FTP on `listener` until `shutdown`; then take no new connection, refuse new
+/// uploads, let those in progress finish and answer (at most `cfg.shutdown_grace`), and close
+/// the sessions.
 ///
-/// libunftp binds its own control listener, so this takes an address, not a listener.
-///
-/// The sessions run on a single-threaded runtime of their own. libunftp answers `PASV` by
-/// binding a random port of the range with `SO_REUSEADDR` and then listening on it; two
-/// sessions on two threads can both bind one port before either listens, and the second
-/// `listen` then fails and libunftp drops that partner's control connection without a reply.
-/// With one thread, bind and listen run with no other session in between (there is no await
-/// between them), so a port taken is seen as taken. The calls to core still run on the
-/// caller's runtime (the gRPC client's connection lives there); this thread only moves bytes.
+/// Each connection gets a thread and runtime of its own with a libunftp session behind wharf's
+/// gate ([`session`], [`gate`]).
 pub async fn serve(
-    addr: SocketAddr,
+    listener: tokio::net::TcpListener,
     core: CoreClient,
     cfg: FtpConfig,
     metrics: wharf_metrics::Metrics,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> Result<(), FtpError> {
-    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new()
-        .name("wharf-ftp".into())
-        .spawn(move || {
-            let ended = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(runtime) => runtime.block_on(run(addr, core, cfg, metrics, shutdown)),
-                Err(e) => Err(FtpError(format!("FTP runtime: {e}"))),
-            };
-            let _ = done_tx.send(ended);
-        })
-        .map_err(|e| FtpError(format!("FTP thread: {e}")))?;
-    done_rx
-        .await
-        .unwrap_or_else(|_| Err(FtpError("the FTP server's thread ended".into())))
-}
-
-async fn run(
-    addr: SocketAddr,
-    core: CoreClient,
-    cfg: FtpConfig,
-    metrics: wharf_metrics::Metrics,
-    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
-) -> Result<(), FtpError> {
-    let login = CoreLogin::new(core.clone()).with_metrics(metrics.clone());
+    let tls = match &cfg.tls {
+        Some((cert, key)) => {
+            let mut config = wharf_proto::tls::server_config(cert, key).map_err(FtpError)?;
+            // Data connections resume the control connection's session (clients that
+            // insist on it, FileZilla among them).
+            config.session_storage =
+                tokio_rustls::rustls::server::ServerSessionMemoryCache::new(1024);
+            Some(Arc::new(config))
+        }
+        None if cfg.require_tls => {
+            return Err(FtpError(
+                "FTPS is required but no certificate is configured".into(),
+            ))
+        }
+        None => None,
+    };
     let transfers = Transfers::default();
     let files = Files::new(
-        core,
+        core.clone(),
         Door::Ftp,
         cfg.env,
         Limits {
@@ -146,59 +140,70 @@ async fn run(
         },
         transfers.clone(),
     );
-    let tree = CoreTree::new(files, metrics.clone());
-    let grace = cfg.shutdown_grace;
-    let mut builder = ServerBuilder::<CoreTree, FtpUser>::with_user_detail_provider(
-        Box::new(move || tree.clone()),
-        Arc::new(login.users()),
-    )
-    .authenticator(Arc::new(login))
-    .greeting("wharf FTP: log in with your wharf user")
-    .notify_presence(counting::Sessions::new(metrics.clone()))
-    .notify_data(counting::Downloads(metrics))
-    .passive_ports(cfg.passive_ports.clone())
-    .passive_host(match &cfg.passive_host {
-        Some(host) => libunftp::options::PassiveHost::from(host.as_str()),
-        None => libunftp::options::PassiveHost::FromConnection,
-    })
-    .idle_session_timeout(cfg.idle_timeout.as_secs())
-    .shutdown_indicator(async move {
-        shutdown.await;
-        let in_progress = transfers.in_progress();
-        if in_progress > 0 {
-            tracing::info!(
-                uploads = in_progress,
-                "FTP: letting uploads in progress finish"
-            );
-        }
-        if !transfers.drain(grace).await {
-            tracing::warn!(
-                uploads = transfers.in_progress(),
-                grace_secs = grace.as_secs(),
-                "FTP: uploads still running after the grace period; closing them"
-            );
-        } else if in_progress > 0 {
-            // The last answer is on its way to the control connection: let it be written
-            // before libunftp closes the connections.
-            tokio::time::sleep(REPLY_FLUSH).await;
-        }
-        Shutdown::new().grace_period(Duration::from_secs(1))
+    let (closing_tx, closing) = tokio::sync::watch::channel(false);
+    let door = Arc::new(session::Door {
+        login: CoreLogin::new(core).with_metrics(metrics.clone()),
+        tree: CoreTree::new(files, metrics.clone()),
+        sessions: counting::Sessions::new(metrics.clone()),
+        downloads: counting::Downloads(metrics.clone()),
+        metrics,
+        tls,
+        closing,
+        cfg: cfg.clone(),
     });
-    if let Some((cert, key)) = &cfg.tls {
-        builder = builder.ftps(cert.clone(), key.clone());
-        if cfg.require_tls {
-            builder = builder.ftps_required(FtpsRequired::All, FtpsRequired::All);
+    // Each session holds a clone while it runs.
+    let live = Arc::new(());
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => accepted,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of descriptors, mostly: wait for some to come back.
+                tracing::warn!(error = %e, "FTP: accepting a connection failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        if Arc::strong_count(&live) > cfg.max_sessions {
+            door.metrics.ftp_reply(421);
+            let _ = stream.try_write(b"421 Too many connections: try again in a minute.\r\n");
+            continue;
         }
-    } else if cfg.require_tls {
-        return Err(FtpError(
-            "FTPS is required but no certificate is configured".into(),
-        ));
+        let spawned = stream
+            .into_std()
+            .and_then(|s| session::spawn(s, door.clone(), live.clone()));
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "FTP: a connection could not be served");
+        }
     }
-    let server = builder
-        .build()
-        .map_err(|e| FtpError(format!("FTP server: {e}")))?;
-    server
-        .listen(addr.to_string())
-        .await
-        .map_err(|e| FtpError(format!("FTP server on {addr}: {e}")))
+    drop(listener);
+    let in_progress = transfers.in_progress();
+    if in_progress > 0 {
+        tracing::info!(
+            uploads = in_progress,
+            "FTP: letting uploads in progress finish"
+        );
+    }
+    let grace = cfg.shutdown_grace;
+    if !transfers.drain(grace).await {
+        tracing::warn!(
+            uploads = transfers.in_progress(),
+            grace_secs = grace.as_secs(),
+            "FTP: uploads still running after the grace period; closing them"
+        );
+    } else if in_progress > 0 {
+        // The last answer is on its way to the control connection: let it be written before
+        // the sessions are closed.
+        tokio::time::sleep(REPLY_FLUSH).await;
+    }
+    let _ = closing_tx.send(true);
+    let ended = tokio::time::Instant::now() + SESSIONS_END;
+    while Arc::strong_count(&live) > 1 && tokio::time::Instant::now() < ended {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
 }

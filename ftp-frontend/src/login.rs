@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -29,12 +30,29 @@ impl UserDetail for FtpUser {}
 /// the same login. Refreshed by every login; holds no secret.
 type Confirmed = Arc<Mutex<HashMap<String, FtpUser>>>;
 
+/// Why core refused a login for a reason other than the credentials: the gate tells the
+/// partner instead of libunftp's one `530 Authentication failed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Core could not be asked (down, unreachable): try again later.
+    Unavailable,
+    /// Too many failed logins for this name or address: refused for `retry_after` seconds
+    /// (when core said).
+    Locked { retry_after: Option<u64> },
+}
+
+/// The last login refusal of one connection, from its authenticator to its gate.
+pub type RefusalSlot = Arc<Mutex<Option<Refusal>>>;
+
 /// Checks passwords with core.
 #[derive(Debug, Clone)]
 pub struct CoreLogin {
     core: CoreClient,
     confirmed: Confirmed,
     metrics: wharf_metrics::Metrics,
+    /// The partner's address: libunftp sees the gate's loopback connection, not the client.
+    peer: Option<IpAddr>,
+    refusal: RefusalSlot,
 }
 
 impl CoreLogin {
@@ -43,6 +61,24 @@ impl CoreLogin {
             core,
             confirmed: Arc::default(),
             metrics: wharf_metrics::Metrics::default(),
+            peer: None,
+            refusal: RefusalSlot::default(),
+        }
+    }
+
+    /// This login for one connection from `peer`, telling `refusal` why a login was refused
+    /// when it was not for the credentials.
+    pub fn for_connection(&self, peer: IpAddr, refusal: RefusalSlot) -> CoreLogin {
+        CoreLogin {
+            peer: Some(peer),
+            refusal,
+            ..self.clone()
+        }
+    }
+
+    fn refused(&self, why: Refusal) {
+        if let Ok(mut slot) = self.refusal.lock() {
+            *slot = Some(why);
         }
     }
 
@@ -74,17 +110,16 @@ impl Authenticator for CoreLogin {
             Door::Ftp,
             username,
             Proof::Password(password),
-            creds.source_ip,
+            self.peer.unwrap_or(creds.source_ip),
         )
         .await;
         self.metrics.login(
             wharf_metrics::Door::ftp,
             wharf_metrics::Login::of_grpc(answer.as_ref().err().map(|s| s.code() as i32)),
         );
-        self.metrics
-            .ftp_reply(if answer.is_ok() { 230 } else { 530 });
         match answer {
             Ok(user) => {
+                self.metrics.ftp_reply(230);
                 if let Ok(mut map) = self.confirmed.lock() {
                     map.insert(username.to_string(), FtpUser(user));
                 }
@@ -92,17 +127,26 @@ impl Authenticator for CoreLogin {
                     username: username.to_string(),
                 })
             }
-            // Too many wrong passwords: refused like a wrong one (core logs the lockout).
-            Err(s)
-                if s.code() == tonic::Code::Unauthenticated
-                    || s.code() == tonic::Code::ResourceExhausted =>
-            {
+            Err(s) if s.code() == tonic::Code::Unauthenticated => {
+                self.metrics.ftp_reply(530);
                 Err(AuthenticationError::BadPassword)
             }
-            Err(s) => Err(AuthenticationError::new(format!(
-                "core unavailable: {}",
-                s.message()
-            ))),
+            // A locked name or a banned address, and core out of reach: libunftp answers
+            // 530 whatever the error, and the gate replaces that answer with the reason (the
+            // gate counts the reply it sends).
+            Err(s) if s.code() == tonic::Code::ResourceExhausted => {
+                self.refused(Refusal::Locked {
+                    retry_after: wharf_proto::login::retry_after(&s),
+                });
+                Err(AuthenticationError::BadPassword)
+            }
+            Err(s) => {
+                self.refused(Refusal::Unavailable);
+                Err(AuthenticationError::new(format!(
+                    "core unavailable: {}",
+                    s.message()
+                )))
+            }
         }
     }
 }

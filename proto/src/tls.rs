@@ -631,3 +631,26 @@ mod tests {
         assert!(CoreTls::new(garbage).is_err());
     }
 }
+
+/// A TLS server configuration serving `cert` (a PEM chain) with `key` (a PEM private key),
+/// no client certificates; shared by the HTTPS listeners and the FTP door. `Err` names the
+/// file at fault and why.
+pub fn server_config(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<rustls::ServerConfig, String> {
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+    };
+    let certs = certificates(&read(cert)?)
+        .map_err(|why| format!("certificate {}: {why}", cert.display()))?;
+    let private =
+        private_key(&read(key)?).map_err(|why| format!("key {}: {why}", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(certs, private)
+        .map_err(|e| format!("certificate and key do not fit: {e}"))
+}
