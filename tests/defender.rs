@@ -390,8 +390,12 @@ fn two_replicas_share_one_defender() {
         429,
         "token endpoint"
     );
+    // FTP says the login is refused for now, and for how long (not 530, a wrong password).
     let (ok, said) = ftp(from, w.ftp_port, &user, PASSWORD);
-    assert!(!ok && said.contains("530"), "FTP: {said}");
+    assert!(
+        !ok && said.contains("421") && said.contains("try again in"),
+        "FTP: {said}"
+    );
     assert!(!sftp_logs_in(&sftp, from), "SFTP");
     let r = page_login(from, &upload, &jar(&w), &user, PASSWORD);
     assert_eq!(r.status, 429);

@@ -35,6 +35,9 @@ pub const MAX_LINE: usize = 4096;
 /// How long a client gets for the TLS handshake after `AUTH TLS`.
 const HANDSHAKE: Duration = Duration::from_secs(30);
 
+/// How long a connection refused for an overlong line is read (and dropped) after its reply.
+const LINGER: Duration = Duration::from_secs(2);
+
 /// What one connection's gate knows.
 pub(crate) struct Gate {
     /// FTPS offered (`AUTH TLS`) with this acceptor.
@@ -76,6 +79,22 @@ impl Client {
             Client::Plain(s) => s.shutdown().await,
             Client::Tls(s) => s.shutdown().await,
         };
+    }
+
+    /// Close after a refusal while the client may still be sending: end the writing side,
+    /// then read and drop what comes for a moment, so the client reads the reply before the
+    /// connection is reset (a close with unread bytes resets it at once).
+    async fn close_lingering(&mut self) {
+        self.close().await;
+        let mut sink = [0u8; 16 * 1024];
+        let _ = tokio::time::timeout(LINGER, async {
+            while let Ok(n) = self.read(&mut sink).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        })
+        .await;
     }
 }
 
@@ -349,7 +368,8 @@ pub(crate) async fn relay(client: TcpStream, mut inner: TcpStream, gate: Gate) {
                              connection."
                         )))
                         .await;
-                    break;
+                    client.close_lingering().await;
+                    return;
                 }
             }
             read = inner.read(&mut from_core) => {

@@ -1,6 +1,7 @@
 //! The FTP door used with a real FTP client (suppaftp, passive mode), as a partner would.
 
-use std::io::Cursor;
+use std::io::{BufRead, BufReader, Cursor, Write};
+use std::net::TcpStream;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -124,4 +125,102 @@ fn feedback_of(ftp: &mut FtpStream, dir: &str, name: &str) -> Value {
         "feedback/{feedback} is listed: {listed:?}"
     );
     get_json(ftp, &format!("{dir}/feedback/{feedback}"))
+}
+
+/// A raw control connection, for what a client library hides: send a line, read the reply.
+pub struct Control {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Control {
+    /// Connected to the FTP door on loopback `port`, its greeting read.
+    pub fn connect(port: u16) -> Control {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the FTP port");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("read timeout");
+        let mut c = Control {
+            reader: BufReader::new(stream.try_clone().expect("clone")),
+            writer: stream,
+        };
+        c.expect("greeting", 220);
+        c
+    }
+
+    /// The next reply, all its lines (a multi-line one goes "ddd-" ... "ddd "); `None` when
+    /// the server closed the connection instead.
+    pub fn try_reply(&mut self) -> Option<String> {
+        let mut all = String::new();
+        loop {
+            let mut line = String::new();
+            match self.reader.read_line(&mut line) {
+                Ok(0) | Err(_) => return None,
+                Ok(_) => {}
+            }
+            all.push_str(&line);
+            if line.len() >= 4
+                && line.as_bytes()[3] == b' '
+                && line.as_bytes()[..3].iter().all(u8::is_ascii_digit)
+            {
+                return Some(all.trim_end().to_string());
+            }
+        }
+    }
+
+    /// The next reply, all its lines.
+    pub fn reply(&mut self) -> String {
+        self.try_reply()
+            .expect("a reply: the server closed the control connection")
+    }
+
+    /// The next reply, which must end with `code`'s line.
+    #[track_caller]
+    pub fn expect(&mut self, what: &str, code: u32) -> String {
+        let reply = self.reply();
+        let last = reply.lines().last().unwrap_or_default();
+        assert!(last.starts_with(&code.to_string()), "{what}: {reply}");
+        reply
+    }
+
+    /// A second handle on the connection, for sending from another thread.
+    pub fn writer(&self) -> TcpStream {
+        self.writer.try_clone().expect("clone the connection")
+    }
+
+    /// Send `bytes` as they are.
+    pub fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.writer.write_all(bytes)
+    }
+
+    /// Send `line` and expect `code`.
+    #[track_caller]
+    pub fn send(&mut self, line: &str, code: u32) -> String {
+        self.writer
+            .write_all(format!("{line}\r\n").as_bytes())
+            .expect("send a command");
+        self.expect(line, code)
+    }
+
+    /// Logged in as `user` with the test password.
+    pub fn login(port: u16, user: &str) -> Control {
+        let mut c = Control::connect(port);
+        c.send(&format!("USER {user}"), 331);
+        c.send(&format!("PASS {PASSWORD}"), 230);
+        c
+    }
+}
+
+/// The data port of a `227 Entering Passive Mode (h1,h2,h3,h4,p1,p2)` reply.
+pub fn pasv_port(reply: &str) -> u16 {
+    let inner = reply
+        .split_once('(')
+        .and_then(|(_, rest)| rest.split_once(')'))
+        .unwrap_or_else(|| panic!("not a PASV reply: {reply}"))
+        .0;
+    let n: Vec<u16> = inner
+        .split(',')
+        .map(|s| s.trim().parse().expect("a number"))
+        .collect();
+    n[4] * 256 + n[5]
 }
