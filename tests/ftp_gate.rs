@@ -9,7 +9,7 @@
 
 mod util;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
@@ -237,4 +237,38 @@ fn refused_logins_say_why() {
     let reply = c.send(&format!("PASS {PASSWORD}"), 421);
     assert!(reply.contains("try again in a few minutes"), "{reply}");
     ftp.stop("wharf ftp");
+}
+
+/// A passive port takes the data connection of its session's own address only: a stranger
+/// from another address connecting first is closed, and the partner's listing still arrives.
+#[test]
+fn data_connections_come_from_the_session_only() {
+    let (w, _partner, user) = installation(Backend::Sqlite);
+    let _server = w.serve();
+    let mut c = Control::login(w.ftp_port, &user);
+    let port = pasv_port(&c.send("PASV", 227));
+    let target: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let stranger =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("a socket");
+    let from: std::net::SocketAddr = ([127, 0, 0, 2], 0).into();
+    stranger.bind(&from.into()).expect("bind 127.0.0.2");
+    stranger.connect(&target.into()).expect("connect");
+    let mut stranger: TcpStream = stranger.into();
+    stranger
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut got = Vec::new();
+    let read = std::io::Read::read_to_end(&mut stranger, &mut got);
+    assert!(
+        got.is_empty() && read.is_ok(),
+        "the stranger is closed, unserved: {read:?} {got:?}"
+    );
+    let data = TcpStream::connect(target).expect("the partner's data connection");
+    c.send("LIST /", 150);
+    let mut listing = String::new();
+    BufReader::new(data)
+        .read_to_string(&mut listing)
+        .expect("the listing");
+    c.expect("LIST done", 226);
+    assert!(listing.contains("Planning"), "{listing}");
 }

@@ -5,9 +5,15 @@
 //! after its session ended (holding the socket, in CLOSE_WAIT once the client went). Running
 //! each session on a runtime of its own, dropped when the control connection ends, ends every
 //! task libunftp started for it, so descriptors come back as soon as a partner leaves.
+//!
+//! libunftp sees its session from a loopback address of wharf's ([`inner_ip`]): the gate's
+//! control connection and each data connection come from there. Data connections are taken
+//! on the passive port of the address the partner reached, only from the partner's own
+//! address (libunftp's own check would compare with the loopback address), and passed on to
+//! libunftp's listener on the same port of the inner address ([`forward`]).
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -15,6 +21,7 @@ use std::time::Duration;
 
 use libunftp::options::{FtpsRequired, PassiveHost};
 use libunftp::{Server, ServerBuilder};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
 use tokio_rustls::rustls::ServerConfig;
@@ -69,7 +76,11 @@ impl Door {
             (None, IpAddr::V4(ip)) => PassiveHost::Ip(ip),
             (None, IpAddr::V6(_)) => PassiveHost::FromConnection,
         })
-        .binder(PassiveBinder { ip: local.ip() })
+        .binder(PassiveBinder {
+            public: local.ip(),
+            inner: inner_ip(local.ip()),
+            client: peer.ip(),
+        })
         .idle_session_timeout(self.cfg.idle_timeout.as_secs());
         if let Some(tls) = &self.tls {
             // The gate secures the control connection; libunftp the data connections.
@@ -116,7 +127,7 @@ async fn serve(client: std::net::TcpStream, door: &Door) {
     let (Ok(peer), Ok(local)) = (client.peer_addr(), client.local_addr()) else {
         return;
     };
-    let (gate_end, unftp_end) = match loopback_pair(local.ip()).await {
+    let (gate_end, unftp_end) = match loopback_pair(inner_ip(local.ip())).await {
         Ok(pair) => pair,
         Err(e) => {
             tracing::warn!(error = %e, "FTP: no loopback connection for a session");
@@ -144,16 +155,33 @@ async fn serve(client: std::net::TcpStream, door: &Door) {
     let _ = tokio::time::timeout(SESSION_END, session).await;
 }
 
-/// Two ends of one loopback TCP connection, the first the connecting one. The accepted end
-/// is checked to be that connection, not another local process's.
-async fn loopback_pair(like: IpAddr) -> io::Result<(TcpStream, TcpStream)> {
-    let ip: IpAddr = match like {
-        IpAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
-        IpAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+/// The loopback address libunftp's sessions are reached from and listen on: never the address
+/// a partner reached, so its passive ports can be the same numbers.
+fn inner_ip(public: IpAddr) -> IpAddr {
+    let inner = Ipv4Addr::new(127, 1, 0, 1);
+    if public == IpAddr::V4(inner) {
+        Ipv4Addr::new(127, 1, 0, 2).into()
+    } else {
+        inner.into()
+    }
+}
+
+/// A socket bound to `ip` (any port), to connect from.
+fn socket_on(ip: IpAddr) -> io::Result<TcpSocket> {
+    let socket = match ip {
+        IpAddr::V4(_) => TcpSocket::new_v4()?,
+        IpAddr::V6(_) => TcpSocket::new_v6()?,
     };
+    socket.bind(SocketAddr::new(ip, 0))?;
+    Ok(socket)
+}
+
+/// Two ends of one TCP connection on `ip`, the first the connecting one. The accepted end is
+/// checked to be that connection, not another local process's.
+async fn loopback_pair(ip: IpAddr) -> io::Result<(TcpStream, TcpStream)> {
     let listener = TcpListener::bind((ip, 0)).await?;
     let addr = listener.local_addr()?;
-    let (connected, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
+    let (connected, accepted) = tokio::join!(socket_on(ip)?.connect(addr), listener.accept());
     let connected = connected?;
     let (accepted, from) = accepted?;
     if from != connected.local_addr()? {
@@ -164,14 +192,20 @@ async fn loopback_pair(like: IpAddr) -> io::Result<(TcpStream, TcpStream)> {
     Ok((connected, accepted))
 }
 
-/// Binds passive data ports on the address the partner reached, and listens at once.
+/// How long a passive port waits for the partner's data connection (libunftp's own wait).
+const DATA_CONNECT: Duration = Duration::from_secs(15);
+
+/// Binds each passive port twice, on the address the partner reached and on the inner
+/// address, and forwards the partner's data connection from one to the other.
 ///
-/// libunftp binds a random port with `SO_REUSEADDR` and listens after; sessions on two threads
-/// could both bind one port before either listened, and the second would fail. Here the bind
-/// and the listen happen under one lock, so a port in use is seen as in use.
+/// The binds and listens happen under one lock: libunftp's own binder binds with
+/// `SO_REUSEADDR` and listens later, and sessions on two threads could both bind one port
+/// before either listened, the second then failing.
 #[derive(Debug)]
 struct PassiveBinder {
-    ip: IpAddr,
+    public: IpAddr,
+    inner: IpAddr,
+    client: IpAddr,
 }
 
 /// Serialises passive binds across sessions.
@@ -179,31 +213,115 @@ static BINDING: Mutex<()> = Mutex::new(());
 /// Where the next search for a free passive port starts.
 static NEXT_PORT: AtomicUsize = AtomicUsize::new(0);
 
+/// A socket bound to `ip`:`port` and listening, or `None` when that port is taken there.
+fn listening(ip: IpAddr, port: u16) -> io::Result<Option<TcpSocket>> {
+    let socket = match ip {
+        IpAddr::V4(_) => TcpSocket::new_v4()?,
+        IpAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    if socket.bind(SocketAddr::new(ip, port)).is_err() {
+        return Ok(None);
+    }
+    // A listen on it again (libunftp's, or `TcpSocket::listen`) only sets the backlog.
+    Ok(socket2::SockRef::from(&socket)
+        .listen(1024)
+        .ok()
+        .map(|_| socket))
+}
+
 #[async_trait::async_trait]
 impl libunftp::options::Binder for PassiveBinder {
     async fn bind(&mut self, _gate: IpAddr, ports: RangeInclusive<u16>) -> io::Result<TcpSocket> {
-        let _one_at_a_time = BINDING.lock().unwrap_or_else(|p| p.into_inner());
-        let first = *ports.start() as usize;
-        let count = ports.len().max(1);
-        let start = NEXT_PORT.fetch_add(1, Ordering::Relaxed);
-        for i in 0..count {
-            let port = (first + (start + i) % count) as u16;
-            let socket = match self.ip {
-                IpAddr::V4(_) => TcpSocket::new_v4()?,
-                IpAddr::V6(_) => TcpSocket::new_v6()?,
-            };
-            socket.set_reuseaddr(true)?;
-            if socket.bind(SocketAddr::new(self.ip, port)).is_err() {
-                continue;
+        let (public, inner, port) = {
+            let _one_at_a_time = BINDING.lock().unwrap_or_else(|p| p.into_inner());
+            let first = *ports.start() as usize;
+            let count = ports.len().max(1);
+            let start = NEXT_PORT.fetch_add(1, Ordering::Relaxed);
+            let mut found = None;
+            for i in 0..count {
+                let port = (first + (start + i) % count) as u16;
+                let Some(public) = listening(self.public, port)? else {
+                    continue;
+                };
+                if let Some(inner) = listening(self.inner, port)? {
+                    found = Some((public, inner, port));
+                    break;
+                }
             }
-            // libunftp listens again on it: a second listen only sets the backlog.
-            if socket2::SockRef::from(&socket).listen(1024).is_ok() {
-                return Ok(socket);
-            }
-        }
-        Err(io::Error::new(
-            io::ErrorKind::AddrInUse,
-            "every passive port is in use",
-        ))
+            found.ok_or_else(|| {
+                io::Error::new(io::ErrorKind::AddrInUse, "every passive port is in use")
+            })?
+        };
+        let public = public.listen(1024)?;
+        tokio::spawn(forward(
+            public,
+            self.client,
+            SocketAddr::new(self.inner, port),
+        ));
+        Ok(inner)
     }
+}
+
+/// Take the partner's data connection on `public` (from `client` only; others are closed)
+/// and pass it on to libunftp's listener at `inner`, both ways, until both ends closed. A
+/// connection that breaks on one side is reset on the other, so a cut-off upload reads as
+/// cut off, never as a clean end.
+async fn forward(public: TcpListener, client: IpAddr, inner: SocketAddr) {
+    let waiting = tokio::time::sleep(DATA_CONNECT);
+    tokio::pin!(waiting);
+    let mut outer = loop {
+        tokio::select! {
+            _ = &mut waiting => return,
+            accepted = public.accept() => match accepted {
+                Ok((stream, from)) if from.ip() == client => break stream,
+                Ok((_, from)) => {
+                    tracing::warn!(%from, "FTP: a data connection from another address than its session's was closed");
+                }
+                Err(_) => return,
+            },
+        }
+    };
+    drop(public);
+    let Ok(mut unftp) = async { socket_on(inner.ip())?.connect(inner).await }.await else {
+        reset(&outer);
+        return;
+    };
+    let _ = outer.set_nodelay(true);
+    let _ = unftp.set_nodelay(true);
+    let (mut up, mut down) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
+    let (mut up_open, mut down_open) = (true, true);
+    while up_open || down_open {
+        tokio::select! {
+            read = outer.read(&mut up), if up_open => match read {
+                Ok(0) => {
+                    let _ = unftp.shutdown().await;
+                    up_open = false;
+                }
+                Ok(n) => {
+                    if unftp.write_all(&up[..n]).await.is_err() {
+                        return reset(&outer);
+                    }
+                }
+                Err(_) => return reset(&unftp),
+            },
+            read = unftp.read(&mut down), if down_open => match read {
+                Ok(0) => {
+                    let _ = outer.shutdown().await;
+                    down_open = false;
+                }
+                Ok(n) => {
+                    if outer.write_all(&down[..n]).await.is_err() {
+                        return reset(&unftp);
+                    }
+                }
+                Err(_) => return reset(&outer),
+            },
+        }
+    }
+}
+
+/// Make `stream`'s close a reset (RST), not an orderly end.
+fn reset(stream: &TcpStream) {
+    let _ = socket2::SockRef::from(stream).set_linger(Some(Duration::ZERO));
 }
