@@ -162,6 +162,11 @@ fn replies_name_no_library() {
         let reply = c.send(command, code);
         assert_eq!(leaks(&reply), None, "{command}: {reply}");
     }
+    // FEAT still lists the features clients look for.
+    let features = c.send("FEAT", 211);
+    for feature in ["SIZE", "MDTM", "MLST", "UTF8"] {
+        assert!(features.contains(feature), "FEAT: {features}");
+    }
     let status = c.send("STAT", 211);
     assert!(status.contains(&format!("logged in as {user}")), "{status}");
     assert!(status.contains("connected from 127.0.0.1"), "{status}");

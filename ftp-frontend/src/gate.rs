@@ -122,6 +122,16 @@ struct Session {
     /// The name of the last `USER`, and whether a login succeeded.
     user: Option<String>,
     logged_in: bool,
+    /// A `HELP` or bare `STAT` was passed on: its reply is replaced (FEAT's reply is a `211`
+    /// too, and passes as it is).
+    pending_own: Option<Own>,
+}
+
+/// Replies the gate words itself.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Own {
+    Help,
+    Status,
 }
 
 impl Session {
@@ -134,6 +144,7 @@ impl Session {
             pending_cwd: None,
             user: None,
             logged_in: false,
+            pending_own: None,
         }
     }
 
@@ -175,6 +186,14 @@ impl Session {
                 self.pending_cwd = Some(resolve(&self.cwd, ".."));
                 Step::Forward(line.to_vec())
             }
+            "HELP" => {
+                self.pending_own = Some(Own::Help);
+                Step::Forward(line.to_vec())
+            }
+            "STAT" if arg.trim().is_empty() => {
+                self.pending_own = Some(Own::Status);
+                Step::Forward(line.to_vec())
+            }
             "MLST" if !arg.is_empty() && !arg.starts_with('/') => {
                 Step::Forward(format!("MLST {}\r\n", resolve(&self.cwd, arg)).into_bytes())
             }
@@ -186,6 +205,7 @@ impl Session {
     /// whether to close the connection after it.
     fn reply(&mut self, reply: Vec<u8>, gate: &Gate) -> (Vec<u8>, bool) {
         let code = reply_code(&reply);
+        let mut own = None;
         if code >= 200 {
             let moved = self.pending_cwd.take();
             if code == 250 {
@@ -193,6 +213,7 @@ impl Session {
                     self.cwd = dir;
                 }
             }
+            own = self.pending_own.take();
         }
         match code {
             230 => {
@@ -207,8 +228,8 @@ impl Session {
                 }
                 None => (reply, false),
             },
-            214 => (help(), false),
-            211 => (self.status(gate.peer), false),
+            214 if own == Some(Own::Help) => (help(), false),
+            211 if own == Some(Own::Status) => (self.status(gate.peer), false),
             _ => (reply, false),
         }
     }
@@ -518,7 +539,15 @@ mod tests {
         // Told once: the next refusal is for the credentials again.
         let (out, _) = s.reply(b"530 Authentication failed\r\n".to_vec(), &gate);
         assert!(out.starts_with(b"530 "));
+        s.command(b"HELP\r\n");
         let (out, _) = s.reply(b"214-x\r\n214 Powered by libunftp 0.24\r\n".to_vec(), &gate);
         assert!(!String::from_utf8(out).unwrap().contains("libunftp"));
+        // FEAT's 211 is libunftp's list of features, passed on as it is; STAT's is replaced.
+        s.command(b"FEAT\r\n");
+        let feat = b"211-Extensions supported:\r\n MLST size*;\r\n211 END\r\n".to_vec();
+        assert_eq!(s.reply(feat.clone(), &gate).0, feat);
+        s.command(b"STAT\r\n");
+        let (out, _) = s.reply(b"211-powered by libunftp\r\n211 End\r\n".to_vec(), &gate);
+        assert!(String::from_utf8(out).unwrap().contains("wharf FTP status"));
     }
 }
