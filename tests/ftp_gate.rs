@@ -170,6 +170,14 @@ fn replies_name_no_library() {
     let status = c.send("STAT", 211);
     assert!(status.contains(&format!("logged in as {user}")), "{status}");
     assert!(status.contains("connected from 127.0.0.1"), "{status}");
+    // A client that sends QUIT and at once closes its sending side still reads the 221.
+    let mut c = Control::connect(w.ftp_port);
+    c.write(b"QUIT\r\n").expect("send");
+    c.writer()
+        .shutdown(std::net::Shutdown::Write)
+        .expect("half-close");
+    let bye = c.reply();
+    assert!(bye.starts_with("221"), "{bye}");
 }
 
 /// STOR `body` as `name` through a raw control connection.

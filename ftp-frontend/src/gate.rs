@@ -35,6 +35,9 @@ pub const MAX_LINE: usize = 4096;
 /// How long a client gets for the TLS handshake after `AUTH TLS`.
 const HANDSHAKE: Duration = Duration::from_secs(30);
 
+/// How long libunftp's last replies are passed on after the client stopped sending.
+const LAST_REPLIES: Duration = Duration::from_secs(2);
+
 /// How long a connection refused for an overlong line is read (and dropped) after its reply.
 const LINGER: Duration = Duration::from_secs(2);
 
@@ -343,11 +346,22 @@ pub(crate) async fn relay(client: TcpStream, mut inner: TcpStream, gate: Gate) {
     let mut replies: Vec<u8> = Vec::with_capacity(512);
     let mut from_client = [0u8; 4096];
     let mut from_core = [0u8; 8192];
+    // Once the client has sent its last byte, libunftp's last replies (a 221 to QUIT) still
+    // go to it, for a moment.
+    let mut client_done = false;
+    let last_replies = tokio::time::sleep(Duration::from_secs(86_400));
+    tokio::pin!(last_replies);
     'relay: loop {
         tokio::select! {
-            read = client.read(&mut from_client) => {
+            read = client.read(&mut from_client), if !client_done => {
                 let n = match read {
-                    Ok(0) | Err(_) => break,
+                    Ok(0) => {
+                        client_done = true;
+                        let _ = inner.shutdown().await;
+                        last_replies.as_mut().reset(tokio::time::Instant::now() + LAST_REPLIES);
+                        continue;
+                    }
+                    Err(_) => break,
                     Ok(n) => n,
                 };
                 commands.extend_from_slice(&from_client[..n]);
@@ -406,6 +420,7 @@ pub(crate) async fn relay(client: TcpStream, mut inner: TcpStream, gate: Gate) {
                     }
                 }
             }
+            _ = &mut last_replies => break,
             changed = closing.changed() => {
                 if changed.is_err() || *closing.borrow() {
                     let _ = client
