@@ -61,6 +61,28 @@ impl Transfers {
         matches!(idle, Ok(Ok(_)))
     }
 
+    /// [`Transfers::drain`] for a door's shutdown, saying in the log what it waits for and
+    /// when it gives up. `(uploads in progress when it began, all of them ended)`.
+    pub async fn drain_logged(&self, grace: Duration, door: &str) -> (usize, bool) {
+        let in_progress = self.in_progress();
+        if in_progress > 0 {
+            tracing::info!(
+                uploads = in_progress,
+                "{door}: letting uploads in progress finish"
+            );
+        }
+        let ended = self.drain(grace).await;
+        if !ended {
+            tracing::warn!(
+                uploads = self.in_progress(),
+                grace_secs = grace.as_secs(),
+                "{door}: uploads still running after the grace period; closing them (nothing \
+                 of them is delivered)"
+            );
+        }
+        (in_progress, ended)
+    }
+
     /// Uploads in progress now.
     pub fn in_progress(&self) -> usize {
         *self.count.borrow()

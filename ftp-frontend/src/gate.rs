@@ -465,6 +465,20 @@ pub(crate) fn acceptor(config: Arc<tokio_rustls::rustls::ServerConfig>) -> TlsAc
 mod tests {
     use super::*;
 
+    /// A gate without TLS, for a client on loopback.
+    fn plain_gate() -> (watch::Sender<bool>, Gate) {
+        let (tx, rx) = watch::channel(false);
+        let gate = Gate {
+            tls: None,
+            require_tls: false,
+            refusal: RefusalSlot::default(),
+            peer: "127.0.0.1:1".parse().unwrap(),
+            closing: rx,
+            metrics: wharf_metrics::Metrics::default(),
+        };
+        (tx, gate)
+    }
+
     #[test]
     fn a_reply_is_taken_whole() {
         let mut buf = b"220 hello\r\n331 pass".to_vec();
@@ -491,16 +505,7 @@ mod tests {
 
     #[test]
     fn mlst_relative_paths_become_absolute_after_a_confirmed_cwd() {
-        let (tx, rx) = watch::channel(false);
-        drop(tx);
-        let gate = Gate {
-            tls: None,
-            require_tls: false,
-            refusal: RefusalSlot::default(),
-            peer: "127.0.0.1:1".parse().unwrap(),
-            closing: rx,
-            metrics: wharf_metrics::Metrics::default(),
-        };
+        let (_closing, gate) = plain_gate();
         let mut s = Session::new(false, false);
         assert_eq!(
             s.command(b"CWD /P/t1/bom\r\n"),
@@ -526,15 +531,7 @@ mod tests {
 
     #[test]
     fn a_refused_login_says_why() {
-        let (_tx, rx) = watch::channel(false);
-        let gate = Gate {
-            tls: None,
-            require_tls: false,
-            refusal: RefusalSlot::default(),
-            peer: "127.0.0.1:1".parse().unwrap(),
-            closing: rx,
-            metrics: wharf_metrics::Metrics::default(),
-        };
+        let (_closing, gate) = plain_gate();
         let mut s = Session::new(false, false);
         let (out, close) = s.reply(b"530 Authentication failed\r\n".to_vec(), &gate);
         assert_eq!(

@@ -181,21 +181,8 @@ pub async fn serve(
         }
     }
     drop(listener);
-    let in_progress = transfers.in_progress();
-    if in_progress > 0 {
-        tracing::info!(
-            uploads = in_progress,
-            "FTP: letting uploads in progress finish"
-        );
-    }
-    let grace = cfg.shutdown_grace;
-    if !transfers.drain(grace).await {
-        tracing::warn!(
-            uploads = transfers.in_progress(),
-            grace_secs = grace.as_secs(),
-            "FTP: uploads still running after the grace period; closing them"
-        );
-    } else if in_progress > 0 {
+    let (in_progress, ended) = transfers.drain_logged(cfg.shutdown_grace, "FTP").await;
+    if ended && in_progress > 0 {
         // The last answer is on its way to the control connection: let it be written before
         // the sessions are closed.
         tokio::time::sleep(REPLY_FLUSH).await;

@@ -224,20 +224,7 @@ pub(crate) async fn run(
         }
     }
     drop(listener);
-    let in_progress = transfers.in_progress();
-    if in_progress > 0 {
-        tracing::info!(
-            uploads = in_progress,
-            "SFTP: letting files being written finish"
-        );
-    }
-    if !transfers.drain(grace).await {
-        tracing::warn!(
-            uploads = transfers.in_progress(),
-            grace_secs = grace.as_secs(),
-            "SFTP: files still open after the grace period; closing them (nothing of them is delivered)"
-        );
-    }
+    transfers.drain_logged(grace, "SFTP").await;
     let _ = stop.send(true);
     // Each connection sends its disconnect and ends; do not wait forever for a peer.
     let _ = tokio::time::timeout(Duration::from_secs(2), async {
