@@ -27,10 +27,10 @@ use tokio::sync::watch;
 use tokio_rustls::rustls::ServerConfig;
 
 use crate::backend::CoreTree;
+use crate::config::FtpConfig;
 use crate::counting;
 use crate::gate::{self, Gate};
 use crate::login::{CoreLogin, FtpUser, RefusalSlot};
-use crate::FtpConfig;
 
 /// The first line a partner reads.
 const GREETING: &str = "wharf FTP: log in with your wharf user";
