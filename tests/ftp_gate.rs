@@ -286,3 +286,37 @@ fn data_connections_come_from_the_session_only() {
     c.expect("LIST done", 226);
     assert!(listing.contains("Planning"), "{listing}");
 }
+
+/// `WHARF_FTP_MAX_SESSIONS`: one connection more than the limit is answered `421` and closed;
+/// when a session ends its place is free again.
+#[test]
+fn sessions_past_the_limit_are_told_to_come_back() {
+    let (mut w, _partner, user) = installation(Backend::Sqlite);
+    w.extra_env = vec![("WHARF_FTP_MAX_SESSIONS".into(), "2".into())];
+    let _server = w.serve();
+    let mut first = Control::login(w.ftp_port, &user);
+    let _second = Control::connect(w.ftp_port);
+    let mut third = TcpStream::connect(("127.0.0.1", w.ftp_port)).expect("connect");
+    third
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut said = String::new();
+    third
+        .read_to_string(&mut said)
+        .expect("a reply, then the close");
+    assert!(said.starts_with("421 Too many connections"), "{said}");
+    first.send("QUIT", 221);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut next = TcpStream::connect(("127.0.0.1", w.ftp_port)).expect("connect");
+        next.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let mut greeting = [0u8; 3];
+        next.read_exact(&mut greeting).expect("a reply");
+        if &greeting == b"220" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no place came free after a QUIT");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
