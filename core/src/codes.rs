@@ -2,7 +2,7 @@
 //! row-error kinds, seed 003's numbered schedule errors, and the one builder of a `result`
 //! entry and of an answer. The floor of core: it imports nothing of core.
 
-use wharf_proto::v1::{CodeGroup, IngestBatchResponse, Row, RowProblem, Verify};
+use wharf_proto::v1::{CodeGroup, IngestBatchResponse, Row, RowProblem, Verify, VerifyDetail};
 
 /// Result codes, identical on every transport (SPEC §5).
 pub mod code {
@@ -73,7 +73,18 @@ pub fn verify(ty: &str, fields: &str, number: &str) -> Verify {
         r#type: ty.to_string(),
         fields: fields.to_string(),
         code: number.to_string(),
+        detail: None,
     }
+}
+
+/// A failure with what a person needs to fix it (`detail`, README "Answers"): the same
+/// `type` and `fields` as [`verify`], the detail added beside them. An empty detail is none.
+pub fn verify_with(ty: &str, fields: &str, number: &str, detail: VerifyDetail) -> Verify {
+    let mut v = verify(ty, fields, number);
+    if detail != VerifyDetail::default() {
+        v.detail = Some(detail);
+    }
+    v
 }
 
 /// One entry of an answer's `result`: a row (its index in the sequence and the row as sent)
@@ -85,6 +96,11 @@ pub fn problem(index: Option<u32>, row: Option<Row>, verify: Vec<Verify>) -> Row
 /// An envelope problem: one failure of one envelope field.
 pub fn envelope_problem(ty: &str, field: &str, number: &str) -> RowProblem {
     problem(None, None, vec![verify(ty, field, number)])
+}
+
+/// An envelope problem with its detail.
+pub fn envelope_problem_with(ty: &str, field: &str, detail: VerifyDetail) -> RowProblem {
+    problem(None, None, vec![verify_with(ty, field, "", detail)])
 }
 
 /// An answer with a code, its message and the problems it lists.

@@ -118,6 +118,7 @@ mod tests {
                     r#type: t.to_string(),
                     fields: f.to_string(),
                     code: String::new(),
+                    detail: None,
                 })
                 .collect(),
         }
@@ -166,6 +167,7 @@ mod tests {
                     r#type: "value not allowed".into(),
                     fields: "seq_size".into(),
                     code: String::new(),
+                    detail: None,
                 }],
             }],
             ..Default::default()
