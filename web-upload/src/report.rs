@@ -4,6 +4,8 @@
 //! was sent and how to fix it (`hints`, from the type and core's detail). Core already said
 //! which rows failed and why; this only lays its answer out.
 
+use std::collections::HashMap;
+
 use wharf_proto::v1::{self as pb, value::Kind};
 
 use crate::hints;
@@ -36,18 +38,34 @@ pub(crate) fn value_text(v: Option<&pb::Value>) -> String {
     }
 }
 
+/// Every problem of an answer, its groups' included.
+fn problems_of(answer: &pb::IngestBatchResponse) -> impl Iterator<Item = &pb::RowProblem> {
+    answer
+        .problems
+        .iter()
+        .chain(answer.groups.iter().flat_map(|g| g.problems.iter()))
+}
+
 /// Every problem of every answer, one line per field, ordered by spreadsheet row (problems
 /// with the upload as a whole first), keeping core's order within a row.
 pub(crate) fn error_lines<'a>(
-    answers: impl IntoIterator<Item = &'a pb::IngestBatchResponse>,
+    answers: impl IntoIterator<Item = &'a pb::IngestBatchResponse> + Clone,
 ) -> Vec<ErrorLine> {
+    // A field's rule, as any entry states it: past its first 1,000 failing rows an answer
+    // states each type and field's rule once, not in every row.
+    let mut rules: HashMap<(&str, &str), &pb::FieldDetail> = HashMap::new();
+    for answer in answers.clone() {
+        for v in problems_of(answer).flat_map(|p| p.verify.iter()) {
+            for d in v.detail.iter().flat_map(|d| d.by_field.iter()) {
+                rules
+                    .entry((v.r#type.as_str(), d.field.as_str()))
+                    .or_insert(d);
+            }
+        }
+    }
     let mut out = Vec::new();
     for answer in answers {
-        let problems = answer
-            .problems
-            .iter()
-            .chain(answer.groups.iter().flat_map(|g| g.problems.iter()));
-        for p in problems {
+        for p in problems_of(answer) {
             let line = p.row.as_ref().map_or(0, |r| r.line);
             let sent = |field: &str| {
                 p.row
@@ -77,7 +95,8 @@ pub(crate) fn error_lines<'a>(
                     let detail = v
                         .detail
                         .as_ref()
-                        .and_then(|d| d.by_field.iter().find(|d| d.field == field));
+                        .and_then(|d| d.by_field.iter().find(|d| d.field == field))
+                        .or_else(|| rules.get(&(v.r#type.as_str(), field)).copied());
                     out.push(ErrorLine {
                         line,
                         field: field.to_string(),
@@ -254,9 +273,12 @@ mod tests {
             repeats: Some(pb::RowRef { index: 0, line: 2 }),
             ..Default::default()
         });
+        // A later row past the whole ones: its rule is not repeated, the page reads it from
+        // the row that stated it.
+        let later = problem(9, &[("d2", "y")], &[("invalid date", "d2")]);
         let answer = pb::IngestBatchResponse {
             code: "E00M00".into(),
-            problems: vec![p],
+            problems: vec![p, later],
             ..Default::default()
         };
         let hints: Vec<(String, String)> = error_lines([&answer])
@@ -276,6 +298,7 @@ mod tests {
                      two rows or correct its key."
                         .to_string()
                 ),
+                ("d2".to_string(), date_hint.to_string()),
             ]
         );
     }

@@ -136,7 +136,7 @@ pub(super) fn schemas() -> Map<String, Json> {
             "properties": {
                 "by_field": {
                     "type": "object",
-                    "description": "each field of `fields` with a rule to state → that rule",
+                    "description": "each field of `fields` with a rule to state → that rule; past the first 1,000 failing rows (those repeated whole) an entry leaves out the rules an earlier entry already stated for that type and field",
                     "additionalProperties": { "$ref": "#/components/schemas/FieldDetail" },
                 },
                 "key": {
