@@ -182,6 +182,8 @@ pub(crate) struct HistoryRow {
     /// The status badge's word.
     pub(crate) label: &'static str,
     pub(crate) code: String,
+    /// The code (and the batch's failure message) in plain words, shown on hover.
+    pub(crate) code_explained: String,
     pub(crate) file: String,
     pub(crate) href: String,
     pub(crate) plan: Plan,

@@ -694,6 +694,12 @@ async fn errors_read_as_sentences_that_say_how_to_fix_them() {
         "{text}"
     );
     assert!(export(&site).await.is_empty(), "all or nothing");
+    // The history explains the code on hover.
+    let history = b.get("/batches").await.text();
+    assert!(
+        history.contains("<td class=\"code\" title=\"The sheet was sent in parts, and some part had failing rows"),
+        "{history}"
+    );
     let csv_href = b.latest_errors_csv().await;
     let download = b.get(&csv_href).await.text();
     assert!(
