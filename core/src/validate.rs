@@ -2,6 +2,7 @@
 //! fixed vocabulary of SPEC §5 (`codes`). Pure functions: no store, no clock, no transport.
 
 use std::borrow::Cow;
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use wharf_proto::v1::{
@@ -233,7 +234,6 @@ pub fn check_sequence(iface: &Interface, input: &SequenceInput<'_>) -> Checked {
     // Each key and uid with the first row that took it (the row a later one repeats).
     let mut seen_keys: HashMap<String, u32> = HashMap::new();
     let mut seen_uids: HashMap<String, u32> = HashMap::new();
-
     for (i, row) in input.rows.iter().enumerate() {
         let index = i as u32;
         match check_row(iface, input.operation, row) {
@@ -246,7 +246,7 @@ pub fn check_sequence(iface: &Interface, input: &SequenceInput<'_>) -> Checked {
                     let dup_key = first_taker(&mut seen_keys, clean.rkey.as_ref(), index);
                     let dup_uid = first_taker(&mut seen_uids, clean.uid.as_ref(), index);
                     if let Some(first) = dup_key.or(dup_uid) {
-                        let line = input.rows[first as usize].line;
+                        let line = input.rows.get(first as usize).map_or(0, |r| r.line);
                         out.duplicates.push(duplicate_problem(
                             iface,
                             index,
@@ -267,11 +267,11 @@ pub fn check_sequence(iface: &Interface, input: &SequenceInput<'_>) -> Checked {
 /// The first row that took `taken` (a key or uid), recording `index` as its taker when none
 /// did: `Some` is the row `index` repeats.
 fn first_taker(seen: &mut HashMap<String, u32>, taken: Option<&String>, index: u32) -> Option<u32> {
-    let taken = taken?;
-    match seen.get(taken) {
-        Some(first) => Some(*first),
-        None => {
-            seen.insert(taken.clone(), index);
+    // One hash and one clone per row, as a plain insert costs.
+    match seen.entry(taken?.clone()) {
+        Entry::Occupied(first) => Some(*first.get()),
+        Entry::Vacant(slot) => {
+            slot.insert(index);
             None
         }
     }
