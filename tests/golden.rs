@@ -335,8 +335,9 @@ impl Door {
     }
 
     /// How `expect` reads through this door. The upload page shows one line per failing
-    /// field with the sheet's row number (index + 2: the header is row 1) and no group
-    /// codes; every other door answers core's JSON as it is.
+    /// field (one per row for a duplicate key, naming all its key fields) with the sheet's
+    /// row number (index + 2: the header is row 1) and no group codes; every other door
+    /// answers core's JSON as it is.
     fn expected(self, expect: &Outcome) -> Outcome {
         if self != Door::UploadXlsx {
             return expect.clone();
@@ -345,12 +346,18 @@ impl Door {
             .problems
             .iter()
             .flat_map(|(_, (i, ty, fields))| {
-                fields.split(',').map(move |f| {
-                    (
-                        String::new(),
-                        (i.map(|i| i + 2), ty.clone(), f.trim().to_string()),
-                    )
-                })
+                let fields: Vec<String> = if ty == "duplicate key" {
+                    vec![fields
+                        .split(',')
+                        .map(str::trim)
+                        .collect::<Vec<_>>()
+                        .join(",")]
+                } else {
+                    fields.split(',').map(|f| f.trim().to_string()).collect()
+                };
+                fields
+                    .into_iter()
+                    .map(move |f| (String::new(), (i.map(|i| i + 2), ty.clone(), f)))
             })
             .collect();
         lines.sort_by_key(|(_, p)| p.0);

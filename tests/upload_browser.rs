@@ -490,6 +490,21 @@ fn upload_page_in_a_browser() {
         ],
         "the error table"
     );
+    // Each line says how to fix it, from core's detail.
+    let hints: Vec<String> = b
+        .find("table#errors")
+        .find_all("tbody tr")
+        .iter()
+        .map(|tr| tr.find("td.hint").text().trim().to_string())
+        .collect();
+    assert_eq!(
+        hints,
+        [
+            "Too long: use at most 30 characters.",
+            "Use the date format yyyy-mm-dd, for example 2024-02-29 (a day the calendar has).",
+        ],
+        "the error table's hints"
+    );
     b.screenshot(shots.join("result.png"));
     // The CSV of all errors names the same rows.
     let csv_href = b

@@ -1,4 +1,5 @@
-//! Validation throughput: t1/bom rows per second on one core (`cargo bench --bench validate`).
+//! Validation throughput: t1/bom rows per second on one core (`cargo bench --bench validate`),
+//! for valid rows and for rows that each fail three rules (what a rejection costs to judge).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use wharf_core::interfaces::Registry;
@@ -69,6 +70,33 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(500));
     g.bench_function("t1_bom_500_row_sequence", |b| {
         b.iter(|| check_sequence(iface, std::hint::black_box(&input)))
+    });
+    // Every row fails three rules: a value not allowed (`bu`), a date that does not exist
+    // and a decimal with too many places.
+    let failing: Vec<Row> = (0..500)
+        .map(|i| {
+            let mut r = row(i);
+            for f in &mut r.fields {
+                let bad = match f.name.as_str() {
+                    "bu" => "Thinkpad",
+                    "effective_end_date" => "2022-02-30",
+                    "split" => "0.285",
+                    _ => continue,
+                };
+                f.value = Some(text(bad));
+            }
+            r
+        })
+        .collect();
+    let failing_input = SequenceInput {
+        rows: &failing,
+        ..input
+    };
+    let checked = check_sequence(iface, &failing_input);
+    assert_eq!(checked.invalid.len(), 500);
+    assert!(checked.invalid.iter().all(|p| p.verify.len() == 3));
+    g.bench_function("t1_bom_500_failing_rows", |b| {
+        b.iter(|| check_sequence(iface, std::hint::black_box(&failing_input)))
     });
     g.finish();
 }

@@ -2,7 +2,9 @@
 //! row-error kinds, seed 003's numbered schedule errors, and the one builder of a `result`
 //! entry and of an answer. The floor of core: it imports nothing of core.
 
-use wharf_proto::v1::{CodeGroup, IngestBatchResponse, Row, RowProblem, Verify};
+use std::collections::HashSet;
+
+use wharf_proto::v1::{CodeGroup, IngestBatchResponse, Row, RowProblem, Verify, VerifyDetail};
 
 /// Result codes, identical on every transport (SPEC §5).
 pub mod code {
@@ -73,7 +75,18 @@ pub fn verify(ty: &str, fields: &str, number: &str) -> Verify {
         r#type: ty.to_string(),
         fields: fields.to_string(),
         code: number.to_string(),
+        detail: None,
     }
+}
+
+/// A failure with what a person needs to fix it (`detail`, README "Answers"): the same
+/// `type` and `fields` as [`verify`], the detail added beside them. An empty detail is none.
+pub fn verify_with(ty: &str, fields: &str, number: &str, detail: VerifyDetail) -> Verify {
+    let mut v = verify(ty, fields, number);
+    if detail != VerifyDetail::default() {
+        v.detail = Some(detail);
+    }
+    v
 }
 
 /// One entry of an answer's `result`: a row (its index in the sequence and the row as sent)
@@ -85,6 +98,11 @@ pub fn problem(index: Option<u32>, row: Option<Row>, verify: Vec<Verify>) -> Row
 /// An envelope problem: one failure of one envelope field.
 pub fn envelope_problem(ty: &str, field: &str, number: &str) -> RowProblem {
     problem(None, None, vec![verify(ty, field, number)])
+}
+
+/// An envelope problem with its detail.
+pub fn envelope_problem_with(ty: &str, field: &str, detail: VerifyDetail) -> RowProblem {
+    problem(None, None, vec![verify_with(ty, field, "", detail)])
 }
 
 /// An answer with a code, its message and the problems it lists.
@@ -104,10 +122,36 @@ pub const MAX_FULL_ROWS: usize = 1000;
 
 /// Keep the first `budget` failing rows of `problems` whole and trim the others to their
 /// failing fields; returns how many were trimmed. Envelope problems are not rows.
-fn trim_rows(problems: &mut [RowProblem], budget: &mut usize) -> usize {
+///
+/// A field's rule (`detail.by_field`) is the same in every row, so a trimmed row leaves out
+/// the rules an earlier entry of the answer already showed for that type and field (`shown`):
+/// each type and field has its rule once at least, and an answer of 100,000 failing rows
+/// does not say it 100,000 times. What is the row's own (a duplicate's key and the row it
+/// repeats) stays.
+fn trim_rows(
+    problems: &mut [RowProblem],
+    budget: &mut usize,
+    shown: &mut HashSet<(String, String)>,
+) -> usize {
     let mut trimmed = 0;
     for p in problems.iter_mut().filter(|p| p.index.is_some()) {
-        if *budget > 0 {
+        let whole = *budget > 0;
+        for v in &mut p.verify {
+            let Some(d) = v.detail.as_mut() else {
+                continue;
+            };
+            let ty = &v.r#type;
+            if whole {
+                shown.extend(d.by_field.iter().map(|f| (ty.clone(), f.field.clone())));
+            } else {
+                d.by_field
+                    .retain(|f| shown.insert((ty.clone(), f.field.clone())));
+                if *d == VerifyDetail::default() {
+                    v.detail = None;
+                }
+            }
+        }
+        if whole {
             *budget -= 1;
             continue;
         }
@@ -135,7 +179,9 @@ pub fn rejection(
     why: &str,
 ) -> IngestBatchResponse {
     let mut budget = MAX_FULL_ROWS;
-    let trimmed = trim_rows(&mut invalid, &mut budget) + trim_rows(&mut duplicates, &mut budget);
+    let mut shown = HashSet::new();
+    let trimmed = trim_rows(&mut invalid, &mut budget, &mut shown)
+        + trim_rows(&mut duplicates, &mut budget, &mut shown);
     let trimmed_note;
     let why = if trimmed == 0 {
         why
@@ -306,5 +352,83 @@ mod tests {
             .problems
             .iter()
             .all(|p| p.row.as_ref().is_some_and(|r| r.fields.len() == 3)));
+    }
+
+    #[test]
+    fn past_the_whole_rows_a_fields_rule_is_not_repeated() {
+        use wharf_proto::v1::{FieldDetail, RowRef};
+        let rule = |field: &str| VerifyDetail {
+            by_field: vec![FieldDetail {
+                field: field.into(),
+                max_length: Some(3),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let with = |mut p: RowProblem, v: Verify| {
+            p.verify = vec![v];
+            p
+        };
+        let mut rows: Vec<RowProblem> = (0..1500)
+            .map(|i| {
+                with(
+                    failing_row(i),
+                    verify_with(kind::LENGTH, "b", "", rule("b")),
+                )
+            })
+            .collect();
+        // Row 1200 fails on a field no earlier row failed on: its rule is said there.
+        rows[1200] = with(
+            failing_row(1200),
+            verify_with(kind::LENGTH, "b,c", "", {
+                let mut d = rule("b");
+                d.by_field.extend(rule("c").by_field);
+                d
+            }),
+        );
+        let dup = with(
+            failing_row(1600),
+            verify_with(
+                kind::DUPLICATE,
+                "a",
+                "",
+                VerifyDetail {
+                    repeats: Some(RowRef { index: 3, line: 5 }),
+                    ..Default::default()
+                },
+            ),
+        );
+        let answer = rejection(rows, vec![dup], "");
+        let group = |code: &str| {
+            answer
+                .groups
+                .iter()
+                .find(|g| g.code == code)
+                .map(|g| g.problems.clone())
+                .expect("group")
+        };
+        let invalid = group(code::VERIFY);
+        let fields_with_rules = |p: &RowProblem| -> Vec<String> {
+            p.verify[0]
+                .detail
+                .iter()
+                .flat_map(|d| d.by_field.iter().map(|f| f.field.clone()))
+                .collect()
+        };
+        assert!(invalid[..MAX_FULL_ROWS]
+            .iter()
+            .all(|p| fields_with_rules(p) == ["b"]));
+        assert_eq!(invalid[1000].verify[0].detail, None, "said before");
+        assert_eq!(fields_with_rules(&invalid[1200]), ["c"]);
+        assert_eq!(invalid[1499].verify[0].detail, None);
+        assert!(invalid
+            .iter()
+            .all(|p| p.verify[0].r#type == kind::LENGTH && !p.verify[0].fields.is_empty()));
+        // A duplicate's own detail stays, past the whole rows too.
+        let dups = group(code::WRITE);
+        assert_eq!(
+            dups[0].verify[0].detail.as_ref().and_then(|d| d.repeats),
+            Some(RowRef { index: 3, line: 5 })
+        );
     }
 }

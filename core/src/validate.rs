@@ -2,9 +2,12 @@
 //! fixed vocabulary of SPEC §5 (`codes`). Pure functions: no store, no clock, no transport.
 
 use std::borrow::Cow;
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
-use wharf_proto::v1::{value::Kind, Field, Row, RowProblem, Value, Verify};
+use wharf_proto::v1::{
+    value::Kind, Field, FieldDetail, Row, RowProblem, RowRef, Value, Verify, VerifyDetail,
+};
 
 use crate::codes::{self, kind};
 use crate::error::CoreError;
@@ -115,9 +118,18 @@ fn check_id(
     match scalar(v) {
         Err(()) => problems.push(codes::envelope_problem(kind::TYPE, name, "")),
         Ok(None) | Ok(Some("")) => problems.push(codes::envelope_problem(kind::REQUIRED, name, "")),
-        Ok(Some(s)) if s.chars().count() > max => {
-            problems.push(codes::envelope_problem(kind::LENGTH, name, ""))
-        }
+        Ok(Some(s)) if s.chars().count() > max => problems.push(codes::envelope_problem_with(
+            kind::LENGTH,
+            name,
+            VerifyDetail {
+                by_field: vec![FieldDetail {
+                    field: name.to_string(),
+                    max_length: u32::try_from(max).ok(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+        )),
         Ok(Some(s)) if s.chars().any(char::is_control) => {
             problems.push(codes::envelope_problem(kind::NOT_ALLOWED, name, ""))
         }
@@ -219,6 +231,7 @@ pub fn check_sequence(iface: &Interface, input: &SequenceInput<'_>) -> Checked {
         }
         return out;
     }
+    // Each key and uid with the first row that took it (the row a later one repeats).
     let mut seen_keys: HashMap<String, u32> = HashMap::new();
     let mut seen_uids: HashMap<String, u32> = HashMap::new();
     for (i, row) in input.rows.iter().enumerate() {
@@ -230,17 +243,17 @@ pub fn check_sequence(iface: &Interface, input: &SequenceInput<'_>) -> Checked {
             Ok(mut clean) => {
                 clean.index = index;
                 if input.operation != Operation::Delete {
-                    let dup_key = clean
-                        .rkey
-                        .as_ref()
-                        .is_some_and(|k| seen_keys.insert(k.clone(), index).is_some());
-                    let dup_uid = clean
-                        .uid
-                        .as_ref()
-                        .is_some_and(|u| seen_uids.insert(u.clone(), index).is_some());
-                    if dup_key || dup_uid {
-                        out.duplicates
-                            .push(duplicate_problem(iface, index, row, dup_key));
+                    let dup_key = first_taker(&mut seen_keys, clean.rkey.as_ref(), index);
+                    let dup_uid = first_taker(&mut seen_uids, clean.uid.as_ref(), index);
+                    if let Some(first) = dup_key.or(dup_uid) {
+                        let line = input.rows.get(first as usize).map_or(0, |r| r.line);
+                        out.duplicates.push(duplicate_problem(
+                            iface,
+                            index,
+                            row,
+                            dup_key.is_some(),
+                            Some(RowRef { index: first, line }),
+                        ));
                         continue;
                     }
                 }
@@ -251,36 +264,154 @@ pub fn check_sequence(iface: &Interface, input: &SequenceInput<'_>) -> Checked {
     out
 }
 
-/// The E00W00 entry for a row whose key (or uid) is already taken.
-pub fn duplicate_problem(iface: &Interface, index: u32, row: &Row, by_key: bool) -> RowProblem {
-    let fields = if by_key {
-        iface.business_key.join(",")
+/// The first row that took `taken` (a key or uid), recording `index` as its taker when none
+/// did: `Some` is the row `index` repeats.
+fn first_taker(seen: &mut HashMap<String, u32>, taken: Option<&String>, index: u32) -> Option<u32> {
+    // One hash and one clone per row, as a plain insert costs.
+    match seen.entry(taken?.clone()) {
+        Entry::Occupied(first) => Some(*first.get()),
+        Entry::Vacant(slot) => {
+            slot.insert(index);
+            None
+        }
+    }
+}
+
+/// The E00W00 entry for a row whose key (or uid) is already taken: by the earlier row
+/// `repeats` of its own sequence, or (`None`) elsewhere: in the stored data, an earlier
+/// sequence of its batch, an earlier row of a push. Its detail names the key as the row has
+/// it, and the row it repeats.
+pub fn duplicate_problem(
+    iface: &Interface,
+    index: u32,
+    row: &Row,
+    by_key: bool,
+    repeats: Option<RowRef>,
+) -> RowProblem {
+    let names: Vec<&str> = if by_key {
+        iface.business_key.iter().map(String::as_str).collect()
     } else {
-        iface.uid_field.clone().unwrap_or_default()
+        iface.uid_field.as_deref().into_iter().collect()
     };
+    let key = names
+        .iter()
+        .map(|name| Field {
+            name: name.to_string(),
+            value: row
+                .fields
+                .iter()
+                .find(|f| f.name == *name)
+                .and_then(|f| f.value.clone())
+                .or_else(|| {
+                    // Absent from the row: the key holds the field's default.
+                    let default = iface.field(name)?.default.clone()?;
+                    Some(Value {
+                        kind: Some(Kind::Text(default)),
+                    })
+                }),
+        })
+        .collect();
     codes::problem(
         Some(index),
         Some(row.clone()),
-        vec![codes::verify(kind::DUPLICATE, &fields, "")],
+        vec![codes::verify_with(
+            kind::DUPLICATE,
+            &names.join(","),
+            "",
+            VerifyDetail {
+                key,
+                repeats,
+                ..Default::default()
+            },
+        )],
     )
 }
 
-/// Collects failing field names per error type, so each type is reported once per row.
+/// What one field's failure of kind `ty` needs said to be fixed: the rule it broke (the
+/// limit, the format and an example, the allowed values, the precision) and the literal
+/// values its rule takes whatever the type (`N/A`). `None` when the kind says it all
+/// (required, unknown field, invalid type).
+pub fn field_detail(rule: &FieldRule, ty: &str) -> Option<FieldDetail> {
+    let mut d = FieldDetail {
+        field: rule.name.clone(),
+        ..Default::default()
+    };
+    let max_length = rule.max_length.and_then(|n| u32::try_from(n).ok());
+    let decimal = |d: &mut FieldDetail, precision: u8, scale: u8| {
+        d.format = "decimal".into();
+        d.max_digits = Some(u32::from(precision));
+        d.max_decimals = Some(u32::from(scale));
+    };
+    match (ty, &rule.ty) {
+        (kind::LENGTH, _) => d.max_length = max_length,
+        (kind::DATE, _) => {
+            d.format = "yyyy-mm-dd".into();
+            d.example = "2024-02-29".into();
+        }
+        (kind::NUMBER, FieldType::Digits) => {
+            d.format = "digits".into();
+            d.max_length = max_length;
+        }
+        (kind::NUMBER | kind::PRECISION, FieldType::Decimal { precision, scale }) => {
+            decimal(&mut d, *precision, *scale)
+        }
+        (kind::NOT_ALLOWED, _) if !rule.allowed.is_empty() => d.allowed = rule.allowed.clone(),
+        _ => return None,
+    }
+    d.also_accepted = rule.exceptions.clone();
+    Some(d)
+}
+
+/// The detail of a value refused for holding control characters.
+fn control_detail(field: &str) -> FieldDetail {
+    FieldDetail {
+        field: field.to_string(),
+        control_characters: true,
+        ..Default::default()
+    }
+}
+
+/// Collects failing field names (and each one's detail) per error type, so each type is
+/// reported once per row.
 #[derive(Default)]
-struct RowFaults(Vec<(&'static str, Vec<String>)>);
+struct RowFaults(Vec<(&'static str, Vec<String>, Vec<FieldDetail>)>);
 
 impl RowFaults {
     fn add(&mut self, ty: &'static str, field: &str) {
-        match self.0.iter_mut().find(|(t, _)| *t == ty) {
-            Some((_, fields)) => fields.push(field.to_string()),
-            None => self.0.push((ty, vec![field.to_string()])),
-        }
+        self.add_with(ty, field, None);
+    }
+
+    fn add_with(&mut self, ty: &'static str, field: &str, detail: Option<FieldDetail>) {
+        let at = match self.0.iter().position(|(t, _, _)| *t == ty) {
+            Some(at) => at,
+            None => {
+                self.0.push((ty, Vec::new(), Vec::new()));
+                self.0.len() - 1
+            }
+        };
+        let (_, fields, details) = &mut self.0[at];
+        fields.push(field.to_string());
+        details.extend(detail);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 
     fn into_verify(self) -> Vec<Verify> {
         self.0
             .into_iter()
-            .map(|(ty, fields)| codes::verify(ty, &fields.join(","), ""))
+            .map(|(ty, fields, by_field)| {
+                codes::verify_with(
+                    ty,
+                    &fields.join(","),
+                    "",
+                    VerifyDetail {
+                        by_field,
+                        ..Default::default()
+                    },
+                )
+            })
             .collect()
     }
 }
@@ -303,7 +434,7 @@ pub fn check_row(iface: &Interface, op: Operation, row: &Row) -> Result<CleanRow
                 faults.add(kind::UNKNOWN, &f.name);
             } else if f.name.chars().any(char::is_control) {
                 // An extra field's name is kept with the row: names carry no control character.
-                faults.add(kind::NOT_ALLOWED, &f.name);
+                faults.add_with(kind::NOT_ALLOWED, &f.name, Some(control_detail(&f.name)));
             }
         }
     }
@@ -328,7 +459,11 @@ pub fn check_row(iface: &Interface, op: Operation, row: &Row) -> Result<CleanRow
             Ok(Some(s)) if !s.trim().is_empty() => s,
             Ok(Some(s)) if forbidden_in_value(s) => {
                 // White space and control characters only: not blank, not storable.
-                faults.add(kind::NOT_ALLOWED, &rule.name);
+                faults.add_with(
+                    kind::NOT_ALLOWED,
+                    &rule.name,
+                    Some(control_detail(&rule.name)),
+                );
                 continue;
             }
             Ok(_) => {
@@ -343,7 +478,11 @@ pub fn check_row(iface: &Interface, op: Operation, row: &Row) -> Result<CleanRow
             }
         };
         if forbidden_in_value(text) {
-            faults.add(kind::NOT_ALLOWED, &rule.name);
+            faults.add_with(
+                kind::NOT_ALLOWED,
+                &rule.name,
+                Some(control_detail(&rule.name)),
+            );
             continue;
         }
         // A JSON number for a decimal may be written with an exponent (`1e2`, `-1.5e-3`):
@@ -353,14 +492,14 @@ pub fn check_row(iface: &Interface, op: Operation, row: &Row) -> Result<CleanRow
             FieldType::Decimal { .. } if is_number => match plain_decimal(text) {
                 Some(t) => t,
                 None => {
-                    faults.add(kind::NUMBER, &rule.name);
+                    faults.add_with(kind::NUMBER, &rule.name, field_detail(rule, kind::NUMBER));
                     continue;
                 }
             },
             _ => Cow::Borrowed(text),
         };
         if let Some(ty) = check_value(rule, &text) {
-            faults.add(ty, &rule.name);
+            faults.add_with(ty, &rule.name, field_detail(rule, ty));
             continue;
         }
         values.push((&rule.name, text.into_owned()));
@@ -370,14 +509,16 @@ pub fn check_row(iface: &Interface, op: Operation, row: &Row) -> Result<CleanRow
             if iface.field(&f.name).is_none() && !f.name.chars().any(char::is_control) {
                 match scalar(f.value.as_ref()) {
                     Err(()) => faults.add(kind::TYPE, &f.name),
-                    Ok(Some(s)) if forbidden_in_value(s) => faults.add(kind::NOT_ALLOWED, &f.name),
+                    Ok(Some(s)) if forbidden_in_value(s) => {
+                        faults.add_with(kind::NOT_ALLOWED, &f.name, Some(control_detail(&f.name)))
+                    }
                     Ok(Some(s)) => values.push((&f.name, s.to_string())),
                     Ok(None) => {}
                 }
             }
         }
     }
-    if !faults.0.is_empty() {
+    if !faults.is_empty() {
         return Err(faults.into_verify());
     }
     let lookup = |name: &str| values.iter().find(|(n, _)| *n == name).map(|(_, v)| v);
@@ -2270,5 +2411,214 @@ mod tests {
         assert_eq!(c.invalid[0].index, Some(0));
         assert_eq!(c.invalid[0].verify[0].r#type, kind::TYPE);
         assert_eq!(c.invalid[0].verify[0].fields, "data");
+    }
+
+    // ---- the detail of each error kind -------------------------------------------------------
+
+    /// The one failure of a row, with its detail.
+    fn only_failure(iface: &Interface, r: Row) -> Verify {
+        let verify = check_row(iface, Operation::Insert, &r).expect_err("the row fails");
+        assert_eq!(verify.len(), 1, "{verify:?}");
+        verify.into_iter().next().expect("one failure")
+    }
+
+    fn by_field(v: &Verify) -> Vec<FieldDetail> {
+        v.detail
+            .as_ref()
+            .map(|d| d.by_field.clone())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_length_failure_names_the_limit() {
+        let v = only_failure(
+            bom(),
+            bom_row(&[("vendor_code", Some(text(&"v".repeat(31))))]),
+        );
+        assert_eq!(
+            (v.r#type.as_str(), v.fields.as_str()),
+            (kind::LENGTH, "vendor_code")
+        );
+        assert_eq!(
+            by_field(&v),
+            vec![FieldDetail {
+                field: "vendor_code".into(),
+                max_length: Some(30),
+                ..Default::default()
+            }]
+        );
+    }
+
+    #[test]
+    fn a_date_failure_names_the_format_and_an_example() {
+        let v = only_failure(
+            bom(),
+            bom_row(&[("effective_end_date", Some(text("2022/10/01")))]),
+        );
+        assert_eq!(v.r#type, kind::DATE);
+        let d = &by_field(&v)[0];
+        assert_eq!(
+            (d.field.as_str(), d.format.as_str(), d.example.as_str()),
+            ("effective_end_date", "yyyy-mm-dd", "2024-02-29")
+        );
+        assert!(is_calendar_date(&d.example), "the example is itself valid");
+    }
+
+    #[test]
+    fn a_value_not_allowed_lists_the_allowed_values() {
+        let v = only_failure(bom(), bom_row(&[("bu", Some(text("Thinkpad")))]));
+        assert_eq!(v.r#type, kind::NOT_ALLOWED);
+        let d = &by_field(&v)[0];
+        assert_eq!(d.field, "bu");
+        assert_eq!(d.allowed.first().map(String::as_str), Some("ThinkNB"));
+        assert_eq!(d.allowed.len(), 11);
+        assert!(!d.control_characters);
+    }
+
+    #[test]
+    fn a_control_character_is_said_to_be_the_reason() {
+        let v = only_failure(bom(), bom_row(&[("owner", Some(text("a\u{1}b")))]));
+        assert_eq!(v.r#type, kind::NOT_ALLOWED);
+        let d = &by_field(&v)[0];
+        assert!(d.control_characters && d.allowed.is_empty(), "{d:?}");
+    }
+
+    #[test]
+    fn a_precision_failure_names_digits_and_decimals() {
+        let v = only_failure(bom(), bom_row(&[("split", Some(text("1.234")))]));
+        assert_eq!(
+            (v.r#type.as_str(), v.fields.as_str()),
+            (kind::PRECISION, "split")
+        );
+        let d = &by_field(&v)[0];
+        assert_eq!(
+            (d.format.as_str(), d.max_digits, d.max_decimals),
+            ("decimal", Some(4), Some(2))
+        );
+    }
+
+    #[test]
+    fn an_invalid_number_names_its_format_and_what_else_is_taken() {
+        // A decimal field that also takes N/A says so.
+        let v = only_failure(bom(), bom_row(&[("priority", Some(text("high")))]));
+        assert_eq!(v.r#type, kind::NUMBER);
+        let d = &by_field(&v)[0];
+        assert_eq!(
+            (d.format.as_str(), d.max_digits, d.max_decimals),
+            ("decimal", Some(13), Some(3))
+        );
+        assert_eq!(d.also_accepted, vec!["N/A".to_string()]);
+        // A JSON number beyond the exponent limit is an invalid number with the same detail.
+        let v = only_failure(bom(), bom_row(&[("split", Some(num("1e999")))]));
+        assert_eq!(
+            (v.r#type.as_str(), by_field(&v)[0].max_decimals),
+            (kind::NUMBER, Some(2))
+        );
+        // Digits: the format and the length limit.
+        let v = only_failure(bom(), bom_row(&[("version", Some(text("2022-09")))]));
+        assert_eq!(v.r#type, kind::NUMBER);
+        let d = &by_field(&v)[0];
+        assert_eq!((d.format.as_str(), d.max_length), ("digits", Some(16)));
+        assert!(d.also_accepted.is_empty());
+    }
+
+    #[test]
+    fn kinds_the_type_says_all_of_carry_no_detail() {
+        let cases = [
+            (bom_row(&[("vendor_code", None)]), kind::REQUIRED),
+            (bom_row(&[("colour", Some(text("red")))]), kind::UNKNOWN),
+            (bom_row(&[("owner", Some(boolean(true)))]), kind::TYPE),
+        ];
+        for (r, want) in cases {
+            let v = only_failure(bom(), r);
+            assert_eq!(v.r#type, want);
+            assert_eq!(v.detail, None, "{want}");
+        }
+    }
+
+    #[test]
+    fn one_entry_of_several_fields_has_each_fields_detail_in_order() {
+        let r = bom_row(&[
+            ("vendor_code", Some(text(&"v".repeat(31)))),
+            ("owner", Some(text(&"o".repeat(51)))),
+            ("vendor_name", None),
+        ]);
+        let v = only_failure(bom(), r);
+        assert_eq!(
+            (v.r#type.as_str(), v.fields.as_str()),
+            (kind::LENGTH, "vendor_code,owner")
+        );
+        let limits: Vec<(String, Option<u32>)> = by_field(&v)
+            .into_iter()
+            .map(|d| (d.field, d.max_length))
+            .collect();
+        assert_eq!(
+            limits,
+            vec![("vendor_code".into(), Some(30)), ("owner".into(), Some(50))]
+        );
+    }
+
+    #[test]
+    fn a_duplicate_names_the_row_it_repeats_and_the_key() {
+        let mut rows = vec![keyed_row(0), keyed_row(1), keyed_row(0), keyed_row(0)];
+        for (i, r) in rows.iter_mut().enumerate() {
+            r.line = i as u32 + 2;
+        }
+        let c = Seq::new(rows).check(bom());
+        assert_eq!(c.duplicates.len(), 2);
+        for p in &c.duplicates {
+            let v = &p.verify[0];
+            assert_eq!(
+                (v.r#type.as_str(), v.fields.as_str()),
+                (kind::DUPLICATE, BOM_KEY)
+            );
+            let d = v.detail.as_ref().expect("detail");
+            // Both repeat the first row, not each other.
+            assert_eq!(
+                d.repeats,
+                Some(RowRef { index: 0, line: 2 }),
+                "{:?}",
+                p.index
+            );
+            let key: Vec<(&str, Option<&Value>)> = d
+                .key
+                .iter()
+                .map(|f| (f.name.as_str(), f.value.as_ref()))
+                .collect();
+            assert_eq!(key.len(), 5);
+            assert_eq!(key[0], ("vendor_code", Some(&text("V0"))));
+            assert_eq!(key[4], ("version", Some(&text("20220914"))));
+        }
+        // By uid.
+        let rows = vec![
+            bom_row(&[("uid", Some(text("U1")))]),
+            bom_row(&[("uid", Some(text("U1"))), ("vendor_code", Some(text("V9")))]),
+        ];
+        let c = Seq::new(rows).check(bom());
+        let d = c.duplicates[0].verify[0].detail.clone().expect("detail");
+        assert_eq!(d.repeats, Some(RowRef { index: 0, line: 0 }));
+        assert_eq!(d.key.len(), 1);
+        assert_eq!(
+            (d.key[0].name.as_str(), d.key[0].value.as_ref()),
+            ("uid", Some(&text("U1")))
+        );
+        // Taken elsewhere (the store): the key, and no row of the sequence.
+        let p = duplicate_problem(bom(), 3, &keyed_row(7), true, None);
+        let d = p.verify[0].detail.clone().expect("detail");
+        assert_eq!(d.repeats, None);
+        assert_eq!(d.key[0].value, Some(text("V7")));
+    }
+
+    #[test]
+    fn an_envelope_id_too_long_names_its_limit() {
+        let mut s = Seq::new(vec![bom_row(&[])]);
+        s.batch_id = Some(text(&"b".repeat(17)));
+        let c = s.check(bom());
+        let v = &c.invalid[0].verify[0];
+        assert_eq!(
+            (v.r#type.as_str(), v.fields.as_str()),
+            (kind::LENGTH, "batch_id")
+        );
+        assert_eq!(by_field(v)[0].max_length, Some(MAX_BATCH_ID_CHARS as u32));
     }
 }

@@ -164,7 +164,30 @@ async fn ingest_and_batch_state_over_grpc() {
     assert_eq!(r.problems[0].index, Some(0));
     assert_eq!(r.problems[0].verify[0].r#type, "unknown field");
     assert_eq!(r.problems[0].verify[0].fields, "colour");
+    assert_eq!(r.problems[0].verify[0].detail, None, "the type says it all");
     assert!(r.problems[0].row.is_some(), "the row as sent comes back");
+    // The detail travels typed: a date's format and example.
+    let mut bad = bom("1", "g");
+    for f in &mut bad.fields {
+        if f.name == "effective_end_date" {
+            f.value = text("2022/10/01");
+        }
+    }
+    let r = c
+        .ingest_batch(seq("2").request(vec![bad]))
+        .await
+        .unwrap()
+        .into_inner();
+    let v = &r.problems[0].verify[0];
+    assert_eq!(
+        (v.r#type.as_str(), v.fields.as_str()),
+        ("invalid date", "effective_end_date")
+    );
+    let d = &v.detail.as_ref().expect("a detail").by_field[0];
+    assert_eq!(
+        (d.field.as_str(), d.format.as_str(), d.example.as_str()),
+        ("effective_end_date", "yyyy-mm-dd", "2024-02-29")
+    );
     let r = c
         .ingest_batch(seq("2").request(bom_rows(1, 1, "g")))
         .await

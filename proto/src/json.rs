@@ -17,7 +17,8 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Number, Value as Json};
 
 use crate::v1::{
-    value::Kind, Field, IngestBatchRequest, IngestBatchResponse, Row, RowProblem, Value,
+    value::Kind, Field, FieldDetail, IngestBatchRequest, IngestBatchResponse, Row, RowProblem,
+    Value, VerifyDetail,
 };
 
 /// Envelope fields of the contract (SPEC §4). Anything else is reported as unknown.
@@ -199,11 +200,81 @@ fn problem_json(p: &RowProblem) -> Json {
             if !v.code.is_empty() {
                 e.insert("code".into(), Json::String(v.code.clone()));
             }
+            if let Some(d) = v.detail.as_ref().and_then(detail_json) {
+                e.insert("detail".into(), d);
+            }
             Json::Object(e)
         })
         .collect();
     m.insert("verify".into(), Json::Array(verify));
     Json::Object(m)
+}
+
+/// One field's rule as an answer's `detail.by_field` shows it: only the parts that apply.
+fn field_detail_json(f: &FieldDetail) -> Json {
+    let mut m = Map::new();
+    if let Some(n) = f.max_length {
+        m.insert("max_length".into(), Json::from(n));
+    }
+    if !f.format.is_empty() {
+        m.insert("format".into(), Json::String(f.format.clone()));
+    }
+    if !f.example.is_empty() {
+        m.insert("example".into(), Json::String(f.example.clone()));
+    }
+    if !f.allowed.is_empty() {
+        m.insert("allowed".into(), Json::from(f.allowed.clone()));
+    }
+    if let Some(n) = f.max_digits {
+        m.insert("max_digits".into(), Json::from(n));
+    }
+    if let Some(n) = f.max_decimals {
+        m.insert("max_decimals".into(), Json::from(n));
+    }
+    if !f.also_accepted.is_empty() {
+        m.insert("also_accepted".into(), Json::from(f.also_accepted.clone()));
+    }
+    if f.control_characters {
+        m.insert("control_characters".into(), Json::Bool(true));
+    }
+    Json::Object(m)
+}
+
+/// A `verify` entry's `detail` object (README, "Answers"): `by_field` (field name → its
+/// rule), `repeats` (`{index, line}` of the earlier row a duplicate repeats) and `key` (the
+/// key already taken, field → value). `None` when there is nothing to say.
+pub fn detail_json(d: &VerifyDetail) -> Option<Json> {
+    let mut m = Map::new();
+    if !d.by_field.is_empty() {
+        let by_field: Map<String, Json> = d
+            .by_field
+            .iter()
+            .map(|f| (f.field.clone(), field_detail_json(f)))
+            .collect();
+        m.insert("by_field".into(), Json::Object(by_field));
+    }
+    if let Some(r) = &d.repeats {
+        let mut e = Map::new();
+        e.insert("index".into(), Json::from(r.index));
+        if r.line > 0 {
+            e.insert("line".into(), Json::from(r.line));
+        }
+        m.insert("repeats".into(), Json::Object(e));
+    }
+    if !d.key.is_empty() {
+        let key: Map<String, Json> = d
+            .key
+            .iter()
+            .map(|f| {
+                (
+                    f.name.clone(),
+                    f.value.as_ref().map(json_value).unwrap_or(Json::Null),
+                )
+            })
+            .collect();
+        m.insert("key".into(), Json::Object(key));
+    }
+    (!m.is_empty()).then_some(Json::Object(m))
 }
 
 /// Core's answer as every door shows it: `{"code", "msg", "result"}` (result omitted when empty).
@@ -455,6 +526,7 @@ mod tests {
                     r#type: "value length exceed".into(),
                     fields: "version".into(),
                     code: String::new(),
+                    detail: None,
                 }],
             }],
             ..Default::default()
@@ -462,6 +534,88 @@ mod tests {
         assert_eq!(
             answer_json(&r).to_string(),
             r#"{"code":"E00V00","msg":"data verification failed!","result":[{"index":0,"row":{"version":"20220915080100123456"},"verify":[{"type":"value length exceed","fields":"version"}]}]}"#
+        );
+    }
+
+    #[test]
+    fn a_verify_detail_shows_only_its_parts_that_apply() {
+        use crate::v1::{RowRef, Verify};
+        let text = |s: &str| {
+            Some(Value {
+                kind: Some(Kind::Text(s.into())),
+            })
+        };
+        let entry = |detail: Option<VerifyDetail>| {
+            let r = IngestBatchResponse {
+                code: "E00V00".into(),
+                msg: String::new(),
+                problems: vec![RowProblem {
+                    index: Some(1),
+                    row: None,
+                    verify: vec![Verify {
+                        r#type: "t".into(),
+                        fields: "a,b".into(),
+                        code: String::new(),
+                        detail,
+                    }],
+                }],
+                ..Default::default()
+            };
+            answer_json(&r)["result"][0]["verify"][0].to_string()
+        };
+        assert_eq!(entry(None), r#"{"type":"t","fields":"a,b"}"#);
+        assert_eq!(
+            entry(Some(VerifyDetail::default())),
+            r#"{"type":"t","fields":"a,b"}"#,
+            "an empty detail is left out"
+        );
+        let by_field = vec![
+            FieldDetail {
+                field: "a".into(),
+                max_digits: Some(4),
+                max_decimals: Some(2),
+                format: "decimal".into(),
+                also_accepted: vec!["N/A".into()],
+                ..Default::default()
+            },
+            FieldDetail {
+                field: "b".into(),
+                allowed: vec!["X".into(), "Y".into()],
+                max_length: Some(0),
+                control_characters: true,
+                example: "e".into(),
+                ..Default::default()
+            },
+        ];
+        assert_eq!(
+            entry(Some(VerifyDetail {
+                by_field,
+                ..Default::default()
+            })),
+            r#"{"type":"t","fields":"a,b","detail":{"by_field":{"a":{"format":"decimal","max_digits":4,"max_decimals":2,"also_accepted":["N/A"]},"b":{"max_length":0,"example":"e","allowed":["X","Y"],"control_characters":true}}}}"#
+        );
+        let dup = |line| VerifyDetail {
+            repeats: Some(RowRef { index: 0, line }),
+            key: vec![
+                Field {
+                    name: "a".into(),
+                    value: text("1"),
+                },
+                Field {
+                    name: "b".into(),
+                    value: None,
+                },
+            ],
+            ..Default::default()
+        };
+        assert_eq!(
+            entry(Some(dup(2))),
+            r#"{"type":"t","fields":"a,b","detail":{"repeats":{"index":0,"line":2},"key":{"a":"1","b":null}}}"#
+        );
+        assert_eq!(
+            entry(Some(dup(0))),
+            r#"{"type":"t","fields":"a,b","detail":{"repeats":{"index":0},"key":{"a":"1","b":null}}}"#,
+            "no line for a row that came from no sheet"
         );
     }
 }

@@ -4,6 +4,7 @@ use hyper::StatusCode;
 use wharf_proto::v1 as pb;
 
 use crate::core_error::Call;
+use crate::hints;
 use crate::pages::{self, HistoryRow, Reply};
 use crate::routes::{env_name, result_href};
 use crate::schedule;
@@ -40,7 +41,12 @@ impl Upload {
             .map(|b| {
                 let env = env_name(b.environment);
                 let state = pages::shown_state(&b.state, b.staged_rows);
+                let code = match b.state.as_str() {
+                    "applied" | "held" | "reverted" => "0".to_string(),
+                    _ => b.failure_code.clone(),
+                };
                 HistoryRow {
+                    code_explained: hints::explain(&code, &b.failure_msg),
                     time: pages::utc(b.created_unix),
                     interface: format!("{}/{}", b.data_category, b.biz_key),
                     environment: env.into(),
@@ -48,10 +54,7 @@ impl Upload {
                     rows: b.batch_size,
                     label: pages::state_label(&state),
                     state,
-                    code: match b.state.as_str() {
-                        "applied" | "held" | "reverted" => "0".into(),
-                        _ => b.failure_code.clone(),
-                    },
+                    code,
                     file: b.source.clone(),
                     href: result_href(env, &b.data_category, &b.biz_key, &b.batch_id),
                     plan: schedule::plan(b),

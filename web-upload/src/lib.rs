@@ -15,7 +15,10 @@
 //! - `schedule`: the form's "apply at" and "revert at" inputs → the batch's schedule.
 //! - `send`: a sheet's rows → sequences of one batch → core; gives up on a rejected batch.
 //! - `results`: a batch's result page and the CSV of its errors.
-//! - `report`: a batch's rejections → the error table (spreadsheet row, field, type, value).
+//! - `report`: a batch's rejections → the error table (spreadsheet row, field, type, value,
+//!   how to fix it).
+//! - `hints`: every sentence about an error (a type and core's detail → how to fix it; a
+//!   summary's code and message in plain words), English, in one place for translation.
 //! - `actions`: the execute, revert and cancel buttons.
 //! - `history`: the user's own batches.
 //! - `workbook`: the template `.xlsx` of an interface, and its download.
@@ -26,6 +29,7 @@
 
 mod actions;
 mod core_error;
+mod hints;
 mod history;
 mod login;
 mod multipart;

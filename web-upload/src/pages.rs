@@ -50,6 +50,13 @@ pub(crate) struct UploadPage {
     pub(crate) error: String,
 }
 
+/// One of core's messages to a rejected sequence, and what it means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Note {
+    pub(crate) msg: String,
+    pub(crate) explained: String,
+}
+
 /// The summary of a result page.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Summary {
@@ -57,8 +64,10 @@ pub(crate) struct Summary {
     pub(crate) headline: String,
     pub(crate) code: String,
     pub(crate) msg: String,
+    /// The code and message in plain words ("" when the message is plain already).
+    pub(crate) explained: String,
     /// Core's messages to each rejected sequence, deduplicated.
-    pub(crate) notes: Vec<String>,
+    pub(crate) notes: Vec<Note>,
     pub(crate) state: String,
     pub(crate) batch_id: String,
     pub(crate) interface: String,
@@ -120,6 +129,7 @@ pub(crate) struct ErrorRow {
     pub(crate) field: String,
     pub(crate) kind: String,
     pub(crate) value: String,
+    pub(crate) hint: String,
 }
 
 #[derive(Template)]
@@ -172,6 +182,8 @@ pub(crate) struct HistoryRow {
     /// The status badge's word.
     pub(crate) label: &'static str,
     pub(crate) code: String,
+    /// The code (and the batch's failure message) in plain words, shown on hover.
+    pub(crate) code_explained: String,
     pub(crate) file: String,
     pub(crate) href: String,
     pub(crate) plan: Plan,

@@ -1,9 +1,17 @@
 //! Core's answers to a batch's sequences, flattened into what a person reads: one line per
-//! failing field, with the spreadsheet row number (header = row 1), the field, SPEC §5's error
-//! type and the value that was sent. Core already said which rows failed and why; this only
-//! lays its answer out.
+//! failing field (one per row for a duplicate key, naming every key field), with the
+//! spreadsheet row number (header = row 1), the field, SPEC §5's error type, the value that
+//! was sent and how to fix it (`hints`, from the type and core's detail). Core already said
+//! which rows failed and why; this only lays its answer out.
+
+use std::collections::HashMap;
 
 use wharf_proto::v1::{self as pb, value::Kind};
+
+use crate::hints;
+
+/// Core's type for a key already taken: shown as one line per row.
+const DUPLICATE: &str = "duplicate key";
 
 /// One line of the error table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,8 +22,10 @@ pub(crate) struct ErrorLine {
     pub(crate) field: String,
     /// SPEC §5's error type.
     pub(crate) kind: String,
-    /// The value sent, as text ("" when the cell was empty).
+    /// The value sent, as text ("" when the cell was empty); a duplicate's key values.
     pub(crate) value: String,
+    /// How to fix it, in a sentence.
+    pub(crate) hint: String,
 }
 
 /// A value as the user typed it.
@@ -28,32 +38,71 @@ pub(crate) fn value_text(v: Option<&pb::Value>) -> String {
     }
 }
 
+/// Every problem of an answer, its groups' included.
+fn problems_of(answer: &pb::IngestBatchResponse) -> impl Iterator<Item = &pb::RowProblem> {
+    answer
+        .problems
+        .iter()
+        .chain(answer.groups.iter().flat_map(|g| g.problems.iter()))
+}
+
 /// Every problem of every answer, one line per field, ordered by spreadsheet row (problems
 /// with the upload as a whole first), keeping core's order within a row.
 pub(crate) fn error_lines<'a>(
-    answers: impl IntoIterator<Item = &'a pb::IngestBatchResponse>,
+    answers: impl IntoIterator<Item = &'a pb::IngestBatchResponse> + Clone,
 ) -> Vec<ErrorLine> {
+    // A field's rule, as any entry states it: past its first 1,000 failing rows an answer
+    // states each type and field's rule once, not in every row.
+    let mut rules: HashMap<(&str, &str), &pb::FieldDetail> = HashMap::new();
+    for answer in answers.clone() {
+        for v in problems_of(answer).flat_map(|p| p.verify.iter()) {
+            for d in v.detail.iter().flat_map(|d| d.by_field.iter()) {
+                rules
+                    .entry((v.r#type.as_str(), d.field.as_str()))
+                    .or_insert(d);
+            }
+        }
+    }
     let mut out = Vec::new();
     for answer in answers {
-        let problems = answer
-            .problems
-            .iter()
-            .chain(answer.groups.iter().flat_map(|g| g.problems.iter()));
-        for p in problems {
+        for p in problems_of(answer) {
             let line = p.row.as_ref().map_or(0, |r| r.line);
+            let sent = |field: &str| {
+                p.row
+                    .as_ref()
+                    .and_then(|r| r.fields.iter().find(|f| f.name == field))
+                    .map(|f| value_text(f.value.as_ref()))
+                    .unwrap_or_default()
+            };
             for v in &p.verify {
+                if v.r#type == DUPLICATE {
+                    // One line for the row: the key is all its fields together.
+                    let fields: Vec<&str> = v.fields.split(',').map(str::trim).collect();
+                    out.push(ErrorLine {
+                        line,
+                        field: fields.join(","),
+                        kind: v.r#type.clone(),
+                        value: fields
+                            .iter()
+                            .map(|f| sent(f))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        hint: hints::duplicate_sentence(&v.fields, v.detail.as_ref()),
+                    });
+                    continue;
+                }
                 for field in v.fields.split(',').map(str::trim) {
-                    let value = p
-                        .row
+                    let detail = v
+                        .detail
                         .as_ref()
-                        .and_then(|r| r.fields.iter().find(|f| f.name == field))
-                        .map(|f| value_text(f.value.as_ref()))
-                        .unwrap_or_default();
+                        .and_then(|d| d.by_field.iter().find(|d| d.field == field))
+                        .or_else(|| rules.get(&(v.r#type.as_str(), field)).copied());
                     out.push(ErrorLine {
                         line,
                         field: field.to_string(),
                         kind: v.r#type.clone(),
-                        value,
+                        value: sent(field),
+                        hint: hints::field_sentence(&v.r#type, detail),
                     });
                 }
             }
@@ -70,7 +119,11 @@ pub(crate) fn errors_csv(lines: &[ErrorLine]) -> String {
     // machine's code page and garbles Chinese text.
     let mut out = String::from("\u{feff}");
     out.push_str(&wharf_sheet::out::csv_record([
-        "row", "field", "error", "value",
+        "row",
+        "field",
+        "error",
+        "value",
+        "how to fix",
     ]));
     for e in lines {
         let row = if e.line == 0 {
@@ -83,6 +136,7 @@ pub(crate) fn errors_csv(lines: &[ErrorLine]) -> String {
             &e.field,
             &e.kind,
             &e.value,
+            &e.hint,
         ]));
     }
     out
@@ -118,6 +172,7 @@ mod tests {
                     r#type: t.to_string(),
                     fields: f.to_string(),
                     code: String::new(),
+                    detail: None,
                 })
                 .collect(),
         }
@@ -152,7 +207,11 @@ mod tests {
                 pb::CodeGroup {
                     code: "E00W00".into(),
                     msg: String::new(),
-                    problems: vec![problem(3, &[("k", "1")], &[("duplicate key", "k")])],
+                    problems: vec![problem(
+                        3,
+                        &[("k", "1"), ("j", "J"), ("other", "o")],
+                        &[("duplicate key", "k,j")],
+                    )],
                 },
             ],
             ..Default::default()
@@ -166,6 +225,7 @@ mod tests {
                     r#type: "value not allowed".into(),
                     fields: "seq_size".into(),
                     code: String::new(),
+                    detail: None,
                 }],
             }],
             ..Default::default()
@@ -179,11 +239,66 @@ mod tests {
             seen,
             vec![
                 (0, "seq_size", "value not allowed", ""),
-                (3, "k", "duplicate key", "1"),
+                (3, "k,j", "duplicate key", "1, J"),
                 (7, "name", "value length exceed", "很长的名字"),
                 (7, "a", "required field missing", ""),
                 (7, "b", "required field missing", ""),
                 (5002, "qty", "invalid number", "x"),
+            ]
+        );
+    }
+
+    #[test]
+    fn each_line_says_how_to_fix_it_from_cores_detail() {
+        let mut p = problem(
+            4,
+            &[("d1", "2022/10/01"), ("d2", "x"), ("k", "K")],
+            &[("invalid date", "d1,d2"), ("duplicate key", "k")],
+        );
+        let date = |field: &str| pb::FieldDetail {
+            field: field.into(),
+            format: "yyyy-mm-dd".into(),
+            example: "2024-02-29".into(),
+            ..Default::default()
+        };
+        p.verify[0].detail = Some(pb::VerifyDetail {
+            by_field: vec![date("d1"), date("d2")],
+            ..Default::default()
+        });
+        p.verify[1].detail = Some(pb::VerifyDetail {
+            key: vec![pb::Field {
+                name: "k".into(),
+                value: text("K"),
+            }],
+            repeats: Some(pb::RowRef { index: 0, line: 2 }),
+            ..Default::default()
+        });
+        // A later row past the whole ones: its rule is not repeated, the page reads it from
+        // the row that stated it.
+        let later = problem(9, &[("d2", "y")], &[("invalid date", "d2")]);
+        let answer = pb::IngestBatchResponse {
+            code: "E00M00".into(),
+            problems: vec![p, later],
+            ..Default::default()
+        };
+        let hints: Vec<(String, String)> = error_lines([&answer])
+            .into_iter()
+            .map(|e| (e.field, e.hint))
+            .collect();
+        let date_hint =
+            "Use the date format yyyy-mm-dd, for example 2024-02-29 (a day the calendar has).";
+        assert_eq!(
+            hints,
+            vec![
+                ("d1".to_string(), date_hint.to_string()),
+                ("d2".to_string(), date_hint.to_string()),
+                (
+                    "k".to_string(),
+                    "Same key as row 2 (k=K): each row needs its own key. Remove one of the \
+                     two rows or correct its key."
+                        .to_string()
+                ),
+                ("d2".to_string(), date_hint.to_string()),
             ]
         );
     }
@@ -196,26 +311,29 @@ mod tests {
                 field: "name".into(),
                 kind: "value length exceed".into(),
                 value: "a,\"b\"\nc".into(),
+                hint: "Too long: use at most 3 characters.".into(),
             },
             ErrorLine {
                 line: 3,
                 field: "x".into(),
                 kind: "invalid number".into(),
                 value: "=HYPERLINK(\"http://evil\")".into(),
+                hint: String::new(),
             },
             ErrorLine {
                 line: 0,
                 field: "seq_size".into(),
                 kind: "value not allowed".into(),
                 value: "-12.5".into(),
+                hint: "This value is not one this field takes.".into(),
             },
         ];
         assert_eq!(
             errors_csv(&lines),
-            "\u{feff}row,field,error,value\r\n\
-             2,name,value length exceed,\"a,\"\"b\"\"\nc\"\r\n\
-             3,x,invalid number,\"'=HYPERLINK(\"\"http://evil\"\")\"\r\n\
-             ,seq_size,value not allowed,-12.5\r\n"
+            "\u{feff}row,field,error,value,how to fix\r\n\
+             2,name,value length exceed,\"a,\"\"b\"\"\nc\",Too long: use at most 3 characters.\r\n\
+             3,x,invalid number,\"'=HYPERLINK(\"\"http://evil\"\")\",\r\n\
+             ,seq_size,value not allowed,-12.5,This value is not one this field takes.\r\n"
         );
         use wharf_sheet::out::csv_cell;
         assert_eq!(csv_cell("-cmd"), "'-cmd");

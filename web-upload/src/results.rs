@@ -5,7 +5,8 @@ use hyper::StatusCode;
 use wharf_proto::v1 as pb;
 
 use crate::core_error::Call;
-use crate::pages::{self, ErrorRow, Reply, Summary};
+use crate::hints;
+use crate::pages::{self, ErrorRow, Note, Reply, Summary};
 use crate::report;
 use crate::routes::{env_name, env_of, result_href};
 use crate::schedule;
@@ -133,16 +134,20 @@ impl Upload {
                 ),
             ),
         };
-        let mut notes: Vec<String> = Vec::new();
+        let mut notes: Vec<Note> = Vec::new();
         for r in &b.rejections {
             if let Some(a) = &r.answer {
-                if !notes.contains(&a.msg) {
-                    notes.push(a.msg.clone());
+                if !notes.iter().any(|n| n.msg == a.msg) {
+                    notes.push(Note {
+                        msg: a.msg.clone(),
+                        explained: hints::explain(&a.code, &a.msg),
+                    });
                 }
             }
         }
         let summary = Summary {
             headline: String::new(),
+            explained: String::new(),
             code,
             msg,
             notes,
@@ -179,6 +184,7 @@ impl Upload {
     ) -> Reply {
         let total = lines.len();
         summary.headline = headline(&summary, &lines);
+        summary.explained = hints::explain(&summary.code, &summary.msg);
         let pages_n = total.div_ceil(ERRORS_PER_PAGE).max(1);
         let page = page.clamp(1, pages_n);
         let first = (page - 1) * ERRORS_PER_PAGE;
@@ -195,6 +201,7 @@ impl Upload {
                 field: e.field,
                 kind: e.kind,
                 value: e.value,
+                hint: e.hint,
             })
             .collect();
         let link = |p: usize| {

@@ -587,9 +587,128 @@ async fn failing_rows_are_listed_with_their_sheet_row_numbers_and_nothing_is_app
     assert_eq!(
         download.text(),
         format!(
-            "\u{feff}row,field,error,value\r\n3,effective_start_date,invalid date,2022-13-45\r\n5,vendor_code,value length exceed,{}\r\n",
+            "\u{feff}row,field,error,value,how to fix\r\n\
+             3,effective_start_date,invalid date,2022-13-45,\"Use the date format yyyy-mm-dd, for example 2024-02-29 (a day the calendar has).\"\r\n\
+             5,vendor_code,value length exceed,{},Too long: use at most 30 characters.\r\n",
             "<b>x</b>".repeat(5)
         )
+    );
+}
+
+/// Each failing cell reads as a sentence built from core's error type and detail, a
+/// duplicate row is one line naming the row it repeats, and the summary's code and messages
+/// are explained in plain words; the errors CSV carries the same sentences.
+#[tokio::test]
+async fn errors_read_as_sentences_that_say_how_to_fix_them() {
+    let (site, mut b) = logged_in().await;
+    let line = |key: &str, edit: &dyn Fn(String) -> String, bu: &str| {
+        format!("{},{bu}\n", edit(bom_line(key)))
+    };
+    let same = |l: String| l;
+    let mut csv = format!("{BOM_HEADER},bu\n");
+    csv += &line("K0", &same, "ThinkNB");
+    csv += &line(
+        "K1",
+        &|l| l.replacen("2022-09-14", "2022/10/01", 1),
+        "ThinkNB",
+    );
+    csv += &line("K2", &|l| l.replace(",0.28,", ",1.234,"), "IdeaNB");
+    csv += &line("K3", &same, "Thinkpad");
+    csv += &line("K0", &same, "ThinkNB");
+    csv += &line("K4", &|l| l.replace(",10.2,", ",high,"), "ThinkNB");
+    let result = b
+        .upload_result("hints.csv", csv.as_bytes(), "insert", &[])
+        .await;
+    let text = result.text();
+    let hints: Vec<(String, String, String)> = text
+        .split("<tr><td class=\"line\">")
+        .skip(1)
+        .map(|r| {
+            let cell = |class: &str| {
+                let marker = format!("<td class=\"{class}\">");
+                let at = r.find(&marker).expect("cell") + marker.len();
+                r[at..at + r[at..].find("</td>").expect("cell end")].to_string()
+            };
+            (
+                r[..r.find("</td>").expect("line end")].to_string(),
+                cell("field"),
+                cell("hint"),
+            )
+        })
+        .collect();
+    let key = "vendor_code=eee, vendor_father_item=K0, father_item=213, vendor_child_item=eee, \
+               version=20220914";
+    let want: Vec<(String, String, String)> = [
+        (
+            "3",
+            "effective_start_date",
+            "Use the date format yyyy-mm-dd, for example 2024-02-29 (a day the calendar has)."
+                .to_string(),
+        ),
+        (
+            "4",
+            "split",
+            "At most 2 digits after the decimal point (and at most 2 digits before it).".into(),
+        ),
+        (
+            "5",
+            "bu",
+            "Allowed: ThinkNB, IdeaNB, ThinkOption, ThinkDT, IdeaOption, IdeaDT, WS, Smart \
+             Device, ISG, Mobile Phone, Mobile Tablet. Write one of them exactly, capitals \
+             included."
+                .into(),
+        ),
+        (
+            "6",
+            "vendor_code,vendor_father_item,father_item,vendor_child_item,version",
+            format!(
+                "Same key as row 2 ({key}): each row needs its own key. Remove one of the two \
+                 rows or correct its key."
+            ),
+        ),
+        (
+            "7",
+            "priority",
+            "Enter a plain number such as 12.5: at most 10 digits before the decimal point and \
+             at most 3 digits after it; no spaces, thousands separators or units. You may also \
+             write N/A."
+                .into(),
+        ),
+    ]
+    .into_iter()
+    .map(|(l, f, h)| (l.to_string(), f.to_string(), h))
+    .collect();
+    assert_eq!(hints, want, "{text}");
+    assert_eq!(
+        result.by_id("result-msg"),
+        "abandoned by its sender: 1 of its sequences was rejected"
+    );
+    assert!(
+        result
+            .by_id("result-explained")
+            .contains("the whole sheet was withdrawn"),
+        "{text}"
+    );
+    assert!(
+        text.contains("<span class=\"note-msg\">multiple exceptions</span> <span class=\"note-explained\">Two kinds of problems at once"),
+        "{text}"
+    );
+    assert!(export(&site).await.is_empty(), "all or nothing");
+    // The history explains the code on hover.
+    let history = b.get("/batches").await.text();
+    assert!(
+        history.contains("<td class=\"code\" title=\"The sheet was sent in parts, and some part had failing rows"),
+        "{history}"
+    );
+    let csv_href = b.latest_errors_csv().await;
+    let download = b.get(&csv_href).await.text();
+    assert!(
+        download.contains(&format!(
+            "6,\"vendor_code,vendor_father_item,father_item,vendor_child_item,version\",\
+             duplicate key,\"eee, K0, 213, eee, 20220914\",\"Same key as row 2 ({key}): each row needs \
+             its own key. Remove one of the two rows or correct its key.\"\r\n"
+        )),
+        "{download}"
     );
 }
 
@@ -615,11 +734,11 @@ async fn the_errors_csv_defuses_formulas_in_values_and_header_names() {
     assert_eq!(download.status, 200);
     let text = download.text();
     assert!(
-        text.contains("2,quantity_per,invalid number,'-2+3+cmd|' /C calc'!A0\r\n"),
+        text.contains("2,quantity_per,invalid number,'-2+3+cmd|' /C calc'!A0,"),
         "{text}"
     );
-    assert!(text.contains("2,'-1+1|cmd,unknown field,'@x\r\n"), "{text}");
-    assert!(text.contains("2,version,invalid number,-12\r\n"), "{text}");
+    assert!(text.contains("2,'-1+1|cmd,unknown field,'@x,"), "{text}");
+    assert!(text.contains("2,version,invalid number,-12,"), "{text}");
     for line in text.lines().skip(1) {
         for cell in line.split(',') {
             let cell = cell.trim_start_matches('"');

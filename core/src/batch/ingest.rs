@@ -265,7 +265,7 @@ pub async fn ingest(
                 if by_key || by_uid {
                     let sent = &seq.input.rows[r.index as usize];
                     duplicates.push(validate::duplicate_problem(
-                        seq.iface, r.index, sent, by_key,
+                        seq.iface, r.index, sent, by_key, None,
                     ));
                 }
             }
@@ -430,7 +430,9 @@ async fn complete(
                 b.failure_msg
             ),
             rows.iter()
-                .map(|c| validate::duplicate_problem(iface, c.idx, &staged_row(&c.data), c.by_key))
+                .map(|c| {
+                    validate::duplicate_problem(iface, c.idx, &staged_row(&c.data), c.by_key, None)
+                })
                 .collect(),
         ),
     })

@@ -251,7 +251,7 @@ impl Core {
                                 failing += 1;
                                 if invalid.len() + duplicates.len() < MAX_LISTED {
                                     duplicates.push(validate::duplicate_problem(
-                                        iface, at, &row, dup_key,
+                                        iface, at, &row, dup_key, None,
                                     ));
                                 }
                                 continue;
