@@ -567,6 +567,29 @@ pub(crate) fn chain_text(err: &(dyn StdError + 'static)) -> String {
     parts.join(": ")
 }
 
+/// A TLS server configuration serving `cert` (a PEM chain) with `key` (a PEM private key),
+/// no client certificates; shared by the HTTPS listeners and the FTP door. `Err` names the
+/// file at fault and why.
+pub fn server_config(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<rustls::ServerConfig, String> {
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+    };
+    let certs = certificates(&read(cert)?)
+        .map_err(|why| format!("certificate {}: {why}", cert.display()))?;
+    let private =
+        private_key(&read(key)?).map_err(|why| format!("key {}: {why}", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(certs, private)
+        .map_err(|e| format!("certificate and key do not fit: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -630,27 +653,4 @@ mod tests {
         let garbage = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
         assert!(CoreTls::new(garbage).is_err());
     }
-}
-
-/// A TLS server configuration serving `cert` (a PEM chain) with `key` (a PEM private key),
-/// no client certificates; shared by the HTTPS listeners and the FTP door. `Err` names the
-/// file at fault and why.
-pub fn server_config(
-    cert: &std::path::Path,
-    key: &std::path::Path,
-) -> Result<rustls::ServerConfig, String> {
-    let read = |path: &std::path::Path| {
-        std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
-    };
-    let certs = certificates(&read(cert)?)
-        .map_err(|why| format!("certificate {}: {why}", cert.display()))?;
-    let private =
-        private_key(&read(key)?).map_err(|why| format!("key {}: {why}", key.display()))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_no_client_auth()
-        .with_single_cert(certs, private)
-        .map_err(|e| format!("certificate and key do not fit: {e}"))
 }
