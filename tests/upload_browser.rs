@@ -583,6 +583,10 @@ fn upload_page_in_a_browser() {
         })
         .collect();
     assert_eq!(history.len(), 3, "three batches: {history:?}");
+    for cell in b.find_all("table#history tbody tr.batch td.time time") {
+        let utc = cell.attr("title").unwrap_or_default();
+        assert!(utc.ends_with(" UTC"), "the hover shows UTC: {utc:?}");
+    }
     let expect = [
         ("all", "0", "bom-all.xlsx", 2),
         ("insert", "E00V00", "bom-errors.xlsx", 4),
@@ -590,7 +594,8 @@ fn upload_page_in_a_browser() {
     ];
     for (row, (op, code, file, n)) in history.iter().zip(expect) {
         let [time, iface, env, operation, rows, status, code_cell, file_cell] = row;
-        assert!(!time.is_empty(), "{row:?}");
+        // In the browser's time zone; UTC on hover.
+        assert!(time.ends_with(util::browser::BROWSER_UTC_OFFSET), "{row:?}");
         assert_eq!(iface, "t1/bom", "{row:?}");
         assert_eq!(env, "prod", "{row:?}");
         assert_eq!(operation, op, "{row:?}");

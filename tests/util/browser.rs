@@ -27,6 +27,10 @@ const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 /// A headless Chromium under chromedriver, with one WebDriver session. Dropping it deletes the
 /// session (chromedriver then closes Chromium), kills chromedriver, and removes its temporary
 /// directory (kept, with its path printed, when the test is panicking).
+/// The browser's time zone (UTC+08:00, no daylight saving), and how pages write its offset.
+pub const BROWSER_TZ: &str = "Asia/Shanghai";
+pub const BROWSER_UTC_OFFSET: &str = "UTC+08:00";
+
 pub struct Browser {
     driver: Child,
     port: u16,
@@ -65,6 +69,9 @@ impl Browser {
         let log = dir.join("chromedriver.log");
         let port = free_port();
         let driver = Command::new(CHROMEDRIVER)
+            // The browser is in a time zone of its own, not the server's UTC: pages show
+            // times in the browser's zone, and forms send its offset.
+            .env("TZ", BROWSER_TZ)
             .arg(format!("--port={port}"))
             .arg(format!("--log-path={}", log.display()))
             .stdin(Stdio::null())

@@ -74,7 +74,7 @@ pub(crate) struct Summary {
     pub(crate) environment: String,
     pub(crate) operation: String,
     pub(crate) file: String,
-    pub(crate) time: String,
+    pub(crate) time: Moment,
     pub(crate) rows_sent: u64,
     pub(crate) rows_applied: u64,
     pub(crate) plan: Plan,
@@ -173,7 +173,7 @@ pub(crate) struct Plan {
 /// One batch in the history.
 #[derive(Debug, Clone)]
 pub(crate) struct HistoryRow {
-    pub(crate) time: String,
+    pub(crate) time: Moment,
     pub(crate) interface: String,
     pub(crate) environment: String,
     pub(crate) operation: String,
@@ -378,9 +378,33 @@ pub(crate) fn static_file(name: &str) -> Option<Reply> {
     Some(r)
 }
 
-/// A Unix time as `YYYY-MM-DD HH:MM:SS UTC`.
-pub(crate) fn utc(unix: i64) -> String {
-    wharf_proto::time::readable(unix)
+/// A moment shown on a page: its UTC text (`YYYY-MM-DD HH:MM:SS UTC`, what a page without
+/// JavaScript shows and the hover shows) and its RFC 3339 form, from which the page's script
+/// writes it in the browser's time zone.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Moment {
+    pub(crate) iso: String,
+    pub(crate) text: String,
+}
+
+impl Moment {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.text.is_empty()
+    }
+}
+
+impl std::fmt::Display for Moment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// A Unix time as a [`Moment`].
+pub(crate) fn utc(unix: i64) -> Moment {
+    Moment {
+        iso: wharf_proto::time::rfc3339(unix),
+        text: wharf_proto::time::readable(unix),
+    }
 }
 
 #[cfg(test)]

@@ -17,6 +17,23 @@
       this.querySelector("input[name=confirmed]").value = "yes";
     });
   }
+  // Times: the server writes UTC; show them in this browser's time zone, UTC on hover.
+  function two(n) {
+    return (n < 10 ? "0" : "") + n;
+  }
+  function local(d) {
+    var offset = -d.getTimezoneOffset();
+    var sign = offset < 0 ? "-" : "+";
+    offset = Math.abs(offset);
+    return d.getFullYear() + "-" + two(d.getMonth() + 1) + "-" + two(d.getDate()) + " " +
+      two(d.getHours()) + ":" + two(d.getMinutes()) + ":" + two(d.getSeconds()) +
+      " UTC" + sign + two(Math.floor(offset / 60)) + ":" + two(offset % 60);
+  }
+  var moments = document.querySelectorAll("time.moment[datetime]");
+  for (var m = 0; m < moments.length; m++) {
+    var when = new Date(moments[m].getAttribute("datetime"));
+    if (!isNaN(when.getTime())) moments[m].textContent = local(when);
+  }
   var form = document.getElementById("upload");
   if (!form) return;
   document.documentElement.className += " js";

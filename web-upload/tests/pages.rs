@@ -533,6 +533,24 @@ async fn a_valid_csv_is_applied_and_its_result_and_history_show_it() {
     assert!(text.contains("<td class=\"file\">bom.csv</td>"), "{text}");
     assert!(text.contains("<td class=\"rows\">3</td>"), "{text}");
     assert!(text.contains("applied"), "{text}");
+    // Times: UTC as text and on hover (what a page without JavaScript shows), and the
+    // instant for the page's script to write in the browser's time zone.
+    let cell = text
+        .split("<td class=\"time\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</td>").next())
+        .unwrap_or_default();
+    assert!(
+        cell.starts_with("<time class=\"moment\" datetime=\"")
+            && cell.contains("Z\" title=\"")
+            && cell.ends_with(" UTC</time>"),
+        "{cell}"
+    );
+    let summary = result.text();
+    assert!(
+        summary.contains("<time class=\"moment\" datetime=\""),
+        "{summary}"
+    );
 }
 
 #[tokio::test]
