@@ -1064,6 +1064,7 @@ fn interface_def(i: &Interface) -> pb::InterfaceDef {
                 allowed: f.allowed.clone(),
                 exceptions: f.exceptions.clone(),
                 default_value: f.default.clone().unwrap_or_default(),
+                rule: Some(crate::validate::field_rules(f)),
             })
             .collect(),
         description: i.description.clone(),

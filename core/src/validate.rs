@@ -362,6 +362,34 @@ pub fn field_detail(rule: &FieldRule, ty: &str) -> Option<FieldDetail> {
     Some(d)
 }
 
+/// Everything one field's rule takes, as a detail: its format (with an example), length,
+/// precision, allowed values and the literal values it also takes. What a template or a form
+/// tells a person before they write the value (the error details above say what a value
+/// broke).
+pub fn field_rules(rule: &FieldRule) -> FieldDetail {
+    let mut d = FieldDetail {
+        field: rule.name.clone(),
+        max_length: rule.max_length.and_then(|n| u32::try_from(n).ok()),
+        allowed: rule.allowed.clone(),
+        also_accepted: rule.exceptions.clone(),
+        ..Default::default()
+    };
+    match &rule.ty {
+        FieldType::Date => {
+            d.format = "yyyy-mm-dd".into();
+            d.example = "2024-02-29".into();
+        }
+        FieldType::Digits => d.format = "digits".into(),
+        FieldType::Decimal { precision, scale } => {
+            d.format = "decimal".into();
+            d.max_digits = Some(u32::from(*precision));
+            d.max_decimals = Some(u32::from(*scale));
+        }
+        FieldType::String => {}
+    }
+    d
+}
+
 /// The detail of a value refused for holding control characters.
 fn control_detail(field: &str) -> FieldDetail {
     FieldDetail {

@@ -128,6 +128,34 @@ pub(crate) fn field_sentence(kind: &str, d: Option<&FieldDetail>) -> String {
     sentence + &also(d)
 }
 
+/// What to write in a field, from its whole rule (core's `FieldDef.rule`): for a template's
+/// field sheet, before anything failed.
+pub(crate) fn field_description(d: &FieldDetail) -> String {
+    let what = if !d.allowed.is_empty() {
+        "One of the allowed values, written exactly, capitals included".to_string()
+    } else {
+        match d.format.as_str() {
+            "yyyy-mm-dd" if d.example.is_empty() => "A date written yyyy-mm-dd".into(),
+            "yyyy-mm-dd" => format!("A date written yyyy-mm-dd, for example {}", d.example),
+            "digits" => match d.max_length {
+                Some(n) => {
+                    format!("Digits only (0-9), at most {n} of them; leading zeros are kept")
+                }
+                None => "Digits only (0-9); leading zeros are kept".into(),
+            },
+            "decimal" => match decimal_shape(d) {
+                Some(shape) => format!("A plain number such as 12.5: {shape}"),
+                None => "A plain number such as 12.5".into(),
+            },
+            _ => match d.max_length {
+                Some(n) => format!("Text, at most {n} characters"),
+                None => "Text".into(),
+            },
+        }
+    };
+    format!("{what}.{}", also(d))
+}
+
 /// The sentence for a kind without any detail.
 pub(crate) fn general_sentence(kind: &str) -> String {
     match kind {

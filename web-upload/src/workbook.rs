@@ -1,19 +1,29 @@
 //! The template workbook of an interface: sheet one holds the field names in row 1 (the row
-//! the upload reads as its header), sheet two explains each field. Columns of text and digits
+//! the upload reads as its header; required fields' headers stand out), with a drop-down for
+//! each field that has allowed values and, on every column, a note of what to write; sheet two
+//! explains each field in plain words (core's rule, worded by `hints`), with an example. Columns of text and digits
 //! are formatted as text, so a part number like `00123` keeps its zeros; date columns as
 //! dates, so a typed date is stored as a real date cell. Served as a download to the users
 //! of the interface. Every text cell goes through `wharf_sheet::out::xlsx_text`, so a name,
 //! allowed value or default that starts like a formula stays text.
 
 use hyper::StatusCode;
-use rust_xlsxwriter::{Color, Format, FormatBorder, Workbook, XlsxError};
+use rust_xlsxwriter::{Color, DataValidation, Format, FormatBorder, Formula, Workbook, XlsxError};
 use wharf_proto::v1 as pb;
 use wharf_sheet::out::xlsx_text;
 
 use crate::core_error::Call;
+use crate::hints;
 use crate::pages::{self, Reply};
 use crate::session::Session;
 use crate::Upload;
+
+/// Rows of the data sheet that get the drop-downs and the input messages (the page's row
+/// limit; Excel stores the range once, whatever its size).
+const TEMPLATE_ROWS: u32 = 100_000;
+
+/// Excel's longest input message.
+const MAX_INPUT_MESSAGE: usize = 255;
 
 /// The `.xlsx` bytes of `iface`'s template.
 pub(crate) fn template(iface: &pb::InterfaceDef) -> Result<Vec<u8>, XlsxError> {
@@ -22,20 +32,82 @@ pub(crate) fn template(iface: &pb::InterfaceDef) -> Result<Vec<u8>, XlsxError> {
         .set_bold()
         .set_background_color(Color::RGB(0xE8EEF7))
         .set_border_bottom(FormatBorder::Thin);
+    // Required fields' headers stand out (and the field sheet says "yes").
+    let required_header = Format::new()
+        .set_bold()
+        .set_font_color(Color::White)
+        .set_background_color(Color::RGB(0x1F4E8C))
+        .set_border_bottom(FormatBorder::Thin);
     let as_text = Format::new().set_num_format("@");
     let as_date = Format::new().set_num_format("yyyy-mm-dd");
+    let example: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&iface.example).unwrap_or_default();
+    let described: Vec<(String, pb::FieldDetail)> = iface
+        .fields
+        .iter()
+        .map(|f| {
+            let rule = f.rule.clone().unwrap_or_default();
+            (hints::field_description(&rule), rule)
+        })
+        .collect();
 
+    // Values of long drop-down lists (over Excel's 255 characters inline) live on a hidden
+    // sheet, one column per field.
+    let mut lists = Vec::new();
     let data = book.add_worksheet();
     data.set_name("data")?;
-    for (col, f) in iface.fields.iter().enumerate() {
+    for (col, (f, (description, rule))) in iface.fields.iter().zip(&described).enumerate() {
         let col = u16::try_from(col).map_err(|_| XlsxError::RowColumnLimitError)?;
-        xlsx_text(data, 0, col, &f.name, &header)?;
+        let format = if f.required {
+            &required_header
+        } else {
+            &header
+        };
+        xlsx_text(data, 0, col, &f.name, format)?;
         data.set_column_width(col, (f.name.chars().count() as f64 + 4.0).max(12.0))?;
         if f.r#type == "date" {
             data.set_column_format(col, &as_date)?;
         } else if f.r#type == "string" || f.r#type == "digits" {
             data.set_column_format(col, &as_text)?;
         }
+        let mut message: String = description.chars().take(MAX_INPUT_MESSAGE).collect();
+        if message.chars().count() == MAX_INPUT_MESSAGE {
+            message = message
+                .chars()
+                .take(MAX_INPUT_MESSAGE - 1)
+                .collect::<String>()
+                + "…";
+        }
+        let title: String = f.name.chars().take(32).collect();
+        let mut rule_of_cell = DataValidation::new()
+            .set_input_title(title)?
+            .set_input_message(message)?;
+        let values: Vec<&str> = rule
+            .allowed
+            .iter()
+            .chain(&rule.also_accepted)
+            .map(String::as_str)
+            .collect();
+        if !rule.allowed.is_empty() {
+            rule_of_cell = match rule_of_cell.clone().allow_list_strings(&values) {
+                Ok(inline) => inline,
+                Err(_) => {
+                    let list_col =
+                        u16::try_from(lists.len()).map_err(|_| XlsxError::RowColumnLimitError)?;
+                    lists.push(values.iter().map(|v| v.to_string()).collect::<Vec<_>>());
+                    let last = values.len().max(1);
+                    rule_of_cell.allow_list_formula(Formula::new(format!(
+                        "=lists!${letter}$1:${letter}${last}",
+                        letter = column_letter(list_col)
+                    )))
+                }
+            }
+            .set_error_title("Not an allowed value")?
+            .set_error_message(format!("{} takes only the values of its list.", f.name))?;
+        } else {
+            rule_of_cell = rule_of_cell.allow_any_value();
+        }
+        data.add_data_validation(1, col, TEMPLATE_ROWS, col, &rule_of_cell)?;
     }
     data.set_freeze_panes(1, 0)?;
 
@@ -43,29 +115,32 @@ pub(crate) fn template(iface: &pb::InterfaceDef) -> Result<Vec<u8>, XlsxError> {
     about.set_name("fields")?;
     let titles = [
         "field",
-        "type",
+        "what to write",
         "required",
-        "max length",
+        "example",
         "allowed values",
+        "also accepted",
         "default",
         "business key",
     ];
     for (col, t) in titles.iter().enumerate() {
         xlsx_text(about, 0, col as u16, t, &header)?;
     }
-    for (i, f) in iface.fields.iter().enumerate() {
+    let plain = Format::new().set_text_wrap();
+    for (i, (f, (description, rule))) in iface.fields.iter().zip(&described).enumerate() {
         let row = u32::try_from(i + 1).map_err(|_| XlsxError::RowColumnLimitError)?;
-        let length = if f.max_length == 0 {
-            String::new()
-        } else {
-            f.max_length.to_string()
+        let shown_example = match example.get(&f.name) {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(serde_json::Value::Null) | None => rule.example.clone(),
+            Some(other) => other.to_string(),
         };
         let cells = [
             f.name.clone(),
-            f.r#type.clone(),
+            description.clone(),
             if f.required { "yes" } else { "no" }.to_string(),
-            length,
+            shown_example,
             f.allowed.join(", "),
+            f.exceptions.join(", "),
             f.default_value.clone(),
             if iface.business_key.contains(&f.name) {
                 "yes"
@@ -74,18 +149,42 @@ pub(crate) fn template(iface: &pb::InterfaceDef) -> Result<Vec<u8>, XlsxError> {
             }
             .to_string(),
         ];
-        let plain = Format::new();
         for (col, c) in cells.iter().enumerate() {
             xlsx_text(about, row, col as u16, c, &plain)?;
         }
     }
-    for (col, width) in [24.0, 16.0, 10.0, 12.0, 40.0, 12.0, 14.0]
+    for (col, width) in [24.0, 48.0, 10.0, 18.0, 40.0, 14.0, 12.0, 14.0]
         .iter()
         .enumerate()
     {
         about.set_column_width(col as u16, *width)?;
     }
+
+    if !lists.is_empty() {
+        let sheet = book.add_worksheet();
+        sheet.set_name("lists")?;
+        for (col, values) in lists.iter().enumerate() {
+            let col = u16::try_from(col).map_err(|_| XlsxError::RowColumnLimitError)?;
+            for (row, v) in values.iter().enumerate() {
+                let row = u32::try_from(row).map_err(|_| XlsxError::RowColumnLimitError)?;
+                xlsx_text(sheet, row, col, v, &Format::new())?;
+            }
+        }
+        sheet.set_hidden(true);
+    }
     book.save_to_buffer()
+}
+
+/// A spreadsheet column's letters (0 is `A`).
+fn column_letter(col: u16) -> String {
+    let mut n = u32::from(col) + 1;
+    let mut letters = Vec::new();
+    while n > 0 {
+        let rem = (n - 1) % 26;
+        letters.push(char::from(b'A' + rem as u8));
+        n = (n - 1) / 26;
+    }
+    letters.iter().rev().collect()
 }
 
 impl Upload {

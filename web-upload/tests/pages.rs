@@ -1033,6 +1033,59 @@ async fn the_template_is_a_workbook_whose_header_is_the_interface() {
     let bom = defs.iter().find(|d| d.biz_key == "bom").expect("bom");
     let names: Vec<&str> = bom.fields.iter().map(|f| f.name.as_str()).collect();
     assert_eq!(sheet.header, names);
+
+    // Inside the workbook: `bu` has a drop-down of its allowed values; every column says what
+    // to write when a cell is selected; the field sheet says it in plain words, with the
+    // `N/A` a field also takes and an example, and no type jargon.
+    let part = |name: &str| {
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(r.body.clone())).expect("a zip");
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut zip.by_name(name).expect(name), &mut text).expect("xml");
+        text
+    };
+    let data = part("xl/worksheets/sheet1.xml");
+    let bu = names.iter().position(|n| *n == "bu").expect("bu");
+    let bu_col = char::from(b'A' + bu as u8);
+    assert!(
+        data.contains(
+            "<dataValidation type=\"list\" allowBlank=\"1\" showInputMessage=\"1\" \
+             showErrorMessage=\"1\" errorTitle=\"Not an allowed value\""
+        ) && data.contains(&format!("sqref=\"{bu_col}2:{bu_col}100001\"")),
+        "{data}"
+    );
+    assert!(
+        data.contains("<formula1>\"ThinkNB,IdeaNB,ThinkOption"),
+        "{data}"
+    );
+    assert_eq!(
+        data.matches("<dataValidation ").count(),
+        names.len(),
+        "one rule (a list or a note) per column"
+    );
+    let strings = part("xl/sharedStrings.xml");
+    for said in [
+        "A date written yyyy-mm-dd, for example 2024-02-29.",
+        "A plain number such as 12.5: at most 10 digits before the decimal point and at most 3 \
+         digits after it. You may also write N/A.",
+        "Digits only (0-9), at most 16 of them; leading zeros are kept.",
+        "Text, at most 30 characters. You may also write N/A.",
+        "One of the allowed values, written exactly, capitals included.",
+        "what to write",
+        "also accepted",
+    ] {
+        assert!(
+            strings.contains(said),
+            "the field sheet says {said:?}: {strings}"
+        );
+    }
+    assert!(
+        !strings.contains("decimal(13,3)"),
+        "no type jargon: {strings}"
+    );
+    // Required headers are styled apart from optional ones: two header styles.
+    let styles = part("xl/styles.xml");
+    assert!(styles.contains("FF1F4E8C"), "{styles}");
+
     assert_eq!(b.get("/templates/t1/nope.xlsx").await.status, 404);
     assert_eq!(b.get("/templates/t1/bom.pdf").await.status, 404);
 }
