@@ -385,13 +385,23 @@ pub fn document(interfaces: &[InterfaceDef]) -> Json {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wharf_proto::v1::FieldDef;
+    use wharf_proto::v1::{FieldDef, FieldDetail};
 
     fn bom() -> InterfaceDef {
+        // As core describes a field: its type, and its whole rule.
         let field = |name: &str, ty: &str, required: bool| FieldDef {
             name: name.into(),
             r#type: ty.into(),
             required,
+            rule: Some(match ty {
+                "decimal(13,3)" => FieldDetail {
+                    format: "decimal".into(),
+                    max_digits: Some(13),
+                    max_decimals: Some(3),
+                    ..Default::default()
+                },
+                _ => FieldDetail::default(),
+            }),
             ..Default::default()
         };
         InterfaceDef {

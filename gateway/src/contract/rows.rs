@@ -10,32 +10,6 @@
 use serde_json::{json, Map, Value as Json};
 use wharf_proto::v1::{FieldDef, InterfaceDef};
 
-/// A field's type as core's definitions write it (`FieldDef.type`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum FieldType {
-    String,
-    Decimal { precision: u8, scale: u8 },
-    Date,
-    Digits,
-}
-
-impl FieldType {
-    fn parse(text: &str) -> Option<FieldType> {
-        match text {
-            "string" => return Some(FieldType::String),
-            "date" => return Some(FieldType::Date),
-            "digits" => return Some(FieldType::Digits),
-            _ => {}
-        }
-        let (p, s) = text
-            .strip_prefix("decimal(")?
-            .strip_suffix(')')?
-            .split_once(',')?;
-        let (precision, scale) = (p.trim().parse().ok()?, s.trim().parse().ok()?);
-        (scale <= precision).then_some(FieldType::Decimal { precision, scale })
-    }
-}
-
 /// `-?digits(.digits)?` with at most `precision - scale` integer digits past leading zeros and
 /// `scale` fraction digits before trailing zeros, as core's `check_decimal` counts them.
 pub(super) fn decimal_pattern(precision: u8, scale: u8) -> String {
@@ -65,23 +39,30 @@ fn power_of_ten(n: u8, negative: bool) -> Json {
 fn value_schema(f: &FieldDef) -> (Json, String) {
     let mut s = Map::new();
     let mut words = Vec::new();
-    match FieldType::parse(&f.r#type) {
-        Some(FieldType::String) => {
+    // Core's whole rule of the field (`FieldDef.rule`): the type is read from it, not parsed
+    // again here.
+    let rule = f.rule.clone().unwrap_or_default();
+    let decimal = match (rule.max_digits, rule.max_decimals) {
+        (Some(p), Some(sc)) => u8::try_from(p).ok().zip(u8::try_from(sc).ok()),
+        _ => None,
+    };
+    match (f.rule.is_some(), rule.format.as_str(), decimal) {
+        (true, "", _) => {
             s.insert("type".into(), json!("string"));
             words.push("text".to_string());
         }
-        Some(FieldType::Digits) => {
+        (true, "digits", _) => {
             s.insert("type".into(), json!("string"));
             s.insert("pattern".into(), json!("^[0-9]+$"));
             words.push("digits only, as text".to_string());
         }
-        Some(FieldType::Date) => {
+        (true, "yyyy-mm-dd", _) => {
             s.insert("type".into(), json!("string"));
             s.insert("format".into(), json!("date"));
             s.insert("pattern".into(), json!("^[0-9]{4}-[0-9]{2}-[0-9]{2}$"));
             words.push("a calendar day, yyyy-mm-dd".to_string());
         }
-        Some(FieldType::Decimal { precision, scale }) => {
+        (true, "decimal", Some((precision, scale))) if scale <= precision => {
             let int = precision - scale;
             s.insert("type".into(), json!(["string", "number"]));
             s.insert("pattern".into(), json!(decimal_pattern(precision, scale)));
@@ -92,7 +73,7 @@ fn value_schema(f: &FieldDef) -> (Json, String) {
                  {int} digits before the point and {scale} after (exact: never rounded)"
             ));
         }
-        None => words.push(format!("type {}", f.r#type)),
+        _ => words.push(format!("type {}", f.r#type)),
     }
     if f.max_length > 0 {
         s.insert("maxLength".into(), json!(f.max_length));
@@ -344,16 +325,35 @@ mod tests {
     }
 
     #[test]
-    fn types_read_as_core_writes_them() {
-        assert_eq!(FieldType::parse("string"), Some(FieldType::String));
-        assert_eq!(
-            FieldType::parse("decimal(13,3)"),
-            Some(FieldType::Decimal {
-                precision: 13,
-                scale: 3
-            })
-        );
-        assert_eq!(FieldType::parse("decimal(3,4)"), None);
-        assert_eq!(FieldType::parse("money"), None);
+    fn types_are_read_from_cores_rule() {
+        use wharf_proto::v1::FieldDetail;
+        let qty = FieldDef {
+            r#type: "decimal(13,3)".into(),
+            rule: Some(FieldDetail {
+                format: "decimal".into(),
+                max_digits: Some(13),
+                max_decimals: Some(3),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let (schema, words) = value_schema(&qty);
+        assert_eq!(schema["pattern"], json!(decimal_pattern(13, 3)));
+        assert!(words.starts_with("decimal(13,3)"), "{words}");
+        let day = FieldDef {
+            r#type: "date".into(),
+            rule: Some(FieldDetail {
+                format: "yyyy-mm-dd".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(value_schema(&day).0["format"], "date");
+        // A definition without core's rule is named, not guessed.
+        let unknown = FieldDef {
+            r#type: "money".into(),
+            ..Default::default()
+        };
+        assert_eq!(value_schema(&unknown).1, "type money");
     }
 }
