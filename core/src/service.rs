@@ -730,7 +730,8 @@ impl Core {
     }
 
     /// The sender gives up on an open batch (see `batch::abandon`); answered like GetBatch
-    /// with rejections. An unknown batch is NotFound.
+    /// with rejections, unless the sender asks `without_rejections`. An unknown batch is
+    /// NotFound.
     pub async fn abandon_batch(&self, req: &pb::GetBatchRequest) -> Result<pb::GetBatchResponse> {
         let scope = self.scope_of(req).await?;
         batch_id_could_exist(&req.batch_id)?;
@@ -746,7 +747,8 @@ impl Core {
             return Err(CoreError::NotFound(format!("batch {}", req.batch_id)));
         }
         self.settle_abandoned_file(&scope, &req.batch_id).await?;
-        self.report_batch(&scope, &req.batch_id, true).await
+        self.report_batch(&scope, &req.batch_id, !req.without_rejections)
+            .await
     }
 
     /// A file door's file sent as several sequences whose sender gave up on its batch gets

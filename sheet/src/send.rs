@@ -38,7 +38,8 @@ fn text(s: String) -> Option<Value> {
     })
 }
 
-/// The batch a request template names, for AbandonBatch.
+/// The batch a request template names, for AbandonBatch. Its answer is not read (the door
+/// reports from the answers core keeps), so core does not send the rejections back.
 fn scope(t: &pb::IngestBatchRequest, batch_id: &str) -> pb::GetBatchRequest {
     pb::GetBatchRequest {
         partner: t.partner.clone(),
@@ -47,6 +48,7 @@ fn scope(t: &pb::IngestBatchRequest, batch_id: &str) -> pb::GetBatchRequest {
         biz_key: t.biz_key.clone(),
         batch_id: batch_id.to_string(),
         with_rejections: false,
+        without_rejections: true,
     }
 }
 
