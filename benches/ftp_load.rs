@@ -9,7 +9,8 @@
 //! same rows into the same PostgreSQL in the same run.
 //!
 //! Environment: `WHARF_BENCH_DATABASE_URL` (required), `WHARF_BENCH_FTP_FILES` (default 50),
-//! `WHARF_BENCH_RENAME_ROWS` (default 100,000).
+//! `WHARF_BENCH_RENAME_ROWS` (default 100,000), `WHARF_BENCH_BIN` (another build of `wharf`
+//! to measure, say the one before a change).
 
 #[path = "common/mod.rs"]
 mod common;
@@ -21,8 +22,8 @@ use suppaftp::FtpStream;
 
 use common::ftp::{expect_applied, session, store, wait_for_feedback};
 use common::{
-    bom_file, bom_file_name, env_num, free_port, raw_copy, row_json, wait_listening, PeakRss,
-    FILE_ROWS as ROWS,
+    bom_file, bom_file_name, env_num, free_port, raw_copy, row_json, wait_listening, wharf_bin,
+    PeakRss, FILE_ROWS as ROWS,
 };
 
 /// Upload file `n` and (with `poll`) wait until its feedback lists; returns the time taken.
@@ -107,7 +108,7 @@ fn run(url: Option<&str>) {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(50);
-    let bin = env!("CARGO_BIN_EXE_wharf");
+    let bin = wharf_bin();
     let data_dir = std::env::temp_dir().join(format!("wharf-ftp-bench-{}", std::process::id()));
     let (http, grpc, ftp_port) = (free_port(), free_port(), free_port());
     // Passive ports for four sessions, with room: libunftp picks one at random per transfer.
@@ -115,7 +116,7 @@ fn run(url: Option<&str>) {
     let partner = format!("FTPB{}", std::process::id());
     let user = format!("ftpbench{}", std::process::id());
     let command = |args: &[&str]| {
-        let mut c = Command::new(bin);
+        let mut c = Command::new(&bin);
         c.args(args)
             .env("WHARF_DATA_DIR", &data_dir)
             .env("WHARF_HTTP_ADDR", format!("127.0.0.1:{http}"))

@@ -5,7 +5,8 @@
 //! same PostgreSQL in the same run. Run with `scripts/bench`.
 //!
 //! Environment: `WHARF_BENCH_DATABASE_URL` (required), `WHARF_BENCH_UPLOAD_ROWS` (default
-//! 100,000), `WHARF_BENCH_UPLOAD_RUNS` (default 3).
+//! 100,000), `WHARF_BENCH_UPLOAD_RUNS` (default 3), `WHARF_BENCH_BIN` (another build of
+//! `wharf` to measure, say the one before a change).
 
 #[path = "common/mod.rs"]
 mod common;
@@ -17,7 +18,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
 
-use common::{connect, env_num, free_port, raw_copy, wait_listening, PeakRss};
+use common::{connect, env_num, free_port, raw_copy, wait_listening, wharf_bin, PeakRss};
 
 const PASSWORD: &str = "bench-password-1";
 
@@ -136,7 +137,7 @@ fn main() {
         .expect("WHARF_BENCH_DATABASE_URL: run scripts/bench, which starts a private PostgreSQL");
     let rows = env_num("WHARF_BENCH_UPLOAD_ROWS", 100_000);
     let runs = env_num("WHARF_BENCH_UPLOAD_RUNS", 3);
-    let bin = env!("CARGO_BIN_EXE_wharf");
+    let bin = wharf_bin();
     let data_dir = std::env::temp_dir().join(format!("wharf-upload-bench-{}", std::process::id()));
     let ports = [
         free_port(),
@@ -149,7 +150,7 @@ fn main() {
     let partner = format!("UPLOAD{}", std::process::id());
     let user = format!("uploader{}", std::process::id());
     let wharf = |args: &[&str]| {
-        let mut c = Command::new(bin);
+        let mut c = Command::new(&bin);
         c.args(args)
             .env("WHARF_DATABASE_URL", &url)
             .env("WHARF_DATA_DIR", &data_dir)

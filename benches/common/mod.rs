@@ -17,6 +17,12 @@ pub fn env_num(key: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// The `wharf` binary a bench runs: this build's, or another build (say, the one before a
+/// change, to compare with the same cases) named by `WHARF_BENCH_BIN`.
+pub fn wharf_bin() -> String {
+    std::env::var("WHARF_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_wharf").to_string())
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 
+use wharf_proto::json::AnswerText;
 use wharf_proto::v1::{CodeGroup, IngestBatchResponse, Row, RowProblem, Verify, VerifyDetail};
 
 /// Result codes, identical on every transport (SPEC §5).
@@ -136,38 +137,52 @@ fn trim_rows(
     let mut trimmed = 0;
     for p in problems.iter_mut().filter(|p| p.index.is_some()) {
         let whole = *budget > 0;
-        for v in &mut p.verify {
-            let Some(d) = v.detail.as_mut() else {
-                continue;
-            };
-            let ty = &v.r#type;
-            if whole {
-                shown.extend(d.by_field.iter().map(|f| (ty.clone(), f.field.clone())));
-            } else {
-                d.by_field
-                    .retain(|f| shown.insert((ty.clone(), f.field.clone())));
-                if *d == VerifyDetail::default() {
-                    v.detail = None;
-                }
-            }
-        }
         if whole {
             *budget -= 1;
-            continue;
         }
-        let Some(row) = p.row.as_mut() else {
-            continue;
-        };
-        let named = |name: &str| {
-            p.verify
-                .iter()
-                .any(|v| v.fields.split(',').any(|f| f.trim() == name))
-        };
-        row.fields.retain(|f| named(&f.name));
-        row.not_object.truncate(200);
-        trimmed += 1;
+        if trim_problem(p, whole, shown) {
+            trimmed += 1;
+        }
     }
     trimmed
+}
+
+/// One failing row's part of [`trim_rows`]: shown `whole`, it records the rules it states;
+/// past the whole rows, it leaves out the rules already shown and is cut to its failing
+/// fields. `true` when it was cut.
+fn trim_problem(p: &mut RowProblem, whole: bool, shown: &mut HashSet<(String, String)>) -> bool {
+    for v in &mut p.verify {
+        let Some(d) = v.detail.as_mut() else {
+            continue;
+        };
+        let ty = &v.r#type;
+        if whole {
+            shown.extend(d.by_field.iter().map(|f| (ty.clone(), f.field.clone())));
+        } else {
+            d.by_field
+                .retain(|f| shown.insert((ty.clone(), f.field.clone())));
+            if *d == VerifyDetail::default() {
+                v.detail = None;
+            }
+        }
+    }
+    !whole && trim_row(p)
+}
+
+/// A failing row cut to the fields its failures name (and a non-object row to 200
+/// characters); `false` when the problem has no row. Trimming twice changes nothing.
+fn trim_row(p: &mut RowProblem) -> bool {
+    let Some(row) = p.row.as_mut() else {
+        return false;
+    };
+    let named = |name: &str| {
+        p.verify
+            .iter()
+            .any(|v| v.fields.split(',').any(|f| f.trim() == name))
+    };
+    row.fields.retain(|f| named(&f.name));
+    row.not_object.truncate(200);
+    true
 }
 
 /// The failure answer for a rejected sequence: E00V00, E00W00, or E00M00 when both, the
@@ -182,29 +197,12 @@ pub fn rejection(
     let mut shown = HashSet::new();
     let trimmed = trim_rows(&mut invalid, &mut budget, &mut shown)
         + trim_rows(&mut duplicates, &mut budget, &mut shown);
-    let trimmed_note;
-    let why = if trimmed == 0 {
-        why
-    } else {
-        let failing = invalid
-            .iter()
-            .chain(&duplicates)
-            .filter(|p| p.index.is_some())
-            .count();
-        trimmed_note = format!(
-            "{why}{}({failing} failing rows: the first {MAX_FULL_ROWS} are shown whole, the \
-             other {trimmed} with their failing fields only)",
-            if why.is_empty() { "" } else { " " }
-        );
-        &trimmed_note
-    };
-    let with_why = |code: &str| {
-        if why.is_empty() {
-            code_msg(code).to_string()
-        } else {
-            format!("{} {why}", code_msg(code))
-        }
-    };
+    let failing = invalid
+        .iter()
+        .chain(&duplicates)
+        .filter(|p| p.index.is_some())
+        .count();
+    let with_why = |code: &str| rejection_msg(code, why, failing, trimmed);
     match (invalid.is_empty(), duplicates.is_empty()) {
         (false, true) => answer(code::VERIFY, with_why(code::VERIFY), invalid),
         (true, false) => answer(code::WRITE, with_why(code::WRITE), duplicates),
@@ -226,6 +224,145 @@ pub fn rejection(
             ..Default::default()
         },
     }
+}
+
+/// A rejection's message: the code's, then `why`, then (when `trimmed` of the `failing` rows
+/// are not shown whole) a note saying so.
+fn rejection_msg(code: &str, why: &str, failing: usize, trimmed: usize) -> String {
+    let trimmed_note;
+    let why = if trimmed == 0 {
+        why
+    } else {
+        trimmed_note = format!(
+            "{why}{}({failing} failing rows: the first {MAX_FULL_ROWS} are shown whole, the \
+             other {trimmed} with their failing fields only)",
+            if why.is_empty() { "" } else { " " }
+        );
+        &trimmed_note
+    };
+    if why.is_empty() {
+        code_msg(code).to_string()
+    } else {
+        format!("{} {why}", code_msg(code))
+    }
+}
+
+/// [`merged_rejection`] of `count` answers as its code and JSON text (`answer_json_text`),
+/// read one answer at a time (`answer_at(i)`, in sequence order) and written one problem at
+/// a time: neither the merged answer nor its JSON tree is ever held, only its text and one
+/// sequence's answer. The answers are read two or three times (first to count what the
+/// message says, then to write each group). `None` when they list no problem at all.
+pub fn merged_rejection_text<E>(
+    count: usize,
+    mut answer_at: impl FnMut(usize) -> Result<IngestBatchResponse, E>,
+    why: &str,
+) -> Result<Option<(String, String)>, E> {
+    /// Which kind of failure a group of problems is.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Part {
+        Invalid,
+        Duplicate,
+    }
+    /// The problems of one kind in an answer, in order.
+    fn parts(a: IngestBatchResponse) -> Vec<(Part, Vec<RowProblem>)> {
+        let part = |c: &str| match c {
+            code::VERIFY => Some(Part::Invalid),
+            code::WRITE => Some(Part::Duplicate),
+            _ => None,
+        };
+        if a.code == code::MULTIPLE {
+            a.groups
+                .into_iter()
+                .filter_map(|g| part(&g.code).map(|k| (k, g.problems)))
+                .collect()
+        } else {
+            part(&a.code)
+                .map(|k| vec![(k, a.problems)])
+                .unwrap_or_default()
+        }
+    }
+    /// An envelope problem already listed for its kind is left out.
+    fn fresh(seen: &mut Vec<RowProblem>, p: &RowProblem) -> bool {
+        if p.index.is_some() {
+            return true;
+        }
+        if seen.contains(p) {
+            return false;
+        }
+        seen.push(p.clone());
+        true
+    }
+    // First reading: how many problems of each kind, which failing rows carry a row.
+    let mut listed = [0usize; 2];
+    let mut with_row: [Vec<bool>; 2] = [Vec::new(), Vec::new()];
+    let mut seen: [Vec<RowProblem>; 2] = [Vec::new(), Vec::new()];
+    for i in 0..count {
+        for (part, problems) in parts(answer_at(i)?) {
+            let k = part as usize;
+            for p in &problems {
+                if fresh(&mut seen[k], p) {
+                    listed[k] += 1;
+                    if p.index.is_some() {
+                        with_row[k].push(p.row.is_some());
+                    }
+                }
+            }
+        }
+    }
+    let code = match (listed[0] > 0, listed[1] > 0) {
+        (false, false) => return Ok(None),
+        (true, false) => code::VERIFY,
+        (false, true) => code::WRITE,
+        (true, true) => code::MULTIPLE,
+    };
+    // Whole rows: the first MAX_FULL_ROWS, invalid ones first (as `rejection` trims).
+    let whole = [
+        MAX_FULL_ROWS,
+        MAX_FULL_ROWS.saturating_sub(with_row[0].len()),
+    ];
+    let trimmed: usize = (0..2)
+        .map(|k| with_row[k].iter().skip(whole[k]).filter(|r| **r).count())
+        .sum();
+    let failing = with_row[0].len() + with_row[1].len();
+    let mut out = AnswerText::new(code, &rejection_msg(code, why, failing, trimmed));
+    // One record of the rules stated, across both kinds, as `rejection` keeps it.
+    let mut shown = HashSet::new();
+    for part in [Part::Invalid, Part::Duplicate] {
+        let k = part as usize;
+        if listed[k] == 0 {
+            continue;
+        }
+        if code == code::MULTIPLE {
+            let c = if part == Part::Invalid {
+                code::VERIFY
+            } else {
+                code::WRITE
+            };
+            out.group(c, code_msg(c));
+        } else {
+            out.result();
+        }
+        let mut seen = Vec::new();
+        let mut rows = 0;
+        for i in 0..count {
+            for (p_part, problems) in parts(answer_at(i)?) {
+                if p_part != part {
+                    continue;
+                }
+                for mut p in problems {
+                    if !fresh(&mut seen, &p) {
+                        continue;
+                    }
+                    if p.index.is_some() {
+                        rows += 1;
+                        trim_problem(&mut p, rows <= whole[k], &mut shown);
+                    }
+                    out.problem(&p);
+                }
+            }
+        }
+    }
+    Ok(Some((code.to_string(), out.finish())))
 }
 
 /// The answer for a delivered file whose name breaks the door's naming rule: nothing of it
@@ -256,6 +393,10 @@ pub fn file_over_row_limit(rows: u64, limit: u64) -> IngestBatchResponse {
 /// sequence order), under the code they make together (E00V00, E00W00, or E00M00 when
 /// both), `why` after the code's message. An envelope problem repeated by several sequences
 /// is listed once. `None` when the answers list no problem at all.
+///
+/// The rule as one value, which the tests hold [`merged_rejection_text`] (what a file's
+/// feedback is written with, one problem at a time) to.
+#[cfg(test)]
 pub fn merged_rejection(
     answers: Vec<IngestBatchResponse>,
     why: &str,
@@ -323,6 +464,93 @@ mod tests {
             }),
             vec![verify(kind::LENGTH, "b", "")],
         )
+    }
+
+    /// A file's merged answer written from the sequences' answers one at a time is the text
+    /// of every problem put together at once (rows past the first thousand trimmed, invalid
+    /// rows first, an envelope problem once).
+    #[test]
+    fn a_merged_answer_written_one_answer_at_a_time_is_the_rejection_of_everything() {
+        let dup = |i: u32| {
+            let mut p = failing_row(i);
+            p.verify = vec![verify(kind::DUPLICATE, "a", "")];
+            p
+        };
+        let v = |rows: std::ops::Range<u32>| IngestBatchResponse {
+            code: code::VERIFY.into(),
+            problems: rows.map(failing_row).collect(),
+            ..Default::default()
+        };
+        let answers = vec![
+            v(0..800),
+            IngestBatchResponse {
+                code: code::MULTIPLE.into(),
+                groups: vec![
+                    CodeGroup {
+                        code: code::VERIFY.into(),
+                        msg: String::new(),
+                        problems: (800..1500).map(failing_row).collect(),
+                    },
+                    CodeGroup {
+                        code: code::WRITE.into(),
+                        msg: String::new(),
+                        problems: (0..600).map(dup).collect(),
+                    },
+                ],
+                ..Default::default()
+            },
+            IngestBatchResponse {
+                code: code::WRITE.into(),
+                problems: (600..1700).map(dup).collect(),
+                ..Default::default()
+            },
+        ];
+        let all = rejection(
+            (0..1500).map(failing_row).collect(),
+            (0..1700).map(dup).collect(),
+            "(why)",
+        );
+        assert_eq!(
+            merged_rejection(answers.clone(), "(why)"),
+            Some(all.clone())
+        );
+        // Written straight from the answers, one at a time: the same text.
+        let text = |answers: &[IngestBatchResponse], why: &str| {
+            merged_rejection_text(answers.len(), |i| Ok::<_, ()>(answers[i].clone()), why)
+                .expect("text")
+        };
+        let as_text = |a: &IngestBatchResponse| {
+            Some((a.code.clone(), wharf_proto::json::answer_json_text(a)))
+        };
+        assert_eq!(text(&answers, "(why)"), as_text(&all));
+        let envelope = || envelope_problem(kind::NOT_ALLOWED, "batch_size", "");
+        let mut with_envelope = answers.clone();
+        with_envelope[0].problems.insert(0, envelope());
+        with_envelope[2].problems.push(envelope());
+        with_envelope.push(IngestBatchResponse {
+            code: code::VERIFY.into(),
+            problems: vec![envelope(), failing_row(5000)],
+            ..Default::default()
+        });
+        with_envelope.push(answer(code::OK, "fine".into(), vec![]));
+        let merged = merged_rejection(with_envelope.clone(), "").expect("merged");
+        assert_eq!(text(&with_envelope, ""), as_text(&merged));
+        assert_eq!(
+            text(&answers[2..], "x"),
+            as_text(&merged_rejection(answers[2..].to_vec(), "x").expect("w"))
+        );
+        assert_eq!(
+            text(&answers[..1], "x"),
+            as_text(&merged_rejection(answers[..1].to_vec(), "x").expect("v"))
+        );
+        assert_eq!(text(&[], "x"), None);
+        assert!(all.msg.contains("3200 failing rows"), "{}", all.msg);
+        // Only invalid rows: the budget is theirs alone.
+        let merged = merged_rejection(vec![v(0..600), v(600..1200)], "").expect("merged");
+        assert_eq!(
+            merged,
+            rejection((0..1200).map(failing_row).collect(), vec![], "")
+        );
     }
 
     #[test]

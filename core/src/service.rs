@@ -7,6 +7,7 @@ use wharf_proto::v1 as pb;
 
 use crate::audit::{Entry, Filter, Kind, Origin, Record};
 use crate::auth;
+use crate::batch::file::FileAnswer;
 use crate::batch::{self, actions, actions::Action, view};
 use crate::clock::{self, Clock};
 use crate::codes::{self, code};
@@ -430,7 +431,7 @@ impl Core {
             let again = FileRow {
                 name: req.source.clone(),
                 code: answer.code.clone(),
-                answer: wharf_proto::json::answer_json(&answer).to_string(),
+                answer: wharf_proto::json::answer_json_text(&answer),
                 created_unix: self.now(),
                 size: Some(req.file_bytes),
             };
@@ -466,7 +467,7 @@ impl Core {
             )
             .await?
             {
-                self.record_file(&scope, &req.source, req.file_bytes, &settled)
+                self.record_file(&scope, &req.source, req.file_bytes, settled)
                     .await?;
             }
             return Ok(answer);
@@ -491,9 +492,10 @@ impl Core {
         scope: &Scope,
         name: &str,
         size: impl Into<Option<u64>>,
-        answer: &pb::IngestBatchResponse,
+        answer: impl Into<FileAnswer>,
     ) -> Result<Option<String>> {
         let size = size.into();
+        let answer: FileAnswer = answer.into();
         let mut e = Entry::new(Kind::File, "file.delivered", &scope.partner, "");
         e.detail = serde_json::json!({"name": name, "code": answer.code, "size": size,
             "environment": scope.env.as_str(), "interface": scope.iface});
@@ -509,7 +511,7 @@ impl Core {
         let file = FileRow {
             name: name.to_string(),
             code: answer.code.clone(),
-            answer: wharf_proto::json::answer_json(answer).to_string(),
+            answer: answer.json,
             created_unix: self.now(),
             size,
         };
@@ -730,7 +732,8 @@ impl Core {
     }
 
     /// The sender gives up on an open batch (see `batch::abandon`); answered like GetBatch
-    /// with rejections. An unknown batch is NotFound.
+    /// with rejections, unless the sender asks `without_rejections`. An unknown batch is
+    /// NotFound.
     pub async fn abandon_batch(&self, req: &pb::GetBatchRequest) -> Result<pb::GetBatchResponse> {
         let scope = self.scope_of(req).await?;
         batch_id_could_exist(&req.batch_id)?;
@@ -746,7 +749,8 @@ impl Core {
             return Err(CoreError::NotFound(format!("batch {}", req.batch_id)));
         }
         self.settle_abandoned_file(&scope, &req.batch_id).await?;
-        self.report_batch(&scope, &req.batch_id, true).await
+        self.report_batch(&scope, &req.batch_id, !req.without_rejections)
+            .await
     }
 
     /// A file door's file sent as several sequences whose sender gave up on its batch gets
@@ -773,7 +777,7 @@ impl Core {
         )
         .await?
         {
-            self.record_file(scope, &b.source, None, &settled).await?;
+            self.record_file(scope, &b.source, None, settled).await?;
         }
         Ok(())
     }

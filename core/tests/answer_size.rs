@@ -5,11 +5,11 @@
 //! same on every machine. `cargo test -p wharf-core --test answer_size -- --nocapture`
 //! prints them.
 
-use wharf_core::codes::merged_rejection;
+use wharf_core::codes::merged_rejection_text;
 use wharf_core::interfaces::Registry;
 use wharf_core::model::{Operation, Transport};
 use wharf_core::validate::{check_sequence, SequenceInput};
-use wharf_proto::json::{answer_json, row_from_line};
+use wharf_proto::json::row_from_line;
 use wharf_proto::v1::IngestBatchResponse;
 
 const ROWS: usize = 30_000;
@@ -82,12 +82,18 @@ fn details_add_little_to_a_large_rejection() {
     let answers: Vec<IngestBatchResponse> = (0..ROWS / SEQ)
         .map(|s| sequence_answer(&registry, s))
         .collect();
-    let merged = merged_rejection(answers, "").expect("a rejection");
-    let with = answer_json(&merged).to_string().len();
-    let without = answer_json(&without_detail(merged.clone()))
-        .to_string()
-        .len();
-    let first = answer_json(&merged)["result"][0]["verify"].to_string();
+    // The feedback text, as the file doors write it (merged one answer at a time).
+    let feedback = |answers: &[IngestBatchResponse]| -> String {
+        merged_rejection_text(answers.len(), |i| Ok::<_, ()>(answers[i].clone()), "")
+            .expect("merged")
+            .expect("a rejection")
+            .1
+    };
+    let text = feedback(&answers);
+    let bare: Vec<IngestBatchResponse> = answers.into_iter().map(without_detail).collect();
+    let (with, without) = (text.len(), feedback(&bare).len());
+    let parsed: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let first = parsed["result"][0]["verify"].to_string();
     assert!(first.contains(r#""max_length":30"#), "{first}");
     assert!(first.contains(r#""format":"yyyy-mm-dd""#), "{first}");
     let growth = (with - without) as f64 / without as f64;

@@ -365,6 +365,15 @@ async fn batches_over_grpc() {
         ),
         ("failed", "E00V00", 1)
     );
+    // A sender that does not read the answer asks for it without the rejections.
+    let mut bare = batch("G");
+    bare.without_rejections = true;
+    let b = c.abandon_batch(bare).await.unwrap().into_inner();
+    assert_eq!(
+        (b.state.as_str(), b.rejections.len()),
+        ("failed", 0),
+        "answered without its rejections"
+    );
     let err = c.abandon_batch(batch("NOPE")).await.unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
     c.ingest_batch(send("H", "1", bom_rows(5, 1, "h")))

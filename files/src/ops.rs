@@ -442,7 +442,7 @@ impl Files {
             } => {
                 span.record("batch_id", batch_id.as_str());
                 if let Ok(s) = &sheet {
-                    span.record("rows", s.rows.len());
+                    span.record("rows", s.len());
                 }
                 match send::send_sheet(&mut core, &template, &batch_id, sheet)
                     .await
@@ -731,6 +731,6 @@ mod tests {
         assert_eq!(template.max_file_rows, 1000);
         assert_eq!(template.operation, pb::Operation::Insert as i32);
         assert!(template.rows.is_empty() && template.batch_id.is_none());
-        assert_eq!(sheet.expect("read").rows.len(), 2);
+        assert_eq!(sheet.expect("read").len(), 2);
     }
 }

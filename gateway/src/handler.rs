@@ -347,6 +347,7 @@ impl Gateway {
             biz_key,
             batch_id,
             with_rejections: false,
+            without_rejections: false,
         };
         match core.get_batch(traced(req, cx)).await {
             Ok(b) => {

@@ -305,6 +305,111 @@ pub fn answer_json(r: &IngestBatchResponse) -> Json {
     Json::Object(m)
 }
 
+/// [`answer_json`] as text, byte for byte `answer_json(r).to_string()`, written one problem
+/// at a time ([`AnswerText`]): an answer may list a hundred thousand failing rows, and their
+/// JSON tree never exists whole (only its text does).
+pub fn answer_json_text(r: &IngestBatchResponse) -> String {
+    let mut out = AnswerText::new(&r.code, &r.msg);
+    if !r.groups.is_empty() {
+        for g in &r.groups {
+            out.group(&g.code, &g.msg);
+            for p in &g.problems {
+                out.problem(p);
+            }
+        }
+    } else if !r.problems.is_empty() {
+        out.result();
+        for p in &r.problems {
+            out.problem(p);
+        }
+    }
+    out.finish()
+}
+
+/// An answer's JSON text written piece by piece, in the shape [`answer_json`] gives it: its
+/// code and message, then either problems (after [`AnswerText::result`]) or groups of
+/// problems (each begun by [`AnswerText::group`]). A writer that reads the problems from
+/// elsewhere one at a time never holds more than one problem's JSON tree.
+pub struct AnswerText {
+    out: String,
+    /// `result` is open; its groups (or its problems) so far.
+    result: Option<usize>,
+    /// A group is open; its problems so far.
+    group: Option<usize>,
+}
+
+impl AnswerText {
+    /// `{"code":…,"msg":…` so far.
+    pub fn new(code: &str, msg: &str) -> AnswerText {
+        let mut out = String::from("{\"code\":");
+        out.push_str(&Json::from(code).to_string());
+        out.push_str(",\"msg\":");
+        out.push_str(&Json::from(msg).to_string());
+        AnswerText {
+            out,
+            result: None,
+            group: None,
+        }
+    }
+
+    /// Open `result` for problems (an answer without groups).
+    pub fn result(&mut self) {
+        if self.result.is_none() {
+            self.out.push_str(",\"result\":[");
+            self.result = Some(0);
+        }
+    }
+
+    /// Open the next group of `result` (E00M00), closing the one before.
+    pub fn group(&mut self, code: &str, msg: &str) {
+        self.end_group();
+        self.result();
+        let n = self.result.get_or_insert(0);
+        if *n > 0 {
+            self.out.push(',');
+        }
+        *n += 1;
+        self.out.push_str("{\"code\":");
+        self.out.push_str(&Json::from(code).to_string());
+        self.out.push_str(",\"msg\":");
+        self.out.push_str(&Json::from(msg).to_string());
+        self.out.push_str(",\"result\":[");
+        self.group = Some(0);
+    }
+
+    /// One more problem, in the open group, or else in `result`.
+    pub fn problem(&mut self, p: &RowProblem) {
+        let n = match (&mut self.group, &mut self.result) {
+            (Some(n), _) | (None, Some(n)) => n,
+            (None, None) => {
+                self.out.push_str(",\"result\":[");
+                self.result.insert(0)
+            }
+        };
+        if *n > 0 {
+            self.out.push(',');
+        }
+        *n += 1;
+        self.out.push_str(&problem_json(p).to_string());
+    }
+
+    fn end_group(&mut self) {
+        if self.group.take().is_some() {
+            self.out.push_str("]}");
+        }
+    }
+
+    /// The text, every bracket closed.
+    pub fn finish(mut self) -> String {
+        self.end_group();
+        if self.result.is_some() {
+            self.out.push(']');
+        }
+        self.out.push('}');
+        self.out
+    }
+}
+
 /// A batch's state and seed 003's proposal view of it (SPEC §7.2), as the HTTP API and the
 /// CLI show it. Times are RFC 3339 UTC ("" when unset).
 pub fn batch_json(b: &crate::v1::GetBatchResponse) -> Json {
@@ -617,5 +722,98 @@ mod tests {
             r#"{"type":"t","fields":"a,b","detail":{"repeats":{"index":0},"key":{"a":"1","b":null}}}"#,
             "no line for a row that came from no sheet"
         );
+    }
+
+    /// The answer's text written problem by problem is the text of its JSON tree, whatever
+    /// it holds: groups, envelope problems, rows that were not objects, numbers, escapes.
+    #[test]
+    fn answer_text_is_the_answer_json_byte_for_byte() {
+        let field = |name: &str, kind: Kind| Field {
+            name: name.into(),
+            value: Some(Value { kind: Some(kind) }),
+        };
+        let row_problem = |index: u32, line: u32| RowProblem {
+            index: Some(index),
+            row: Some(Row {
+                fields: vec![
+                    field("a \"quoted\"\n", Kind::Text("\u{0}x\u{1F600}".into())),
+                    field("n", Kind::Number("10.125".into())),
+                    field("big", Kind::Number("123456789012345678901234567890".into())),
+                    field("bad", Kind::Number("1.2.3".into())),
+                    field("b", Kind::Boolean(true)),
+                    field("j", Kind::Json(r#"{"z":[1,2]}"#.into())),
+                    Field {
+                        name: "none".into(),
+                        value: None,
+                    },
+                ],
+                not_object: String::new(),
+                line,
+            }),
+            verify: vec![crate::v1::Verify {
+                r#type: "invalid date".into(),
+                fields: "a,n".into(),
+                code: "40009214".into(),
+                // The detail is written as the tree writes it.
+                detail: Some(VerifyDetail {
+                    by_field: vec![FieldDetail {
+                        field: "a".into(),
+                        format: "yyyy-mm-dd".into(),
+                        example: "2024-02-29".into(),
+                        also_accepted: vec!["N/A".into()],
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }),
+            }],
+        };
+        let envelope = RowProblem {
+            index: None,
+            row: None,
+            verify: vec![crate::v1::Verify {
+                r#type: "value not allowed".into(),
+                fields: "batch_size".into(),
+                code: String::new(),
+                detail: None,
+            }],
+        };
+        let not_object = RowProblem {
+            index: Some(2),
+            row: Some(Row {
+                fields: vec![],
+                not_object: "[1,\"x\"]".into(),
+                line: 0,
+            }),
+            verify: vec![],
+        };
+        let answers = [
+            IngestBatchResponse::default(),
+            IngestBatchResponse {
+                code: "E00V00".into(),
+                msg: "failed \"here\"".into(),
+                problems: vec![envelope.clone(), row_problem(0, 7), not_object.clone()],
+                ..Default::default()
+            },
+            IngestBatchResponse {
+                code: "E00M00".into(),
+                msg: "both".into(),
+                groups: vec![
+                    crate::v1::CodeGroup {
+                        code: "E00V00".into(),
+                        msg: "v".into(),
+                        problems: vec![row_problem(1, 0), envelope],
+                    },
+                    crate::v1::CodeGroup {
+                        code: "E00W00".into(),
+                        msg: "w".into(),
+                        problems: vec![],
+                    },
+                ],
+                ..Default::default()
+            },
+        ];
+        for r in &answers {
+            assert_eq!(answer_json_text(r), answer_json(r).to_string(), "{r:?}");
+        }
     }
 }

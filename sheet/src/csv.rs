@@ -5,9 +5,7 @@
 //! Row numbers are record numbers (a quoted line break does not start a new row), which is
 //! what a spreadsheet program shows when it opens the file; blank lines are rows too.
 
-use wharf_proto::v1::value::Kind;
-
-use crate::{assemble, check_size, column_name, CellBudget, Limits, RawRow, Sheet, SheetError};
+use crate::{check_size, column_name, Builder, CellBudget, Limits, Sheet, SheetError};
 
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
@@ -26,20 +24,20 @@ pub fn read_csv(bytes: &[u8], limits: &Limits) -> Result<Sheet, SheetError> {
         ));
     }
     let data = bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes);
-    assemble(records(data, limits)?)
+    records(data, limits)?.finish()
 }
 
-/// Split `data` into records of non-empty cells; records without a filled cell are left out.
-fn records(data: &[u8], limits: &Limits) -> Result<Vec<RawRow>, SheetError> {
+/// Split `data` into records of non-empty cells, kept as they are read; records without a
+/// filled cell are left out.
+fn records(data: &[u8], limits: &Limits) -> Result<Builder, SheetError> {
     let mut budget = CellBudget::new(limits);
-    let mut rows = Vec::new();
+    let mut rows = Builder::default();
     let mut line: u32 = 0;
     let mut i = 0;
     let n = data.len();
     let mut field: Vec<u8> = Vec::new();
     while i < n {
         line = line.saturating_add(1);
-        let mut cells: Vec<(u32, Kind)> = Vec::new();
         let mut col: u32 = 0;
         // One field per turn; the record ends at a line break or the end of the data.
         loop {
@@ -91,7 +89,8 @@ fn records(data: &[u8], limits: &Limits) -> Result<Vec<RawRow>, SheetError> {
                     ),
                 })?;
                 budget.take()?;
-                cells.push((col, Kind::Text(text.to_string())));
+                let at = rows.text(text)?;
+                rows.push(line, col, at, false);
             }
             match data.get(i) {
                 Some(b',') => {
@@ -111,9 +110,6 @@ fn records(data: &[u8], limits: &Limits) -> Result<Vec<RawRow>, SheetError> {
                 }
                 _ => break,
             }
-        }
-        if !cells.is_empty() {
-            rows.push(RawRow { line, cells });
         }
     }
     Ok(rows)

@@ -30,6 +30,7 @@ mod xlsx;
 mod tests;
 
 use std::collections::HashMap;
+use std::ops::Range;
 
 use wharf_proto::v1::value::Kind;
 use wharf_proto::v1::{Field, Row, Value};
@@ -80,12 +81,90 @@ impl From<SheetRow> for Row {
 }
 
 /// A sheet read: its field names and its non-empty data rows.
+///
+/// The rows are held compactly (every cell's text in one buffer, a cell a column number and
+/// a place in it) and become [`SheetRow`]s, each cell a field named after its header, only
+/// when [`Sheet::rows`] hands them out: a sender turns them into sequences one at a time, so
+/// a big sheet never exists as a `String` per cell and per field name all at once.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Sheet {
     /// The field names of row 1, trimmed, in column order (column A first).
     pub header: Vec<String>,
-    /// The data rows that hold at least one filled cell, in row order.
-    pub rows: Vec<SheetRow>,
+    /// Every cell's text, one after the other.
+    text: String,
+    /// Every filled cell of the data rows, row after row, in column order.
+    cells: Vec<Cell>,
+    /// The data rows that hold at least one filled cell, in row order: (line, first cell).
+    rows: Vec<(u32, u32)>,
+}
+
+/// One filled cell: its column and where its text lies in [`Sheet`]'s buffer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Cell {
+    pub(crate) col: u32,
+    pub(crate) start: u32,
+    pub(crate) len: u32,
+    /// A number cell (its text is the number's), not a text cell.
+    pub(crate) number: bool,
+}
+
+impl Sheet {
+    /// How many data rows the sheet holds.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether the sheet holds no data row.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The data rows in row order, each built as it is handed out.
+    pub fn rows(&self) -> impl ExactSizeIterator<Item = SheetRow> + '_ {
+        self.rows_in(0..self.rows.len())
+    }
+
+    /// The data rows `range` (0 is the first data row), each built as it is handed out.
+    pub fn rows_in(&self, range: Range<usize>) -> impl ExactSizeIterator<Item = SheetRow> + '_ {
+        let range = range.start.min(self.rows.len())..range.end.min(self.rows.len());
+        range.map(|i| self.row(i))
+    }
+
+    fn row(&self, i: usize) -> SheetRow {
+        let (line, first) = self.rows[i];
+        let end = self
+            .rows
+            .get(i + 1)
+            .map_or(self.cells.len(), |&(_, next)| next as usize);
+        let width = self.header.len() as u64;
+        let fields = self.cells[first as usize..end]
+            .iter()
+            .map(|c| {
+                let text = self.text[c.start as usize..(c.start + c.len) as usize].to_string();
+                Field {
+                    name: if u64::from(c.col) < width {
+                        self.header[c.col as usize].clone()
+                    } else {
+                        format!("column {}", column_name(c.col))
+                    },
+                    value: Some(Value {
+                        kind: Some(if c.number {
+                            Kind::Number(text)
+                        } else {
+                            Kind::Text(text)
+                        }),
+                    }),
+                }
+            })
+            .collect();
+        SheetRow {
+            line,
+            row: Row {
+                fields,
+                ..Default::default()
+            },
+        }
+    }
 }
 
 /// The file formats a sheet can come in.
@@ -181,13 +260,6 @@ pub fn column_name(col: u32) -> String {
     String::from_utf8(letters).unwrap_or_default()
 }
 
-/// A row as a reader found it: its filled cells (column, value), in column order.
-#[derive(Debug)]
-pub(crate) struct RawRow {
-    pub(crate) line: u32,
-    pub(crate) cells: Vec<(u32, Kind)>,
-}
-
 pub(crate) fn check_size(bytes: &[u8], limits: &Limits) -> Result<(), SheetError> {
     if bytes.len() > limits.max_bytes {
         return Err(SheetError::TooLarge {
@@ -221,39 +293,86 @@ impl CellBudget {
     }
 }
 
-/// Rows (non-empty ones only, in row order) into a [`Sheet`]: row 1 is the header.
-pub(crate) fn assemble(rows: Vec<RawRow>) -> Result<Sheet, SheetError> {
-    let mut rows = rows.into_iter();
-    let first = rows.next().ok_or(SheetError::Empty)?;
-    if first.line != 1 {
-        return Err(SheetError::EmptyHeader);
+/// A sheet as a reader finds it: cells' texts into one buffer ([`Builder::text`]), then the
+/// filled cells in row order, columns in order within a row ([`Builder::push`]). Row 1 is
+/// the header.
+#[derive(Default)]
+pub(crate) struct Builder {
+    text: String,
+    cells: Vec<Cell>,
+    rows: Vec<(u32, u32)>,
+}
+
+impl Builder {
+    /// Keep `s`; returns where it lies, for [`Builder::push`].
+    pub(crate) fn text(&mut self, s: &str) -> Result<(u32, u32), SheetError> {
+        let start = self.text.len();
+        let (Ok(start32), Ok(len)) = (u32::try_from(start), u32::try_from(s.len())) else {
+            return Err(too_much_text());
+        };
+        if start32.checked_add(len).is_none() {
+            return Err(too_much_text());
+        }
+        self.text.push_str(s);
+        Ok((start32, len))
     }
-    let header = header_names(first.cells)?;
-    let width = header.len() as u64;
-    let rows = rows
-        .map(|raw| {
-            let fields = raw
-                .cells
-                .into_iter()
-                .map(|(col, kind)| Field {
-                    name: if u64::from(col) < width {
-                        header[col as usize].clone()
-                    } else {
-                        format!("column {}", column_name(col))
-                    },
-                    value: Some(Value { kind: Some(kind) }),
-                })
-                .collect();
-            SheetRow {
-                line: raw.line,
-                row: Row {
-                    fields,
-                    ..Default::default()
-                },
-            }
+
+    /// A filled cell of row `line` (never a row before the last one pushed), column `col`,
+    /// its text where [`Builder::text`] put it.
+    pub(crate) fn push(&mut self, line: u32, col: u32, (start, len): (u32, u32), number: bool) {
+        if self.rows.last().is_none_or(|&(l, _)| l != line) {
+            self.rows.push((line, self.cells.len() as u32));
+        }
+        self.cells.push(Cell {
+            col,
+            start,
+            len,
+            number,
+        });
+    }
+
+    /// The sheet: row 1's cells are the field names, the other rows the data.
+    pub(crate) fn finish(self) -> Result<Sheet, SheetError> {
+        let Builder {
+            mut text,
+            mut cells,
+            mut rows,
+        } = self;
+        let Some(&(line, _)) = rows.first() else {
+            return Err(SheetError::Empty);
+        };
+        if line != 1 {
+            return Err(SheetError::EmptyHeader);
+        }
+        let header_end = rows.get(1).map_or(cells.len(), |&(_, next)| next as usize);
+        let header = header_names(
+            cells[..header_end]
+                .iter()
+                .map(|c| (c.col, &text[c.start as usize..(c.start + c.len) as usize])),
+        )?;
+        // The header's cells are not data: the rows start after them.
+        cells.drain(..header_end);
+        rows.remove(0);
+        for r in &mut rows {
+            r.1 -= header_end as u32;
+        }
+        cells.shrink_to_fit();
+        rows.shrink_to_fit();
+        text.shrink_to_fit();
+        Ok(Sheet {
+            header,
+            text,
+            cells,
+            rows,
         })
-        .collect();
-    Ok(Sheet { header, rows })
+    }
+}
+
+fn too_much_text() -> SheetError {
+    SheetError::TooLarge {
+        size: u32::MAX as usize,
+        limit: u32::MAX as usize,
+    }
 }
 
 /// The longest field name a header cell may hold. Interface field names are short words;
@@ -263,11 +382,13 @@ pub const MAX_HEADER_CHARS: usize = 128;
 /// Row 1's cells (in column order) into field names: trimmed, none blank up to the last one,
 /// none longer than [`MAX_HEADER_CHARS`], none repeated. The first problem from the left is
 /// reported.
-fn header_names(cells: Vec<(u32, Kind)>) -> Result<Vec<String>, SheetError> {
+fn header_names<'a>(
+    cells: impl Iterator<Item = (u32, &'a str)>,
+) -> Result<Vec<String>, SheetError> {
     let mut header: Vec<String> = Vec::new();
     let mut seen: HashMap<String, u32> = HashMap::new();
-    for (col, kind) in cells {
-        let name = kind_text(kind).trim().to_string();
+    for (col, text) in cells {
+        let name = text.trim().to_string();
         if name.is_empty() {
             continue;
         }
@@ -299,12 +420,4 @@ fn header_names(cells: Vec<(u32, Kind)>) -> Result<Vec<String>, SheetError> {
         return Err(SheetError::EmptyHeader);
     }
     Ok(header)
-}
-
-fn kind_text(kind: Kind) -> String {
-    match kind {
-        Kind::Text(s) | Kind::Number(s) | Kind::Json(s) => s,
-        Kind::Boolean(b) => b.to_string(),
-        Kind::Null(_) => String::new(),
-    }
 }

@@ -38,7 +38,8 @@ fn text(s: String) -> Option<Value> {
     })
 }
 
-/// The batch a request template names, for AbandonBatch.
+/// The batch a request template names, for AbandonBatch. Its answer is not read (the door
+/// reports from the answers core keeps), so core does not send the rejections back.
 fn scope(t: &pb::IngestBatchRequest, batch_id: &str) -> pb::GetBatchRequest {
     pb::GetBatchRequest {
         partner: t.partner.clone(),
@@ -47,6 +48,7 @@ fn scope(t: &pb::IngestBatchRequest, batch_id: &str) -> pb::GetBatchRequest {
         biz_key: t.biz_key.clone(),
         batch_id: batch_id.to_string(),
         with_rejections: false,
+        without_rejections: true,
     }
 }
 
@@ -78,7 +80,7 @@ pub async fn send_sheet(
             return Ok(Sent::Answered(answer));
         }
     };
-    let total = sheet.rows.len();
+    let total = sheet.len();
     let count = sequences_for(total);
     let limit = template.max_file_rows;
     if limit > 0 && total as u64 > limit {
@@ -88,14 +90,25 @@ pub async fn send_sheet(
         let answer = core.ingest_batch(req).await?.into_inner();
         return Ok(Sent::Answered(answer));
     }
-    let mut rows = sheet.rows.into_iter().map(pb::Row::from).peekable();
+    // Rows are built sequence by sequence as they are sent, never the whole sheet at once;
+    // once the last rows are in a request the sheet goes, before core answers it.
+    let mut sheet = Some(sheet);
+    let mut sent = 0usize;
     let mut seq = 0usize;
     let mut rejected = false;
     let mut last = pb::IngestBatchResponse::default();
     // An empty sheet is still sent once, so core answers it like any other.
-    while seq == 0 || rows.peek().is_some() {
+    while seq == 0 || sent < total {
         seq += 1;
-        let chunk: Vec<pb::Row> = rows.by_ref().take(SEQUENCE_ROWS).collect();
+        let end = total.min(sent + SEQUENCE_ROWS);
+        let chunk: Vec<pb::Row> = sheet
+            .as_ref()
+            .map(|s| s.rows_in(sent..end).map(pb::Row::from).collect())
+            .unwrap_or_default();
+        sent = end;
+        if sent == total {
+            drop(sheet.take());
+        }
         let mut req = template.clone();
         req.batch_id = text(batch_id.to_string());
         req.batch_size = text(total.to_string());

@@ -14,8 +14,7 @@ type Flat = (u32, Vec<String>);
 
 fn flat(sheet: &Sheet) -> Vec<Flat> {
     sheet
-        .rows
-        .iter()
+        .rows()
         .map(|r| {
             let cells = r
                 .row
@@ -460,7 +459,7 @@ fn xlsx_counts_cells() {
         max_cells,
         ..Limits::default()
     };
-    assert_eq!(read_xlsx(&bytes, &at(12)).unwrap().rows.len(), 3);
+    assert_eq!(read_xlsx(&bytes, &at(12)).unwrap().len(), 3);
     assert_eq!(
         read_xlsx(&bytes, &at(11)),
         Err(SheetError::TooManyCells { limit: 11 })
@@ -473,6 +472,53 @@ fn xlsx_counts_cells() {
         read_xlsx(&bytes, &tiny),
         Err(SheetError::TooLarge { limit: 100, .. })
     ));
+}
+
+/// A shared string shown by many cells is kept once, however many cells show it; every cell
+/// still reads as its text, named after its column.
+#[test]
+fn xlsx_keeps_a_shared_string_once() {
+    let long = "a long description shared by every row ".repeat(20);
+    let mut wb = Workbook::new();
+    let ws = wb.add_worksheet();
+    ws.write_string(0, 0, "desc").unwrap();
+    ws.write_string(0, 1, "n").unwrap();
+    for r in 1..=2000u32 {
+        ws.write_string(r, 0, &long).unwrap();
+        ws.write_number(r, 1, f64::from(r)).unwrap();
+    }
+    let bytes = wb.save_to_buffer().unwrap();
+    let sheet = read_xlsx(&bytes, &Limits::default()).unwrap();
+    assert_eq!(sheet.len(), 2000);
+    assert!(
+        sheet.text.len() < 2 * long.len() + 2000 * 5,
+        "the text is held once: {} bytes",
+        sheet.text.len()
+    );
+    let rows = flat(&sheet);
+    assert_eq!(rows[0], (2, vec![format!("desc=T:{long}"), "n=N:1".into()]));
+    assert_eq!(
+        rows[1999],
+        (2001, vec![format!("desc=T:{long}"), "n=N:2000".into()])
+    );
+}
+
+/// A sheet's rows are built when they are handed out, from text held once: what a sheet
+/// keeps is its cells' text and a few bytes a cell, not a field name and a value per cell.
+#[test]
+fn a_read_sheet_holds_its_text_once() {
+    let mut csv = String::from("first_name,second_name\n");
+    for n in 0..1000 {
+        csv.push_str(&format!("{n},x{n}\n"));
+    }
+    let sheet = read_csv(csv.as_bytes(), &Limits::default()).unwrap();
+    assert_eq!(sheet.len(), 1000);
+    assert!(sheet.text.len() < csv.len(), "{}", sheet.text.len());
+    assert_eq!(sheet.cells.len(), 2000);
+    let rows: Vec<SheetRow> = sheet.rows().collect();
+    assert_eq!(rows.len(), 1000);
+    assert_eq!(rows[999].line, 1001);
+    assert_eq!(rows[999].row.fields[1].name, "second_name");
 }
 
 #[test]
@@ -599,7 +645,7 @@ fn xlsx_shared_string_count_checked() {
     let good = simple_workbook();
     // Rewritten but unchanged: still reads (the re-zip itself is sound).
     let same = rezip(&good, |_, t| t);
-    assert_eq!(read_xlsx(&same, &Limits::default()).unwrap().rows.len(), 1);
+    assert_eq!(read_xlsx(&same, &Limits::default()).unwrap().len(), 1);
     // A count of billions in a tiny table would make the reader reserve ~100 GB up front.
     for count in [
         "4000000000",

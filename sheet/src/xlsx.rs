@@ -13,13 +13,15 @@
 //! -> `true` / `false`; date cells -> `yyyy-mm-dd` (`yyyy-mm-ddTHH:MM:SS` when the time is not
 //! midnight, `HH:MM:SS` for a time of day alone); error cells -> their text (`#N/A`).
 
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::io::{Cursor, Read};
 
 use calamine::{DataRef, ExcelDateTime, Reader, SheetType, SheetVisible, Xlsx, XlsxError};
 use wharf_proto::v1::value::Kind;
 use zip::ZipArchive;
 
-use crate::{assemble, check_size, CellBudget, Limits, RawRow, Sheet, SheetError};
+use crate::{check_size, Builder, CellBudget, Limits, Sheet, SheetError};
 
 /// A part may unpack to this much before its packing ratio is looked at.
 const RATIO_FLOOR: u64 = 10 << 20;
@@ -44,64 +46,97 @@ pub fn read_xlsx(bytes: &[u8], limits: &Limits) -> Result<Sheet, SheetError> {
         .ok_or_else(|| SheetError::NotASheet("the workbook has no worksheet".into()))?;
     let mut reader = workbook.worksheet_cells_reader(&name).map_err(unreadable)?;
     let mut budget = CellBudget::new(limits);
-    let mut cells: Vec<(u32, u32, Kind)> = Vec::new();
+    let mut sheet = Builder::default();
+    // A shared string is kept once however many cells show it (by where calamine holds it).
+    let mut shared: HashMap<(usize, usize), (u32, u32)> = HashMap::new();
+    let mut cells: Vec<Placed> = Vec::new();
     while let Some(cell) = reader.next_cell().map_err(unreadable)? {
-        let Some(kind) = cell_kind(cell.get_value()) else {
+        let value = cell.get_value();
+        let Some((number, text)) = cell_text(value) else {
             continue;
         };
         budget.take()?;
+        let at = match value {
+            DataRef::SharedString(s) => match shared.entry((s.as_ptr() as usize, s.len())) {
+                std::collections::hash_map::Entry::Occupied(e) => *e.get(),
+                std::collections::hash_map::Entry::Vacant(e) => *e.insert(sheet.text(&text)?),
+            },
+            _ => sheet.text(&text)?,
+        };
         let (row, col) = cell.get_position();
-        cells.push((row, col, kind));
+        cells.push(Placed {
+            row,
+            col,
+            at,
+            number,
+        });
     }
-    assemble(into_rows(cells))
+    drop(reader);
+    into_rows(cells, &mut sheet);
+    sheet.finish()
+}
+
+/// A cell read, before the cells are put in order.
+struct Placed {
+    row: u32,
+    col: u32,
+    at: (u32, u32),
+    number: bool,
 }
 
 /// Cells in any order into rows in row order, cells in column order (a repeated position keeps
 /// the last value written, as Excel would).
-fn into_rows(mut cells: Vec<(u32, u32, Kind)>) -> Vec<RawRow> {
-    if !cells.is_sorted_by(|a, b| (a.0, a.1) < (b.0, b.1)) {
+fn into_rows(mut cells: Vec<Placed>, sheet: &mut Builder) {
+    if !cells.is_sorted_by(|a, b| (a.row, a.col) < (b.row, b.col)) {
         // Stable: of cells at one position, the last one written stays last.
-        cells.sort_by_key(|c| (c.0, c.1));
+        cells.sort_by_key(|c| (c.row, c.col));
         cells.reverse();
-        cells.dedup_by_key(|c| (c.0, c.1));
+        cells.dedup_by_key(|c| (c.row, c.col));
         cells.reverse();
     }
-    let mut rows: Vec<RawRow> = Vec::new();
-    for (row, col, kind) in cells {
-        let line = row.saturating_add(1);
-        match rows.last_mut() {
-            Some(last) if last.line == line => last.cells.push((col, kind)),
-            _ => rows.push(RawRow {
-                line,
-                cells: vec![(col, kind)],
-            }),
-        }
+    for c in cells {
+        sheet.push(c.row.saturating_add(1), c.col, c.at, c.number);
     }
-    rows
 }
 
 /// A cell's value, `None` for an empty cell.
+#[cfg(test)]
 pub(crate) fn cell_kind(value: &DataRef<'_>) -> Option<Kind> {
-    let kind = match value {
-        DataRef::Empty => return None,
-        DataRef::String(s) if s.is_empty() => return None,
-        DataRef::SharedString("") => return None,
-        DataRef::String(s) => Kind::Text(s.clone()),
-        DataRef::SharedString(s) => Kind::Text((*s).to_string()),
-        DataRef::Int(i) => Kind::Number(i.to_string()),
-        DataRef::Float(f) => Kind::Number(number_text(*f)),
-        DataRef::Bool(b) => Kind::Text(b.to_string()),
-        DataRef::DateTime(dt) => datetime_kind(dt),
-        DataRef::DateTimeIso(s) => Kind::Text(
+    cell_text(value).map(|(number, text)| {
+        if number {
+            Kind::Number(text.into_owned())
+        } else {
+            Kind::Text(text.into_owned())
+        }
+    })
+}
+
+/// A cell's value as (is a number, its text); `None` for an empty cell.
+pub(crate) fn cell_text<'a>(value: &'a DataRef<'_>) -> Option<(bool, Cow<'a, str>)> {
+    let text = |s: &'a str| Some((false, Cow::Borrowed(s)));
+    match value {
+        DataRef::Empty => None,
+        DataRef::String(s) if s.is_empty() => None,
+        DataRef::SharedString("") => None,
+        DataRef::String(s) => text(s),
+        DataRef::SharedString(s) => text(s),
+        DataRef::Int(i) => Some((true, Cow::Owned(i.to_string()))),
+        DataRef::Float(f) => Some((true, Cow::Owned(number_text(*f)))),
+        DataRef::Bool(b) => Some((false, Cow::Owned(b.to_string()))),
+        DataRef::DateTime(dt) => Some(match datetime_kind(dt) {
+            Kind::Number(s) => (true, Cow::Owned(s)),
+            Kind::Text(s) => (false, Cow::Owned(s)),
+            // `datetime_kind` gives a number or a text only.
+            _ => return None,
+        }),
+        DataRef::DateTimeIso(s) => text(
             s.strip_suffix("T00:00:00")
                 .or_else(|| s.strip_suffix("T00:00:00.000"))
-                .unwrap_or(s)
-                .to_string(),
+                .unwrap_or(s),
         ),
-        DataRef::DurationIso(s) => Kind::Text(s.clone()),
-        DataRef::Error(e) => Kind::Text(e.to_string()),
-    };
-    Some(kind)
+        DataRef::DurationIso(s) => text(s),
+        DataRef::Error(e) => Some((false, Cow::Owned(e.to_string()))),
+    }
 }
 
 /// A number as Excel shows it at full precision: 15 significant digits, then the shortest text

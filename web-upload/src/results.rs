@@ -68,6 +68,7 @@ impl Upload {
                 biz_key: biz_key.to_string(),
                 batch_id: batch_id.to_string(),
                 with_rejections: true,
+                without_rejections: false,
             })
             .await
         {

@@ -267,6 +267,6 @@ mod tests {
         )
         .expect("readable");
         assert_eq!(sheet.header, vec!["part", "valid_from", "unit"]);
-        assert!(sheet.rows.is_empty());
+        assert!(sheet.is_empty());
     }
 }

@@ -42,7 +42,7 @@ pub async fn abandon(
     if b.state == BatchState::Open && !past_expiry {
         let mut codes = Vec::new();
         for row in tx.rejections(b.pk).await? {
-            codes.push(row.decode()?.code);
+            codes.push(row.code()?);
         }
         let (code, msg) = abandon_failure(&codes);
         tx.drop_staged(b.pk).await?;

@@ -15,13 +15,30 @@
 //! that stops early still leaves the file its answer. A file of one sequence is answered at
 //! once, as before (`Core::ingest`).
 
+use wharf_proto::json::answer_json_text;
 use wharf_proto::v1::IngestBatchResponse;
 
 use super::abandon::abandon;
-use crate::codes::{answer, code, code_msg, merged_rejection};
+use crate::codes::{answer, code, code_msg, merged_rejection_text};
 use crate::error::Result;
 use crate::model::{BatchPolicy, BatchState, Scope};
 use crate::store::Store;
+
+/// A settled file's answer as it is kept: its code and its JSON text (`answer_json_text`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileAnswer {
+    pub code: String,
+    pub json: String,
+}
+
+impl From<&IngestBatchResponse> for FileAnswer {
+    fn from(a: &IngestBatchResponse) -> FileAnswer {
+        FileAnswer {
+            code: a.code.clone(),
+            json: answer_json_text(a),
+        }
+    }
+}
 
 /// The file `name` delivered as batch `batch_id`, after one of its sequences was answered
 /// `answered` (`None`: after the sender abandoned the batch). `last`: that sequence was the
@@ -37,10 +54,14 @@ pub async fn settle(
     last: bool,
     answered: Option<&IngestBatchResponse>,
     now_unix: i64,
-) -> Result<Option<IngestBatchResponse>> {
+) -> Result<Option<FileAnswer>> {
     let Some(mut b) = store.batch(scope, batch_id).await? else {
         // No batch behind it (its envelope was refused before one existed).
-        return Ok(if last { answered.cloned() } else { None });
+        return Ok(if last {
+            answered.map(FileAnswer::from)
+        } else {
+            None
+        });
     };
     let open = |b: &crate::store::BatchRow| {
         b.state == BatchState::Open && b.created_unix.saturating_add(policy.expiry_secs) > now_unix
@@ -53,7 +74,7 @@ pub async fn settle(
         abandon(store, policy, scope, batch_id, now_unix).await?;
         b = match store.batch(scope, batch_id).await? {
             Some(b) => b,
-            None => return Ok(answered.cloned()),
+            None => return Ok(answered.map(FileAnswer::from)),
         };
     }
     let rejected_whole = b.state == BatchState::Failed
@@ -62,27 +83,27 @@ pub async fn settle(
             code::VERIFY | code::WRITE | code::MULTIPLE
         );
     if rejected_whole {
-        let mut answers = Vec::new();
-        for row in store.rejections(b.pk).await? {
-            answers.push((row.seq_id.clone(), row.decode()?));
-        }
-        answers.sort_by_key(|(seq_id, _)| seq_id.parse::<u64>().unwrap_or(u64::MAX));
+        let mut stored = store.rejections(b.pk).await?;
+        stored.sort_by_key(|row| row.seq_id.parse::<u64>().unwrap_or(u64::MAX));
         let why = format!(
             "(file {name}: {} of its sequences rejected, batch {batch_id} abandoned: none of \
              its {} rows was applied)",
-            answers.len(),
+            stored.len(),
             b.batch_size
         );
-        if let Some(merged) = merged_rejection(answers.into_iter().map(|(_, a)| a).collect(), &why)
+        // Written straight from the stored answers, one decoded at a time: neither every
+        // answer decoded at once, nor the merged answer, nor its JSON tree is ever held.
+        if let Some((code, json)) =
+            merged_rejection_text(stored.len(), |i| stored[i].decode(), &why)?
         {
-            return Ok(Some(merged));
+            return Ok(Some(FileAnswer { code, json }));
         }
     }
     if let Some(a) = answered {
-        return Ok(Some(a.clone()));
+        return Ok(Some(a.into()));
     }
     if matches!(b.state, BatchState::Applied | BatchState::Held) {
-        return Ok(Some(answer(
+        return Ok(Some(FileAnswer::from(&answer(
             code::OK,
             format!(
                 "{}: batch {batch_id} of file {name} is {} ({} rows)",
@@ -91,14 +112,14 @@ pub async fn settle(
                 b.batch_size
             ),
             vec![],
-        )));
+        ))));
     }
     let failure = if b.failure_code.is_empty() {
         code::SYSTEM
     } else {
         b.failure_code.as_str()
     };
-    Ok(Some(answer(
+    Ok(Some(FileAnswer::from(&answer(
         failure,
         format!(
             "{}: batch {batch_id} of file {name} is {}: {}",
@@ -107,7 +128,7 @@ pub async fn settle(
             b.failure_msg
         ),
         vec![],
-    )))
+    ))))
 }
 
 #[cfg(test)]

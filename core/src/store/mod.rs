@@ -192,6 +192,21 @@ impl RejectionRow {
             CoreError::Store(format!("stored answer of sequence {:?}: {e}", self.seq_id))
         })
     }
+
+    /// The stored answer's code alone: its problems are skipped, not read.
+    pub fn code(&self) -> Result<String> {
+        /// `IngestBatchResponse`'s code (its field 1); the decoder skips every other field.
+        #[derive(Clone, PartialEq, prost::Message)]
+        struct CodeOnly {
+            #[prost(string, tag = "1")]
+            code: String,
+        }
+        CodeOnly::decode(self.answer.as_slice())
+            .map(|c| c.code)
+            .map_err(|e| {
+                CoreError::Store(format!("stored answer of sequence {:?}: {e}", self.seq_id))
+            })
+    }
 }
 
 /// A sequence's dedupe record.

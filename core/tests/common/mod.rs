@@ -223,6 +223,7 @@ pub fn batch_ref(p: &str, env: pb::Environment, batch_id: &str) -> pb::GetBatchR
         biz_key: "bom".into(),
         batch_id: batch_id.into(),
         with_rejections: false,
+        without_rejections: false,
     }
 }
 
