@@ -113,7 +113,12 @@ impl pb::core_server::Core for CoreService {
                     tracing::warn!(error = %e, "sequence failed")
                 }
             }
-            Ok(Response::new(res?))
+            let mut answer = res?;
+            if req.code_only {
+                answer.problems = Vec::new();
+                answer.groups = Vec::new();
+            }
+            Ok(Response::new(answer))
         }
         .instrument(span)
         .await

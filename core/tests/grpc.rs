@@ -343,7 +343,15 @@ async fn batches_over_grpc() {
         value: text("red"),
     });
     for (seq_id, rows) in [("1", bom_rows(0, 1, "g")), ("2", vec![bad])] {
-        c.ingest_batch(send("G", seq_id, rows)).await.unwrap();
+        // A sender that reads only the code (a sheet door) gets the rejection without its
+        // rows; core keeps them all the same (below).
+        let mut req = send("G", seq_id, rows);
+        req.code_only = true;
+        let answer = c.ingest_batch(req).await.unwrap().into_inner();
+        if seq_id == "2" {
+            assert_eq!(answer.code, "E00V00");
+            assert!(answer.problems.is_empty() && answer.groups.is_empty());
+        }
     }
     let batch = |batch_id: &str| batch_ref(&p, pb::Environment::Prod, batch_id);
     let b = c

@@ -118,6 +118,8 @@ pub async fn send_sheet(
         req.rows = chunk;
         req.file_rows = total as u64;
         req.file_sequences = u32::try_from(count).unwrap_or(u32::MAX);
+        // Only the code is read here: a rejected sequence's 5,000 rows need not come back.
+        req.code_only = true;
         last = match core.ingest_batch(req).await {
             Ok(a) => a.into_inner(),
             Err(status) => {
