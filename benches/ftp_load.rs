@@ -15,15 +15,13 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use suppaftp::FtpStream;
 
 use common::ftp::{expect_applied, session, store, wait_for_feedback};
 use common::{
-    bom_file, bom_file_name, env_num, free_port, raw_copy, row_json, wait_listening, wharf_bin,
-    PeakRss, FILE_ROWS as ROWS,
+    bom_file, bom_file_name, env_num, raw_copy, row_json, FtpServer, PeakRss, FILE_ROWS as ROWS,
 };
 
 /// Upload file `n` and (with `poll`) wait until its feedback lists; returns the time taken.
@@ -108,49 +106,10 @@ fn run(url: Option<&str>) {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(50);
-    let bin = wharf_bin();
-    let data_dir = std::env::temp_dir().join(format!("wharf-ftp-bench-{}", std::process::id()));
-    let (http, grpc, ftp_port) = (free_port(), free_port(), free_port());
-    // Passive ports for four sessions, with room: libunftp picks one at random per transfer.
+    // Passive ports for four sessions, with room.
     let passive = 42000 + (std::process::id() % 100) as u16 * 64;
-    let partner = format!("FTPB{}", std::process::id());
-    let user = format!("ftpbench{}", std::process::id());
-    let command = |args: &[&str]| {
-        let mut c = Command::new(&bin);
-        c.args(args)
-            .env("WHARF_DATA_DIR", &data_dir)
-            .env("WHARF_HTTP_ADDR", format!("127.0.0.1:{http}"))
-            .env("WHARF_GRPC_ADDR", format!("127.0.0.1:{grpc}"))
-            .env("WHARF_FTP_ADDR", format!("127.0.0.1:{ftp_port}"))
-            // Not used here: any free port.
-            .env("WHARF_SFTP_ADDR", "127.0.0.1:0")
-            .env(
-                "WHARF_FTP_PASSIVE_PORTS",
-                format!("{passive}-{}", passive + 63),
-            )
-            .env("RUST_LOG", "warn")
-            .stderr(Stdio::null());
-        if let Some(url) = url {
-            c.env("WHARF_DATABASE_URL", url);
-        }
-        c
-    };
-    let run = |args: &[&str], stdin: &str| {
-        let mut child = command(args).stdin(Stdio::piped()).spawn().expect("wharf");
-        std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), stdin.as_bytes())
-            .expect("stdin");
-        assert!(child.wait().expect("wait").success());
-    };
-    // The admin commands never create a store: make it first, as an operator would.
-    run(&["migrate"], "");
-    run(&["partner", "add", &partner], "bench-secret-1\n");
-    run(
-        &["user", "add", &user, "--partner", &partner],
-        "bench-password-1\n",
-    );
-    let mut server = command(&["serve"]).spawn().expect("wharf serve");
-    wait_listening(ftp_port);
-    let dir = format!("/Planning/SCC/{partner}/t1/bom");
+    let server = FtpServer::start(url, &format!("ftp{}", std::process::id()), passive, 64);
+    let (ftp_port, user, dir) = (server.ftp, server.user.clone(), server.dir.clone());
 
     let mut ftp = session(ftp_port, &user, &dir);
     let mut times: Vec<Duration> = (0..files).map(|n| deliver(&mut ftp, n, true)).collect();
@@ -175,10 +134,8 @@ fn run(url: Option<&str>) {
         s.join().expect("session");
     }
     let parallel = started.elapsed();
-    let rename = url.map(|url| big_by_rename(url, ftp_port, &user, &dir, server.id()));
-    let _ = server.kill();
-    let _ = server.wait();
-    let _ = std::fs::remove_dir_all(&data_dir);
+    let rename = url.map(|url| big_by_rename(url, ftp_port, &user, &dir, server.child.id()));
+    drop(server);
 
     let pct = |p: f64| times[((times.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1e3;
     let store = if url.is_some() {

@@ -19,89 +19,30 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use suppaftp::FtpStream;
 
 use common::ftp::{session, store, wait_for_feedback};
-use common::{env_num, free_port, row_json, wait_listening, wharf_bin};
+use common::{env_num, row_json, FtpServer};
 
 /// A fresh `wharf serve` with one partner and FTP user of its own.
-struct Server {
-    child: Child,
-    ftp: u16,
-    user: String,
-    dir: String,
-    data_dir: std::path::PathBuf,
-}
+struct Server(FtpServer);
 
 impl Server {
     fn start(url: Option<&str>, case: &str) -> Server {
-        let bin = wharf_bin();
-        let tag = format!("{}{case}", std::process::id());
-        let data_dir = std::env::temp_dir().join(format!("wharf-sheet-mem-{tag}"));
-        let (http, grpc, ftp) = (free_port(), free_port(), free_port());
+        let tag = format!("mem{}{case}", std::process::id());
         let passive = 43000 + (std::process::id() % 100) as u16 * 16;
-        let partner = format!("MEM{tag}").to_uppercase();
-        let user = format!("mem{tag}");
-        let command = |args: &[&str]| {
-            let mut c = Command::new(&bin);
-            c.args(args)
-                .env("WHARF_DATA_DIR", &data_dir)
-                .env("WHARF_HTTP_ADDR", format!("127.0.0.1:{http}"))
-                .env("WHARF_GRPC_ADDR", format!("127.0.0.1:{grpc}"))
-                .env("WHARF_FTP_ADDR", format!("127.0.0.1:{ftp}"))
-                .env("WHARF_SFTP_ADDR", "127.0.0.1:0")
-                .env(
-                    "WHARF_FTP_PASSIVE_PORTS",
-                    format!("{passive}-{}", passive + 15),
-                )
-                .env("RUST_LOG", "warn")
-                .stderr(Stdio::null());
-            if let Some(url) = url {
-                c.env("WHARF_DATABASE_URL", url);
-            }
-            c
-        };
-        let run = |args: &[&str], stdin: &str| {
-            let mut child = command(args).stdin(Stdio::piped()).spawn().expect("wharf");
-            std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), stdin.as_bytes())
-                .expect("stdin");
-            assert!(child.wait().expect("wait").success(), "wharf {args:?}");
-        };
-        run(&["migrate"], "");
-        run(&["partner", "add", &partner], "bench-secret-1\n");
-        run(
-            &["user", "add", &user, "--partner", &partner],
-            "bench-password-1\n",
-        );
-        let child = command(&["serve"]).spawn().expect("wharf serve");
-        wait_listening(ftp);
-        Server {
-            child,
-            ftp,
-            user,
-            dir: format!("/Planning/SCC/{partner}/t1/bom"),
-            data_dir,
-        }
+        Server(FtpServer::start(url, &tag, passive, 16))
     }
 
     fn session(&self) -> FtpStream {
-        session(self.ftp, &self.user, &self.dir)
+        session(self.0.ftp, &self.0.user, &self.0.dir)
     }
 
     /// The kernel's high-water mark of the server's RSS, KiB.
     fn peak_kib(&self) -> u64 {
-        status_kib(self.child.id(), "VmHWM:")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.data_dir);
+        status_kib(self.0.child.id(), "VmHWM:")
     }
 }
 

@@ -238,3 +238,77 @@ pub fn wait_listening(port: u16) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A `wharf serve` of its own for a bench (release binary, `WHARF_BENCH_BIN` to measure
+/// another), with one partner and one FTP user; killed and its data removed when dropped.
+/// `url`: PostgreSQL, or the embedded SQLite store when `None`; `tag` names its partner,
+/// user and data folder; `passive`: the first of `ports` passive ports.
+pub struct FtpServer {
+    pub child: std::process::Child,
+    pub ftp: u16,
+    pub user: String,
+    /// The user's t1/bom upload folder.
+    pub dir: String,
+    data_dir: std::path::PathBuf,
+}
+
+impl FtpServer {
+    pub fn start(url: Option<&str>, tag: &str, passive: u16, ports: u16) -> FtpServer {
+        use std::process::{Command, Stdio};
+        let bin = wharf_bin();
+        let data_dir = std::env::temp_dir().join(format!("wharf-bench-{tag}"));
+        let (http, grpc, ftp) = (free_port(), free_port(), free_port());
+        let partner = format!("B{tag}").to_uppercase();
+        let user = format!("b{tag}").to_lowercase();
+        let command = |args: &[&str]| {
+            let mut c = Command::new(&bin);
+            c.args(args)
+                .env("WHARF_DATA_DIR", &data_dir)
+                .env("WHARF_HTTP_ADDR", format!("127.0.0.1:{http}"))
+                .env("WHARF_GRPC_ADDR", format!("127.0.0.1:{grpc}"))
+                .env("WHARF_FTP_ADDR", format!("127.0.0.1:{ftp}"))
+                // Not used here: any free port.
+                .env("WHARF_SFTP_ADDR", "127.0.0.1:0")
+                .env(
+                    "WHARF_FTP_PASSIVE_PORTS",
+                    format!("{passive}-{}", passive + ports - 1),
+                )
+                .env("RUST_LOG", "warn")
+                .stderr(Stdio::null());
+            if let Some(url) = url {
+                c.env("WHARF_DATABASE_URL", url);
+            }
+            c
+        };
+        let run = |args: &[&str], stdin: &str| {
+            let mut child = command(args).stdin(Stdio::piped()).spawn().expect("wharf");
+            std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), stdin.as_bytes())
+                .expect("stdin");
+            assert!(child.wait().expect("wait").success(), "wharf {args:?}");
+        };
+        // The admin commands never create a store: make it first, as an operator would.
+        run(&["migrate"], "");
+        run(&["partner", "add", &partner], "bench-secret-1\n");
+        run(
+            &["user", "add", &user, "--partner", &partner],
+            "bench-password-1\n",
+        );
+        let child = command(&["serve"]).spawn().expect("wharf serve");
+        wait_listening(ftp);
+        FtpServer {
+            child,
+            ftp,
+            user,
+            dir: format!("/Planning/SCC/{partner}/t1/bom"),
+            data_dir,
+        }
+    }
+}
+
+impl Drop for FtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
