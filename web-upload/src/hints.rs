@@ -6,9 +6,17 @@
 //! decides nothing: no rule is repeated here, only core's detail is worded. An answer stored
 //! before details existed still reads, with the type's general sentence.
 
-use wharf_proto::v1::{self as pb, FieldDetail, VerifyDetail};
+use wharf_proto::v1::{self as pb, value::Kind, FieldDetail, VerifyDetail};
 
-use crate::report::value_text;
+/// A value as the user typed it, as a sentence or a cell shows it.
+pub(crate) fn value_text(v: Option<&pb::Value>) -> String {
+    match v.and_then(|v| v.kind.as_ref()) {
+        Some(Kind::Text(s)) | Some(Kind::Number(s)) | Some(Kind::Json(s)) => s.clone(),
+        Some(Kind::Boolean(b)) => b.to_string(),
+        Some(Kind::Null(_)) => "null".into(),
+        None => String::new(),
+    }
+}
 
 /// The vocabulary of core's error types (SPEC §5), as core writes them.
 mod kind {

@@ -6,9 +6,9 @@
 
 use std::collections::HashMap;
 
-use wharf_proto::v1::{self as pb, value::Kind};
+use wharf_proto::v1 as pb;
 
-use crate::hints;
+use crate::hints::{self, value_text};
 
 /// Core's type for a key already taken: shown as one line per row.
 const DUPLICATE: &str = "duplicate key";
@@ -26,16 +26,6 @@ pub(crate) struct ErrorLine {
     pub(crate) value: String,
     /// How to fix it, in a sentence.
     pub(crate) hint: String,
-}
-
-/// A value as the user typed it.
-pub(crate) fn value_text(v: Option<&pb::Value>) -> String {
-    match v.and_then(|v| v.kind.as_ref()) {
-        Some(Kind::Text(s)) | Some(Kind::Number(s)) | Some(Kind::Json(s)) => s.clone(),
-        Some(Kind::Boolean(b)) => b.to_string(),
-        Some(Kind::Null(_)) => "null".into(),
-        None => String::new(),
-    }
 }
 
 /// Every problem of an answer, its groups' included.
@@ -145,6 +135,7 @@ pub(crate) fn errors_csv(lines: &[ErrorLine]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wharf_proto::v1::value::Kind;
 
     fn text(s: &str) -> Option<pb::Value> {
         Some(pb::Value {
