@@ -365,8 +365,11 @@ pub(crate) async fn relay(client: TcpStream, mut inner: TcpStream, gate: Gate) {
                     Ok(n) => n,
                 };
                 commands.extend_from_slice(&from_client[..n]);
+                // A line (its end included) over the limit stops the reading here.
+                let mut too_long = false;
                 while let Some(end) = commands.iter().position(|b| *b == b'\n') {
                     if end + 1 > MAX_LINE {
+                        too_long = true;
                         break;
                     }
                     let line: Vec<u8> = commands.drain(..=end).collect();
@@ -393,9 +396,8 @@ pub(crate) async fn relay(client: TcpStream, mut inner: TcpStream, gate: Gate) {
                         }
                     }
                 }
-                if commands.len() > MAX_LINE
-                    || commands.iter().position(|b| *b == b'\n').is_some_and(|e| e + 1 > MAX_LINE)
-                {
+                // Or that many bytes without an end yet.
+                if too_long || commands.len() > MAX_LINE {
                     gate.metrics.ftp_reply(500);
                     let _ = client
                         .send(&self::line(&format!(

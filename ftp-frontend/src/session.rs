@@ -166,12 +166,17 @@ fn inner_ip(public: IpAddr) -> IpAddr {
     }
 }
 
+/// A TCP socket of `ip`'s family, not bound yet.
+fn socket_for(ip: IpAddr) -> io::Result<TcpSocket> {
+    match ip {
+        IpAddr::V4(_) => TcpSocket::new_v4(),
+        IpAddr::V6(_) => TcpSocket::new_v6(),
+    }
+}
+
 /// A socket bound to `ip` (any port), to connect from.
 fn socket_on(ip: IpAddr) -> io::Result<TcpSocket> {
-    let socket = match ip {
-        IpAddr::V4(_) => TcpSocket::new_v4()?,
-        IpAddr::V6(_) => TcpSocket::new_v6()?,
-    };
+    let socket = socket_for(ip)?;
     socket.bind(SocketAddr::new(ip, 0))?;
     Ok(socket)
 }
@@ -215,10 +220,7 @@ static NEXT_PORT: AtomicUsize = AtomicUsize::new(0);
 
 /// A socket bound to `ip`:`port` and listening, or `None` when that port is taken there.
 fn listening(ip: IpAddr, port: u16) -> io::Result<Option<TcpSocket>> {
-    let socket = match ip {
-        IpAddr::V4(_) => TcpSocket::new_v4()?,
-        IpAddr::V6(_) => TcpSocket::new_v6()?,
-    };
+    let socket = socket_for(ip)?;
     socket.set_reuseaddr(true)?;
     if socket.bind(SocketAddr::new(ip, port)).is_err() {
         return Ok(None);
