@@ -273,6 +273,73 @@ fn redelivery_is_recognised(backend: Backend) {
     let _ = ftp.quit();
 }
 
+/// Headers are read as core matches them, as on the upload page, but nobody is asked: labels
+/// (Chinese and English), alternates and other spellings name their fields; a header that is
+/// only a guess ("Code") is not taken, so core answers it as an unknown field.
+fn headers_are_matched_by_labels(backend: Backend) {
+    let (w, partner, user) = installation(backend);
+    let _server = w.serve();
+    let dir = bom_dir(&partner);
+    let mut ftp = login(&w, &user);
+    let labelled = [
+        "供应商编码",
+        "Vendor Upper Item",
+        "FATHER ITEM",
+        "vendor child item",
+        "联想下层节点料号",
+        "Qty Per",
+        "生效日期",
+        "Effective_End_Date",
+        "优先级",
+        "split",
+        "版本号",
+    ];
+    let mut body = labelled.join(",");
+    body.push('\n');
+    for i in 0..3 {
+        body.push_str(&cells("L", i, false).join(","));
+        body.push('\n');
+    }
+    let fb = deliver(
+        &mut ftp,
+        &dir,
+        "bom_insert_20260101000000_7.csv",
+        body.as_bytes(),
+    );
+    expect_code(&fb, "0");
+    let rows = export(&w, &partner, "t1/bom", None);
+    assert_eq!(count(&rows, "L"), 3);
+    assert!(rows.iter().all(|r| r["version"] == "20220914"), "{rows:?}");
+
+    let guessed = String::from_utf8(csv("G", 1, None))
+        .unwrap()
+        .replacen("vendor_code", "Code", 1);
+    let fb = deliver(
+        &mut ftp,
+        &dir,
+        "bom_insert_20260101000000_8.csv",
+        guessed.as_bytes(),
+    );
+    expect_code(&fb, "E00V00");
+    let found = problems(&fb);
+    assert!(
+        found.contains(&problem(Some(0), "unknown field", "Code")),
+        "{found:?} in {fb}"
+    );
+    assert_eq!(count(&export(&w, &partner, "t1/bom", None), "G"), 0);
+    let _ = ftp.quit();
+}
+
+#[test]
+fn headers_are_matched_by_labels_sqlite() {
+    headers_are_matched_by_labels(Backend::Sqlite);
+}
+
+#[test]
+fn headers_are_matched_by_labels_postgres() {
+    headers_are_matched_by_labels(Backend::Postgres);
+}
+
 #[test]
 fn big_sheets_apply_whole_sqlite() {
     big_sheets_apply_whole(Backend::Sqlite);

@@ -441,6 +441,57 @@ impl pb::core_server::Core for CoreService {
         read_changes(&self.core, &consumer, req).await
     }
 
+    async fn match_columns(
+        &self,
+        request: Request<pb::MatchColumnsRequest>,
+    ) -> Result<Response<pb::MatchColumnsResponse>, Status> {
+        let req = request.into_inner();
+        let span = info_span!("match_columns", partner = %req.partner, columns = req.headers.len());
+        Ok(Response::new(
+            self.core.match_columns(&req).instrument(span).await?,
+        ))
+    }
+
+    async fn save_columns(
+        &self,
+        request: Request<pb::SaveColumnsRequest>,
+    ) -> Result<Response<pb::MatchColumnsResponse>, Status> {
+        let req = request.into_inner();
+        let span = info_span!("save_columns", partner = %req.partner, user = %req.user);
+        let origin = crate::audit::Origin {
+            actor: format!("user:{}", req.user),
+            door: "upload".into(),
+            addr: String::new(),
+        };
+        Ok(Response::new(
+            self.core
+                .save_columns(&origin, &req)
+                .instrument(span)
+                .await?,
+        ))
+    }
+
+    async fn hold_upload(
+        &self,
+        request: Request<pb::HoldUploadRequest>,
+    ) -> Result<Response<pb::HoldUploadResponse>, Status> {
+        let req = request.into_inner();
+        let span = info_span!("hold_upload", partner = %req.partner, bytes = req.content.len());
+        let id = self.core.hold_upload(req).instrument(span).await?;
+        Ok(Response::new(pb::HoldUploadResponse { id }))
+    }
+
+    async fn get_held_upload(
+        &self,
+        request: Request<pb::HeldUploadRef>,
+    ) -> Result<Response<pb::GetHeldUploadResponse>, Status> {
+        let req = request.into_inner();
+        let span = info_span!("get_held_upload", partner = %req.partner);
+        Ok(Response::new(
+            self.core.held_upload(&req).instrument(span).await?,
+        ))
+    }
+
     async fn push_to_partner(
         &self,
         request: Request<tonic::Streaming<pb::PushChunk>>,

@@ -73,6 +73,37 @@ pub struct FieldRule {
     pub exceptions: Vec<String>,
     /// Used when the field is absent or empty.
     pub default: Option<String>,
+    /// What people call the field, by language tag (`en`, `zh-CN`): a sheet's header may be
+    /// its label instead of its name.
+    pub labels: BTreeMap<String, String>,
+    /// Other headers a sheet may give the field (common spellings, older names).
+    pub alternates: Vec<String>,
+}
+
+impl FieldRule {
+    /// Every header that names this field as written in its definition: the name, the
+    /// labels, the alternates.
+    pub fn spellings(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.name.as_str())
+            .chain(self.labels.values().map(String::as_str))
+            .chain(self.alternates.iter().map(String::as_str))
+    }
+}
+
+/// A header reduced to what tells it apart: lower case, without white space, `_`, `-` and
+/// `.` (`Vendor Code`, `vendor_code` and `VENDOR-CODE ` are one), full-width forms as their
+/// ASCII twins (`ＶＥＮＤＯＲ　ＣＯＤＥ`).
+pub fn normalise(header: &str) -> String {
+    header
+        .chars()
+        .map(|c| match c {
+            // Full-width ASCII (U+FF01..U+FF5E) is ASCII shifted by 0xFEE0.
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            _ => c,
+        })
+        .filter(|c| !c.is_whitespace() && !matches!(c, '_' | '-' | '.'))
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 /// One interface: its name, fields, business key and optional uid field.
@@ -138,7 +169,14 @@ struct FileField {
     exceptions: Vec<String>,
     #[serde(default)]
     default: Option<String>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    alternates: Vec<String>,
 }
+
+/// Longest label or alternate name (a sheet's header is at most this long too).
+const MAX_SPELLING_CHARS: usize = 128;
 
 fn bad(file: &str, field: &str, msg: impl Into<String>) -> CoreError {
     CoreError::Definition {
@@ -192,6 +230,15 @@ pub fn parse_definition(file: &str, text: &str) -> Result<Interface, CoreError> 
         if f.max_length == Some(0) {
             return Err(bad(file, &at, "max_length must be at least 1"));
         }
+        for text in f.labels.values().chain(&f.alternates) {
+            if normalise(text).is_empty() || text.chars().count() > MAX_SPELLING_CHARS {
+                return Err(bad(
+                    file,
+                    &at,
+                    format!("label or alternate {text:?} must hold 1-{MAX_SPELLING_CHARS} characters besides spaces, '_', '-' and '.'"),
+                ));
+            }
+        }
         fields.push(FieldRule {
             name: f.name,
             ty,
@@ -200,7 +247,34 @@ pub fn parse_definition(file: &str, text: &str) -> Result<Interface, CoreError> 
             allowed: f.allowed,
             exceptions: f.exceptions,
             default: f.default,
+            labels: f.labels,
+            alternates: f.alternates,
         });
+    }
+    // A label or alternate must name one field only, however it is spelled. (Names that
+    // differ only in case or '_' are older than labels and stay allowed: a header spelled
+    // like both is matched by neither.)
+    let names: BTreeMap<String, &str> = fields
+        .iter()
+        .map(|f| (normalise(&f.name), f.name.as_str()))
+        .collect();
+    let mut spelled: BTreeMap<String, &str> = BTreeMap::new();
+    for f in &fields {
+        for text in f.labels.values().chain(&f.alternates) {
+            let key = normalise(text);
+            let clash = [names.get(&key), spelled.get(&key)]
+                .into_iter()
+                .flatten()
+                .find(|other| **other != f.name);
+            if let Some(other) = clash {
+                return Err(bad(
+                    file,
+                    &format!("fields.{}", f.name),
+                    format!("{text:?} could name field {other:?} too (headers are matched ignoring case, spaces, '_', '-' and '.')"),
+                ));
+            }
+            spelled.insert(key, &f.name);
+        }
     }
     if def.business_key.is_empty() {
         return Err(bad(file, "business_key", "lists no field"));
@@ -352,6 +426,19 @@ mod tests {
             ),
             (
                 r#"{"data_category":"x","biz_key":"y","business_key":["a"],"fields":[{"name":"a","type":"string"}]}"#,
+                "fields.a",
+            ),
+            // A label that could name another field.
+            (
+                r#"{"data_category":"x","biz_key":"y","business_key":["a_b"],"fields":[{"name":"a_b","type":"string","required":true},{"name":"c","type":"string","labels":{"en":"A B"}}]}"#,
+                "fields.c",
+            ),
+            (
+                r#"{"data_category":"x","biz_key":"y","business_key":["a"],"fields":[{"name":"a","type":"string","required":true,"alternates":["Code"]},{"name":"c","type":"string","alternates":["code."]}]}"#,
+                "fields.c",
+            ),
+            (
+                r#"{"data_category":"x","biz_key":"y","business_key":["a"],"fields":[{"name":"a","type":"string","required":true,"alternates":[" _ "]}]}"#,
                 "fields.a",
             ),
         ];

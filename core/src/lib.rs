@@ -44,6 +44,7 @@ pub mod auth;
 pub mod batch;
 pub mod clock;
 pub mod codes;
+pub mod columns;
 pub mod consumer_grpc;
 pub mod consumers;
 pub mod defender;

@@ -1014,6 +1014,17 @@ impl Core {
                 "removed files left under a temporary name past their age"
             );
         }
+        let held = self
+            .store
+            .sheets()
+            .prune_uploads(now - crate::store::sheets::HOLD_SECS)
+            .await?;
+        if held > 0 {
+            tracing::info!(
+                files = held,
+                "removed uploads held for a mapping step past a day"
+            );
+        }
         let pruned = self
             .store
             .audit()
@@ -1069,6 +1080,8 @@ fn interface_def(i: &Interface) -> pb::InterfaceDef {
                 exceptions: f.exceptions.clone(),
                 default_value: f.default.clone().unwrap_or_default(),
                 rule: Some(crate::validate::field_rules(f)),
+                labels: f.labels.clone().into_iter().collect(),
+                alternates: f.alternates.clone(),
             })
             .collect(),
         description: i.description.clone(),

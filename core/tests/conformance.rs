@@ -1542,8 +1542,80 @@ async fn resend_with_other_content_is_told_apart(store: Arc<dyn Store>) {
     assert_eq!(count(&core, &p).await, 0, "nothing applied");
 }
 
+async fn column_mappings_and_held_uploads(store: Arc<dyn Store>) {
+    use wharf_core::store::sheets::HeldUpload;
+    let sheets = store.sheets();
+    let p = wharf_testkit::unique("P");
+    let q = wharf_testkit::unique("Q");
+    let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+        v.iter()
+            .map(|(h, f)| (h.to_string(), f.to_string()))
+            .collect()
+    };
+    sheets
+        .remember_columns(
+            &p,
+            "t1/bom",
+            &pairs(&[("code", "vendor_code"), ("remarks", "")]),
+            10,
+        )
+        .await
+        .unwrap();
+    // A header mapped again takes its new field; the others stay.
+    sheets
+        .remember_columns(&p, "t1/bom", &pairs(&[("code", "child_item")]), 20)
+        .await
+        .unwrap();
+    sheets
+        .remember_columns(&q, "t1/bom", &pairs(&[("code", "father_item")]), 20)
+        .await
+        .unwrap();
+    let mine = sheets.column_mapping(&p, "t1/bom").await.unwrap();
+    assert_eq!(
+        mine.into_iter().collect::<Vec<_>>(),
+        pairs(&[("code", "child_item"), ("remarks", "")])
+    );
+    assert!(sheets
+        .column_mapping(&p, "odm/master_data")
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        sheets.column_mapping(&q, "t1/bom").await.unwrap()["code"],
+        "father_item"
+    );
+
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let held = HeldUpload {
+        partner: p.clone(),
+        id: "a".repeat(64),
+        username: "u1".into(),
+        file_name: "供应商.xlsx".into(),
+        content: big,
+        created_unix: 100,
+    };
+    sheets.hold_upload(&held).await.unwrap();
+    assert_eq!(
+        sheets.held_upload(&p, &held.id).await.unwrap(),
+        Some(held.clone())
+    );
+    assert_eq!(
+        sheets.held_upload(&q, &held.id).await.unwrap(),
+        None,
+        "another partner's"
+    );
+    assert_eq!(
+        sheets.prune_uploads(100).await.unwrap(),
+        0,
+        "not older than 100"
+    );
+    assert!(sheets.prune_uploads(101).await.unwrap() >= 1);
+    assert_eq!(sheets.held_upload(&p, &held.id).await.unwrap(), None);
+}
+
 both_stores!(
     postgres: pg_store;
+    column_mappings_and_held_uploads,
     staged_then_applied_atomically,
     resent_sequence_is_consumed_and_changes_nothing,
     retry_limit_fails_the_batch,

@@ -438,8 +438,11 @@ impl Files {
             Upload::Sheet {
                 template,
                 batch_id,
-                sheet,
+                mut sheet,
             } => {
+                send::map_sheet(&mut core, &template, &mut sheet)
+                    .await
+                    .map_err(core_down)?;
                 span.record("batch_id", batch_id.as_str());
                 if let Ok(s) = &sheet {
                     span.record("rows", s.len());

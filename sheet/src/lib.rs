@@ -96,6 +96,8 @@ pub struct Sheet {
     cells: Vec<Cell>,
     /// The data rows that hold at least one filled cell, in row order: (line, first cell).
     rows: Vec<(u32, u32)>,
+    /// Columns left out of every row (a mapping said to ignore them), by column number.
+    ignored: Vec<bool>,
 }
 
 /// One filled cell: its column and where its text lies in [`Sheet`]'s buffer.
@@ -109,6 +111,19 @@ pub(crate) struct Cell {
 }
 
 impl Sheet {
+    /// Name the columns as a mapping says: `fields[i]` is the field column `i` fills, `""`
+    /// to leave the column out of every row. Columns past `fields` keep their header.
+    pub fn map_columns(&mut self, fields: &[String]) {
+        self.ignored = vec![false; self.header.len()];
+        for (i, field) in fields.iter().enumerate().take(self.header.len()) {
+            if field.is_empty() {
+                self.ignored[i] = true;
+            } else {
+                self.header[i] = field.clone();
+            }
+        }
+    }
+
     /// How many data rows the sheet holds.
     pub fn len(&self) -> usize {
         self.rows.len()
@@ -139,6 +154,7 @@ impl Sheet {
         let width = self.header.len() as u64;
         let fields = self.cells[first as usize..end]
             .iter()
+            .filter(|c| !self.ignored.get(c.col as usize).copied().unwrap_or(false))
             .map(|c| {
                 let text = self.text[c.start as usize..(c.start + c.len) as usize].to_string();
                 Field {
@@ -364,6 +380,7 @@ impl Builder {
             text,
             cells,
             rows,
+            ignored: Vec::new(),
         })
     }
 }

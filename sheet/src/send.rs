@@ -52,6 +52,61 @@ fn scope(t: &pb::IngestBatchRequest, batch_id: &str) -> pb::GetBatchRequest {
     }
 }
 
+/// Ask core how the sheet's header row names the interface's fields (the request
+/// template's partner and interface).
+pub async fn match_columns(
+    core: &mut CoreClient,
+    template: &pb::IngestBatchRequest,
+    sheet: &Sheet,
+) -> Result<pb::MatchColumnsResponse, tonic::Status> {
+    Ok(core
+        .match_columns(pb::MatchColumnsRequest {
+            partner: template.partner.clone(),
+            data_category: template.data_category.clone(),
+            biz_key: template.biz_key.clone(),
+            headers: sheet.header.clone(),
+        })
+        .await?
+        .into_inner())
+}
+
+/// The fields a match names without asking anybody, column by column: a column matched by
+/// name, a remembered mapping, a label, an alternate, a spelling, or kept as an extra field
+/// takes that field (`""`: remembered as ignored); a guess or an unknown header keeps its
+/// header, so core answers it as the field it names.
+pub fn settled_fields(m: &pb::MatchColumnsResponse) -> Vec<String> {
+    m.columns
+        .iter()
+        .map(|c| match c.how.as_str() {
+            "guess" | "unknown" => c.header.clone(),
+            _ => c.field.clone(),
+        })
+        .collect()
+}
+
+/// A file door's sheet, its columns named as core matches them (no one to ask: guesses are
+/// not taken). A sheet that could not be read goes on as it is.
+pub async fn map_sheet(
+    core: &mut CoreClient,
+    template: &pb::IngestBatchRequest,
+    sheet: &mut Result<Sheet, SheetError>,
+) -> Result<(), tonic::Status> {
+    if let Ok(s) = sheet {
+        match match_columns(core, template, s).await {
+            Ok(m) => s.map_columns(&settled_fields(&m)),
+            // An interface the partner may not use, a header row too wide to match: core's
+            // answer to the batch says what is wrong.
+            Err(st)
+                if matches!(
+                    st.code(),
+                    tonic::Code::NotFound | tonic::Code::InvalidArgument
+                ) => {}
+            Err(st) => return Err(st),
+        }
+    }
+    Ok(())
+}
+
 /// How many sequences `rows` rows make (an empty sheet is still sent once).
 pub fn sequences_for(rows: usize) -> usize {
     rows.div_ceil(SEQUENCE_ROWS).max(1)

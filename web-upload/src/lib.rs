@@ -12,6 +12,8 @@
 //! - `session`: the session cookie, the login cookie, CSRF tokens, the signed-in user.
 //! - `login`: the login form, login and logout.
 //! - `upload`: the upload page and a sent sheet; `multipart` reads its form.
+//! - `columns`: the mapping step (a sheet's columns → fields, when core could not settle
+//!   them all), its file held in core meanwhile.
 //! - `schedule`: the form's "apply at" and "revert at" inputs → the batch's schedule.
 //! - `send`: a sheet's rows → sequences of one batch → core; gives up on a rejected batch.
 //! - `results`: a batch's result page and the CSV of its errors.
@@ -28,6 +30,7 @@
 #![deny(unreachable_pub)]
 
 mod actions;
+mod columns;
 mod core_error;
 mod hints;
 mod history;

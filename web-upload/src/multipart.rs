@@ -15,6 +15,9 @@ use crate::Upload;
 /// Each form field of the upload form but the file.
 const FIELD_LIMIT: u64 = 4 * 1024;
 
+/// Most columns the mapping step's form names (core takes fewer: it answers the rest).
+const MAX_FORM_COLUMNS: usize = 4096;
+
 /// What the upload form sent.
 #[derive(Default)]
 pub(crate) struct UploadForm {
@@ -26,6 +29,10 @@ pub(crate) struct UploadForm {
     pub(crate) schedule: ScheduleForm,
     pub(crate) file_name: String,
     pub(crate) file: Option<Bytes>,
+    /// The mapping step: the id core holds the file under, and the field chosen for each
+    /// column (by column number; `""`: ignore it).
+    pub(crate) held: String,
+    pub(crate) columns: std::collections::BTreeMap<usize, String>,
 }
 
 /// Why the upload form could not be read.
@@ -114,8 +121,17 @@ impl Upload {
                 "execute_at" => f.schedule.execute_at = value,
                 "revert_at" => f.schedule.revert_at = value,
                 "tz" => f.schedule.tz_offset_minutes = value,
+                "held" => f.held = value,
                 // Anything else a browser adds is not ours to read.
-                _ => {}
+                other => {
+                    if let Some(i) = other
+                        .strip_prefix("column.")
+                        .and_then(|i| i.parse::<usize>().ok())
+                        .filter(|i| *i < MAX_FORM_COLUMNS)
+                    {
+                        f.columns.insert(i, value);
+                    }
+                }
             }
         }
         Ok(f)

@@ -50,6 +50,25 @@ pub(crate) struct UploadPage {
     pub(crate) error: String,
 }
 
+#[derive(Template)]
+#[template(path = "columns.html")]
+pub(crate) struct ColumnsPage {
+    pub(crate) nav: Option<Nav>,
+    pub(crate) file: String,
+    /// The upload form's choices, carried through the step.
+    pub(crate) interface: String,
+    pub(crate) environment: String,
+    pub(crate) operation: String,
+    pub(crate) confirm_all: bool,
+    pub(crate) schedule: crate::schedule::ScheduleForm,
+    /// The id core holds the file under.
+    pub(crate) held: String,
+    pub(crate) columns: Vec<crate::columns::MapColumn>,
+    pub(crate) fields: Vec<crate::columns::FieldOption>,
+    pub(crate) missing: Vec<String>,
+    pub(crate) error: String,
+}
+
 /// One of core's messages to a rejected sequence, and what it means.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Note {

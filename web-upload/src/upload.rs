@@ -7,6 +7,7 @@ use wharf_proto::v1 as pb;
 
 use wharf_metrics::Outcome;
 
+use crate::columns::{Held, Settled};
 use crate::core_error::Call;
 use crate::multipart::{FormError, UploadForm};
 use crate::pages::{self, Choice, Reply, Summary};
@@ -120,19 +121,44 @@ impl Upload {
                 "The operation \"all\" replaces the whole data set: tick the box to confirm it.",
             );
         }
-        let Some(bytes) = f.file.clone().filter(|_| !f.file_name.is_empty()) else {
-            return refuse("Choose a file to upload.");
+        // The file: sent with the form, or held by core while its columns were mapped.
+        let (file_name, bytes) = if f.held.is_empty() {
+            match f.file.clone().filter(|_| !f.file_name.is_empty()) {
+                Some(bytes) => (f.file_name.clone(), bytes),
+                None => return refuse("Choose a file to upload."),
+            }
+        } else {
+            let mut core = self.core.clone();
+            match core
+                .get_held_upload(pb::HeldUploadRef {
+                    partner: s.partner.clone(),
+                    user: s.user.clone(),
+                    id: f.held.clone(),
+                })
+                .await
+            {
+                Ok(r) if r.get_ref().found => {
+                    let r = r.into_inner();
+                    (r.file_name, bytes::Bytes::from(r.content))
+                }
+                Ok(_) => {
+                    return refuse(
+                        "The sheet you were matching columns for is no longer kept (wharf keeps it for a day). Upload it again.",
+                    )
+                }
+                Err(st) => return self.core_error(Call::Page(s), &st),
+            }
         };
-        let Some(format) = sheet_format(&f.file_name) else {
+        let Some(format) = sheet_format(&file_name) else {
             return refuse(&format!(
-                "\"{}\" is not a sheet wharf reads: upload an .xlsx or .csv file.",
-                f.file_name
+                "\"{file_name}\" is not a sheet wharf reads: upload an .xlsx or .csv file."
             ));
         };
         let limits = self.cfg.sheet_limits.clone();
+        let content = bytes.clone();
         // Unpacking and parsing a workbook is CPU work: keep it off the I/O threads.
-        let sheet =
-            match tokio::task::spawn_blocking(move || wharf_sheet::read(format, &bytes, &limits))
+        let mut sheet =
+            match tokio::task::spawn_blocking(move || wharf_sheet::read(format, &content, &limits))
                 .await
             {
                 Ok(sheet) => sheet,
@@ -146,6 +172,18 @@ impl Upload {
                     );
                 }
             };
+        if let Ok(sheet) = &mut sheet {
+            let held = Held {
+                category,
+                biz_key,
+                file_name: &file_name,
+                content: &bytes,
+            };
+            if let Settled::Ask(page) = self.settle_columns(s, &f, held, sheet).await {
+                return page;
+            }
+        }
+        drop(bytes);
         let target = Target {
             partner: s.partner.clone(),
             user: s.user.clone(),
@@ -153,7 +191,7 @@ impl Upload {
             data_category: category.to_string(),
             biz_key: biz_key.to_string(),
             operation,
-            source: f.file_name.clone(),
+            source: file_name.clone(),
             schedule: f.schedule.schedule(),
         };
         let mut core = self.core.clone();
@@ -176,7 +214,7 @@ impl Upload {
                     interface: f.interface.clone(),
                     environment: f.environment.clone(),
                     operation: f.operation.clone(),
-                    file: f.file_name.clone(),
+                    file: file_name.clone(),
                     ..Summary::default()
                 };
                 let lines = report::error_lines([&answer]);

@@ -20,6 +20,7 @@ pub mod outbox;
 pub mod pg;
 pub mod principals;
 pub mod query;
+pub mod sheets;
 pub mod sql;
 pub mod sqlite;
 pub mod views;
@@ -363,6 +364,7 @@ pub trait Store: Send + Sync {
     /// Operators and consumers, and their hashed tokens.
     fn principals(&self) -> &dyn principals::Principals;
     fn webhooks(&self) -> &dyn webhooks::Webhooks;
+    fn sheets(&self) -> &dyn sheets::Sheets;
     async fn begin(&self) -> Result<Box<dyn Tx + '_>>;
 
     async fn insert_partner(&self, p: &PartnerRow, now_unix: i64) -> Result<()>;

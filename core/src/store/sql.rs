@@ -343,6 +343,8 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (18, super::feed::MIGRATION),
     // Consumers' webhooks: subscriptions and their durable deliveries.
     (19, super::webhooks::MIGRATION),
+    // The sheet doors: column mappings partners confirmed, uploads held while mapped.
+    (20, super::sheets::MIGRATION),
 ];
 
 /// Every column of a batch row, in the order both stores read them.

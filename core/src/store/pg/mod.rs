@@ -20,6 +20,7 @@ mod defender;
 mod feed;
 mod outbox;
 mod principals;
+mod sheets;
 pub mod tls;
 mod views;
 mod webhooks;
@@ -674,6 +675,10 @@ impl Store for PgStore {
     }
 
     fn principals(&self) -> &dyn super::principals::Principals {
+        self
+    }
+
+    fn sheets(&self) -> &dyn super::sheets::Sheets {
         self
     }
 

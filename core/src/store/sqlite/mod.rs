@@ -19,6 +19,7 @@ mod defender;
 mod feed;
 mod outbox;
 mod principals;
+mod sheets;
 mod views;
 mod webhooks;
 
@@ -615,6 +616,10 @@ impl Store for SqliteStore {
     }
 
     fn principals(&self) -> &dyn super::principals::Principals {
+        self
+    }
+
+    fn sheets(&self) -> &dyn super::sheets::Sheets {
         self
     }
 

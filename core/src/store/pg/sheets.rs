@@ -1,0 +1,76 @@
+//! The sheet doors' store on PostgreSQL (SQL in `store::sheets`).
+
+use std::collections::BTreeMap;
+
+use super::PgStore;
+use crate::error::Result;
+use crate::store::sheets::{self as sql, *};
+
+#[async_trait::async_trait]
+impl Sheets for PgStore {
+    async fn column_mapping(&self, partner: &str, iface: &str) -> Result<BTreeMap<String, String>> {
+        let c = self.pool.get().await?;
+        let stmt = c.prepare_cached(sql::SELECT_MAPPING).await?;
+        Ok(c.query(&stmt, &[&partner, &iface])
+            .await?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect())
+    }
+
+    async fn remember_columns(
+        &self,
+        partner: &str,
+        iface: &str,
+        pairs: &[(String, String)],
+        now_unix: i64,
+    ) -> Result<()> {
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        for (header, field) in pairs {
+            tx.execute(
+                sql::UPSERT_MAPPING,
+                &[&partner, &iface, header, field, &now_unix],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn hold_upload(&self, u: &HeldUpload) -> Result<()> {
+        let c = self.pool.get().await?;
+        c.execute(
+            sql::INSERT_UPLOAD,
+            &[
+                &u.partner,
+                &u.id,
+                &u.username,
+                &u.file_name,
+                &u.content,
+                &u.created_unix,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn held_upload(&self, partner: &str, id: &str) -> Result<Option<HeldUpload>> {
+        let c = self.pool.get().await?;
+        Ok(c.query_opt(sql::SELECT_UPLOAD, &[&partner, &id])
+            .await?
+            .map(|r| HeldUpload {
+                partner: r.get(0),
+                id: r.get(1),
+                username: r.get(2),
+                file_name: r.get(3),
+                content: r.get(4),
+                created_unix: r.get(5),
+            }))
+    }
+
+    async fn prune_uploads(&self, before_unix: i64) -> Result<u64> {
+        let c = self.pool.get().await?;
+        Ok(c.execute(sql::PRUNE_UPLOADS, &[&before_unix]).await?)
+    }
+}

@@ -1,0 +1,69 @@
+//! The sheet doors' side of the store (migration 20). The SQL is written here once; both
+//! backends run it verbatim (`$n` placeholders).
+//!
+//! - `column_mappings`: the columns a partner's users mapped on the upload page, per
+//!   interface: a header (normalised) and the field it fills (`''`: ignored). Offered again
+//!   on the next sheet of that partner and interface, FTP's included.
+//! - `held_uploads`: an uploaded file kept while its user maps its columns (the page's
+//!   mapping step is a second request): its bytes as received, pruned after a day.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+
+pub const MIGRATION: &str = "CREATE TABLE column_mappings (partner TEXT NOT NULL, \
+       iface TEXT NOT NULL, header TEXT {BYTES} NOT NULL, field TEXT NOT NULL, \
+       updated_unix BIGINT NOT NULL, PRIMARY KEY (partner, iface, header));
+     CREATE TABLE held_uploads (partner TEXT NOT NULL, id TEXT NOT NULL, \
+       username TEXT NOT NULL, file_name TEXT NOT NULL, content {BLOB} NOT NULL, \
+       created_unix BIGINT NOT NULL, PRIMARY KEY (partner, id));
+     CREATE INDEX held_uploads_age ON held_uploads (created_unix);";
+
+/// How long an uploaded file is held for its mapping step.
+pub const HOLD_SECS: i64 = 24 * 3600;
+
+/// An uploaded file held for its user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldUpload {
+    pub partner: String,
+    pub id: String,
+    pub username: String,
+    pub file_name: String,
+    pub content: Vec<u8>,
+    pub created_unix: i64,
+}
+
+#[async_trait]
+pub trait Sheets: Send + Sync {
+    /// The remembered mapping of a partner's interface: normalised header → field (`""`:
+    /// ignored).
+    async fn column_mapping(&self, partner: &str, iface: &str) -> Result<BTreeMap<String, String>>;
+    /// Remember these (normalised header, field) pairs, replacing what a header held.
+    async fn remember_columns(
+        &self,
+        partner: &str,
+        iface: &str,
+        pairs: &[(String, String)],
+        now_unix: i64,
+    ) -> Result<()>;
+    /// Keep an uploaded file (its id is new).
+    async fn hold_upload(&self, u: &HeldUpload) -> Result<()>;
+    /// A held upload of the partner, if it is still kept.
+    async fn held_upload(&self, partner: &str, id: &str) -> Result<Option<HeldUpload>>;
+    /// Drop held uploads older than `before` (housekeeping); how many went.
+    async fn prune_uploads(&self, before_unix: i64) -> Result<u64>;
+}
+
+pub const SELECT_MAPPING: &str =
+    "SELECT header, field FROM column_mappings WHERE partner = $1 AND iface = $2";
+pub const UPSERT_MAPPING: &str = "INSERT INTO column_mappings \
+    (partner, iface, header, field, updated_unix) VALUES ($1, $2, $3, $4, $5) \
+    ON CONFLICT (partner, iface, header) DO UPDATE SET field = excluded.field, \
+    updated_unix = excluded.updated_unix";
+pub const INSERT_UPLOAD: &str = "INSERT INTO held_uploads \
+    (partner, id, username, file_name, content, created_unix) VALUES ($1, $2, $3, $4, $5, $6)";
+pub const SELECT_UPLOAD: &str = "SELECT partner, id, username, file_name, content, created_unix \
+    FROM held_uploads WHERE partner = $1 AND id = $2";
+pub const PRUNE_UPLOADS: &str = "DELETE FROM held_uploads WHERE created_unix < $1";

@@ -1,0 +1,282 @@
+//! The mapping step: a sheet whose columns core could not all match to fields (a header it
+//! does not know, a guess to confirm, a required field no column fills) is held in core and
+//! shown column by column, each with its first values and a choice of field; what the user
+//! chooses comes back with the upload form, core checks and remembers it, and the sheet is
+//! sent with its columns so named. Matching is core's (`MatchColumns`); this is its page.
+
+use hyper::StatusCode;
+use wharf_proto::v1 as pb;
+use wharf_sheet::Sheet;
+
+use crate::core_error::Call;
+use crate::multipart::UploadForm;
+use crate::pages::{self, Reply};
+use crate::session::Session;
+use crate::Upload;
+
+/// One column on the mapping page.
+#[derive(Debug, Clone)]
+pub(crate) struct MapColumn {
+    pub(crate) index: usize,
+    /// The spreadsheet's column letter.
+    pub(crate) letter: String,
+    pub(crate) header: String,
+    /// The column's first few values.
+    pub(crate) samples: String,
+    /// The field chosen or suggested (`""`: ignore).
+    pub(crate) selected: String,
+    /// How core matched it (`exact`, `label`, `guess`, `unknown`, …), a class for the row.
+    pub(crate) how: String,
+    /// What that means, in words.
+    pub(crate) note: String,
+}
+
+/// A field on the mapping page's choices.
+#[derive(Debug, Clone)]
+pub(crate) struct FieldOption {
+    pub(crate) name: String,
+    /// The name, its labels, and whether it is required.
+    pub(crate) text: String,
+}
+
+/// How many values of each column the page shows.
+const SAMPLES: usize = 3;
+/// How many rows it looks through for them.
+const SAMPLE_ROWS: usize = 200;
+
+fn note(how: &str) -> &'static str {
+    match how {
+        "exact" => "matched: the header is the field's name",
+        "remembered" => "as you matched it before",
+        "label" => "matched by the field's label",
+        "alternate" => "matched by a name this field is also known by",
+        "spelling" => "matched: the field's name written another way",
+        "extra" => "kept as an extra field",
+        "guess" => "a suggestion: check it",
+        _ => "no field has this name: choose one, or ignore the column",
+    }
+}
+
+/// The first values of each column, joined.
+fn samples(sheet: &Sheet) -> Vec<String> {
+    let mut found: Vec<Vec<String>> = vec![Vec::new(); sheet.header.len()];
+    for row in sheet.rows().take(SAMPLE_ROWS) {
+        for f in row.row.fields {
+            let Some(col) = sheet.header.iter().position(|h| *h == f.name) else {
+                continue;
+            };
+            let text = match f.value.and_then(|v| v.kind) {
+                Some(pb::value::Kind::Text(t) | pb::value::Kind::Number(t)) => t,
+                _ => continue,
+            };
+            if found[col].len() < SAMPLES && !text.trim().is_empty() {
+                found[col].push(text.chars().take(40).collect());
+            }
+        }
+        if found.iter().all(|v| v.len() >= SAMPLES) {
+            break;
+        }
+    }
+    found.into_iter().map(|v| v.join(" · ")).collect()
+}
+
+fn field_options(def: Option<&pb::InterfaceDef>) -> Vec<FieldOption> {
+    def.map(|d| {
+        d.fields
+            .iter()
+            .map(|f| {
+                let mut text = f.name.clone();
+                let labels: Vec<&str> = ["en", "zh-CN"]
+                    .iter()
+                    .filter_map(|l| f.labels.get(*l).map(String::as_str))
+                    .collect();
+                if !labels.is_empty() {
+                    text.push_str(&format!(" — {}", labels.join(" · ")));
+                }
+                if f.required && f.default_value.is_empty() {
+                    text.push_str(" (required)");
+                }
+                FieldOption {
+                    name: f.name.clone(),
+                    text,
+                }
+            })
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// What the upload does next with its sheet's columns.
+pub(crate) enum Settled {
+    /// The columns are named: send the sheet.
+    Send,
+    /// The user must choose first (or core could not be asked): this page.
+    Ask(Reply),
+}
+
+/// Where the sheet goes and what it was called, for the mapping step.
+pub(crate) struct Held<'a> {
+    pub(crate) category: &'a str,
+    pub(crate) biz_key: &'a str,
+    pub(crate) file_name: &'a str,
+    pub(crate) content: &'a [u8],
+}
+
+impl Upload {
+    /// Name the sheet's columns: as core matched them when that settles every column, as
+    /// the user chose when the form carries a choice, else by asking (the mapping page).
+    pub(crate) async fn settle_columns(
+        &self,
+        s: &Session,
+        f: &UploadForm,
+        held: Held<'_>,
+        sheet: &mut Sheet,
+    ) -> Settled {
+        let mut core = self.core.clone();
+        let matched = core
+            .match_columns(pb::MatchColumnsRequest {
+                partner: s.partner.clone(),
+                data_category: held.category.to_string(),
+                biz_key: held.biz_key.to_string(),
+                headers: sheet.header.clone(),
+            })
+            .await;
+        let m = match matched {
+            Ok(m) => m.into_inner(),
+            // An interface the user may not send, a header row too wide to match: core's
+            // answer to the batch says what is wrong.
+            Err(st)
+                if matches!(
+                    st.code(),
+                    tonic::Code::NotFound | tonic::Code::InvalidArgument
+                ) =>
+            {
+                return Settled::Send
+            }
+            Err(st) => return Settled::Ask(self.core_error(Call::Page(s), &st)),
+        };
+        if !f.columns.is_empty() {
+            let chosen: Vec<String> = (0..sheet.header.len())
+                .map(|i| f.columns.get(&i).cloned().unwrap_or_default())
+                .collect();
+            let saved = core
+                .save_columns(pb::SaveColumnsRequest {
+                    partner: s.partner.clone(),
+                    user: s.user.clone(),
+                    data_category: held.category.to_string(),
+                    biz_key: held.biz_key.to_string(),
+                    columns: sheet
+                        .header
+                        .iter()
+                        .zip(&chosen)
+                        .map(|(h, c)| pb::ColumnChoice {
+                            header: h.clone(),
+                            field: c.clone(),
+                        })
+                        .collect(),
+                })
+                .await;
+            return match saved {
+                Ok(_) => {
+                    sheet.map_columns(&chosen);
+                    Settled::Send
+                }
+                Err(st) if st.code() == tonic::Code::InvalidArgument => {
+                    let mut again = m;
+                    for (c, field) in again.columns.iter_mut().zip(&chosen) {
+                        c.field = field.clone();
+                    }
+                    Settled::Ask(
+                        self.columns_page(s, f, &held, &f.held, sheet, &again, st.message())
+                            .await,
+                    )
+                }
+                Err(st) => Settled::Ask(self.core_error(Call::Page(s), &st)),
+            };
+        }
+        if m.complete {
+            sheet.map_columns(&wharf_sheet::send::settled_fields(&m));
+            return Settled::Send;
+        }
+        let id = if f.held.is_empty() {
+            match core
+                .hold_upload(pb::HoldUploadRequest {
+                    partner: s.partner.clone(),
+                    user: s.user.clone(),
+                    file_name: held.file_name.to_string(),
+                    content: held.content.to_vec(),
+                })
+                .await
+            {
+                Ok(r) => r.into_inner().id,
+                Err(st) => return Settled::Ask(self.core_error(Call::Page(s), &st)),
+            }
+        } else {
+            f.held.clone()
+        };
+        Settled::Ask(self.columns_page(s, f, &held, &id, sheet, &m, "").await)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn columns_page(
+        &self,
+        s: &Session,
+        f: &UploadForm,
+        held: &Held<'_>,
+        id: &str,
+        sheet: &Sheet,
+        m: &pb::MatchColumnsResponse,
+        error: &str,
+    ) -> Reply {
+        let mut core = self.core.clone();
+        let defs = match core
+            .list_interfaces(pb::ListInterfacesRequest {
+                partner: s.partner.clone(),
+                all: false,
+            })
+            .await
+        {
+            Ok(d) => d.into_inner().interfaces,
+            Err(st) => return self.core_error(Call::Page(s), &st),
+        };
+        let def = defs
+            .iter()
+            .find(|d| d.data_category == held.category && d.biz_key == held.biz_key);
+        let values = samples(sheet);
+        let columns = m
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| MapColumn {
+                index: i,
+                letter: wharf_sheet::column_name(i as u32),
+                header: c.header.clone(),
+                samples: values.get(i).cloned().unwrap_or_default(),
+                selected: c.field.clone(),
+                how: c.how.clone(),
+                note: note(&c.how).to_string(),
+            })
+            .collect();
+        pages::page(
+            if error.is_empty() {
+                StatusCode::OK
+            } else {
+                StatusCode::BAD_REQUEST
+            },
+            &pages::ColumnsPage {
+                nav: Some(s.nav()),
+                file: held.file_name.to_string(),
+                interface: f.interface.clone(),
+                environment: f.environment.clone(),
+                operation: f.operation.clone(),
+                confirm_all: f.confirm_all,
+                schedule: f.schedule.clone(),
+                held: id.to_string(),
+                columns,
+                fields: field_options(def),
+                missing: m.missing.clone(),
+                error: error.to_string(),
+            },
+        )
+    }
+}
