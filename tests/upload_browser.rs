@@ -250,10 +250,15 @@ fn valid_row(key: &str) -> Vec<Cell> {
 
 /// Write an .xlsx with the t1/bom header row and `rows` to `path`.
 fn write_sheet(path: &Path, rows: &[Vec<Cell>]) {
+    write_sheet_headed(path, &BOM_FIELDS, rows)
+}
+
+/// Write an .xlsx with `header` as row 1 and `rows` to `path`.
+fn write_sheet_headed(path: &Path, header: &[&str], rows: &[Vec<Cell>]) {
     let mut wb = Workbook::new();
     let date = XFormat::new().set_num_format("yyyy-mm-dd");
     let ws = wb.add_worksheet();
-    for (c, name) in BOM_FIELDS.iter().enumerate() {
+    for (c, name) in header.iter().enumerate() {
         ws.write_string(0, c as u16, *name).unwrap();
     }
     for (r, row) in rows.iter().enumerate() {
@@ -625,6 +630,52 @@ fn upload_page_in_a_browser() {
     let again = result_page(&b);
     assert_eq!(again.batch_id, first.batch_id);
     assert_eq!(again.code, "0");
+
+    // --- a workbook with Chinese headers: matched by the fields' labels, but one header
+    // ("供应商号") no field is known by; the page asks, the user picks the field, it applies
+    let chinese = sheets.join("中文表头.xlsx");
+    write_sheet_headed(
+        &chinese,
+        &[
+            "供应商号",
+            "供应商上层节点料号",
+            "联想上层节点料号",
+            "供应商下层节点料号",
+            "联想下层节点料号",
+            "在上层中使用的数量",
+            "BOM 生效时间",
+            "BOM 失效时间",
+            "替代物料优先级",
+            "在 BOM 下的百分比",
+            "版本号",
+        ],
+        &[valid_row("CN1"), valid_row("CN2")],
+    );
+    b.goto(&format!("{base}/upload"));
+    fill_upload(&b, "prod", "insert", &chinese);
+    b.find("button#upload-submit").click();
+    b.wait_for("form#columns");
+    assert!(
+        b.find("#missing").text().contains("vendor_code"),
+        "{}",
+        b.page_snippet()
+    );
+    assert_eq!(b.find("select#column-1").value(), "vendor_father_item");
+    assert_eq!(b.find("select#column-0").value(), "");
+    b.select_option("select#column-0", "vendor_code");
+    b.screenshot(shots.join("columns.png"));
+    b.find("button#columns-submit").click();
+    let mapped = result_page(&b);
+    assert_eq!(mapped.code, "0", "{}", b.page_snippet());
+    let landed = export(&w, &partner, "t1/bom", None);
+    for key in ["CN1", "CN2"] {
+        assert!(
+            landed
+                .iter()
+                .any(|r| r["vendor_father_item"] == key && r["vendor_code"] == "eee"),
+            "{key} in {landed:?}"
+        );
+    }
 
     // --- a scheduled upload: held, applied by hand from its page, then reverted (asked first)
     b.goto(&format!("{base}/upload"));
