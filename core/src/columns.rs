@@ -383,6 +383,7 @@ impl Core {
                 file_name: req.file_name,
                 content: req.content,
                 created_unix: self.now(),
+                batch_id: req.batch_id,
             })
             .await?;
         Ok(id)
@@ -390,13 +391,20 @@ impl Core {
 
     /// A held upload, for the user who uploaded it only, while it is young enough.
     pub async fn held_upload(&self, r: &pb::HeldUploadRef) -> Result<pb::GetHeldUploadResponse> {
-        let held = self.store.sheets().held_upload(&r.partner, &r.id).await?;
+        let sheets = self.store.sheets();
+        let held = if r.id.is_empty() {
+            sheets.held_upload_of(&r.partner, &r.batch_id).await?
+        } else {
+            sheets.held_upload(&r.partner, &r.id).await?
+        };
         Ok(match held {
             Some(u) if u.username == r.user && u.created_unix >= self.now() - HOLD_SECS => {
                 pb::GetHeldUploadResponse {
                     found: true,
                     file_name: u.file_name,
                     content: u.content,
+                    batch_id: u.batch_id,
+                    id: u.id,
                 }
             }
             _ => pb::GetHeldUploadResponse::default(),

@@ -1593,6 +1593,7 @@ async fn column_mappings_and_held_uploads(store: Arc<dyn Store>) {
         file_name: "供应商.xlsx".into(),
         content: big,
         created_unix: 100,
+        batch_id: "b1".into(),
     };
     sheets.hold_upload(&held).await.unwrap();
     assert_eq!(
@@ -1604,6 +1605,20 @@ async fn column_mappings_and_held_uploads(store: Arc<dyn Store>) {
         None,
         "another partner's"
     );
+    // By its batch: the newest file sent as it.
+    let newer = HeldUpload {
+        id: "b".repeat(64),
+        content: b"x".to_vec(),
+        created_unix: 200,
+        ..held.clone()
+    };
+    sheets.hold_upload(&newer).await.unwrap();
+    assert_eq!(
+        sheets.held_upload_of(&p, "b1").await.unwrap(),
+        Some(newer.clone())
+    );
+    assert_eq!(sheets.held_upload_of(&q, "b1").await.unwrap(), None);
+    assert_eq!(sheets.held_upload_of(&p, "b2").await.unwrap(), None);
     assert_eq!(
         sheets.prune_uploads(100).await.unwrap(),
         0,
@@ -1611,6 +1626,7 @@ async fn column_mappings_and_held_uploads(store: Arc<dyn Store>) {
     );
     assert!(sheets.prune_uploads(101).await.unwrap() >= 1);
     assert_eq!(sheets.held_upload(&p, &held.id).await.unwrap(), None);
+    assert_eq!(sheets.held_upload_of(&p, "b1").await.unwrap(), Some(newer));
 }
 
 both_stores!(

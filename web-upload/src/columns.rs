@@ -120,6 +120,8 @@ pub(crate) struct Held<'a> {
     pub(crate) biz_key: &'a str,
     pub(crate) file_name: &'a str,
     pub(crate) content: &'a [u8],
+    /// The batch the sheet is sent as.
+    pub(crate) batch_id: &'a str,
 }
 
 impl Upload {
@@ -129,7 +131,7 @@ impl Upload {
         &self,
         s: &Session,
         f: &UploadForm,
-        held: Held<'_>,
+        held: &Held<'_>,
         sheet: &mut Sheet,
     ) -> Settled {
         let mut core = self.core.clone();
@@ -187,7 +189,7 @@ impl Upload {
                         c.field = field.clone();
                     }
                     Settled::Ask(
-                        self.columns_page(s, f, &held, &f.held, sheet, &again, st.message())
+                        self.columns_page(s, f, held, &f.held, sheet, &again, st.message())
                             .await,
                     )
                 }
@@ -199,22 +201,30 @@ impl Upload {
             return Settled::Send;
         }
         let id = if f.held.is_empty() {
-            match core
-                .hold_upload(pb::HoldUploadRequest {
-                    partner: s.partner.clone(),
-                    user: s.user.clone(),
-                    file_name: held.file_name.to_string(),
-                    content: held.content.to_vec(),
-                })
-                .await
-            {
-                Ok(r) => r.into_inner().id,
+            match self.hold(s, held).await {
+                Ok(id) => id,
                 Err(st) => return Settled::Ask(self.core_error(Call::Page(s), &st)),
             }
         } else {
             f.held.clone()
         };
-        Settled::Ask(self.columns_page(s, f, &held, &id, sheet, &m, "").await)
+        Settled::Ask(self.columns_page(s, f, held, &id, sheet, &m, "").await)
+    }
+
+    /// Have core keep the uploaded file (a day) as the batch's; its id.
+    pub(crate) async fn hold(&self, s: &Session, held: &Held<'_>) -> Result<String, tonic::Status> {
+        let mut core = self.core.clone();
+        Ok(core
+            .hold_upload(pb::HoldUploadRequest {
+                partner: s.partner.clone(),
+                user: s.user.clone(),
+                file_name: held.file_name.to_string(),
+                content: held.content.to_vec(),
+                batch_id: held.batch_id.to_string(),
+            })
+            .await?
+            .into_inner()
+            .id)
     }
 
     #[allow(clippy::too_many_arguments)]

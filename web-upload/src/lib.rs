@@ -17,6 +17,7 @@
 //! - `schedule`: the form's "apply at" and "revert at" inputs → the batch's schedule.
 //! - `send`: a sheet's rows → sequences of one batch → core; gives up on a rejected batch.
 //! - `results`: a batch's result page and the CSV of its errors.
+//! - `annotated`: the uploaded sheet back with its failing cells marked and noted.
 //! - `report`: a batch's rejections → the error table (spreadsheet row, field, type, value,
 //!   how to fix it).
 //! - `hints`: every sentence about an error (a type and core's detail → how to fix it; a
@@ -30,6 +31,7 @@
 #![deny(unreachable_pub)]
 
 mod actions;
+mod annotated;
 mod columns;
 mod core_error;
 mod hints;

@@ -165,6 +165,8 @@ pub(crate) struct ResultPage {
     pub(crate) last_shown: usize,
     /// Links to the CSV of every error and to the neighbouring pages ("" when none).
     pub(crate) csv_href: String,
+    /// The uploaded sheet with its errors marked (kept a day).
+    pub(crate) annotated_href: String,
     pub(crate) prev_href: String,
     pub(crate) next_href: String,
 }

@@ -48,7 +48,7 @@ fn headline(s: &Summary, lines: &[report::ErrorLine]) -> String {
 
 impl Upload {
     /// The batch a result page's URL names, with its rejections.
-    async fn batch(
+    pub(crate) async fn batch(
         &self,
         s: &Session,
         env: &str,
@@ -227,6 +227,11 @@ impl Upload {
                     String::new()
                 } else {
                     format!("{base}/errors.csv")
+                },
+                annotated_href: if base.is_empty() {
+                    String::new()
+                } else {
+                    format!("{base}/annotated.xlsx")
                 },
                 prev_href: link(page - 1),
                 next_href: link(page + 1),

@@ -180,6 +180,12 @@ impl Upload {
                     Err(r) => r,
                 }
             }
+            (&Method::GET, ["batches", env, category, biz_key, batch_id, "annotated.xlsx"]) => {
+                match self.session(&req).await {
+                    Ok(s) => self.annotated(&s, (env, category, biz_key, batch_id)).await,
+                    Err(r) => r,
+                }
+            }
             (
                 &Method::POST,
                 ["batches", env, category, biz_key, batch_id, action @ ("execute" | "revert" | "cancel")],
@@ -226,6 +232,9 @@ fn template(path: &str) -> &'static str {
         ["batches", _, _, _, _] => "/batches/{env}/{data_category}/{biz_key}/{batch_id}",
         ["batches", _, _, _, _, "errors.csv"] => {
             "/batches/{env}/{data_category}/{biz_key}/{batch_id}/errors.csv"
+        }
+        ["batches", _, _, _, _, "annotated.xlsx"] => {
+            "/batches/{env}/{data_category}/{biz_key}/{batch_id}/annotated.xlsx"
         }
         ["batches", _, _, _, _, "execute" | "revert" | "cancel"] => {
             "/batches/{env}/{data_category}/{biz_key}/{batch_id}/{action}"

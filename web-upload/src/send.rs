@@ -26,7 +26,7 @@ pub(crate) struct Target {
 }
 
 /// 16 random hex characters: unique per upload, within SPEC §4's batch_id length.
-fn new_batch_id() -> String {
+pub(crate) fn new_batch_id() -> String {
     let mut bytes = [0u8; 8];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -49,13 +49,14 @@ fn request(t: &Target) -> pb::IngestBatchRequest {
     }
 }
 
-/// Send a sheet (or the reason it could not be read) to core as one new batch.
+/// Send a sheet (or the reason it could not be read) to core as batch `batch_id`.
 pub(crate) async fn send_sheet(
     core: &mut CoreClient,
     t: &Target,
+    batch_id: &str,
     sheet: Result<wharf_sheet::Sheet, wharf_sheet::SheetError>,
 ) -> Result<Sent, tonic::Status> {
-    wharf_sheet::send::send_sheet(core, &request(t), &new_batch_id(), sheet).await
+    wharf_sheet::send::send_sheet(core, &request(t), batch_id, sheet).await
 }
 
 #[cfg(test)]

@@ -27,17 +27,6 @@ fn operation_of(text: &str) -> Option<pb::Operation> {
     }
 }
 
-fn sheet_format(name: &str) -> Option<wharf_sheet::Format> {
-    let lower = name.to_ascii_lowercase();
-    if lower.ends_with(".xlsx") {
-        Some(wharf_sheet::Format::Xlsx)
-    } else if lower.ends_with(".csv") {
-        Some(wharf_sheet::Format::Csv)
-    } else {
-        None
-    }
-}
-
 impl Upload {
     pub(crate) fn upload_form(
         &self,
@@ -122,9 +111,9 @@ impl Upload {
             );
         }
         // The file: sent with the form, or held by core while its columns were mapped.
-        let (file_name, bytes) = if f.held.is_empty() {
+        let (file_name, bytes, batch_id) = if f.held.is_empty() {
             match f.file.clone().filter(|_| !f.file_name.is_empty()) {
-                Some(bytes) => (f.file_name.clone(), bytes),
+                Some(bytes) => (f.file_name.clone(), bytes, send::new_batch_id()),
                 None => return refuse("Choose a file to upload."),
             }
         } else {
@@ -134,12 +123,13 @@ impl Upload {
                     partner: s.partner.clone(),
                     user: s.user.clone(),
                     id: f.held.clone(),
+                    batch_id: String::new(),
                 })
                 .await
             {
                 Ok(r) if r.get_ref().found => {
                     let r = r.into_inner();
-                    (r.file_name, bytes::Bytes::from(r.content))
+                    (r.file_name, bytes::Bytes::from(r.content), r.batch_id)
                 }
                 Ok(_) => {
                     return refuse(
@@ -149,7 +139,7 @@ impl Upload {
                 Err(st) => return self.core_error(Call::Page(s), &st),
             }
         };
-        let Some(format) = sheet_format(&file_name) else {
+        let Some(format) = wharf_sheet::Format::from_file_name(&file_name) else {
             return refuse(&format!(
                 "\"{file_name}\" is not a sheet wharf reads: upload an .xlsx or .csv file."
             ));
@@ -178,9 +168,16 @@ impl Upload {
                 biz_key,
                 file_name: &file_name,
                 content: &bytes,
+                batch_id: &batch_id,
             };
-            if let Settled::Ask(page) = self.settle_columns(s, &f, held, sheet).await {
+            if let Settled::Ask(page) = self.settle_columns(s, &f, &held, sheet).await {
                 return page;
+            }
+            // Kept for a day, for the copy with its errors marked.
+            if f.held.is_empty() {
+                if let Err(st) = self.hold(s, &held).await {
+                    return self.core_error(Call::Page(s), &st);
+                }
             }
         }
         drop(bytes);
@@ -195,7 +192,7 @@ impl Upload {
             schedule: f.schedule.schedule(),
         };
         let mut core = self.core.clone();
-        let sent = send::send_sheet(&mut core, &target, sheet).await;
+        let sent = send::send_sheet(&mut core, &target, &batch_id, sheet).await;
         self.metrics.upload(match &sent {
             Ok(Sent::Batch { .. }) => Outcome::ok,
             Ok(Sent::Answered(_)) => Outcome::refused,
@@ -222,19 +219,5 @@ impl Upload {
             }
             Err(st) => self.core_error(Call::Page(s), &st),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sheets_are_known_by_their_extension() {
-        assert_eq!(sheet_format("a.XLSX"), Some(wharf_sheet::Format::Xlsx));
-        assert_eq!(sheet_format("a.csv"), Some(wharf_sheet::Format::Csv));
-        assert_eq!(sheet_format("a.xls"), None);
-        assert_eq!(sheet_format("a.pdf"), None);
-        assert_eq!(sheet_format("xlsx"), None);
     }
 }

@@ -1033,6 +1033,84 @@ async fn unknown_headers_get_a_mapping_step_whose_choice_is_checked_and_remember
 }
 
 #[tokio::test]
+async fn the_users_own_sheet_comes_back_with_its_failing_cells_noted() {
+    let (_site, mut b) = logged_in().await;
+    // The user's own headers (labels and spellings), kept in the copy.
+    let header = "供应商编码,Vendor Upper Item,FATHER ITEM,vendor child item,联想下层节点料号,\
+Qty Per,生效日期,Effective_End_Date,优先级,split,版本号";
+    let sheet = format!(
+        "{header}\n{}\n{}\n{}\n{}\n",
+        bom_line("K0"),
+        bom_line("K1").replace("2022-09-14,2022-09-14", "2022-09-14,2022-13-31"),
+        bom_line("K2").replace("10.1", "abc"),
+        bom_line("K3").replacen("eee", "", 1),
+    );
+    let result = b
+        .upload_result("mine.csv", sheet.as_bytes(), "insert", &[])
+        .await;
+    assert_eq!(result.by_id("result-code"), "E00V00", "{}", result.text());
+    let text = result.text();
+    let href = text
+        .split("id=\"annotated\" href=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("a link to the annotated sheet");
+    let r = b.get(href).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        r.header("content-disposition")
+            .is_some_and(|d| d.contains("mine-errors.xlsx")),
+        "{:?}",
+        r.header("content-disposition")
+    );
+    // The values, read back by the door's own reader: the user's headers and cells.
+    let back = wharf_sheet::read(
+        wharf_sheet::Format::Xlsx,
+        &r.body,
+        &wharf_sheet::Limits::default(),
+    )
+    .expect("a workbook");
+    assert_eq!(back.header.join(","), header);
+    let rows: Vec<_> = back.rows().collect();
+    assert_eq!(rows.len(), 4);
+    let cell = |line: u32, name: &str| -> String {
+        rows.iter()
+            .find(|r| r.line == line)
+            .and_then(|r| r.row.fields.iter().find(|f| f.name == name))
+            .and_then(|f| f.value.as_ref())
+            .map(|v| match v.kind.as_ref() {
+                Some(wharf_proto::v1::value::Kind::Text(t))
+                | Some(wharf_proto::v1::value::Kind::Number(t)) => t.clone(),
+                _ => String::new(),
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(cell(3, "Effective_End_Date"), "2022-13-31");
+    assert_eq!(cell(4, "Qty Per"), "abc");
+    assert_eq!(cell(2, "Qty Per"), "10.1");
+    // The notes: on the failing cells only, saying what is wrong and how to fix it.
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(r.body.clone())).expect("a zip");
+    let mut notes = String::new();
+    std::io::Read::read_to_string(
+        &mut zip.by_name("xl/comments1.xml").expect("notes"),
+        &mut notes,
+    )
+    .expect("xml");
+    let note = |cell: &str| -> String {
+        let at = notes
+            .find(&format!("<comment ref=\"{cell}\""))
+            .unwrap_or_else(|| panic!("no note on {cell}: {notes}"));
+        let rest = &notes[at..];
+        rest[..rest.find("</comment>").expect("end")].to_string()
+    };
+    assert!(note("H3").contains("invalid date"), "{notes}");
+    assert!(note("H3").contains("yyyy-mm-dd"), "{notes}");
+    assert!(note("F4").contains("invalid number"), "{notes}");
+    assert!(note("A5").contains("required field missing"), "{notes}");
+    assert_eq!(notes.matches("<comment ref=").count(), 3, "{notes}");
+}
+
+#[tokio::test]
 async fn a_held_upload_is_only_its_users_and_an_unknown_one_is_explained() {
     let (site, mut b) = logged_in().await;
     let sheet = bom_csv(1).replacen("vendor_code", "Code", 1);

@@ -4,8 +4,9 @@
 //! - `column_mappings`: the columns a partner's users mapped on the upload page, per
 //!   interface: a header (normalised) and the field it fills (`''`: ignored). Offered again
 //!   on the next sheet of that partner and interface, FTP's included.
-//! - `held_uploads`: an uploaded file kept while its user maps its columns (the page's
-//!   mapping step is a second request): its bytes as received, pruned after a day.
+//! - `held_uploads`: a file uploaded on the page, kept for a day: while its user maps its
+//!   columns (the mapping step is a second request), and after it was sent, for the copy of
+//!   the sheet with its errors marked. Its bytes as received, and the batch it is sent as.
 
 use std::collections::BTreeMap;
 
@@ -18,8 +19,9 @@ pub const MIGRATION: &str = "CREATE TABLE column_mappings (partner TEXT NOT NULL
        updated_unix BIGINT NOT NULL, PRIMARY KEY (partner, iface, header));
      CREATE TABLE held_uploads (partner TEXT NOT NULL, id TEXT NOT NULL, \
        username TEXT NOT NULL, file_name TEXT NOT NULL, content {BLOB} NOT NULL, \
-       created_unix BIGINT NOT NULL, PRIMARY KEY (partner, id));
-     CREATE INDEX held_uploads_age ON held_uploads (created_unix);";
+       created_unix BIGINT NOT NULL, batch_id TEXT NOT NULL, PRIMARY KEY (partner, id));
+     CREATE INDEX held_uploads_age ON held_uploads (created_unix);
+     CREATE INDEX held_uploads_batch ON held_uploads (partner, batch_id);";
 
 /// How long an uploaded file is held for its mapping step.
 pub const HOLD_SECS: i64 = 24 * 3600;
@@ -33,6 +35,8 @@ pub struct HeldUpload {
     pub file_name: String,
     pub content: Vec<u8>,
     pub created_unix: i64,
+    /// The batch the file is sent as (the page chooses its id before holding the file).
+    pub batch_id: String,
 }
 
 #[async_trait]
@@ -52,6 +56,8 @@ pub trait Sheets: Send + Sync {
     async fn hold_upload(&self, u: &HeldUpload) -> Result<()>;
     /// A held upload of the partner, if it is still kept.
     async fn held_upload(&self, partner: &str, id: &str) -> Result<Option<HeldUpload>>;
+    /// The newest held upload of the partner sent as `batch_id`, if one is still kept.
+    async fn held_upload_of(&self, partner: &str, batch_id: &str) -> Result<Option<HeldUpload>>;
     /// Drop held uploads older than `before` (housekeeping); how many went.
     async fn prune_uploads(&self, before_unix: i64) -> Result<u64>;
 }
@@ -63,7 +69,16 @@ pub const UPSERT_MAPPING: &str = "INSERT INTO column_mappings \
     ON CONFLICT (partner, iface, header) DO UPDATE SET field = excluded.field, \
     updated_unix = excluded.updated_unix";
 pub const INSERT_UPLOAD: &str = "INSERT INTO held_uploads \
-    (partner, id, username, file_name, content, created_unix) VALUES ($1, $2, $3, $4, $5, $6)";
-pub const SELECT_UPLOAD: &str = "SELECT partner, id, username, file_name, content, created_unix \
-    FROM held_uploads WHERE partner = $1 AND id = $2";
+    (partner, id, username, file_name, content, created_unix, batch_id) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7)";
+const UPLOAD_COLUMNS: &str =
+    "SELECT partner, id, username, file_name, content, created_unix, batch_id FROM held_uploads";
+pub fn select_upload() -> String {
+    format!("{UPLOAD_COLUMNS} WHERE partner = $1 AND id = $2")
+}
+pub fn select_upload_of() -> String {
+    format!(
+        "{UPLOAD_COLUMNS} WHERE partner = $1 AND batch_id = $2 ORDER BY created_unix DESC LIMIT 1"
+    )
+}
 pub const PRUNE_UPLOADS: &str = "DELETE FROM held_uploads WHERE created_unix < $1";

@@ -6,6 +6,18 @@ use super::PgStore;
 use crate::error::Result;
 use crate::store::sheets::{self as sql, *};
 
+fn held(r: &tokio_postgres::Row) -> HeldUpload {
+    HeldUpload {
+        partner: r.get(0),
+        id: r.get(1),
+        username: r.get(2),
+        file_name: r.get(3),
+        content: r.get(4),
+        created_unix: r.get(5),
+        batch_id: r.get(6),
+    }
+}
+
 #[async_trait::async_trait]
 impl Sheets for PgStore {
     async fn column_mapping(&self, partner: &str, iface: &str) -> Result<BTreeMap<String, String>> {
@@ -49,6 +61,7 @@ impl Sheets for PgStore {
                 &u.file_name,
                 &u.content,
                 &u.created_unix,
+                &u.batch_id,
             ],
         )
         .await?;
@@ -57,16 +70,18 @@ impl Sheets for PgStore {
 
     async fn held_upload(&self, partner: &str, id: &str) -> Result<Option<HeldUpload>> {
         let c = self.pool.get().await?;
-        Ok(c.query_opt(sql::SELECT_UPLOAD, &[&partner, &id])
+        Ok(c.query_opt(&sql::select_upload(), &[&partner, &id])
             .await?
-            .map(|r| HeldUpload {
-                partner: r.get(0),
-                id: r.get(1),
-                username: r.get(2),
-                file_name: r.get(3),
-                content: r.get(4),
-                created_unix: r.get(5),
-            }))
+            .map(|r| held(&r)))
+    }
+
+    async fn held_upload_of(&self, partner: &str, batch_id: &str) -> Result<Option<HeldUpload>> {
+        let c = self.pool.get().await?;
+        Ok(
+            c.query_opt(&sql::select_upload_of(), &[&partner, &batch_id])
+                .await?
+                .map(|r| held(&r)),
+        )
     }
 
     async fn prune_uploads(&self, before_unix: i64) -> Result<u64> {

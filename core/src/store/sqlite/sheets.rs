@@ -9,6 +9,18 @@ use crate::error::Result;
 use crate::store::sheets::{self as sql, *};
 use crate::store::sql::for_sqlite;
 
+fn held(r: &rusqlite::Row<'_>) -> rusqlite::Result<HeldUpload> {
+    Ok(HeldUpload {
+        partner: r.get(0)?,
+        id: r.get(1)?,
+        username: r.get(2)?,
+        file_name: r.get(3)?,
+        content: r.get(4)?,
+        created_unix: r.get(5)?,
+        batch_id: r.get(6)?,
+    })
+}
+
 #[async_trait::async_trait]
 impl Sheets for SqliteStore {
     async fn column_mapping(&self, partner: &str, iface: &str) -> Result<BTreeMap<String, String>> {
@@ -51,7 +63,8 @@ impl Sheets for SqliteStore {
                     u.username,
                     u.file_name,
                     u.content,
-                    u.created_unix
+                    u.created_unix,
+                    u.batch_id
                 ],
             )
             .map(|_| ())
@@ -61,16 +74,23 @@ impl Sheets for SqliteStore {
 
     async fn held_upload(&self, partner: &str, id: &str) -> Result<Option<HeldUpload>> {
         self.with(|c| {
-            c.query_row(&for_sqlite(sql::SELECT_UPLOAD), params![partner, id], |r| {
-                Ok(HeldUpload {
-                    partner: r.get(0)?,
-                    id: r.get(1)?,
-                    username: r.get(2)?,
-                    file_name: r.get(3)?,
-                    content: r.get(4)?,
-                    created_unix: r.get(5)?,
-                })
-            })
+            c.query_row(
+                &for_sqlite(&sql::select_upload()),
+                params![partner, id],
+                held,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn held_upload_of(&self, partner: &str, batch_id: &str) -> Result<Option<HeldUpload>> {
+        self.with(|c| {
+            c.query_row(
+                &for_sqlite(&sql::select_upload_of()),
+                params![partner, batch_id],
+                held,
+            )
             .optional()
         })
         .await
