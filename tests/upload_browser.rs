@@ -677,6 +677,70 @@ fn upload_page_in_a_browser() {
         );
     }
 
+    // --- a sheet with 3 bad cells, fixed in the grid (each edit checked by core) and sent
+    let mut fix1 = valid_row("fix1");
+    fix1[6] = s("2022-02-30");
+    let mut fix2 = valid_row("fix2");
+    fix2[5] = s("abc");
+    let mut fix3 = valid_row("fix3");
+    fix3[10] = s("2022x");
+    let to_fix = sheets.join("bom-to-fix.xlsx");
+    write_sheet(&to_fix, &[fix1, valid_row("fix0"), fix2, fix3]);
+    b.goto(&format!("{base}/upload"));
+    fill_upload(&b, "prod", "insert", &to_fix);
+    b.find("button#upload-submit").click();
+    let broken = result_page(&b);
+    assert_eq!(broken.code, "E00V00", "{}", b.page_snippet());
+    b.find("a#fix").click();
+    b.wait_for("table#fix-table tbody tr");
+    assert_eq!(b.find_all("table#fix-table tbody tr.failing").len(), 3);
+    assert_eq!(b.find_all("table#fix-table td.bad").len(), 3);
+    assert!(b
+        .find("button#grid-submit")
+        .property("disabled")
+        .as_bool()
+        .unwrap_or(false));
+    let cell =
+        |line: u32, field: &str| format!("input[data-line=\"{line}\"][data-field=\"{field}\"]");
+    // A wrong fix first: core still refuses it, the hint stays.
+    b.find(&cell(2, "effective_start_date"))
+        .send_keys("\u{E009}a\u{E000}2022/02/28\u{E004}");
+    b.wait_for("table#fix-table td.bad small.hint");
+    for (line, field, value) in [
+        (2, "effective_start_date", "2022-02-28"),
+        (4, "quantity_per", "12.5"),
+        (5, "version", "20220915"),
+    ] {
+        b.find(&cell(line, field))
+            .send_keys(&format!("\u{E009}a\u{E000}{value}\u{E004}"));
+        b.wait_for(&format!("table#fix-table tr.passing {}", cell(line, field)));
+    }
+    b.screenshot(shots.join("fix.png"));
+    b.wait_for("button#grid-submit:not([disabled])");
+    b.find("button#grid-submit").click();
+    b.wait_for("a#corrects");
+    let fixed = result_page(&b);
+    assert_eq!(fixed.code, "0", "{}", b.page_snippet());
+    assert!(
+        b.find("a#corrects")
+            .attr("href")
+            .unwrap_or_default()
+            .ends_with(&broken.batch_id),
+        "{}",
+        b.page_snippet()
+    );
+    let landed = export(&w, &partner, "t1/bom", None);
+    let row = |key: &str| {
+        landed
+            .iter()
+            .find(|r| r["vendor_father_item"] == key)
+            .unwrap_or_else(|| panic!("{key} in {landed:?}"))
+    };
+    assert_eq!(row("fix1")["effective_start_date"], "2022-02-28");
+    assert_eq!(row("fix2")["quantity_per"], "12.5");
+    assert_eq!(row("fix3")["version"], "20220915");
+    assert_eq!(row("fix0")["quantity_per"], "10.1");
+
     // --- a scheduled upload: held, applied by hand from its page, then reverted (asked first)
     b.goto(&format!("{base}/upload"));
     fill_upload(&b, "prod", "update", &valid);

@@ -11,13 +11,19 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use wharf_proto::v1 as pb;
 
 use crate::audit::{Entry, Kind as AuditKind, Origin};
+use crate::codes;
 use crate::error::{CoreError, Result};
 use crate::interfaces::{normalise, Interface};
+use crate::model::Operation;
 use crate::service::Core;
 use crate::store::sheets::{HeldUpload, HOLD_SECS};
+use crate::validate;
 
 /// Most columns a sheet may have matched at once (a header row is at most this wide).
 pub const MAX_COLUMNS: usize = 1024;
+
+/// Most rows one `CheckRows` call checks.
+pub const MAX_CHECKED_ROWS: usize = 1000;
 
 /// How a column found its field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -367,6 +373,32 @@ impl Core {
         Ok(matched_proto(match_headers(iface, &headers, &remembered)))
     }
 
+    /// Check rows against the interface's field rules, as a sequence's rows are checked
+    /// (nothing stored, no key looked up): the failing ones, each with its problems.
+    pub async fn check_rows(&self, req: &pb::CheckRowsRequest) -> Result<Vec<pb::RowProblem>> {
+        if req.rows.len() > MAX_CHECKED_ROWS {
+            return Err(CoreError::Invalid(format!(
+                "at most {MAX_CHECKED_ROWS} rows may be checked at once, not {}",
+                req.rows.len()
+            )));
+        }
+        let op = Operation::from_proto(req.operation)
+            .ok_or_else(|| CoreError::Invalid("operation: insert, update, delete or all".into()))?;
+        let iface = self
+            .interface_for(&req.partner, &req.data_category, &req.biz_key)
+            .await?;
+        Ok(req
+            .rows
+            .iter()
+            .enumerate()
+            .filter_map(|(i, row)| {
+                validate::check_row(iface, op, row)
+                    .err()
+                    .map(|verify| codes::problem(Some(i as u32), Some(row.clone()), verify))
+            })
+            .collect())
+    }
+
     /// Keep an uploaded file for its user while its columns are mapped; its new id.
     pub async fn hold_upload(&self, req: pb::HoldUploadRequest) -> Result<String> {
         self.partner_named(&req.partner)
@@ -384,6 +416,7 @@ impl Core {
                 content: req.content,
                 created_unix: self.now(),
                 batch_id: req.batch_id,
+                corrects: req.corrects,
             })
             .await?;
         Ok(id)
@@ -393,7 +426,9 @@ impl Core {
     pub async fn held_upload(&self, r: &pb::HeldUploadRef) -> Result<pb::GetHeldUploadResponse> {
         let sheets = self.store.sheets();
         let held = if r.id.is_empty() {
-            sheets.held_upload_of(&r.partner, &r.batch_id).await?
+            sheets
+                .held_upload_of(&r.partner, &r.batch_id, !r.without_content)
+                .await?
         } else {
             sheets.held_upload(&r.partner, &r.id).await?
         };
@@ -405,6 +440,7 @@ impl Core {
                     content: u.content,
                     batch_id: u.batch_id,
                     id: u.id,
+                    corrects: u.corrects,
                 }
             }
             _ => pb::GetHeldUploadResponse::default(),

@@ -481,6 +481,16 @@ impl pb::core_server::Core for CoreService {
         Ok(Response::new(pb::HoldUploadResponse { id }))
     }
 
+    async fn check_rows(
+        &self,
+        request: Request<pb::CheckRowsRequest>,
+    ) -> Result<Response<pb::CheckRowsResponse>, Status> {
+        let req = request.into_inner();
+        let span = info_span!("check_rows", partner = %req.partner, rows = req.rows.len());
+        let problems = self.core.check_rows(&req).instrument(span).await?;
+        Ok(Response::new(pb::CheckRowsResponse { problems }))
+    }
+
     async fn get_held_upload(
         &self,
         request: Request<pb::HeldUploadRef>,

@@ -1594,6 +1594,7 @@ async fn column_mappings_and_held_uploads(store: Arc<dyn Store>) {
         content: big,
         created_unix: 100,
         batch_id: "b1".into(),
+        corrects: "b0".into(),
     };
     sheets.hold_upload(&held).await.unwrap();
     assert_eq!(
@@ -1614,11 +1615,11 @@ async fn column_mappings_and_held_uploads(store: Arc<dyn Store>) {
     };
     sheets.hold_upload(&newer).await.unwrap();
     assert_eq!(
-        sheets.held_upload_of(&p, "b1").await.unwrap(),
+        sheets.held_upload_of(&p, "b1", true).await.unwrap(),
         Some(newer.clone())
     );
-    assert_eq!(sheets.held_upload_of(&q, "b1").await.unwrap(), None);
-    assert_eq!(sheets.held_upload_of(&p, "b2").await.unwrap(), None);
+    assert_eq!(sheets.held_upload_of(&q, "b1", true).await.unwrap(), None);
+    assert_eq!(sheets.held_upload_of(&p, "b2", true).await.unwrap(), None);
     assert_eq!(
         sheets.prune_uploads(100).await.unwrap(),
         0,
@@ -1626,7 +1627,16 @@ async fn column_mappings_and_held_uploads(store: Arc<dyn Store>) {
     );
     assert!(sheets.prune_uploads(101).await.unwrap() >= 1);
     assert_eq!(sheets.held_upload(&p, &held.id).await.unwrap(), None);
-    assert_eq!(sheets.held_upload_of(&p, "b1").await.unwrap(), Some(newer));
+    assert_eq!(
+        sheets.held_upload_of(&p, "b1", true).await.unwrap(),
+        Some(newer.clone())
+    );
+    let bare = sheets
+        .held_upload_of(&p, "b1", false)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((bare.content.len(), bare.corrects.as_str()), (0, "b0"));
 }
 
 both_stores!(

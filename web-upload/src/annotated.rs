@@ -11,9 +11,8 @@ use rust_xlsxwriter::{Color, Format, Note, Workbook, XlsxError};
 use wharf_proto::v1 as pb;
 use wharf_sheet::Sheet;
 
-use crate::core_error::Call;
 use crate::pages::{self, Reply};
-use crate::report::{self, ErrorLine};
+use crate::report::ErrorLine;
 use crate::session::Session;
 use crate::Upload;
 
@@ -108,90 +107,36 @@ pub(crate) fn annotate(
 
 impl Upload {
     /// The uploaded sheet of a batch with its errors marked, as a download.
-    pub(crate) async fn annotated(
-        &self,
-        s: &Session,
-        (env, category, biz_key, batch_id): (&str, &str, &str, &str),
-    ) -> Reply {
-        let b = match self.batch(s, env, category, biz_key, batch_id).await {
-            Ok(b) => b,
+    pub(crate) async fn annotated(&self, s: &Session, at: (&str, &str, &str, &str)) -> Reply {
+        let sent = match self.sent_sheet(s, at).await {
+            Ok(sent) => sent,
             Err(r) => return r,
         };
-        let mut core = self.core.clone();
-        let held = match core
-            .get_held_upload(pb::HeldUploadRef {
-                partner: s.partner.clone(),
-                user: s.user.clone(),
-                id: String::new(),
-                batch_id: b.batch_id.clone(),
-            })
-            .await
-        {
-            Ok(h) => h.into_inner(),
-            Err(st) => return self.core_error(Call::Page(s), &st),
-        };
-        let gone = || {
-            pages::message(
-                StatusCode::NOT_FOUND,
-                Some(s.nav()),
-                "Sheet no longer kept",
-                "wharf keeps an uploaded sheet for a day. Download the errors as CSV from the result page instead.",
-            )
-        };
-        let Some(format) = wharf_sheet::Format::from_file_name(&held.file_name) else {
-            return gone();
-        };
-        if !held.found {
-            return gone();
-        }
-        let limits = self.cfg.sheet_limits.clone();
-        let content = held.content;
-        let sheet =
-            tokio::task::spawn_blocking(move || wharf_sheet::read(format, &content, &limits)).await;
-        let Ok(Ok(sheet)) = sheet else {
-            return gone();
-        };
-        let fields = match core
-            .match_columns(pb::MatchColumnsRequest {
-                partner: s.partner.clone(),
-                data_category: category.to_string(),
-                biz_key: biz_key.to_string(),
-                headers: sheet.header.clone(),
-            })
-            .await
-        {
-            Ok(m) => wharf_sheet::send::settled_fields(m.get_ref()),
-            Err(st) => return self.core_error(Call::Page(s), &st),
-        };
-        let lines = report::error_lines(b.rejections.iter().filter_map(|r| r.answer.as_ref()));
-        let name = held
+        let name = sent
             .file_name
             .rsplit_once('.')
-            .map_or(held.file_name.as_str(), |(n, _)| n);
-        match tokio::task::spawn_blocking(move || annotate(&sheet, &fields, &lines)).await {
-            Ok(Ok(bytes)) => pages::download(
-                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                &format!("{name}-errors.xlsx"),
-                bytes,
-            ),
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "annotated workbook failed");
-                pages::message(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    Some(s.nav()),
-                    "Internal error",
-                    "The sheet with its errors marked could not be built. Download the errors as CSV instead.",
+            .map_or(sent.file_name.as_str(), |(n, _)| n)
+            .to_string();
+        let built =
+            tokio::task::spawn_blocking(move || annotate(&sent.sheet, &sent.fields, &sent.lines))
+                .await;
+        let error = match built {
+            Ok(Ok(bytes)) => {
+                return pages::download(
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    &format!("{name}-errors.xlsx"),
+                    bytes,
                 )
             }
-            Err(e) => {
-                tracing::error!(error = %e, "annotated workbook stopped");
-                pages::message(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    Some(s.nav()),
-                    "Internal error",
-                    "The sheet with its errors marked could not be built. Download the errors as CSV instead.",
-                )
-            }
-        }
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => e.to_string(),
+        };
+        tracing::error!(%error, "annotated workbook failed");
+        pages::message(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Some(s.nav()),
+            "Internal error",
+            "The sheet with its errors marked could not be built. Download the errors as CSV instead.",
+        )
     }
 }

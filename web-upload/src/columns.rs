@@ -122,6 +122,8 @@ pub(crate) struct Held<'a> {
     pub(crate) content: &'a [u8],
     /// The batch the sheet is sent as.
     pub(crate) batch_id: &'a str,
+    /// A sheet fixed in the grid: the batch it corrects (`""` else).
+    pub(crate) corrects: &'a str,
 }
 
 impl Upload {
@@ -221,6 +223,7 @@ impl Upload {
                 file_name: held.file_name.to_string(),
                 content: held.content.to_vec(),
                 batch_id: held.batch_id.to_string(),
+                corrects: held.corrects.to_string(),
             })
             .await?
             .into_inner()

@@ -18,6 +18,8 @@
 //! - `send`: a sheet's rows → sequences of one batch → core; gives up on a rejected batch.
 //! - `results`: a batch's result page and the CSV of its errors.
 //! - `annotated`: the uploaded sheet back with its failing cells marked and noted.
+//! - `fix`: the failing rows in an editable grid, each edit checked by core, the corrected
+//!   sheet sent as a new batch naming the one it corrects; `sent` loads a batch's sheet.
 //! - `report`: a batch's rejections → the error table (spreadsheet row, field, type, value,
 //!   how to fix it).
 //! - `hints`: every sentence about an error (a type and core's detail → how to fix it; a
@@ -34,6 +36,7 @@ mod actions;
 mod annotated;
 mod columns;
 mod core_error;
+mod fix;
 mod hints;
 mod history;
 mod login;
@@ -44,6 +47,7 @@ mod results;
 mod routes;
 mod schedule;
 mod send;
+mod sent;
 mod session;
 mod upload;
 mod workbook;

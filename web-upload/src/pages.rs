@@ -51,6 +51,22 @@ pub(crate) struct UploadPage {
 }
 
 #[derive(Template)]
+#[template(path = "fix.html")]
+pub(crate) struct FixPage {
+    pub(crate) nav: Option<Nav>,
+    pub(crate) csrf: String,
+    pub(crate) batch_id: String,
+    pub(crate) file: String,
+    pub(crate) interface: String,
+    pub(crate) result_href: String,
+    pub(crate) rows_href: String,
+    pub(crate) check_href: String,
+    pub(crate) submit_href: String,
+    pub(crate) annotated_href: String,
+    pub(crate) csv_href: String,
+}
+
+#[derive(Template)]
 #[template(path = "columns.html")]
 pub(crate) struct ColumnsPage {
     pub(crate) nav: Option<Nav>,
@@ -100,6 +116,9 @@ pub(crate) struct Summary {
     pub(crate) actions: Vec<Action>,
     /// The batch's own URL, the base of its action forms ("" when there is no batch).
     pub(crate) href: String,
+    /// A sheet fixed in the grid: the batch it corrects, and its result page ("" else).
+    pub(crate) corrects: String,
+    pub(crate) corrects_href: String,
 }
 
 impl Summary {
@@ -167,6 +186,8 @@ pub(crate) struct ResultPage {
     pub(crate) csv_href: String,
     /// The uploaded sheet with its errors marked (kept a day).
     pub(crate) annotated_href: String,
+    /// The grid that fixes the failing rows.
+    pub(crate) fix_href: String,
     pub(crate) prev_href: String,
     pub(crate) next_href: String,
 }
@@ -388,6 +409,10 @@ pub(crate) fn static_file(name: &str) -> Option<Reply> {
         "upload.js" => (
             "text/javascript; charset=utf-8",
             include_str!("../static/upload.js"),
+        ),
+        "fix.js" => (
+            "text/javascript; charset=utf-8",
+            include_str!("../static/fix.js"),
         ),
         _ => return None,
     };

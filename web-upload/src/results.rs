@@ -146,7 +146,28 @@ impl Upload {
                 }
             }
         }
+        // A sheet fixed in the grid names the batch it corrects.
+        let mut core = self.core.clone();
+        let corrects = match core
+            .get_held_upload(pb::HeldUploadRef {
+                partner: s.partner.clone(),
+                user: s.user.clone(),
+                id: String::new(),
+                batch_id: b.batch_id.clone(),
+                without_content: true,
+            })
+            .await
+        {
+            Ok(h) => h.into_inner().corrects,
+            Err(st) => return self.core_error(Call::Page(s), &st),
+        };
         let summary = Summary {
+            corrects_href: if corrects.is_empty() {
+                String::new()
+            } else {
+                result_href(env, category, biz_key, &corrects)
+            },
+            corrects,
             headline: String::new(),
             explained: String::new(),
             code,
@@ -232,6 +253,11 @@ impl Upload {
                     String::new()
                 } else {
                     format!("{base}/annotated.xlsx")
+                },
+                fix_href: if base.is_empty() {
+                    String::new()
+                } else {
+                    format!("{base}/fix")
                 },
                 prev_href: link(page - 1),
                 next_href: link(page + 1),

@@ -180,6 +180,36 @@ impl Upload {
                     Err(r) => r,
                 }
             }
+            (&Method::GET, ["batches", env, category, biz_key, batch_id, "fix"]) => {
+                match self.session(&req).await {
+                    Ok(s) => self.fix_page(&s, (env, category, biz_key, batch_id)).await,
+                    Err(r) => r,
+                }
+            }
+            (&Method::GET, ["batches", env, category, biz_key, batch_id, "fix", "rows"]) => {
+                match self.session(&req).await {
+                    Ok(s) => self.fix_rows(&s, (env, category, biz_key, batch_id)).await,
+                    Err(r) => r,
+                }
+            }
+            (&Method::POST, ["batches", env, category, biz_key, batch_id, "fix", "check"]) => {
+                match self.session(&req).await {
+                    Ok(s) => {
+                        self.fix_check(&s, (env, category, biz_key, batch_id), req)
+                            .await
+                    }
+                    Err(r) => r,
+                }
+            }
+            (&Method::POST, ["batches", env, category, biz_key, batch_id, "fix"]) => {
+                match self.session(&req).await {
+                    Ok(s) => {
+                        self.fix_submit(&s, (env, category, biz_key, batch_id), req)
+                            .await
+                    }
+                    Err(r) => r,
+                }
+            }
             (&Method::GET, ["batches", env, category, biz_key, batch_id, "annotated.xlsx"]) => {
                 match self.session(&req).await {
                     Ok(s) => self.annotated(&s, (env, category, biz_key, batch_id)).await,
@@ -232,6 +262,10 @@ fn template(path: &str) -> &'static str {
         ["batches", _, _, _, _] => "/batches/{env}/{data_category}/{biz_key}/{batch_id}",
         ["batches", _, _, _, _, "errors.csv"] => {
             "/batches/{env}/{data_category}/{biz_key}/{batch_id}/errors.csv"
+        }
+        ["batches", _, _, _, _, "fix"] => "/batches/{env}/{data_category}/{biz_key}/{batch_id}/fix",
+        ["batches", _, _, _, _, "fix", "rows" | "check"] => {
+            "/batches/{env}/{data_category}/{biz_key}/{batch_id}/fix/{part}"
         }
         ["batches", _, _, _, _, "annotated.xlsx"] => {
             "/batches/{env}/{data_category}/{biz_key}/{batch_id}/annotated.xlsx"

@@ -124,6 +124,7 @@ impl Upload {
                     user: s.user.clone(),
                     id: f.held.clone(),
                     batch_id: String::new(),
+                    without_content: false,
                 })
                 .await
             {
@@ -169,6 +170,7 @@ impl Upload {
                 file_name: &file_name,
                 content: &bytes,
                 batch_id: &batch_id,
+                corrects: "",
             };
             if let Settled::Ask(page) = self.settle_columns(s, &f, &held, sheet).await {
                 return page;

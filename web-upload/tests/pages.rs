@@ -366,6 +366,16 @@ impl Browser {
             .await
     }
 
+    async fn post_json(&mut self, path: &str, body: &str) -> Page {
+        self.send(
+            "POST",
+            path,
+            &[("Content-Type", "application/json")],
+            body.as_bytes(),
+        )
+        .await
+    }
+
     /// Send the login form with `csrf`, `user` and `password`; returns the answer.
     async fn post_login(&mut self, csrf: &str, user: &str, password: &str) -> Page {
         self.post_form(
@@ -1108,6 +1118,150 @@ Qty Per,生效日期,Effective_End_Date,优先级,split,版本号";
     assert!(note("F4").contains("invalid number"), "{notes}");
     assert!(note("A5").contains("required field missing"), "{notes}");
     assert_eq!(notes.matches("<comment ref=").count(), 3, "{notes}");
+}
+
+#[tokio::test]
+async fn failing_rows_are_fixed_in_the_grid_checked_by_core_and_sent_as_a_new_batch() {
+    let (site, mut b) = logged_in().await;
+    let sheet = format!(
+        "{BOM_HEADER}\n{}\n{}\n{}\n{}\n{}\n",
+        bom_line("K0"),
+        bom_line("K1").replace("2022-09-14,2022-09-14", "2022-09-14,2022-13-31"),
+        bom_line("K2").replace("10.1", "abc"),
+        bom_line("K3").replacen("eee", "", 1),
+        bom_line("K4"),
+    );
+    let result = b
+        .upload_result("mine.csv", sheet.as_bytes(), "insert", &[])
+        .await;
+    assert_eq!(result.by_id("result-code"), "E00V00", "{}", result.text());
+    let csrf = result.csrf();
+    let text = result.text();
+    let fix = text
+        .split("id=\"fix\" href=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("a link to the grid")
+        .to_string();
+    let original = fix.trim_end_matches("/fix").to_string();
+    let page = b.get(&fix).await;
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert!(page.text().contains("id=\"grid\""), "{}", page.text());
+
+    // The failing rows with their values and problems, in the sheet's columns.
+    let rows = b.get(&format!("{fix}/rows")).await;
+    assert_eq!(rows.status, 200, "{}", rows.text());
+    let grid: serde_json::Value = serde_json::from_slice(&rows.body).expect("json");
+    let columns: Vec<&str> = grid["columns"]
+        .as_array()
+        .expect("columns")
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert_eq!(columns.join(","), BOM_HEADER);
+    let lines: Vec<u64> = grid["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, [3, 4, 5]);
+    assert_eq!(grid["rows"][0]["values"][7], "2022-13-31");
+    assert_eq!(
+        grid["rows"][0]["problems"][0]["field"],
+        "effective_end_date"
+    );
+    assert!(
+        grid["rows"][0]["problems"][0]["hint"]
+            .as_str()
+            .unwrap()
+            .contains("yyyy-mm-dd"),
+        "{grid}"
+    );
+
+    let values = |row: usize, edit: (usize, &str)| -> serde_json::Value {
+        let mut m = serde_json::Map::new();
+        for (i, c) in columns.iter().enumerate() {
+            let v = if i == edit.0 {
+                edit.1.to_string()
+            } else {
+                grid["rows"][row]["values"][i].as_str().unwrap().to_string()
+            };
+            m.insert(c.to_string(), v.into());
+        }
+        serde_json::Value::Object(m)
+    };
+    let check = |body: serde_json::Value| body.to_string();
+    // Core judges each edit: still wrong, then right.
+    let still = b
+        .post_json(
+            &format!("{fix}/check"),
+            &check(serde_json::json!({"csrf": csrf, "line": 3, "values": values(0, (7, "2022/12/31"))})),
+        )
+        .await;
+    assert_eq!(still.status, 200, "{}", still.text());
+    let still: serde_json::Value = serde_json::from_slice(&still.body).unwrap();
+    assert_eq!(still["problems"][0]["kind"], "invalid date", "{still}");
+    let right = b
+        .post_json(
+            &format!("{fix}/check"),
+            &check(serde_json::json!({"csrf": csrf, "line": 3, "values": values(0, (7, "2022-12-31"))})),
+        )
+        .await;
+    let right: serde_json::Value = serde_json::from_slice(&right.body).unwrap();
+    assert_eq!(right["problems"], serde_json::json!([]), "{right}");
+    // Without the page's token nothing is checked.
+    let forged = b
+        .post_json(
+            &format!("{fix}/check"),
+            &check(
+                serde_json::json!({"csrf": "x", "line": 3, "values": values(0, (7, "2022-12-31"))}),
+            ),
+        )
+        .await;
+    assert_eq!(forged.status, 403);
+    assert!(export(&site).await.is_empty());
+
+    // The corrected sheet: a new batch, applied whole, naming the one it corrects.
+    let edits = serde_json::json!({
+        "3": values(0, (7, "2022-12-31")),
+        "4": values(1, (5, "10.5")),
+        "5": values(2, (0, "fff")),
+    });
+    let sent = b
+        .post_json(
+            &fix,
+            &check(serde_json::json!({"csrf": csrf, "edits": edits})),
+        )
+        .await;
+    assert_eq!(sent.status, 200, "{}", sent.text());
+    let href = serde_json::from_slice::<serde_json::Value>(&sent.body).unwrap()["href"]
+        .as_str()
+        .expect("href")
+        .to_string();
+    assert_ne!(href, original);
+    let fixed = b.get(&href).await;
+    assert_eq!(fixed.by_id("result-code"), "0", "{}", fixed.text());
+    assert_eq!(fixed.by_id("rows-applied"), "5");
+    assert!(
+        fixed
+            .text()
+            .contains(&format!("id=\"corrects\" href=\"{original}\"")),
+        "{}",
+        fixed.text()
+    );
+    let rows = export(&site).await;
+    assert_eq!(rows.len(), 5);
+    let by_key = |k: &str| {
+        rows.iter()
+            .find(|r| r["vendor_father_item"] == k)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(by_key("K1")["effective_end_date"], "2022-12-31");
+    assert_eq!(by_key("K2")["quantity_per"], "10.5");
+    assert_eq!(by_key("K3")["vendor_code"], "fff");
+    assert_eq!(by_key("K0")["quantity_per"], "10.1");
 }
 
 #[tokio::test]

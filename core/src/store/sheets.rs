@@ -19,7 +19,8 @@ pub const MIGRATION: &str = "CREATE TABLE column_mappings (partner TEXT NOT NULL
        updated_unix BIGINT NOT NULL, PRIMARY KEY (partner, iface, header));
      CREATE TABLE held_uploads (partner TEXT NOT NULL, id TEXT NOT NULL, \
        username TEXT NOT NULL, file_name TEXT NOT NULL, content {BLOB} NOT NULL, \
-       created_unix BIGINT NOT NULL, batch_id TEXT NOT NULL, PRIMARY KEY (partner, id));
+       created_unix BIGINT NOT NULL, batch_id TEXT NOT NULL, corrects TEXT NOT NULL, \
+       PRIMARY KEY (partner, id));
      CREATE INDEX held_uploads_age ON held_uploads (created_unix);
      CREATE INDEX held_uploads_batch ON held_uploads (partner, batch_id);";
 
@@ -37,6 +38,8 @@ pub struct HeldUpload {
     pub created_unix: i64,
     /// The batch the file is sent as (the page chooses its id before holding the file).
     pub batch_id: String,
+    /// A sheet fixed in the page's grid: the batch it corrects (`""` else).
+    pub corrects: String,
 }
 
 #[async_trait]
@@ -56,8 +59,14 @@ pub trait Sheets: Send + Sync {
     async fn hold_upload(&self, u: &HeldUpload) -> Result<()>;
     /// A held upload of the partner, if it is still kept.
     async fn held_upload(&self, partner: &str, id: &str) -> Result<Option<HeldUpload>>;
-    /// The newest held upload of the partner sent as `batch_id`, if one is still kept.
-    async fn held_upload_of(&self, partner: &str, batch_id: &str) -> Result<Option<HeldUpload>>;
+    /// The newest held upload of the partner sent as `batch_id`, if one is still kept; its
+    /// `content` empty unless `content` is asked for.
+    async fn held_upload_of(
+        &self,
+        partner: &str,
+        batch_id: &str,
+        content: bool,
+    ) -> Result<Option<HeldUpload>>;
     /// Drop held uploads older than `before` (housekeeping); how many went.
     async fn prune_uploads(&self, before_unix: i64) -> Result<u64>;
 }
@@ -69,16 +78,27 @@ pub const UPSERT_MAPPING: &str = "INSERT INTO column_mappings \
     ON CONFLICT (partner, iface, header) DO UPDATE SET field = excluded.field, \
     updated_unix = excluded.updated_unix";
 pub const INSERT_UPLOAD: &str = "INSERT INTO held_uploads \
-    (partner, id, username, file_name, content, created_unix, batch_id) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7)";
-const UPLOAD_COLUMNS: &str =
-    "SELECT partner, id, username, file_name, content, created_unix, batch_id FROM held_uploads";
-pub fn select_upload() -> String {
-    format!("{UPLOAD_COLUMNS} WHERE partner = $1 AND id = $2")
-}
-pub fn select_upload_of() -> String {
+    (partner, id, username, file_name, content, created_unix, batch_id, corrects) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+/// A held upload's columns, its bytes or none (`substr` of 0 bytes: both stores have it).
+fn upload_columns(content: bool) -> String {
+    let bytes = if content {
+        "content"
+    } else {
+        "substr(content, 1, 0)"
+    };
     format!(
-        "{UPLOAD_COLUMNS} WHERE partner = $1 AND batch_id = $2 ORDER BY created_unix DESC LIMIT 1"
+        "SELECT partner, id, username, file_name, {bytes}, created_unix, batch_id, corrects \
+         FROM held_uploads"
+    )
+}
+pub fn select_upload() -> String {
+    format!("{} WHERE partner = $1 AND id = $2", upload_columns(true))
+}
+pub fn select_upload_of(content: bool) -> String {
+    format!(
+        "{} WHERE partner = $1 AND batch_id = $2 ORDER BY created_unix DESC LIMIT 1",
+        upload_columns(content)
     )
 }
 pub const PRUNE_UPLOADS: &str = "DELETE FROM held_uploads WHERE created_unix < $1";

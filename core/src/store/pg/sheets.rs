@@ -15,6 +15,7 @@ fn held(r: &tokio_postgres::Row) -> HeldUpload {
         content: r.get(4),
         created_unix: r.get(5),
         batch_id: r.get(6),
+        corrects: r.get(7),
     }
 }
 
@@ -62,6 +63,7 @@ impl Sheets for PgStore {
                 &u.content,
                 &u.created_unix,
                 &u.batch_id,
+                &u.corrects,
             ],
         )
         .await?;
@@ -75,10 +77,15 @@ impl Sheets for PgStore {
             .map(|r| held(&r)))
     }
 
-    async fn held_upload_of(&self, partner: &str, batch_id: &str) -> Result<Option<HeldUpload>> {
+    async fn held_upload_of(
+        &self,
+        partner: &str,
+        batch_id: &str,
+        content: bool,
+    ) -> Result<Option<HeldUpload>> {
         let c = self.pool.get().await?;
         Ok(
-            c.query_opt(&sql::select_upload_of(), &[&partner, &batch_id])
+            c.query_opt(&sql::select_upload_of(content), &[&partner, &batch_id])
                 .await?
                 .map(|r| held(&r)),
         )

@@ -18,6 +18,7 @@ fn held(r: &rusqlite::Row<'_>) -> rusqlite::Result<HeldUpload> {
         content: r.get(4)?,
         created_unix: r.get(5)?,
         batch_id: r.get(6)?,
+        corrects: r.get(7)?,
     })
 }
 
@@ -64,7 +65,8 @@ impl Sheets for SqliteStore {
                     u.file_name,
                     u.content,
                     u.created_unix,
-                    u.batch_id
+                    u.batch_id,
+                    u.corrects
                 ],
             )
             .map(|_| ())
@@ -84,10 +86,15 @@ impl Sheets for SqliteStore {
         .await
     }
 
-    async fn held_upload_of(&self, partner: &str, batch_id: &str) -> Result<Option<HeldUpload>> {
+    async fn held_upload_of(
+        &self,
+        partner: &str,
+        batch_id: &str,
+        content: bool,
+    ) -> Result<Option<HeldUpload>> {
         self.with(|c| {
             c.query_row(
-                &for_sqlite(&sql::select_upload_of()),
+                &for_sqlite(&sql::select_upload_of(content)),
                 params![partner, batch_id],
                 held,
             )
