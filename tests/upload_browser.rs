@@ -695,6 +695,7 @@ fn upload_page_in_a_browser() {
     b.wait_for("table#fix-table tbody tr");
     assert_eq!(b.find_all("table#fix-table tbody tr.failing").len(), 3);
     assert_eq!(b.find_all("table#fix-table td.bad").len(), 3);
+    b.screenshot(shots.join("fix.png"));
     assert!(b
         .find("button#grid-submit")
         .property("disabled")
@@ -703,9 +704,17 @@ fn upload_page_in_a_browser() {
     let cell =
         |line: u32, field: &str| format!("input[data-line=\"{line}\"][data-field=\"{field}\"]");
     // A wrong fix first: core still refuses it, the hint stays.
+    b.wait_for("#grid[data-pending=\"0\"]");
     b.find(&cell(2, "effective_start_date"))
         .send_keys("\u{E009}a\u{E000}2022/02/28\u{E004}");
-    b.wait_for("table#fix-table td.bad small.hint");
+    b.wait_for("#grid[data-pending=\"0\"]");
+    assert!(
+        b.find("table#fix-table td.bad small.hint")
+            .text()
+            .contains("yyyy-mm-dd"),
+        "{}",
+        b.page_snippet()
+    );
     for (line, field, value) in [
         (2, "effective_start_date", "2022-02-28"),
         (4, "quantity_per", "12.5"),
@@ -715,7 +724,6 @@ fn upload_page_in_a_browser() {
             .send_keys(&format!("\u{E009}a\u{E000}{value}\u{E004}"));
         b.wait_for(&format!("table#fix-table tr.passing {}", cell(line, field)));
     }
-    b.screenshot(shots.join("fix.png"));
     b.wait_for("button#grid-submit:not([disabled])");
     b.find("button#grid-submit").click();
     b.wait_for("a#corrects");

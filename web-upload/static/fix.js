@@ -37,9 +37,9 @@
     document.getElementById("grid-prev").disabled = page === 0;
     document.getElementById("grid-next").disabled = page + 1 >= pages;
   }
+  // A row's cells are made once; a check's answer only re-marks them, so typing in another
+  // cell of the row is never lost when an answer arrives.
   function renderRow(tr, row) {
-    tr.textContent = "";
-    tr.className = row.problems.length ? "failing" : "passing";
     var th = document.createElement("th");
     th.textContent = row.line;
     tr.appendChild(th);
@@ -50,17 +50,10 @@
       input.setAttribute("aria-label", field + " in row " + row.line);
       input.setAttribute("data-line", row.line);
       input.setAttribute("data-field", field);
-      var probs = fieldProblems(row, field);
-      if (probs.length) {
-        td.className = "bad";
-        var hint = document.createElement("small");
-        hint.className = "hint";
-        hint.textContent = probs.map(function (p) { return p.hint; }).join(" ");
-        td.appendChild(input);
-        td.appendChild(hint);
-      } else {
-        td.appendChild(input);
-      }
+      var hint = document.createElement("small");
+      hint.className = "hint";
+      td.appendChild(input);
+      td.appendChild(hint);
       input.addEventListener("change", function () {
         row.values[i] = input.value;
         row.edited = true;
@@ -68,11 +61,25 @@
       });
       tr.appendChild(td);
     });
-    var other = row.problems.filter(function (p) { return p.field === ""; });
     var last = document.createElement("td");
     last.className = "row-hint";
-    last.textContent = other.map(function (p) { return p.hint; }).join(" ");
     tr.appendChild(last);
+    markRow(tr, row);
+  }
+  function markRow(tr, row) {
+    tr.className = row.problems.length ? "failing" : "passing";
+    var cells = tr.querySelectorAll("td");
+    columns.forEach(function (field, i) {
+      var probs = fieldProblems(row, field);
+      var hint = cells[i].querySelector("small.hint");
+      cells[i].className = probs.length ? "bad" : "";
+      hint.textContent = probs.map(function (p) { return p.hint; }).join(" ");
+      hint.hidden = !probs.length;
+    });
+    cells[columns.length].textContent = row.problems
+      .filter(function (p) { return p.field === ""; })
+      .map(function (p) { return p.hint; })
+      .join(" ");
   }
   function render() {
     var head = table.tHead;
@@ -111,19 +118,28 @@
     errorBox.hidden = false;
     errorBox.textContent = e.message;
   }
+  // Checks under way (the page says how many in data-pending, for tests and styles).
+  var pending = 0;
+  function settle(delta) {
+    pending += delta;
+    root.setAttribute("data-pending", pending);
+  }
   function check(row, tr) {
     var values = {};
     columns.forEach(function (f, i) { values[f] = row.values[i]; });
     row.checking = true;
+    settle(1);
     showStatus();
     post(root.getAttribute("data-check"), { line: row.line, values: values })
       .then(function (j) {
+        // An older answer for a row edited since is not the row's state.
+        if (columns.some(function (f, i) { return values[f] !== row.values[i]; })) return;
         row.problems = j.problems;
         row.checking = false;
-        if (tr.isConnected) renderRow(tr, row);
-        showStatus();
+        if (tr.isConnected) markRow(tr, row);
       })
-      .catch(function (e) { row.checking = false; fail(e); showStatus(); });
+      .catch(function (e) { row.checking = false; fail(e); })
+      .then(function () { settle(-1); showStatus(); });
   }
   document.getElementById("grid-prev").addEventListener("click", function () {
     if (page > 0) { page--; render(); }
@@ -151,6 +167,7 @@
       return r.json();
     })
     .then(function (j) {
+      settle(0);
       columns = j.columns;
       rows = j.rows.map(function (r) {
         return { line: r.line, values: r.values, problems: r.problems, edited: false, checking: false };
