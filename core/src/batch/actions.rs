@@ -11,6 +11,9 @@
 //!   (revert finished, or conflict when rows a later batch changed were left as they are);
 //!   a revert whose restore clashes changes nothing (revert failed) and may be retried by hand;
 //! - `open`/`held` → `cancelled` by hand (execute cancelled, a planned revert cancelled too).
+//! - a check-only batch: `open` → `held` with no execute time when its trial apply is clean
+//!   (`ingest::check`; only a hand executes or cancels it, the scheduler never claims it), or
+//!   → `failed` when it clashes; a checked batch nobody acts on expires like an open one.
 //!
 //! Each action runs in ONE transaction holding the batch row: a reader sees the batch before
 //! or after, two replicas never run one action twice (`Tx::claim_due` skips locked rows), and
@@ -59,6 +62,9 @@ pub fn refusal(action: Action, b: &BatchRow) -> Option<String> {
         BatchState::Failed => Some(format!(
             "batch {id} has failed ({} {})",
             b.failure_code, b.failure_msg
+        )),
+        BatchState::Expired if b.check_only => Some(format!(
+            "batch {id} expired: it was checked but not applied in time; upload it again"
         )),
         BatchState::Expired => Some(format!("batch {id} expired before it was complete")),
         BatchState::Cancelled => Some(format!("batch {id} was cancelled")),
@@ -426,6 +432,7 @@ mod tests {
                 modifier: String::new(),
                 modified_unix: 0,
             },
+            check_only: false,
         }
     }
 
