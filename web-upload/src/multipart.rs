@@ -24,6 +24,8 @@ pub(crate) struct UploadForm {
     pub(crate) operation: String,
     pub(crate) confirm_all: bool,
     pub(crate) schedule: ScheduleForm,
+    /// "Check only — validate everything and apply nothing".
+    pub(crate) check_only: bool,
     pub(crate) file_name: String,
     pub(crate) file: Option<Bytes>,
 }
@@ -114,6 +116,7 @@ impl Upload {
                 "execute_at" => f.schedule.execute_at = value,
                 "revert_at" => f.schedule.revert_at = value,
                 "tz" => f.schedule.tz_offset_minutes = value,
+                "check_only" => f.check_only = value == "yes",
                 // Anything else a browser adds is not ours to read.
                 _ => {}
             }

@@ -58,6 +58,11 @@ fn iso(local: &str, offset_minutes: i32) -> String {
 }
 
 impl ScheduleForm {
+    /// Whether the form asks for anything but "apply now": an apply time or a revert.
+    pub(crate) fn is_planned(&self) -> bool {
+        self.when == "at" || !self.revert_at.trim().is_empty()
+    }
+
     pub(crate) fn schedule(&self) -> Schedule {
         let offset = self
             .tz_offset_minutes
@@ -140,6 +145,20 @@ pub(crate) fn plan(b: &pb::GetBatchResponse) -> Plan {
 /// only leaves out buttons that could not work, so the page stays readable.
 pub(crate) fn actions(b: &pb::GetBatchResponse) -> Vec<Action> {
     let mut out = Vec::new();
+    if b.state == "held" && b.check_only {
+        // Checked, nothing applied: apply it (core checks again as it applies) or discard it.
+        out.push(Action {
+            name: "execute".into(),
+            label: "Apply now".into(),
+            confirm: String::new(),
+        });
+        out.push(Action {
+            name: "cancel".into(),
+            label: "Discard".into(),
+            confirm: "Discard this checked sheet? Nothing of it will be applied.".into(),
+        });
+        return out;
+    }
     if b.execute_status == "idle" {
         out.push(Action {
             name: "execute".into(),

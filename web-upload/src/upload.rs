@@ -72,6 +72,7 @@ impl Upload {
                 // No default: production data is never written because nobody chose.
                 environment: f.environment.clone(),
                 operation: or(&f.operation, "insert"),
+                check_only: f.check_only,
                 max_mib: self.cfg.max_file_bytes().div_ceil(1 << 20),
                 error: error.to_string(),
             },
@@ -120,6 +121,11 @@ impl Upload {
                 "The operation \"all\" replaces the whole data set: tick the box to confirm it.",
             );
         }
+        if f.check_only && f.schedule.is_planned() {
+            return refuse(
+                "Check only applies nothing, so there is nothing to schedule: choose \"Apply as soon as the sheet is in\" with no revert time, or untick Check only. You apply a checked sheet with its \"Apply now\" button.",
+            );
+        }
         let Some(bytes) = f.file.clone().filter(|_| !f.file_name.is_empty()) else {
             return refuse("Choose a file to upload.");
         };
@@ -155,6 +161,7 @@ impl Upload {
             operation,
             source: f.file_name.clone(),
             schedule: f.schedule.schedule(),
+            check_only: f.check_only,
         };
         let mut core = self.core.clone();
         let sent = send::send_sheet(&mut core, &target, sheet).await;

@@ -47,6 +47,14 @@
   document.getElementById("tz").value = String(-new Date().getTimezoneOffset());
   op.addEventListener("change", sync);
   sync();
+  // The button says what will happen: a check applies nothing.
+  var checkOnly = document.getElementById("check-only");
+  var submit = document.getElementById("upload-submit");
+  function label() {
+    submit.textContent = checkOnly.checked ? "Upload and check" : "Upload and apply";
+  }
+  checkOnly.addEventListener("change", label);
+  label();
   form.addEventListener("submit", function (e) {
     if (op.value !== "all") return;
     var env = document.getElementById("environment").value;
