@@ -1352,6 +1352,13 @@ async fn check_only_applies_nothing_until_apply_now() {
         "Checked: all 3 rows pass, nothing was applied. Apply them now, or discard the check."
     );
     assert_eq!(result.by_id("rows-applied"), "0");
+    assert!(
+        result
+            .by_id("result-explained")
+            .starts_with("Checked, not applied"),
+        "{}",
+        result.by_id("result-explained")
+    );
     let page = result.text();
     assert!(page.contains("class=\"act-execute\""), "{page}");
     assert!(page.contains(">Apply now</button>"), "{page}");
