@@ -59,8 +59,12 @@
     if (op.value !== "all") return;
     var env = document.getElementById("environment").value;
     var iface = document.getElementById("interface").value;
-    if (!window.confirm("Replace ALL " + iface + " rows in " + env +
-        " with the rows of this sheet? Rows not in the sheet will be removed.")) {
+    var question = checkOnly.checked
+      ? "Check replacing ALL " + iface + " rows in " + env + " with the rows of this sheet? " +
+        "Nothing is applied until you press Apply now."
+      : "Replace ALL " + iface + " rows in " + env +
+        " with the rows of this sheet? Rows not in the sheet will be removed.";
+    if (!window.confirm(question)) {
       e.preventDefault();
       return;
     }
