@@ -1417,6 +1417,32 @@ async fn check_only_applies_nothing_until_apply_now() {
     assert_eq!(page.by_id("status"), "cancelled");
     assert_eq!(export(&site).await.len(), 3);
 
+    // A key taken between the check and "Apply now" fails the apply: it is checked again.
+    let mut sheet = bom_csv(0);
+    sheet.push_str(&format!("{}\n", bom_line("K8")));
+    let r = b
+        .upload_result("late.csv", sheet.as_bytes(), "insert", &check)
+        .await;
+    assert_eq!(r.by_id("status"), "checked — nothing applied");
+    let href = format!("/batches/prod/t1/bom/{}", r.by_id("batch-id"));
+    let r = b
+        .upload_result("first.csv", sheet.as_bytes(), "insert", &[])
+        .await;
+    assert_eq!(r.by_id("status"), "applied");
+    assert_eq!(export(&site).await.len(), 4);
+    let r = b
+        .post_form(
+            &format!("{href}/execute"),
+            &[("csrf", &csrf), ("confirmed", "")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let page = b.get(&href).await;
+    assert_eq!(page.by_id("status"), "failed");
+    assert_eq!(page.by_id("result-code"), "E00W00");
+    assert_eq!(page.by_id("rows-applied"), "0");
+    assert_eq!(export(&site).await.len(), 4);
+
     // A check applies nothing, so it takes no schedule: the form says so.
     let r = b
         .upload(
@@ -1439,5 +1465,5 @@ async fn check_only_applies_nothing_until_apply_now() {
     assert!(r
         .text()
         .contains("name=\"check_only\" value=\"yes\" checked"));
-    assert_eq!(export(&site).await.len(), 3);
+    assert_eq!(export(&site).await.len(), 4);
 }
