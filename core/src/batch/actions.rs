@@ -129,7 +129,7 @@ pub(crate) async fn execute(
             p.execute_detail = format!("applied {}", applied_rows(b.op, b.staged_rows, &applied));
         }
         Applied::KeyClash(rows) => {
-            let msg = clash_detail(rows);
+            let msg = clash_detail(TAKEN_BEFORE_APPLY, rows);
             b.state = BatchState::Failed;
             b.failure_code = code::WRITE.to_string();
             b.failure_msg = msg.clone();
@@ -182,10 +182,13 @@ pub(crate) fn applied_rows(op: Operation, staged: u64, applied: &Applied) -> Str
 /// Most clashing rows a failure message names (the answer's `result` lists them all).
 const MAX_NAMED_CLASHES: usize = 20;
 
-/// Why a batch failed at apply, in the partner's words: which rows lost their key to another
-/// batch (never the store's own message).
-pub(crate) fn clash_detail(rows: &[ClashRow]) -> String {
-    let mut d = String::from("a key was taken by another batch before this one was applied");
+/// What an apply that clashed says first.
+const TAKEN_BEFORE_APPLY: &str = "a key was taken by another batch before this one was applied";
+
+/// Why a batch failed at apply (or at its check), in the partner's words: `lead`, then which
+/// rows lost their key to another batch (never the store's own message).
+pub(crate) fn clash_detail(lead: &str, rows: &[ClashRow]) -> String {
+    let mut d = String::from(lead);
     if rows.is_empty() {
         return d;
     }

@@ -514,9 +514,9 @@ async fn check(
             ))
         }
         Applied::KeyClash(rows) => {
-            let msg = format!(
-                "checked, nothing was applied: {}",
-                actions::clash_detail(&rows)
+            let msg = actions::clash_detail(
+                "checked, nothing was applied: a key is already taken in the stored data",
+                &rows,
             );
             b.state = BatchState::Failed;
             b.failure_code = code::WRITE.to_string();
