@@ -348,8 +348,9 @@ fn result_page(b: &Browser) -> Outcome {
 }
 
 /// Log in, download the template, upload a valid sheet, a sheet with errors and an `all`
-/// sheet (the confirmation cancelled, then accepted), read the history, log out; the data
-/// each upload sent is checked with `wharf export`.
+/// sheet (the confirmation cancelled, then accepted), read the history, schedule a sheet and
+/// apply and revert it by hand, check a sheet only and then apply it, log out; the data each
+/// upload sent is checked with `wharf export`.
 #[test]
 fn upload_page_in_a_browser() {
     let started = Instant::now();
@@ -796,6 +797,81 @@ fn upload_page_in_a_browser() {
     assert!(
         newest.contains("revert") && newest.contains("finished"),
         "{newest}"
+    );
+
+    // --- check only, then apply: the check applies nothing; "Apply now" applies the checked
+    // sheet without a second upload
+    let before = keys(&export(&w, &partner, "t1/bom", None));
+    let checked = sheets.join("bom-check.xlsx");
+    write_sheet(&checked, &[valid_row("chk1"), valid_row("chk2")]);
+    b.goto(&format!("{base}/upload"));
+    fill_upload(&b, "prod", "insert", &checked);
+    b.find("input#check-only").click();
+    assert_eq!(
+        b.find("button#upload-submit").text().trim(),
+        "Upload and check"
+    );
+    b.find("button#upload-submit").click();
+    let check = result_page(&b);
+    assert_eq!(check.code, "0", "{}", b.page_snippet());
+    assert_eq!(b.find("#status").text().trim(), "checked — nothing applied");
+    assert!(
+        b.find("#headline")
+            .text()
+            .starts_with("Checked: all 2 rows pass, nothing was applied."),
+        "{}",
+        b.page_snippet()
+    );
+    assert_eq!(number_in(&b.find("#rows-applied").text()), 0);
+    assert_eq!(b.find("button.act-cancel").text().trim(), "Discard");
+    assert_eq!(
+        keys(&export(&w, &partner, "t1/bom", None)),
+        before,
+        "a check applies nothing"
+    );
+    b.screenshot(shots.join("checked.png"));
+    // The partner API's batch view says the same: held, checked, no execute time.
+    let token = util::http::client_token(&w.http_url(), &partner);
+    let view = util::http::request(
+        "GET",
+        &format!(
+            "{}/v1.0/scc/data/sync/t1/bom/batches/{}",
+            w.http_url(),
+            check.batch_id
+        ),
+        &util::http::Auth::Bearer(&token),
+        None,
+        &[],
+    )
+    .json()["result"]
+        .clone();
+    assert_eq!(
+        (
+            &view["state"],
+            &view["checkOnly"],
+            &view["executeStatus"],
+            &view["executeTs"]
+        ),
+        (&json!("held"), &json!(true), &json!("idle"), &json!("")),
+        "{view}"
+    );
+    let apply = b.find("button.act-execute");
+    assert_eq!(apply.text().trim(), "Apply now");
+    apply.click();
+    b.wait_for("button.act-revert");
+    assert_eq!(b.find("#status").text().trim(), "applied");
+    assert_eq!(
+        b.find("#headline").text().trim(),
+        "All 2 rows were applied."
+    );
+    assert!(b.current_url().ends_with(&check.batch_id));
+    let mut after = before.clone();
+    after.extend(["chk1".to_string(), "chk2".to_string()]);
+    after.sort();
+    assert_eq!(
+        keys(&export(&w, &partner, "t1/bom", None)),
+        after,
+        "the checked sheet landed"
     );
 
     // --- log out: the login page, and the pages are closed again

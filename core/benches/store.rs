@@ -3,6 +3,9 @@
 //! SQLite, next to a raw `COPY` of the same rows into PostgreSQL in the same run — the
 //! physical limit. Run with `scripts/bench` (it starts a private PostgreSQL).
 //!
+//! The same batch sent as "check only" (one sender) is measured too: staging plus the trial
+//! apply that is rolled back, then the execute by hand that applies the checked batch.
+//!
 //! Environment: `WHARF_BENCH_DATABASE_URL` (required), `WHARF_BENCH_ROWS` (default 100000),
 //! `WHARF_BENCH_RUNS` (default 3; the median is reported).
 
@@ -84,14 +87,23 @@ async fn raw_copy(url: &str, lines: &Bytes) -> Duration {
     started.elapsed()
 }
 
+/// How a batch is sent: applied when complete, or checked (check only) and then executed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Apply,
+    Check,
+}
+
 /// All rows through `Core::ingest` as one insert batch of 500-row sequences, sent by
-/// `clients` concurrent senders (sequence s goes to sender s % clients). Returns the total time.
+/// `clients` concurrent senders (sequence s goes to sender s % clients). Returns the total
+/// time; with `Mode::Check`, the time to the checked batch and then the execute's time.
 async fn through_core(
     store: Arc<dyn Store>,
     rows: Arc<Vec<Row>>,
     run: usize,
     clients: usize,
-) -> Duration {
+    mode: Mode,
+) -> (Duration, Duration) {
     let registry = Arc::new(Registry::load(None).expect("built-ins"));
     let core = Core::new(
         store,
@@ -102,7 +114,11 @@ async fn through_core(
             ..Settings::default()
         },
     );
-    let partner = format!("BENCH{}x{run}x{clients}", std::process::id());
+    let partner = format!(
+        "BENCH{}x{run}x{clients}{}",
+        std::process::id(),
+        if mode == Mode::Check { "c" } else { "" }
+    );
     core.add_partner(
         &wharf_core::audit::Origin::cli("test"),
         &partner,
@@ -134,6 +150,7 @@ async fn through_core(
                         seq_size: text(chunk.len().to_string()),
                         has_data: true,
                         rows: chunk.to_vec(),
+                        check_only: mode == Mode::Check,
                         ..Default::default()
                     };
                     let r = core.ingest(&req).await.expect("ingest");
@@ -148,8 +165,27 @@ async fn through_core(
     for s in senders {
         applied += s.await.expect("sender");
     }
-    assert_eq!(applied, 1, "the batch was applied exactly once");
-    started.elapsed()
+    if mode == Mode::Apply {
+        assert_eq!(applied, 1, "the batch was applied exactly once");
+        return (started.elapsed(), Duration::ZERO);
+    }
+    assert_eq!(applied, 0, "a check applies nothing");
+    let checked = started.elapsed();
+    let started = Instant::now();
+    let b = core
+        .act_on_batch(&pb::BatchActionRequest {
+            partner: partner.clone(),
+            environment: pb::Environment::Prod as i32,
+            data_category: "t1".into(),
+            biz_key: "bom".into(),
+            batch_id: "BENCH".into(),
+            action: "execute".into(),
+            actor: "bench".into(),
+        })
+        .await
+        .expect("execute");
+    assert_eq!(b.state, "applied", "{b:?}");
+    (checked, started.elapsed())
 }
 
 fn main() {
@@ -186,10 +222,13 @@ fn main() {
     let rows = Arc::new(rows);
     let mut copy = vec![];
     let mut results: Vec<(&str, usize, Vec<Duration>)> = vec![];
+    // Per store: (stage + trial apply, execute of the checked batch).
+    let mut checks: Vec<(&str, Vec<Duration>, Vec<Duration>)> = vec![];
     for name in ["PostgreSQL", "SQLite"] {
         for clients in [1, 4] {
             results.push((name, clients, vec![]));
         }
+        checks.push((name, vec![], vec![]));
     }
     rt.block_on(async {
         let pg_store: Arc<dyn Store> = Arc::new(PgStore::connect(&url, 8).await.expect("pg store"));
@@ -202,7 +241,21 @@ fn main() {
                 } else {
                     pg_store.clone()
                 };
-                times.push(through_core(store, rows.clone(), run, *clients).await);
+                times.push(
+                    through_core(store, rows.clone(), run, *clients, Mode::Apply)
+                        .await
+                        .0,
+                );
+            }
+            for (name, checked, executed) in checks.iter_mut() {
+                let store = if *name == "SQLite" {
+                    lite_store.clone()
+                } else {
+                    pg_store.clone()
+                };
+                let (c, e) = through_core(store, rows.clone(), run, 1, Mode::Check).await;
+                checked.push(c);
+                executed.push(e);
             }
         }
     });
@@ -227,6 +280,20 @@ fn main() {
             t.as_secs_f64(),
             rate(t),
             100.0 * rate(t) / rate(copy)
+        );
+    }
+    for (name, checked, executed) in checks {
+        let (c, e) = (median(checked), median(executed));
+        println!(
+            "| wharf stage+check (check only: trial apply rolled back), {name}, 1 client | {:.2} s | {:.0} | {:.0}% |",
+            c.as_secs_f64(),
+            rate(c),
+            100.0 * rate(c) / rate(copy)
+        );
+        println!(
+            "| then execute by hand (the apply), {name} | {:.2} s | {:.0} | |",
+            e.as_secs_f64(),
+            rate(e)
         );
     }
 }

@@ -678,6 +678,7 @@ impl Core {
                 execute_ts: req.execute_ts.as_ref(),
                 revert_ts: req.revert_ts.as_ref(),
             },
+            check_only: req.check_only,
             input: SequenceInput {
                 partner: &req.partner,
                 operation,

@@ -427,6 +427,7 @@ async fn abandoned_batches_expire(store: Arc<dyn Store>) {
                 creator: "test",
                 source: "",
                 schedule: Default::default(),
+                check_only: false,
                 input: SequenceInput {
                     partner: &p,
                     operation: Operation::Insert,

@@ -445,6 +445,7 @@ pub fn batch_json(b: &crate::v1::GetBatchResponse) -> Json {
         "createdTs": time(b.created_unix),
         "modifier": b.modifier,
         "modifiedTs": time(b.modified_unix),
+        "checkOnly": b.check_only,
     })
 }
 

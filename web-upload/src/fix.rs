@@ -391,7 +391,9 @@ impl Upload {
             biz_key: batch.biz_key.clone(),
             operation: operation_of(&batch.operation),
             source: name,
+            // Sent to apply now; a checked sheet's correction is checked again.
             schedule: Default::default(),
+            check_only: batch.check_only,
         };
         let mut core = self.core.clone();
         let sent = send::send_sheet(&mut core, &target, &batch_id, sheet).await;

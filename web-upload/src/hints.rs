@@ -234,6 +234,12 @@ pub(crate) fn explain(code: &str, msg: &str) -> String {
                 upload the sheet again."
             .into();
     }
+    if code == "0" && msg.contains("batch checked:") {
+        return "Checked, not applied: every row passed every rule, keys already stored \
+                included. Apply now applies exactly these rows (their keys are checked once \
+                more as they are applied); Discard drops them."
+            .into();
+    }
     match code {
         "0" => "Accepted.",
         "E00V00" => {

@@ -40,7 +40,7 @@ impl Upload {
             .iter()
             .map(|b| {
                 let env = env_name(b.environment);
-                let state = pages::shown_state(&b.state, b.staged_rows);
+                let state = pages::shown_state(b);
                 let code = match b.state.as_str() {
                     "applied" | "held" | "reverted" => "0".to_string(),
                     _ => b.failure_code.clone(),

@@ -27,6 +27,8 @@ pub(crate) struct UploadForm {
     pub(crate) operation: String,
     pub(crate) confirm_all: bool,
     pub(crate) schedule: ScheduleForm,
+    /// "Check only — validate everything and apply nothing".
+    pub(crate) check_only: bool,
     pub(crate) file_name: String,
     pub(crate) file: Option<Bytes>,
     /// The mapping step: the id core holds the file under, and the field chosen for each
@@ -122,6 +124,7 @@ impl Upload {
                 "revert_at" => f.schedule.revert_at = value,
                 "tz" => f.schedule.tz_offset_minutes = value,
                 "held" => f.held = value,
+                "check_only" => f.check_only = value == "yes",
                 // Anything else a browser adds is not ours to read.
                 other => {
                     if let Some(i) = other

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
+use wharf_proto::v1 as pb;
 
 pub(crate) use wharf_gateway::reply::Reply;
 
@@ -46,6 +47,7 @@ pub(crate) struct UploadPage {
     pub(crate) interface: String,
     pub(crate) environment: String,
     pub(crate) operation: String,
+    pub(crate) check_only: bool,
     pub(crate) max_mib: u64,
     pub(crate) error: String,
 }
@@ -124,7 +126,7 @@ pub(crate) struct Summary {
 impl Summary {
     /// Whether the data is in, or will be: applied, or held to apply at its time.
     pub(crate) fn ok(&self) -> bool {
-        matches!(self.state.as_str(), "applied" | "held")
+        matches!(self.state.as_str(), "applied" | "held" | "checked")
     }
 
     /// The status badge's word.
@@ -135,12 +137,13 @@ impl Summary {
 
 /// A batch's state as the page names it: core's state, but `rejected` for an open batch
 /// none of whose rows was taken (only rejected sequences so far), which will not complete
-/// by itself.
-pub(crate) fn shown_state(state: &str, staged_rows: u64) -> String {
-    if state == "open" && staged_rows == 0 {
-        "rejected".into()
-    } else {
-        state.into()
+/// by itself, and `checked` for a held batch sent as check only (nothing applied; it waits
+/// for "Apply now" or "Discard").
+pub(crate) fn shown_state(b: &pb::GetBatchResponse) -> String {
+    match b.state.as_str() {
+        "open" if b.staged_rows == 0 => "rejected".into(),
+        "held" if b.check_only => "checked".into(),
+        state => state.into(),
     }
 }
 
@@ -149,6 +152,7 @@ pub(crate) fn state_label(state: &str) -> &'static str {
     match state {
         "applied" => "applied",
         "held" => "scheduled",
+        "checked" => "checked — nothing applied",
         "reverted" => "reverted",
         "cancelled" => "cancelled",
         "failed" => "failed",

@@ -28,6 +28,10 @@ fn headline(s: &Summary, lines: &[report::ErrorLine]) -> String {
             s.rows_sent,
             s.plan.execute.split(" · ").next().unwrap_or_default()
         ),
+        "checked" => format!(
+            "Checked: all {} rows pass, nothing was applied. Apply them now, or discard the check.",
+            s.rows_sent
+        ),
         "reverted" => format!("All {} rows were applied, then reverted.", s.rows_applied),
         "cancelled" => "Cancelled: nothing was applied.".into(),
         "expired" => {
@@ -98,6 +102,13 @@ impl Upload {
             "applied" => (
                 "0".to_string(),
                 format!("request success: batch applied ({} rows)", b.batch_size),
+            ),
+            "held" if b.check_only => (
+                "0".to_string(),
+                format!(
+                    "request success: batch checked: all {} rows pass; nothing was applied",
+                    b.batch_size
+                ),
             ),
             "held" => (
                 "0".to_string(),
@@ -173,10 +184,11 @@ impl Upload {
             code,
             msg,
             notes,
-            state: if b.rejections.is_empty() {
+            // `rejected` needs rejections to show (a batch just begun has none staged yet).
+            state: if b.rejections.is_empty() && b.state == "open" {
                 b.state.clone()
             } else {
-                pages::shown_state(&b.state, b.staged_rows)
+                pages::shown_state(&b)
             },
             batch_id: b.batch_id.clone(),
             interface: format!("{}/{}", b.data_category, b.biz_key),

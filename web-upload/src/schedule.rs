@@ -58,6 +58,11 @@ fn iso(local: &str, offset_minutes: i32) -> String {
 }
 
 impl ScheduleForm {
+    /// Whether the form asks for anything but "apply now": an apply time or a revert.
+    pub(crate) fn is_planned(&self) -> bool {
+        self.when == "at" || !self.revert_at.trim().is_empty()
+    }
+
     pub(crate) fn schedule(&self) -> Schedule {
         let offset = self
             .tz_offset_minutes
@@ -140,6 +145,25 @@ pub(crate) fn plan(b: &pb::GetBatchResponse) -> Plan {
 /// only leaves out buttons that could not work, so the page stays readable.
 pub(crate) fn actions(b: &pb::GetBatchResponse) -> Vec<Action> {
     let mut out = Vec::new();
+    if b.state == "held" && b.check_only {
+        // Checked, nothing applied: apply it (core checks again as it applies) or discard it.
+        // `all` replaces the whole data set: that is asked once more.
+        out.push(Action {
+            name: "execute".into(),
+            label: "Apply now".into(),
+            confirm: if b.operation == "all" {
+                "Apply now? This sheet replaces ALL rows of the interface; rows not in it are removed.".into()
+            } else {
+                String::new()
+            },
+        });
+        out.push(Action {
+            name: "cancel".into(),
+            label: "Discard".into(),
+            confirm: "Discard this checked sheet? Nothing of it will be applied.".into(),
+        });
+        return out;
+    }
     if b.execute_status == "idle" {
         out.push(Action {
             name: "execute".into(),
@@ -177,6 +201,42 @@ mod tests {
 
     fn t(s: &str) -> Option<Value> {
         text(s.into())
+    }
+
+    #[test]
+    fn a_checked_batch_offers_apply_now_and_discard() {
+        let mut b = pb::GetBatchResponse {
+            state: "held".into(),
+            execute_status: "idle".into(),
+            operation: "insert".into(),
+            check_only: true,
+            ..Default::default()
+        };
+        let shown = |b: &pb::GetBatchResponse| -> Vec<(String, String, bool)> {
+            actions(b)
+                .into_iter()
+                .map(|a| (a.name, a.label, a.confirm.is_empty()))
+                .collect()
+        };
+        let pair = |n: &str, l: &str, quiet: bool| (n.to_string(), l.to_string(), quiet);
+        assert_eq!(
+            shown(&b),
+            [
+                pair("execute", "Apply now", true),
+                pair("cancel", "Discard", false)
+            ]
+        );
+        // `all` replaces the whole data set: Apply now asks first.
+        b.operation = "all".into();
+        assert!(!shown(&b)[0].2);
+        // A scheduled (not checked) batch keeps its own buttons.
+        b.check_only = false;
+        assert_eq!(shown(&b)[1], pair("cancel", "Cancel", false));
+        // Applied: nothing of the check is left to do.
+        b.check_only = true;
+        b.state = "applied".into();
+        b.execute_status = "finished".into();
+        assert!(shown(&b).iter().all(|a| a.0 == "revert"), "{:?}", shown(&b));
     }
 
     #[test]

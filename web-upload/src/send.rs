@@ -23,6 +23,8 @@ pub(crate) struct Target {
     pub(crate) source: String,
     /// When the batch applies and reverts (sent with every sequence: they are its terms).
     pub(crate) schedule: Schedule,
+    /// Check, don't apply: core checks the whole batch and holds it for "Apply now".
+    pub(crate) check_only: bool,
 }
 
 /// 16 random hex characters: unique per upload, within SPEC §4's batch_id length.
@@ -45,6 +47,7 @@ fn request(t: &Target) -> pb::IngestBatchRequest {
         instant_execute: t.schedule.instant_execute.clone(),
         execute_ts: t.schedule.execute_ts.clone(),
         revert_ts: t.schedule.revert_ts.clone(),
+        check_only: t.check_only,
         ..Default::default()
     }
 }

@@ -62,6 +62,7 @@ impl Upload {
                 // No default: production data is never written because nobody chose.
                 environment: f.environment.clone(),
                 operation: or(&f.operation, "insert"),
+                check_only: f.check_only,
                 max_mib: self.cfg.max_file_bytes().div_ceil(1 << 20),
                 error: error.to_string(),
             },
@@ -108,6 +109,11 @@ impl Upload {
         if operation == pb::Operation::All && !f.confirm_all {
             return refuse(
                 "The operation \"all\" replaces the whole data set: tick the box to confirm it.",
+            );
+        }
+        if f.check_only && f.schedule.is_planned() {
+            return refuse(
+                "Check only applies nothing, so there is nothing to schedule: choose \"Apply as soon as the sheet is in\" with no revert time, or untick Check only. You apply a checked sheet with its \"Apply now\" button.",
             );
         }
         // The file: sent with the form, or held by core while its columns were mapped.
@@ -192,6 +198,7 @@ impl Upload {
             operation,
             source: file_name.clone(),
             schedule: f.schedule.schedule(),
+            check_only: f.check_only,
         };
         let mut core = self.core.clone();
         let sent = send::send_sheet(&mut core, &target, &batch_id, sheet).await;

@@ -47,12 +47,24 @@
   document.getElementById("tz").value = String(-new Date().getTimezoneOffset());
   op.addEventListener("change", sync);
   sync();
+  // The button says what will happen: a check applies nothing.
+  var checkOnly = document.getElementById("check-only");
+  var submit = document.getElementById("upload-submit");
+  function label() {
+    submit.textContent = checkOnly.checked ? "Upload and check" : "Upload and apply";
+  }
+  checkOnly.addEventListener("change", label);
+  label();
   form.addEventListener("submit", function (e) {
     if (op.value !== "all") return;
     var env = document.getElementById("environment").value;
     var iface = document.getElementById("interface").value;
-    if (!window.confirm("Replace ALL " + iface + " rows in " + env +
-        " with the rows of this sheet? Rows not in the sheet will be removed.")) {
+    var question = checkOnly.checked
+      ? "Check replacing ALL " + iface + " rows in " + env + " with the rows of this sheet? " +
+        "Nothing is applied until you press Apply now."
+      : "Replace ALL " + iface + " rows in " + env +
+        " with the rows of this sheet? Rows not in the sheet will be removed.";
+    if (!window.confirm(question)) {
       e.preventDefault();
       return;
     }

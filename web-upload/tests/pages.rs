@@ -1727,3 +1727,140 @@ async fn the_environment_must_be_chosen() {
     );
     assert!(export(&site).await.is_empty(), "nothing applied");
 }
+
+/// "Check only": the sheet is checked whole (every rule, keys already in the data included)
+/// and nothing is applied; the result page says so with "Apply now" and "Discard", and
+/// "Apply now" applies the checked sheet without a second upload. A failing check lists its
+/// rows; a check cannot be scheduled.
+#[tokio::test]
+async fn check_only_applies_nothing_until_apply_now() {
+    let (site, mut b) = logged_in().await;
+    let form = b.get("/upload").await.text();
+    assert!(form.contains("name=\"check_only\" value=\"yes\""), "{form}");
+    let check = [("check_only", "yes")];
+    let result = b
+        .upload_result("check.csv", bom_csv(3).as_bytes(), "insert", &check)
+        .await;
+    assert_eq!(result.by_id("result-code"), "0", "{}", result.text());
+    assert_eq!(result.by_id("status"), "checked — nothing applied");
+    assert!(result.text().contains("class=\"badge checked\""));
+    assert_eq!(
+        result.by_id("headline"),
+        "Checked: all 3 rows pass, nothing was applied. Apply them now, or discard the check."
+    );
+    assert_eq!(result.by_id("rows-applied"), "0");
+    assert!(
+        result
+            .by_id("result-explained")
+            .starts_with("Checked, not applied"),
+        "{}",
+        result.by_id("result-explained")
+    );
+    let page = result.text();
+    assert!(page.contains("class=\"act-execute\""), "{page}");
+    assert!(page.contains(">Apply now</button>"), "{page}");
+    assert!(page.contains(">Discard</button>"), "{page}");
+    assert!(export(&site).await.is_empty(), "a check applies nothing");
+    let history = b.get("/batches").await.text();
+    assert!(
+        history.contains("<span class=\"badge checked\">checked — nothing applied</span>"),
+        "{history}"
+    );
+
+    // Apply now: the checked rows land, without uploading them again.
+    let href = format!("/batches/prod/t1/bom/{}", result.by_id("batch-id"));
+    let csrf = result.csrf();
+    let r = b
+        .post_form(
+            &format!("{href}/execute"),
+            &[("csrf", &csrf), ("confirmed", "")],
+        )
+        .await;
+    assert_eq!((r.status, r.header("location")), (303, Some(href.as_str())));
+    let page = b.get(&href).await;
+    assert_eq!(page.by_id("headline"), "All 3 rows were applied.");
+    assert_eq!(page.by_id("status"), "applied");
+    assert_eq!(export(&site).await.len(), 3);
+
+    // A key already in the data fails the check, row by row; nothing more is applied.
+    let mut sheet = bom_csv(0);
+    sheet.push_str(&format!("{}\n{}\n", bom_line("K1"), bom_line("K9")));
+    let r = b
+        .upload_result("clash.csv", sheet.as_bytes(), "insert", &check)
+        .await;
+    assert_eq!(r.by_id("result-code"), "E00W00", "{}", r.text());
+    assert_ne!(r.by_id("status"), "checked — nothing applied");
+    assert_eq!(r.by_id("rows-applied"), "0");
+    let rows: Vec<String> = r.error_table().into_iter().map(|e| e.0).collect();
+    assert!(rows.contains(&"2".to_string()), "{rows:?}");
+    assert!(!r.text().contains(">Apply now</button>"), "{}", r.text());
+    assert_eq!(export(&site).await.len(), 3);
+
+    // Discard: the checked sheet is cancelled, never applied.
+    let mut sheet = bom_csv(0);
+    sheet.push_str(&format!("{}\n", bom_line("K7")));
+    let r = b
+        .upload_result("discard.csv", sheet.as_bytes(), "insert", &check)
+        .await;
+    let href = format!("/batches/prod/t1/bom/{}", r.by_id("batch-id"));
+    let r = b
+        .post_form(
+            &format!("{href}/cancel"),
+            &[("csrf", &csrf), ("confirmed", "yes")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let page = b.get(&href).await;
+    assert_eq!(page.by_id("status"), "cancelled");
+    assert_eq!(export(&site).await.len(), 3);
+
+    // A key taken between the check and "Apply now" fails the apply: it is checked again.
+    let mut sheet = bom_csv(0);
+    sheet.push_str(&format!("{}\n", bom_line("K8")));
+    let r = b
+        .upload_result("late.csv", sheet.as_bytes(), "insert", &check)
+        .await;
+    assert_eq!(r.by_id("status"), "checked — nothing applied");
+    let href = format!("/batches/prod/t1/bom/{}", r.by_id("batch-id"));
+    let r = b
+        .upload_result("first.csv", sheet.as_bytes(), "insert", &[])
+        .await;
+    assert_eq!(r.by_id("status"), "applied");
+    assert_eq!(export(&site).await.len(), 4);
+    let r = b
+        .post_form(
+            &format!("{href}/execute"),
+            &[("csrf", &csrf), ("confirmed", "")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let page = b.get(&href).await;
+    assert_eq!(page.by_id("status"), "failed");
+    assert_eq!(page.by_id("result-code"), "E00W00");
+    assert_eq!(page.by_id("rows-applied"), "0");
+    assert_eq!(export(&site).await.len(), 4);
+
+    // A check applies nothing, so it takes no schedule: the form says so.
+    let r = b
+        .upload(
+            "later.csv",
+            bom_csv(1).as_bytes(),
+            "insert",
+            &[
+                ("check_only", "yes"),
+                ("when", "at"),
+                ("execute_at", "2099-01-01T00:00"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        r.text().contains("Check only applies nothing"),
+        "{}",
+        r.text()
+    );
+    assert!(r
+        .text()
+        .contains("name=\"check_only\" value=\"yes\" checked"));
+    assert_eq!(export(&site).await.len(), 4);
+}

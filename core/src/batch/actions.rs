@@ -11,6 +11,9 @@
 //!   (revert finished, or conflict when rows a later batch changed were left as they are);
 //!   a revert whose restore clashes changes nothing (revert failed) and may be retried by hand;
 //! - `open`/`held` → `cancelled` by hand (execute cancelled, a planned revert cancelled too).
+//! - a check-only batch: `open` → `held` with no execute time when its trial apply is clean
+//!   (`ingest::check`; only a hand executes or cancels it, the scheduler never claims it), or
+//!   → `failed` when it clashes; a checked batch nobody acts on expires like an open one.
 //!
 //! Each action runs in ONE transaction holding the batch row: a reader sees the batch before
 //! or after, two replicas never run one action twice (`Tx::claim_due` skips locked rows), and
@@ -59,6 +62,9 @@ pub fn refusal(action: Action, b: &BatchRow) -> Option<String> {
         BatchState::Failed => Some(format!(
             "batch {id} has failed ({} {})",
             b.failure_code, b.failure_msg
+        )),
+        BatchState::Expired if b.check_only => Some(format!(
+            "batch {id} expired: it was checked but not applied in time; upload it again"
         )),
         BatchState::Expired => Some(format!("batch {id} expired before it was complete")),
         BatchState::Cancelled => Some(format!("batch {id} was cancelled")),
@@ -123,7 +129,7 @@ pub(crate) async fn execute(
             p.execute_detail = format!("applied {}", applied_rows(b.op, b.staged_rows, &applied));
         }
         Applied::KeyClash(rows) => {
-            let msg = clash_detail(rows);
+            let msg = clash_detail(TAKEN_BEFORE_APPLY, rows);
             b.state = BatchState::Failed;
             b.failure_code = code::WRITE.to_string();
             b.failure_msg = msg.clone();
@@ -176,10 +182,13 @@ pub(crate) fn applied_rows(op: Operation, staged: u64, applied: &Applied) -> Str
 /// Most clashing rows a failure message names (the answer's `result` lists them all).
 const MAX_NAMED_CLASHES: usize = 20;
 
-/// Why a batch failed at apply, in the partner's words: which rows lost their key to another
-/// batch (never the store's own message).
-pub(crate) fn clash_detail(rows: &[ClashRow]) -> String {
-    let mut d = String::from("a key was taken by another batch before this one was applied");
+/// What an apply that clashed says first.
+const TAKEN_BEFORE_APPLY: &str = "a key was taken by another batch before this one was applied";
+
+/// Why a batch failed at apply (or at its check), in the partner's words: `lead`, then which
+/// rows lost their key to another batch (never the store's own message).
+pub(crate) fn clash_detail(lead: &str, rows: &[ClashRow]) -> String {
+    let mut d = String::from(lead);
     if rows.is_empty() {
         return d;
     }
@@ -426,6 +435,7 @@ mod tests {
                 modifier: String::new(),
                 modified_unix: 0,
             },
+            check_only: false,
         }
     }
 

@@ -14,6 +14,9 @@
 //!    the same transaction — or, when its schedule sets a future executeTs, held for the
 //!    scheduler (`batch::actions`).
 //!
+//! A check-only batch (`check_only`, the upload page's "check, don't apply") is one more term
+//! at step 3, and takes no schedule; when complete it is checked, not applied (`check`).
+//!
 //! The schedule (`instantExecute`, `executeTs`, `revertTs`) is one of the terms at step 3:
 //! judged against its windows on the first accepted sequence (`schedule::resolve`), and a
 //! later sequence that sends it must send the same (`schedule::differences`). A batch that
@@ -32,9 +35,9 @@ use super::actions;
 use crate::codes::{answer, code, code_msg, envelope_problem, kind, rejection};
 use crate::error::{CoreError, Result};
 use crate::interfaces::Interface;
-use crate::model::{BatchPolicy, BatchState, Operation, Schedule, Scope};
+use crate::model::{ActionStatus, BatchPolicy, BatchState, Operation, Schedule, Scope};
 use crate::schedule;
-use crate::store::{Applied, BatchRow, NewBatch, StageRow, Store, Tx};
+use crate::store::{Applied, BatchRow, ClashRow, NewBatch, StageRow, Store, Tx};
 use crate::validate::{self, Checked, SequenceInput};
 
 /// One sequence, already authorized for `scope`.
@@ -48,6 +51,8 @@ pub struct Sequence<'a> {
     pub source: &'a str,
     /// The schedule fields as sent.
     pub schedule: ScheduleInput<'a>,
+    /// Check, don't apply (`IngestBatchRequest.check_only`): a term of the batch.
+    pub check_only: bool,
 }
 
 /// `instantExecute`, `executeTs`, `revertTs` as sent (absent when not).
@@ -107,6 +112,7 @@ pub async fn ingest(
             .take(MAX_SOURCE_CHARS)
             .collect(),
         schedule: Schedule::default(),
+        check_only: seq.check_only,
     };
     // Spans for the store's part of a sequence, so a trace shows where its time went.
     let db = store.backend();
@@ -118,9 +124,10 @@ pub async fn ingest(
         .lock_batch(seq.scope, batch_id, seq_id, &init)
         .instrument(info_span!("store lock batch", db.system = db))
         .await?;
+    // Open batches, and checked ones nobody applied, expire (`sql::EXPIRE_BATCHES`).
+    let expires = b.state == BatchState::Open || (b.state == BatchState::Held && b.check_only);
     let expired = b.state == BatchState::Expired
-        || (b.state == BatchState::Open
-            && b.created_unix.saturating_add(policy.expiry_secs) <= now_unix);
+        || (expires && b.created_unix.saturating_add(policy.expiry_secs) <= now_unix);
     if expired {
         // Abandoned and discarded: the same batch_id starts again from nothing.
         tx.reinit_batch(b.pk, &init, true).await?;
@@ -214,6 +221,21 @@ pub async fn ingest(
     if !first && envelope.batch_size.is_some_and(|n| n != b.batch_size) {
         invalid.push(envelope_problem(kind::NOT_ALLOWED, "batch_size", ""));
         why = format!("(batch {batch_id} has batch_size {})", b.batch_size);
+    }
+    if !first && seq.check_only != b.check_only {
+        invalid.push(envelope_problem(kind::NOT_ALLOWED, "check_only", ""));
+        why = if b.check_only {
+            format!("(batch {batch_id} is sent as check only)")
+        } else {
+            format!("(batch {batch_id} is not sent as check only)")
+        };
+    }
+    if first && seq.check_only && !sent.is_empty() {
+        // A check applies nothing, so there is nothing to schedule: a checked batch is
+        // applied by a user's hand, when they have read the check.
+        invalid.push(envelope_problem(kind::NOT_ALLOWED, "check_only", ""));
+        why =
+            "(a check-only batch takes no schedule: it is applied by hand after the check)".into();
     }
     if schedule_problems.is_empty() {
         schedule_problems = if first {
@@ -371,13 +393,17 @@ pub async fn ingest(
 }
 
 /// The last sequence of a batch arrived: an instant batch is applied now (executed by its
-/// creator), a scheduled one is held for its executeTs.
+/// creator), a scheduled one is held for its executeTs, a check-only one is checked
+/// (`check`).
 async fn complete(
     tx: &mut (dyn Tx + '_),
     b: &mut BatchRow,
     iface: &Interface,
     now_unix: i64,
 ) -> Result<IngestBatchResponse> {
+    if b.check_only {
+        return check(tx, b, iface, now_unix).await;
+    }
     let batch_id = b.batch_id.clone();
     let size = b.batch_size;
     let execute_at = b.proposal.schedule.execute_unix;
@@ -421,21 +447,95 @@ async fn complete(
             r.applied = true;
             r
         }
-        // The rows that lost their key, listed like a duplicate in a sequence.
-        Applied::KeyClash(rows) => answer(
-            code::WRITE,
-            format!(
-                "{}: batch {batch_id} failed: {}",
-                code_msg(code::WRITE),
-                b.failure_msg
-            ),
-            rows.iter()
-                .map(|c| {
-                    validate::duplicate_problem(iface, c.idx, &staged_row(&c.data), c.by_key, None)
-                })
-                .collect(),
-        ),
+        Applied::KeyClash(rows) => clash_answer(iface, &batch_id, &b.failure_msg, rows),
     })
+}
+
+/// The answer of an apply (or a check) whose rows lost their key: the rows listed like a
+/// duplicate in a sequence.
+fn clash_answer(
+    iface: &Interface,
+    batch_id: &str,
+    failure: &str,
+    rows: &[ClashRow],
+) -> IngestBatchResponse {
+    answer(
+        code::WRITE,
+        format!(
+            "{}: batch {batch_id} failed: {failure}",
+            code_msg(code::WRITE)
+        ),
+        rows.iter()
+            .map(|c| {
+                validate::duplicate_problem(iface, c.idx, &staged_row(&c.data), c.by_key, None)
+            })
+            .collect(),
+    )
+}
+
+/// The last sequence of a check-only batch arrived: the whole apply runs as a trial and is
+/// rolled back (`Tx::trial_apply`), so the check meets exactly what an apply now would —
+/// every key clash against current data. A clash fails the batch as an apply would (E00W00,
+/// the rows listed); a clean batch is held with no execute time, for a user to apply
+/// (`actions` execute, which checks again) or discard (cancel). Nothing is applied either way.
+async fn check(
+    tx: &mut (dyn Tx + '_),
+    b: &mut BatchRow,
+    iface: &Interface,
+    now_unix: i64,
+) -> Result<IngestBatchResponse> {
+    let batch_id = b.batch_id.clone();
+    let size = b.batch_size;
+    let creator = b.creator.clone();
+    let trial = tx.trial_apply(&b.scope(), b.pk, b.op).await?;
+    let p = &mut b.proposal;
+    p.modifier = creator.clone();
+    match trial {
+        Applied::Done { .. } => {
+            b.state = BatchState::Held;
+            tx.save_batch(b, now_unix).await?;
+            super::audit(
+                tx,
+                b,
+                "batch.checked",
+                &creator,
+                json!({"rows": size}),
+                now_unix,
+            )
+            .await?;
+            Ok(answer(
+                code::OK,
+                format!(
+                    "{}: batch {batch_id} checked: all {size} rows pass; nothing was applied \
+                     — apply it or discard it",
+                    code_msg(code::OK)
+                ),
+                vec![],
+            ))
+        }
+        Applied::KeyClash(rows) => {
+            let msg = actions::clash_detail(
+                "checked, nothing was applied: a key is already taken in the stored data",
+                &rows,
+            );
+            b.state = BatchState::Failed;
+            b.failure_code = code::WRITE.to_string();
+            b.failure_msg = msg.clone();
+            p.execute_status = Some(ActionStatus::Failed);
+            p.execute_detail = msg;
+            tx.save_batch(b, now_unix).await?;
+            super::audit(
+                tx,
+                b,
+                "batch.failed",
+                &creator,
+                json!({"code": b.failure_code, "msg": b.failure_msg, "check_only": true}),
+                now_unix,
+            )
+            .await?;
+            Ok(clash_answer(iface, &batch_id, &b.failure_msg, &rows))
+        }
+    }
 }
 
 /// What a sequence holds, for telling a true resend from one with other content: SHA-256

@@ -56,6 +56,7 @@ pub fn response(b: BatchRow) -> pb::GetBatchResponse {
         revert_detail: p.revert_detail,
         modifier: p.modifier,
         modified_unix: p.modified_unix,
+        check_only: b.check_only,
     }
 }
 

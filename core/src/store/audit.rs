@@ -29,7 +29,13 @@ pub const SELECT: &str = "SELECT id, at_unix, kind, action, actor, door, addr, p
 /// (one writer: nothing changes in between). `{JSON_OBJECT}` is the backend's JSON object
 /// builder returning text. PostgreSQL expires and records in one statement instead
 /// (`pg::audit::EXPIRE_RECORDED`).
-pub const AUDIT_EXPIRING: &str = "INSERT INTO audit (at_unix, kind, action, actor, door, addr,    partner, username, detail) SELECT $2, 'batch', 'batch.expired', 'core', 'core', '', partner,    creator, {JSON_OBJECT}('batch_id', batch_id, 'environment', env, 'interface', iface,    'state', 'expired') FROM batches WHERE state = 'open' AND created_unix < $1";
+pub const AUDIT_EXPIRING: &str = concat!(
+    "INSERT INTO audit (at_unix, kind, action, actor, door, addr, partner, username, detail) \
+     SELECT $2, 'batch', 'batch.expired', 'core', 'core', '', partner, creator, \
+     {JSON_OBJECT}('batch_id', batch_id, 'environment', env, 'interface', iface, \
+     'state', 'expired') FROM batches WHERE ",
+    crate::store::sql::expiring!()
+);
 
 /// Added to the expiring statements: the records they wrote, so the webhooks' deliveries of
 /// those events are queued in the same transaction (`store::webhooks::Event::from_audit`).

@@ -110,6 +110,8 @@ pub struct NewBatch {
     pub source: String,
     /// When it runs and is reverted (the first sequence's schedule).
     pub schedule: Schedule,
+    /// Check, don't apply (the first sequence's choice; see `batch::ingest`).
+    pub check_only: bool,
 }
 
 /// Seed 003's batch proposal: the schedule and what became of it.
@@ -152,6 +154,9 @@ pub struct BatchRow {
     pub source: String,
     pub partner: String,
     pub proposal: Proposal,
+    /// Sent as "check only": when complete it was checked by a trial apply (rolled back) and,
+    /// when clean, held for a user to apply or discard (migration 21).
+    pub check_only: bool,
 }
 
 impl BatchRow {
@@ -333,6 +338,19 @@ pub trait Tx: Send {
     /// Apply the staged rows of a complete batch to the scope's records, journalling the
     /// before-image of every record it replaces or removes.
     async fn apply(&mut self, scope: &Scope, pk: i64, op: Operation) -> Result<Applied>;
+    /// Mark savepoint `name` (a plain identifier) in this transaction.
+    async fn savepoint(&mut self, name: &'static str) -> Result<()>;
+    /// Undo everything since savepoint `name` and forget it; the transaction goes on.
+    async fn rollback_to(&mut self, name: &'static str) -> Result<()>;
+    /// [`Tx::apply`] as a trial (a "check only" batch): run exactly as a real apply, so it
+    /// meets the same keys and constraints, then rolled back — the records, the journal and
+    /// the batch's staged rows are as they were. What it says is what an apply now would do.
+    async fn trial_apply(&mut self, scope: &Scope, pk: i64, op: Operation) -> Result<Applied> {
+        self.savepoint("trial_apply").await?;
+        let applied = self.apply(scope, pk, op).await?;
+        self.rollback_to("trial_apply").await?;
+        Ok(applied)
+    }
     /// Append an audit record inside this transaction: it is kept if and only if what it
     /// records commits.
     async fn audit(&mut self, row: &audit::AuditRow) -> Result<()>;
@@ -497,6 +515,7 @@ pub(crate) fn batch_from(r: &dyn Columns) -> Result<BatchRow> {
             modifier: r.text(27)?,
             modified_unix: r.int(28)?,
         },
+        check_only: r.int(29)? != 0,
     })
 }
 

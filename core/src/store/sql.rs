@@ -345,13 +345,20 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (19, super::webhooks::MIGRATION),
     // The sheet doors: column mappings partners confirmed, uploads held while mapped.
     (20, super::sheets::MIGRATION),
+    // "Check only" batches (the upload page): a term of the batch like its schedule. A held
+    // batch with it set was checked by a trial apply and waits for a user to apply or discard
+    // it; it has no execute time, so the scheduler never claims it.
+    (
+        21,
+        "ALTER TABLE batches ADD COLUMN check_only BIGINT NOT NULL DEFAULT 0;",
+    ),
 ];
 
 /// Every column of a batch row, in the order both stores read them.
 const BATCH_COLUMNS: &str = "pk, batch_id, state, op, batch_size, staged_rows, sequences, \
     failure_code, failure_msg, transport, creator, created_unix, updated_unix, env, iface, source, \
     partner, batch_source, instant_execute, execute_unix, execute_status, executor, execute_detail, \
-    revert_unix, revert_status, reverter, revert_detail, modifier, modified_unix";
+    revert_unix, revert_status, reverter, revert_detail, modifier, modified_unix, check_only";
 
 /// Create a batch unless it exists. `$1..$4` scope and batch_id, `$5` op, `$6` batch_size,
 /// `$7` transport, `$8` creator, `$9` now, `$10` source.
@@ -380,14 +387,14 @@ pub fn select_user_batches() -> String {
 
 /// Give a batch new first-sequence terms: `$1` pk, `$2` op, `$3` batch_size, `$4` transport,
 /// `$5` creator, `$6` now, `$7` source, `$8` batch_source, `$9` instant_execute (0/1),
-/// `$10` execute_unix, `$11` revert_unix, `$12` revert_status. Nothing has run yet: execute
-/// is idle, and so is revert when one is planned.
+/// `$10` execute_unix, `$11` revert_unix, `$12` revert_status, `$13` check_only (0/1).
+/// Nothing has run yet: execute is idle, and so is revert when one is planned.
 pub const REINIT_BATCH: &str = "UPDATE batches SET op = $2, batch_size = $3, transport = $4, \
     creator = $5, state = 'open', staged_rows = 0, sequences = 0, failure_code = '', \
     failure_msg = '', created_unix = $6, updated_unix = $6, source = $7, batch_source = $8, \
     instant_execute = $9, execute_unix = $10, revert_unix = $11, execute_status = 'idle', \
     executor = '', execute_detail = '', revert_status = $12, reverter = '', revert_detail = '', \
-    modifier = $5, modified_unix = $6 WHERE pk = $1";
+    modifier = $5, modified_unix = $6, check_only = $13 WHERE pk = $1";
 
 /// Write a batch's state and proposal: `$1` pk, `$2` state, `$3` failure code, `$4` failure
 /// message, `$5` now, `$6` execute_unix, `$7` execute_status, `$8` executor, `$9`
@@ -399,11 +406,14 @@ pub const SAVE_BATCH: &str = "UPDATE batches SET state = $2, failure_code = $3, 
     modified_unix = $5 WHERE pk = $1";
 
 /// One batch with due scheduled work at `$1` (now), oldest first. PostgreSQL appends
-/// `FOR UPDATE SKIP LOCKED`; SQLite's one writer already holds the database.
+/// `FOR UPDATE SKIP LOCKED`; SQLite's one writer already holds the database. A checked
+/// batch (`check_only`) is held with no execute time and excluded besides: it waits for a
+/// user, never for this.
 pub fn select_due() -> String {
     format!(
         "SELECT {BATCH_COLUMNS} FROM batches \
-         WHERE (state = 'held' AND execute_status = 'idle' AND execute_unix <= $1) \
+         WHERE (state = 'held' AND execute_status = 'idle' AND execute_unix <= $1 \
+                AND check_only = 0) \
             OR (state = 'applied' AND revert_status = 'idle' AND revert_unix <= $1) \
          ORDER BY pk LIMIT 1"
     )
@@ -451,9 +461,22 @@ pub const DELETE_TOKEN: &str = "DELETE FROM tokens WHERE token_hash = $1";
 pub const COUNT_STAGED: &str = "UPDATE batches SET staged_rows = staged_rows + $2, \
     sequences = sequences + 1, updated_unix = $3 WHERE pk = $1";
 
-/// Batches left open too long: `$1` cut-off (created before), `$2` now. Then their rows go.
-pub const EXPIRE_BATCHES: &str = "UPDATE batches SET state = 'expired', updated_unix = $2 \
-    WHERE state = 'open' AND created_unix < $1";
+/// Which batches expire (`$1` cut-off: created before it): those left open too long, and
+/// checked ones (check only) nobody applied or discarded in that time — a check tells what
+/// an apply would do now, not a day later, and its staged rows should not linger. The one
+/// predicate of [`EXPIRE_BATCHES`] and of the `batch.expired` records written with it.
+macro_rules! expiring {
+    () => {
+        "(state = 'open' OR (state = 'held' AND check_only = 1)) AND created_unix < $1"
+    };
+}
+pub(crate) use expiring;
+
+/// Expire batches (see [`expiring`]): `$1` cut-off, `$2` now. Then their rows go.
+pub const EXPIRE_BATCHES: &str = concat!(
+    "UPDATE batches SET state = 'expired', updated_unix = $2 WHERE ",
+    expiring!()
+);
 pub const DROP_EXPIRED_ROWS: &str = "DELETE FROM staged_rows WHERE batch_pk IN \
     (SELECT pk FROM batches WHERE state = 'expired')";
 

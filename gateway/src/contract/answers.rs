@@ -69,6 +69,10 @@ pub(super) fn schemas() -> Map<String, Json> {
         ),
         ("instantExecute", json!({ "type": "boolean" })),
         (
+            "checkOnly",
+            json!({ "type": "boolean", "description": "sent as check only (the upload page): held means checked, nothing applied, waiting for execute or cancel by hand; no executeTs" }),
+        ),
+        (
             "executeTs",
             json!({ "type": "string", "description": "RFC 3339, UTC (\"\" when none)" }),
         ),

@@ -9,13 +9,15 @@ use crate::store::audit::{self as sql, AuditLog, AuditQuery, AuditRow};
 /// [`crate::store::sql::EXPIRE_BATCHES`] and its `batch.expired` records in one statement
 /// (`$1` cut-off, `$2` now): the batches it expires are exactly the ones recorded. The count
 /// of rows it inserts is the count of batches expired.
-pub(super) const EXPIRE_RECORDED: &str = "WITH e AS (UPDATE batches SET state = 'expired', \
-    updated_unix = $2 WHERE state = 'open' AND created_unix < $1 \
-    RETURNING partner, creator, batch_id, env, iface) \
+pub(super) const EXPIRE_RECORDED: &str = concat!(
+    "WITH e AS (UPDATE batches SET state = 'expired', updated_unix = $2 WHERE ",
+    crate::store::sql::expiring!(),
+    " RETURNING partner, creator, batch_id, env, iface) \
     INSERT INTO audit (at_unix, kind, action, actor, door, addr, partner, username, detail) \
     SELECT $2, 'batch', 'batch.expired', 'core', 'core', '', partner, creator, \
     json_build_object('batch_id', batch_id, 'environment', env, 'interface', iface, \
-    'state', 'expired')::text FROM e";
+    'state', 'expired')::text FROM e"
+);
 
 /// The insert's parameters, in `sql::INSERT`'s order.
 fn params(r: &AuditRow) -> [&(dyn ToSql + Sync); 9] {

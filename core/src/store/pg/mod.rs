@@ -314,6 +314,7 @@ impl Tx for PgTx {
                 &init.schedule.execute_unix,
                 &init.schedule.revert_unix,
                 &revert_status,
+                &i64::from(init.check_only),
             ],
         )
         .await?;
@@ -616,6 +617,22 @@ impl Tx for PgTx {
                 Ok(Applied::KeyClash(clashes))
             }
         }
+    }
+
+    async fn savepoint(&mut self, name: &'static str) -> Result<()> {
+        self.c()?
+            .batch_execute(&format!("SAVEPOINT {name}"))
+            .await?;
+        Ok(())
+    }
+
+    async fn rollback_to(&mut self, name: &'static str) -> Result<()> {
+        self.c()?
+            .batch_execute(&format!(
+                "ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}"
+            ))
+            .await?;
+        Ok(())
     }
 
     async fn feed_event(&mut self, b: &BatchRow, kind: super::feed::Kind, now_unix: i64) {

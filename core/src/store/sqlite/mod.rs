@@ -329,7 +329,8 @@ impl Tx for SqliteTx {
                     i64::from(init.schedule.instant),
                     init.schedule.execute_unix,
                     init.schedule.revert_unix,
-                    revert_status
+                    revert_status,
+                    i64::from(init.check_only)
                 ])?;
             Ok(())
         })
@@ -561,6 +562,16 @@ impl Tx for SqliteTx {
                 }
             },
         )
+    }
+
+    async fn savepoint(&mut self, name: &'static str) -> Result<()> {
+        let c = &*self.conn;
+        blocking(|| Ok(c.execute_batch(&format!("SAVEPOINT {name}"))?))
+    }
+
+    async fn rollback_to(&mut self, name: &'static str) -> Result<()> {
+        let c = &*self.conn;
+        blocking(|| Ok(c.execute_batch(&format!("ROLLBACK TO {name}; RELEASE {name}"))?))
     }
 
     async fn feed_event(&mut self, b: &BatchRow, kind: super::feed::Kind, now_unix: i64) {
