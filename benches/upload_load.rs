@@ -4,6 +4,12 @@
 //! the server's peak RSS sampled every 20 ms. Next to it, a raw `COPY` of the same rows into the
 //! same PostgreSQL in the same run. Run with `scripts/bench`.
 //!
+//! Then the grid (issue #23): the same sheet under its fields' English labels and spellings
+//! (matched by core, no mapping step), every 10th row with an impossible date: timed from the
+//! first byte of the upload to the grid's rows (`/fix/rows`, what the grid's first page is
+//! drawn from), and a cell edit checked by core (`/fix/check`, 20 edits, median and worst),
+//! with the server's peak RSS over all of it.
+//!
 //! Environment: `WHARF_BENCH_DATABASE_URL` (required), `WHARF_BENCH_UPLOAD_ROWS` (default
 //! 100,000), `WHARF_BENCH_UPLOAD_RUNS` (default 3), `WHARF_BENCH_BIN` (another build of
 //! `wharf` to measure, say the one before a change).
@@ -22,25 +28,45 @@ use common::{connect, env_num, free_port, raw_copy, wait_listening, wharf_bin, P
 
 const PASSWORD: &str = "bench-password-1";
 
+/// The field names, in the workbook's column order.
+const HEADER: [&str; 13] = [
+    "bu",
+    "vendor_code",
+    "vendor_father_item",
+    "father_item",
+    "vendor_child_item",
+    "child_item",
+    "quantity_per",
+    "effective_start_date",
+    "effective_end_date",
+    "priority",
+    "split",
+    "version",
+    "owner",
+];
+
+/// The same columns as a planner's own sheet names them: labels and other spellings.
+const LABELLED: [&str; 13] = [
+    "Business unit",
+    "Vendor code",
+    "Vendor upper-level item",
+    "Lenovo upper-level item",
+    "Vendor child item",
+    "Lenovo child item",
+    "Qty Per",
+    "Start Date",
+    "End Date",
+    "Priority",
+    "Split %",
+    "Version",
+    "Item owner",
+];
+
 /// The workbook: the fields of `common::row_json`, numbers as number cells, dates as date
-/// cells; run `run` gets its own keys so every run inserts new rows.
-fn workbook(rows: usize, run: usize) -> Vec<u8> {
+/// cells; run `run` gets its own keys so every run inserts new rows. With `failing`, every
+/// that many-th row has an impossible end date (as text).
+fn workbook(rows: usize, run: usize, header: &[&str; 13], failing: Option<usize>) -> Vec<u8> {
     use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
-    let header = [
-        "bu",
-        "vendor_code",
-        "vendor_father_item",
-        "father_item",
-        "vendor_child_item",
-        "child_item",
-        "quantity_per",
-        "effective_start_date",
-        "effective_end_date",
-        "priority",
-        "split",
-        "version",
-        "owner",
-    ];
     let mut book = Workbook::new();
     let sheet = book.add_worksheet();
     let date = Format::new().set_num_format("yyyy-mm-dd");
@@ -62,9 +88,13 @@ fn workbook(rows: usize, run: usize) -> Vec<u8> {
         sheet
             .write_datetime_with_format(r, 7, &start, &date)
             .expect("cell");
-        sheet
-            .write_datetime_with_format(r, 8, &end, &date)
-            .expect("cell");
+        if failing.is_some_and(|every| n % every == every - 1) {
+            sheet.write_string(r, 8, "2024-02-30").expect("cell");
+        } else {
+            sheet
+                .write_datetime_with_format(r, 8, &end, &date)
+                .expect("cell");
+        }
         sheet.write_string(r, 9, "N/A").expect("cell");
         sheet.write_number(r, 10, 0.28).expect("cell");
         sheet.write_string(r, 11, "20211012000000").expect("cell");
@@ -184,7 +214,10 @@ fn main() {
         .expect("secret");
         assert!(child.wait().expect("wait").success(), "{args:?}");
     }
-    let sheets: Vec<Vec<u8>> = (0..runs).map(|r| workbook(rows, r)).collect();
+    let sheets: Vec<Vec<u8>> = (0..runs)
+        .map(|r| workbook(rows, r, &HEADER, None))
+        .collect();
+    let failing_sheet = workbook(rows, runs, &LABELLED, Some(10));
     let mut server = wharf(&["serve"])
         .stderr(Stdio::null())
         .spawn()
@@ -195,7 +228,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let (copy, results) = rt.block_on(async {
+    let (copy, results, grid) = rt.block_on(async {
         let copy = raw_copy(&url, "bench_upload_copy", rows).await;
         let mut c = Client {
             port: upload_port,
@@ -214,35 +247,10 @@ fn main() {
         let mut results = Vec::new();
         for (run, sheet) in sheets.iter().enumerate() {
             let csrf = c.csrf("/upload").await;
-            let boundary = "wharfbenchboundary0123456789";
-            let mut body = Vec::with_capacity(sheet.len() + 1024);
-            for (k, v) in [
-                ("csrf", csrf.as_str()),
-                ("interface", "t1/bom"),
-                ("environment", "prod"),
-                ("operation", "insert"),
-            ] {
-                body.extend_from_slice(
-                    format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
-                        .as_bytes(),
-                );
-            }
-            body.extend_from_slice(
-                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"bom-{run}.xlsx\"\r\n\r\n")
-                    .as_bytes(),
-            );
-            body.extend_from_slice(sheet);
-            body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+            let (ct, body) = form(&csrf, &format!("bom-{run}.xlsx"), sheet);
             let rss = PeakRss::start(pid, Duration::from_millis(20));
             let started = Instant::now();
-            let (status, location, page) = c
-                .call(
-                    "POST",
-                    "/upload",
-                    Some(format!("multipart/form-data; boundary={boundary}")),
-                    Bytes::from(body),
-                )
-                .await;
+            let (status, location, page) = c.call("POST", "/upload", Some(ct), body).await;
             assert_eq!(status, 303, "{page}");
             let (status, _, page) = c
                 .call("GET", &location.expect("location"), None, Bytes::new())
@@ -256,7 +264,8 @@ fn main() {
             );
             results.push((elapsed, peak));
         }
-        (copy, results)
+        let grid = grid_case(&mut c, pid, &failing_sheet).await;
+        (copy, results, grid)
     });
     let _ = server.kill();
     let _ = server.wait();
@@ -278,5 +287,127 @@ fn main() {
             rows as f64 / elapsed.as_secs_f64(),
             *peak_kib as f64 / 1024.0
         );
+    }
+    let Grid {
+        to_rows,
+        failing,
+        checks,
+        peak_kib,
+    } = grid;
+    println!(
+        "| grid: upload ({rows} rows, labelled headers, {failing} failing) to the grid's rows | {:.2} s |",
+        to_rows.as_secs_f64()
+    );
+    println!(
+        "| grid: a cell edit checked by core, median / worst of {} | {:.0} / {:.0} ms |",
+        checks.len(),
+        checks[checks.len() / 2].as_secs_f64() * 1000.0,
+        checks[checks.len() - 1].as_secs_f64() * 1000.0
+    );
+    println!(
+        "| grid: server peak RSS, upload to the last edit | {:.0} MiB |",
+        peak_kib as f64 / 1024.0
+    );
+}
+
+/// The upload form's multipart body around `sheet`: its content type and bytes.
+fn form(csrf: &str, name: &str, sheet: &[u8]) -> (String, Bytes) {
+    let boundary = "wharfbenchboundary0123456789";
+    let mut body = Vec::with_capacity(sheet.len() + 1024);
+    for (k, v) in [
+        ("csrf", csrf),
+        ("interface", "t1/bom"),
+        ("environment", "prod"),
+        ("operation", "insert"),
+    ] {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\r\n")
+            .as_bytes(),
+    );
+    body.extend_from_slice(sheet);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (
+        format!("multipart/form-data; boundary={boundary}"),
+        Bytes::from(body),
+    )
+}
+
+/// What the grid case measured.
+struct Grid {
+    to_rows: Duration,
+    failing: usize,
+    /// Sorted.
+    checks: Vec<Duration>,
+    peak_kib: u64,
+}
+
+/// Upload the failing sheet, load the grid's rows, check 20 edits.
+async fn grid_case(c: &mut Client, pid: u32, sheet: &[u8]) -> Grid {
+    let csrf = c.csrf("/upload").await;
+    let (ct, body) = form(&csrf, "bom-failing.xlsx", sheet);
+    let rss = PeakRss::start(pid, Duration::from_millis(20));
+    let started = Instant::now();
+    let (status, location, page) = c.call("POST", "/upload", Some(ct), body).await;
+    assert_eq!(
+        status, 303,
+        "the labelled sheet needs no mapping step: {page}"
+    );
+    let result = location.expect("location");
+    let (status, _, page) = c.call("GET", &result, None, Bytes::new()).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("id=\"fix\""), "a link to the grid: {page}");
+    let (status, _, rows) = c
+        .call("GET", &format!("{result}/fix/rows"), None, Bytes::new())
+        .await;
+    let to_rows = started.elapsed();
+    assert_eq!(status, 200, "{rows}");
+    let grid: serde_json::Value = serde_json::from_str(&rows).expect("grid json");
+    let failing = grid["failing"].as_u64().expect("failing") as usize;
+    let columns: Vec<String> = grid["columns"]
+        .as_array()
+        .expect("columns")
+        .iter()
+        .map(|c| c.as_str().expect("column").to_string())
+        .collect();
+    let mut checks = Vec::new();
+    for i in 0..20 {
+        let row = &grid["rows"][i * 100];
+        let mut values = serde_json::Map::new();
+        for (n, col) in columns.iter().enumerate() {
+            let v = if col == "effective_end_date" {
+                "2024-02-29".to_string()
+            } else {
+                row["values"][n].as_str().expect("value").to_string()
+            };
+            values.insert(col.clone(), v.into());
+        }
+        let body = serde_json::json!({"csrf": csrf, "line": row["line"], "values": values});
+        let started = Instant::now();
+        let (status, _, answer) = c
+            .call(
+                "POST",
+                &format!("{result}/fix/check"),
+                Some("application/json".into()),
+                Bytes::from(body.to_string()),
+            )
+            .await;
+        checks.push(started.elapsed());
+        assert_eq!(status, 200, "{answer}");
+        assert!(
+            answer.contains("\"problems\":[]"),
+            "the fix passes: {answer}"
+        );
+    }
+    checks.sort();
+    Grid {
+        to_rows,
+        failing,
+        checks,
+        peak_kib: rss.stop().await,
     }
 }
