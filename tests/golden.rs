@@ -309,6 +309,22 @@ impl Door {
                     }
                 }
             }
+            // The upload page sends no header core does not know: a column no field is named
+            // by, or a required field no column fills, gets its mapping step instead
+            // (web-upload/tests/pages.rs tests it).
+            if self == Door::UploadXlsx {
+                let header = header_of(data.map_or(&[][..], Vec::as_slice));
+                let asks = s.expect.problems.iter().any(|(_, (_, ty, fields))| {
+                    ty == "unknown field"
+                        || (ty == "required field missing"
+                            && fields
+                                .split(',')
+                                .any(|f| !header.iter().any(|h| h == f.trim())))
+                });
+                if asks {
+                    return Some("the page asks to match its columns first".into());
+                }
+            }
         }
         None
     }

@@ -135,6 +135,7 @@ impl<'a> Spellings<'a> {
 /// field is filled by one column at most: the first (from the left) that names it.
 pub fn match_headers(
     iface: &Interface,
+    op: Operation,
     headers: &[String],
     remembered: &BTreeMap<String, String>,
 ) -> Matched {
@@ -206,13 +207,26 @@ pub fn match_headers(
             c.how = How::Guess;
         }
     }
-    let missing = iface
+    let filled = |name: &str| taken.contains(name);
+    let missing = needed(iface, op, &filled);
+    Matched { columns, missing }
+}
+
+/// The fields a sheet must have a column for, given which are `filled`: every required
+/// field without a default; for a delete only what identifies a row (the uid, or else the
+/// business key), as `validate::check_row` asks of each row.
+fn needed(iface: &Interface, op: Operation, filled: &dyn Fn(&str) -> bool) -> Vec<String> {
+    let uid = iface.uid_field.as_deref().is_some_and(filled);
+    iface
         .fields
         .iter()
-        .filter(|f| f.required && f.default.is_none() && !taken.contains(&f.name))
+        .filter(|f| f.default.is_none() && !filled(&f.name))
+        .filter(|f| match op {
+            Operation::Delete => !uid && iface.business_key.contains(&f.name),
+            _ => f.required,
+        })
         .map(|f| f.name.clone())
-        .collect();
-    Matched { columns, missing }
+        .collect()
 }
 
 /// The one field not yet taken whose spelling contains the header or is contained in it
@@ -238,7 +252,12 @@ fn guess<'a>(spell: &Spellings<'a>, header: &str, taken: &HashSet<String>) -> Op
 
 /// Check a mapping the user chose (`choices[i]`: the field column `i` fills, `""`: ignore
 /// it): each field named exists and is chosen once, and every required field is filled.
-pub fn check_choices(iface: &Interface, headers: &[String], choices: &[String]) -> Result<()> {
+pub fn check_choices(
+    iface: &Interface,
+    op: Operation,
+    headers: &[String],
+    choices: &[String],
+) -> Result<()> {
     if choices.len() != headers.len() {
         return Err(CoreError::Invalid(format!(
             "the sheet has {} columns but {} were mapped",
@@ -263,12 +282,7 @@ pub fn check_choices(iface: &Interface, headers: &[String], choices: &[String]) 
             )));
         }
     }
-    let missing: Vec<&str> = iface
-        .fields
-        .iter()
-        .filter(|f| f.required && f.default.is_none() && !chosen.contains_key(f.name.as_str()))
-        .map(|f| f.name.as_str())
-        .collect();
+    let missing = needed(iface, op, &|name| chosen.contains_key(name));
     if !missing.is_empty() {
         return Err(CoreError::Invalid(format!(
             "no column fills the required field(s) {}",
@@ -320,8 +334,10 @@ impl Core {
             .sheets()
             .column_mapping(&req.partner, &iface.id())
             .await?;
+        let op = Operation::from_proto(req.operation).unwrap_or(Operation::Insert);
         Ok(matched_proto(match_headers(
             iface,
+            op,
             &req.headers,
             &remembered,
         )))
@@ -341,7 +357,8 @@ impl Core {
         let iface = self
             .interface_for(&req.partner, &req.data_category, &req.biz_key)
             .await?;
-        check_choices(iface, &headers, &choices)?;
+        let op = Operation::from_proto(req.operation).unwrap_or(Operation::Insert);
+        check_choices(iface, op, &headers, &choices)?;
         // A header that names its field exactly needs no memory.
         let pairs: Vec<(String, String)> = headers
             .iter()
@@ -370,7 +387,12 @@ impl Core {
             .sheets()
             .column_mapping(&req.partner, &id)
             .await?;
-        Ok(matched_proto(match_headers(iface, &headers, &remembered)))
+        Ok(matched_proto(match_headers(
+            iface,
+            op,
+            &headers,
+            &remembered,
+        )))
     }
 
     /// Check rows against the interface's field rules, as a sequence's rows are checked
@@ -490,6 +512,7 @@ mod tests {
     fn names_labels_alternates_and_spellings_match() {
         let m = match_headers(
             &bom(),
+            Operation::Insert,
             &headers(&[
                 "vendor_code",
                 "供应商名称",
@@ -531,6 +554,7 @@ mod tests {
     fn unknown_headers_and_missing_fields_make_it_incomplete() {
         let m = match_headers(
             &bom(),
+            Operation::Insert,
             &headers(&["Vendor Code", "Remarks", "Item"]),
             &BTreeMap::new(),
         );
@@ -545,7 +569,12 @@ mod tests {
 
     #[test]
     fn a_guess_is_offered_but_not_taken() {
-        let m = match_headers(&bom(), &headers(&["Alt Grp", "desc"]), &BTreeMap::new());
+        let m = match_headers(
+            &bom(),
+            Operation::Insert,
+            &headers(&["Alt Grp", "desc"]),
+            &BTreeMap::new(),
+        );
         assert_eq!(m.columns[0].how, How::Unknown);
         assert_eq!(
             (m.columns[1].field.as_str(), m.columns[1].how),
@@ -563,6 +592,7 @@ mod tests {
         remembered.insert(normalise("Old"), "gone".to_string());
         let m = match_headers(
             &bom(),
+            Operation::Insert,
             &headers(&["CODE ", "remarks", "Old", "vendor_code"]),
             &remembered,
         );
@@ -581,6 +611,7 @@ mod tests {
     fn a_field_fills_one_column_only() {
         let m = match_headers(
             &bom(),
+            Operation::Insert,
             &headers(&["Vendor code", "供应商编码", "vendor_code"]),
             &BTreeMap::new(),
         );
@@ -594,8 +625,37 @@ mod tests {
     fn extra_fields_pass_where_the_interface_keeps_them() {
         let mut iface = bom();
         iface.allow_extra_fields = true;
-        let m = match_headers(&iface, &headers(&["Remarks"]), &BTreeMap::new());
+        let m = match_headers(
+            &iface,
+            Operation::Insert,
+            &headers(&["Remarks"]),
+            &BTreeMap::new(),
+        );
         assert_eq!(fields(&m), vec![("Remarks", "extra")]);
+    }
+
+    #[test]
+    fn a_delete_needs_only_what_identifies_a_row() {
+        let key = headers(&[
+            "vendor_code",
+            "vendor_father_item",
+            "father_item",
+            "vendor_child_item",
+            "version",
+        ]);
+        let m = match_headers(&bom(), Operation::Delete, &key, &BTreeMap::new());
+        assert!(m.complete(), "{:?}", m.missing);
+        let m = match_headers(&bom(), Operation::Insert, &key, &BTreeMap::new());
+        assert!(m.missing.contains(&"split".to_string()), "{:?}", m.missing);
+        let m = match_headers(
+            &bom(),
+            Operation::Delete,
+            &headers(&["uid"]),
+            &BTreeMap::new(),
+        );
+        assert!(m.complete(), "{:?}", m.missing);
+        let m = match_headers(&bom(), Operation::Delete, &key[1..], &BTreeMap::new());
+        assert_eq!(m.missing, vec!["vendor_code"]);
     }
 
     #[test]
@@ -605,20 +665,28 @@ mod tests {
         h.push("Remarks".into());
         let mut c: Vec<String> = REQUIRED.iter().map(|s| s.to_string()).collect();
         c.push(String::new());
-        check_choices(&iface, &h, &c).unwrap();
+        check_choices(&iface, Operation::Insert, &h, &c).unwrap();
         let mut twice = c.clone();
         twice[10] = "split".into();
-        let e = check_choices(&iface, &h, &twice).unwrap_err().to_string();
+        let e = check_choices(&iface, Operation::Insert, &h, &twice)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("both fill field \"split\""), "{e}");
         let mut none = c.clone();
         none[0] = String::new();
-        let e = check_choices(&iface, &h, &none).unwrap_err().to_string();
+        let e = check_choices(&iface, Operation::Insert, &h, &none)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("required field(s) vendor_code"), "{e}");
         let mut bad = c.clone();
         bad[11] = "nope".into();
-        let e = check_choices(&iface, &h, &bad).unwrap_err().to_string();
+        let e = check_choices(&iface, Operation::Insert, &h, &bad)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("no field \"nope\""), "{e}");
-        let e = check_choices(&iface, &h, &c[1..]).unwrap_err().to_string();
+        let e = check_choices(&iface, Operation::Insert, &h, &c[1..])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("12 columns but 11"), "{e}");
     }
 }

@@ -65,6 +65,7 @@ pub async fn match_columns(
             data_category: template.data_category.clone(),
             biz_key: template.biz_key.clone(),
             headers: sheet.header.clone(),
+            operation: template.operation,
         })
         .await?
         .into_inner())

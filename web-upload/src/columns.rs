@@ -12,6 +12,7 @@ use crate::core_error::Call;
 use crate::multipart::UploadForm;
 use crate::pages::{self, Reply};
 use crate::session::Session;
+use crate::upload::operation_of;
 use crate::Upload;
 
 /// One column on the mapping page.
@@ -136,6 +137,7 @@ impl Upload {
         held: &Held<'_>,
         sheet: &mut Sheet,
     ) -> Settled {
+        let op = operation_of(&f.operation).unwrap_or(pb::Operation::Insert);
         let mut core = self.core.clone();
         let matched = core
             .match_columns(pb::MatchColumnsRequest {
@@ -143,6 +145,7 @@ impl Upload {
                 data_category: held.category.to_string(),
                 biz_key: held.biz_key.to_string(),
                 headers: sheet.header.clone(),
+                operation: op as i32,
             })
             .await;
         let m = match matched {
@@ -169,6 +172,7 @@ impl Upload {
                     user: s.user.clone(),
                     data_category: held.category.to_string(),
                     biz_key: held.biz_key.to_string(),
+                    operation: op as i32,
                     columns: sheet
                         .header
                         .iter()

@@ -25,6 +25,7 @@ use crate::routes::{env_of, result_href};
 use crate::send::{self, Sent, Target};
 use crate::sent::SentSheet;
 use crate::session::{self, Session};
+use crate::upload::operation_of;
 use crate::Upload;
 
 /// Most failing rows the grid takes; past them, the marked copy.
@@ -189,15 +190,6 @@ async fn body(s: &Session, req: Request<Incoming>, limit: usize) -> Result<Json,
     Ok(v)
 }
 
-fn operation_of(name: &str) -> pb::Operation {
-    match name {
-        "update" => pb::Operation::Update,
-        "delete" => pb::Operation::Delete,
-        "all" => pb::Operation::All,
-        _ => pb::Operation::Insert,
-    }
-}
-
 impl Upload {
     /// The grid page (its rows come from `fix_rows`).
     pub(crate) async fn fix_page(&self, s: &Session, at: (&str, &str, &str, &str)) -> Reply {
@@ -274,7 +266,7 @@ impl Upload {
                 partner: s.partner.clone(),
                 data_category: category.to_string(),
                 biz_key: biz_key.to_string(),
-                operation: operation_of(&b.operation) as i32,
+                operation: operation_of(&b.operation).unwrap_or(pb::Operation::Insert) as i32,
                 rows: vec![row.clone()],
             })
             .await;
@@ -389,7 +381,7 @@ impl Upload {
             env,
             data_category: batch.data_category.clone(),
             biz_key: batch.biz_key.clone(),
-            operation: operation_of(&batch.operation),
+            operation: operation_of(&batch.operation).unwrap_or(pb::Operation::Insert),
             source: name,
             // Sent to apply now; a checked sheet's correction is checked again.
             schedule: Default::default(),

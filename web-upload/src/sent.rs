@@ -11,6 +11,7 @@ use crate::core_error::Call;
 use crate::pages::{self, Reply};
 use crate::report::{self, ErrorLine};
 use crate::session::Session;
+use crate::upload::operation_of;
 use crate::Upload;
 
 /// A batch's uploaded sheet and its errors.
@@ -67,6 +68,7 @@ impl Upload {
                 data_category: category.to_string(),
                 biz_key: biz_key.to_string(),
                 headers: sheet.header.clone(),
+                operation: operation_of(&batch.operation).unwrap_or(pb::Operation::Insert) as i32,
             })
             .await
             .map(|m| wharf_sheet::send::settled_fields(m.get_ref()))

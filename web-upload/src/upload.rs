@@ -17,7 +17,7 @@ use crate::send::{self, Sent, Target};
 use crate::session::Session;
 use crate::Upload;
 
-fn operation_of(text: &str) -> Option<pb::Operation> {
+pub(crate) fn operation_of(text: &str) -> Option<pb::Operation> {
     match text {
         "insert" => Some(pb::Operation::Insert),
         "update" => Some(pb::Operation::Update),
