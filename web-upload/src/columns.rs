@@ -9,6 +9,7 @@ use wharf_proto::v1 as pb;
 use wharf_sheet::Sheet;
 
 use crate::core_error::Call;
+use crate::i18n::t;
 use crate::multipart::UploadForm;
 use crate::pages::{self, Reply};
 use crate::session::Session;
@@ -46,14 +47,14 @@ const SAMPLE_ROWS: usize = 200;
 
 fn note(how: &str) -> &'static str {
     match how {
-        "exact" => "matched: the header is the field's name",
-        "remembered" => "as you matched it before",
-        "label" => "matched by the field's label",
-        "alternate" => "matched by a name this field is also known by",
-        "spelling" => "matched: the field's name written another way",
-        "extra" => "kept as an extra field",
-        "guess" => "a suggestion: check it",
-        _ => "no field has this name: choose one, or ignore the column",
+        "exact" => t("how.exact"),
+        "remembered" => t("how.remembered"),
+        "label" => t("how.label"),
+        "alternate" => t("how.alternate"),
+        "spelling" => t("how.spelling"),
+        "extra" => t("how.extra"),
+        "guess" => t("how.guess"),
+        _ => t("how.none"),
     }
 }
 
@@ -94,7 +95,7 @@ fn field_options(def: Option<&pb::InterfaceDef>) -> Vec<FieldOption> {
                     text.push_str(&format!(" — {}", labels.join(" · ")));
                 }
                 if f.required && f.default_value.is_empty() {
-                    text.push_str(" (required)");
+                    text.push_str(t("how.required"));
                 }
                 FieldOption {
                     name: f.name.clone(),
