@@ -87,7 +87,12 @@ fn field_options(def: Option<&pb::InterfaceDef>) -> Vec<FieldOption> {
             .iter()
             .map(|f| {
                 let mut text = f.name.clone();
-                let labels: Vec<&str> = ["en", "zh-CN"]
+                // English pages name both labels; Chinese pages the Chinese one.
+                let shown: &[&str] = match crate::i18n::lang() {
+                    crate::i18n::Lang::En => &["en", "zh-CN"],
+                    crate::i18n::Lang::ZhCn => &["zh-CN"],
+                };
+                let labels: Vec<&str> = shown
                     .iter()
                     .filter_map(|l| f.labels.get(*l).map(String::as_str))
                     .collect();

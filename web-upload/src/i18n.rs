@@ -442,6 +442,13 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     ("workbook.yes", "yes", "是"),
     ("workbook.no", "no", "否"),
     ("workbook.failed", "The template could not be built.", "无法生成模板。"),
+    ("plan.by", "{plan} by {user}", "{plan}，操作人 {user}"),
+    ("plan.idle", "idle", "等待中"),
+    ("plan.running", "running", "执行中"),
+    ("plan.finished", "finished", "已完成"),
+    ("plan.failed", "failed", "失败"),
+    ("plan.cancelled", "cancelled", "已取消"),
+    ("plan.conflict", "conflict", "有冲突"),
     // END OF CATALOGUE
 ];
 

@@ -6,7 +6,7 @@
 
 use wharf_proto::v1::{self as pb, value::Kind, Value};
 
-use crate::i18n::t;
+use crate::i18n::{t, tf};
 use crate::pages::{Action, Plan};
 
 /// What the form's schedule inputs held.
@@ -106,6 +106,20 @@ fn shown(ts: &str) -> String {
         .unwrap_or_else(|| ts.to_string())
 }
 
+/// A schedule status core names (SPEC: `idle`, `running`, `finished`, `failed`, `cancelled`,
+/// `conflict`) in the user's language; another as core wrote it.
+fn status_word(status: &str) -> &str {
+    match status {
+        "idle" => t("plan.idle"),
+        "running" => t("plan.running"),
+        "finished" => t("plan.finished"),
+        "failed" => t("plan.failed"),
+        "cancelled" => t("plan.cancelled"),
+        "conflict" => t("plan.conflict"),
+        other => other,
+    }
+}
+
 /// A batch's schedule as the history and result pages show it.
 pub(crate) fn plan(b: &pb::GetBatchResponse) -> Plan {
     let line = |ts: &str, status: &str, who: &str| match (ts.is_empty(), status.is_empty()) {
@@ -113,6 +127,7 @@ pub(crate) fn plan(b: &pb::GetBatchResponse) -> Plan {
         _ => {
             let mut out = shown(ts);
             if !status.is_empty() {
+                let status = status_word(status);
                 out = if out.is_empty() {
                     status.to_string()
                 } else {
@@ -120,7 +135,7 @@ pub(crate) fn plan(b: &pb::GetBatchResponse) -> Plan {
                 };
             }
             if !who.is_empty() {
-                out = format!("{out} by {who}");
+                out = tf("plan.by", &[("plan", &out), ("user", &who)]);
             }
             out
         }
