@@ -56,7 +56,7 @@ pub(crate) fn clear_session_cookie(secure: bool) -> String {
 pub(crate) fn lang_cookie(lang: crate::i18n::Lang, secure: bool) -> String {
     let secure = if secure { "; Secure" } else { "" };
     format!(
-        "{}={}; Path=/; Max-Age=31536000; SameSite=Lax{secure}",
+        "{}={}; Path=/; Max-Age=31536000; HttpOnly; SameSite=Lax{secure}",
         crate::i18n::LANG_COOKIE,
         lang.tag()
     )
