@@ -2145,6 +2145,44 @@ async fn in_chinese_no_english_is_left_on_any_page() {
     assert_eq!(confirm.status, 200, "{}", confirm.text());
     assert_no_english("the revert question", &confirm);
 
+    // A checked sheet (Apply now, Discard) and a scheduled one (its plan and Cancel).
+    let checked = b
+        .upload_result(
+            "check.csv",
+            bom_csv(1).replace("K0", "C0").as_bytes(),
+            "insert",
+            &[("check_only", "yes")],
+        )
+        .await;
+    assert_eq!(
+        checked.by_id("status"),
+        "已校验 — 未导入",
+        "{}",
+        checked.text()
+    );
+    assert!(checked.text().contains("放弃"));
+    assert_no_english("a checked result", &checked);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let at = &wharf_proto::time::rfc3339(now + 3 * 3600)[..16];
+    let held = b
+        .upload_result(
+            "later.csv",
+            bom_csv(1).replace("K0", "L0").as_bytes(),
+            "insert",
+            &[("when", "at"), ("execute_at", at), ("tz", "0")],
+        )
+        .await;
+    assert!(
+        held.by_id("plan-execute").contains("等待中"),
+        "{}",
+        held.text()
+    );
+    assert_no_english("a scheduled result", &held);
+    assert_no_english("the history of every kind", &b.get("/batches").await);
+
     // Message pages.
     let missing = b.get("/batches/prod/t1/bom/nope").await;
     assert_eq!(missing.status, 404);
