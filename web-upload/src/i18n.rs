@@ -449,6 +449,7 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     ("plan.failed", "failed", "失败"),
     ("plan.cancelled", "cancelled", "已取消"),
     ("plan.conflict", "conflict", "有冲突"),
+    ("upload.not_multipart", "the form was not sent as multipart/form-data", "表单不是以 multipart/form-data 方式提交的"),
     // END OF CATALOGUE
 ];
 

@@ -23,7 +23,7 @@
 //! - `report`: a batch's rejections → the error table (spreadsheet row, field, type, value,
 //!   how to fix it).
 //! - `hints`: every sentence about an error (a type and core's detail → how to fix it; a
-//!   summary's code and message in plain words), English, in one place for translation.
+//!   summary's code and message in plain words), in one place (its words in the `i18n` catalogue).
 //! - `actions`: the execute, revert and cancel buttons.
 //! - `history`: the user's own batches.
 //! - `workbook`: the template `.xlsx` of an interface, and its download.
