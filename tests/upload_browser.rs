@@ -874,6 +874,28 @@ fn upload_page_in_a_browser() {
         "the checked sheet landed"
     );
 
+    // --- 中文: the switcher in the header turns every page Chinese (the script's words too)
+    // and back; the choice is kept from page to page.
+    b.goto(&format!("{base}/upload"));
+    b.find("a#lang-zh").click();
+    b.wait_for("html[lang=\"zh-CN\"] form#upload");
+    assert!(
+        b.current_url().ends_with("/upload"),
+        "back on the same page"
+    );
+    assert_eq!(b.find("h1").text().trim(), "上传表格");
+    let zh = sheets.join("bom-zh.xlsx");
+    write_sheet(&zh, &[valid_row("zh1")]);
+    fill_upload(&b, "uat", "insert", &zh);
+    b.find("input#check-only").click();
+    assert_eq!(b.find("button#upload-submit").text().trim(), "上传并校验");
+    b.screenshot(shots.join("upload-zh.png"));
+    b.find("input#check-only").click();
+    b.find("a#nav-history").click();
+    b.wait_for("html[lang=\"zh-CN\"] table#history");
+    b.find("a#lang-en").click();
+    b.wait_for("html[lang=\"en\"] table#history");
+
     // --- log out: the login page, and the pages are closed again
     b.find("button#logout").click();
     b.wait_for("form#login");

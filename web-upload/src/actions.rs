@@ -36,11 +36,9 @@ impl Upload {
                 StatusCode::OK,
                 &pages::ConfirmPage {
                     nav: Some(s.nav()),
-                    question: format!(
-                        "Revert batch {batch_id} now? Every row it inserted, changed or deleted goes back to what it was before; rows changed since by a later batch are left and listed."
-                    ),
+                    question: crate::i18n::tf("action.revert_batch", &[("batch", &batch_id)]),
                     action_href: format!("{href}/revert"),
-                    label: "Revert now".into(),
+                    label: crate::i18n::t("action.revert").into(),
                     back_href: href,
                 },
             );

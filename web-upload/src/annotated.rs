@@ -135,8 +135,8 @@ impl Upload {
         pages::message(
             StatusCode::INTERNAL_SERVER_ERROR,
             Some(s.nav()),
-            "Internal error",
-            "The sheet with its errors marked could not be built. Download the errors as CSV instead.",
+            crate::i18n::t("message.internal"),
+            crate::i18n::t("annotated.failed"),
         )
     }
 }

@@ -9,6 +9,7 @@ use wharf_proto::v1 as pb;
 use wharf_sheet::Sheet;
 
 use crate::core_error::Call;
+use crate::i18n::t;
 use crate::multipart::UploadForm;
 use crate::pages::{self, Reply};
 use crate::session::Session;
@@ -47,14 +48,14 @@ const SAMPLE_ROWS: usize = 200;
 
 fn note(how: &str) -> &'static str {
     match how {
-        "exact" => "matched: the header is the field's name",
-        "remembered" => "as you matched it before",
-        "label" => "matched by the field's label",
-        "alternate" => "matched by a name this field is also known by",
-        "spelling" => "matched: the field's name written another way",
-        "extra" => "kept as an extra field",
-        "guess" => "a suggestion: check it",
-        _ => "no field has this name: choose one, or ignore the column",
+        "exact" => t("how.exact"),
+        "remembered" => t("how.remembered"),
+        "label" => t("how.label"),
+        "alternate" => t("how.alternate"),
+        "spelling" => t("how.spelling"),
+        "extra" => t("how.extra"),
+        "guess" => t("how.guess"),
+        _ => t("how.none"),
     }
 }
 
@@ -87,7 +88,12 @@ fn field_options(def: Option<&pb::InterfaceDef>) -> Vec<FieldOption> {
             .iter()
             .map(|f| {
                 let mut text = f.name.clone();
-                let labels: Vec<&str> = ["en", "zh-CN"]
+                // English pages name both labels; Chinese pages the Chinese one.
+                let shown: &[&str] = match crate::i18n::lang() {
+                    crate::i18n::Lang::En => &["en", "zh-CN"],
+                    crate::i18n::Lang::ZhCn => &["zh-CN"],
+                };
+                let labels: Vec<&str> = shown
                     .iter()
                     .filter_map(|l| f.labels.get(*l).map(String::as_str))
                     .collect();
@@ -95,7 +101,7 @@ fn field_options(def: Option<&pb::InterfaceDef>) -> Vec<FieldOption> {
                     text.push_str(&format!(" — {}", labels.join(" · ")));
                 }
                 if f.required && f.default_value.is_empty() {
-                    text.push_str(" (required)");
+                    text.push_str(t("how.required"));
                 }
                 FieldOption {
                     name: f.name.clone(),

@@ -4,6 +4,7 @@
 use hyper::StatusCode;
 use tonic::{Code, Status};
 
+use crate::i18n;
 use crate::pages::{self, Reply};
 use crate::session::{self, Session};
 use crate::Upload;
@@ -28,12 +29,15 @@ fn try_again(st: &Status) -> String {
                     .map_or(0, |d| d.as_secs() as i64)
                     .saturating_add(i64::try_from(secs).unwrap_or(i64::MAX)),
             );
-            format!(
-                "Too many failed logins: logging in is refused for now. Try again after {} (in {secs} seconds).",
-                at.replace('T', " ").replace('Z', " UTC")
+            i18n::tf(
+                "login.banned_until",
+                &[
+                    ("at", &at.replace('T', " ").replace('Z', " UTC")),
+                    ("secs", &secs),
+                ],
             )
         }
-        None => "Too many failed logins: logging in is refused for now. Try again later.".into(),
+        None => i18n::t("login.banned").into(),
     }
 }
 
@@ -55,11 +59,9 @@ impl Upload {
                 "/login",
                 &[session::clear_session_cookie(self.cfg.secure_cookies)],
             ),
-            (Call::Login(username), Code::Unauthenticated) => self.login_form(
-                StatusCode::UNAUTHORIZED,
-                username,
-                "Wrong user name or password.",
-            ),
+            (Call::Login(username), Code::Unauthenticated) => {
+                self.login_form(StatusCode::UNAUTHORIZED, username, i18n::t("login.wrong"))
+            }
             // Banned after too many failed logins: say when to try again.
             (Call::Login(username), Code::ResourceExhausted) => {
                 let mut page =
@@ -78,7 +80,7 @@ impl Upload {
             (Call::Page(s), Code::FailedPrecondition) => pages::message(
                 StatusCode::CONFLICT,
                 Some(s.nav()),
-                "Not possible now",
+                i18n::t("message.not_possible"),
                 st.message(),
             ),
             (call, code) => {
@@ -97,8 +99,8 @@ impl Upload {
                 pages::message(
                     StatusCode::SERVICE_UNAVAILABLE,
                     nav,
-                    "wharf is not available",
-                    "The wharf core could not be reached or failed. Nothing was applied; try again in a moment.",
+                    i18n::t("message.unavailable"),
+                    i18n::t("message.unavailable_text"),
                 )
             }
         }

@@ -19,6 +19,7 @@ use wharf_proto::v1 as pb;
 use wharf_sheet::Sheet;
 
 use crate::columns::Held;
+use crate::i18n::t;
 use crate::pages::{self, Reply};
 use crate::report::{self, ErrorLine};
 use crate::routes::{env_of, result_href};
@@ -173,19 +174,13 @@ fn json_error(status: StatusCode, msg: &str) -> Reply {
 
 /// The JSON body of a grid request, its CSRF token checked.
 async fn body(s: &Session, req: Request<Incoming>, limit: usize) -> Result<Json, Reply> {
-    let bytes = read_body(req, limit).await.map_err(|_| {
-        json_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "The request was too large or too slow.",
-        )
-    })?;
+    let bytes = read_body(req, limit)
+        .await
+        .map_err(|_| json_error(StatusCode::PAYLOAD_TOO_LARGE, t("fix.err.body")))?;
     let v: Json = serde_json::from_slice(&bytes)
-        .map_err(|_| json_error(StatusCode::BAD_REQUEST, "The request was not JSON."))?;
+        .map_err(|_| json_error(StatusCode::BAD_REQUEST, t("fix.err.json")))?;
     if !s.csrf_ok(v["csrf"].as_str().unwrap_or_default()) {
-        return Err(json_error(
-            StatusCode::FORBIDDEN,
-            "The page was open too long or in another session: reload it.",
-        ));
+        return Err(json_error(StatusCode::FORBIDDEN, t("fix.err.csrf")));
     }
     Ok(v)
 }
@@ -304,10 +299,7 @@ impl Upload {
         };
         let sent = match self.sent_sheet(s, at).await {
             Ok(sent) => sent,
-            Err(_) => return json_error(
-                StatusCode::NOT_FOUND,
-                "The uploaded sheet is no longer kept (wharf keeps it for a day): upload it again.",
-            ),
+            Err(_) => return json_error(StatusCode::NOT_FOUND, t("fix.err.gone")),
         };
         let mut edits: HashMap<u32, HashMap<String, String>> = HashMap::new();
         for (line, values) in v["edits"].as_object().into_iter().flatten() {
@@ -339,10 +331,7 @@ impl Upload {
             Ok(b) => b,
             Err(error) => {
                 tracing::error!(%error, "corrected sheet failed");
-                return json_error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "The corrected sheet could not be built.",
-                );
+                return json_error(StatusCode::INTERNAL_SERVER_ERROR, t("fix.err.build"));
             }
         };
         let stem = file_name
@@ -367,13 +356,10 @@ impl Upload {
         })
         .await;
         let Ok(sheet) = sheet else {
-            return json_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "The corrected sheet could not be read.",
-            );
+            return json_error(StatusCode::INTERNAL_SERVER_ERROR, t("fix.err.read"));
         };
         let Some(env) = env_of(at.0) else {
-            return json_error(StatusCode::NOT_FOUND, "No such environment.");
+            return json_error(StatusCode::NOT_FOUND, t("fix.err.env"));
         };
         let target = Target {
             partner: s.partner.clone(),

@@ -1,5 +1,6 @@
-//! Every sentence the page says about an error, in one place (English; a translation
-//! replaces this module's words, not the logic around them).
+//! Every sentence the page says about an error, in one place (its words, in English and
+//! Simplified Chinese, are the `hint.`, `describe.`, `general.`, `dup.` and `explain.` entries
+//! of the `i18n` catalogue).
 //!
 //! Core says what failed in its fixed vocabulary (`type`, `fields`) and what the rule was
 //! (`detail`, README "Answers"); this turns the two into a sentence a person can act on. It
@@ -7,6 +8,8 @@
 //! before details existed still reads, with the type's general sentence.
 
 use wharf_proto::v1::{self as pb, value::Kind, FieldDetail, VerifyDetail};
+
+use crate::i18n::{t, tf};
 
 /// A value as the user typed it, as a sentence or a cell shows it.
 pub(crate) fn value_text(v: Option<&pb::Value>) -> String {
@@ -38,17 +41,17 @@ const MAX_LISTED_VALUES: usize = 20;
 fn also(d: &FieldDetail) -> String {
     match d.also_accepted.as_slice() {
         [] => String::new(),
-        [one] => format!(" You may also write {one}."),
-        many => format!(" You may also write one of: {}.", many.join(", ")),
+        [one] => tf("hint.also_one", &[("value", one)]),
+        many => tf("hint.also_many", &[("values", &many.join(", "))]),
     }
 }
 
 /// "digits" with its number right.
 fn digits(n: u32) -> String {
     if n == 1 {
-        "1 digit".into()
+        t("hint.digit_one").into()
     } else {
-        format!("{n} digits")
+        tf("hint.digits", &[("n", &n)])
     }
 }
 
@@ -57,12 +60,11 @@ fn decimal_shape(d: &FieldDetail) -> Option<String> {
     let (all, after) = (d.max_digits?, d.max_decimals?);
     let before = all.saturating_sub(after);
     Some(if after == 0 {
-        format!("a whole number of at most {}", digits(before))
+        tf("hint.shape_whole", &[("digits", &digits(before))])
     } else {
-        format!(
-            "at most {} before the decimal point and at most {} after it",
-            digits(before),
-            digits(after)
+        tf(
+            "hint.shape_split",
+            &[("before", &digits(before)), ("after", &digits(after))],
         )
     })
 }
@@ -75,41 +77,40 @@ pub(crate) fn field_sentence(kind: &str, d: Option<&FieldDetail>) -> String {
         return general();
     };
     if d.control_characters {
-        return "Remove the invisible control characters from this value (often pasted in \
-                from another program)."
-            .into();
+        return t("hint.control").into();
     }
     let sentence = match kind {
         kind::LENGTH => match d.max_length {
-            Some(n) => format!("Too long: use at most {n} characters."),
+            Some(n) => tf("hint.too_long", &[("n", &n)]),
             None => general(),
         },
         kind::DATE => match (d.format.as_str(), d.example.as_str()) {
             ("", _) => general(),
-            (format, "") => format!("Use the date format {format}, a day the calendar has."),
-            (format, example) => format!(
-                "Use the date format {format}, for example {example} (a day the calendar has)."
+            (format, "") => tf("hint.date", &[("format", &format)]),
+            (format, example) => tf(
+                "hint.date_example",
+                &[("format", &format), ("example", &example)],
             ),
         },
         kind::NUMBER if d.format == "digits" => match d.max_length {
-            Some(n) => format!("Use digits only (0-9), at most {n} of them."),
-            None => "Use digits only (0-9).".into(),
+            Some(n) => tf("hint.digits_only_max", &[("n", &n)]),
+            None => t("hint.digits_only").into(),
         },
         kind::NUMBER => match decimal_shape(d) {
-            Some(shape) => format!(
-                "Enter a plain number such as 12.5: {shape}; no spaces, thousands separators \
-                 or units."
-            ),
+            Some(shape) => tf("hint.number", &[("shape", &shape)]),
             None => general(),
         },
         kind::PRECISION => match (d.max_digits, d.max_decimals) {
-            (Some(_), Some(0)) => {
-                format!("Too many digits: {}.", decimal_shape(d).unwrap_or_default())
-            }
-            (Some(all), Some(after)) => format!(
-                "At most {} after the decimal point (and at most {} before it).",
-                digits(after),
-                digits(all.saturating_sub(after))
+            (Some(_), Some(0)) => tf(
+                "hint.precision_whole",
+                &[("shape", &decimal_shape(d).unwrap_or_default())],
+            ),
+            (Some(all), Some(after)) => tf(
+                "hint.precision_split",
+                &[
+                    ("after", &digits(after)),
+                    ("before", &digits(all.saturating_sub(after))),
+                ],
             ),
             _ => general(),
         },
@@ -122,13 +123,13 @@ pub(crate) fn field_sentence(kind: &str, d: Option<&FieldDetail>) -> String {
                 .collect();
             let more = d.allowed.len() - shown.len();
             let rest = if more > 0 {
-                format!(", … ({} in all)", d.allowed.len())
+                tf("hint.allowed_more", &[("n", &d.allowed.len())])
             } else {
                 String::new()
             };
-            format!(
-                "Allowed: {}{rest}. Write one of them exactly, capitals included.",
-                shown.join(", ")
+            tf(
+                "hint.allowed",
+                &[("values", &shown.join(", ")), ("rest", &rest)],
             )
         }
         _ => general(),
@@ -140,49 +141,41 @@ pub(crate) fn field_sentence(kind: &str, d: Option<&FieldDetail>) -> String {
 /// field sheet, before anything failed.
 pub(crate) fn field_description(d: &FieldDetail) -> String {
     let what = if !d.allowed.is_empty() {
-        "One of the allowed values, written exactly, capitals included".to_string()
+        t("describe.allowed").to_string()
     } else {
         match d.format.as_str() {
-            "yyyy-mm-dd" if d.example.is_empty() => "A date written yyyy-mm-dd".into(),
-            "yyyy-mm-dd" => format!("A date written yyyy-mm-dd, for example {}", d.example),
+            "yyyy-mm-dd" if d.example.is_empty() => t("describe.date").into(),
+            "yyyy-mm-dd" => tf("describe.date_example", &[("example", &d.example)]),
             "digits" => match d.max_length {
-                Some(n) => {
-                    format!("Digits only (0-9), at most {n} of them; leading zeros are kept")
-                }
-                None => "Digits only (0-9); leading zeros are kept".into(),
+                Some(n) => tf("describe.digits_max", &[("n", &n)]),
+                None => t("describe.digits").into(),
             },
             "decimal" => match decimal_shape(d) {
-                Some(shape) => format!("A plain number such as 12.5: {shape}"),
-                None => "A plain number such as 12.5".into(),
+                Some(shape) => tf("describe.decimal_shape", &[("shape", &shape)]),
+                None => t("describe.decimal").into(),
             },
             _ => match d.max_length {
-                Some(n) => format!("Text, at most {n} characters"),
-                None => "Text".into(),
+                Some(n) => tf("describe.text_max", &[("n", &n)]),
+                None => t("describe.text").into(),
             },
         }
     };
-    format!("{what}.{}", also(d))
+    format!("{what}{}{}", t("describe.end"), also(d))
 }
 
 /// The sentence for a kind without any detail.
 pub(crate) fn general_sentence(kind: &str) -> String {
     match kind {
-        kind::REQUIRED => "Fill this in: it is required.",
-        kind::LENGTH => "This value is too long.",
-        kind::NUMBER => "Enter a number here.",
-        kind::PRECISION => "This number has too many digits.",
-        kind::DATE => "Enter a date that exists, written yyyy-mm-dd.",
-        kind::NOT_ALLOWED => "This value is not one this field takes.",
-        kind::UNKNOWN => {
-            "This column is not a field of the interface: rename it to a field name (see the \
-             template) or remove it."
-        }
-        kind::TYPE => {
-            "Write this as plain text or a number (not true/false, a list or an object); a \
-             column that appears twice is refused the same way."
-        }
-        kind::DUPLICATE => "Another row has the same key.",
-        _ => "This value was refused.",
+        kind::REQUIRED => t("general.required"),
+        kind::LENGTH => t("general.length"),
+        kind::NUMBER => t("general.number"),
+        kind::PRECISION => t("general.precision"),
+        kind::DATE => t("general.date"),
+        kind::NOT_ALLOWED => t("general.not_allowed"),
+        kind::UNKNOWN => t("general.unknown"),
+        kind::TYPE => t("general.type"),
+        kind::DUPLICATE => t("general.duplicate"),
+        _ => t("general.other"),
     }
     .into()
 }
@@ -203,25 +196,10 @@ pub(crate) fn duplicate_sentence(fields: &str, d: Option<&VerifyDetail>) -> Stri
         _ => fields.to_string(),
     };
     match d.and_then(|d| d.repeats.as_ref()) {
-        Some(r) if r.line > 0 => format!(
-            "Same key as row {} ({key}): each row needs its own key. Remove one of the two \
-             rows or correct its key.",
-            r.line
-        ),
-        Some(r) => format!(
-            "Same key as row {} of the same part ({key}): each row needs its own key. Remove \
-             one of the two rows or correct its key.",
-            r.index + 1
-        ),
-        None if d.is_some_and(|d| !d.key.is_empty()) => format!(
-            "The key {key} already exists (in the stored data, or earlier in this upload). To \
-             change a stored row, upload with the operation update; otherwise remove or correct \
-             this row."
-        ),
-        None => format!(
-            "Another row has the same key ({key}). Remove or correct one of them; to change a \
-             stored row, upload with the operation update."
-        ),
+        Some(r) if r.line > 0 => tf("dup.row", &[("line", &r.line), ("key", &key)]),
+        Some(r) => tf("dup.part", &[("line", &(r.index + 1)), ("key", &key)]),
+        None if d.is_some_and(|d| !d.key.is_empty()) => tf("dup.exists", &[("key", &key)]),
+        None => tf("dup.other", &[("key", &key)]),
     }
 }
 
@@ -229,38 +207,19 @@ pub(crate) fn duplicate_sentence(fields: &str, d: Option<&VerifyDetail>) -> Stri
 /// plainly already).
 pub(crate) fn explain(code: &str, msg: &str) -> String {
     if msg.starts_with("abandoned by its sender") {
-        return "The sheet was sent in parts, and some part had failing rows, so the whole \
-                sheet was withdrawn: nothing of it was applied. Fix the rows listed below and \
-                upload the sheet again."
-            .into();
+        return t("explain.abandoned").into();
     }
     if code == "0" && msg.contains("batch checked:") {
-        return "Checked, not applied: every row passed every rule, keys already stored \
-                included. Apply now applies exactly these rows (their keys are checked once \
-                more as they are applied); Discard drops them."
-            .into();
+        return t("explain.checked").into();
     }
     match code {
-        "0" => "Accepted.",
-        "E00V00" => {
-            "Some rows break the interface's rules (each is listed below with how to fix it). \
-             Nothing of this upload was applied."
-        }
-        "E00W00" => {
-            "Some rows have a key (the fields that identify a row) that is already taken: by \
-             another row of this sheet, or by data already stored. Nothing of this upload was \
-             applied. To change rows that exist, upload with the operation update."
-        }
-        "E00M00" => {
-            "Two kinds of problems at once: some rows break the interface's rules and some \
-             rows have a key that is already taken. Nothing of this upload was applied."
-        }
-        "E00P00" => {
-            "This batch was refused too many times and has failed. Fix the sheet and upload \
-             it again as a new upload."
-        }
-        "E00A00" => "This data had already been received; nothing changed.",
-        "-1" => "A system error on our side. Nothing was applied; it is safe to try again.",
+        "0" => t("explain.ok"),
+        "E00V00" => t("explain.verify"),
+        "E00W00" => t("explain.write"),
+        "E00M00" => t("explain.multiple"),
+        "E00P00" => t("explain.retry"),
+        "E00A00" => t("explain.consumed"),
+        "-1" => t("explain.system"),
         _ => "",
     }
     .into()

@@ -23,11 +23,13 @@
 //! - `report`: a batch's rejections → the error table (spreadsheet row, field, type, value,
 //!   how to fix it).
 //! - `hints`: every sentence about an error (a type and core's detail → how to fix it; a
-//!   summary's code and message in plain words), English, in one place for translation.
+//!   summary's code and message in plain words), in one place (its words in the `i18n` catalogue).
 //! - `actions`: the execute, revert and cancel buttons.
 //! - `history`: the user's own batches.
 //! - `workbook`: the template `.xlsx` of an interface, and its download.
 //! - `core_error`: a failed call to core → its page (the only place that decides one).
+//! - `i18n`: the request's language (English or Simplified Chinese) and the catalogue of
+//!   every text the page shows, in both.
 //! - `pages`: every page and response this door sends (askama templates in `templates/`).
 #![forbid(unsafe_code)]
 #![deny(unreachable_pub)]
@@ -39,6 +41,8 @@ mod core_error;
 mod fix;
 mod hints;
 mod history;
+#[doc(hidden)]
+pub mod i18n;
 mod login;
 mod multipart;
 mod pages;

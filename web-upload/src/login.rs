@@ -39,7 +39,11 @@ impl Upload {
             Ok(b) => b,
             Err(BodyError::TimedOut) => return pages::too_slow(None),
             Err(_) => {
-                return self.login_form(StatusCode::BAD_REQUEST, "", "The form could not be read.")
+                return self.login_form(
+                    StatusCode::BAD_REQUEST,
+                    "",
+                    crate::i18n::t("login.unreadable"),
+                )
             }
         };
         let form = parse_form(&body);
@@ -49,7 +53,7 @@ impl Upload {
             return self.login_form(
                 StatusCode::FORBIDDEN,
                 &username,
-                "This login form has expired or was not sent from this site. Please log in again.",
+                crate::i18n::t("login.expired"),
             );
         }
         let mut core = self.core.clone();

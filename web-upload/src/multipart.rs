@@ -80,9 +80,7 @@ impl Upload {
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| multer::parse_boundary(v).ok())
-            .ok_or_else(|| {
-                FormError::Unreadable("the form was not sent as multipart/form-data".into())
-            })?;
+            .ok_or_else(|| FormError::Unreadable(crate::i18n::t("upload.not_multipart").into()))?;
         let whole = self.cfg.max_file_bytes() + 64 * 1024;
         if declared_length(&req).is_some_and(|n| n > whole) {
             return Err(FormError::TooLarge);

@@ -11,6 +11,8 @@ use wharf_proto::v1 as pb;
 
 pub(crate) use wharf_gateway::reply::Reply;
 
+use crate::i18n::t;
+
 /// The signed-in user, for the header of every page.
 #[derive(Debug, Clone)]
 pub(crate) struct Nav {
@@ -150,17 +152,17 @@ pub(crate) fn shown_state(b: &pb::GetBatchResponse) -> String {
 /// The word a status badge shows for a state (its CSS class is the state itself).
 pub(crate) fn state_label(state: &str) -> &'static str {
     match state {
-        "applied" => "applied",
-        "held" => "scheduled",
-        "checked" => "checked — nothing applied",
-        "reverted" => "reverted",
-        "cancelled" => "cancelled",
-        "failed" => "failed",
-        "expired" => "expired",
-        "rejected" => "rejected",
-        "refused" => "unreadable",
-        "open" => "in progress",
-        _ => "unknown",
+        "applied" => t("state.applied"),
+        "held" => t("state.held"),
+        "checked" => t("state.checked"),
+        "reverted" => t("state.reverted"),
+        "cancelled" => t("state.cancelled"),
+        "failed" => t("state.failed"),
+        "expired" => t("state.expired"),
+        "rejected" => t("state.rejected"),
+        "refused" => t("state.refused"),
+        "open" => t("state.open"),
+        _ => t("state.unknown"),
     }
 }
 
@@ -318,9 +320,9 @@ pub(crate) fn page(status: StatusCode, t: &impl Template) -> Reply {
 /// A message page (not found, refused, core unavailable, …).
 pub(crate) fn message(status: StatusCode, nav: Option<Nav>, title: &str, message: &str) -> Reply {
     let (back_href, back_label) = if nav.is_some() {
-        ("/upload", "Back to upload")
+        ("/upload", t("message.back_upload"))
     } else {
-        ("/login", "Go to login")
+        ("/login", t("message.go_login"))
     };
     page(
         status,
@@ -339,8 +341,8 @@ pub(crate) fn not_found(nav: Option<Nav>) -> Reply {
     message(
         StatusCode::NOT_FOUND,
         nav,
-        "Not found",
-        "There is no such page, or it is not yours to see.",
+        t("message.not_found"),
+        t("message.not_found_text"),
     )
 }
 
@@ -350,8 +352,8 @@ pub(crate) fn too_slow(nav: Option<Nav>) -> Reply {
     message(
         StatusCode::REQUEST_TIMEOUT,
         nav,
-        "Too slow",
-        "The request took too long and was stopped. Nothing was applied.",
+        t("message.too_slow"),
+        t("message.too_slow_text"),
     )
 }
 
@@ -359,8 +361,8 @@ pub(crate) fn csrf_refused(nav: Option<Nav>) -> Reply {
     message(
         StatusCode::FORBIDDEN,
         nav,
-        "Form refused",
-        "This form was not sent from this site, or it is too old. Nothing was done; open the page again and resend.",
+        t("message.csrf"),
+        t("message.csrf_text"),
     )
 }
 

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use wharf_proto::v1 as pb;
 
 use crate::hints::{self, value_text};
+use crate::i18n::t;
 
 /// Core's type for a key already taken: shown as one line per row.
 const DUPLICATE: &str = "duplicate key";
@@ -108,12 +109,14 @@ pub(crate) fn errors_csv(lines: &[ErrorLine]) -> String {
     // A UTF-8 byte order mark first: without it Excel on Windows reads the file in the
     // machine's code page and garbles Chinese text.
     let mut out = String::from("\u{feff}");
+    // The header in the user's language; the error type stays core's word (it is what
+    // core's answers and the other doors say), its sentence is in the user's language.
     out.push_str(&wharf_sheet::out::csv_record([
-        "row",
-        "field",
-        "error",
-        "value",
-        "how to fix",
+        t("csv.row"),
+        t("csv.field"),
+        t("csv.error"),
+        t("csv.value"),
+        t("csv.hint"),
     ]));
     for e in lines {
         let row = if e.line == 0 {

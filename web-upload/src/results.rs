@@ -6,6 +6,7 @@ use wharf_proto::v1 as pb;
 
 use crate::core_error::Call;
 use crate::hints;
+use crate::i18n::{t, tf};
 use crate::pages::{self, ErrorRow, Note, Reply, Summary};
 use crate::report;
 use crate::routes::{env_name, env_of, result_href};
@@ -21,32 +22,32 @@ fn headline(s: &Summary, lines: &[report::ErrorLine]) -> String {
     let mut rows: Vec<u32> = lines.iter().map(|e| e.line).filter(|l| *l > 0).collect();
     rows.dedup();
     match s.state.as_str() {
-        "applied" => format!("All {} rows were applied.", s.rows_applied),
-        "open" => "This batch is not complete yet; nothing has been applied.".into(),
-        "held" => format!(
-            "Scheduled: all {} rows will be applied at {}.",
-            s.rows_sent,
-            s.plan.execute.split(" · ").next().unwrap_or_default()
+        "applied" => tf("headline.applied", &[("n", &s.rows_applied)]),
+        "open" => t("headline.open").into(),
+        "held" => tf(
+            "headline.held",
+            &[
+                ("n", &s.rows_sent),
+                (
+                    "at",
+                    &s.plan.execute.split(" · ").next().unwrap_or_default(),
+                ),
+            ],
         ),
-        "checked" => format!(
-            "Checked: all {} rows pass, nothing was applied. Apply them now, or discard the check.",
-            s.rows_sent
-        ),
-        "reverted" => format!("All {} rows were applied, then reverted.", s.rows_applied),
-        "cancelled" => "Cancelled: nothing was applied.".into(),
-        "expired" => {
-            "This batch expired before all of its rows arrived; nothing was applied.".into()
+        "checked" => tf("headline.checked", &[("n", &s.rows_sent)]),
+        "reverted" => tf("headline.reverted", &[("n", &s.rows_applied)]),
+        "cancelled" => t("headline.cancelled").into(),
+        "expired" => t("headline.expired").into(),
+        "refused" => t("headline.refused").into(),
+        _ if !rows.is_empty() => {
+            let key = match (lines.len() == 1, rows.len() == 1) {
+                (true, _) => "headline.failed_1_1",
+                (false, true) => "headline.failed_n_1",
+                (false, false) => "headline.failed_n_n",
+            };
+            tf(key, &[("errors", &lines.len()), ("rows", &rows.len())])
         }
-        "refused" => "The file could not be read as a sheet; nothing was applied.".into(),
-        _ if !rows.is_empty() => format!(
-            "Nothing was applied: {} {} in {} {}. Fix {} and upload the whole sheet again.",
-            lines.len(),
-            if lines.len() == 1 { "error" } else { "errors" },
-            rows.len(),
-            if rows.len() == 1 { "row" } else { "rows" },
-            if rows.len() == 1 { "it" } else { "them" },
-        ),
-        _ => "Nothing was applied.".into(),
+        _ => t("headline.nothing").into(),
     }
 }
 

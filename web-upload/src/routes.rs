@@ -12,6 +12,7 @@ use wharf_gateway::body::{form_field, parse_form, BodyDeadline};
 use wharf_metrics::Door;
 use wharf_proto::v1 as pb;
 
+use crate::i18n;
 use crate::multipart::UploadForm;
 use crate::pages::{self, Reply};
 use crate::session;
@@ -86,13 +87,24 @@ impl Upload {
         let mut req = req;
         req.extensions_mut().insert(BodyDeadline(deadline));
         req.extensions_mut().insert(session::Peer(peer));
-        let reply = match tokio::time::timeout_at(deadline, self.route(req))
-            .instrument(span.clone())
-            .await
-        {
-            Ok(r) => r,
-            Err(_) => pages::too_slow(None),
+        // The page's language, for every text of this request.
+        let here = i18n::Here {
+            lang: i18n::Lang::of_request(req.headers()),
+            back: match (&method, req.uri().path_and_query()) {
+                (&Method::GET, Some(pq)) => pq.as_str().to_string(),
+                _ => "/upload".into(),
+            },
         };
+        let reply = i18n::scope(here, async {
+            match tokio::time::timeout_at(deadline, self.route(req))
+                .instrument(span.clone())
+                .await
+            {
+                Ok(r) => r,
+                Err(_) => pages::too_slow(None),
+            }
+        })
+        .await;
         // No query strings, cookies or bodies in the log: they can carry secrets.
         let status = reply.status().as_u16();
         span.record("status", status);
@@ -140,6 +152,14 @@ impl Upload {
                 };
                 pages::redirect(to, &[])
             }
+            (&Method::GET, ["lang", tag]) => match i18n::Lang::from_tag(tag) {
+                Some(lang) => {
+                    let back = query_param(query.as_deref(), "back");
+                    let to = if i18n::local_path(&back) { &back } else { "/" };
+                    pages::redirect(to, &[session::lang_cookie(lang, self.cfg.secure_cookies)])
+                }
+                None => pages::not_found(None),
+            },
             (&Method::GET, ["login"]) => self.login_form(StatusCode::OK, "", ""),
             (&Method::POST, ["login"]) => self.login(req).await,
             (&Method::POST, ["logout"]) => self.logout(req).await,
@@ -237,8 +257,8 @@ impl Upload {
                 pages::message(
                     StatusCode::METHOD_NOT_ALLOWED,
                     None,
-                    "Not allowed",
-                    "This page does not take that kind of request.",
+                    i18n::t("message.not_allowed"),
+                    i18n::t("message.not_allowed_text"),
                 )
             }
             _ => pages::not_found(None),
@@ -255,6 +275,7 @@ fn template(path: &str) -> &'static str {
         ["healthz"] => "/healthz",
         ["readyz"] => "/readyz",
         ["static", _] => "/static/{file}",
+        ["lang", _] => "/lang/{lang}",
         ["login"] => "/login",
         ["logout"] => "/logout",
         ["upload"] => "/upload",

@@ -6,6 +6,7 @@
 
 use wharf_proto::v1::{self as pb, value::Kind, Value};
 
+use crate::i18n::{t, tf};
 use crate::pages::{Action, Plan};
 
 /// What the form's schedule inputs held.
@@ -105,6 +106,20 @@ fn shown(ts: &str) -> String {
         .unwrap_or_else(|| ts.to_string())
 }
 
+/// A schedule status core names (SPEC: `idle`, `running`, `finished`, `failed`, `cancelled`,
+/// `conflict`) in the user's language; another as core wrote it.
+fn status_word(status: &str) -> &str {
+    match status {
+        "idle" => t("plan.idle"),
+        "running" => t("plan.running"),
+        "finished" => t("plan.finished"),
+        "failed" => t("plan.failed"),
+        "cancelled" => t("plan.cancelled"),
+        "conflict" => t("plan.conflict"),
+        other => other,
+    }
+}
+
 /// A batch's schedule as the history and result pages show it.
 pub(crate) fn plan(b: &pb::GetBatchResponse) -> Plan {
     let line = |ts: &str, status: &str, who: &str| match (ts.is_empty(), status.is_empty()) {
@@ -112,6 +127,7 @@ pub(crate) fn plan(b: &pb::GetBatchResponse) -> Plan {
         _ => {
             let mut out = shown(ts);
             if !status.is_empty() {
+                let status = status_word(status);
                 out = if out.is_empty() {
                     status.to_string()
                 } else {
@@ -119,7 +135,7 @@ pub(crate) fn plan(b: &pb::GetBatchResponse) -> Plan {
                 };
             }
             if !who.is_empty() {
-                out = format!("{out} by {who}");
+                out = tf("plan.by", &[("plan", &out), ("user", &who)]);
             }
             out
         }
@@ -150,37 +166,37 @@ pub(crate) fn actions(b: &pb::GetBatchResponse) -> Vec<Action> {
         // `all` replaces the whole data set: that is asked once more.
         out.push(Action {
             name: "execute".into(),
-            label: "Apply now".into(),
+            label: t("action.execute").into(),
             confirm: if b.operation == "all" {
-                "Apply now? This sheet replaces ALL rows of the interface; rows not in it are removed.".into()
+                t("action.execute_all").into()
             } else {
                 String::new()
             },
         });
         out.push(Action {
             name: "cancel".into(),
-            label: "Discard".into(),
-            confirm: "Discard this checked sheet? Nothing of it will be applied.".into(),
+            label: t("action.discard").into(),
+            confirm: t("action.discard_confirm").into(),
         });
         return out;
     }
     if b.execute_status == "idle" {
         out.push(Action {
             name: "execute".into(),
-            label: "Apply now".into(),
+            label: t("action.execute").into(),
             confirm: String::new(),
         });
         out.push(Action {
             name: "cancel".into(),
-            label: "Cancel".into(),
-            confirm: "Cancel this batch? It will never be applied.".into(),
+            label: t("action.cancel").into(),
+            confirm: t("action.cancel_confirm").into(),
         });
     }
     if b.state == "applied" && (b.revert_status.is_empty() || b.revert_status == "idle") {
         out.push(Action {
             name: "revert".into(),
-            label: "Revert now".into(),
-            confirm: "Revert this batch now? Every row it inserted, changed or deleted goes back to what it was before.".into(),
+            label: t("action.revert").into(),
+            confirm: t("action.revert_confirm").into(),
         });
     }
     out

@@ -48,8 +48,8 @@ impl Upload {
             pages::message(
                 StatusCode::NOT_FOUND,
                 Some(s.nav()),
-                "Sheet no longer kept",
-                "wharf keeps an uploaded sheet for a day. Download the errors as CSV from the result page, fix your sheet and upload it again.",
+                crate::i18n::t("sent.gone"),
+                crate::i18n::t("sent.gone_text"),
             )
         };
         let format = wharf_sheet::Format::from_file_name(&held.file_name)

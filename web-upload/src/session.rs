@@ -51,6 +51,17 @@ pub(crate) fn clear_session_cookie(secure: bool) -> String {
     set_cookie(SESSION_COOKIE, "", "/", 0, secure)
 }
 
+/// The switcher's cookie: the chosen language, for a year, sent on every page (`Lax`, so a
+/// link from elsewhere still opens in it).
+pub(crate) fn lang_cookie(lang: crate::i18n::Lang, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!(
+        "{}={}; Path=/; Max-Age=31536000; HttpOnly; SameSite=Lax{secure}",
+        crate::i18n::LANG_COOKIE,
+        lang.tag()
+    )
+}
+
 /// A fresh random value for the login form and its cookie.
 pub(crate) fn new_login_nonce() -> String {
     let mut bytes = [0u8; 24];

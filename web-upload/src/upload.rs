@@ -9,6 +9,7 @@ use wharf_metrics::Outcome;
 
 use crate::columns::{Held, Settled};
 use crate::core_error::Call;
+use crate::i18n::{t, tf};
 use crate::multipart::{FormError, UploadForm};
 use crate::pages::{self, Choice, Reply, Summary};
 use crate::report;
@@ -77,9 +78,9 @@ impl Upload {
                     s,
                     StatusCode::PAYLOAD_TOO_LARGE,
                     &UploadForm::default(),
-                    &format!(
-                        "The file is larger than {} MiB, the most one upload may hold. Split it into smaller sheets.",
-                        self.cfg.max_file_bytes().div_ceil(1 << 20)
+                    &tf(
+                        "upload.too_large",
+                        &[("mib", &self.cfg.max_file_bytes().div_ceil(1 << 20))],
                     ),
                 )
             }
@@ -89,7 +90,7 @@ impl Upload {
                     s,
                     StatusCode::BAD_REQUEST,
                     &UploadForm::default(),
-                    &format!("The form could not be read ({why}). Please try again."),
+                    &tf("upload.unreadable", &[("why", &why)]),
                 )
             }
         };
@@ -98,29 +99,25 @@ impl Upload {
         }
         let refuse = |msg: &str| self.upload_form(s, StatusCode::BAD_REQUEST, &f, msg);
         let Some((category, biz_key)) = f.interface.split_once('/') else {
-            return refuse("Choose an interface.");
+            return refuse(t("upload.choose_interface"));
         };
         let Some(env) = env_of(&f.environment) else {
-            return refuse("Choose the environment: prod or uat.");
+            return refuse(t("upload.choose_env"));
         };
         let Some(operation) = operation_of(&f.operation) else {
-            return refuse("Choose the operation: insert, update, delete or all.");
+            return refuse(t("upload.choose_op"));
         };
         if operation == pb::Operation::All && !f.confirm_all {
-            return refuse(
-                "The operation \"all\" replaces the whole data set: tick the box to confirm it.",
-            );
+            return refuse(t("upload.confirm_all"));
         }
         if f.check_only && f.schedule.is_planned() {
-            return refuse(
-                "Check only applies nothing, so there is nothing to schedule: choose \"Apply as soon as the sheet is in\" with no revert time, or untick Check only. You apply a checked sheet with its \"Apply now\" button.",
-            );
+            return refuse(t("upload.check_scheduled"));
         }
         // The file: sent with the form, or held by core while its columns were mapped.
         let (file_name, bytes, batch_id) = if f.held.is_empty() {
             match f.file.clone().filter(|_| !f.file_name.is_empty()) {
                 Some(bytes) => (f.file_name.clone(), bytes, send::new_batch_id()),
-                None => return refuse("Choose a file to upload."),
+                None => return refuse(t("upload.choose_file")),
             }
         } else {
             let mut core = self.core.clone();
@@ -138,18 +135,12 @@ impl Upload {
                     let r = r.into_inner();
                     (r.file_name, bytes::Bytes::from(r.content), r.batch_id)
                 }
-                Ok(_) => {
-                    return refuse(
-                        "The sheet you were matching columns for is no longer kept (wharf keeps it for a day). Upload it again.",
-                    )
-                }
+                Ok(_) => return refuse(t("upload.held_gone")),
                 Err(st) => return self.core_error(Call::Page(s), &st),
             }
         };
         let Some(format) = wharf_sheet::Format::from_file_name(&file_name) else {
-            return refuse(&format!(
-                "\"{file_name}\" is not a sheet wharf reads: upload an .xlsx or .csv file."
-            ));
+            return refuse(&tf("upload.not_a_sheet", &[("file", &file_name)]));
         };
         let limits = self.cfg.sheet_limits.clone();
         let content = bytes.clone();
@@ -164,8 +155,8 @@ impl Upload {
                     return pages::message(
                         StatusCode::INTERNAL_SERVER_ERROR,
                         Some(s.nav()),
-                        "Internal error",
-                        "The sheet could not be processed. Nothing was applied.",
+                        t("message.internal"),
+                        t("upload.failed"),
                     );
                 }
             };

@@ -14,6 +14,7 @@ use wharf_sheet::out::xlsx_text;
 
 use crate::core_error::Call;
 use crate::hints;
+use crate::i18n::{t, tf};
 use crate::pages::{self, Reply};
 use crate::session::Session;
 use crate::Upload;
@@ -102,8 +103,8 @@ pub(crate) fn template(iface: &pb::InterfaceDef) -> Result<Vec<u8>, XlsxError> {
                     )))
                 }
             }
-            .set_error_title("Not an allowed value")?
-            .set_error_message(format!("{} takes only the values of its list.", f.name))?;
+            .set_error_title(t("workbook.not_allowed"))?
+            .set_error_message(tf("workbook.list_only", &[("field", &f.name)]))?;
         } else {
             rule_of_cell = rule_of_cell.allow_any_value();
         }
@@ -114,15 +115,18 @@ pub(crate) fn template(iface: &pb::InterfaceDef) -> Result<Vec<u8>, XlsxError> {
     let about = book.add_worksheet();
     about.set_name("fields")?;
     let titles = [
-        "field",
-        "what to write",
-        "required",
-        "example",
-        "allowed values",
-        "also accepted",
-        "default",
-        "business key",
+        t("workbook.field"),
+        t("workbook.label"),
+        t("workbook.what"),
+        t("workbook.required"),
+        t("workbook.example"),
+        t("workbook.allowed"),
+        t("workbook.also"),
+        t("workbook.default"),
+        t("workbook.key"),
     ];
+    let lang = crate::i18n::lang().tag();
+    let (yes, no) = (t("workbook.yes"), t("workbook.no"));
     for (col, t) in titles.iter().enumerate() {
         xlsx_text(about, 0, col as u16, t, &header)?;
     }
@@ -134,16 +138,19 @@ pub(crate) fn template(iface: &pb::InterfaceDef) -> Result<Vec<u8>, XlsxError> {
             Some(serde_json::Value::Null) | None => rule.example.clone(),
             Some(other) => other.to_string(),
         };
+        // The field's label in the user's language, where the interface gives one.
+        let label = f.labels.get(lang).cloned().unwrap_or_default();
         let cells = [
             f.name.clone(),
+            label,
             description.clone(),
-            if f.required { "yes" } else { "no" }.to_string(),
+            if f.required { yes } else { no }.to_string(),
             shown_example,
             f.allowed.join(", "),
             f.exceptions.join(", "),
             f.default_value.clone(),
             if iface.business_key.contains(&f.name) {
-                "yes"
+                yes
             } else {
                 ""
             }
@@ -153,7 +160,7 @@ pub(crate) fn template(iface: &pb::InterfaceDef) -> Result<Vec<u8>, XlsxError> {
             xlsx_text(about, row, col as u16, c, &plain)?;
         }
     }
-    for (col, width) in [24.0, 48.0, 10.0, 18.0, 40.0, 14.0, 12.0, 14.0]
+    for (col, width) in [24.0, 20.0, 48.0, 10.0, 18.0, 40.0, 14.0, 12.0, 14.0]
         .iter()
         .enumerate()
     {
@@ -218,8 +225,8 @@ impl Upload {
                 pages::message(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     Some(s.nav()),
-                    "Internal error",
-                    "The template could not be built.",
+                    t("message.internal"),
+                    t("workbook.failed"),
                 )
             }
         }

@@ -12,6 +12,14 @@
   var pageLabel = document.getElementById("grid-page");
   var errorBox = document.getElementById("grid-error");
   var submit = document.getElementById("grid-submit");
+  // Every word the grid shows comes from the page (data-t-*), in the page's language.
+  function say(name, values) {
+    var text = root.getAttribute("data-t-" + name) || "";
+    Object.keys(values || {}).forEach(function (k) {
+      text = text.split("{" + k + "}").join(String(values[k]));
+    });
+    return text;
+  }
   var columns = [];
   var rows = []; // {line, values, problems, edited, checking}
   var page = 0;
@@ -29,11 +37,11 @@
   function showStatus() {
     var n = failing();
     status.textContent = n === 0
-      ? "Every row passes: send the corrected sheet."
-      : n + " of " + rows.length + " rows still fail.";
+      ? say("passes")
+      : say("failing", { n: n, total: rows.length });
     submit.disabled = n !== 0 || rows.some(function (r) { return r.checking; });
     var pages = Math.max(1, Math.ceil(rows.length / PER_PAGE));
-    pageLabel.textContent = "page " + (page + 1) + " of " + pages;
+    pageLabel.textContent = say("page", { page: page + 1, pages: pages });
     document.getElementById("grid-prev").disabled = page === 0;
     document.getElementById("grid-next").disabled = page + 1 >= pages;
   }
@@ -47,7 +55,7 @@
       var td = document.createElement("td");
       var input = document.createElement("input");
       input.value = row.values[i];
-      input.setAttribute("aria-label", field + " in row " + row.line);
+      input.setAttribute("aria-label", say("cell", { field: field, line: row.line }));
       input.setAttribute("data-line", row.line);
       input.setAttribute("data-field", field);
       var hint = document.createElement("small");
@@ -85,7 +93,7 @@
     var head = table.tHead;
     head.textContent = "";
     var hr = document.createElement("tr");
-    ["Row"].concat(columns).concat([""]).forEach(function (name) {
+    [say("row")].concat(columns).concat([""]).forEach(function (name) {
       var th = document.createElement("th");
       th.textContent = name;
       hr.appendChild(th);
@@ -156,14 +164,14 @@
       edits[row.line] = values;
     });
     submit.disabled = true;
-    status.textContent = "Sending the corrected sheet…";
+    status.textContent = say("sending");
     post(root.getAttribute("data-submit"), { edits: edits })
       .then(function (j) { window.location.href = j.href; })
       .catch(function (e) { fail(e); showStatus(); });
   });
   fetch(root.getAttribute("data-rows"), { credentials: "same-origin" })
     .then(function (r) {
-      if (!r.ok) throw new Error("The failing rows could not be loaded (HTTP " + r.status + ").");
+      if (!r.ok) throw new Error(say("unloaded", { status: r.status }));
       return r.json();
     })
     .then(function (j) {
@@ -173,8 +181,7 @@
         return { line: r.line, values: r.values, problems: r.problems, edited: false, checking: false };
       });
       if (j.shown < j.failing) {
-        fail(new Error("Only the first " + j.shown + " of " + j.failing +
-          " failing rows can be fixed here: use your sheet with the errors marked for the rest."));
+        fail(new Error(say("partial", { shown: j.shown, failing: j.failing })));
       }
       render();
     })

@@ -51,7 +51,7 @@
   var checkOnly = document.getElementById("check-only");
   var submit = document.getElementById("upload-submit");
   function label() {
-    submit.textContent = checkOnly.checked ? "Upload and check" : "Upload and apply";
+    submit.textContent = form.getAttribute(checkOnly.checked ? "data-t-check" : "data-t-apply");
   }
   checkOnly.addEventListener("change", label);
   label();
@@ -59,11 +59,9 @@
     if (op.value !== "all") return;
     var env = document.getElementById("environment").value;
     var iface = document.getElementById("interface").value;
-    var question = checkOnly.checked
-      ? "Check replacing ALL " + iface + " rows in " + env + " with the rows of this sheet? " +
-        "Nothing is applied until you press Apply now."
-      : "Replace ALL " + iface + " rows in " + env +
-        " with the rows of this sheet? Rows not in the sheet will be removed.";
+    // The question's words come from the page (data-t-*), in the page's language.
+    var question = form.getAttribute(checkOnly.checked ? "data-t-check-all" : "data-t-apply-all")
+      .split("{interface}").join(iface).split("{env}").join(env);
     if (!window.confirm(question)) {
       e.preventDefault();
       return;

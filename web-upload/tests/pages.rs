@@ -1864,3 +1864,346 @@ async fn check_only_applies_nothing_until_apply_now() {
         .contains("name=\"check_only\" value=\"yes\" checked"));
     assert_eq!(export(&site).await.len(), 4);
 }
+
+/// The words a page shows a person: its text between tags and the attributes read out or
+/// shown (titles, labels, questions, the grid's words).
+fn visible(html: &str) -> String {
+    let mut out = String::new();
+    let mut rest = html;
+    while let Some(open) = rest.find('<') {
+        out.push_str(&rest[..open]);
+        out.push('\n');
+        let Some(close) = rest[open..].find('>') else {
+            break;
+        };
+        let tag = &rest[open..open + close];
+        for attr in [
+            "title=\"",
+            "aria-label=\"",
+            "data-confirm=\"",
+            "placeholder=\"",
+        ] {
+            if let Some(at) = tag.find(attr) {
+                let v = &tag[at + attr.len()..];
+                out.push_str(&v[..v.find('"').unwrap_or(v.len())]);
+                out.push('\n');
+            }
+        }
+        for part in tag.split(" data-t-").skip(1) {
+            if let Some((_, v)) = part.split_once("=\"") {
+                // Without its `{placeholders}` (the script fills them).
+                let v = &v[..v.find('"').unwrap_or(v.len())];
+                for (i, piece) in v.split(['{', '}']).enumerate() {
+                    if i % 2 == 0 {
+                        out.push_str(piece);
+                    }
+                }
+                out.push('\n');
+            }
+        }
+        // Scripts and styles are not read (the scripts hold no words).
+        rest = &rest[open + close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Whether `needle` is in `hay` as whole words (not inside a longer word).
+fn has_words(hay: &str, needle: &str) -> bool {
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    hay.match_indices(needle).any(|(at, _)| {
+        !(word(needle.chars().next()) && word(hay[..at].chars().next_back())
+            || word(needle.chars().next_back()) && word(hay[at + needle.len()..].chars().next()))
+    })
+}
+
+/// Fails when a page rendered in Chinese still says any of the English catalogue: every
+/// entry's English, cut at its `{placeholders}`, must be absent as whole words.
+fn assert_no_english(what: &str, page: &Page) {
+    let html = page.text();
+    assert!(
+        html.contains("<html lang=\"zh-CN\">"),
+        "{what} is not in Chinese: {html}"
+    );
+    // Core's own code, message, error types and schedule details are the wire contract and
+    // stay as core wrote them (the page explains them next to them).
+    let mut html_ = html.clone();
+    for marker in [
+        "id=\"result-msg\">",
+        "class=\"note-msg\">",
+        "class=\"type\">",
+        "id=\"plan-detail\">",
+    ] {
+        let mut out = String::new();
+        let mut rest = html_.as_str();
+        while let Some(at) = rest.find(marker) {
+            let end = at + marker.len();
+            out.push_str(&rest[..end]);
+            rest = &rest[end..];
+            rest = &rest[rest.find('<').unwrap_or(rest.len())..];
+        }
+        out.push_str(rest);
+        html_ = out;
+    }
+    let shown = visible(&html_);
+    let mut left = Vec::new();
+    for (key, en, zh) in wharf_upload::i18n::CATALOGUE {
+        if en == zh {
+            continue;
+        }
+        for piece in en.split(['{', '}']).step_by(2) {
+            let piece = piece.trim_matches(|c: char| c.is_whitespace() || ",.:;()—".contains(c));
+            // Too short to be told from a value (`.`, `—`) or core's own words.
+            // Units, formats and names the Chinese keeps (`MiB`, `yyyy-mm-dd`) are not left over.
+            if piece.chars().filter(char::is_ascii_alphabetic).count() < 3 || zh.contains(piece) {
+                continue;
+            }
+            if has_words(&shown, piece) {
+                left.push(format!("{key}: {piece:?}"));
+            }
+        }
+    }
+    assert!(
+        left.is_empty(),
+        "{what} still says in English: {left:?}\n{shown}"
+    );
+}
+
+/// `Accept-Language` chooses the language; the switcher's cookie wins over it; English is the
+/// default, and the switcher only returns to this site.
+#[tokio::test]
+async fn the_language_comes_from_the_browser_or_the_switcher() {
+    let site = site().await;
+    let mut b = Browser::new(&site);
+    let page = b.get("/login").await;
+    assert!(
+        page.text().contains("<html lang=\"en\">"),
+        "{}",
+        page.text()
+    );
+    assert!(page.text().contains(">Log in</button>"));
+    assert!(page.text().contains("id=\"lang-zh\""));
+    let page = b
+        .send(
+            "GET",
+            "/login",
+            &[("Accept-Language", "en-GB;q=0.5, zh-CN;q=0.9")],
+            b"",
+        )
+        .await;
+    assert!(
+        page.text().contains("<html lang=\"zh-CN\">"),
+        "{}",
+        page.text()
+    );
+    assert!(page.text().contains(">登录</button>"), "{}", page.text());
+    assert!(page.text().contains("id=\"lang-en\""));
+    let page = b
+        .send("GET", "/login", &[("Accept-Language", "fr, en;q=0.8")], b"")
+        .await;
+    assert!(page.text().contains("<html lang=\"en\">"));
+
+    // The switcher: a cookie for the whole site, then back to the page.
+    let r = b.get("/lang/en?back=%2Flogin%3Fx%3D1").await;
+    assert_eq!((r.status, r.header("location")), (303, Some("/login?x=1")));
+    let cookie = r.set_cookies().join(" | ");
+    assert!(
+        cookie.contains("wharf_lang=en")
+            && cookie.contains("Path=/")
+            && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    // The cookie wins over the header.
+    let page = b
+        .send("GET", "/login", &[("Accept-Language", "zh-CN")], b"")
+        .await;
+    assert!(
+        page.text().contains("<html lang=\"en\">"),
+        "{}",
+        page.text()
+    );
+    let r = b.get("/lang/zh-CN?back=/login").await;
+    assert_eq!(r.status, 303);
+    let page = b
+        .send("GET", "/login", &[("Accept-Language", "en")], b"")
+        .await;
+    assert!(page.text().contains("<html lang=\"zh-CN\">"));
+    // The switcher's own link returns to the page it is on.
+    assert!(
+        page.text().contains("href=\"/lang/en?back=%2Flogin\""),
+        "{}",
+        page.text()
+    );
+
+    // Only back to this site; an unknown language is no page.
+    for bad in [
+        "//evil.example/x",
+        "https://evil.example/",
+        "/\\evil.example",
+    ] {
+        let r = b
+            .get(&format!("/lang/en?back={}", bad.replace('/', "%2F")))
+            .await;
+        assert_eq!((r.status, r.header("location")), (303, Some("/")), "{bad}");
+    }
+    assert_eq!(b.get("/lang/fr?back=/login").await.status, 404);
+}
+
+/// Every page, in Chinese, says nothing of the English catalogue: login, upload, the mapping
+/// step, a result with errors, the grid, history, a confirmation and a message page; the
+/// errors CSV and the template speak Chinese too.
+#[tokio::test]
+async fn in_chinese_no_english_is_left_on_any_page() {
+    let site = site().await;
+    let mut b = Browser::new(&site);
+    assert_eq!(b.get("/lang/zh-CN?back=/login").await.status, 303);
+    let login = b.get("/login").await;
+    assert_no_english("the login page", &login);
+    let r = b
+        .post_login(&login.csrf(), &site.user, "wrong-password")
+        .await;
+    assert_eq!(r.status, 401);
+    assert!(r.text().contains("用户名或密码错误"), "{}", r.text());
+    assert_no_english("a refused login", &r);
+    b.login(&site.user).await;
+
+    assert_no_english("the upload page", &b.get("/upload").await);
+    let r = b.upload("x.csv", bom_csv(1).as_bytes(), "all", &[]).await;
+    assert_eq!(r.status, 400);
+    assert_no_english("a refused upload", &r);
+
+    // The mapping step.
+    let header = BOM_HEADER.replacen("vendor_code", "Lieferant", 1);
+    let step = b
+        .upload(
+            "mine.csv",
+            format!("{header}\n{}\n", bom_line("K0")).as_bytes(),
+            "insert",
+            &[],
+        )
+        .await;
+    assert_eq!(step.status, 200, "{}", step.text());
+    assert!(step.text().contains("按列匹配"));
+    assert_no_english("the mapping step", &step);
+
+    // A result with errors of several kinds, and its grid.
+    let sheet = format!(
+        "{BOM_HEADER}\n{}\n{}\n{}\n{}\n{}\n",
+        bom_line("K0"),
+        bom_line("K1").replace("2022-09-14,2022-09-14", "2022-09-14,2022-13-31"),
+        bom_line("K2").replace("10.1", "abc"),
+        bom_line("K3").replacen("eee", "", 1),
+        bom_line("K0"),
+    );
+    let result = b
+        .upload_result("bad.csv", sheet.as_bytes(), "insert", &[])
+        .await;
+    assert_ne!(result.by_id("result-code"), "0");
+    assert!(
+        result.by_id("headline").starts_with("未导入任何数据"),
+        "{}",
+        result.text()
+    );
+    assert!(result.text().contains("如何修改"));
+    assert_no_english("a result with errors", &result);
+    let fix = result
+        .text()
+        .split("id=\"fix\" href=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("a link to the grid")
+        .to_string();
+    assert_no_english("the grid", &b.get(&fix).await);
+
+    // The errors CSV: Chinese headers and sentences, core's types as they are.
+    let csv_href = b.latest_errors_csv().await;
+    let csv = b.get(&csv_href).await.text();
+    assert!(
+        csv.starts_with("\u{feff}行,字段,错误,值,如何修改\r\n"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("invalid date") && csv.contains("日期格式"),
+        "{csv}"
+    );
+
+    // An applied batch in the history, its revert asked first.
+    let ok = b
+        .upload_result("ok.csv", bom_csv(2).as_bytes(), "insert", &[])
+        .await;
+    assert_eq!(ok.by_id("result-code"), "0", "{}", ok.text());
+    assert_eq!(ok.by_id("status"), "已导入");
+    assert_no_english("an applied result", &ok);
+    assert_no_english("the history", &b.get("/batches").await);
+    let href = format!("/batches/prod/t1/bom/{}", ok.by_id("batch-id"));
+    let confirm = b
+        .post_form(
+            &format!("{href}/revert"),
+            &[("csrf", &ok.csrf()), ("confirmed", "")],
+        )
+        .await;
+    assert_eq!(confirm.status, 200, "{}", confirm.text());
+    assert_no_english("the revert question", &confirm);
+
+    // A checked sheet (Apply now, Discard) and a scheduled one (its plan and Cancel).
+    let checked = b
+        .upload_result(
+            "check.csv",
+            bom_csv(1).replace("K0", "C0").as_bytes(),
+            "insert",
+            &[("check_only", "yes")],
+        )
+        .await;
+    assert_eq!(
+        checked.by_id("status"),
+        "已校验 — 未导入",
+        "{}",
+        checked.text()
+    );
+    assert!(checked.text().contains("放弃"));
+    assert_no_english("a checked result", &checked);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let at = &wharf_proto::time::rfc3339(now + 3 * 3600)[..16];
+    let held = b
+        .upload_result(
+            "later.csv",
+            bom_csv(1).replace("K0", "L0").as_bytes(),
+            "insert",
+            &[("when", "at"), ("execute_at", at), ("tz", "0")],
+        )
+        .await;
+    assert!(
+        held.by_id("plan-execute").contains("等待中"),
+        "{}",
+        held.text()
+    );
+    assert_no_english("a scheduled result", &held);
+    assert_no_english("the history of every kind", &b.get("/batches").await);
+
+    // Message pages.
+    let missing = b.get("/batches/prod/t1/bom/nope").await;
+    assert_eq!(missing.status, 404);
+    assert_no_english("a not-found page", &missing);
+    let refused = b.post_form("/logout", &[("csrf", "forged")]).await;
+    assert_eq!(refused.status, 403);
+    assert_no_english("a refused form", &refused);
+
+    // The template: its notes and field sheet in Chinese, the labels next to the names.
+    let book = b.get("/templates/t1/bom.xlsx").await;
+    assert_eq!(book.status, 200);
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(book.body.clone())).expect("zip");
+    let mut strings = String::new();
+    std::io::Read::read_to_string(
+        &mut zip.by_name("xl/sharedStrings.xml").expect("strings"),
+        &mut strings,
+    )
+    .expect("xml");
+    assert!(
+        strings.contains("填写说明") && strings.contains("允许的值之一"),
+        "{strings}"
+    );
+    assert!(!strings.contains("what to write"), "{strings}");
+}
