@@ -251,20 +251,10 @@ impl Upload {
         m: &pb::MatchColumnsResponse,
         error: &str,
     ) -> Reply {
-        let mut core = self.core.clone();
-        let defs = match core
-            .list_interfaces(pb::ListInterfacesRequest {
-                partner: s.partner.clone(),
-                all: false,
-            })
-            .await
-        {
-            Ok(d) => d.into_inner().interfaces,
-            Err(st) => return self.core_error(Call::Page(s), &st),
+        let def = match self.interface_def(s, held.category, held.biz_key).await {
+            Ok(d) => d,
+            Err(r) => return r,
         };
-        let def = defs
-            .iter()
-            .find(|d| d.data_category == held.category && d.biz_key == held.biz_key);
         let values = samples(sheet);
         let columns = m
             .columns
@@ -296,7 +286,7 @@ impl Upload {
                 schedule: f.schedule.clone(),
                 held: id.to_string(),
                 columns,
-                fields: field_options(def),
+                fields: field_options(def.as_ref()),
                 missing: m.missing.clone(),
                 error: error.to_string(),
             },

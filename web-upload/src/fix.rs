@@ -14,7 +14,6 @@ use hyper::{Request, StatusCode};
 use rust_xlsxwriter::{Format, Workbook, XlsxError};
 use serde_json::{json, Value as Json};
 use wharf_gateway::body::read_body;
-use wharf_metrics::Outcome;
 use wharf_proto::v1 as pb;
 use wharf_sheet::Sheet;
 
@@ -373,13 +372,7 @@ impl Upload {
             schedule: Default::default(),
             check_only: batch.check_only,
         };
-        let mut core = self.core.clone();
-        let sent = send::send_sheet(&mut core, &target, &batch_id, sheet).await;
-        self.metrics.upload(match &sent {
-            Ok(Sent::Batch { .. }) => Outcome::ok,
-            Ok(Sent::Answered(_)) => Outcome::refused,
-            Err(_) => Outcome::error,
-        });
+        let sent = self.send_sheet(&target, &batch_id, sheet).await;
         match sent {
             Ok(Sent::Batch { batch_id, .. }) => json_reply(
                 StatusCode::OK,

@@ -3,8 +3,8 @@
 //! all-or-nothing, abandoned when one is rejected.
 
 use rand::RngCore;
+use wharf_metrics::Outcome;
 use wharf_proto::v1 as pb;
-use wharf_proto::CoreClient;
 
 use crate::schedule::Schedule;
 
@@ -52,14 +52,24 @@ fn request(t: &Target) -> pb::IngestBatchRequest {
     }
 }
 
-/// Send a sheet (or the reason it could not be read) to core as batch `batch_id`.
-pub(crate) async fn send_sheet(
-    core: &mut CoreClient,
-    t: &Target,
-    batch_id: &str,
-    sheet: Result<wharf_sheet::Sheet, wharf_sheet::SheetError>,
-) -> Result<Sent, tonic::Status> {
-    wharf_sheet::send::send_sheet(core, &request(t), batch_id, sheet).await
+impl crate::Upload {
+    /// Send a sheet (or the reason it could not be read) to core as batch `batch_id`,
+    /// counted in the door's upload metric.
+    pub(crate) async fn send_sheet(
+        &self,
+        t: &Target,
+        batch_id: &str,
+        sheet: Result<wharf_sheet::Sheet, wharf_sheet::SheetError>,
+    ) -> Result<Sent, tonic::Status> {
+        let mut core = self.core.clone();
+        let sent = wharf_sheet::send::send_sheet(&mut core, &request(t), batch_id, sheet).await;
+        self.metrics.upload(match &sent {
+            Ok(Sent::Batch { .. }) => Outcome::ok,
+            Ok(Sent::Answered(_)) => Outcome::refused,
+            Err(_) => Outcome::error,
+        });
+        sent
+    }
 }
 
 #[cfg(test)]

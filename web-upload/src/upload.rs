@@ -5,8 +5,6 @@ use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use wharf_proto::v1 as pb;
 
-use wharf_metrics::Outcome;
-
 use crate::columns::{Held, Settled};
 use crate::core_error::Call;
 use crate::i18n::{t, tf};
@@ -191,13 +189,7 @@ impl Upload {
             schedule: f.schedule.schedule(),
             check_only: f.check_only,
         };
-        let mut core = self.core.clone();
-        let sent = send::send_sheet(&mut core, &target, &batch_id, sheet).await;
-        self.metrics.upload(match &sent {
-            Ok(Sent::Batch { .. }) => Outcome::ok,
-            Ok(Sent::Answered(_)) => Outcome::refused,
-            Err(_) => Outcome::error,
-        });
+        let sent = self.send_sheet(&target, &batch_id, sheet).await;
         match sent {
             Ok(Sent::Batch { batch_id, .. }) => pages::redirect(
                 &result_href(&f.environment, category, biz_key, &batch_id),

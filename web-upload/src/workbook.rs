@@ -195,23 +195,38 @@ fn column_letter(col: u16) -> String {
 }
 
 impl Upload {
-    /// The template workbook of one of the user's interfaces, as a download.
-    pub(crate) async fn template(&self, s: &Session, category: &str, biz_key: &str) -> Reply {
+    /// The definition of one of the user's interfaces (`None`: not one of theirs), or the
+    /// page saying core could not be asked.
+    pub(crate) async fn interface_def(
+        &self,
+        s: &Session,
+        category: &str,
+        biz_key: &str,
+    ) -> Result<Option<pb::InterfaceDef>, Reply> {
         let mut core = self.core.clone();
-        let defs = match core
+        match core
             .list_interfaces(pb::ListInterfacesRequest {
                 partner: s.partner.clone(),
                 all: false,
             })
             .await
         {
-            Ok(d) => d.into_inner().interfaces,
-            Err(st) => return self.core_error(Call::Page(s), &st),
+            Ok(d) => Ok(d
+                .into_inner()
+                .interfaces
+                .into_iter()
+                .find(|d| d.data_category == category && d.biz_key == biz_key)),
+            Err(st) => Err(self.core_error(Call::Page(s), &st)),
+        }
+    }
+
+    /// The template workbook of one of the user's interfaces, as a download.
+    pub(crate) async fn template(&self, s: &Session, category: &str, biz_key: &str) -> Reply {
+        let def = match self.interface_def(s, category, biz_key).await {
+            Ok(d) => d,
+            Err(r) => return r,
         };
-        let Some(def) = defs
-            .iter()
-            .find(|d| d.data_category == category && d.biz_key == biz_key)
-        else {
+        let Some(def) = def.as_ref() else {
             return pages::not_found(Some(s.nav()));
         };
         match template(def) {
