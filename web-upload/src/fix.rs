@@ -187,7 +187,7 @@ async fn body(s: &Session, req: Request<Incoming>, limit: usize) -> Result<Json,
 impl Upload {
     /// The grid page (its rows come from `fix_rows`).
     pub(crate) async fn fix_page(&self, s: &Session, at: (&str, &str, &str, &str)) -> Reply {
-        let b = match self.batch(s, at.0, at.1, at.2, at.3).await {
+        let b = match self.batch(s, at.0, at.1, at.2, at.3, false).await {
             Ok(b) => b,
             Err(r) => return r,
         };
@@ -229,7 +229,7 @@ impl Upload {
             Ok(v) => v,
             Err(r) => return r,
         };
-        let b = match self.batch(s, env, category, biz_key, batch_id).await {
+        let b = match self.batch(s, env, category, biz_key, batch_id, false).await {
             Ok(b) => b,
             Err(r) => return r,
         };

@@ -52,7 +52,7 @@ fn headline(s: &Summary, lines: &[report::ErrorLine]) -> String {
 }
 
 impl Upload {
-    /// The batch a result page's URL names, with its rejections.
+    /// The batch a result page's URL names, with its rejections when `rejections`.
     pub(crate) async fn batch(
         &self,
         s: &Session,
@@ -60,6 +60,7 @@ impl Upload {
         category: &str,
         biz_key: &str,
         batch_id: &str,
+        rejections: bool,
     ) -> Result<pb::GetBatchResponse, Reply> {
         let Some(environment) = env_of(env) else {
             return Err(pages::not_found(Some(s.nav())));
@@ -72,7 +73,7 @@ impl Upload {
                 data_category: category.to_string(),
                 biz_key: biz_key.to_string(),
                 batch_id: batch_id.to_string(),
-                with_rejections: true,
+                with_rejections: rejections,
                 without_rejections: false,
             })
             .await
@@ -92,7 +93,7 @@ impl Upload {
         batch_id: &str,
         page: usize,
     ) -> Reply {
-        let b = match self.batch(s, env, category, biz_key, batch_id).await {
+        let b = match self.batch(s, env, category, biz_key, batch_id, true).await {
             Ok(b) => b,
             Err(r) => return r,
         };
@@ -286,7 +287,7 @@ impl Upload {
         biz_key: &str,
         batch_id: &str,
     ) -> Reply {
-        let b = match self.batch(s, env, category, biz_key, batch_id).await {
+        let b = match self.batch(s, env, category, biz_key, batch_id, true).await {
             Ok(b) => b,
             Err(r) => return r,
         };

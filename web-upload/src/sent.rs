@@ -31,7 +31,9 @@ impl Upload {
         s: &Session,
         (env, category, biz_key, batch_id): (&str, &str, &str, &str),
     ) -> Result<SentSheet, Reply> {
-        let batch = self.batch(s, env, category, biz_key, batch_id).await?;
+        let batch = self
+            .batch(s, env, category, biz_key, batch_id, true)
+            .await?;
         let mut core = self.core.clone();
         let held = core
             .get_held_upload(pb::HeldUploadRef {
