@@ -626,6 +626,28 @@ fn upload_page_in_a_browser() {
         "each history row links to its result page, newest first"
     );
     b.screenshot(shots.join("history.png"));
+    // On a phone the history fits the screen: each batch a card, nothing wider than the page.
+    b.cdp(
+        "Emulation.setDeviceMetricsOverride",
+        json!({"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": true}),
+    );
+    b.goto(&format!("{base}/batches"));
+    let widths = b.execute(
+        "const t = document.getElementById('history');
+         return [Math.max(t.scrollWidth, document.documentElement.scrollWidth), window.innerWidth];",
+        json!([]),
+    );
+    let (page_width, screen) = (
+        widths[0].as_u64().unwrap_or(0),
+        widths[1].as_u64().unwrap_or(0),
+    );
+    assert!(
+        page_width <= screen,
+        "the history is {page_width} px wide on a {screen} px phone"
+    );
+    b.screenshot(shots.join("history-phone.png"));
+    b.cdp("Emulation.clearDeviceMetricsOverride", json!({}));
+    b.goto(&format!("{base}/batches"));
     // The oldest row's link opens the first result again.
     b.find_all("table#history tbody tr.batch a.result-link")[2].click();
     let again = result_page(&b);
