@@ -790,6 +790,14 @@ fn upload_page_in_a_browser() {
         "{}",
         b.page_snippet()
     );
+    // The planned time in the browser's time zone (the test runs in UTC+08:00), UTC on hover.
+    let planned = b.find("#plan-execute time.moment");
+    assert!(planned.text().ends_with("UTC+08:00"), "{}", planned.text());
+    assert!(
+        planned.attr("title").unwrap_or_default().ends_with(" UTC"),
+        "{:?}",
+        planned.attr("title")
+    );
     assert!(
         b.find("#headline").text().starts_with("Scheduled"),
         "{}",

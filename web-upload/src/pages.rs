@@ -211,9 +211,12 @@ pub(crate) struct Action {
 /// A batch's schedule, as shown: "" when it has none.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Plan {
-    /// e.g. `2026-11-24 08:00:00 UTC · idle`.
+    /// The status and who acted, e.g. `idle`, `finished by alice`; and when (its time, shown
+    /// in the user's time zone by the page's script).
     pub(crate) execute: String,
+    pub(crate) execute_at: Moment,
     pub(crate) revert: String,
+    pub(crate) revert_at: Moment,
     /// Details core gave (an execution that failed, rows a revert left).
     pub(crate) detail: String,
 }

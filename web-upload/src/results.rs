@@ -26,13 +26,7 @@ fn headline(s: &Summary, lines: &[report::ErrorLine]) -> String {
         "open" => t("headline.open").into(),
         "held" => tf(
             "headline.held",
-            &[
-                ("n", &s.rows_sent),
-                (
-                    "at",
-                    &s.plan.execute.split(" · ").next().unwrap_or_default(),
-                ),
-            ],
+            &[("n", &s.rows_sent), ("at", &s.plan.execute_at.text)],
         ),
         "checked" => tf("headline.checked", &[("n", &s.rows_sent)]),
         "reverted" => tf("headline.reverted", &[("n", &s.rows_applied)]),

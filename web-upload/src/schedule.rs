@@ -7,7 +7,7 @@
 use wharf_proto::v1::{self as pb, value::Kind, Value};
 
 use crate::i18n::{t, tf};
-use crate::pages::{Action, Plan};
+use crate::pages::{Action, Moment, Plan};
 
 /// What the form's schedule inputs held.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -122,23 +122,16 @@ fn status_word(status: &str) -> &str {
 
 /// A batch's schedule as the history and result pages show it.
 pub(crate) fn plan(b: &pb::GetBatchResponse) -> Plan {
-    let line = |ts: &str, status: &str, who: &str| match (ts.is_empty(), status.is_empty()) {
-        (true, true) => String::new(),
-        _ => {
-            let mut out = shown(ts);
-            if !status.is_empty() {
-                let status = status_word(status);
-                out = if out.is_empty() {
-                    status.to_string()
-                } else {
-                    format!("{out} · {status}")
-                };
-            }
-            if !who.is_empty() {
-                out = tf("plan.by", &[("plan", &out), ("user", &who)]);
-            }
-            out
+    let line = |ts: &str, status: &str, who: &str| -> (String, Moment) {
+        let at = Moment {
+            iso: ts.to_string(),
+            text: shown(ts),
+        };
+        let mut out = status_word(status).to_string();
+        if !out.is_empty() && !who.is_empty() {
+            out = tf("plan.by", &[("plan", &out), ("user", &who)]);
         }
+        (out, at)
     };
     // A batch applied at once with nothing planned has no schedule worth a line.
     let planned = !b.instant_execute || !b.revert_ts.is_empty() || !b.revert_status.is_empty();
@@ -150,9 +143,13 @@ pub(crate) fn plan(b: &pb::GetBatchResponse) -> Plan {
     if !planned && detail.is_empty() {
         return Plan::default();
     }
+    let (execute, execute_at) = line(&b.execute_ts, &b.execute_status, &b.executor);
+    let (revert, revert_at) = line(&b.revert_ts, &b.revert_status, &b.reverter);
     Plan {
-        execute: line(&b.execute_ts, &b.execute_status, &b.executor),
-        revert: line(&b.revert_ts, &b.revert_status, &b.reverter),
+        execute,
+        execute_at,
+        revert,
+        revert_at,
         detail,
     }
 }

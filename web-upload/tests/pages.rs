@@ -567,13 +567,20 @@ async fn a_valid_csv_is_applied_and_its_result_and_history_show_it() {
     assert_eq!(rows[0]["quantity_per"], "10.1");
     let history = b.get("/batches").await;
     let text = history.text();
-    assert!(text.contains("<td class=\"file\">bom.csv</td>"), "{text}");
-    assert!(text.contains("<td class=\"rows\">3</td>"), "{text}");
+    // Each cell names its column, for the history's layout on a phone.
+    assert!(
+        text.contains("<td class=\"file\" data-label=\"File\">bom.csv</td>"),
+        "{text}"
+    );
+    assert!(
+        text.contains("<td class=\"rows\" data-label=\"Rows\">3</td>"),
+        "{text}"
+    );
     assert!(text.contains("applied"), "{text}");
     // Times: UTC as text and on hover (what a page without JavaScript shows), and the
     // instant for the page's script to write in the browser's time zone.
     let cell = text
-        .split("<td class=\"time\">")
+        .split("<td class=\"time\" data-label=\"Time\">")
         .nth(1)
         .and_then(|rest| rest.split("</td>").next())
         .unwrap_or_default();
@@ -752,7 +759,7 @@ async fn errors_read_as_sentences_that_say_how_to_fix_them() {
     // The history explains the code on hover.
     let history = b.get("/batches").await.text();
     assert!(
-        history.contains("<td class=\"code\" title=\"The sheet was sent in parts, and some part had failing rows"),
+        history.contains("<td class=\"code\" data-label=\"Code\" title=\"The sheet was sent in parts, and some part had failing rows"),
         "{history}"
     );
     let csv_href = b.latest_errors_csv().await;
