@@ -36,9 +36,31 @@ impl Upload {
             }
             _ => String::new(),
         };
+        // A sheet fixed in the grid names the batch it corrects (its held file says which).
+        let mut corrects: Vec<String> = Vec::with_capacity(list.len());
+        for b in &list {
+            let mut named = String::new();
+            if b.transport == "upload" {
+                named = match core
+                    .get_held_upload(pb::HeldUploadRef {
+                        partner: s.partner.clone(),
+                        user: s.user.clone(),
+                        id: String::new(),
+                        batch_id: b.batch_id.clone(),
+                        without_content: true,
+                    })
+                    .await
+                {
+                    Ok(h) => h.into_inner().corrects,
+                    Err(st) => return self.core_error(Call::Page(s), &st),
+                };
+            }
+            corrects.push(named);
+        }
         let batches = list
             .iter()
-            .map(|b| {
+            .zip(corrects)
+            .map(|(b, corrects)| {
                 let env = env_name(b.environment);
                 let state = pages::shown_state(b);
                 let code = match b.state.as_str() {
@@ -57,6 +79,12 @@ impl Upload {
                     code,
                     file: b.source.clone(),
                     href: result_href(env, &b.data_category, &b.biz_key, &b.batch_id),
+                    corrects_href: if corrects.is_empty() {
+                        String::new()
+                    } else {
+                        result_href(env, &b.data_category, &b.biz_key, &corrects)
+                    },
+                    corrects,
                     plan: schedule::plan(b),
                     actions: schedule::actions(b),
                 }

@@ -215,6 +215,7 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     ("history.apply", "apply", "导入于"),
     ("history.revert", "revert", "回滚于"),
     ("history.result", "result", "结果"),
+    ("history.corrects", "corrects batch", "修正批次"),
     ("history.older", "older →", "更早 →"),
     ("fix.js.loading", "Loading the failing rows…", "正在加载失败的行…"),
     ("fix.js.row", "Row", "行"),

@@ -237,6 +237,9 @@ pub(crate) struct HistoryRow {
     pub(crate) code_explained: String,
     pub(crate) file: String,
     pub(crate) href: String,
+    /// A sheet fixed in the grid: the batch it corrects, and its result page ("" else).
+    pub(crate) corrects: String,
+    pub(crate) corrects_href: String,
     pub(crate) plan: Plan,
     pub(crate) actions: Vec<Action>,
 }

@@ -1257,6 +1257,12 @@ async fn failing_rows_are_fixed_in_the_grid_checked_by_core_and_sent_as_a_new_ba
         "{}",
         fixed.text()
     );
+    // The history links the corrected batch to the one it corrects.
+    let history = b.get("/batches").await.text();
+    assert!(
+        history.contains(&format!("<a class=\"corrects\" href=\"{original}\">")),
+        "{history}"
+    );
     let rows = export(&site).await;
     assert_eq!(rows.len(), 5);
     let by_key = |k: &str| {
