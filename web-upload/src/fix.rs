@@ -85,10 +85,15 @@ pub(crate) fn grid(sent: &SentSheet) -> Json {
         }
         let mut values = vec![String::new(); columns.len()];
         for f in &row.row.fields {
-            let Some(col) = sent.sheet.header.iter().position(|h| *h == f.name) else {
+            let Some(field) = sent
+                .sheet
+                .header
+                .iter()
+                .position(|h| *h == f.name)
+                .and_then(|col| sent.fields.get(col))
+            else {
                 continue;
             };
-            let field = &sent.fields[col];
             if let (Some(i), Some(t)) = (columns.iter().position(|c| c == field), text(f)) {
                 values[i] = t.to_string();
             }
@@ -129,10 +134,14 @@ pub(crate) fn corrected(
         r += 1;
         let edited = edits.get(&row.line);
         for f in &row.row.fields {
-            let Some(col) = sheet.header.iter().position(|h| *h == f.name) else {
+            let Some(field) = sheet
+                .header
+                .iter()
+                .position(|h| *h == f.name)
+                .and_then(|col| fields.get(col))
+            else {
                 continue;
             };
-            let field = &fields[col];
             let Some(c) = columns.iter().position(|c| *c == field) else {
                 continue;
             };
