@@ -11,35 +11,10 @@ use wharf_sheet::Sheet;
 use crate::core_error::Call;
 use crate::i18n::t;
 use crate::multipart::UploadForm;
-use crate::pages::{self, Reply};
+use crate::pages::{self, FieldOption, MapColumn, Reply};
+use crate::send::operation_of;
 use crate::session::Session;
-use crate::upload::operation_of;
 use crate::Upload;
-
-/// One column on the mapping page.
-#[derive(Debug, Clone)]
-pub(crate) struct MapColumn {
-    pub(crate) index: usize,
-    /// The spreadsheet's column letter.
-    pub(crate) letter: String,
-    pub(crate) header: String,
-    /// The column's first few values.
-    pub(crate) samples: String,
-    /// The field chosen or suggested (`""`: ignore).
-    pub(crate) selected: String,
-    /// How core matched it (`exact`, `label`, `guess`, `unknown`, …), a class for the row.
-    pub(crate) how: String,
-    /// What that means, in words.
-    pub(crate) note: String,
-}
-
-/// A field on the mapping page's choices.
-#[derive(Debug, Clone)]
-pub(crate) struct FieldOption {
-    pub(crate) name: String,
-    /// The name, its labels, and whether it is required.
-    pub(crate) text: String,
-}
 
 /// How many values of each column the page shows.
 const SAMPLES: usize = 3;
@@ -283,7 +258,10 @@ impl Upload {
                 environment: f.environment.clone(),
                 operation: f.operation.clone(),
                 confirm_all: f.confirm_all,
-                schedule: f.schedule.clone(),
+                when: f.schedule.when.clone(),
+                execute_at: f.schedule.execute_at.clone(),
+                revert_at: f.schedule.revert_at.clone(),
+                tz: f.schedule.tz_offset_minutes.clone(),
                 held: id.to_string(),
                 columns,
                 fields: field_options(def.as_ref()),

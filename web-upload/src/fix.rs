@@ -22,10 +22,10 @@ use crate::i18n::t;
 use crate::pages::{self, Reply};
 use crate::report::{self, ErrorLine};
 use crate::routes::{env_of, result_href};
+use crate::send::operation_of;
 use crate::send::{self, Sent, Target};
 use crate::sent::SentSheet;
 use crate::session::{self, Session};
-use crate::upload::operation_of;
 use crate::Upload;
 
 /// Most failing rows the grid takes; past them, the marked copy.

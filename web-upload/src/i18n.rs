@@ -68,17 +68,11 @@ impl Lang {
         best.map_or(Lang::En, |(_, l)| l)
     }
 
-    /// The request's language: its cookie, else its `Accept-Language`.
-    pub(crate) fn of_request(headers: &hyper::HeaderMap) -> Lang {
-        if let Some(l) =
-            crate::session::cookie(headers, LANG_COOKIE).and_then(|c| Lang::from_tag(&c))
-        {
-            return l;
-        }
-        headers
-            .get(hyper::header::ACCEPT_LANGUAGE)
-            .and_then(|v| v.to_str().ok())
-            .map_or(Lang::En, Lang::from_accept_language)
+    /// A request's language: its `LANG_COOKIE`, else its `Accept-Language`.
+    pub(crate) fn of_request(cookie: Option<&str>, accept_language: Option<&str>) -> Lang {
+        cookie
+            .and_then(Lang::from_tag)
+            .unwrap_or_else(|| accept_language.map_or(Lang::En, Lang::from_accept_language))
     }
 }
 
@@ -86,7 +80,8 @@ impl Lang {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Here {
     pub(crate) lang: Lang,
-    /// The page's own path and query when it was a GET ("/upload" else).
+    /// The page's own path and query when it was a GET ("/upload" else), percent-encoded
+    /// for the switcher's `back` parameter.
     pub(crate) back: String,
 }
 
@@ -108,8 +103,8 @@ pub(crate) fn lang() -> Lang {
 pub(crate) fn switch_href(tag: &str) -> String {
     let back = HERE
         .try_with(|h| h.back.clone())
-        .unwrap_or_else(|_| "/upload".into());
-    format!("/lang/{tag}?back={}", crate::routes::enc(&back))
+        .unwrap_or_else(|_| "%2Fupload".into());
+    format!("/lang/{tag}?back={back}")
 }
 
 /// Whether `back` may be returned to: a path of this site (not `//host`, not a scheme).

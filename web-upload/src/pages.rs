@@ -70,6 +70,31 @@ pub(crate) struct FixPage {
     pub(crate) csv_href: String,
 }
 
+/// One column on the mapping page.
+#[derive(Debug, Clone)]
+pub(crate) struct MapColumn {
+    pub(crate) index: usize,
+    /// The spreadsheet's column letter.
+    pub(crate) letter: String,
+    pub(crate) header: String,
+    /// The column's first few values.
+    pub(crate) samples: String,
+    /// The field chosen or suggested (`""`: ignore).
+    pub(crate) selected: String,
+    /// How core matched it (`exact`, `label`, `guess`, `unknown`, …), a class for the row.
+    pub(crate) how: String,
+    /// What that means, in words.
+    pub(crate) note: String,
+}
+
+/// A field on the mapping page's choices.
+#[derive(Debug, Clone)]
+pub(crate) struct FieldOption {
+    pub(crate) name: String,
+    /// The name, its labels, and whether it is required.
+    pub(crate) text: String,
+}
+
 #[derive(Template)]
 #[template(path = "columns.html")]
 pub(crate) struct ColumnsPage {
@@ -80,11 +105,15 @@ pub(crate) struct ColumnsPage {
     pub(crate) environment: String,
     pub(crate) operation: String,
     pub(crate) confirm_all: bool,
-    pub(crate) schedule: crate::schedule::ScheduleForm,
+    /// The schedule inputs, as the form had them.
+    pub(crate) when: String,
+    pub(crate) execute_at: String,
+    pub(crate) revert_at: String,
+    pub(crate) tz: String,
     /// The id core holds the file under.
     pub(crate) held: String,
-    pub(crate) columns: Vec<crate::columns::MapColumn>,
-    pub(crate) fields: Vec<crate::columns::FieldOption>,
+    pub(crate) columns: Vec<MapColumn>,
+    pub(crate) fields: Vec<FieldOption>,
     pub(crate) missing: Vec<String>,
     pub(crate) error: String,
 }

@@ -89,11 +89,16 @@ impl Upload {
         req.extensions_mut().insert(session::Peer(peer));
         // The page's language, for every text of this request.
         let here = i18n::Here {
-            lang: i18n::Lang::of_request(req.headers()),
-            back: match (&method, req.uri().path_and_query()) {
-                (&Method::GET, Some(pq)) => pq.as_str().to_string(),
-                _ => "/upload".into(),
-            },
+            lang: i18n::Lang::of_request(
+                session::cookie(req.headers(), i18n::LANG_COOKIE).as_deref(),
+                req.headers()
+                    .get(hyper::header::ACCEPT_LANGUAGE)
+                    .and_then(|v| v.to_str().ok()),
+            ),
+            back: enc(match (&method, req.uri().path_and_query()) {
+                (&Method::GET, Some(pq)) => pq.as_str(),
+                _ => "/upload",
+            }),
         };
         let reply = i18n::scope(here, async {
             match tokio::time::timeout_at(deadline, self.route(req))

@@ -10,6 +10,17 @@ use crate::schedule::Schedule;
 
 pub(crate) use wharf_sheet::send::Sent;
 
+/// An operation as the forms and core's batches name it.
+pub(crate) fn operation_of(text: &str) -> Option<pb::Operation> {
+    match text {
+        "insert" => Some(pb::Operation::Insert),
+        "update" => Some(pb::Operation::Update),
+        "delete" => Some(pb::Operation::Delete),
+        "all" => Some(pb::Operation::All),
+        _ => None,
+    }
+}
+
 /// Where a sheet goes and who sends it.
 #[derive(Debug, Clone)]
 pub(crate) struct Target {

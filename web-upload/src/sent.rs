@@ -10,8 +10,8 @@ use wharf_sheet::Sheet;
 use crate::core_error::Call;
 use crate::pages::{self, Reply};
 use crate::report::{self, ErrorLine};
+use crate::send::operation_of;
 use crate::session::Session;
-use crate::upload::operation_of;
 use crate::Upload;
 
 /// A batch's uploaded sheet and its errors.

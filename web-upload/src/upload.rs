@@ -12,19 +12,9 @@ use crate::multipart::{FormError, UploadForm};
 use crate::pages::{self, Choice, Reply, Summary};
 use crate::report;
 use crate::routes::{enc, env_of, result_href};
-use crate::send::{self, Sent, Target};
+use crate::send::{self, operation_of, Sent, Target};
 use crate::session::Session;
 use crate::Upload;
-
-pub(crate) fn operation_of(text: &str) -> Option<pb::Operation> {
-    match text {
-        "insert" => Some(pb::Operation::Insert),
-        "update" => Some(pb::Operation::Update),
-        "delete" => Some(pb::Operation::Delete),
-        "all" => Some(pb::Operation::All),
-        _ => None,
-    }
-}
 
 impl Upload {
     pub(crate) fn upload_form(
