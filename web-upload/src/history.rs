@@ -41,17 +41,8 @@ impl Upload {
         for b in &list {
             let mut named = String::new();
             if b.transport == "upload" {
-                named = match core
-                    .get_held_upload(pb::HeldUploadRef {
-                        partner: s.partner.clone(),
-                        user: s.user.clone(),
-                        id: String::new(),
-                        batch_id: b.batch_id.clone(),
-                        without_content: true,
-                    })
-                    .await
-                {
-                    Ok(h) => h.into_inner().corrects,
+                named = match self.corrects(s, &b.batch_id).await {
+                    Ok(c) => c,
                     Err(st) => return self.core_error(Call::Page(s), &st),
                 };
             }

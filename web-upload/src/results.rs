@@ -154,18 +154,8 @@ impl Upload {
             }
         }
         // A sheet fixed in the grid names the batch it corrects.
-        let mut core = self.core.clone();
-        let corrects = match core
-            .get_held_upload(pb::HeldUploadRef {
-                partner: s.partner.clone(),
-                user: s.user.clone(),
-                id: String::new(),
-                batch_id: b.batch_id.clone(),
-                without_content: true,
-            })
-            .await
-        {
-            Ok(h) => h.into_inner().corrects,
+        let corrects = match self.corrects(s, &b.batch_id).await {
+            Ok(c) => c,
             Err(st) => return self.core_error(Call::Page(s), &st),
         };
         let summary = Summary {

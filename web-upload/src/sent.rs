@@ -25,6 +25,27 @@ pub(crate) struct SentSheet {
 }
 
 impl Upload {
+    /// The batch that batch `batch_id` corrects (a sheet fixed in the grid; its held file
+    /// says which), `""` when none.
+    pub(crate) async fn corrects(
+        &self,
+        s: &Session,
+        batch_id: &str,
+    ) -> Result<String, tonic::Status> {
+        let mut core = self.core.clone();
+        Ok(core
+            .get_held_upload(pb::HeldUploadRef {
+                partner: s.partner.clone(),
+                user: s.user.clone(),
+                id: String::new(),
+                batch_id: batch_id.to_string(),
+                without_content: true,
+            })
+            .await?
+            .into_inner()
+            .corrects)
+    }
+
     /// The sheet batch `batch_id` was sent from, or the page saying why there is none.
     pub(crate) async fn sent_sheet(
         &self,
