@@ -34,7 +34,7 @@ pub const AUDIT_EXPIRING: &str = concat!(
      SELECT $2, 'batch', 'batch.expired', 'core', 'core', '', partner, creator, \
      {JSON_OBJECT}('batch_id', batch_id, 'environment', env, 'interface', iface, \
      'state', 'expired') FROM batches WHERE ",
-    crate::store::sql::expiring!()
+    crate::store::expiry::expiring!()
 );
 
 /// Added to the expiring statements: the records they wrote, so the webhooks' deliveries of

@@ -15,6 +15,7 @@ use crate::model::{ActionStatus, BatchState, Environment, Operation, Schedule, S
 pub mod accounts;
 pub mod audit;
 pub mod defender;
+pub(crate) mod expiry;
 pub mod feed;
 pub mod outbox;
 pub mod pg;

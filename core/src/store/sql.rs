@@ -461,21 +461,10 @@ pub const DELETE_TOKEN: &str = "DELETE FROM tokens WHERE token_hash = $1";
 pub const COUNT_STAGED: &str = "UPDATE batches SET staged_rows = staged_rows + $2, \
     sequences = sequences + 1, updated_unix = $3 WHERE pk = $1";
 
-/// Which batches expire (`$1` cut-off: created before it): those left open too long, and
-/// checked ones (check only) nobody applied or discarded in that time — a check tells what
-/// an apply would do now, not a day later, and its staged rows should not linger. The one
-/// predicate of [`EXPIRE_BATCHES`] and of the `batch.expired` records written with it.
-macro_rules! expiring {
-    () => {
-        "(state = 'open' OR (state = 'held' AND check_only = 1)) AND created_unix < $1"
-    };
-}
-pub(crate) use expiring;
-
-/// Expire batches (see [`expiring`]): `$1` cut-off, `$2` now. Then their rows go.
+/// Expire batches (see [`expiry::expiring`]): `$1` cut-off, `$2` now. Then their rows go.
 pub const EXPIRE_BATCHES: &str = concat!(
     "UPDATE batches SET state = 'expired', updated_unix = $2 WHERE ",
-    expiring!()
+    super::expiry::expiring!()
 );
 pub const DROP_EXPIRED_ROWS: &str = "DELETE FROM staged_rows WHERE batch_pk IN \
     (SELECT pk FROM batches WHERE state = 'expired')";

@@ -11,7 +11,7 @@ use crate::store::audit::{self as sql, AuditLog, AuditQuery, AuditRow};
 /// of rows it inserts is the count of batches expired.
 pub(super) const EXPIRE_RECORDED: &str = concat!(
     "WITH e AS (UPDATE batches SET state = 'expired', updated_unix = $2 WHERE ",
-    crate::store::sql::expiring!(),
+    crate::store::expiry::expiring!(),
     " RETURNING partner, creator, batch_id, env, iface) \
     INSERT INTO audit (at_unix, kind, action, actor, door, addr, partner, username, detail) \
     SELECT $2, 'batch', 'batch.expired', 'core', 'core', '', partner, creator, \
