@@ -124,6 +124,16 @@ impl Sheet {
         }
     }
 
+    /// The column a row's field named `name` came from (its header; column A is 0).
+    pub fn column(&self, name: &str) -> Option<usize> {
+        self.header.iter().position(|h| h == name)
+    }
+
+    /// The spreadsheet row number of each data row, in row order, without building the rows.
+    pub fn lines(&self) -> impl ExactSizeIterator<Item = u32> + '_ {
+        self.rows.iter().map(|&(line, _)| line)
+    }
+
     /// How many data rows the sheet holds.
     pub fn len(&self) -> usize {
         self.rows.len()

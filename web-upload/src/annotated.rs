@@ -57,12 +57,11 @@ pub(crate) fn annotate(
         wharf_sheet::out::xlsx_text(ws, 0, col as u16, header, &bold)?;
         ws.set_column_width(col as u16, 18)?;
     }
-    let column_of = |name: &str| sheet.header.iter().position(|h| h == name);
     let mut filled: std::collections::HashSet<(u32, u16)> = std::collections::HashSet::new();
     for row in sheet.rows() {
         let r = row.line - 1;
         for f in &row.row.fields {
-            let Some(col) = column_of(&f.name) else {
+            let Some(col) = sheet.column(&f.name) else {
                 continue;
             };
             let col = col as u16;

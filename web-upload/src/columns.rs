@@ -39,7 +39,7 @@ fn samples(sheet: &Sheet) -> Vec<String> {
     let mut found: Vec<Vec<String>> = vec![Vec::new(); sheet.header.len()];
     for row in sheet.rows().take(SAMPLE_ROWS) {
         for f in row.row.fields {
-            let Some(col) = sheet.header.iter().position(|h| *h == f.name) else {
+            let Some(col) = sheet.column(&f.name) else {
                 continue;
             };
             let text = match f.value.and_then(|v| v.kind) {

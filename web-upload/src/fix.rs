@@ -76,20 +76,22 @@ pub(crate) fn grid(sent: &SentSheet) -> Json {
         by_line.entry(e.line).or_default().push(e);
     }
     let mut rows = Vec::new();
-    for row in sent.sheet.rows() {
-        let Some(problems) = by_line.get(&row.line) else {
+    // Only the failing rows are built.
+    for (i, line) in sent.sheet.lines().enumerate() {
+        let Some(problems) = by_line.get(&line) else {
             continue;
         };
         if rows.len() == MAX_GRID_ROWS {
             break;
         }
+        let Some(row) = sent.sheet.rows_in(i..i + 1).next() else {
+            continue;
+        };
         let mut values = vec![String::new(); columns.len()];
         for f in &row.row.fields {
             let Some(field) = sent
                 .sheet
-                .header
-                .iter()
-                .position(|h| *h == f.name)
+                .column(&f.name)
                 .and_then(|col| sent.fields.get(col))
             else {
                 continue;
@@ -134,12 +136,7 @@ pub(crate) fn corrected(
         r += 1;
         let edited = edits.get(&row.line);
         for f in &row.row.fields {
-            let Some(field) = sheet
-                .header
-                .iter()
-                .position(|h| *h == f.name)
-                .and_then(|col| fields.get(col))
-            else {
+            let Some(field) = sheet.column(&f.name).and_then(|col| fields.get(col)) else {
                 continue;
             };
             let Some(c) = columns.iter().position(|c| *c == field) else {
