@@ -129,12 +129,8 @@ pub(crate) async fn execute(
             p.execute_detail = format!("applied {}", applied_rows(b.op, b.staged_rows, &applied));
         }
         Applied::KeyClash(rows) => {
-            let msg = clash_detail(TAKEN_BEFORE_APPLY, rows);
-            b.state = BatchState::Failed;
-            b.failure_code = code::WRITE.to_string();
-            b.failure_msg = msg.clone();
-            p.execute_status = Some(ActionStatus::Failed);
-            p.execute_detail = msg;
+            fail_on_clash(b, clash_detail(TAKEN_BEFORE_APPLY, rows));
+            let p = &mut b.proposal;
             if p.revert_status == Some(ActionStatus::Idle) {
                 p.revert_status = Some(ActionStatus::Cancelled);
                 p.revert_detail = "the batch was never applied".into();
@@ -181,6 +177,16 @@ pub(crate) fn applied_rows(op: Operation, staged: u64, applied: &Applied) -> Str
 
 /// Most clashing rows a failure message names (the answer's `result` lists them all).
 const MAX_NAMED_CLASHES: usize = 20;
+
+/// A batch whose apply (or check) met a key taken: failed, E00W00, its execution failed,
+/// with `msg` (`clash_detail`) as the reason.
+pub(crate) fn fail_on_clash(b: &mut BatchRow, msg: String) {
+    b.state = BatchState::Failed;
+    b.failure_code = code::WRITE.to_string();
+    b.failure_msg = msg.clone();
+    b.proposal.execute_status = Some(ActionStatus::Failed);
+    b.proposal.execute_detail = msg;
+}
 
 /// What an apply that clashed says first.
 const TAKEN_BEFORE_APPLY: &str = "a key was taken by another batch before this one was applied";

@@ -35,7 +35,7 @@ use super::actions;
 use crate::codes::{answer, code, code_msg, envelope_problem, kind, rejection};
 use crate::error::{CoreError, Result};
 use crate::interfaces::Interface;
-use crate::model::{ActionStatus, BatchPolicy, BatchState, Operation, Schedule, Scope};
+use crate::model::{BatchPolicy, BatchState, Operation, Schedule, Scope};
 use crate::schedule;
 use crate::store::{Applied, BatchRow, ClashRow, NewBatch, StageRow, Store, Tx};
 use crate::validate::{self, Checked, SequenceInput};
@@ -488,8 +488,7 @@ async fn check(
     let size = b.batch_size;
     let creator = b.creator.clone();
     let trial = tx.trial_apply(&b.scope(), b.pk, b.op).await?;
-    let p = &mut b.proposal;
-    p.modifier = creator.clone();
+    b.proposal.modifier = creator.clone();
     match trial {
         Applied::Done { .. } => {
             b.state = BatchState::Held;
@@ -514,15 +513,13 @@ async fn check(
             ))
         }
         Applied::KeyClash(rows) => {
-            let msg = actions::clash_detail(
-                "checked, nothing was applied: a key is already taken in the stored data",
-                &rows,
+            actions::fail_on_clash(
+                b,
+                actions::clash_detail(
+                    "checked, nothing was applied: a key is already taken in the stored data",
+                    &rows,
+                ),
             );
-            b.state = BatchState::Failed;
-            b.failure_code = code::WRITE.to_string();
-            b.failure_msg = msg.clone();
-            p.execute_status = Some(ActionStatus::Failed);
-            p.execute_detail = msg;
             tx.save_batch(b, now_unix).await?;
             super::audit(
                 tx,
