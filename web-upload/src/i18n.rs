@@ -152,11 +152,11 @@ pub(crate) fn tf(key: &'static str, args: &[(&str, &dyn std::fmt::Display)]) -> 
 
 /// [`tf`] for templates: every value a text.
 pub(crate) fn tp(key: &'static str, args: &[(&str, &str)]) -> String {
-    let mut out = t(key).to_string();
-    for (name, value) in args {
-        out = out.replace(&format!("{{{name}}}"), value);
-    }
-    out
+    let args: Vec<(&str, &dyn std::fmt::Display)> = args
+        .iter()
+        .map(|(name, value)| (*name, value as &dyn std::fmt::Display))
+        .collect();
+    fill(t(key), &args)
 }
 
 fn fill(s: &str, args: &[(&str, &dyn std::fmt::Display)]) -> String {
