@@ -999,6 +999,25 @@ impl Core {
             .collect())
     }
 
+    /// Compaction (`store::versions`): move what can never be current again out of the
+    /// records' way, a chunk a transaction, at most 100 chunks a round (the next round goes
+    /// on). Returns how many versions moved.
+    pub async fn compact(&self) -> Result<u64> {
+        let chunk = crate::store::versions::COMPACT_CHUNK;
+        let mut moved = 0;
+        for _ in 0..100 {
+            let n = self.store.compact(chunk).await?;
+            moved += n;
+            if n < chunk as u64 {
+                break;
+            }
+        }
+        if moved > 0 {
+            tracing::info!(versions = moved, "compacted superseded record versions");
+        }
+        Ok(moved)
+    }
+
     pub async fn housekeeping(&self) -> Result<u64> {
         let now = self.now();
         self.store.purge_tokens(now).await?;
@@ -1050,6 +1069,7 @@ impl Core {
         if deliveries > 0 {
             tracing::info!(deliveries, "pruned finished webhook deliveries");
         }
+        self.compact().await?;
         let dropped = self.store.outbox().purge_unsealed(now - 3600).await?;
         if dropped > 0 {
             tracing::info!(

@@ -263,23 +263,11 @@ pub(crate) async fn revert(
             p.revert_status = Some(ActionStatus::Conflict);
             p.revert_detail = conflict_detail(&conflicts, conflict_count);
         }
-        Reverted::KeyClash(detail) => {
-            // Nothing changed: the batch stays applied and may be reverted again by hand.
-            p.revert_status = Some(ActionStatus::Failed);
-            p.revert_detail =
-                format!("nothing was reverted: a restored row's key is taken ({detail})");
-        }
     }
     tx.save_batch(b, now).await?;
-    if b.state == BatchState::Reverted {
-        tx.feed_event(b, FeedKind::Reverted, now).await;
-    }
-    let action = match b.state {
-        BatchState::Reverted => "batch.reverted",
-        _ => "batch.revert-failed",
-    };
+    tx.feed_event(b, FeedKind::Reverted, now).await;
     let detail = json!({"detail": b.proposal.revert_detail});
-    super::audit(tx, b, action, actor, detail, now).await
+    super::audit(tx, b, "batch.reverted", actor, detail, now).await
 }
 
 /// Stop a batch before it ran: its staged rows go, nothing of it is ever applied.

@@ -362,7 +362,7 @@ pub async fn ingest(
             data: &r.data,
         })
         .collect();
-    tx.stage(b.pk, b.sequences, seq_id, &fingerprint, &stage, now_unix)
+    tx.stage(seq.scope, b.pk, b.sequences, seq_id, &fingerprint, &stage, now_unix)
         .instrument(info_span!("store stage", db.system = db, rows = n))
         .await?;
     let staged = b.staged_rows + n;

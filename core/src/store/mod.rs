@@ -24,6 +24,7 @@ pub mod query;
 pub mod sheets;
 pub mod sql;
 pub mod sqlite;
+pub mod versions;
 pub mod views;
 pub mod webhooks;
 
@@ -180,8 +181,6 @@ pub enum Reverted {
         conflicts: Vec<String>,
         conflict_count: u64,
     },
-    /// A restored row's unique key clashed; nothing of the revert landed.
-    KeyClash(String),
 }
 
 /// The last answer a rejected sequence got, as stored (a prost-encoded
@@ -289,7 +288,7 @@ pub trait Tx: Send {
     ) -> Result<u32>;
     /// The stored rejection answers of the batch's sequences, in no particular order.
     async fn rejections(&mut self, pk: i64) -> Result<Vec<RejectionRow>>;
-    /// Drop the batch's staged rows (its sender abandoned it).
+    /// Drop the batch's staged rows (its sender abandoned it, or it was cancelled).
     async fn drop_staged(&mut self, pk: i64) -> Result<()>;
     /// Of the given keys and uids, those already present in this batch's staged rows and,
     /// when `in_records`, among the scope's records.
@@ -305,6 +304,7 @@ pub trait Tx: Send {
     /// mark the sequence consumed, keeping the `fingerprint` of what it held.
     async fn stage(
         &mut self,
+        scope: &Scope,
         pk: i64,
         seq_no: u32,
         seq_id: &str,
@@ -336,8 +336,10 @@ pub trait Tx: Send {
         failure: Option<(&str, &str)>,
         now_unix: i64,
     ) -> Result<()>;
-    /// Apply the staged rows of a complete batch to the scope's records, journalling the
-    /// before-image of every record it replaces or removes.
+    /// Make the staged rows of a complete batch the scope's records (`versions`): check an
+    /// insert's keys and uids, supersede the records it replaces or removes (they stay as its
+    /// before-image). The batch's rows become current when its state becomes `applied` in
+    /// this transaction.
     async fn apply(&mut self, scope: &Scope, pk: i64, op: Operation) -> Result<Applied>;
     /// Mark savepoint `name` (a plain identifier) in this transaction.
     async fn savepoint(&mut self, name: &'static str) -> Result<()>;
@@ -413,6 +415,9 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<BatchRow>>;
     /// Mark open batches created before `before_unix` expired and drop their staged rows.
     async fn expire_batches(&self, before_unix: i64, now_unix: i64) -> Result<u64>;
+    /// One step of compaction (`versions`): versions that can never be current again are
+    /// marked, and at most `chunk` of them moved to the history; how many moved.
+    async fn compact(&self, chunk: i64) -> Result<u64>;
     /// The scope's current records (data JSON), ordered by business key.
     async fn records(&self, scope: &Scope) -> Result<Vec<String>>;
     /// One page of current records (`query`): one statement, one snapshot.

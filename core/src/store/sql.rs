@@ -6,70 +6,77 @@
 
 use crate::model::Operation;
 
+use super::versions::LIVE;
+
 const SCOPE: &str = "r.partner = $1 AND r.env = $2 AND r.iface = $3";
 
-const STAGED_UIDS: &str =
-    "SELECT s.uid FROM staged_rows s WHERE s.batch_pk = $4 AND s.uid IS NOT NULL";
-const STAGED_KEYS: &str =
-    "SELECT s.rkey FROM staged_rows s WHERE s.batch_pk = $4 AND s.rkey IS NOT NULL";
-const STAGED_KEYS_WITHOUT_UID: &str =
-    "SELECT s.rkey FROM staged_rows s WHERE s.batch_pk = $4 AND s.uid IS NULL";
+const VSCOPE: &str = "v.partner = $1 AND v.env = $2 AND v.iface = $3";
 
-fn journal(predicate: &str) -> String {
+const BATCH_UIDS: &str =
+    "SELECT s.uid FROM record_versions s WHERE s.batch_pk = $4 AND s.uid IS NOT NULL";
+const BATCH_KEYS: &str =
+    "SELECT s.rkey FROM record_versions s WHERE s.batch_pk = $4 AND s.rkey IS NOT NULL";
+const BATCH_KEYS_WITHOUT_UID: &str =
+    "SELECT s.rkey FROM record_versions s WHERE s.batch_pk = $4 AND s.uid IS NULL";
+
+/// The scope's current records that `predicate` matches are superseded by the batch: they
+/// stay, as its before-image, but are no longer current.
+fn supersede(predicate: &str) -> String {
     format!(
-        "INSERT INTO batch_changes (batch_pk, rkey, uid, data, prev_batch_pk) \
-         SELECT CAST($4 AS BIGINT), r.rkey, r.uid, r.data, r.batch_pk FROM records r \
-         WHERE {SCOPE} AND ({predicate})"
+        "UPDATE record_versions AS v SET dead_by = $4 WHERE {VSCOPE} AND v.batch_pk <> $4 \
+         AND {LIVE} AND ({predicate})"
     )
 }
 
-fn delete(predicate: &str) -> String {
-    format!("DELETE FROM records AS r WHERE {SCOPE} AND ({predicate})")
-}
-
-fn insert_staged(on_conflict: &str) -> String {
-    format!(
-        "INSERT INTO records (partner, env, iface, rkey, uid, data, batch_pk) \
-         SELECT CAST($1 AS TEXT), CAST($2 AS TEXT), CAST($3 AS TEXT), s.rkey, s.uid, s.data, s.batch_pk \
-         FROM staged_rows s WHERE s.batch_pk = $4 ORDER BY s.rkey {on_conflict}"
-    )
-}
-
-/// The statements that apply a complete batch, in order, all inside one transaction.
+/// The statements that apply a complete batch, in order, all inside one transaction, under
+/// the scope's lock, after [`KEY_CLASHES`]/[`UID_CLASHES`] found nothing for an insert. The
+/// batch's own versions are already written (staged): they become current when its state
+/// becomes `applied` in the same transaction.
 ///
-/// - insert: every staged row becomes a record (a taken key violates the primary key).
-/// - update: records matched by uid are replaced, the rest are upserted by business key.
-/// - delete: records matched by uid (rows that carry one) or by business key are removed.
-/// - all: the scope's records are replaced by the staged rows.
+/// - insert: nothing more (the clash checks made sure no key or uid is current already).
+/// - update: records matched by uid, and records at the batch's keys, are superseded; a row
+///   without a uid keeps the uid of the record it replaces (unless another row of the batch
+///   takes that uid).
+/// - delete: records matched by uid (rows that carry one) or by business key are superseded.
+/// - all: every record of the scope is superseded.
 ///
-/// Every record replaced or removed is first copied to `batch_changes` with the batch that
-/// wrote it, which is what a later revert needs.
+/// What a batch supersedes is its before-image (`dead_by` = the batch), which is what a
+/// later revert and the change feed read.
 pub fn apply_statements(op: Operation) -> Vec<String> {
-    let by_uid = format!("r.uid IN ({STAGED_UIDS})");
+    let by_uid = format!("v.uid IN ({BATCH_UIDS})");
     match op {
-        Operation::Insert => vec![insert_staged("")],
-        Operation::Update => vec![
-            journal(&format!("{by_uid} OR r.rkey IN ({STAGED_KEYS})")),
-            delete(&by_uid),
-            insert_staged(
-                "ON CONFLICT (partner, env, iface, rkey) DO UPDATE SET \
-                 uid = COALESCE(excluded.uid, records.uid), data = excluded.data, \
-                 batch_pk = excluded.batch_pk",
-            ),
-        ],
-        Operation::Delete => {
-            let matched = format!("{by_uid} OR r.rkey IN ({STAGED_KEYS_WITHOUT_UID})");
-            vec![journal(&matched), delete(&matched)]
+        Operation::Insert => Vec::new(),
+        Operation::Update => {
+            let replaced = format!(
+                "SELECT v.uid FROM record_versions v WHERE {VSCOPE} AND v.rkey = n.rkey \
+                 AND v.uid IS NOT NULL AND {LIVE} AND v.uid NOT IN ({BATCH_UIDS})"
+            );
+            vec![
+                format!(
+                    "UPDATE record_versions AS n SET uid = ({replaced}) WHERE n.batch_pk = $4 \
+                     AND n.uid IS NULL AND n.rkey IS NOT NULL AND EXISTS ({replaced})"
+                ),
+                supersede(&format!("{by_uid} OR v.rkey IN ({BATCH_KEYS})")),
+            ]
         }
-        // Every record of the scope: none was written by this batch yet.
-        Operation::All => {
-            let everything = "r.batch_pk <> $4";
-            vec![journal(everything), delete(everything), insert_staged("")]
-        }
+        Operation::Delete => vec![supersede(&format!(
+            "{by_uid} OR v.rkey IN ({BATCH_KEYS_WITHOUT_UID})"
+        ))],
+        Operation::All => vec![supersede("1 = 1")],
     }
 }
 
-/// After an apply clashed and was rolled back: the batch's staged rows (`$4`) whose uid is
+/// An insert's rows (`$4`) whose business key is a current record of the scope: counted
+/// first (a join the planner can hash), listed by [`CLASHING_ROWS`] only when there are any.
+pub const KEY_CLASHES: &str = "SELECT COUNT(*) FROM record_versions s WHERE s.batch_pk = $4 \
+    AND EXISTS (SELECT 1 FROM records r WHERE r.partner = $1 AND r.env = $2 AND r.iface = $3 \
+      AND r.rkey = s.rkey)";
+/// The same for uids: a uid current at any key of the scope.
+pub const UID_CLASHES: &str = "SELECT COUNT(*) FROM record_versions s WHERE s.batch_pk = $4 \
+    AND s.uid IS NOT NULL AND EXISTS (SELECT 1 FROM records r WHERE r.partner = $1 \
+      AND r.env = $2 AND r.iface = $3 AND r.uid = s.uid)";
+
+/// After [`KEY_CLASHES`] or [`UID_CLASHES`] found some: the batch's staged rows (`$4`) whose uid is
 /// another key's record, or (only when `$6` = 1: an insert, for which a key already in the
 /// records is a clash; an update or `all` replaces it) whose business key is a record of the
 /// scope — its sequence's seq_id, idx, data, 1 when by key — at most `$5`, in sequence and
@@ -87,7 +94,7 @@ pub const CLASHING_ROWS: &str = "SELECT COALESCE((SELECT q.seq_id FROM sequences
 
 /// Which of [`apply_statements`]' results (rows affected) is the records a delete removed.
 pub fn deleted_by(op: Operation) -> Option<usize> {
-    (op == Operation::Delete).then_some(1)
+    (op == Operation::Delete).then_some(0)
 }
 
 /// The statements of a revert of batch `$4` (see [`revert_sql`]).
@@ -147,15 +154,13 @@ pub fn revert_sql(op: Operation) -> RevertSql {
         still_ours("s.rkey")
     );
     let retaken_where = format!("c.batch_pk = $4 AND NOT {lost_change} AND {retaken_change}");
-    let restore = |which: &str| {
-        format!(
-            "INSERT INTO records (partner, env, iface, rkey, uid, data, batch_pk) \
-             SELECT CAST($1 AS TEXT), CAST($2 AS TEXT), CAST($3 AS TEXT), c.rkey, c.uid, c.data, \
-             c.prev_batch_pk FROM batch_changes c WHERE {restorable} AND {which} ORDER BY c.rkey \
-             ON CONFLICT (partner, env, iface, rkey) DO UPDATE SET uid = excluded.uid, \
-             data = excluded.data, batch_pk = excluded.batch_pk WHERE records.batch_pk = $4"
-        )
-    };
+    // A restored record is a new version: the before-image's data with the batch that had
+    // written it (so that batch can be reverted in turn), not one of that batch's staged rows.
+    let restore = format!(
+        "INSERT INTO record_versions (partner, env, iface, rkey, uid, data, batch_pk, seq_no, \
+         idx, dead_by) SELECT CAST($1 AS TEXT), CAST($2 AS TEXT), CAST($3 AS TEXT), c.rkey, \
+         c.uid, c.data, c.prev_batch_pk, NULL, 0, NULL FROM batch_changes c WHERE {restorable}"
+    );
     let capture = "INSERT INTO revert_rows (batch_pk, rkey, uid, after, before)";
     RevertSql {
         lost: format!(
@@ -185,15 +190,9 @@ pub fn revert_sql(op: Operation) -> RevertSql {
                  FROM batch_changes c WHERE {restorable} AND NOT EXISTS \
                  (SELECT 1 FROM records r WHERE {SCOPE} AND r.rkey = c.rkey)"
             ),
-            format!(
-                "DELETE FROM records AS r WHERE {SCOPE} AND r.batch_pk = $4 AND NOT EXISTS \
-                 (SELECT 1 FROM batch_changes c WHERE c.batch_pk = $4 AND c.rkey = r.rkey)"
-            ),
-            // Replaced rows first: they may hand back a uid a freed key's row needs next.
-            restore(&still_ours("c.rkey")),
-            restore(&format!(
-                "NOT EXISTS (SELECT 1 FROM records r WHERE {SCOPE} AND r.rkey = c.rkey)"
-            )),
+            // Evaluated while the batch's own versions are still current; they stop being
+            // current when its state becomes `reverted`, in the same transaction.
+            restore,
         ],
     }
 }
@@ -352,6 +351,9 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
         21,
         "ALTER TABLE batches ADD COLUMN check_only BIGINT NOT NULL DEFAULT 0;",
     ),
+    // Every row written once: staged rows are record versions, current while nothing
+    // superseded them and their batch is applied (`store::versions`).
+    (22, super::versions::MIGRATION),
 ];
 
 /// Every column of a batch row, in the order both stores read them.
@@ -451,8 +453,6 @@ pub const SELECT_REJECTIONS: &str =
 /// How many staged rows a batch (`$1` pk) holds.
 pub const COUNT_STAGED_ROWS: &str = "SELECT COUNT(*) FROM staged_rows WHERE batch_pk = $1";
 
-/// A batch's staged rows (`$1` pk), dropped when its sender abandons it.
-pub const DROP_STAGED_ROWS: &str = "DELETE FROM staged_rows WHERE batch_pk = $1";
 
 /// A token (`$1` hash), dropped when its session ends.
 pub const DELETE_TOKEN: &str = "DELETE FROM tokens WHERE token_hash = $1";
@@ -466,8 +466,6 @@ pub const EXPIRE_BATCHES: &str = concat!(
     "UPDATE batches SET state = 'expired', updated_unix = $2 WHERE ",
     super::expiry::expiring!()
 );
-pub const DROP_EXPIRED_ROWS: &str = "DELETE FROM staged_rows WHERE batch_pk IN \
-    (SELECT pk FROM batches WHERE state = 'expired')";
 
 /// Delivered files (`$1..$3` scope, `$4` name).
 pub const SELECT_FILE: &str = "SELECT name, code, answer, created_unix, size FROM files \
@@ -557,7 +555,8 @@ mod tests {
             Operation::All,
         ] {
             let stmts = apply_statements(op);
-            assert!(!stmts.is_empty());
+            // An insert writes nothing more: its versions are staged already.
+            assert_eq!(stmts.is_empty(), op == Operation::Insert, "{op:?}");
             for s in &stmts {
                 assert!(s.contains("$1") && s.contains("$4"), "{op:?}: {s}");
             }

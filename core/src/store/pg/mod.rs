@@ -11,6 +11,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 
 use super::sql;
+use super::versions::LIVE;
 use super::*;
 use crate::error::CoreError;
 
@@ -147,7 +148,8 @@ impl PgStore {
                 tx.batch_execute(
                     &ddl.replace("{PK}", "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY")
                         .replace("{BYTES}", "COLLATE \"C\"")
-                        .replace("{BLOB}", "BYTEA"),
+                        .replace("{BLOB}", "BYTEA")
+                        .replace("{CASCADE}", " CASCADE"),
                 )
                 .await?;
                 tx.execute(sql::RECORD_MIGRATION, &[version, &crate::clock::now_unix()])
@@ -157,39 +159,6 @@ impl PgStore {
         tx.commit().await?;
         Ok(())
     }
-}
-
-/// Run `statements` with `params` inside savepoint `name`: the rows each affected, or, when a
-/// unique key clashed, all of them rolled back and the store's message (for the log only);
-/// any other error is one.
-async fn run_or_clash(
-    c: &Object,
-    name: &str,
-    statements: &[String],
-    params: &[&(dyn ToSql + Sync)],
-) -> Result<std::result::Result<Vec<u64>, String>> {
-    c.batch_execute(&format!("SAVEPOINT {name}")).await?;
-    let mut counts = Vec::with_capacity(statements.len());
-    for text in statements {
-        let stmt = c.prepare_cached(text).await?;
-        match c.execute(&stmt, params).await {
-            Ok(n) => counts.push(n),
-            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
-                c.batch_execute(&format!(
-                    "ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}"
-                ))
-                .await?;
-                return Ok(Err(e
-                    .as_db_error()
-                    .map(|d| d.message().to_string())
-                    .unwrap_or_else(|| "unique constraint violation".into())));
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    c.batch_execute(&format!("RELEASE SAVEPOINT {name}"))
-        .await?;
-    Ok(Ok(counts))
 }
 
 impl Columns for tokio_postgres::Row {
@@ -289,7 +258,9 @@ impl Tx for PgTx {
     async fn reinit_batch(&mut self, pk: i64, init: &NewBatch, drop_sequences: bool) -> Result<()> {
         let c = self.c()?;
         if drop_sequences {
-            c.execute(sql::DROP_STAGED_ROWS, &[&pk]).await?;
+            for q in versions::DROP_BATCH_VERSIONS {
+                c.execute(q, &[&pk]).await?;
+            }
             c.execute(sql::DROP_SEQUENCES, &[&pk]).await?;
         }
         let batch_size = init.batch_size as i64;
@@ -362,8 +333,10 @@ impl Tx for PgTx {
 
     async fn drop_staged(&mut self, pk: i64) -> Result<()> {
         let c = self.c()?;
-        let stmt = c.prepare_cached(sql::DROP_STAGED_ROWS).await?;
-        c.execute(&stmt, &[&pk]).await?;
+        for q in versions::DROP_BATCH_VERSIONS {
+            let stmt = c.prepare_cached(q).await?;
+            c.execute(&stmt, &[&pk]).await?;
+        }
         Ok(())
     }
 
@@ -377,75 +350,55 @@ impl Tx for PgTx {
     ) -> Result<(Vec<String>, Vec<String>)> {
         let c = self.c()?;
         let env = scope.env.as_str();
-        // Written as a join on the wanted keys so even a generic (cached) plan probes the
-        // index once per key instead of scanning a partner's whole data set.
         // One index probe per wanted key, by construction: a LATERAL subquery with LIMIT is
         // never turned into a join the planner could drive from the table side (a generic plan
         // once scanned a partner's whole data set per sequence). The wanted key takes the
-        // column's collation (rkey is byte-ordered, "C") so the index applies.
-        let staged = |col: &str, coll: &str| {
+        // column's collation (rkey is byte-ordered, "C") so the index applies. A hit is a
+        // version of this batch, or (`$6`) a current record.
+        let probe = |col: &str, coll: &str| {
             format!(
-                "SELECT k.v FROM unnest($2::text[]) AS k(v), LATERAL (SELECT 1 FROM staged_rows s \
-                 WHERE s.batch_pk = $1 AND s.{col} = k.v {coll} LIMIT 1) hit"
+                "SELECT k.v FROM unnest($4::text[]) AS k(v), LATERAL (SELECT 1 FROM record_versions v \
+                 WHERE v.partner = $1 AND v.env = $2 AND v.iface = $3 AND v.{col} = k.v {coll} \
+                 AND (v.batch_pk = $5 OR ($6 AND {LIVE})) LIMIT 1) hit"
             )
         };
-        let records = |col: &str, coll: &str| {
-            format!(
-                "SELECT k.v FROM unnest($4::text[]) AS k(v), LATERAL (SELECT 1 FROM records r \
-                 WHERE r.partner = $1 AND r.env = $2 AND r.iface = $3 AND r.{col} = k.v {coll} \
-                 LIMIT 1) hit"
-            )
-        };
-        const C: &str = "COLLATE \"C\"";
-        let (sk, su, rk, ru) = (
-            c.prepare_cached(&staged("rkey", C)).await?,
-            c.prepare_cached(&staged("uid", "")).await?,
-            c.prepare_cached(&records("rkey", C)).await?,
-            c.prepare_cached(&records("uid", "")).await?,
+        let (pk_, pu) = (
+            c.prepare_cached(&probe("rkey", "COLLATE \"C\"")).await?,
+            c.prepare_cached(&probe("uid", "")).await?,
         );
         let none = || async { Ok::<_, tokio_postgres::Error>(Vec::new()) };
-        // Pipelined: the (up to) four look-ups cost one round trip.
-        let (a, b, d, e) = tokio::try_join!(
+        // Pipelined: both look-ups cost one round trip.
+        let (keys, uid_hits) = tokio::try_join!(
             async {
                 if rkeys.is_empty() {
                     none().await
                 } else {
-                    c.query(&sk, &[&pk, &rkeys]).await
+                    c.query(
+                        &pk_,
+                        &[&scope.partner, &env, &scope.iface, &rkeys, &pk, &in_records],
+                    )
+                    .await
                 }
             },
             async {
                 if uids.is_empty() {
                     none().await
                 } else {
-                    c.query(&su, &[&pk, &uids]).await
-                }
-            },
-            async {
-                if rkeys.is_empty() || !in_records {
-                    none().await
-                } else {
-                    c.query(&rk, &[&scope.partner, &env, &scope.iface, &rkeys])
-                        .await
-                }
-            },
-            async {
-                if uids.is_empty() || !in_records {
-                    none().await
-                } else {
-                    c.query(&ru, &[&scope.partner, &env, &scope.iface, &uids])
-                        .await
+                    c.query(
+                        &pu,
+                        &[&scope.partner, &env, &scope.iface, &uids, &pk, &in_records],
+                    )
+                    .await
                 }
             },
         )?;
         let col = |rows: Vec<tokio_postgres::Row>| rows.into_iter().map(|r| r.get::<_, String>(0));
-        Ok((
-            col(a).chain(col(d)).collect(),
-            col(b).chain(col(e)).collect(),
-        ))
+        Ok((col(keys).collect(), col(uid_hits).collect()))
     }
 
     async fn stage(
         &mut self,
+        scope: &Scope,
         pk: i64,
         seq_no: u32,
         seq_id: &str,
@@ -460,15 +413,26 @@ impl Tx for PgTx {
         let uids: Vec<Option<&str>> = rows.iter().map(|r| r.uid).collect();
         let data: Vec<&str> = rows.iter().map(|r| r.data).collect();
         let ins = c
-            .prepare_cached(
-                "INSERT INTO staged_rows (batch_pk, seq_no, idx, rkey, uid, data) \
-                 SELECT $1, $2, u.idx, u.rkey, u.uid, u.data \
-                 FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[]) AS u(idx, rkey, uid, data)",
-            )
+            .prepare_cached(&format!(
+                "{} SELECT $1, $2, $3, $4, $5, u.idx, u.rkey, u.uid, u.data \
+                 FROM unnest($6::bigint[], $7::text[], $8::text[], $9::text[]) AS u(idx, rkey, uid, data)",
+                versions::STAGE_COLUMNS
+            ))
             .await?;
         let accept = c.prepare_cached(sql::ACCEPT_SEQUENCE).await?;
         let count = c.prepare_cached(sql::COUNT_STAGED).await?;
-        let params: [&(dyn ToSql + Sync); 6] = [&pk, &seq_no, &idx, &rkeys, &uids, &data];
+        let env = scope.env.as_str();
+        let params: [&(dyn ToSql + Sync); 9] = [
+            &scope.partner,
+            &env,
+            &scope.iface,
+            &pk,
+            &seq_no,
+            &idx,
+            &rkeys,
+            &uids,
+            &data,
+        ];
         let added = rows.len() as i64;
         // Pipelined: one round trip for the rows, the dedupe record and the count.
         let accept_params: [&(dyn ToSql + Sync); 5] =
@@ -569,8 +533,9 @@ impl Tx for PgTx {
         conflicts.sort();
         conflicts.truncate(max_listed as usize);
         let conflict_count = (lost_n.get::<_, i64>(0) + retaken_n.get::<_, i64>(0)) as u64;
-        if let Err(detail) = run_or_clash(c, "revert", &q.statements, &counted).await? {
-            return Ok(Reverted::KeyClash(detail));
+        for text in &q.statements {
+            let stmt = c.prepare_cached(text).await?;
+            c.execute(&stmt, &counted).await?;
         }
         Ok(Reverted::Done {
             conflicts,
@@ -581,28 +546,26 @@ impl Tx for PgTx {
     async fn apply(&mut self, scope: &Scope, pk: i64, op: Operation) -> Result<Applied> {
         let c = self.c()?;
         let env = scope.env.as_str();
-        // `all` replaces the whole scope: it runs alone. Other operations only touch their own
-        // keys (row locks and unique keys order them) and may run side by side.
-        let lock = if op == Operation::All {
-            "SELECT pg_advisory_xact_lock(hashtext($1 || '/' || $2 || '/' || $3))"
-        } else {
-            "SELECT pg_advisory_xact_lock_shared(hashtext($1 || '/' || $2 || '/' || $3))"
-        };
-        c.execute(lock, &[&scope.partner, &env, &scope.iface])
-            .await?;
+        // Applies and reverts of a scope run one at a time: each checks the keys against
+        // the records the one before it left.
+        c.execute(
+            "SELECT pg_advisory_xact_lock(hashtext($1 || '/' || $2 || '/' || $3))",
+            &[&scope.partner, &env, &scope.iface],
+        )
+        .await?;
         let params: [&(dyn ToSql + Sync); 4] = [&scope.partner, &env, &scope.iface, &pk];
-        match run_or_clash(c, "apply", &sql::apply_statements(op), &params).await? {
-            Ok(counts) => Ok(Applied::Done {
-                deleted: sql::deleted_by(op).map_or(0, |i| counts[i]),
-            }),
-            Err(detail) => {
-                tracing::info!(batch_pk = pk, %detail, "apply: unique key clash");
+        if op == Operation::Insert {
+            let (keys, uids) = (
+                c.prepare_cached(sql::KEY_CLASHES).await?,
+                c.prepare_cached(sql::UID_CLASHES).await?,
+            );
+            let (k, u) = tokio::try_join!(c.query_one(&keys, &params), c.query_one(&uids, &params))?;
+            if k.try_get::<_, i64>(0)? + u.try_get::<_, i64>(0)? > 0 {
                 let limit = i64::from(MAX_LISTED_CLASHES);
-                let insert = i32::from(op == Operation::Insert);
                 let rows = c
                     .query(
                         sql::CLASHING_ROWS,
-                        &[&scope.partner, &env, &scope.iface, &pk, &limit, &insert],
+                        &[&scope.partner, &env, &scope.iface, &pk, &limit, &1i32],
                     )
                     .await?;
                 let mut clashes = Vec::with_capacity(rows.len());
@@ -614,9 +577,19 @@ impl Tx for PgTx {
                         by_key: r.try_get::<_, i32>(3)? != 0,
                     });
                 }
-                Ok(Applied::KeyClash(clashes))
+                return Ok(Applied::KeyClash(clashes));
             }
         }
+        let mut counts = Vec::new();
+        for text in sql::apply_statements(op) {
+            let stmt = c.prepare_cached(&text).await?;
+            counts.push(c.execute(&stmt, &params).await?);
+        }
+        Ok(Applied::Done {
+            deleted: sql::deleted_by(op)
+                .and_then(|i| counts.get(i).copied())
+                .unwrap_or(0),
+        })
     }
 
     async fn savepoint(&mut self, name: &'static str) -> Result<()> {
@@ -855,6 +828,14 @@ impl Store for PgStore {
             .collect()
     }
 
+    async fn compact(&self, chunk: i64) -> Result<u64> {
+        let c = self.pool.get().await?;
+        // Each its own transaction: the versions either statement touches can no longer
+        // change (nothing makes a spent or superseded version current again), so no lock.
+        c.execute(versions::MARK_SPENT, &[]).await?;
+        Ok(c.execute(versions::MOVE_DEAD, &[&chunk]).await?)
+    }
+
     async fn expire_batches(&self, before_unix: i64, now_unix: i64) -> Result<u64> {
         let mut c = self.pool.get().await?;
         let tx = c.transaction().await?;
@@ -874,7 +855,9 @@ impl Store for PgStore {
             .collect();
         webhooks::enqueue(&tx, &events).await?;
         if n > 0 {
-            tx.execute(sql::DROP_EXPIRED_ROWS, &[]).await?;
+            for q in versions::DROP_EXPIRED_VERSIONS {
+                tx.execute(q, &[]).await?;
+            }
         }
         tx.commit().await?;
         Ok(n)

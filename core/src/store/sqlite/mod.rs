@@ -10,6 +10,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use super::sql::{self, for_sqlite};
+use super::versions::LIVE;
 use super::*;
 use crate::error::CoreError;
 
@@ -124,39 +125,17 @@ impl SqliteStore {
     }
 }
 
-/// Run `statements` (parameters: the scope and a batch's pk) inside savepoint `name`: the
-/// rows each affected, or, when a unique key clashed, all of them rolled back and the store's
-/// message (for the log only); any other error is one.
-fn run_or_clash(
-    c: &Connection,
-    name: &str,
-    statements: &[String],
-    scope: &Scope,
-    pk: i64,
-) -> Result<std::result::Result<Vec<u64>, String>> {
-    c.execute_batch(&format!("SAVEPOINT {name}"))?;
+/// Run `statements` with the scope and the batch's pk as `?1..?4`: the rows each affected.
+fn run(c: &Connection, statements: &[String], scope: &Scope, pk: i64) -> Result<Vec<u64>> {
     let env = scope.env.as_str();
     let mut counts = Vec::with_capacity(statements.len());
     for stmt in statements {
-        let res = c
-            .prepare_cached(&for_sqlite(stmt))
-            .and_then(|mut s| s.execute(params![scope.partner, env, scope.iface, pk]));
-        match res {
-            Ok(n) => counts.push(n as u64),
-            Err(rusqlite::Error::SqliteFailure(e, msg))
-                if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
-                    || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
-            {
-                c.execute_batch(&format!("ROLLBACK TO {name}; RELEASE {name}"))?;
-                return Ok(Err(
-                    msg.unwrap_or_else(|| "unique constraint violation".into())
-                ));
-            }
-            Err(e) => return Err(e.into()),
-        }
+        let n = c
+            .prepare_cached(&for_sqlite(stmt))?
+            .execute(params![scope.partner, env, scope.iface, pk])?;
+        counts.push(n as u64);
     }
-    c.execute_batch(&format!("RELEASE {name}"))?;
-    Ok(Ok(counts))
+    Ok(counts)
 }
 
 fn migrate(conn: &mut Connection) -> Result<()> {
@@ -175,7 +154,8 @@ fn migrate_to(conn: &mut Connection, last: i64) -> Result<()> {
             let ddl = ddl
                 .replace("{PK}", "INTEGER PRIMARY KEY AUTOINCREMENT")
                 .replace("{BYTES}", "COLLATE BINARY")
-                .replace("{BLOB}", "BLOB");
+                .replace("{BLOB}", "BLOB")
+                .replace("{CASCADE}", "");
             tx.execute_batch(&ddl)?;
             tx.execute(
                 &for_sqlite(sql::RECORD_MIGRATION),
@@ -308,7 +288,9 @@ impl Tx for SqliteTx {
         let c = &*self.conn;
         blocking(|| {
             if drop_sequences {
-                c.execute(&for_sqlite(sql::DROP_STAGED_ROWS), [pk])?;
+                for q in versions::DROP_BATCH_VERSIONS {
+                    c.execute(&for_sqlite(q), [pk])?;
+                }
                 c.execute(&for_sqlite(sql::DROP_SEQUENCES), [pk])?;
             }
             let revert_status = if init.schedule.revert_unix.is_some() {
@@ -365,8 +347,10 @@ impl Tx for SqliteTx {
     async fn drop_staged(&mut self, pk: i64) -> Result<()> {
         let c = &*self.conn;
         blocking(|| {
-            c.prepare_cached(&for_sqlite(sql::DROP_STAGED_ROWS))?
-                .execute([pk])
+            for q in versions::DROP_BATCH_VERSIONS {
+                c.prepare_cached(&for_sqlite(q))?.execute([pk])?;
+            }
+            Ok::<_, rusqlite::Error>(())
         })?;
         Ok(())
     }
@@ -383,32 +367,24 @@ impl Tx for SqliteTx {
         blocking(|| {
             let mut keys_taken = Vec::new();
             let mut uids_taken = Vec::new();
-            let mut staged_key = c.prepare_cached(
-                "SELECT 1 FROM staged_rows WHERE batch_pk = ?1 AND rkey = ?2 LIMIT 1",
-            )?;
-            let mut staged_uid = c.prepare_cached(
-                "SELECT 1 FROM staged_rows WHERE batch_pk = ?1 AND uid = ?2 LIMIT 1",
-            )?;
-            let mut record_key = c.prepare_cached(
-                "SELECT 1 FROM records WHERE partner = ?1 AND env = ?2 AND iface = ?3 AND rkey = ?4",
-            )?;
-            let mut record_uid = c.prepare_cached(
-                "SELECT 1 FROM records WHERE partner = ?1 AND env = ?2 AND iface = ?3 AND uid = ?4",
-            )?;
+            // A hit is a version of this batch, or (`?6`) a current record.
+            let probe = |col: &str| {
+                format!(
+                    "SELECT 1 FROM record_versions v WHERE v.partner = ?1 AND v.env = ?2 \
+                     AND v.iface = ?3 AND v.{col} = ?4 AND (v.batch_pk = ?5 OR (?6 AND {LIVE})) \
+                     LIMIT 1"
+                )
+            };
+            let mut key = c.prepare_cached(&probe("rkey"))?;
+            let mut uid = c.prepare_cached(&probe("uid"))?;
             let env = scope.env.as_str();
             for k in rkeys {
-                let hit = staged_key.exists(params![pk, k])?
-                    || (in_records
-                        && record_key.exists(params![scope.partner, env, scope.iface, k])?);
-                if hit {
+                if key.exists(params![scope.partner, env, scope.iface, k, pk, in_records])? {
                     keys_taken.push(k.to_string());
                 }
             }
             for u in uids {
-                let hit = staged_uid.exists(params![pk, u])?
-                    || (in_records
-                        && record_uid.exists(params![scope.partner, env, scope.iface, u])?);
-                if hit {
+                if uid.exists(params![scope.partner, env, scope.iface, u, pk, in_records])? {
                     uids_taken.push(u.to_string());
                 }
             }
@@ -418,6 +394,7 @@ impl Tx for SqliteTx {
 
     async fn stage(
         &mut self,
+        scope: &Scope,
         pk: i64,
         seq_no: u32,
         seq_id: &str,
@@ -427,11 +404,23 @@ impl Tx for SqliteTx {
     ) -> Result<()> {
         let c = &*self.conn;
         blocking(|| {
-            let mut ins = c.prepare_cached(
-                "INSERT INTO staged_rows (batch_pk, seq_no, idx, rkey, uid, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?;
+            let mut ins = c.prepare_cached(&format!(
+                "{} VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                versions::STAGE_COLUMNS
+            ))?;
+            let env = scope.env.as_str();
             for r in rows {
-                ins.execute(params![pk, seq_no, r.idx, r.rkey, r.uid, r.data])?;
+                ins.execute(params![
+                    scope.partner,
+                    env,
+                    scope.iface,
+                    pk,
+                    seq_no,
+                    r.idx,
+                    r.rkey,
+                    r.uid,
+                    r.data
+                ])?;
             }
             c.prepare_cached(&for_sqlite(sql::ACCEPT_SEQUENCE))?
                 .execute(params![pk, seq_id, seq_no, now_unix, fingerprint])?;
@@ -519,9 +508,7 @@ impl Tx for SqliteTx {
             conflicts.sort();
             conflicts.truncate(max_listed as usize);
             let conflict_count = (count(&q.lost_count)? + count(&q.retaken_count)?) as u64;
-            if let Err(detail) = run_or_clash(c, "revert", &q.statements, scope, pk)? {
-                return Ok(Reverted::KeyClash(detail));
-            }
+            run(c, &q.statements, scope, pk)?;
             Ok(Reverted::Done {
                 conflicts,
                 conflict_count,
@@ -531,24 +518,18 @@ impl Tx for SqliteTx {
 
     async fn apply(&mut self, scope: &Scope, pk: i64, op: Operation) -> Result<Applied> {
         let c = &*self.conn;
-        blocking(
-            || match run_or_clash(c, "apply", &sql::apply_statements(op), scope, pk)? {
-                Ok(counts) => Ok(Applied::Done {
-                    deleted: sql::deleted_by(op).map_or(0, |i| counts[i]),
-                }),
-                Err(detail) => {
-                    tracing::info!(batch_pk = pk, %detail, "apply: unique key clash");
-                    let env = scope.env.as_str();
+        blocking(|| {
+            if op == Operation::Insert {
+                let env = scope.env.as_str();
+                let scoped = params![scope.partner, env, scope.iface, pk];
+                let count = |q: &str| -> rusqlite::Result<i64> {
+                    c.prepare_cached(&for_sqlite(q))?
+                        .query_row(scoped, |r| r.get(0))
+                };
+                if count(sql::KEY_CLASHES)? + count(sql::UID_CLASHES)? > 0 {
                     let mut stmt = c.prepare_cached(&for_sqlite(sql::CLASHING_ROWS))?;
                     let rows = stmt.query_map(
-                        params![
-                            scope.partner,
-                            env,
-                            scope.iface,
-                            pk,
-                            MAX_LISTED_CLASHES,
-                            i64::from(op == Operation::Insert)
-                        ],
+                        params![scope.partner, env, scope.iface, pk, MAX_LISTED_CLASHES, 1],
                         |r| {
                             Ok(ClashRow {
                                 seq_id: r.get(0)?,
@@ -558,10 +539,16 @@ impl Tx for SqliteTx {
                             })
                         },
                     )?;
-                    Ok(Applied::KeyClash(rows.collect::<rusqlite::Result<_>>()?))
+                    return Ok(Applied::KeyClash(rows.collect::<rusqlite::Result<_>>()?));
                 }
-            },
-        )
+            }
+            let counts = run(c, &sql::apply_statements(op), scope, pk)?;
+            Ok(Applied::Done {
+                deleted: sql::deleted_by(op)
+                    .and_then(|i| counts.get(i).copied())
+                    .unwrap_or(0),
+            })
+        })
     }
 
     async fn savepoint(&mut self, name: &'static str) -> Result<()> {
@@ -805,6 +792,19 @@ impl Store for SqliteStore {
         })
     }
 
+    async fn compact(&self, chunk: i64) -> Result<u64> {
+        let mut conn = self.conn.lock().await;
+        blocking(|| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            tx.execute(versions::MARK_SPENT, [])?;
+            // The same rows, in the same order, in one transaction: nothing else writes.
+            let moved = tx.execute(&for_sqlite(versions::COPY_DEAD), [chunk])?;
+            tx.execute(&for_sqlite(versions::DELETE_MOVED), [chunk])?;
+            tx.commit()?;
+            Ok(moved as u64)
+        })
+    }
+
     async fn expire_batches(&self, before_unix: i64, now_unix: i64) -> Result<u64> {
         let mut conn = self.conn.lock().await;
         blocking(|| {
@@ -825,7 +825,9 @@ impl Store for SqliteStore {
                 params![before_unix, now_unix],
             )?;
             if n > 0 {
-                tx.execute(sql::DROP_EXPIRED_ROWS, [])?;
+                for q in versions::DROP_EXPIRED_VERSIONS {
+                    tx.execute(q, [])?;
+                }
             }
             tx.commit()?;
             Ok(n as u64)
