@@ -501,7 +501,10 @@ fn text_views_on_sqlite() {
         rusqlite::Connection::open_with_flags(&file, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .expect("open the SQLite file");
     let names: Vec<String> = db
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'view' ORDER BY name")
+        .prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'view' AND name LIKE 'wharf_data_%' \
+             ORDER BY name",
+        )
         .unwrap()
         .query_map([], |r| r.get(0))
         .unwrap()
