@@ -113,6 +113,7 @@ pub async fn ingest(
             .collect(),
         schedule: Schedule::default(),
         check_only: seq.check_only,
+        seen_pos: None,
     };
     // Spans for the store's part of a sequence, so a trace shows where its time went.
     let db = store.backend();
@@ -272,7 +273,7 @@ pub async fn ingest(
     if op != Operation::Delete && !rows.is_empty() {
         let keys: Vec<&str> = rows.iter().filter_map(|r| r.rkey.as_deref()).collect();
         let uids: Vec<&str> = rows.iter().filter_map(|r| r.uid.as_deref()).collect();
-        let (keys_taken, uids_taken) = tx
+        let (keys_taken, uids_taken, feed_pos) = tx
             .taken(seq.scope, b.pk, &keys, &uids, op == Operation::Insert)
             .instrument(info_span!(
                 "store dedupe",
@@ -280,6 +281,7 @@ pub async fn ingest(
                 rows = keys.len()
             ))
             .await?;
+        init.seen_pos = Some(feed_pos);
         if !keys_taken.is_empty() || !uids_taken.is_empty() {
             for r in &rows {
                 let by_key = r.rkey.as_ref().is_some_and(|k| keys_taken.contains(k));

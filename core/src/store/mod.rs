@@ -114,6 +114,9 @@ pub struct NewBatch {
     pub schedule: Schedule,
     /// Check, don't apply (the first sequence's choice; see `batch::ingest`).
     pub check_only: bool,
+    /// The change feed's head read before the first sequence's keys were checked
+    /// (`Tx::taken`); `None` when they were not (see `versions::KEYS_MAY_BE_TAKEN`).
+    pub seen_pos: Option<i64>,
 }
 
 /// Seed 003's batch proposal: the schedule and what became of it.
@@ -291,7 +294,8 @@ pub trait Tx: Send {
     /// Drop the batch's staged rows (its sender abandoned it, or it was cancelled).
     async fn drop_staged(&mut self, pk: i64) -> Result<()>;
     /// Of the given keys and uids, those already present in this batch's staged rows and,
-    /// when `in_records`, among the scope's records.
+    /// when `in_records`, among the scope's records; and the change feed's head, read before
+    /// them.
     async fn taken(
         &mut self,
         scope: &Scope,
@@ -299,7 +303,7 @@ pub trait Tx: Send {
         rkeys: &[&str],
         uids: &[&str],
         in_records: bool,
-    ) -> Result<(Vec<String>, Vec<String>)>;
+    ) -> Result<(Vec<String>, Vec<String>, i64)>;
     /// Stage an accepted sequence's rows as the batch's `seq_no`-th (0-based) sequence and
     /// mark the sequence consumed, keeping the `fingerprint` of what it held.
     async fn stage(

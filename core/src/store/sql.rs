@@ -66,17 +66,20 @@ pub fn apply_statements(op: Operation) -> Vec<String> {
     }
 }
 
-/// An insert's rows (`$4`) whose business key is a current record of the scope: counted
-/// first (a join the planner can hash), listed by [`CLASHING_ROWS`] only when there are any.
-pub const KEY_CLASHES: &str = "SELECT COUNT(*) FROM record_versions s WHERE s.batch_pk = $4 \
-    AND EXISTS (SELECT 1 FROM records r WHERE r.partner = $1 AND r.env = $2 AND r.iface = $3 \
-      AND r.rkey = s.rkey)";
-/// The same for uids: a uid current at any key of the scope.
-pub const UID_CLASHES: &str = "SELECT COUNT(*) FROM record_versions s WHERE s.batch_pk = $4 \
-    AND s.uid IS NOT NULL AND EXISTS (SELECT 1 FROM records r WHERE r.partner = $1 \
-      AND r.env = $2 AND r.iface = $3 AND r.uid = s.uid)";
+/// An insert's rows (`$4`) whose business key (`col` = `rkey`) or uid (`uid`) is a current
+/// record's, at any key of the scope: counted first, listed by [`CLASHING_ROWS`] only when
+/// there are any. Written as a scalar subquery with LIMIT so that it stays one index probe
+/// per row of the batch whatever the statistics say: no plan may scan the scope's records (a
+/// semi-join could).
+pub fn clashes(col: &str) -> String {
+    format!(
+        "SELECT COUNT(*) FROM record_versions s WHERE s.batch_pk = $4 AND s.{col} IS NOT NULL \
+         AND (SELECT 1 FROM record_versions v WHERE {VSCOPE} AND v.{col} = s.{col} \
+           AND v.batch_pk <> $4 AND {LIVE} LIMIT 1) IS NOT NULL"
+    )
+}
 
-/// After [`KEY_CLASHES`] or [`UID_CLASHES`] found some: the batch's staged rows (`$4`) whose uid is
+/// After [`clashes`] found some: the batch's staged rows (`$4`) whose uid is
 /// another key's record, or (only when `$6` = 1: an insert, for which a key already in the
 /// records is a clash; an update or `all` replaces it) whose business key is a record of the
 /// scope — its sequence's seq_id, idx, data, 1 when by key — at most `$5`, in sequence and
@@ -389,14 +392,15 @@ pub fn select_user_batches() -> String {
 
 /// Give a batch new first-sequence terms: `$1` pk, `$2` op, `$3` batch_size, `$4` transport,
 /// `$5` creator, `$6` now, `$7` source, `$8` batch_source, `$9` instant_execute (0/1),
-/// `$10` execute_unix, `$11` revert_unix, `$12` revert_status, `$13` check_only (0/1).
+/// `$10` execute_unix, `$11` revert_unix, `$12` revert_status, `$13` check_only (0/1), `$14`
+/// the change feed's head before its keys were checked (`versions::KEYS_MAY_BE_TAKEN`).
 /// Nothing has run yet: execute is idle, and so is revert when one is planned.
 pub const REINIT_BATCH: &str = "UPDATE batches SET op = $2, batch_size = $3, transport = $4, \
     creator = $5, state = 'open', staged_rows = 0, sequences = 0, failure_code = '', \
     failure_msg = '', created_unix = $6, updated_unix = $6, source = $7, batch_source = $8, \
     instant_execute = $9, execute_unix = $10, revert_unix = $11, execute_status = 'idle', \
     executor = '', execute_detail = '', revert_status = $12, reverter = '', revert_detail = '', \
-    modifier = $5, modified_unix = $6, check_only = $13 WHERE pk = $1";
+    modifier = $5, modified_unix = $6, check_only = $13, seen_pos = $14 WHERE pk = $1";
 
 /// Write a batch's state and proposal: `$1` pk, `$2` state, `$3` failure code, `$4` failure
 /// message, `$5` now, `$6` execute_unix, `$7` execute_status, `$8` executor, `$9`

@@ -29,6 +29,7 @@ pub const LIVE: &str = "v.dead_by IS NULL AND EXISTS (SELECT 1 FROM batches lb \
 /// PostgreSQL's typed views (`wharf_data`) stand on the old table and are made again at
 /// start-up over the new view.
 pub const MIGRATION: &str = "\
+    ALTER TABLE batches ADD COLUMN seen_pos BIGINT; \
     CREATE TABLE record_versions (partner TEXT NOT NULL, env TEXT NOT NULL, iface TEXT NOT NULL, \
       rkey TEXT {BYTES}, uid TEXT, data TEXT NOT NULL, batch_pk BIGINT NOT NULL, seq_no BIGINT, \
       idx BIGINT NOT NULL, dead_by BIGINT); \
@@ -69,6 +70,20 @@ pub const MIGRATION: &str = "\
       UNION ALL \
       SELECT dead_by AS batch_pk, rkey, uid, data, batch_pk AS prev_batch_pk FROM record_history \
         WHERE dead_by IS NOT NULL AND dead_by <> batch_pk;";
+
+/// `$1..$3` the scope, `$4` an insert batch's pk: 1 when its keys must be checked against the
+/// current records at apply ([`super::sql::KEY_CLASHES`]), 0 when no apply, execute or revert
+/// of the scope has committed since its first sequence's keys were checked — `seen_pos`, the
+/// change feed's head read before that check; the feed numbers events in commit order, and
+/// every sequence after the first was checked later still. Unknown (no `seen_pos`, or events
+/// after it pruned): checked.
+pub const KEYS_MAY_BE_TAKEN: &str = "SELECT COUNT(*) FROM batches b WHERE b.pk = $4 \
+    AND (b.seen_pos IS NULL OR b.seen_pos < (SELECT h.pruned FROM feed_head h WHERE h.one = 1) \
+      OR EXISTS (SELECT 1 FROM feed f WHERE f.pos > b.seen_pos AND f.partner = $1 \
+        AND f.env = $2 AND f.iface = $3))";
+
+/// The change feed's head (see [`KEYS_MAY_BE_TAKEN`]).
+pub const FEED_HEAD: &str = "SELECT pos FROM feed_head WHERE one = 1";
 
 /// Stage a sequence's rows. `$1..$3` the scope, `$4` the batch's pk, `$5` seq_no, then each
 /// row's idx, rkey, uid and data (SQLite: one row a statement; PostgreSQL: arrays).

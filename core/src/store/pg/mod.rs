@@ -286,6 +286,7 @@ impl Tx for PgTx {
                 &init.schedule.revert_unix,
                 &revert_status,
                 &i64::from(init.check_only),
+                &init.seen_pos,
             ],
         )
         .await?;
@@ -347,7 +348,7 @@ impl Tx for PgTx {
         rkeys: &[&str],
         uids: &[&str],
         in_records: bool,
-    ) -> Result<(Vec<String>, Vec<String>)> {
+    ) -> Result<(Vec<String>, Vec<String>, i64)> {
         let c = self.c()?;
         let env = scope.env.as_str();
         // One index probe per wanted key, by construction: a LATERAL subquery with LIMIT is
@@ -362,13 +363,16 @@ impl Tx for PgTx {
                  AND (v.batch_pk = $5 OR ($6 AND {LIVE})) LIMIT 1) hit"
             )
         };
-        let (pk_, pu) = (
+        let (head, pk_, pu) = (
+            c.prepare_cached(versions::FEED_HEAD).await?,
             c.prepare_cached(&probe("rkey", "COLLATE \"C\"")).await?,
             c.prepare_cached(&probe("uid", "")).await?,
         );
         let none = || async { Ok::<_, tokio_postgres::Error>(Vec::new()) };
-        // Pipelined: both look-ups cost one round trip.
-        let (keys, uid_hits) = tokio::try_join!(
+        // Pipelined: the head and both look-ups cost one round trip; the head is read first,
+        // so whatever commits after it is numbered after it.
+        let (head, keys, uid_hits) = tokio::try_join!(
+            c.query_one(&head, &[]),
             async {
                 if rkeys.is_empty() {
                     none().await
@@ -393,7 +397,7 @@ impl Tx for PgTx {
             },
         )?;
         let col = |rows: Vec<tokio_postgres::Row>| rows.into_iter().map(|r| r.get::<_, String>(0));
-        Ok((col(keys).collect(), col(uid_hits).collect()))
+        Ok((col(keys).collect(), col(uid_hits).collect(), head.try_get(0)?))
     }
 
     async fn stage(
@@ -554,10 +558,14 @@ impl Tx for PgTx {
         )
         .await?;
         let params: [&(dyn ToSql + Sync); 4] = [&scope.partner, &env, &scope.iface, &pk];
-        if op == Operation::Insert {
+        let check = op == Operation::Insert && {
+            let stmt = c.prepare_cached(versions::KEYS_MAY_BE_TAKEN).await?;
+            c.query_one(&stmt, &params).await?.try_get::<_, i64>(0)? > 0
+        };
+        if check {
             let (keys, uids) = (
-                c.prepare_cached(sql::KEY_CLASHES).await?,
-                c.prepare_cached(sql::UID_CLASHES).await?,
+                c.prepare_cached(&sql::clashes("rkey")).await?,
+                c.prepare_cached(&sql::clashes("uid")).await?,
             );
             let (k, u) = tokio::try_join!(c.query_one(&keys, &params), c.query_one(&uids, &params))?;
             if k.try_get::<_, i64>(0)? + u.try_get::<_, i64>(0)? > 0 {

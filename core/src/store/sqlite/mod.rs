@@ -312,7 +312,8 @@ impl Tx for SqliteTx {
                     init.schedule.execute_unix,
                     init.schedule.revert_unix,
                     revert_status,
-                    i64::from(init.check_only)
+                    i64::from(init.check_only),
+                    init.seen_pos
                 ])?;
             Ok(())
         })
@@ -362,7 +363,7 @@ impl Tx for SqliteTx {
         rkeys: &[&str],
         uids: &[&str],
         in_records: bool,
-    ) -> Result<(Vec<String>, Vec<String>)> {
+    ) -> Result<(Vec<String>, Vec<String>, i64)> {
         let c = &*self.conn;
         blocking(|| {
             let mut keys_taken = Vec::new();
@@ -388,7 +389,9 @@ impl Tx for SqliteTx {
                     uids_taken.push(u.to_string());
                 }
             }
-            Ok((keys_taken, uids_taken))
+            // One writer: nothing commits between this and the look-ups above.
+            let head = c.query_row(versions::FEED_HEAD, [], |r| r.get(0))?;
+            Ok((keys_taken, uids_taken, head))
         })
     }
 
@@ -519,14 +522,14 @@ impl Tx for SqliteTx {
     async fn apply(&mut self, scope: &Scope, pk: i64, op: Operation) -> Result<Applied> {
         let c = &*self.conn;
         blocking(|| {
-            if op == Operation::Insert {
-                let env = scope.env.as_str();
-                let scoped = params![scope.partner, env, scope.iface, pk];
-                let count = |q: &str| -> rusqlite::Result<i64> {
-                    c.prepare_cached(&for_sqlite(q))?
-                        .query_row(scoped, |r| r.get(0))
-                };
-                if count(sql::KEY_CLASHES)? + count(sql::UID_CLASHES)? > 0 {
+            let env = scope.env.as_str();
+            let scoped = params![scope.partner, env, scope.iface, pk];
+            let count = |q: &str| -> rusqlite::Result<i64> {
+                c.prepare_cached(&for_sqlite(q))?
+                    .query_row(scoped, |r| r.get(0))
+            };
+            if op == Operation::Insert && count(versions::KEYS_MAY_BE_TAKEN)? > 0 {
+                if count(&sql::clashes("rkey"))? + count(&sql::clashes("uid"))? > 0 {
                     let mut stmt = c.prepare_cached(&for_sqlite(sql::CLASHING_ROWS))?;
                     let rows = stmt.query_map(
                         params![scope.partner, env, scope.iface, pk, MAX_LISTED_CLASHES, 1],
