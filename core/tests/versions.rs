@@ -65,7 +65,11 @@ async fn readers_never_see_half_a_batch_under_writers_and_a_compactor(store: Arc
             tokio::spawn(async move {
                 for b in 0..3 {
                     let owner = format!("w{w}b{b}");
-                    let op = if (w + b) % 2 == 0 { Op::All } else { Op::Update };
+                    let op = if (w + b) % 2 == 0 {
+                        Op::All
+                    } else {
+                        Op::Update
+                    };
                     let id = owner.to_uppercase();
                     let half = N / 2;
                     let one = send(&core, &p, op, &id, N, "1", bom_rows(0, half, &owner)).await;
@@ -134,7 +138,10 @@ async fn revert_after_compaction(store: Arc<dyn Store>) {
         assert!(send(&core, &p, Op::Insert, "A", 4, "1", base).await.applied);
         let b = vec![bom("0", "b"), bom("2", "b")];
         assert!(send(&core, &p, Op::Update, "B", 2, "1", b).await.applied);
-        let before_x = core.export(&p, Environment::Prod, "t1", "bom").await.unwrap();
+        let before_x = core
+            .export(&p, Environment::Prod, "t1", "bom")
+            .await
+            .unwrap();
         let n = rows.len();
         let r = send(&core, &p, op, "X", n, "1", rows).await;
         assert!(r.applied, "{op:?}: {r:?}");
@@ -149,7 +156,9 @@ async fn revert_after_compaction(store: Arc<dyn Store>) {
             "{op:?}: {x:?}"
         );
         assert_eq!(
-            core.export(&p, Environment::Prod, "t1", "bom").await.unwrap(),
+            core.export(&p, Environment::Prod, "t1", "bom")
+                .await
+                .unwrap(),
             before_x,
             "{op:?}: exactly the rows before X"
         );
@@ -172,19 +181,45 @@ async fn all_after_many_versions(store: Arc<dyn Store>) {
     const KEYS: usize = 50;
     const VERSIONS: usize = 30;
     assert!(
-        send(&core, &p, Op::Insert, "V0", KEYS, "1", bom_rows(0, KEYS, "v0"))
-            .await
-            .applied
+        send(
+            &core,
+            &p,
+            Op::Insert,
+            "V0",
+            KEYS,
+            "1",
+            bom_rows(0, KEYS, "v0")
+        )
+        .await
+        .applied
     );
     for v in 1..VERSIONS {
         let owner = format!("v{v}");
-        let r = send(&core, &p, Op::Update, &owner, KEYS, "1", bom_rows(0, KEYS, &owner)).await;
+        let r = send(
+            &core,
+            &p,
+            Op::Update,
+            &owner,
+            KEYS,
+            "1",
+            bom_rows(0, KEYS, &owner),
+        )
+        .await;
         assert!(r.applied, "{r:?}");
         if v % 10 == 0 {
             compact_all(&core).await;
         }
     }
-    let all = send(&core, &p, Op::All, "NEW", 10, "1", bom_rows(1000, 10, "new")).await;
+    let all = send(
+        &core,
+        &p,
+        Op::All,
+        "NEW",
+        10,
+        "1",
+        bom_rows(1000, 10, "new"),
+    )
+    .await;
     assert!(all.applied, "{all:?}");
     assert_eq!(owners(&core, &p, Environment::Prod).await, ["new"; 10]);
     compact_all(&core).await;
@@ -194,7 +229,10 @@ async fn all_after_many_versions(store: Arc<dyn Store>) {
     compact_all(&core).await;
     revert(&core, &p, &format!("v{}", VERSIONS - 1)).await;
     let before = format!("v{}", VERSIONS - 2);
-    assert_eq!(owners(&core, &p, Environment::Prod).await, vec![before; KEYS]);
+    assert_eq!(
+        owners(&core, &p, Environment::Prod).await,
+        vec![before; KEYS]
+    );
 }
 
 /// What compaction leaves: the versions of open, held (checked) and applied batches. A batch

@@ -77,6 +77,18 @@ pub fn request(
     body: Option<(&str, &[u8])>,
     extra: &[&str],
 ) -> Reply {
+    try_request(method, url, auth, body, extra)
+        .unwrap_or_else(|| panic!("curl {method} {url} failed (its error is above)"))
+}
+
+/// [`request`], `None` when curl could not complete it (the connection broke).
+pub fn try_request(
+    method: &str,
+    url: &str,
+    auth: &Auth,
+    body: Option<(&str, &[u8])>,
+    extra: &[&str],
+) -> Option<Reply> {
     let mut args: Vec<String> = vec!["-i".into(), "-X".into(), method.into()];
     args.extend(["-w".into(), "\n%{http_code}".into()]);
     match auth {
@@ -92,11 +104,13 @@ pub fn request(
     args.push(url.into());
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = curl(&argv, body.map(|(_, b)| b));
-    assert!(
-        out.status.success(),
-        "curl {method} {url} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    if !out.status.success() {
+        eprintln!(
+            "curl {method} {url} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return None;
+    }
     let text = String::from_utf8(out.stdout).expect("utf-8 response");
     let (mut rest, code) = text.rsplit_once('\n').expect("the status line from -w");
     let status = code.parse().expect("an HTTP status");
@@ -112,11 +126,11 @@ pub fn request(
             .collect();
         rest = body;
     }
-    Reply {
+    Some(Reply {
         status,
         headers,
         body: rest.to_string(),
-    }
+    })
 }
 
 /// A JSON data call.

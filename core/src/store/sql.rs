@@ -457,7 +457,6 @@ pub const SELECT_REJECTIONS: &str =
 /// How many staged rows a batch (`$1` pk) holds.
 pub const COUNT_STAGED_ROWS: &str = "SELECT COUNT(*) FROM staged_rows WHERE batch_pk = $1";
 
-
 /// A token (`$1` hash), dropped when its session ends.
 pub const DELETE_TOKEN: &str = "DELETE FROM tokens WHERE token_hash = $1";
 

@@ -397,7 +397,11 @@ impl Tx for PgTx {
             },
         )?;
         let col = |rows: Vec<tokio_postgres::Row>| rows.into_iter().map(|r| r.get::<_, String>(0));
-        Ok((col(keys).collect(), col(uid_hits).collect(), head.try_get(0)?))
+        Ok((
+            col(keys).collect(),
+            col(uid_hits).collect(),
+            head.try_get(0)?,
+        ))
     }
 
     async fn stage(
@@ -567,7 +571,8 @@ impl Tx for PgTx {
                 c.prepare_cached(&sql::clashes("rkey")).await?,
                 c.prepare_cached(&sql::clashes("uid")).await?,
             );
-            let (k, u) = tokio::try_join!(c.query_one(&keys, &params), c.query_one(&uids, &params))?;
+            let (k, u) =
+                tokio::try_join!(c.query_one(&keys, &params), c.query_one(&uids, &params))?;
             if k.try_get::<_, i64>(0)? + u.try_get::<_, i64>(0)? > 0 {
                 let limit = i64::from(MAX_LISTED_CLASHES);
                 let rows = c

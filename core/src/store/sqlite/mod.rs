@@ -130,9 +130,12 @@ fn run(c: &Connection, statements: &[String], scope: &Scope, pk: i64) -> Result<
     let env = scope.env.as_str();
     let mut counts = Vec::with_capacity(statements.len());
     for stmt in statements {
-        let n = c
-            .prepare_cached(&for_sqlite(stmt))?
-            .execute(params![scope.partner, env, scope.iface, pk])?;
+        let n = c.prepare_cached(&for_sqlite(stmt))?.execute(params![
+            scope.partner,
+            env,
+            scope.iface,
+            pk
+        ])?;
         counts.push(n as u64);
     }
     Ok(counts)
