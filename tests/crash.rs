@@ -60,7 +60,7 @@ fn body(r: usize, s: usize) -> String {
 
 /// Even rounds replace the whole set (`all`, PATCH), odd ones update every key (PUT).
 fn method(r: usize) -> &'static str {
-    if r % 2 == 0 {
+    if r.is_multiple_of(2) {
         "PATCH"
     } else {
         "PUT"

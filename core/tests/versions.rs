@@ -65,7 +65,7 @@ async fn readers_never_see_half_a_batch_under_writers_and_a_compactor(store: Arc
             tokio::spawn(async move {
                 for b in 0..3 {
                     let owner = format!("w{w}b{b}");
-                    let op = if (w + b) % 2 == 0 {
+                    let op = if (w + b).is_multiple_of(2) {
                         Op::All
                     } else {
                         Op::Update
@@ -206,7 +206,7 @@ async fn all_after_many_versions(store: Arc<dyn Store>) {
         )
         .await;
         assert!(r.applied, "{r:?}");
-        if v % 10 == 0 {
+        if v.is_multiple_of(10) {
             compact_all(&core).await;
         }
     }

@@ -364,17 +364,9 @@ pub async fn ingest(
             data: &r.data,
         })
         .collect();
-    tx.stage(
-        seq.scope,
-        b.pk,
-        b.sequences,
-        seq_id,
-        &fingerprint,
-        &stage,
-        now_unix,
-    )
-    .instrument(info_span!("store stage", db.system = db, rows = n))
-    .await?;
+    tx.stage(&b, seq_id, &fingerprint, &stage, now_unix)
+        .instrument(info_span!("store stage", db.system = db, rows = n))
+        .await?;
     let staged = b.staged_rows + n;
     let mut r = if staged == size {
         // Read back under the lock: the first sequence may just have set the batch's terms.

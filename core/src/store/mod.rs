@@ -304,13 +304,12 @@ pub trait Tx: Send {
         uids: &[&str],
         in_records: bool,
     ) -> Result<(Vec<String>, Vec<String>, i64)>;
-    /// Stage an accepted sequence's rows as the batch's `seq_no`-th (0-based) sequence and
-    /// mark the sequence consumed, keeping the `fingerprint` of what it held.
+    /// Stage an accepted sequence's rows as versions of batch `b`'s scope, as its
+    /// `b.sequences`-th (0-based) sequence, and mark the sequence consumed, keeping the
+    /// `fingerprint` of what it held.
     async fn stage(
         &mut self,
-        scope: &Scope,
-        pk: i64,
-        seq_no: u32,
+        b: &BatchRow,
         seq_id: &str,
         fingerprint: &str,
         rows: &[StageRow<'_>],

@@ -406,16 +406,14 @@ impl Tx for PgTx {
 
     async fn stage(
         &mut self,
-        scope: &Scope,
-        pk: i64,
-        seq_no: u32,
+        b: &BatchRow,
         seq_id: &str,
         fingerprint: &str,
         rows: &[StageRow<'_>],
         now_unix: i64,
     ) -> Result<()> {
         let c = self.c()?;
-        let seq_no = i64::from(seq_no);
+        let (pk, seq_no, scope) = (b.pk, i64::from(b.sequences), b.scope());
         let idx: Vec<i64> = rows.iter().map(|r| i64::from(r.idx)).collect();
         let rkeys: Vec<Option<&str>> = rows.iter().map(|r| r.rkey).collect();
         let uids: Vec<Option<&str>> = rows.iter().map(|r| r.uid).collect();

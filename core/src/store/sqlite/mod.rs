@@ -400,9 +400,7 @@ impl Tx for SqliteTx {
 
     async fn stage(
         &mut self,
-        scope: &Scope,
-        pk: i64,
-        seq_no: u32,
+        b: &BatchRow,
         seq_id: &str,
         fingerprint: &str,
         rows: &[StageRow<'_>],
@@ -414,12 +412,12 @@ impl Tx for SqliteTx {
                 "{} VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 versions::STAGE_COLUMNS
             ))?;
-            let env = scope.env.as_str();
+            let (pk, seq_no) = (b.pk, b.sequences);
             for r in rows {
                 ins.execute(params![
-                    scope.partner,
-                    env,
-                    scope.iface,
+                    b.partner,
+                    b.env.as_str(),
+                    b.iface,
                     pk,
                     seq_no,
                     r.idx,
@@ -531,22 +529,23 @@ impl Tx for SqliteTx {
                 c.prepare_cached(&for_sqlite(q))?
                     .query_row(scoped, |r| r.get(0))
             };
-            if op == Operation::Insert && count(versions::KEYS_MAY_BE_TAKEN)? > 0 {
-                if count(&sql::clashes("rkey"))? + count(&sql::clashes("uid"))? > 0 {
-                    let mut stmt = c.prepare_cached(&for_sqlite(sql::CLASHING_ROWS))?;
-                    let rows = stmt.query_map(
-                        params![scope.partner, env, scope.iface, pk, MAX_LISTED_CLASHES, 1],
-                        |r| {
-                            Ok(ClashRow {
-                                seq_id: r.get(0)?,
-                                idx: u32::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
-                                data: r.get(2)?,
-                                by_key: r.get::<_, i64>(3)? != 0,
-                            })
-                        },
-                    )?;
-                    return Ok(Applied::KeyClash(rows.collect::<rusqlite::Result<_>>()?));
-                }
+            if op == Operation::Insert
+                && count(versions::KEYS_MAY_BE_TAKEN)? > 0
+                && count(&sql::clashes("rkey"))? + count(&sql::clashes("uid"))? > 0
+            {
+                let mut stmt = c.prepare_cached(&for_sqlite(sql::CLASHING_ROWS))?;
+                let rows = stmt.query_map(
+                    params![scope.partner, env, scope.iface, pk, MAX_LISTED_CLASHES, 1],
+                    |r| {
+                        Ok(ClashRow {
+                            seq_id: r.get(0)?,
+                            idx: u32::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+                            data: r.get(2)?,
+                            by_key: r.get::<_, i64>(3)? != 0,
+                        })
+                    },
+                )?;
+                return Ok(Applied::KeyClash(rows.collect::<rusqlite::Result<_>>()?));
             }
             let counts = run(c, &sql::apply_statements(op), scope, pk)?;
             Ok(Applied::Done {
