@@ -59,7 +59,7 @@ async fn readers_never_see_half_a_batch_under_writers_and_a_compactor(store: Arc
             moved
         })
     };
-    let writers: Vec<_> = (0..8)
+    let writers: Vec<_> = (0..8usize)
         .map(|w| {
             let (core, p) = (core.clone(), p.clone());
             tokio::spawn(async move {
