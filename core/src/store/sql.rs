@@ -1,8 +1,8 @@
 //! SQL both backends run verbatim (`$n` placeholders; SQLite reads them as `?n`).
 //!
-//! How an operation lands in `records` is written here once, so PostgreSQL and SQLite cannot
-//! drift apart. Parameters of every apply statement: `$1` partner, `$2` env, `$3` interface,
-//! `$4` the batch's pk.
+//! How an operation lands in the records (versions, see `store::versions`) is written here
+//! once, so PostgreSQL and SQLite cannot drift apart. Parameters of every apply statement:
+//! `$1` partner, `$2` env, `$3` interface, `$4` the batch's pk.
 
 use crate::model::Operation;
 
@@ -114,19 +114,20 @@ pub struct RevertSql {
     pub statements: Vec<String>,
 }
 
-/// How a batch's rows go back to what they were, from `batch_changes` (the before-image of
-/// every record it replaced or removed, with the batch that had written it) and its staged
-/// rows (its after-image, the keys it wrote; none for a delete):
+/// How a batch's rows go back to what they were, from `batch_changes` (the versions it
+/// superseded: the before-image of every record it replaced or removed, with the batch that
+/// had written it, wherever compaction keeps them) and its staged rows (its after-image, the
+/// keys it wrote; none for a delete):
 ///
-/// 1. records still carrying this batch that replaced nothing are removed (rows it inserted);
-/// 2. records still carrying this batch that replaced something get that before-image back;
-/// 3. before-images whose key is free again come back (rows it deleted; an `all` batch's
-///    previous set) —
+/// 1. its own versions stop being current when its state becomes `reverted` (the caller's
+///    save, in the same transaction);
+/// 2. a before-image at a key it still holds comes back (a row it replaced), and so does a
+///    before-image whose key is free (a row it deleted; an `all` batch's previous set) —
 ///
-/// every restored record with the batch that had written it, so an earlier batch can be
-/// reverted later in turn. A before-image is not restored when a later batch changed its row
-/// since (the key it wrote lost this batch, or the key or uid is now another batch's): those
-/// are the conflicts, listed by `lost` and `retaken`.
+/// each as a new current version with the batch that had written it, so an earlier batch can
+/// be reverted later in turn. A before-image is not restored when a later batch changed its
+/// row since (the key it wrote lost this batch, or the key or uid is now another batch's):
+/// those are the conflicts, listed by `lost` and `retaken`.
 pub fn revert_sql(op: Operation) -> RevertSql {
     // A delete writes no rows: its staged rows are the keys it removed.
     let writes = if op == Operation::Delete {
