@@ -6,8 +6,13 @@
 //! The same batch sent as "check only" (one sender) is measured too: staging plus the trial
 //! apply that is rolled back, then the execute by hand that applies the checked batch.
 //!
+//! The scaling line: with `WHARF_BENCH_EXISTING` = N (say 10,000,000), a partner is given N
+//! current rows first (written straight into the store once, kept for reruns), and the
+//! 1-sender PostgreSQL case runs again for that partner, beside the same case for a new one.
+//!
 //! Environment: `WHARF_BENCH_DATABASE_URL` (required), `WHARF_BENCH_ROWS` (default 100000),
-//! `WHARF_BENCH_RUNS` (default 3; the median is reported).
+//! `WHARF_BENCH_RUNS` (default 3; the median is reported), `WHARF_BENCH_EXISTING` (default
+//! 0: no scaling line).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -94,15 +99,82 @@ enum Mode {
     Check,
 }
 
+/// The partner of the scaling line and its existing rows, made unless they are there.
+async fn existing_rows(url: &str, partner: &str, n: usize) {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(conn);
+    let have: i64 = client
+        .query_one(
+            "SELECT COUNT(*) FROM batches WHERE partner = $1 AND batch_id = 'EXISTING'",
+            &[&partner],
+        )
+        .await
+        .expect("count")
+        .get(0);
+    if have > 0 {
+        return;
+    }
+    let started = Instant::now();
+    client
+        .execute(
+            "INSERT INTO partners (name, secret_hash, interfaces, created_unix) \
+             VALUES ($1, 'x', NULL, 0) ON CONFLICT DO NOTHING",
+            &[&partner],
+        )
+        .await
+        .expect("partner");
+    let pk: i64 = client
+        .query_one(
+            "INSERT INTO batches (partner, env, iface, batch_id, op, batch_size, state, \
+             transport, creator, created_unix, updated_unix, source, modifier, modified_unix) \
+             VALUES ($1, 'prod', 't1/bom', 'EXISTING', 'insert', $2, 'applied', 'api', \
+             'bench', 0, 0, '', 'bench', 0) RETURNING pk",
+            &[&partner, &(n as i64)],
+        )
+        .await
+        .expect("batch")
+        .get(0);
+    // Keys beside the bench's own (VF00000001E sorts after VF00000001), rows of their size.
+    client
+        .execute(
+            "INSERT INTO record_versions (partner, env, iface, rkey, uid, data, batch_pk, \
+             seq_no, idx, dead_by) SELECT $1, 'prod', 't1/bom', \
+             '[\"2022012\",\"VF' || lpad(i::text, 8, '0') || 'E\",\"5B20S43052\",\"VC' \
+             || lpad(i::text, 8, '0') || '\",\"20211012000000\"]', NULL, \
+             '{\"bu\":\"ThinkNB\",\"vendor_code\":\"2022012\",\"vendor_father_item\":\"VF' \
+             || lpad(i::text, 8, '0') || 'E\",\"father_item\":\"5B20S43052\",\"vendor_child_item\":\"VC' \
+             || lpad(i::text, 8, '0') || '\",\"child_item\":\"5B20S43053\",\"quantity_per\":\"10.125\",\
+             \"effective_start_date\":\"2022-09-14\",\"effective_end_date\":\"2024-02-29\",\
+             \"priority\":\"N/A\",\"split\":\"0.28\",\"version\":\"20211012000000\",\
+             \"owner\":\"planner\"}', $2, i / 500, i % 500, NULL \
+             FROM generate_series(1, $3::bigint) AS i",
+            &[&partner, &pk, &(n as i64)],
+        )
+        .await
+        .expect("existing rows");
+    client
+        .batch_execute("ANALYZE record_versions; ANALYZE batches")
+        .await
+        .expect("analyze");
+    eprintln!(
+        "store bench: {n} existing rows for {partner} written in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
 /// All rows through `Core::ingest` as one insert batch of 500-row sequences, sent by
 /// `clients` concurrent senders (sequence s goes to sender s % clients). Returns the total
 /// time; with `Mode::Check`, the time to the checked batch and then the execute's time.
+/// `partner`: an existing partner (the scaling line's) and the batch id to use, else a new one.
 async fn through_core(
     store: Arc<dyn Store>,
     rows: Arc<Vec<Row>>,
     run: usize,
     clients: usize,
     mode: Mode,
+    existing: Option<(&str, String)>,
 ) -> (Duration, Duration) {
     let registry = Arc::new(Registry::load(None).expect("built-ins"));
     let core = Core::new(
@@ -114,24 +186,31 @@ async fn through_core(
             ..Settings::default()
         },
     );
-    let partner = format!(
-        "BENCH{}x{run}x{clients}{}",
-        std::process::id(),
-        if mode == Mode::Check { "c" } else { "" }
-    );
-    core.add_partner(
-        &wharf_core::audit::Origin::cli("test"),
-        &partner,
-        "bench-secret",
-        None,
-    )
-    .await
-    .expect("partner");
+    let (partner, batch_id) = match existing {
+        Some((p, id)) => (p.to_string(), id),
+        None => {
+            let partner = format!(
+                "BENCH{}x{run}x{clients}{}",
+                std::process::id(),
+                if mode == Mode::Check { "c" } else { "" }
+            );
+            core.add_partner(
+                &wharf_core::audit::Origin::cli("test"),
+                &partner,
+                "bench-secret",
+                None,
+            )
+            .await
+            .expect("partner");
+            (partner, "BENCH".to_string())
+        }
+    };
     let seqs = rows.len().div_ceil(SEQ);
     let started = Instant::now();
     let senders: Vec<_> = (0..clients)
         .map(|k| {
             let (core, rows, partner) = (core.clone(), rows.clone(), partner.clone());
+            let batch_id = batch_id.clone();
             tokio::spawn(async move {
                 let text = |s: String| val(Kind::Text(s));
                 let mut applied = 0;
@@ -144,7 +223,7 @@ async fn through_core(
                         biz_key: "bom".into(),
                         operation: pb::Operation::Insert as i32,
                         transport: pb::Transport::Api as i32,
-                        batch_id: text("BENCH".into()),
+                        batch_id: text(batch_id.clone()),
                         batch_size: text(rows.len().to_string()),
                         seq_id: text(s.to_string()),
                         seq_size: text(chunk.len().to_string()),
@@ -178,7 +257,7 @@ async fn through_core(
             environment: pb::Environment::Prod as i32,
             data_category: "t1".into(),
             biz_key: "bom".into(),
-            batch_id: "BENCH".into(),
+            batch_id: batch_id.clone(),
             action: "execute".into(),
             actor: "bench".into(),
         })
@@ -199,6 +278,16 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
+    let existing: usize = std::env::var("WHARF_BENCH_EXISTING")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let big = format!("BENCHBIG{existing}");
+    // The scaling line's batches insert new keys each run: the rows after the bench's own.
+    let big_rows: Vec<Arc<Vec<Row>>> = (0..runs)
+        .map(|run| Arc::new((0..n).map(|i| row(n * (run + 1) + i)).collect()))
+        .collect();
+    let mut scaled: Vec<Duration> = vec![];
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -233,8 +322,20 @@ fn main() {
     rt.block_on(async {
         let pg_store: Arc<dyn Store> = Arc::new(PgStore::connect(&url, 8).await.expect("pg store"));
         let lite_store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir).expect("sqlite store"));
+        if existing > 0 {
+            existing_rows(&url, &big, existing).await;
+        }
+        let stamp = std::process::id();
         for run in 0..runs {
             copy.push(raw_copy(&url, &lines).await);
+            if existing > 0 {
+                let id = format!("BENCH{stamp}x{run}");
+                let rows = big_rows[run].clone();
+                let store = pg_store.clone();
+                let (t, _) =
+                    through_core(store, rows, run, 1, Mode::Apply, Some((&big, id))).await;
+                scaled.push(t);
+            }
             for (name, clients, times) in results.iter_mut() {
                 let store = if *name == "SQLite" {
                     lite_store.clone()
@@ -242,7 +343,7 @@ fn main() {
                     pg_store.clone()
                 };
                 times.push(
-                    through_core(store, rows.clone(), run, *clients, Mode::Apply)
+                    through_core(store, rows.clone(), run, *clients, Mode::Apply, None)
                         .await
                         .0,
                 );
@@ -253,7 +354,7 @@ fn main() {
                 } else {
                     pg_store.clone()
                 };
-                let (c, e) = through_core(store, rows.clone(), run, 1, Mode::Check).await;
+                let (c, e) = through_core(store, rows.clone(), run, 1, Mode::Check, None).await;
                 checked.push(c);
                 executed.push(e);
             }
@@ -273,6 +374,10 @@ fn main() {
         copy.as_secs_f64(),
         rate(copy)
     );
+    let fresh = results
+        .iter()
+        .find(|(name, clients, _)| *name == "PostgreSQL" && *clients == 1)
+        .map(|(_, _, times)| median(times.clone()));
     for (name, clients, times) in results {
         let t = median(times);
         println!(
@@ -280,6 +385,16 @@ fn main() {
             t.as_secs_f64(),
             rate(t),
             100.0 * rate(t) / rate(copy)
+        );
+    }
+    if let (false, Some(fresh)) = (scaled.is_empty(), fresh) {
+        let t = median(scaled);
+        println!(
+            "| wharf stage+apply, PostgreSQL, 1 client, the partner holding {existing} rows | {:.2} s | {:.0} | {:.0}% (vs a new partner: {:.0}%) |",
+            t.as_secs_f64(),
+            rate(t),
+            100.0 * rate(t) / rate(copy),
+            100.0 * rate(t) / rate(fresh)
         );
     }
     for (name, checked, executed) in checks {
