@@ -332,8 +332,7 @@ fn main() {
                 let id = format!("BENCH{stamp}x{run}");
                 let rows = big_rows[run].clone();
                 let store = pg_store.clone();
-                let (t, _) =
-                    through_core(store, rows, run, 1, Mode::Apply, Some((&big, id))).await;
+                let (t, _) = through_core(store, rows, run, 1, Mode::Apply, Some((&big, id))).await;
                 scaled.push(t);
             }
             for (name, clients, times) in results.iter_mut() {

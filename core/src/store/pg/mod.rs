@@ -363,7 +363,7 @@ impl Tx for PgTx {
                  AND (v.batch_pk = $5 OR ($6 AND {LIVE})) LIMIT 1) hit"
             )
         };
-        let (head, pk_, pu) = (
+        let (head, by_key, by_uid) = (
             c.prepare_cached(versions::FEED_HEAD).await?,
             c.prepare_cached(&probe("rkey", "COLLATE \"C\"")).await?,
             c.prepare_cached(&probe("uid", "")).await?,
@@ -378,7 +378,7 @@ impl Tx for PgTx {
                     none().await
                 } else {
                     c.query(
-                        &pk_,
+                        &by_key,
                         &[&scope.partner, &env, &scope.iface, &rkeys, &pk, &in_records],
                     )
                     .await
@@ -389,7 +389,7 @@ impl Tx for PgTx {
                     none().await
                 } else {
                     c.query(
-                        &pu,
+                        &by_uid,
                         &[&scope.partner, &env, &scope.iface, &uids, &pk, &in_records],
                     )
                     .await
