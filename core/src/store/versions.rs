@@ -129,3 +129,53 @@ pub const MOVE_DEAD: &str = "WITH moved AS (DELETE FROM record_versions WHERE ct
 
 /// Versions moved per compaction transaction: short enough not to hold anything long.
 pub const COMPACT_CHUNK: i64 = 10_000;
+
+/// A store at version 21 with data (tests of migration 22 on both stores): batch A (pk 1)
+/// inserted k1 and k2, batch B (pk 2) updated k1 (its before-image journalled), batch C
+/// (pk 3) is open with k3 staged.
+#[cfg(test)]
+pub const V21_FIXTURE: &str = "\
+    INSERT INTO batches (partner, env, iface, batch_id, op, batch_size, state, transport, \
+      creator, created_unix, updated_unix) VALUES \
+      ('P', 'prod', 't1/bom', 'A', 'insert', 2, 'applied', 'api', 'u', 1, 1), \
+      ('P', 'prod', 't1/bom', 'B', 'update', 1, 'applied', 'api', 'u', 2, 2), \
+      ('P', 'prod', 't1/bom', 'C', 'insert', 2, 'open', 'api', 'u', 3, 3); \
+    INSERT INTO staged_rows (batch_pk, seq_no, idx, rkey, uid, data) VALUES \
+      (1, 0, 0, '[\"k1\"]', NULL, '{\"v\":\"a1\"}'), (1, 0, 1, '[\"k2\"]', NULL, '{\"v\":\"a2\"}'), \
+      (2, 0, 0, '[\"k1\"]', NULL, '{\"v\":\"b1\"}'), (3, 0, 0, '[\"k3\"]', NULL, '{\"v\":\"c3\"}'); \
+    INSERT INTO records (partner, env, iface, rkey, uid, data, batch_pk) VALUES \
+      ('P', 'prod', 't1/bom', '[\"k1\"]', NULL, '{\"v\":\"b1\"}', 2), \
+      ('P', 'prod', 't1/bom', '[\"k2\"]', NULL, '{\"v\":\"a2\"}', 1); \
+    INSERT INTO batch_changes (batch_pk, rkey, uid, data, prev_batch_pk) VALUES \
+      (2, '[\"k1\"]', NULL, '{\"v\":\"a1\"}', 1);";
+
+/// What a store made from [`V21_FIXTURE`] holds after migration 22: the same current
+/// records, C's row still staged, and B's revert giving k1 back from the journal.
+#[cfg(test)]
+pub async fn check_v21_fixture(store: &dyn super::Store) {
+    use crate::model::{BatchState, Environment, Operation, Scope};
+    let scope = Scope {
+        partner: "P".into(),
+        env: Environment::Prod,
+        iface: "t1/bom".into(),
+    };
+    let current = store.records(&scope).await.unwrap();
+    assert_eq!(current, [r#"{"v":"b1"}"#, r#"{"v":"a2"}"#]);
+    assert_eq!(store.staged_count(3).await.unwrap(), 1);
+    assert_eq!(store.staged_count(1).await.unwrap(), 2);
+    let mut tx = store.begin().await.unwrap();
+    let reverted = tx.revert(&scope, 2, Operation::Update, 20).await.unwrap();
+    assert_eq!(
+        reverted,
+        super::Reverted::Done {
+            conflicts: vec![],
+            conflict_count: 0
+        }
+    );
+    tx.set_state(2, BatchState::Reverted, None, 10)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let current = store.records(&scope).await.unwrap();
+    assert_eq!(current, [r#"{"v":"a1"}"#, r#"{"v":"a2"}"#]);
+}

@@ -1142,4 +1142,41 @@ mod tests {
             .await
             .unwrap();
     }
+
+    /// A deployment at version 21 with records, staged rows and a journal keeps them all as
+    /// versions (migration 22).
+    #[tokio::test]
+    async fn a_version_21_store_keeps_its_rows_as_versions() {
+        let url = std::env::var("WHARF_TEST_DATABASE_URL")
+            .expect("WHARF_TEST_DATABASE_URL (scripts/test starts a PostgreSQL)");
+        let schema = format!("v21_{}_{}", std::process::id(), crate::clock::now_unix());
+        let mut cfg = tokio_postgres::Config::from_str(&url).unwrap();
+        let (client, conn) = cfg.connect(NoTls).await.unwrap();
+        tokio::spawn(conn);
+        client
+            .batch_execute(&format!("CREATE SCHEMA {schema}"))
+            .await
+            .unwrap();
+        cfg.options(format!("-c search_path={schema}"));
+        let tls = Database::new(&url, &TlsEnv::default())
+            .unwrap()
+            .connector()
+            .unwrap();
+        let store = PgStore::pool(cfg, tls, 2).unwrap();
+        store.migrate_to(21).await.unwrap();
+        store
+            .pool
+            .get()
+            .await
+            .unwrap()
+            .batch_execute(versions::V21_FIXTURE)
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        versions::check_v21_fixture(&store).await;
+        client
+            .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+            .await
+            .unwrap();
+    }
 }

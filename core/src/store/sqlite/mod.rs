@@ -1091,4 +1091,15 @@ mod tests {
             .unwrap();
         assert_eq!(versions, sql::latest_schema_version());
     }
+
+    /// A deployment at version 21 with records, staged rows and a journal keeps them all as
+    /// versions (migration 22).
+    #[tokio::test]
+    async fn a_version_21_store_keeps_its_rows_as_versions() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate_to(&mut conn, 21).unwrap();
+        conn.execute_batch(versions::V21_FIXTURE).unwrap();
+        let store = SqliteStore::from_connection(conn).unwrap();
+        versions::check_v21_fixture(&store).await;
+    }
 }
