@@ -133,6 +133,9 @@ pub struct Core {
     /// The SFTP host key given to core (`WHARF_SFTP_HOST_KEY_FILE`); `None`: the one kept in
     /// the store.
     pub(crate) sftp_host_key: Option<Arc<str>>,
+    /// When this process's last compaction round marked spent versions (unix seconds; 0:
+    /// never): the next round looks only at batches settled since a minute before it.
+    compact_mark: Arc<std::sync::atomic::AtomicI64>,
 }
 
 /// Whether a batch with this id could exist (see `validate::could_be_key`).
@@ -194,6 +197,7 @@ impl Core {
             clock: clock::system(),
             secret_key: None,
             sftp_host_key: None,
+            compact_mark: Arc::default(),
             metrics: Metrics::default(),
         }
     }
@@ -1003,6 +1007,16 @@ impl Core {
     /// records' way, a chunk a transaction, at most 100 chunks a round (the next round goes
     /// on). Returns how many versions moved.
     pub async fn compact(&self) -> Result<u64> {
+        use std::sync::atomic::Ordering;
+        let now = self.now();
+        // The first round of a process looks at every settled batch; later ones at those
+        // settled since the round before (with a minute's margin).
+        let since = match self.compact_mark.load(Ordering::Relaxed) {
+            0 => 0,
+            last => last - 60,
+        };
+        self.store.mark_spent(since).await?;
+        self.compact_mark.store(now, Ordering::Relaxed);
         let chunk = crate::store::versions::COMPACT_CHUNK;
         let mut moved = 0;
         for _ in 0..100 {

@@ -418,8 +418,11 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<BatchRow>>;
     /// Mark open batches created before `before_unix` expired and drop their staged rows.
     async fn expire_batches(&self, before_unix: i64, now_unix: i64) -> Result<u64>;
-    /// One step of compaction (`versions`): versions that can never be current again are
-    /// marked, and at most `chunk` of them moved to the history; how many moved.
+    /// Compaction's first step (`versions::MARK_SPENT`): the versions of batches settled
+    /// (failed, reverted, applied deletes) at or after `since_unix` are marked spent.
+    async fn mark_spent(&self, since_unix: i64) -> Result<u64>;
+    /// Compaction's second step: at most `chunk` versions that can never be current again
+    /// moved to the history; how many moved.
     async fn compact(&self, chunk: i64) -> Result<u64>;
     /// The scope's current records (data JSON), ordered by business key.
     async fn records(&self, scope: &Scope) -> Result<Vec<String>>;

@@ -105,10 +105,12 @@ pub const DROP_EXPIRED_VERSIONS: [&str; 2] = [
 
 /// Compaction, step 1: versions whose batch can never make them current (it failed, was
 /// reverted, or is an applied delete, whose versions are only keys) are marked spent with
-/// their own batch's pk. What a view reads of them does not change.
+/// their own batch's pk; only batches settled (last changed) at or after `$1`, so a round
+/// does not look at every batch ever settled again. What a view reads of them does not
+/// change.
 pub const MARK_SPENT: &str = "UPDATE record_versions SET dead_by = batch_pk \
-    WHERE dead_by IS NULL AND batch_pk IN (SELECT pk FROM batches \
-      WHERE state IN ('failed', 'reverted') OR (state = 'applied' AND op = 'delete'))";
+    WHERE dead_by IS NULL AND batch_pk IN (SELECT pk FROM batches WHERE updated_unix >= $1 \
+      AND (state IN ('failed', 'reverted') OR (state = 'applied' AND op = 'delete')))";
 
 /// Compaction, step 2 (SQLite): at most `$1` versions that are no longer current, oldest
 /// first, copied into `record_history`; [`DELETE_MOVED`] then removes the same ones.

@@ -839,11 +839,15 @@ impl Store for PgStore {
             .collect()
     }
 
+    async fn mark_spent(&self, since_unix: i64) -> Result<u64> {
+        let c = self.pool.get().await?;
+        Ok(c.execute(versions::MARK_SPENT, &[&since_unix]).await?)
+    }
+
     async fn compact(&self, chunk: i64) -> Result<u64> {
         let c = self.pool.get().await?;
-        // Each its own transaction: the versions either statement touches can no longer
-        // change (nothing makes a spent or superseded version current again), so no lock.
-        c.execute(versions::MARK_SPENT, &[]).await?;
+        // Its own transaction: the versions it moves can no longer change (nothing makes a
+        // spent or superseded version current again), so it takes no lock.
         Ok(c.execute(versions::MOVE_DEAD, &[&chunk]).await?)
     }
 

@@ -797,11 +797,16 @@ impl Store for SqliteStore {
         })
     }
 
+    async fn mark_spent(&self, since_unix: i64) -> Result<u64> {
+        self.with(|c| c.execute(&for_sqlite(versions::MARK_SPENT), [since_unix]))
+            .await
+            .map(|n| n as u64)
+    }
+
     async fn compact(&self, chunk: i64) -> Result<u64> {
         let mut conn = self.conn.lock().await;
         blocking(|| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            tx.execute(versions::MARK_SPENT, [])?;
             // The same rows, in the same order, in one transaction: nothing else writes.
             let moved = tx.execute(&for_sqlite(versions::COPY_DEAD), [chunk])?;
             tx.execute(&for_sqlite(versions::DELETE_MOVED), [chunk])?;
