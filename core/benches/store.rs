@@ -283,10 +283,6 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     let big = format!("BENCHBIG{existing}");
-    // The scaling line's batches insert new keys each run: the rows after the bench's own.
-    let big_rows: Vec<Arc<Vec<Row>>> = (0..runs)
-        .map(|run| Arc::new((0..n).map(|i| row(n * (run + 1) + i)).collect()))
-        .collect();
     let mut scaled: Vec<Duration> = vec![];
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -330,7 +326,8 @@ fn main() {
             copy.push(raw_copy(&url, &lines).await);
             if existing > 0 {
                 let id = format!("BENCH{stamp}x{run}");
-                let rows = big_rows[run].clone();
+                // New keys each run: the rows after the bench's own.
+                let rows = Arc::new((0..n).map(|i| row(n * (run + 1) + i)).collect());
                 let store = pg_store.clone();
                 let (t, _) = through_core(store, rows, run, 1, Mode::Apply, Some((&big, id))).await;
                 scaled.push(t);
