@@ -316,30 +316,7 @@ async fn schedule_rules_answer_e00v00_with_seed_codes(store: Arc<dyn Store>) {
 async fn revert_restores_the_previous_rows_for_every_operation(store: Arc<dyn Store>) {
     let clock = ManualClock::at(T0);
     let core = core_at(store, &clock);
-    let cases: Vec<(Op, Vec<Row>)> = vec![
-        (Op::Insert, bom_rows(10, 3, "x")),
-        (
-            Op::Update,
-            vec![
-                bom("0", "x"),
-                bom("20", "x"),
-                // Matched by uid: the row moves to another business key.
-                bom_with_uid("moved", "x", "UID-1"),
-            ],
-        ),
-        (
-            Op::Delete,
-            vec![bom("1", "x"), bom("2", "x"), bom("404", "x")],
-        ),
-        (
-            Op::All,
-            vec![
-                bom("0", "x"),
-                bom("30", "x"),
-                bom_with_uid("31", "x", "UID-1"),
-            ],
-        ),
-    ];
+    let cases = revert_cases();
     for (op, rows) in cases {
         let p = partner(&core).await;
         let base = send(&core, &p, Op::Insert, "A", 4, "1", {

@@ -108,29 +108,7 @@ async fn readers_never_see_half_a_batch_under_writers_and_a_compactor(store: Arc
 /// the restored rows carry their earlier batch, which can be reverted in turn.
 async fn revert_after_compaction(store: Arc<dyn Store>) {
     let core = core_with(store, policy());
-    let cases: Vec<(Op, Vec<pb::Row>)> = vec![
-        (Op::Insert, bom_rows(10, 3, "x")),
-        (
-            Op::Update,
-            vec![
-                bom("0", "x"),
-                bom("20", "x"),
-                bom_with_uid("moved", "x", "UID-1"),
-            ],
-        ),
-        (
-            Op::Delete,
-            vec![bom("1", "x"), bom("2", "x"), bom("404", "x")],
-        ),
-        (
-            Op::All,
-            vec![
-                bom("0", "x"),
-                bom("30", "x"),
-                bom_with_uid("31", "x", "UID-1"),
-            ],
-        ),
-    ];
+    let cases = revert_cases();
     for (op, rows) in cases {
         let p = partner(&core).await;
         let mut base = bom_rows(0, 3, "a");

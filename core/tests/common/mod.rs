@@ -297,3 +297,34 @@ pub fn here() -> wharf_core::defender::Caller {
     let addr = std::net::Ipv4Addr::from(0x7f00_0000 | n.max(2));
     wharf_core::defender::Caller::new("test", Some(addr.into()))
 }
+
+/// One batch of each operation over the base data the revert tests write first (an insert
+/// of keys 0–2 and `u` with uid UID-1, then an update of 0 and 2): each changes something a
+/// revert must give back.
+pub fn revert_cases() -> Vec<(pb::Operation, Vec<Row>)> {
+    use pb::Operation as Op;
+    vec![
+        (Op::Insert, bom_rows(10, 3, "x")),
+        (
+            Op::Update,
+            vec![
+                bom("0", "x"),
+                bom("20", "x"),
+                // Matched by uid: the row moves to another business key.
+                bom_with_uid("moved", "x", "UID-1"),
+            ],
+        ),
+        (
+            Op::Delete,
+            vec![bom("1", "x"), bom("2", "x"), bom("404", "x")],
+        ),
+        (
+            Op::All,
+            vec![
+                bom("0", "x"),
+                bom("30", "x"),
+                bom_with_uid("31", "x", "UID-1"),
+            ],
+        ),
+    ]
+}

@@ -1093,14 +1093,14 @@ mod tests {
 
     use super::*;
 
-    /// A deployment at version 2 (before sources and stored answers) is brought up to date,
-    /// its batches kept. Runs in a schema of its own so the shared test database is untouched.
-    #[tokio::test]
-    async fn a_version_2_database_migrates_to_the_latest() {
+    /// A store in a schema of its own (the shared test database is untouched) migrated to
+    /// `version` and holding `fixture`, then brought up to date; with a client to drop the
+    /// schema after.
+    async fn upgraded(version: i64, fixture: &str) -> (PgStore, tokio_postgres::Client, String) {
         let url = std::env::var("WHARF_TEST_DATABASE_URL")
             .expect("WHARF_TEST_DATABASE_URL (scripts/test starts a PostgreSQL)");
         let schema = format!(
-            "upgrade_{}_{}",
+            "upgrade_{version}_{}_{}",
             std::process::id(),
             crate::clock::now_unix()
         );
@@ -1117,20 +1117,30 @@ mod tests {
             .connector()
             .unwrap();
         let store = PgStore::pool(cfg, tls, 2).unwrap();
-        store.migrate_to(2).await.unwrap();
+        store.migrate_to(version).await.unwrap();
         store
             .pool
             .get()
             .await
             .unwrap()
-            .batch_execute(
-                "INSERT INTO batches (partner, env, iface, batch_id, op, batch_size, state, \
-                 transport, creator, created_unix, updated_unix) \
-                 VALUES ('P', 'prod', 't1/bom', 'B', 'insert', 2, 'open', 'api', 'u', 1, 1)",
-            )
+            .batch_execute(fixture)
             .await
             .unwrap();
         store.migrate().await.unwrap();
+        (store, client, schema)
+    }
+
+    /// A deployment at version 2 (before sources and stored answers) is brought up to date,
+    /// its batches kept.
+    #[tokio::test]
+    async fn a_version_2_database_migrates_to_the_latest() {
+        let (store, client, schema) = upgraded(
+            2,
+            "INSERT INTO batches (partner, env, iface, batch_id, op, batch_size, state, \
+             transport, creator, created_unix, updated_unix) \
+             VALUES ('P', 'prod', 't1/bom', 'B', 'insert', 2, 'open', 'api', 'u', 1, 1)",
+        )
+        .await;
         let scope = Scope {
             partner: "P".into(),
             env: Environment::Prod,
@@ -1151,32 +1161,7 @@ mod tests {
     /// versions (migration 22).
     #[tokio::test]
     async fn a_version_21_store_keeps_its_rows_as_versions() {
-        let url = std::env::var("WHARF_TEST_DATABASE_URL")
-            .expect("WHARF_TEST_DATABASE_URL (scripts/test starts a PostgreSQL)");
-        let schema = format!("v21_{}_{}", std::process::id(), crate::clock::now_unix());
-        let mut cfg = tokio_postgres::Config::from_str(&url).unwrap();
-        let (client, conn) = cfg.connect(NoTls).await.unwrap();
-        tokio::spawn(conn);
-        client
-            .batch_execute(&format!("CREATE SCHEMA {schema}"))
-            .await
-            .unwrap();
-        cfg.options(format!("-c search_path={schema}"));
-        let tls = Database::new(&url, &TlsEnv::default())
-            .unwrap()
-            .connector()
-            .unwrap();
-        let store = PgStore::pool(cfg, tls, 2).unwrap();
-        store.migrate_to(21).await.unwrap();
-        store
-            .pool
-            .get()
-            .await
-            .unwrap()
-            .batch_execute(versions::V21_FIXTURE)
-            .await
-            .unwrap();
-        store.migrate().await.unwrap();
+        let (store, client, schema) = upgraded(21, versions::V21_FIXTURE).await;
         versions::check_v21_fixture(&store).await;
         client
             .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
