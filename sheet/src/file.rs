@@ -170,8 +170,14 @@ impl<F: FnMut(Vec<Row>) -> bool> Rows<'_, F> {
                 }
             }
             self.line = line;
+            if self.batch.capacity() == 0 {
+                self.batch
+                    .reserve_exact(self.per.min(crate::send::SEQUENCE_ROWS));
+            }
             self.batch.push(Row {
                 line,
+                // Most rows fill most columns: one allocation, not one per doubling.
+                fields: Vec::with_capacity(self.head.header.len()),
                 ..Default::default()
             });
         }
