@@ -907,3 +907,42 @@ fn an_opened_workbook_with_cells_out_of_order_is_read_whole() {
     let file = open(Format::Xlsx, Bytes::from(moved), &Limits::default()).unwrap();
     assert_eq!(file.head().len(), 3);
 }
+
+/// A second pass writes a number or date repeated down a column out once: the same text as a
+/// cell of its own would have, whatever comes between.
+#[test]
+fn repeated_numbers_and_dates_read_again_the_same() {
+    let mut wb = Workbook::new();
+    let ws = wb.add_worksheet();
+    let date = XFormat::new().set_num_format("yyyy-mm-dd");
+    let when = XFormat::new().set_num_format("yyyy-mm-dd hh:mm");
+    let time = XFormat::new().set_num_format("[h]:mm:ss");
+    for (c, h) in ["n", "d", "mixed"].iter().enumerate() {
+        ws.write_string(0, c as u16, *h).unwrap();
+    }
+    let d = ExcelDateTime::from_ymd(2022, 9, 14).unwrap();
+    let t = ExcelDateTime::from_hms(36, 0, 0).unwrap();
+    for r in 1..=HEAD_ROWS as u32 + 50 {
+        ws.write_number(r, 0, if r % 7 == 0 { -0.0 } else { 0.0 })
+            .unwrap();
+        ws.write_datetime_with_format(r, 1, &d, if r % 3 == 0 { &when } else { &date })
+            .unwrap();
+        match r % 4 {
+            0 => ws.write_number(r, 2, 10.125).unwrap(),
+            1 => ws.write_datetime_with_format(r, 2, &d, &date).unwrap(),
+            2 => ws.write_datetime_with_format(r, 2, &t, &time).unwrap(),
+            _ => ws.write_number_with_format(r, 2, 44818.0, &date).unwrap(),
+        };
+    }
+    let bytes = wb.save_to_buffer().unwrap();
+    let sheet = read_xlsx(&bytes, &Limits::default()).unwrap();
+    assert_eq!(
+        flat(&sheet)[..4],
+        [
+            row(2, &["n=N:0", "d=T:2022-09-14", "mixed=T:2022-09-14"]),
+            row(3, &["n=N:0", "d=T:2022-09-14", "mixed=T:36:00:00"]),
+            row(4, &["n=N:0", "d=T:2022-09-14", "mixed=T:2022-09-14"]),
+            row(5, &["n=N:0", "d=T:2022-09-14", "mixed=N:10.125"]),
+        ]
+    );
+}

@@ -145,16 +145,75 @@ pub(crate) fn stream_xlsx<F: FnMut(Vec<Row>) -> bool>(
 ) -> Result<(), SheetError> {
     let (mut workbook, name) = first_sheet(bytes)?;
     let mut reader = workbook.worksheet_cells_reader(&name).map_err(unreadable)?;
+    let mut repeats = Repeats::default();
     while let Some(cell) = reader.next_cell().map_err(unreadable)? {
-        let Some((number, text)) = cell_text(cell.get_value()) else {
+        let value = cell.get_value();
+        let (row, col) = cell.get_position();
+        let line = row.saturating_add(1);
+        let key = Repeat::of(value);
+        if let Some((number, text)) = key.and_then(|k| repeats.get(col, k)) {
+            if !rows.cell(line, col, text, number) {
+                break;
+            }
+            continue;
+        }
+        let Some((number, text)) = cell_text(value) else {
             continue;
         };
-        let (row, col) = cell.get_position();
-        if !rows.cell(row.saturating_add(1), col, text.into_owned(), number) {
+        let text = text.into_owned();
+        if let Some(k) = key {
+            repeats.put(col, k, number, &text);
+        }
+        if !rows.cell(line, col, text, number) {
             break;
         }
     }
     Ok(())
+}
+
+/// A number or date cell's value, exactly (its bits), for [`Repeats`].
+#[derive(Clone, Copy, PartialEq)]
+enum Repeat {
+    Float(u64),
+    Date(ExcelDateTime, u64),
+}
+
+impl Repeat {
+    fn of(value: &DataRef<'_>) -> Option<Repeat> {
+        match value {
+            DataRef::Float(f) => Some(Repeat::Float(f.to_bits())),
+            DataRef::DateTime(dt) => Some(Repeat::Date(*dt, dt.as_f64().to_bits())),
+            _ => None,
+        }
+    }
+}
+
+/// The last number or date cell of each column and its text: a column showing one price or
+/// one date over many rows has the text written out once, not once a row.
+#[derive(Default)]
+struct Repeats(Vec<Option<(Repeat, bool, String)>>);
+
+impl Repeats {
+    /// Columns past this are not remembered (a worksheet has 16,384).
+    const COLUMNS: usize = 16_384;
+
+    fn get(&self, col: u32, key: Repeat) -> Option<(bool, String)> {
+        match self.0.get(col as usize) {
+            Some(Some((k, number, text))) if *k == key => Some((*number, text.clone())),
+            _ => None,
+        }
+    }
+
+    fn put(&mut self, col: u32, key: Repeat, number: bool, text: &str) {
+        let col = col as usize;
+        if col >= Self::COLUMNS {
+            return;
+        }
+        if self.0.len() <= col {
+            self.0.resize(col + 1, None);
+        }
+        self.0[col] = Some((key, number, text.to_string()));
+    }
 }
 
 /// A cell read, before the cells are put in order.
