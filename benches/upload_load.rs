@@ -12,7 +12,8 @@
 //!
 //! Environment: `WHARF_BENCH_DATABASE_URL` (required), `WHARF_BENCH_UPLOAD_ROWS` (default
 //! 100,000), `WHARF_BENCH_UPLOAD_RUNS` (default 3), `WHARF_BENCH_BIN` (another build of
-//! `wharf` to measure, say the one before a change).
+//! `wharf` to measure, say the one before a change), `WHARF_BENCH_UPLOAD_GRID=0` (the uploads
+//! alone, without the grid case: for a heap profile of the upload's peak).
 
 #[path = "common/mod.rs"]
 mod common;
@@ -167,6 +168,7 @@ fn main() {
         .expect("WHARF_BENCH_DATABASE_URL: run scripts/bench, which starts a private PostgreSQL");
     let rows = env_num("WHARF_BENCH_UPLOAD_ROWS", 100_000);
     let runs = env_num("WHARF_BENCH_UPLOAD_RUNS", 3);
+    let with_grid = env_num("WHARF_BENCH_UPLOAD_GRID", 1) != 0;
     let bin = wharf_bin();
     let data_dir = std::env::temp_dir().join(format!("wharf-upload-bench-{}", std::process::id()));
     let ports = [
@@ -264,7 +266,11 @@ fn main() {
             );
             results.push((elapsed, peak));
         }
-        let grid = grid_case(&mut c, pid, &failing_sheet).await;
+        let grid = if with_grid {
+            Some(grid_case(&mut c, pid, &failing_sheet).await)
+        } else {
+            None
+        };
         (copy, results, grid)
     });
     let _ = server.kill();
@@ -288,12 +294,15 @@ fn main() {
             *peak_kib as f64 / 1024.0
         );
     }
-    let Grid {
+    let Some(Grid {
         to_rows,
         failing,
         checks,
         peak_kib,
-    } = grid;
+    }) = grid
+    else {
+        return;
+    };
     println!(
         "| grid: upload ({rows} rows, labelled headers, {failing} failing) to the grid's rows | {:.2} s |",
         to_rows.as_secs_f64()

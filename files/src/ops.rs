@@ -415,7 +415,7 @@ impl Files {
                     env,
                     &folder,
                     &name,
-                    &bytes,
+                    bytes,
                     max_file_rows,
                 )
             })
@@ -608,7 +608,7 @@ pub enum Upload {
     Sheet {
         template: pb::IngestBatchRequest,
         batch_id: String,
-        sheet: Result<wharf_sheet::Sheet, wharf_sheet::SheetError>,
+        sheet: Result<wharf_sheet::SheetFile, wharf_sheet::SheetError>,
     },
 }
 /// What an upload of `name` holding `bytes` is sent as; a sheet may hold at most
@@ -619,7 +619,7 @@ pub fn upload_request(
     env: pb::Environment,
     folder: &Folder,
     name: &str,
-    bytes: &[u8],
+    bytes: Vec<u8>,
     max_file_rows: u64,
 ) -> Upload {
     let mut req = pb::IngestBatchRequest {
@@ -643,7 +643,7 @@ pub fn upload_request(
     req.operation = parsed.operation as i32;
     let format = match parsed.content {
         Content::Json => {
-            wharf_proto::json::read_envelope(bytes, &mut req);
+            wharf_proto::json::read_envelope(&bytes, &mut req);
             return Upload::One(req);
         }
         Content::Csv => wharf_sheet::Format::Csv,
@@ -653,7 +653,7 @@ pub fn upload_request(
     Upload::Sheet {
         template: req,
         batch_id: sheet_batch_id(name),
-        sheet: wharf_sheet::read(format, bytes, &wharf_sheet::Limits::default()),
+        sheet: wharf_sheet::open(format, bytes.into(), &wharf_sheet::Limits::default()),
     }
 }
 
@@ -685,7 +685,7 @@ mod tests {
             pb::Environment::Prod,
             &folder,
             "item_all_20220101000000_1",
-            b"{}",
+            b"{}".to_vec(),
             100,
         ));
         assert!(req.bad_source.contains("biz_key"), "{}", req.bad_source);
@@ -696,7 +696,7 @@ mod tests {
             pb::Environment::Uat,
             &folder,
             "bom_update_20220101000000_1",
-            br#"{"batch_id":"B"}"#,
+            br#"{"batch_id":"B"}"#.to_vec(),
             100,
         ));
         assert_eq!(req.bad_source, "");
@@ -723,7 +723,7 @@ mod tests {
             pb::Environment::Prod,
             &folder,
             name,
-            b"a,b\n1,2\n3,4\n",
+            b"a,b\n1,2\n3,4\n".to_vec(),
             1000,
         )
         else {

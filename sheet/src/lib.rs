@@ -22,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 mod csv;
+mod file;
 pub mod out;
 pub mod send;
 mod xlsx;
@@ -36,6 +37,7 @@ use wharf_proto::v1::value::Kind;
 use wharf_proto::v1::{Field, Row, Value};
 
 pub use crate::csv::read_csv;
+pub use crate::file::{open, SheetFile, HEAD_ROWS};
 pub use crate::xlsx::read_xlsx;
 
 /// How much a sheet may hold. The defaults suit the upload page and FTP (a sequence holds at
@@ -161,26 +163,12 @@ impl Sheet {
             .rows
             .get(i + 1)
             .map_or(self.cells.len(), |&(_, next)| next as usize);
-        let width = self.header.len() as u64;
         let fields = self.cells[first as usize..end]
             .iter()
-            .filter(|c| !self.ignored.get(c.col as usize).copied().unwrap_or(false))
+            .filter(|c| !self.ignores(c.col))
             .map(|c| {
                 let text = self.text[c.start as usize..(c.start + c.len) as usize].to_string();
-                Field {
-                    name: if u64::from(c.col) < width {
-                        self.header[c.col as usize].clone()
-                    } else {
-                        format!("column {}", column_name(c.col))
-                    },
-                    value: Some(Value {
-                        kind: Some(if c.number {
-                            Kind::Number(text)
-                        } else {
-                            Kind::Text(text)
-                        }),
-                    }),
-                }
+                field(&self.header, c.col, text, c.number)
             })
             .collect();
         SheetRow {
@@ -190,6 +178,29 @@ impl Sheet {
                 ..Default::default()
             },
         }
+    }
+
+    /// Whether column `col` is left out of every row (a mapping said so).
+    pub(crate) fn ignores(&self, col: u32) -> bool {
+        self.ignored.get(col as usize).copied().unwrap_or(false)
+    }
+}
+
+/// A filled cell of column `col` as a row's field: named after its column's header (a column
+/// past the last name as `column F`), a number cell's text as a number.
+pub(crate) fn field(header: &[String], col: u32, text: String, number: bool) -> Field {
+    Field {
+        name: match header.get(col as usize) {
+            Some(name) => name.clone(),
+            None => format!("column {}", column_name(col)),
+        },
+        value: Some(Value {
+            kind: Some(if number {
+                Kind::Number(text)
+            } else {
+                Kind::Text(text)
+            }),
+        }),
     }
 }
 

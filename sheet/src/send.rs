@@ -12,7 +12,7 @@
 use wharf_proto::v1::{self as pb, value::Kind, Value};
 use wharf_proto::CoreClient;
 
-use crate::{Sheet, SheetError};
+use crate::{SheetError, SheetFile};
 
 /// Rows per sequence: the most SPEC §4 allows over the upload page and FTP.
 pub const SEQUENCE_ROWS: usize = 5000;
@@ -57,14 +57,14 @@ fn scope(t: &pb::IngestBatchRequest, batch_id: &str) -> pb::GetBatchRequest {
 pub async fn match_columns(
     core: &mut CoreClient,
     template: &pb::IngestBatchRequest,
-    sheet: &Sheet,
+    sheet: &SheetFile,
 ) -> Result<pb::MatchColumnsResponse, tonic::Status> {
     Ok(core
         .match_columns(pb::MatchColumnsRequest {
             partner: template.partner.clone(),
             data_category: template.data_category.clone(),
             biz_key: template.biz_key.clone(),
-            headers: sheet.header.clone(),
+            headers: sheet.header().to_vec(),
             operation: template.operation,
         })
         .await?
@@ -90,7 +90,7 @@ pub fn settled_fields(m: &pb::MatchColumnsResponse) -> Vec<String> {
 pub async fn map_sheet(
     core: &mut CoreClient,
     template: &pb::IngestBatchRequest,
-    sheet: &mut Result<Sheet, SheetError>,
+    sheet: &mut Result<SheetFile, SheetError>,
 ) -> Result<(), tonic::Status> {
     if let Ok(s) = sheet {
         match match_columns(core, template, s).await {
@@ -120,11 +120,15 @@ pub fn sequences_for(rows: usize) -> usize {
 /// rows it takes in one file (`max_file_rows`; 0: no limit). Every sequence also says how many
 /// rows the whole file holds and how many sequences it spans, so core can treat a file door's
 /// file as one delivery.
+///
+/// The rows are read again from the file on a blocking thread while the sequences before them
+/// are with core, and handed over one sequence at a time: at most two sequences' rows wait,
+/// never the whole sheet's.
 pub async fn send_sheet(
     core: &mut CoreClient,
     template: &pb::IngestBatchRequest,
     batch_id: &str,
-    sheet: Result<Sheet, SheetError>,
+    sheet: Result<SheetFile, SheetError>,
 ) -> Result<Sent, tonic::Status> {
     let sheet = match sheet {
         Ok(s) => s,
@@ -146,9 +150,12 @@ pub async fn send_sheet(
         let answer = core.ingest_batch(req).await?.into_inner();
         return Ok(Sent::Answered(answer));
     }
-    // Rows are built sequence by sequence as they are sent, never the whole sheet at once;
-    // once the last rows are in a request the sheet goes, before core answers it.
-    let mut sheet = Some(sheet);
+    // One sequence waits in the channel while the reader builds the next; when the sender
+    // stops early (the channel dropped), the reader stops at its next sequence.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<pb::Row>>(1);
+    let reader = tokio::task::spawn_blocking(move || {
+        sheet.rows_by(SEQUENCE_ROWS, |rows| tx.blocking_send(rows).is_ok())
+    });
     let mut sent = 0usize;
     let mut seq = 0usize;
     let mut rejected = false;
@@ -157,14 +164,27 @@ pub async fn send_sheet(
     while seq == 0 || sent < total {
         seq += 1;
         let end = total.min(sent + SEQUENCE_ROWS);
-        let chunk: Vec<pb::Row> = sheet
-            .as_ref()
-            .map(|s| s.rows_in(sent..end).map(pb::Row::from).collect())
-            .unwrap_or_default();
-        sent = end;
-        if sent == total {
-            drop(sheet.take());
+        let chunk = if end > sent {
+            rx.recv().await.unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        if chunk.len() != end - sent {
+            // The file read again did not give what its first reading counted.
+            let why = match reader.await {
+                Ok(Err(e)) => e.to_string(),
+                Ok(Ok(())) => format!("{} rows where {} were counted", sent + chunk.len(), end),
+                Err(e) => e.to_string(),
+            };
+            tracing::error!(batch_id = %batch_id, seq, %why, "sheet read again differs");
+            if seq > 1 {
+                let _ = core.abandon_batch(scope(template, batch_id)).await;
+            }
+            return Err(tonic::Status::internal(format!(
+                "the sheet could not be read again: {why}"
+            )));
         }
+        sent = end;
         let mut req = template.clone();
         req.batch_id = text(batch_id.to_string());
         req.batch_size = text(total.to_string());

@@ -1,8 +1,10 @@
 use std::io::{Cursor, Read, Write};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use rust_xlsxwriter::{ExcelDateTime, Format as XFormat, Workbook};
 use wharf_proto::v1::value::Kind;
+use wharf_proto::v1::Row;
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipArchive, ZipWriter};
 
@@ -32,6 +34,68 @@ fn flat(sheet: &Sheet) -> Vec<Flat> {
             (r.line, cells)
         })
         .collect()
+}
+
+/// Every read in these tests is checked against [`open`] and the file read again: the same
+/// error, or the same header, row count and rows, handed out in batches of any size.
+fn read_csv(bytes: &[u8], limits: &Limits) -> Result<Sheet, SheetError> {
+    read(Format::Csv, bytes, limits)
+}
+
+fn read_xlsx(bytes: &[u8], limits: &Limits) -> Result<Sheet, SheetError> {
+    read(Format::Xlsx, bytes, limits)
+}
+
+fn read(format: Format, bytes: &[u8], limits: &Limits) -> Result<Sheet, SheetError> {
+    let whole = crate::read(format, bytes, limits);
+    same_as_read(
+        &whole,
+        open(format, Bytes::copy_from_slice(bytes), limits),
+        &[],
+    );
+    whole
+}
+
+/// `opened` gives what `whole` gives, its columns mapped as `fields` says.
+fn same_as_read(
+    whole: &Result<Sheet, SheetError>,
+    opened: Result<SheetFile, SheetError>,
+    fields: &[String],
+) {
+    let (sheet, file) = match (whole, opened) {
+        (Err(a), Err(b)) => return assert_eq!(*a, b),
+        (Ok(sheet), Ok(file)) => (sheet, file),
+        (a, b) => panic!("read: {a:?}\nopened: {b:?}"),
+    };
+    let mut sheet = sheet.clone();
+    let mut file = file;
+    if !fields.is_empty() {
+        sheet.map_columns(fields);
+        file.map_columns(fields);
+    }
+    assert_eq!(file.header(), sheet.header);
+    assert_eq!(file.len(), sheet.len());
+    assert_eq!(file.is_empty(), sheet.is_empty());
+    let want: Vec<Row> = sheet.rows().map(Row::from).collect();
+    let head: Vec<Row> = file.head().rows().map(Row::from).collect();
+    assert!(head.len() >= want.len().min(HEAD_ROWS), "{}", head.len());
+    assert_eq!(head[..], want[..head.len()]);
+    for per in [1, 2, 7, 5000] {
+        let mut got = Vec::new();
+        let mut sizes = Vec::new();
+        file.clone()
+            .rows_by(per, |rows| {
+                sizes.push(rows.len());
+                got.extend(rows);
+                true
+            })
+            .expect("read again");
+        assert_eq!(got, want, "in batches of {per}");
+        if let Some((last, full)) = sizes.split_last() {
+            assert!(full.iter().all(|&n| n == per), "{sizes:?}");
+            assert!((1..=per).contains(last), "{sizes:?}");
+        }
+    }
 }
 
 fn row(line: u32, cells: &[&str]) -> Flat {
@@ -737,4 +801,148 @@ fn xlsx_hidden_first_sheet_skipped() {
     let sheet = read_xlsx(&bytes, &Limits::default()).unwrap();
     assert_eq!(sheet.header, ["a"]);
     assert_eq!(flat(&sheet), vec![row(2, &["a=T:x"])]);
+}
+
+// ---------------------------------------------------------------- read in two passes
+
+/// A sheet of `rows` rows of three columns, as a CSV and as a workbook.
+fn both(rows: u32) -> [(Format, Vec<u8>); 2] {
+    let mut csv = String::from("a,b,c\n");
+    let mut wb = Workbook::new();
+    let ws = wb.add_worksheet();
+    for (c, h) in ["a", "b", "c"].iter().enumerate() {
+        ws.write_string(0, c as u16, *h).unwrap();
+    }
+    for r in 1..=rows {
+        // Every 5th row empty, every 3rd without its middle cell.
+        if r % 5 == 0 {
+            csv.push_str(",,\n");
+            continue;
+        }
+        let b = if r % 3 == 0 {
+            String::new()
+        } else {
+            format!("x{r}")
+        };
+        csv.push_str(&format!("{r},{b},shared\n"));
+        ws.write_number(r, 0, f64::from(r)).unwrap();
+        if !b.is_empty() {
+            ws.write_string(r, 1, &b).unwrap();
+        }
+        ws.write_string(r, 2, "shared").unwrap();
+    }
+    [
+        (Format::Csv, csv.into_bytes()),
+        (Format::Xlsx, wb.save_to_buffer().unwrap()),
+    ]
+}
+
+#[test]
+fn an_opened_sheet_keeps_its_head_and_reads_the_rest_again() {
+    for (format, bytes) in both(1000) {
+        let file = open(format, Bytes::from(bytes.clone()), &Limits::default()).unwrap();
+        assert_eq!(file.len(), 800, "{format:?}");
+        // Only the head is held: the rest is read again from the bytes.
+        assert_eq!(file.head().len(), HEAD_ROWS, "{format:?}");
+        same_as_read(
+            &crate::read(format, &bytes, &Limits::default()),
+            open(format, Bytes::from(bytes), &Limits::default()),
+            &[],
+        );
+    }
+}
+
+#[test]
+fn an_opened_sheet_is_sent_with_its_columns_mapped() {
+    for (format, bytes) in both(300) {
+        let whole = crate::read(format, &bytes, &Limits::default());
+        // Column b left out, a and c renamed, one more name than columns.
+        let fields: Vec<String> = ["first", "", "third", "fourth"].map(String::from).to_vec();
+        let opened = open(format, Bytes::from(bytes), &Limits::default());
+        same_as_read(&whole, opened, &fields);
+    }
+}
+
+#[test]
+fn reading_again_stops_when_told() {
+    for (format, bytes) in both(1000) {
+        let file = open(format, Bytes::from(bytes), &Limits::default()).unwrap();
+        let mut calls = 0;
+        file.rows_by(100, |_| {
+            calls += 1;
+            calls < 2
+        })
+        .unwrap();
+        assert_eq!(calls, 2, "{format:?}");
+    }
+}
+
+#[test]
+fn an_opened_workbook_with_cells_out_of_order_is_read_whole() {
+    let mut wb = Workbook::new();
+    let ws = wb.add_worksheet();
+    ws.write_string(0, 0, "a").unwrap();
+    for r in 1..=3u32 {
+        ws.write_number(r, 0, f64::from(r)).unwrap();
+    }
+    let good = wb.save_to_buffer().unwrap();
+    // Row 2 moved after row 4, and row 3 written twice (the last one counts).
+    let moved = rezip(&good, |name, text| {
+        if name != "xl/worksheets/sheet1.xml" {
+            return text;
+        }
+        let start = text.find("<row r=\"2\"").unwrap();
+        let end = start + text[start..].find("</row>").unwrap() + 6;
+        let row2 = text[start..end].to_string();
+        let rest = format!("{}{}", &text[..start], &text[end..]);
+        let at = rest.find("</sheetData>").unwrap();
+        let again = row2.replace("r=\"2\"", "r=\"3\"").replace("A2", "A3");
+        format!("{}{row2}{again}{}", &rest[..at], &rest[at..])
+    });
+    let sheet = read_xlsx(&moved, &Limits::default()).unwrap();
+    assert_eq!(
+        flat(&sheet),
+        vec![row(2, &["a=N:1"]), row(3, &["a=N:1"]), row(4, &["a=N:3"])]
+    );
+    let file = open(Format::Xlsx, Bytes::from(moved), &Limits::default()).unwrap();
+    assert_eq!(file.head().len(), 3);
+}
+
+/// A second pass writes a number or date repeated down a column out once: the same text as a
+/// cell of its own would have, whatever comes between.
+#[test]
+fn repeated_numbers_and_dates_read_again_the_same() {
+    let mut wb = Workbook::new();
+    let ws = wb.add_worksheet();
+    let date = XFormat::new().set_num_format("yyyy-mm-dd");
+    let when = XFormat::new().set_num_format("yyyy-mm-dd hh:mm");
+    let time = XFormat::new().set_num_format("[h]:mm:ss");
+    for (c, h) in ["n", "d", "mixed"].iter().enumerate() {
+        ws.write_string(0, c as u16, *h).unwrap();
+    }
+    let d = ExcelDateTime::from_ymd(2022, 9, 14).unwrap();
+    let t = ExcelDateTime::from_hms(36, 0, 0).unwrap();
+    for r in 1..=HEAD_ROWS as u32 + 50 {
+        ws.write_number(r, 0, if r % 7 == 0 { -0.0 } else { 0.0 })
+            .unwrap();
+        ws.write_datetime_with_format(r, 1, &d, if r % 3 == 0 { &when } else { &date })
+            .unwrap();
+        match r % 4 {
+            0 => ws.write_number(r, 2, 10.125).unwrap(),
+            1 => ws.write_datetime_with_format(r, 2, &d, &date).unwrap(),
+            2 => ws.write_datetime_with_format(r, 2, &t, &time).unwrap(),
+            _ => ws.write_number_with_format(r, 2, 44818.0, &date).unwrap(),
+        };
+    }
+    let bytes = wb.save_to_buffer().unwrap();
+    let sheet = read_xlsx(&bytes, &Limits::default()).unwrap();
+    assert_eq!(
+        flat(&sheet)[..4],
+        [
+            row(2, &["n=N:0", "d=T:2022-09-14", "mixed=T:2022-09-14"]),
+            row(3, &["n=N:0", "d=T:2022-09-14", "mixed=T:36:00:00"]),
+            row(4, &["n=N:0", "d=T:2022-09-14", "mixed=T:2022-09-14"]),
+            row(5, &["n=N:0", "d=T:2022-09-14", "mixed=N:10.125"]),
+        ]
+    );
 }

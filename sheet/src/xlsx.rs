@@ -21,6 +21,9 @@ use calamine::{DataRef, ExcelDateTime, Reader, SheetType, SheetVisible, Xlsx, Xl
 use wharf_proto::v1::value::Kind;
 use zip::ZipArchive;
 
+use wharf_proto::v1::Row;
+
+use crate::file::{Rows, Scan};
 use crate::{check_size, Builder, CellBudget, Limits, Sheet, SheetError};
 
 /// A part may unpack to this much before its packing ratio is looked at.
@@ -31,19 +34,8 @@ const MAX_RATIO: u64 = 200;
 /// Read the first visible worksheet of an XLSX workbook: row 1 holds the field names, every
 /// later non-empty row is a data row.
 pub fn read_xlsx(bytes: &[u8], limits: &Limits) -> Result<Sheet, SheetError> {
-    check_size(bytes, limits)?;
-    if !bytes.starts_with(b"PK\x03\x04") {
-        return Err(SheetError::NotASheet(not_a_zip(bytes)));
-    }
-    check_zip(bytes, limits)?;
-    let mut workbook: Xlsx<_> = Xlsx::new(Cursor::new(bytes)).map_err(unreadable)?;
-    let sheets = workbook.sheets_metadata();
-    let worksheets = || sheets.iter().filter(|s| s.typ == SheetType::WorkSheet);
-    let name = worksheets()
-        .find(|s| s.visible == SheetVisible::Visible)
-        .or_else(|| worksheets().next())
-        .map(|s| s.name.clone())
-        .ok_or_else(|| SheetError::NotASheet("the workbook has no worksheet".into()))?;
+    checked(bytes, limits)?;
+    let (mut workbook, name) = first_sheet(bytes)?;
     let mut reader = workbook.worksheet_cells_reader(&name).map_err(unreadable)?;
     let mut budget = CellBudget::new(limits);
     let mut sheet = Builder::default();
@@ -74,6 +66,154 @@ pub fn read_xlsx(bytes: &[u8], limits: &Limits) -> Result<Sheet, SheetError> {
     drop(reader);
     into_rows(cells, &mut sheet);
     sheet.finish()
+}
+
+/// The size and zip checks, before calamine sees the bytes.
+fn checked(bytes: &[u8], limits: &Limits) -> Result<(), SheetError> {
+    check_size(bytes, limits)?;
+    if !bytes.starts_with(b"PK\x03\x04") {
+        return Err(SheetError::NotASheet(not_a_zip(bytes)));
+    }
+    check_zip(bytes, limits)
+}
+
+/// A workbook read from memory.
+type Book<'a> = Xlsx<Cursor<&'a [u8]>>;
+
+/// The workbook and the name of the worksheet read: the first visible one.
+fn first_sheet(bytes: &[u8]) -> Result<(Book<'_>, String), SheetError> {
+    let workbook: Xlsx<_> = Xlsx::new(Cursor::new(bytes)).map_err(unreadable)?;
+    let sheets = workbook.sheets_metadata();
+    let worksheets = || sheets.iter().filter(|s| s.typ == SheetType::WorkSheet);
+    let name = worksheets()
+        .find(|s| s.visible == SheetVisible::Visible)
+        .or_else(|| worksheets().next())
+        .map(|s| s.name.clone())
+        .ok_or_else(|| SheetError::NotASheet("the workbook has no worksheet".into()))?;
+    Ok((workbook, name))
+}
+
+/// The most text a cell that is not text can show (a number written out in full: 15
+/// significant digits, up to about 310 places).
+const MAX_NUMBER_TEXT: u64 = 400;
+
+/// A first pass over a workbook ([`crate::open`]): `None` when its cells are out of row
+/// order or its text may be more than a held sheet addresses (then it is read whole).
+pub(crate) fn scan_xlsx(bytes: &[u8], limits: &Limits) -> Result<Option<Scan>, SheetError> {
+    checked(bytes, limits)?;
+    let (mut workbook, name) = first_sheet(bytes)?;
+    let mut reader = workbook.worksheet_cells_reader(&name).map_err(unreadable)?;
+    let mut budget = CellBudget::new(limits);
+    let mut scan = Scan::default();
+    let mut last: Option<(u32, u32)> = None;
+    while let Some(cell) = reader.next_cell().map_err(unreadable)? {
+        let value = cell.get_value();
+        if !filled(value) {
+            continue;
+        }
+        budget.take()?;
+        let (row, col) = cell.get_position();
+        if last.is_some_and(|at| (row, col) <= at) {
+            return Ok(None);
+        }
+        last = Some((row, col));
+        let line = row.saturating_add(1);
+        if scan.row(line) {
+            if let Some((number, text)) = cell_text(value) {
+                scan.keep(line, col, &text, number);
+            }
+        } else {
+            scan.pass(match value {
+                DataRef::String(s) | DataRef::DateTimeIso(s) | DataRef::DurationIso(s) => {
+                    s.len() as u64
+                }
+                DataRef::SharedString(s) => s.len() as u64,
+                _ => MAX_NUMBER_TEXT,
+            });
+        }
+        if !scan.fits() {
+            return Ok(None);
+        }
+    }
+    Ok(Some(scan))
+}
+
+/// The second pass over a workbook [`scan_xlsx`] passed: every filled cell to `rows`.
+pub(crate) fn stream_xlsx<F: FnMut(Vec<Row>) -> bool>(
+    bytes: &[u8],
+    rows: &mut Rows<'_, F>,
+) -> Result<(), SheetError> {
+    let (mut workbook, name) = first_sheet(bytes)?;
+    let mut reader = workbook.worksheet_cells_reader(&name).map_err(unreadable)?;
+    let mut repeats = Repeats::default();
+    while let Some(cell) = reader.next_cell().map_err(unreadable)? {
+        let value = cell.get_value();
+        let (row, col) = cell.get_position();
+        let line = row.saturating_add(1);
+        let key = Repeat::of(value);
+        if let Some((number, text)) = key.and_then(|k| repeats.get(col, k)) {
+            if !rows.cell(line, col, text, number) {
+                break;
+            }
+            continue;
+        }
+        let Some((number, text)) = cell_text(value) else {
+            continue;
+        };
+        let text = text.into_owned();
+        if let Some(k) = key {
+            repeats.put(col, k, number, &text);
+        }
+        if !rows.cell(line, col, text, number) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// A number or date cell's value, exactly (its bits), for [`Repeats`].
+#[derive(Clone, Copy, PartialEq)]
+enum Repeat {
+    Float(u64),
+    Date(ExcelDateTime, u64),
+}
+
+impl Repeat {
+    fn of(value: &DataRef<'_>) -> Option<Repeat> {
+        match value {
+            DataRef::Float(f) => Some(Repeat::Float(f.to_bits())),
+            DataRef::DateTime(dt) => Some(Repeat::Date(*dt, dt.as_f64().to_bits())),
+            _ => None,
+        }
+    }
+}
+
+/// The last number or date cell of each column and its text: a column showing one price or
+/// one date over many rows has the text written out once, not once a row.
+#[derive(Default)]
+struct Repeats(Vec<Option<(Repeat, bool, String)>>);
+
+impl Repeats {
+    /// Columns past this are not remembered (a worksheet has 16,384).
+    const COLUMNS: usize = 16_384;
+
+    fn get(&self, col: u32, key: Repeat) -> Option<(bool, String)> {
+        match self.0.get(col as usize) {
+            Some(Some((k, number, text))) if *k == key => Some((*number, text.clone())),
+            _ => None,
+        }
+    }
+
+    fn put(&mut self, col: u32, key: Repeat, number: bool, text: &str) {
+        let col = col as usize;
+        if col >= Self::COLUMNS {
+            return;
+        }
+        if self.0.len() <= col {
+            self.0.resize(col + 1, None);
+        }
+        self.0[col] = Some((key, number, text.to_string()));
+    }
 }
 
 /// A cell read, before the cells are put in order.
@@ -114,10 +254,11 @@ pub(crate) fn cell_kind(value: &DataRef<'_>) -> Option<Kind> {
 /// A cell's value as (is a number, its text); `None` for an empty cell.
 pub(crate) fn cell_text<'a>(value: &'a DataRef<'_>) -> Option<(bool, Cow<'a, str>)> {
     let text = |s: &'a str| Some((false, Cow::Borrowed(s)));
+    if !filled(value) {
+        return None;
+    }
     match value {
         DataRef::Empty => None,
-        DataRef::String(s) if s.is_empty() => None,
-        DataRef::SharedString("") => None,
         DataRef::String(s) => text(s),
         DataRef::SharedString(s) => text(s),
         DataRef::Int(i) => Some((true, Cow::Owned(i.to_string()))),
@@ -136,6 +277,15 @@ pub(crate) fn cell_text<'a>(value: &'a DataRef<'_>) -> Option<(bool, Cow<'a, str
         ),
         DataRef::DurationIso(s) => text(s),
         DataRef::Error(e) => Some((false, Cow::Owned(e.to_string()))),
+    }
+}
+
+/// Whether a cell is filled (an empty text is not).
+fn filled(value: &DataRef<'_>) -> bool {
+    match value {
+        DataRef::Empty | DataRef::SharedString("") => false,
+        DataRef::String(s) => !s.is_empty(),
+        _ => true,
     }
 }
 

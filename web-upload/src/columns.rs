@@ -6,7 +6,7 @@
 
 use hyper::StatusCode;
 use wharf_proto::v1 as pb;
-use wharf_sheet::Sheet;
+use wharf_sheet::{Sheet, SheetFile};
 
 use crate::core_error::Call;
 use crate::i18n::t;
@@ -18,8 +18,8 @@ use crate::Upload;
 
 /// How many values of each column the page shows.
 const SAMPLES: usize = 3;
-/// How many rows it looks through for them.
-const SAMPLE_ROWS: usize = 200;
+/// How many rows it looks through for them: those an opened sheet keeps.
+const SAMPLE_ROWS: usize = wharf_sheet::HEAD_ROWS;
 
 fn note(how: &str) -> &'static str {
     match how {
@@ -116,7 +116,7 @@ impl Upload {
         s: &Session,
         f: &UploadForm,
         held: &Held<'_>,
-        sheet: &mut Sheet,
+        sheet: &mut SheetFile,
     ) -> Settled {
         let op = operation_of(&f.operation).unwrap_or(pb::Operation::Insert);
         let mut core = self.core.clone();
@@ -125,7 +125,7 @@ impl Upload {
                 partner: s.partner.clone(),
                 data_category: held.category.to_string(),
                 biz_key: held.biz_key.to_string(),
-                headers: sheet.header.clone(),
+                headers: sheet.header().to_vec(),
                 operation: op as i32,
             })
             .await;
@@ -144,7 +144,7 @@ impl Upload {
             Err(st) => return Settled::Ask(self.core_error(Call::Page(s), &st)),
         };
         if !f.columns.is_empty() {
-            let chosen: Vec<String> = (0..sheet.header.len())
+            let chosen: Vec<String> = (0..sheet.header().len())
                 .map(|i| f.columns.get(&i).cloned().unwrap_or_default())
                 .collect();
             let saved = core
@@ -155,7 +155,7 @@ impl Upload {
                     biz_key: held.biz_key.to_string(),
                     operation: op as i32,
                     columns: sheet
-                        .header
+                        .header()
                         .iter()
                         .zip(&chosen)
                         .map(|(h, c)| pb::ColumnChoice {
@@ -222,7 +222,7 @@ impl Upload {
         f: &UploadForm,
         held: &Held<'_>,
         id: &str,
-        sheet: &Sheet,
+        sheet: &SheetFile,
         m: &pb::MatchColumnsResponse,
         error: &str,
     ) -> Reply {
@@ -230,7 +230,7 @@ impl Upload {
             Ok(d) => d,
             Err(r) => return r,
         };
-        let values = samples(sheet);
+        let values = samples(sheet.head());
         let columns = m
             .columns
             .iter()

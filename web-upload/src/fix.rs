@@ -357,7 +357,7 @@ impl Upload {
         }
         let limits = self.cfg.sheet_limits.clone();
         let sheet = tokio::task::spawn_blocking(move || {
-            wharf_sheet::read(wharf_sheet::Format::Xlsx, &bytes, &limits)
+            wharf_sheet::open(wharf_sheet::Format::Xlsx, bytes.into(), &limits)
         })
         .await;
         let Ok(sheet) = sheet else {

@@ -70,7 +70,7 @@ impl crate::Upload {
         &self,
         t: &Target,
         batch_id: &str,
-        sheet: Result<wharf_sheet::Sheet, wharf_sheet::SheetError>,
+        sheet: Result<wharf_sheet::SheetFile, wharf_sheet::SheetError>,
     ) -> Result<Sent, tonic::Status> {
         let mut core = self.core.clone();
         let sent = wharf_sheet::send::send_sheet(&mut core, &request(t), batch_id, sheet).await;

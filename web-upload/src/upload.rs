@@ -132,9 +132,10 @@ impl Upload {
         };
         let limits = self.cfg.sheet_limits.clone();
         let content = bytes.clone();
-        // Unpacking and parsing a workbook is CPU work: keep it off the I/O threads.
+        // Unpacking and parsing a workbook is CPU work: keep it off the I/O threads. The
+        // sheet is checked whole here but not held: its rows are read again as they are sent.
         let mut sheet =
-            match tokio::task::spawn_blocking(move || wharf_sheet::read(format, &content, &limits))
+            match tokio::task::spawn_blocking(move || wharf_sheet::open(format, content, &limits))
                 .await
             {
                 Ok(sheet) => sheet,
