@@ -84,6 +84,7 @@ fn main() {
             .env("WHARF_SFTP_ADDR", "127.0.0.1:0")
             .env("WHARF_UPLOAD_ADDR", format!("127.0.0.1:{upload}"))
             .env("WHARF_ADMIN_ADDR", format!("127.0.0.1:{}", free_port()))
+            .env("WHARF_ADMIN_API_ADDR", format!("127.0.0.1:{}", free_port()))
             .env("RUST_LOG", "warn");
         if let Some(u) = &url {
             c.env("WHARF_DATABASE_URL", u);
@@ -158,6 +159,9 @@ fn main() {
     let mut first = None;
     while received.load(Ordering::Relaxed) < total as u64 {
         assert!(Instant::now() < deadline, "not delivered in 30 min");
+        if let Ok(Some(status)) = server.try_wait() {
+            panic!("wharf serve exited ({status}) before delivering everything");
+        }
         if first.is_none() && received.load(Ordering::Relaxed) > 0 {
             first = Some(Instant::now());
         }

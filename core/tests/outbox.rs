@@ -412,6 +412,55 @@ async fn interrupted_intake_is_purged(store: Arc<dyn Store>) {
     assert!(ob.seq_bodies(pk, 1, 10).await.unwrap().is_empty());
 }
 
+/// The reader's window: from a sequence on, at most `limit`, in order, each with its own body
+/// and attempts (the body looked up per sequence, never another sequence's).
+async fn sequences_are_read_in_windows_with_their_bodies(store: Arc<dyn Store>) {
+    let ob = store.outbox();
+    let pk = ob
+        .create_push(&NewPush {
+            push_id: unique("R").chars().take(16).collect(),
+            partner: "nobody".into(),
+            env: Environment::Prod,
+            iface: "t1/bom".into(),
+            operation: "insert".into(),
+            created_unix: 1000,
+            traceparent: String::new(),
+        })
+        .await
+        .unwrap();
+    // Left `writing`: no claim of another test can take it.
+    let seqs: Vec<(i64, i64, String)> = (1..=10)
+        .map(|n| (n, n * 10, format!("[{{\"seq\":{n}}}]")))
+        .collect();
+    ob.add_push_seqs(pk, &seqs[..6], 1000).await.unwrap();
+    ob.add_push_seqs(pk, &seqs[6..], 1000).await.unwrap();
+    let window = |got: Vec<wharf_core::store::outbox::SeqBody>| -> Vec<(i64, i64, String, i64)> {
+        got.into_iter()
+            .map(|s| (s.seq_no, s.rows, s.data, s.attempts))
+            .collect()
+    };
+    let want = |from: i64, to: i64, attempts: i64| -> Vec<(i64, i64, String, i64)> {
+        (from..=to)
+            .map(|n| (n, n * 10, format!("[{{\"seq\":{n}}}]"), attempts))
+            .collect()
+    };
+    assert_eq!(
+        window(ob.seq_bodies(pk, 4, 3).await.unwrap()),
+        want(4, 6, 0)
+    );
+    assert_eq!(
+        window(ob.seq_bodies(pk, 9, 4).await.unwrap()),
+        want(9, 10, 0)
+    );
+    assert_eq!(
+        window(ob.seq_bodies(pk, 1, 10).await.unwrap()),
+        want(1, 10, 0)
+    );
+    assert!(ob.seq_bodies(pk, 11, 4).await.unwrap().is_empty());
+    ob.drop_push(pk).await.unwrap();
+    assert!(ob.seq_bodies(pk, 1, 10).await.unwrap().is_empty());
+}
+
 // A schema of its own: claims take any due push of the store.
 both_stores!(
     postgres: pg_private_store;
@@ -420,4 +469,5 @@ both_stores!(
     concurrent_claims_never_share_a_push,
     failed_pushes_are_retried_and_counted,
     interrupted_intake_is_purged,
+    sequences_are_read_in_windows_with_their_bodies,
 );

@@ -288,9 +288,14 @@ pub fn select_due_pushes() -> String {
 /// `$1` pk, `$2` owner, `$3` lease until.
 pub const LEASE_PUSH: &str = "UPDATE pushes SET lease_owner = $2, lease_until = $3 WHERE pk = $1";
 
-/// `$1` pk, `$2` from seq_no, `$3` limit.
-pub const SEQ_BODIES: &str = "SELECT s.seq_no, s.row_count, b.data, s.attempts FROM push_seqs s \
-    JOIN push_bodies b ON b.push_pk = s.push_pk AND b.seq_no = s.seq_no \
+/// `$1` pk, `$2` from seq_no, `$3` limit. The body is looked up per sequence returned (a
+/// subquery on both key columns), never joined: on PostgreSQL, a join of freshly written
+/// tables (no statistics yet) was planned as a nested loop that scanned the push's bodies
+/// from its first sequence for every row returned (`push_pk` as the index condition,
+/// `seq_no` as a filter), so each read cost O(sequences so far) and a 2,000-sequence push
+/// O(n²). A body that is missing comes back NULL: a store error, never an empty body.
+pub const SEQ_BODIES: &str = "SELECT s.seq_no, s.row_count, (SELECT b.data FROM push_bodies b \
+    WHERE b.push_pk = s.push_pk AND b.seq_no = s.seq_no), s.attempts FROM push_seqs s \
     WHERE s.push_pk = $1 AND s.seq_no >= $2 ORDER BY s.seq_no LIMIT $3";
 
 /// `$1` pk, `$2` owner: does this dispatcher still hold the lease? (locks the row)

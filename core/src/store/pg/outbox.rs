@@ -186,15 +186,17 @@ impl Outbox for PgStore {
         let c = self.pool.get().await?;
         let stmt = c.prepare_cached(sql::SEQ_BODIES).await?;
         let rows = c.query(&stmt, &[&pk, &from_seq, &limit]).await?;
-        Ok(rows
-            .iter()
-            .map(|r| SeqBody {
-                seq_no: r.get(0),
-                rows: r.get(1),
-                data: r.get(2),
-                attempts: r.get(3),
+        rows.iter()
+            .map(|r| {
+                Ok(SeqBody {
+                    seq_no: r.get(0),
+                    rows: r.get(1),
+                    // NULL when the body is missing: an error, not a panic.
+                    data: r.try_get(2)?,
+                    attempts: r.get(3),
+                })
             })
-            .collect())
+            .collect()
     }
 
     async fn record_push(
