@@ -349,7 +349,7 @@ pub trait Tx: Send {
     /// Undo everything since savepoint `name` and forget it; the transaction goes on.
     async fn rollback_to(&mut self, name: &'static str) -> Result<()>;
     /// [`Tx::apply`] as a trial (a "check only" batch): run exactly as a real apply, so it
-    /// meets the same keys and constraints, then rolled back — the records, the journal and
+    /// meets the same keys, then rolled back — the records, the versions it superseded and
     /// the batch's staged rows are as they were. What it says is what an apply now would do.
     async fn trial_apply(&mut self, scope: &Scope, pk: i64, op: Operation) -> Result<Applied> {
         self.savepoint("trial_apply").await?;
