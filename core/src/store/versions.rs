@@ -134,7 +134,7 @@ pub const COMPACT_CHUNK: i64 = 10_000;
 
 /// A store at version 21 with data (tests of migration 22 on both stores): batch A (pk 1)
 /// inserted k1 and k2, batch B (pk 2) updated k1 (its before-image journalled), batch C
-/// (pk 3) is open with k3 staged.
+/// (pk 3) is open with k3 staged; a typed view of a SQL tool's stands on `records`.
 #[cfg(test)]
 pub const V21_FIXTURE: &str = "\
     INSERT INTO batches (partner, env, iface, batch_id, op, batch_size, state, transport, \
@@ -149,7 +149,9 @@ pub const V21_FIXTURE: &str = "\
       ('P', 'prod', 't1/bom', '[\"k1\"]', NULL, '{\"v\":\"b1\"}', 2), \
       ('P', 'prod', 't1/bom', '[\"k2\"]', NULL, '{\"v\":\"a2\"}', 1); \
     INSERT INTO batch_changes (batch_pk, rkey, uid, data, prev_batch_pk) VALUES \
-      (2, '[\"k1\"]', NULL, '{\"v\":\"a1\"}', 1);";
+      (2, '[\"k1\"]', NULL, '{\"v\":\"a1\"}', 1); \
+    CREATE VIEW typed_t1_bom AS SELECT r.data, b.batch_id FROM records r \
+      LEFT JOIN batches b ON b.pk = r.batch_pk;";
 
 /// What a store made from [`V21_FIXTURE`] holds after migration 22: the same current
 /// records, C's row still staged, and B's revert giving k1 back from the journal.

@@ -1106,5 +1106,11 @@ mod tests {
         conn.execute_batch(versions::V21_FIXTURE).unwrap();
         let store = SqliteStore::from_connection(conn).unwrap();
         versions::check_v21_fixture(&store).await;
+        // The view over the old table reads the new view of the same name.
+        let typed: i64 = store
+            .with(|c| c.query_row("SELECT COUNT(*) FROM typed_t1_bom", [], |r| r.get(0)))
+            .await
+            .unwrap();
+        assert_eq!(typed, 2);
     }
 }
