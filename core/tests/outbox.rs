@@ -13,7 +13,7 @@ use wharf_core::model::{BatchPolicy, Environment, Operation, PushState, SeqState
 use wharf_core::outbound::endpoint::{Auth, EndpointInput, Secrets};
 use wharf_core::outbound::intake::{PushOutcome, PushRequest, RowSource};
 use wharf_core::secret::SecretKey;
-use wharf_core::store::outbox::{NewPush, PushProgress, SeqUpdate};
+use wharf_core::store::outbox::{NewPush, Outbox, PushProgress, SeqUpdate};
 use wharf_core::store::Store;
 use wharf_core::{Core, CoreError};
 use wharf_proto::v1::Row;
@@ -391,20 +391,25 @@ async fn failed_pushes_are_retried_and_counted(store: Arc<dyn Store>) {
     assert_eq!(found.map(|b| b.next_seq), Some(2));
 }
 
+/// A push of partner "nobody" (left `writing`: no claim of another test can take it), its id
+/// `prefix` made unique.
+async fn nobodys_push(ob: &dyn Outbox, prefix: &str) -> i64 {
+    ob.create_push(&NewPush {
+        push_id: unique(prefix).chars().take(16).collect(),
+        partner: "nobody".into(),
+        env: Environment::Prod,
+        iface: "t1/bom".into(),
+        operation: "insert".into(),
+        created_unix: 1000,
+        traceparent: String::new(),
+    })
+    .await
+    .unwrap()
+}
+
 async fn interrupted_intake_is_purged(store: Arc<dyn Store>) {
     let ob = store.outbox();
-    let pk = ob
-        .create_push(&NewPush {
-            push_id: unique("W").chars().take(16).collect(),
-            partner: "nobody".into(),
-            env: Environment::Prod,
-            iface: "t1/bom".into(),
-            operation: "insert".into(),
-            created_unix: 1000,
-            traceparent: String::new(),
-        })
-        .await
-        .unwrap();
+    let pk = nobodys_push(ob, "W").await;
     ob.add_push_seqs(pk, &[(1, 1, "[{}]".into())], 1000)
         .await
         .unwrap();
@@ -416,19 +421,7 @@ async fn interrupted_intake_is_purged(store: Arc<dyn Store>) {
 /// and attempts (the body looked up per sequence, never another sequence's).
 async fn sequences_are_read_in_windows_with_their_bodies(store: Arc<dyn Store>) {
     let ob = store.outbox();
-    let pk = ob
-        .create_push(&NewPush {
-            push_id: unique("R").chars().take(16).collect(),
-            partner: "nobody".into(),
-            env: Environment::Prod,
-            iface: "t1/bom".into(),
-            operation: "insert".into(),
-            created_unix: 1000,
-            traceparent: String::new(),
-        })
-        .await
-        .unwrap();
-    // Left `writing`: no claim of another test can take it.
+    let pk = nobodys_push(ob, "R").await;
     let seqs: Vec<(i64, i64, String)> = (1..=10)
         .map(|n| (n, n * 10, format!("[{{\"seq\":{n}}}]")))
         .collect();

@@ -29,7 +29,7 @@ fn supersede(predicate: &str) -> String {
 }
 
 /// The statements that apply a complete batch, in order, all inside one transaction, under
-/// the scope's lock, after [`KEY_CLASHES`]/[`UID_CLASHES`] found nothing for an insert. The
+/// the scope's lock, after [`clashes`] found nothing for an insert. The
 /// batch's own versions are already written (staged): they become current when its state
 /// becomes `applied` in the same transaction.
 ///

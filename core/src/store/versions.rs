@@ -72,7 +72,7 @@ pub const MIGRATION: &str = "\
         WHERE dead_by IS NOT NULL AND dead_by <> batch_pk;";
 
 /// `$1..$3` the scope, `$4` an insert batch's pk: 1 when its keys must be checked against the
-/// current records at apply ([`super::sql::KEY_CLASHES`]), 0 when no apply, execute or revert
+/// current records at apply ([`super::sql::clashes`]), 0 when no apply, execute or revert
 /// of the scope has committed since its first sequence's keys were checked — `seen_pos`, the
 /// change feed's head read before that check; the feed numbers events in commit order, and
 /// every sequence after the first was checked later still. Unknown (no `seen_pos`, or events
