@@ -12,7 +12,8 @@
 //!
 //! Environment: `WHARF_BENCH_DATABASE_URL` (required), `WHARF_BENCH_ROWS` (default 100000),
 //! `WHARF_BENCH_RUNS` (default 3; the median is reported), `WHARF_BENCH_EXISTING` (default
-//! 0: no scaling line).
+//! 0: no scaling line), `WHARF_BENCH_QUICK` (senders, say `1,4`: only PostgreSQL's apply with
+//! those, for trying a change).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -66,6 +67,18 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+/// The median and the spread of the runs: "1.48 s (1.43–1.55)".
+fn secs(v: &[Duration]) -> String {
+    let (lo, hi) = (v.iter().min(), v.iter().max());
+    let s = |d: Option<&Duration>| d.map_or(0.0, Duration::as_secs_f64);
+    format!(
+        "{:.2} s ({:.2}–{:.2})",
+        median(v.to_vec()).as_secs_f64(),
+        s(lo),
+        s(hi)
+    )
+}
+
 /// Raw COPY of the rows' stored form into a table shaped like `records`.
 async fn raw_copy(url: &str, lines: &Bytes) -> Duration {
     let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
@@ -90,6 +103,138 @@ async fn raw_copy(url: &str, lines: &Bytes) -> Duration {
     sink.send(lines.clone()).await.expect("send");
     sink.finish().await.expect("finish");
     started.elapsed()
+}
+
+/// The floor of any design that answers a 500-row sequence only once it is durable: the
+/// stored rows written in 500-row transactions into a copy of `record_versions` with its
+/// indexes, by `writers` connections at once (sequence s by writer s % writers), `how` says
+/// with what. No validation, no dedupe record, no batch row: only the writes.
+async fn durable_sequences(
+    url: &str,
+    stored: &Arc<Vec<(String, String)>>,
+    how: Floor,
+    writers: usize,
+) -> Duration {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(conn);
+    client
+        .batch_execute(
+            "DROP TABLE IF EXISTS bench_versions; \
+             CREATE TABLE bench_versions (LIKE record_versions INCLUDING ALL)",
+        )
+        .await
+        .expect("create");
+    let mut clients = vec![];
+    for _ in 0..writers {
+        let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(conn);
+        clients.push(client);
+    }
+    let started = Instant::now();
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .enumerate()
+        .map(|(k, client)| {
+            let stored = stored.clone();
+            tokio::spawn(async move {
+                let statements = prepare_floor(&client).await;
+                for (n, chunk) in stored.chunks(SEQ).enumerate().skip(k).step_by(writers) {
+                    durable_sequence(&client, &statements, n as i64, chunk, how).await;
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("writer");
+    }
+    started.elapsed()
+}
+
+/// The floor's statements, prepared once a writer: the insert, the key probe.
+async fn prepare_floor(
+    client: &tokio_postgres::Client,
+) -> (tokio_postgres::Statement, tokio_postgres::Statement) {
+    let ins = client
+        .prepare(
+            "INSERT INTO bench_versions (partner, env, iface, batch_pk, seq_no, idx, rkey, data) \
+             SELECT 'P', 'prod', 't1/bom', 1, $1, u.idx, u.rkey, u.data \
+             FROM unnest($2::bigint[], $3::text[], $4::text[]) AS u(idx, rkey, data)",
+        )
+        .await
+        .expect("prepare");
+    let look = client
+        .prepare(
+            "SELECT k.v FROM unnest($1::text[]) AS k(v), LATERAL (SELECT 1 FROM bench_versions v \
+             WHERE v.partner = 'P' AND v.env = 'prod' AND v.iface = 't1/bom' \
+             AND v.rkey = k.v COLLATE \"C\" LIMIT 1) hit",
+        )
+        .await
+        .expect("prepare");
+    (ins, look)
+}
+
+/// One sequence of `durable_sequences`, in its own transaction.
+async fn durable_sequence(
+    client: &tokio_postgres::Client,
+    (ins, look): &(tokio_postgres::Statement, tokio_postgres::Statement),
+    seq_no: i64,
+    chunk: &[(String, String)],
+    how: Floor,
+) {
+    if how == Floor::Copy {
+        let mut text = String::with_capacity(chunk.len() * 400);
+        for (i, (k, d)) in chunk.iter().enumerate() {
+            text.push_str(&format!("P\tprod\tt1/bom\t1\t{seq_no}\t{i}\t{k}\t{d}\n"));
+        }
+        client.batch_execute("BEGIN").await.expect("begin");
+        let sink = client
+            .copy_in(
+                "COPY bench_versions (partner, env, iface, batch_pk, seq_no, idx, rkey, data) \
+                 FROM STDIN",
+            )
+            .await
+            .expect("copy");
+        futures_util::pin_mut!(sink);
+        sink.send(Bytes::from(text)).await.expect("send");
+        sink.finish().await.expect("finish");
+        client.batch_execute("COMMIT").await.expect("commit");
+        return;
+    }
+    let idx: Vec<i64> = (0..chunk.len() as i64).collect();
+    let keys: Vec<&str> = chunk.iter().map(|(k, _)| k.as_str()).collect();
+    let data: Vec<&str> = chunk.iter().map(|(_, d)| d.as_str()).collect();
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] = [&seq_no, &idx, &keys, &data];
+    let found = async {
+        if how == Floor::Probed {
+            client.query(look, &[&keys]).await.map(|r| r.len())
+        } else {
+            Ok(0)
+        }
+    };
+    // Pipelined: one round trip a sequence.
+    let (_, found, _, _) = tokio::try_join!(
+        client.batch_execute("BEGIN"),
+        found,
+        client.execute(ins, &params),
+        client.batch_execute("COMMIT"),
+    )
+    .expect("sequence");
+    assert_eq!(found, 0, "fresh keys");
+}
+
+/// What `durable_sequences` writes each sequence with.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Floor {
+    /// One `INSERT … unnest` (wharf's staging statement).
+    Insert,
+    /// The same, after one index probe per key.
+    Probed,
+    /// A text `COPY` (three round trips: `BEGIN`, the copy, `COMMIT`).
+    Copy,
 }
 
 /// How a batch is sent: applied when complete, or checked (check only) and then executed.
@@ -293,6 +438,7 @@ fn main() {
     let registry = Registry::load(None).expect("built-ins");
     let iface = registry.get("t1", "bom").expect("t1/bom");
     let mut text = String::with_capacity(n * 400);
+    let mut stored = Vec::with_capacity(n);
     for r in &rows {
         let clean = wharf_core::validate::check_row(iface, wharf_core::model::Operation::Insert, r)
             .expect("valid row");
@@ -301,19 +447,55 @@ fn main() {
             "P\tprod\tt1/bom\t{rkey}\t\\N\t{}\t1\n",
             clean.data
         ));
+        stored.push((rkey, clean.data));
     }
     let lines = Bytes::from(text);
+    let stored = Arc::new(stored);
     let dir = std::env::temp_dir().join(format!("wharf-bench-{}", std::process::id()));
     let rows = Arc::new(rows);
     let mut copy = vec![];
+    // The floor of durable sequences: the writes alone, then with the insert's key probes.
+    let floors = [
+        (
+            Floor::Insert,
+            1,
+            "500-row durable INSERTs into a copy of record_versions (floor)",
+        ),
+        (
+            Floor::Probed,
+            1,
+            "the same, each sequence's keys probed first (floor with E00W00 check)",
+        ),
+        (
+            Floor::Copy,
+            1,
+            "the same rows as 500-row durable COPYs (floor, COPY)",
+        ),
+        (
+            Floor::Probed,
+            4,
+            "probed INSERTs by 4 writers at once, no lock between them (floor)",
+        ),
+    ];
+    let mut floor_times = vec![vec![]; floors.len()];
     let mut results: Vec<(&str, usize, Vec<Duration>)> = vec![];
     // Per store: (stage + trial apply, execute of the checked batch).
     let mut checks: Vec<(&str, Vec<Duration>, Vec<Duration>)> = vec![];
+    // `WHARF_BENCH_QUICK` = senders (say `1,4`): PostgreSQL's apply with those only, for
+    // trying a change.
+    let quick: Option<Vec<usize>> = std::env::var("WHARF_BENCH_QUICK")
+        .ok()
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect());
     for name in ["PostgreSQL", "SQLite"] {
-        for clients in [1, 4] {
+        if quick.is_some() && name == "SQLite" {
+            continue;
+        }
+        for clients in quick.clone().unwrap_or(vec![1, 4]) {
             results.push((name, clients, vec![]));
         }
-        checks.push((name, vec![], vec![]));
+        if quick.is_none() {
+            checks.push((name, vec![], vec![]));
+        }
     }
     rt.block_on(async {
         let pg_store: Arc<dyn Store> = Arc::new(PgStore::connect(&url, 8).await.expect("pg store"));
@@ -324,6 +506,9 @@ fn main() {
         let stamp = std::process::id();
         for run in 0..runs {
             copy.push(raw_copy(&url, &lines).await);
+            for ((how, writers, _), times) in floors.iter().zip(floor_times.iter_mut()) {
+                times.push(durable_sequences(&url, &stored, *how, *writers).await);
+            }
             if existing > 0 {
                 let id = format!("BENCH{stamp}x{run}");
                 // New keys each run: the rows after the bench's own.
@@ -358,6 +543,7 @@ fn main() {
     });
     let _ = std::fs::remove_dir_all(&dir);
     let rate = |d: Duration| n as f64 / d.as_secs_f64();
+    let copy_runs = secs(&copy);
     let copy = median(copy);
     println!(
         "rows: {n} in {} sequences of {SEQ}; median of {runs} runs",
@@ -366,19 +552,25 @@ fn main() {
     println!("| path | time | rows/s | vs raw COPY |");
     println!("|---|---|---|---|");
     println!(
-        "| raw COPY into PostgreSQL (limit) | {:.2} s | {:.0} | 100% |",
-        copy.as_secs_f64(),
+        "| raw COPY into PostgreSQL (limit) | {copy_runs} | {:.0} | 100% |",
         rate(copy)
     );
+    for ((_, _, what), times) in floors.iter().zip(floor_times) {
+        let (runs, t) = (secs(&times), median(times));
+        println!(
+            "| {what} | {runs} | {:.0} | {:.0}% |",
+            rate(t),
+            100.0 * rate(t) / rate(copy)
+        );
+    }
     let fresh = results
         .iter()
         .find(|(name, clients, _)| *name == "PostgreSQL" && *clients == 1)
         .map(|(_, _, times)| median(times.clone()));
     for (name, clients, times) in results {
-        let t = median(times);
+        let (runs, t) = (secs(&times), median(times));
         println!(
-            "| wharf stage+apply, {name}, {clients} client(s) | {:.2} s | {:.0} | {:.0}% |",
-            t.as_secs_f64(),
+            "| wharf stage+apply, {name}, {clients} client(s) | {runs} | {:.0} | {:.0}% |",
             rate(t),
             100.0 * rate(t) / rate(copy)
         );
