@@ -111,7 +111,8 @@ impl PgStore {
         max_connections: usize,
     ) -> Result<PgStore> {
         // Plan every execution with its real parameters: a cached generic plan cannot know
-        // that one partner may hold millions of rows while another holds ten.
+        // that one partner may hold millions of rows while another holds ten. (A sequence's
+        // own statements are the exception: see `GENERIC_PLANS`.)
         let options = match cfg.get_options() {
             Some(o) => format!("{o} -c plan_cache_mode=force_custom_plan"),
             None => "-c plan_cache_mode=force_custom_plan".to_string(),
@@ -207,6 +208,16 @@ impl Drop for PgTx {
     }
 }
 
+/// A sequence's own statements (the batch lock, the dedupe probes, the staging, the dedupe
+/// and count records) look up by unique keys, or one index probe per key by construction, so
+/// a cached generic plan serves them as well as a custom one, without planning each
+/// 500-element array again: `lock_batch`, which only a sequence takes, switches its
+/// transaction to generic plans, and an apply (whose plans depend on how much the partner
+/// holds) switches back first. Every other transaction keeps the connections'
+/// `force_custom_plan` (see [`PgStore::pool`]). Each is pipelined: no round trip of its own.
+const GENERIC_PLANS: &str = "SET LOCAL plan_cache_mode = auto";
+const CUSTOM_PLANS: &str = "SET LOCAL plan_cache_mode = force_custom_plan";
+
 #[async_trait]
 impl Tx for PgTx {
     async fn lock_batch(
@@ -242,7 +253,8 @@ impl Tx for PgTx {
         let sel_params: [&(dyn ToSql + Sync); 4] = [&scope.partner, &env, &scope.iface, &batch_id];
         let seq_params: [&(dyn ToSql + Sync); 5] =
             [&scope.partner, &env, &scope.iface, &batch_id, &seq_id];
-        let (_, row, seq_row) = tokio::try_join!(
+        let (_, _, row, seq_row) = tokio::try_join!(
+            c.batch_execute(GENERIC_PLANS),
             c.execute(&ins, &ins_params),
             c.query_one(&sel, &sel_params),
             c.query_opt(&seq, &seq_params),
@@ -554,11 +566,14 @@ impl Tx for PgTx {
         let env = scope.env.as_str();
         // Applies and reverts of a scope run one at a time: each checks the keys against
         // the records the one before it left.
-        c.execute(
-            "SELECT pg_advisory_xact_lock(hashtext($1 || '/' || $2 || '/' || $3))",
-            &[&scope.partner, &env, &scope.iface],
-        )
-        .await?;
+        let lock_params: [&(dyn ToSql + Sync); 3] = [&scope.partner, &env, &scope.iface];
+        tokio::try_join!(
+            c.batch_execute(CUSTOM_PLANS),
+            c.execute(
+                "SELECT pg_advisory_xact_lock(hashtext($1 || '/' || $2 || '/' || $3))",
+                &lock_params,
+            ),
+        )?;
         let params: [&(dyn ToSql + Sync); 4] = [&scope.partner, &env, &scope.iface, &pk];
         let check = op == Operation::Insert && {
             let stmt = c.prepare_cached(versions::KEYS_MAY_BE_TAKEN).await?;
