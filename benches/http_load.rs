@@ -115,9 +115,12 @@ fn main() {
                         let t = Instant::now();
                         let resp = send.send_request(req).await.expect("send");
                         let bytes = resp.into_body().collect().await.expect("body").to_bytes();
-                        latencies.push(t.elapsed());
+                        let took = t.elapsed();
                         let v: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
                         assert_eq!(v["code"], "0", "{v}");
+                        // The last sequence of its batch: the one that applies it.
+                        let last = i % 20 == 19 || i + 1 == mine.len();
+                        latencies.push((took, last));
                     }
                     latencies
                 })
@@ -128,13 +131,23 @@ fn main() {
             latencies.extend(t.await.expect("client"));
         }
         let elapsed = started.elapsed();
-        latencies.sort();
         (copy, elapsed, latencies, rss.stop().await)
     });
     let _ = server.kill();
     let _ = server.wait();
     let _ = std::fs::remove_dir_all(&data_dir);
-    let (copy, elapsed, latencies, peak_kib) = result;
+    let (copy, elapsed, sent, peak_kib) = result;
+    // All sequences, then apart: those that applied their batch, and the others.
+    let times = |which: &dyn Fn(bool) -> bool| {
+        let mut t: Vec<Duration> = sent
+            .iter()
+            .filter(|(_, applied)| which(*applied))
+            .map(|(t, _)| *t)
+            .collect();
+        t.sort();
+        t
+    };
+    let (latencies, applying, staging) = (times(&|_| true), times(&|a| a), times(&|a| !a));
     let rows = (total / SEQ * SEQ) as f64;
     let wharf_rate = rows / elapsed.as_secs_f64();
     let copy_rate = total as f64 / copy.as_secs_f64();
@@ -161,6 +174,17 @@ fn main() {
         "| p99 per sequence | {:.1} ms |",
         percentile(&latencies, 0.99).as_secs_f64() * 1e3
     );
+    for (what, t) in [
+        ("the sequences that applied their batch", &applying),
+        ("the other sequences", &staging),
+    ] {
+        println!(
+            "| p50 / p99 of {what} ({}) | {:.1} / {:.1} ms |",
+            t.len(),
+            percentile(t, 0.50).as_secs_f64() * 1e3,
+            percentile(t, 0.99).as_secs_f64() * 1e3
+        );
+    }
     println!(
         "| peak RSS of wharf serve | {:.0} MiB |",
         peak_kib as f64 / 1024.0
