@@ -244,22 +244,24 @@ enum Mode {
     Check,
 }
 
-/// The partner of the scaling line and its existing rows, made unless they are there.
-async fn existing_rows(url: &str, partner: &str, n: usize) {
+/// The partner of the scaling line and its existing rows, made unless they are there. Returns
+/// how many batches earlier runs of the bench sent it (each run's rows come after theirs).
+async fn existing_rows(url: &str, partner: &str, n: usize) -> usize {
     let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
         .expect("connect");
     tokio::spawn(conn);
-    let have: i64 = client
+    let (have, sent): (i64, i64) = client
         .query_one(
-            "SELECT COUNT(*) FROM batches WHERE partner = $1 AND batch_id = 'EXISTING'",
+            "SELECT COUNT(*) FILTER (WHERE batch_id = 'EXISTING'), \
+             COUNT(*) FILTER (WHERE batch_id <> 'EXISTING') FROM batches WHERE partner = $1",
             &[&partner],
         )
         .await
-        .expect("count")
-        .get(0);
+        .map(|r| (r.get(0), r.get(1)))
+        .expect("count");
     if have > 0 {
-        return;
+        return sent as usize;
     }
     let started = Instant::now();
     client
@@ -299,14 +301,17 @@ async fn existing_rows(url: &str, partner: &str, n: usize) {
         )
         .await
         .expect("existing rows");
+    // Statistics, and the rows' pages written out now: the measured runs must not share the
+    // disk with the write-back of 10 GB just loaded (a partner's data is old, not fresh).
     client
-        .batch_execute("ANALYZE record_versions; ANALYZE batches")
+        .batch_execute("ANALYZE record_versions; ANALYZE batches; CHECKPOINT")
         .await
-        .expect("analyze");
+        .expect("analyze and checkpoint");
     eprintln!(
         "store bench: {n} existing rows for {partner} written in {:.0} s",
         started.elapsed().as_secs_f64()
     );
+    0
 }
 
 /// All rows through `Core::ingest` as one insert batch of 500-row sequences, sent by
@@ -505,9 +510,11 @@ fn main() {
     rt.block_on(async {
         let pg_store: Arc<dyn Store> = Arc::new(PgStore::connect(&url, 8).await.expect("pg store"));
         let lite_store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir).expect("sqlite store"));
-        if existing > 0 {
-            existing_rows(&url, &big, existing).await;
-        }
+        let earlier = if existing > 0 {
+            existing_rows(&url, &big, existing).await
+        } else {
+            0
+        };
         let stamp = std::process::id();
         for run in 0..runs {
             copy.push(raw_copy(&url, &lines).await);
@@ -516,8 +523,8 @@ fn main() {
             }
             if existing > 0 {
                 let id = format!("BENCH{stamp}x{run}");
-                // New keys each run: the rows after the bench's own.
-                let rows = Arc::new((0..n).map(|i| row(n * (run + 1) + i)).collect());
+                // New keys each run: the rows after the bench's own and earlier runs'.
+                let rows = Arc::new((0..n).map(|i| row(n * (earlier + run + 1) + i)).collect());
                 let store = pg_store.clone();
                 let (t, _) = through_core(store, rows, run, 1, Mode::Apply, Some((&big, id))).await;
                 scaled.push(t);
