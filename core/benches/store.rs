@@ -79,12 +79,18 @@ fn secs(v: &[Duration]) -> String {
     )
 }
 
-/// Raw COPY of the rows' stored form into a table shaped like `records`.
-async fn raw_copy(url: &str, lines: &Bytes) -> Duration {
+/// A connection of the bench's own, beside the store's pool.
+async fn connect(url: &str) -> tokio_postgres::Client {
     let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
         .expect("connect");
     tokio::spawn(conn);
+    client
+}
+
+/// Raw COPY of the rows' stored form into a table shaped like `records`.
+async fn raw_copy(url: &str, lines: &Bytes) -> Duration {
+    let client = connect(url).await;
     client
         .batch_execute(
             "DROP TABLE IF EXISTS bench_copy; CREATE TABLE bench_copy (partner TEXT NOT NULL, \
@@ -115,10 +121,7 @@ async fn durable_sequences(
     how: Floor,
     writers: usize,
 ) -> Duration {
-    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .expect("connect");
-    tokio::spawn(conn);
+    let client = connect(url).await;
     client
         .batch_execute(
             "DROP TABLE IF EXISTS bench_versions; \
@@ -128,11 +131,7 @@ async fn durable_sequences(
         .expect("create");
     let mut clients = vec![];
     for _ in 0..writers {
-        let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-            .await
-            .expect("connect");
-        tokio::spawn(conn);
-        clients.push(client);
+        clients.push(connect(url).await);
     }
     let started = Instant::now();
     let tasks: Vec<_> = clients
@@ -247,10 +246,7 @@ enum Mode {
 /// The partner of the scaling line and its existing rows, made unless they are there. Returns
 /// how many batches earlier runs of the bench sent it (each run's rows come after theirs).
 async fn existing_rows(url: &str, partner: &str, n: usize) -> usize {
-    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .expect("connect");
-    tokio::spawn(conn);
+    let client = connect(url).await;
     let (have, sent): (i64, i64) = client
         .query_one(
             "SELECT COUNT(*) FILTER (WHERE batch_id = 'EXISTING'), \
