@@ -21,6 +21,8 @@ use common::{
 use hyper::Request;
 
 const SEQ: usize = 500;
+/// Sequences per batch: each client sends batches of 10,000 rows.
+const PER_BATCH: usize = 20;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
@@ -95,15 +97,15 @@ fn main() {
                     tokio::spawn(conn);
                     let mine: Vec<usize> = (c..seqs_total).step_by(clients).collect();
                     let mut latencies = Vec::with_capacity(mine.len());
-                    // Batches of 20 sequences (10,000 rows) per client.
                     for (i, s) in mine.iter().enumerate() {
-                        let batch = format!("C{c}B{}", i / 20);
-                        let in_batch = mine.len().min((i / 20 + 1) * 20) - (i / 20) * 20;
+                        let batch = format!("C{c}B{}", i / PER_BATCH);
+                        let first = i / PER_BATCH * PER_BATCH;
+                        let in_batch = mine.len().min(first + PER_BATCH) - first;
                         let rows: Vec<String> = (s * SEQ..(s + 1) * SEQ).map(row_json).collect();
                         let body = format!(
                             r#"{{"batch_id":"{batch}","batch_size":{},"seq_id":"{}","seq_size":{SEQ},"data":[{}]}}"#,
                             in_batch * SEQ,
-                            i % 20,
+                            i % PER_BATCH,
                             rows.join(",")
                         );
                         let req = Request::post("/v1.0/scc/data/sync/t1/bom")
@@ -119,7 +121,7 @@ fn main() {
                         let v: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
                         assert_eq!(v["code"], "0", "{v}");
                         // The last sequence of its batch: the one that applies it.
-                        let last = i % 20 == 19 || i + 1 == mine.len();
+                        let last = i + 1 == first + in_batch;
                         latencies.push((took, last));
                     }
                     latencies

@@ -131,16 +131,17 @@ async fn durable_sequences(
         .expect("create");
     let mut clients = vec![];
     for _ in 0..writers {
-        clients.push(connect(url).await);
+        let client = connect(url).await;
+        let statements = prepare_floor(&client).await;
+        clients.push((client, statements));
     }
     let started = Instant::now();
     let tasks: Vec<_> = clients
         .into_iter()
         .enumerate()
-        .map(|(k, client)| {
+        .map(|(k, (client, statements))| {
             let stored = stored.clone();
             tokio::spawn(async move {
-                let statements = prepare_floor(&client).await;
                 for (n, chunk) in stored.chunks(SEQ).enumerate().skip(k).step_by(writers) {
                     durable_sequence(&client, &statements, n as i64, chunk, how).await;
                 }
@@ -460,7 +461,7 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("wharf-bench-{}", std::process::id()));
     let rows = Arc::new(rows);
     let mut copy = vec![];
-    // The floor of durable sequences: the writes alone, then with the insert's key probes.
+    // The floor of durable sequences (`durable_sequences`): each way of writing them.
     let floors = [
         (
             Floor::Insert,
